@@ -1,0 +1,156 @@
+"""Run a real local engine for tests: `LocalEngine` here, and the pytest plugin fixtures below.
+
+Your own tests can talk to a real server instead of mocks:
+
+    # conftest.py
+    pytest_plugins = ["nylas.testing"]
+
+    def test_inbox(nylas_client):           # an APIClient bound to a fresh account
+        assert nylas_client.account.email_address == "tester@example.com"
+
+Needs the engine installed (`pip install 'nylas[engine]'`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class LocalEngine:
+    """A `nylas-engine serve` subprocess on a free loopback port with its own data dir."""
+
+    def __init__(
+        self,
+        data_dir: str | Path | None = None,
+        *,
+        auth: str = "open",
+        db_url: str | None = None,
+        extra_args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self._tmp = None if data_dir else tempfile.TemporaryDirectory(prefix="nylas-engine-")
+        self.data_dir = Path(data_dir or self._tmp.name)  # type: ignore[union-attr]
+        self.auth = auth
+        self.db_url = db_url
+        self.extra_args = extra_args or []
+        self.env = env or {}
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def _base(self) -> list[str]:
+        cmd = [sys.executable, "-m", "nylas_engine", "--data-dir", str(self.data_dir)]
+        if self.db_url:
+            cmd += ["--db", self.db_url]
+        return cmd
+
+    def cli(self, *args: str, input: str | None = None) -> str:
+        """Run an engine CLI command against this engine's data; returns its stdout."""
+        done = subprocess.run(
+            [*self._base(), *args],
+            capture_output=True,
+            text=True,
+            input=input,
+            env={**os.environ, **self.env},
+            timeout=300,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"nylas-engine {' '.join(args)} failed:\n{done.stderr}")
+        return done.stdout
+
+    def add_account(self, email: str = "tester@example.com", **options: Any) -> dict[str, Any]:
+        args = ["accounts", "add", "--email", email, "--json"]
+        for key, value in options.items():
+            args += [f"--{key.replace('_', '-')}", str(value)]
+        result: dict[str, Any] = json.loads(self.cli(*args))
+        return result
+
+    def create_app(self, name: str = "Test App", redirect_uri: str | None = None) -> dict[str, Any]:
+        args = ["apps", "create", "--name", name, "--json"]
+        if redirect_uri:
+            args += ["--redirect-uri", redirect_uri]
+        result: dict[str, Any] = json.loads(self.cli(*args))
+        return result
+
+    def start(self, timeout: float = 30.0) -> LocalEngine:
+        self.log_path = self.data_dir / "engine.log"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        cmd = [*self._base(), "serve", "--port", str(self.port), "--auth", self.auth]
+        self.process = subprocess.Popen(
+            cmd + self.extra_args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **self.env},
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"engine exited early:\n{self.log_path.read_text()}")
+            try:
+                httpx.get(self.url + "/", timeout=1.0)
+                return self
+            except httpx.TransportError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"engine did not start in {timeout}s:\n{self.log_path.read_text()}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self.process = None
+
+    def close(self) -> None:
+        self.stop()
+        if self._tmp:
+            self._tmp.cleanup()
+
+    def __enter__(self) -> LocalEngine:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# ------------------------------------------------------------------------------ pytest plugin
+
+try:
+    import pytest
+except ImportError:  # pragma: no cover - the plugin part needs pytest
+    pytest = None  # type: ignore[assignment]
+
+if pytest is not None:
+
+    @pytest.fixture(scope="session")
+    def nylas_engine() -> Iterator[LocalEngine]:
+        """A live engine (open mode) shared by the test session."""
+        with LocalEngine() as engine:
+            yield engine
+
+    @pytest.fixture
+    def nylas_account(nylas_engine: LocalEngine) -> dict[str, Any]:
+        """A fresh, empty account on the shared engine (its id is its token in open mode)."""
+        return nylas_engine.add_account(f"tester-{time.monotonic_ns()}@example.com")

@@ -1,0 +1,3 @@
+from nylas_engine.cli import main
+
+main()

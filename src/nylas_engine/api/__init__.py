@@ -1,0 +1,1 @@
+"""HTTP layer: routes (thin), request parsing, JSON views of stored objects."""

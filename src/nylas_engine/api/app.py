@@ -1,0 +1,97 @@
+"""The FastAPI application: error handlers, CORS, size limits, idempotency, and the routes."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from nylas_engine import __version__
+from nylas_engine.api.errors import APIError, install_handlers
+from nylas_engine.api.idempotency import IdempotencyMiddleware
+from nylas_engine.api.routes import routers
+from nylas_engine.config import MAX_JSON_BYTES, Settings
+from nylas_engine.context import EngineContext
+
+
+class CorsMiddleware:
+    """The old engine's CORS (wire-api §1.4): echo the Origin, allow credentials."""
+
+    ALLOW = [
+        (b"access-control-allow-headers", b"Authorization,Content-Type,Idempotency-Key"),
+        (b"access-control-allow-methods", b"GET,PUT,POST,DELETE,OPTIONS,PATCH"),
+        (b"access-control-allow-credentials", b"true"),
+    ]
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        origin = (
+            dict(scope.get("headers") or []).get(b"origin") if scope["type"] == "http" else None
+        )
+        if origin is None:
+            await self.app(scope, receive, send)
+            return
+        cors = [(b"access-control-allow-origin", origin), *self.ALLOW]
+        if scope["method"] == "OPTIONS":
+            await send({"type": "http.response.start", "status": 200, "headers": cors})
+            await send({"type": "http.response.body", "body": b""})
+            return
+
+        async def with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *cors]}
+            await send(message)
+
+        await self.app(scope, receive, with_cors)
+
+
+class BodyLimitMiddleware:
+    """413 for a declared body over the limit (uploads also count bytes as they stream)."""
+
+    def __init__(self, app: ASGIApp, ctx: EngineContext) -> None:
+        self.app = app
+        self.ctx = ctx
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope.get("headers") or [])
+            length = headers.get(b"content-length")
+            ctype = headers.get(b"content-type", b"")
+            limit = (
+                self.ctx.settings.max_upload_bytes + 1024 * 1024
+                if ctype.startswith(b"multipart/")
+                else max(MAX_JSON_BYTES, self.ctx.settings.max_upload_bytes)
+                if ctype.startswith(b"message/rfc822")
+                else MAX_JSON_BYTES
+            )
+            if length is not None and length.isdigit() and int(length) > limit:
+                response = APIError(
+                    413, f"Request body is larger than the limit of {limit} bytes.", "api_error"
+                ).response()
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(ctx: EngineContext) -> FastAPI:
+    app = FastAPI(
+        title="nylas-engine",
+        version=__version__,
+        description="An open-source server for the Nylas v2 REST API.",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.ctx = ctx
+    install_handlers(app)
+    for router in routers():
+        app.include_router(router)
+    app.add_middleware(IdempotencyMiddleware, ctx=ctx)
+    app.add_middleware(BodyLimitMiddleware, ctx=ctx)
+    app.add_middleware(CorsMiddleware)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for `uvicorn --factory nylas_engine.api.app:app_from_env` (used by cli serve)."""
+    return create_app(EngineContext.open(Settings.from_env()))

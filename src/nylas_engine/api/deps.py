@@ -1,0 +1,125 @@
+"""Request dependencies: the engine context, a database session, the authenticated account.
+
+Every account-scoped route takes `scope: AccountScope = Depends(account_scope)` (or
+`write_scope` for writes, which also applies the account-state checks of wire-api §1.2) and
+passes `scope.account` to the store, which filters every query on it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Depends, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from nylas_engine.api.errors import APIError, bad_request, unauthorized
+from nylas_engine.context import EngineContext
+from nylas_engine.security import digest
+from nylas_engine.store.models import AccessToken, Account
+
+
+def get_ctx(request: Request) -> EngineContext:
+    ctx: EngineContext = request.app.state.ctx
+    return ctx
+
+
+def _session(ctx: EngineContext = Depends(get_ctx)) -> Iterator[Session]:
+    with ctx.db.session() as session:
+        yield session
+
+
+# Committed before the response is sent, so a client never sees success for a lost write.
+db_session = Depends(_session, scope="function")
+
+
+def credential(request: Request) -> str | None:
+    """The token from `Authorization: Bearer T` or Basic `T:` (username only)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer" and value:
+        return value
+    if scheme.lower() == "basic" and value:
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        user = decoded.partition(":")[0]
+        return user or None
+    return None
+
+
+def account_for_token(session: Session, token: str, auth_mode: str) -> Account | None:
+    """The account a token opens: an issued token, or (open mode) the account id itself."""
+    row = session.scalar(
+        select(AccessToken).where(
+            AccessToken.token_hash == digest(token), AccessToken.revoked_at.is_(None)
+        )
+    )
+    if row is not None:
+        return row.account
+    if auth_mode == "open":
+        return session.scalar(select(Account).where(Account.public_id == token))
+    return None
+
+
+@dataclass
+class AccountScope:
+    ctx: EngineContext
+    session: Session
+    account: Account
+    token: str
+
+
+def account_scope(
+    request: Request, ctx: EngineContext = Depends(get_ctx), session: Session = db_session
+) -> AccountScope:
+    token = credential(request)
+    if token is None:
+        raise unauthorized()
+    account = account_for_token(session, token, ctx.settings.auth_mode)
+    if account is None:
+        raise unauthorized()
+    if account.deleted_at is not None:
+        raise APIError(404, "The account does not exist.")
+    if account.billing_state in ("cancelled", "deleted"):
+        raise APIError(403, "This account has been downgraded. Upgrade it to use the API again.")
+    return AccountScope(ctx, session, account, token)
+
+
+def write_scope(scope: AccountScope = Depends(account_scope)) -> AccountScope:
+    """Writes (and search) also need an account whose credentials and sync are in order."""
+    state = scope.account.sync_state
+    if state == "invalid":
+        raise APIError(
+            403,
+            "This action can't be performed because the account's credentials are out of "
+            "date. Please reauthenticate and try again.",
+        )
+    if state == "stopped":
+        raise APIError(
+            403,
+            "This action can't be performed because the account's sync has been stopped. "
+            "Please contact support@nylas.com to resume sync.",
+        )
+    return scope
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object; anything else is a 400 (never a 500)."""
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise bad_request("Invalid request body: malformed JSON") from exc
+    if not isinstance(data, dict):
+        raise bad_request("Invalid request body: expected a JSON object")
+    return data

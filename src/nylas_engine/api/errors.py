@@ -1,0 +1,110 @@
+"""The JSON error body of wire-api §2: `{"message", "type", ["server_error"], ...}`.
+
+Routes and store functions raise `APIError` (or one of its shorthands); the handlers installed
+by `install_handlers` turn it, framework errors and unexpected exceptions into that body, so
+no request ever gets an HTML page or a bare 500 without JSON.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("nylas_engine")
+
+INVALID = "invalid_request_error"
+API_ERROR = "api_error"
+
+
+class APIError(Exception):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        type: str = INVALID,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.headers = headers
+        self.extra = {k: v for k, v in extra.items() if v is not None}
+
+    def body(self) -> dict[str, Any]:
+        return {"message": self.message, "type": self.type, **self.extra}
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
+
+
+def bad_request(message: str) -> APIError:
+    return APIError(400, message)
+
+
+def not_found(message: str) -> APIError:
+    return APIError(404, message)
+
+
+def conflict(message: str) -> APIError:
+    return APIError(409, message)
+
+
+def not_implemented(message: str = "API endpoint not yet implemented") -> APIError:
+    return APIError(501, message, API_ERROR)
+
+
+def unauthorized() -> APIError:
+    return APIError(
+        401,
+        "Could not verify access credential.",
+        headers={"WWW-Authenticate": 'Basic realm="API Access Token Required"'},
+    )
+
+
+def install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(APIError)
+    async def _api_error(_request: Request, exc: APIError) -> JSONResponse:
+        return exc.response()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = exc.detail if isinstance(exc.detail, str) else "Request failed"
+        if exc.status_code == 404 and message == "Not Found":
+            message = "The requested URL was not found on the server."
+        if exc.status_code == 405:
+            message = "The method is not allowed for the requested URL."
+        return JSONResponse(
+            {"message": message, "type": API_ERROR},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query"))
+            parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+        return JSONResponse(
+            {"message": "Invalid request: " + "; ".join(parts), "type": INVALID},
+            status_code=400,
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        uid = request.headers.get("x-unique-id", "")
+        return JSONResponse(
+            {
+                "message": f"An internal error occured. request_uid: {uid}".strip(),
+                "type": API_ERROR,
+            },
+            status_code=500,
+        )

@@ -1,0 +1,33 @@
+"""One function for every list endpoint: view=count, view=ids, or a page of JSON objects."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy import Select
+from sqlalchemy.orm import Session
+
+from nylas_engine.api.params import Query
+from nylas_engine.store import paging
+
+
+def list_response(
+    request: Request,
+    session: Session,
+    stmt: Select[Any],
+    serialize: Callable[[Any, bool], dict[str, Any]],
+    *,
+    views: tuple[str, ...] = ("count", "ids", "expanded"),
+) -> Any:
+    """`stmt` selects the ordered, filtered objects; `serialize(obj, expanded)` renders one."""
+    query = Query(request)
+    view = query.view(views)
+    if view == "count":
+        return {"count": paging.count(session, stmt)}
+    page = query.page()
+    rows = paging.page(session, stmt, page.limit, page.offset)
+    if view == "ids":
+        return [row.public_id for row in rows]
+    return [serialize(row, view == "expanded") for row in rows]

@@ -1,0 +1,5 @@
+"""apps routes (to be written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

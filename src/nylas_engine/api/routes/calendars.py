@@ -1,0 +1,5 @@
+"""calendars routes (to be written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""categories routes (to be written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

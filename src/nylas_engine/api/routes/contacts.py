@@ -1,0 +1,5 @@
+"""contacts routes (to be written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

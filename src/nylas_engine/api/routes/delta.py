@@ -1,0 +1,5 @@
+"""delta routes (to be written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""drafts routes (to be written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

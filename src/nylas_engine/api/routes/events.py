@@ -1,0 +1,5 @@
+"""events routes (to be written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

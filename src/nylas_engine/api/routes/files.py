@@ -1,0 +1,5 @@
+"""files routes (to be written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""messages routes (to be written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

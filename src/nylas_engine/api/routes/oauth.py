@@ -1,0 +1,5 @@
+"""oauth routes (to be written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

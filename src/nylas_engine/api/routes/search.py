@@ -1,0 +1,5 @@
+"""search routes (to be written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""send routes (to be written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""threads routes (to be written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,222 @@
+"""`nylas-engine`: serve the API, make a demo, manage accounts and apps, import mail."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from nylas_engine.config import DEFAULT_PORT, Settings, default_data_dir
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings(data_dir=Path(args.data_dir) if args.data_dir else default_data_dir())
+    settings.db_url = args.db
+    return settings
+
+
+def _open(args: argparse.Namespace) -> Any:
+    from nylas_engine.context import EngineContext
+
+    return EngineContext.open(_settings(args))
+
+
+def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
+    print(json.dumps(data) if getattr(args, "json", False) else text)
+
+
+# ------------------------------------------------------------------------------ serve
+
+
+def resolve_auth_mode(host: str, requested: str | None, force_open: bool) -> str:
+    """Open mode (account id = token) is the default only on loopback (issue 2)."""
+    mode = requested or ("open" if _is_loopback(host) else "token")
+    if mode == "open" and not _is_loopback(host) and not force_open:
+        raise SystemExit(
+            f"refusing to serve in open mode on {host}: anyone who can reach it could read "
+            "every account. Use --auth token, or --force-open if you really mean it."
+        )
+    return mode
+
+
+def serve(
+    settings: Settings, host: str, port: int, *, banner: str | None = None, ctx: Any = None
+) -> None:
+    import uvicorn
+
+    from nylas_engine.api.app import create_app
+    from nylas_engine.context import EngineContext
+
+    app = create_app(ctx or EngineContext.open(settings))
+    if banner:
+        print(banner, flush=True)
+    log_level = os.environ.get("NYLAS_ENGINE_LOG_LEVEL", "warning")
+    print(f"nylas-engine serving on http://{host}:{port}/ ({settings.auth_mode} mode)", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=2)
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    settings = _settings(args)
+    settings.auth_mode = resolve_auth_mode(args.host, args.auth, args.force_open)
+    if args.max_upload_mb:
+        settings.max_upload_bytes = int(args.max_upload_mb * 1024 * 1024)
+    serve(settings, args.host, args.port)
+
+
+# ------------------------------------------------------------------------------ accounts, apps
+
+
+def cmd_accounts_add(args: argparse.Namespace) -> None:
+    from nylas_engine.store.accounts import create_account
+
+    password = os.environ.get(args.password_env) if args.password_env else None
+    ctx = _open(args)
+    with ctx.db.session() as session:
+        account = create_account(
+            session,
+            args.email,
+            name=args.name or "",
+            provider=args.provider,
+            organization_unit=args.organization_unit,
+            password=password,
+            smtp_host=args.smtp_host,
+            smtp_port=args.smtp_port,
+            smtp_username=args.smtp_username,
+        )
+        data = {"id": account.public_id, "email_address": account.email_address}
+    _emit(args, data, f"{data['id']}  {data['email_address']}")
+
+
+def cmd_accounts_list(args: argparse.Namespace) -> None:
+    from nylas_engine.store.accounts import live_accounts
+
+    ctx = _open(args)
+    with ctx.db.session() as session:
+        rows = [
+            {"id": a.public_id, "email_address": a.email_address, "sync_state": a.sync_state}
+            for a in session.scalars(live_accounts())
+        ]
+    if args.json:
+        print(json.dumps(rows))
+        return
+    for row in rows:
+        print(f"{row['id']}  {row['email_address']}  {row['sync_state']}")
+
+
+def cmd_apps_create(args: argparse.Namespace) -> None:
+    from nylas_engine.security import digest, new_secret
+    from nylas_engine.store.models import App
+
+    secret = new_secret()
+    ctx = _open(args)
+    with ctx.db.session() as session:
+        app = App(name=args.name, secret_hash=digest(secret), redirect_uris=args.redirect_uri)
+        session.add(app)
+        session.flush()
+        data = {"client_id": app.client_id, "client_secret": secret, "name": app.name}
+    _emit(
+        args,
+        data,
+        f"client_id:     {data['client_id']}\nclient_secret: {secret}\n"
+        "(the secret is shown once; only its hash is stored)",
+    )
+
+
+# ------------------------------------------------------------------------------ parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nylas-engine", description="An open-source server for the Nylas v2 REST API."
+    )
+    parser.add_argument(
+        "--data-dir",
+        help="where the database and blobs live (default: $NYLAS_ENGINE_HOME "
+        "or ~/.local/share/nylas-engine)",
+    )
+    parser.add_argument("--db", help="any SQLAlchemy URL (default: SQLite in the data dir)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="serve the REST API")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT)
+    p.add_argument("--auth", choices=["open", "token"], help="default: open on loopback only")
+    p.add_argument("--force-open", action="store_true", help="allow open mode off loopback")
+    p.add_argument("--max-upload-mb", type=float, help="upload size limit (default 64)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("demo", help="create a demo account with a realistic mailbox, then serve")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT)
+    p.add_argument("--messages", type=int, default=300, help="about how many messages")
+    p.add_argument("--no-serve", action="store_true", help="only create the data")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_lazy("nylas_engine.demo", "cmd_demo"))
+
+    p = sub.add_parser("import", help="import an mbox file or a Maildir into an account")
+    p.add_argument("account", help="account id or email address")
+    p.add_argument("path")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_lazy("nylas_engine.importer", "cmd_import"))
+
+    accounts = sub.add_parser("accounts", help="manage accounts").add_subparsers(
+        dest="action", required=True
+    )
+    p = accounts.add_parser("add", help="add a local account")
+    p.add_argument("--email", required=True)
+    p.add_argument("--name")
+    p.add_argument("--provider", default="custom")
+    p.add_argument("--organization-unit", choices=["folder", "label"], default="folder")
+    p.add_argument("--password-env", help="env var holding the login/mail password")
+    p.add_argument("--smtp-host")
+    p.add_argument("--smtp-port", type=int)
+    p.add_argument("--smtp-username")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_accounts_add)
+    p = accounts.add_parser("list", help="list accounts")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_accounts_list)
+
+    apps = sub.add_parser("apps", help="manage OAuth apps").add_subparsers(
+        dest="action", required=True
+    )
+    p = apps.add_parser("create", help="create an app; prints its client id and secret")
+    p.add_argument("--name", default="My App")
+    p.add_argument("--redirect-uri", action="append", default=[])
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_apps_create)
+    return parser
+
+
+def _lazy(module: str, name: str) -> Any:
+    def run(args: argparse.Namespace) -> Any:
+        from importlib import import_module
+
+        return getattr(import_module(module), name)(args)
+
+    return run
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

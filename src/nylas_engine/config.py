@@ -1,0 +1,49 @@
+"""Where the engine keeps its data, and how it is configured."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_PORT = 5555
+MAX_UPLOAD_BYTES = 64 * 1024 * 1024
+MAX_JSON_BYTES = 16 * 1024 * 1024
+
+
+def default_data_dir() -> Path:
+    """`$NYLAS_ENGINE_HOME`, else the XDG data directory of the current user."""
+    if env := os.environ.get("NYLAS_ENGINE_HOME"):
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "nylas-engine"
+
+
+@dataclass
+class Settings:
+    """Everything a running engine needs to know; built once by the CLI."""
+
+    data_dir: Path = field(default_factory=default_data_dir)
+    db_url: str | None = None
+    auth_mode: str = "open"  # "open": account id is the token; "token": OAuth tokens only
+    max_upload_bytes: int = MAX_UPLOAD_BYTES
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or f"sqlite:///{self.data_dir / 'engine.db'}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """Settings passed to a server process through the environment (see cli.serve)."""
+        settings = cls()
+        if url := os.environ.get("NYLAS_ENGINE_DB"):
+            settings.db_url = url
+        if mode := os.environ.get("NYLAS_ENGINE_AUTH"):
+            settings.auth_mode = mode
+        if limit := os.environ.get("NYLAS_ENGINE_MAX_UPLOAD"):
+            settings.max_upload_bytes = int(limit)
+        return settings

@@ -1,0 +1,108 @@
+"""The delta log is written by the session itself, so every writer (API, import, sync) feeds it.
+
+`install(sessionmaker_or_session_class)` hooks two session events:
+* before_flush: a message whose flags, categories or draft state change bumps its thread's
+  `version`, so the thread shows up as modified too (wire-api §15);
+* after_flush: one `Transaction` row per created, modified or deleted API object. A soft delete
+  (`deleted_at` set) is logged as a delete; a draft that became a message is logged as a
+  `draft` delete followed by a `message` insert.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event, insert, inspect
+from sqlalchemy.orm import Session
+
+from nylas_engine.ids import new_public_id
+from nylas_engine.store.models import (
+    Account,
+    Calendar,
+    Category,
+    Contact,
+    Event,
+    File,
+    Message,
+    Thread,
+    Transaction,
+    now,
+)
+
+_LOGGED = (Message, Thread, Category, File, Contact, Calendar, Event, Account)
+_THREAD_RELEVANT = ("unread", "starred", "categories", "is_draft", "thread_id", "deleted_at")
+
+
+def object_type(obj: Any) -> str:
+    if isinstance(obj, Message):
+        return "draft" if obj.is_draft else "message"
+    if isinstance(obj, Category):
+        return obj.type
+    return {
+        Thread: "thread",
+        File: "file",
+        Contact: "contact",
+        Calendar: "calendar",
+        Event: "event",
+        Account: "account",
+    }[type(obj)]
+
+
+def _changed(obj: Any, attr: str) -> bool:
+    return bool(inspect(obj).attrs[attr].history.has_changes())
+
+
+def _before_flush(session: Session, _ctx: Any, _instances: Any) -> None:
+    for obj in list(session.new) + list(session.dirty):
+        if isinstance(obj, _LOGGED) and getattr(obj, "public_id", "x") is None:
+            obj.public_id = new_public_id()
+    for obj in list(session.dirty):
+        if (
+            isinstance(obj, Message)
+            and obj.thread is not None
+            and any(_changed(obj, a) for a in _THREAD_RELEVANT)
+        ):
+            obj.thread.version = (obj.thread.version or 0) + 1
+
+
+def _after_flush(session: Session, _ctx: Any) -> None:
+    rows: list[dict[str, Any]] = []
+
+    def log(obj: Any, command: str, type_: str | None = None) -> None:
+        account_id = obj.id if isinstance(obj, Account) else obj.account_id
+        rows.append(
+            {
+                "public_id": new_public_id(),
+                "account_id": account_id,
+                "object_type": type_ or object_type(obj),
+                "object_public_id": obj.public_id,
+                "command": command,
+                "created_at": now(),
+            }
+        )
+
+    for obj in session.new:
+        if isinstance(obj, _LOGGED):
+            log(obj, "insert")
+    for obj in session.dirty:
+        if not isinstance(obj, _LOGGED) or not session.is_modified(obj):
+            continue
+        state: Any = inspect(obj)
+        if "deleted_at" in state.attrs and _changed(obj, "deleted_at") and obj.deleted_at:
+            log(obj, "delete")
+        elif isinstance(obj, Message) and _changed(obj, "is_draft") and not obj.is_draft:
+            log(obj, "delete", "draft")
+            log(obj, "insert", "message")
+        else:
+            log(obj, "update")
+    for obj in session.deleted:
+        if isinstance(obj, _LOGGED) and not isinstance(obj, Account):
+            log(obj, "delete")
+    if rows:
+        session.connection().execute(insert(Transaction), rows)
+
+
+def install(target: Any) -> None:
+    """Attach the hooks to a sessionmaker (or Session class)."""
+    event.listen(target, "before_flush", _before_flush)
+    event.listen(target, "after_flush", _after_flush)

@@ -1,0 +1,1 @@
+"""Tables, queries and migrations. Routes call functions here; nothing above builds SQL."""

@@ -1,0 +1,99 @@
+"""Content-addressed blob directory: bytes are stored once, under their SHA-256."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import AsyncIterator, Iterable, Iterator
+from pathlib import Path
+
+CHUNK = 256 * 1024
+
+
+class BlobTooLarge(Exception):
+    """Raised when a stream passes the size limit it was written under."""
+
+
+class BlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        (root / "tmp").mkdir(parents=True, exist_ok=True)
+
+    def path(self, sha256: str) -> Path:
+        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+            raise ValueError("not a sha256 key")
+        return self.root / sha256[:2] / sha256[2:4] / sha256
+
+    def put_bytes(self, data: bytes) -> tuple[str, int]:
+        return self.put_chunks([data])
+
+    def put_chunks(self, chunks: Iterable[bytes], limit: int | None = None) -> tuple[str, int]:
+        """Write chunks to a temp file while hashing, then move it under its hash."""
+        writer = _BlobWriter(self, limit)
+        try:
+            for chunk in chunks:
+                writer.write(chunk)
+        except BaseException:
+            writer.abort()
+            raise
+        return writer.finish()
+
+    async def put_stream(
+        self, chunks: AsyncIterator[bytes], limit: int | None = None
+    ) -> tuple[str, int]:
+        writer = _BlobWriter(self, limit)
+        try:
+            async for chunk in chunks:
+                writer.write(chunk)
+        except BaseException:
+            writer.abort()
+            raise
+        return writer.finish()
+
+    def writer(self, limit: int | None = None) -> _BlobWriter:
+        return _BlobWriter(self, limit)
+
+    def read(self, sha256: str) -> bytes:
+        return self.path(sha256).read_bytes()
+
+    def iter_chunks(self, sha256: str, chunk_size: int = CHUNK) -> Iterator[bytes]:
+        with self.path(sha256).open("rb") as fh:
+            while chunk := fh.read(chunk_size):
+                yield chunk
+
+    def exists(self, sha256: str) -> bool:
+        return self.path(sha256).exists()
+
+
+class _BlobWriter:
+    def __init__(self, store: BlobStore, limit: int | None) -> None:
+        self.store = store
+        self.limit = limit
+        self.hash = hashlib.sha256()
+        self.size = 0
+        fd, name = tempfile.mkstemp(dir=store.root / "tmp")
+        self.tmp = Path(name)
+        self.fh = os.fdopen(fd, "wb")
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.limit is not None and self.size > self.limit:
+            raise BlobTooLarge(self.limit)
+        self.hash.update(chunk)
+        self.fh.write(chunk)
+
+    def abort(self) -> None:
+        self.fh.close()
+        self.tmp.unlink(missing_ok=True)
+
+    def finish(self) -> tuple[str, int]:
+        self.fh.close()
+        key = self.hash.hexdigest()
+        dest = self.store.path(key)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if dest.exists():
+            self.tmp.unlink(missing_ok=True)
+        else:
+            os.replace(self.tmp, dest)
+        return key, self.size

@@ -1,0 +1,384 @@
+"""The engine's tables (SQLAlchemy 2). Portable SQL only: SQLite by default, PostgreSQL when asked.
+
+Every account-owned row carries `account_id`; every query in `store/` filters on it.
+Objects visible through the API carry a `public_id` (base-36, see ids.py); integer `id`s never
+leave the engine. Rows that clients can delete are soft-deleted (`deleted_at`) so that delta
+can report the deletion.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from nylas_engine.ids import new_public_id
+
+
+def now() -> int:
+    return int(time.time())
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class PublicIdMixin:
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True, default=new_public_id)
+
+
+# ---------------------------------------------------------------------------------- apps, auth
+
+
+class App(Base):
+    """An OAuth application (client id + hashed client secret)."""
+
+    __tablename__ = "apps"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True, default=new_public_id)
+    secret_hash: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(255), default="")
+    icon_url: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    redirect_uris: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+
+
+class Account(PublicIdMixin, Base):
+    __tablename__ = "accounts"
+    email_address: Mapped[str] = mapped_column(String(255), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    provider: Mapped[str] = mapped_column(String(32), default="custom")
+    organization_unit: Mapped[str] = mapped_column(String(16), default="folder")
+    sync_state: Mapped[str] = mapped_column(String(32), default="running")
+    sync_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    sync_progress: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    billing_state: Mapped[str] = mapped_column(String(32), default="paid")
+    trial: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Local login for the /oauth/authorize consent page (hashed, never returned).
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # Mail servers (issue 4 fills these; the credentials blob is encrypted at rest).
+    imap_host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    imap_port: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    imap_username: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    smtp_host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    smtp_port: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    smtp_username: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    security: Mapped[str] = mapped_column(String(16), default="plain")  # tls|starttls|plain
+    credentials: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    deleted_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class AccessToken(Base):
+    """An issued access token, stored as its SHA-256 (looked up by hash, never by value)."""
+
+    __tablename__ = "access_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    app_id: Mapped[int | None] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    scopes: Mapped[str] = mapped_column(String(255), default="email,calendar,contacts")
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    updated_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    account: Mapped[Account] = relationship(lazy="joined")
+
+
+class AuthCode(Base):
+    """A one-time OAuth authorization code (hashed), exchanged at /oauth/token."""
+
+    __tablename__ = "auth_codes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    redirect_uri: Mapped[str] = mapped_column(String(2048), default="")
+    scopes: Mapped[str] = mapped_column(String(255), default="email,calendar,contacts")
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    used: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+# ---------------------------------------------------------------------------------- mail
+
+
+message_categories = Table(
+    "message_categories",
+    Base.metadata,
+    Column("message_id", ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    Column("category_id", ForeignKey("categories.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_message_categories_category", "category_id"),
+)
+
+
+class Category(PublicIdMixin, Base):
+    """A folder or a label (`type`), with its canonical role in `name` (inbox, sent, ...)."""
+
+    __tablename__ = "categories"
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(8), default="folder")  # folder | label
+    name: Mapped[str | None] = mapped_column(String(32), nullable=True)  # role
+    display_name: Mapped[str] = mapped_column(String(255))
+    remote_name: Mapped[str | None] = mapped_column(String(1024), nullable=True)  # IMAP path
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    highestmodseq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    uidnext: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    deleted_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    __table_args__ = (Index("ix_categories_account", "account_id", "type"),)
+
+
+class Thread(PublicIdMixin, Base):
+    __tablename__ = "threads"
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    subject: Mapped[str | None] = mapped_column(Text, nullable=True)
+    first_message_ts: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_message_ts: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_received_ts: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_sent_ts: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    deleted_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    messages: Mapped[list[Message]] = relationship(
+        back_populates="thread", order_by="Message.date", lazy="selectin"
+    )
+    __table_args__ = (Index("ix_threads_account_last", "account_id", "last_message_ts"),)
+
+
+class Message(PublicIdMixin, Base):
+    """A message or a draft (`is_draft`). Drafts keep a `version` for optimistic locking."""
+
+    __tablename__ = "messages"
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    thread_id: Mapped[int | None] = mapped_column(
+        ForeignKey("threads.id", ondelete="SET NULL"), nullable=True
+    )
+    subject: Mapped[str] = mapped_column(Text, default="")
+    from_: Mapped[list[Any]] = mapped_column("from_addr", JSON, default=list)
+    to: Mapped[list[Any]] = mapped_column("to_addr", JSON, default=list)
+    cc: Mapped[list[Any]] = mapped_column("cc_addr", JSON, default=list)
+    bcc: Mapped[list[Any]] = mapped_column("bcc_addr", JSON, default=list)
+    reply_to: Mapped[list[Any]] = mapped_column("reply_to_addr", JSON, default=list)
+    date: Mapped[int] = mapped_column(BigInteger, default=now)
+    snippet: Mapped[str] = mapped_column(String(191), default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    unread: Mapped[bool] = mapped_column(Boolean, default=True)
+    starred: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_draft: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_sent: Mapped[bool] = mapped_column(Boolean, default=False)  # sent by us (API or Sent)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    reply_to_message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="SET NULL"), nullable=True
+    )
+    message_id_header: Mapped[str | None] = mapped_column(String(998), nullable=True)
+    in_reply_to: Mapped[str | None] = mapped_column(String(998), nullable=True)
+    references: Mapped[list[Any]] = mapped_column("references_", JSON, default=list)
+    raw_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)  # blob key
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    tracking: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    updated_at: Mapped[int] = mapped_column(BigInteger, default=now, onupdate=now)
+    deleted_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+    thread: Mapped[Thread | None] = relationship(back_populates="messages", lazy="joined")
+    categories: Mapped[list[Category]] = relationship(secondary=message_categories, lazy="selectin")
+    attachments: Mapped[list[Attachment]] = relationship(
+        back_populates="message", lazy="selectin", cascade="all, delete-orphan"
+    )
+    __table_args__ = (
+        Index("ix_messages_account_date", "account_id", "is_draft", "date"),
+        Index("ix_messages_thread", "thread_id"),
+        Index("ix_messages_msgid", "account_id", "message_id_header"),
+    )
+
+
+class File(PublicIdMixin, Base):
+    """An uploaded file or a message attachment; the bytes live in the blob store by SHA-256."""
+
+    __tablename__ = "files"
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    filename: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    content_type: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    deleted_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    attachments: Mapped[list[Attachment]] = relationship(back_populates="file", lazy="selectin")
+    __table_args__ = (Index("ix_files_account", "account_id"),)
+
+
+class Attachment(Base):
+    """A file as a part of a message (or draft): disposition and Content-ID live here."""
+
+    __tablename__ = "attachments"
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    file_id: Mapped[int] = mapped_column(
+        ForeignKey("files.id", ondelete="CASCADE"), primary_key=True
+    )
+    content_id: Mapped[str | None] = mapped_column(String(998), nullable=True)
+    disposition: Mapped[str] = mapped_column(String(16), default="attachment")  # or inline
+    message: Mapped[Message] = relationship(back_populates="attachments")
+    file: Mapped[File] = relationship(back_populates="attachments", lazy="joined")
+    __table_args__ = (Index("ix_attachments_file", "file_id"),)
+
+
+class ImapUid(Base):
+    """Where a synced message lives on the IMAP server (issue 4): folder + UID + flags."""
+
+    __tablename__ = "imap_uids"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id", ondelete="CASCADE"))
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    uid: Mapped[int] = mapped_column(BigInteger)
+    flags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    modseq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    __table_args__ = (
+        UniqueConstraint("category_id", "uid", name="uq_imap_uids_folder_uid"),
+        Index("ix_imap_uids_message", "message_id"),
+    )
+
+
+# ---------------------------------------------------------------------------------- contacts
+
+
+class Contact(PublicIdMixin, Base):
+    """The hosted v2 contact shape (wire-api §13); list fields are stored as JSON."""
+
+    __tablename__ = "contacts"
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    given_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    middle_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    surname: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    suffix: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    nickname: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    birthday: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    company_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    job_title: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    manager_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    office_location: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    notes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    source: Mapped[str] = mapped_column(String(16), default="address_book")
+    emails: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    im_addresses: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    physical_addresses: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    phone_numbers: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    web_pages: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    groups: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    picture_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    picture_content_type: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    deleted_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    __table_args__ = (Index("ix_contacts_account", "account_id"),)
+
+
+# ---------------------------------------------------------------------------------- calendar
+
+
+class Calendar(PublicIdMixin, Base):
+    __tablename__ = "calendars"
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255), default="")
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    location: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    read_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    deleted_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class Event(PublicIdMixin, Base):
+    """An event; `when` is kept as sent, `start_ts`/`end_ts` are derived for filters and order."""
+
+    __tablename__ = "events"
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    calendar_id: Mapped[int] = mapped_column(ForeignKey("calendars.id", ondelete="CASCADE"))
+    message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="SET NULL"), nullable=True
+    )
+    ical_uid: Mapped[str | None] = mapped_column(String(998), nullable=True)
+    title: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    location: Mapped[str | None] = mapped_column(Text, nullable=True)
+    owner: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    participants: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    read_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    busy: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(16), default="confirmed")
+    when: Mapped[dict[str, Any]] = mapped_column("when_", JSON, default=dict)
+    start_ts: Mapped[int] = mapped_column(BigInteger, default=0)
+    end_ts: Mapped[int] = mapped_column(BigInteger, default=0)
+    recurrence: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    master_event_id: Mapped[int | None] = mapped_column(
+        ForeignKey("events.id", ondelete="CASCADE"), nullable=True
+    )
+    original_start_time: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    updated_at: Mapped[int] = mapped_column(BigInteger, default=now, onupdate=now)
+    deleted_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    calendar: Mapped[Calendar] = relationship(lazy="joined")
+    __table_args__ = (Index("ix_events_account_start", "account_id", "start_ts"),)
+
+
+# ------------------------------------------------------------------- delta, idempotency
+
+
+class Transaction(Base):
+    """One change to one API object: the delta log. `public_id` is the cursor."""
+
+    __tablename__ = "transactions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True, default=new_public_id)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    object_type: Mapped[str] = mapped_column(String(16))
+    object_public_id: Mapped[str] = mapped_column(String(40))
+    command: Mapped[str] = mapped_column(String(8))  # insert | update | delete
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    __table_args__ = (Index("ix_transactions_account", "account_id", "id"),)
+
+
+class IdempotentResponse(Base):
+    """The first reply to a request carrying an `Idempotency-Key`, replayed to its retries."""
+
+    __tablename__ = "idempotent_responses"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(String(64))  # account public id, or app client id
+    key: Mapped[str] = mapped_column(String(255))
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(2048))
+    status_code: Mapped[int] = mapped_column(Integer, default=0)  # 0 while in progress
+    content_type: Mapped[str] = mapped_column(String(255), default="application/json")
+    body: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    __table_args__ = (UniqueConstraint("scope", "key", name="uq_idempotency_scope_key"),)
+
+
+class Webhook(PublicIdMixin, Base):
+    __tablename__ = "webhooks"
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"))
+    callback_url: Mapped[str] = mapped_column(String(2048))
+    state: Mapped[str] = mapped_column(String(16), default="active")
+    triggers: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
