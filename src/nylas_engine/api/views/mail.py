@@ -1,0 +1,171 @@
+"""JSON views of mail objects: threads (§6), messages and drafts (§7, §8), files (§10),
+folders and labels (§11). Every function takes the owning account for ids and the
+folder/label choice (`organization_unit`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nylas_engine.store.models import Account, Attachment, Category, File, Message, Thread
+
+
+def category_ref(category: Category) -> dict[str, Any]:
+    return {"id": category.public_id, "name": category.name, "display_name": category.display_name}
+
+
+def category_json(category: Category, account: Account) -> dict[str, Any]:
+    return {
+        "id": category.public_id,
+        "object": category.type,
+        "account_id": account.public_id,
+        "name": category.name,
+        "display_name": category.display_name,
+    }
+
+
+def attachment_ref(attachment: Attachment) -> dict[str, Any]:
+    file = attachment.file
+    ref: dict[str, Any] = {
+        "id": file.public_id,
+        "content_type": file.content_type,
+        "size": file.size,
+        "filename": file.filename,
+    }
+    if attachment.content_id:
+        ref["content_id"] = attachment.content_id
+    return ref
+
+
+def _live_categories(message: Message) -> list[Category]:
+    return [c for c in message.categories if c.deleted_at is None]
+
+
+def _categories_field(
+    account: Account, categories: list[Category], *, single: bool
+) -> tuple[str, Any]:
+    if account.organization_unit == "label":
+        return "labels", [category_ref(c) for c in categories if c.type == "label"]
+    folders = [category_ref(c) for c in categories if c.type == "folder"]
+    if single:
+        return "folder", folders[0] if folders else None
+    return "folders", folders
+
+
+def message_json(
+    message: Message,
+    account: Account,
+    expanded: bool = False,
+    *,
+    with_body: bool = True,
+) -> dict[str, Any]:
+    """A message, or a draft (`object: "draft"` with `version` and `reply_to_message_id`)."""
+    thread = message.thread
+    data: dict[str, Any] = {
+        "id": message.public_id,
+        "object": "draft" if message.is_draft else "message",
+        "account_id": account.public_id,
+        "thread_id": thread.public_id if thread is not None else None,
+        "subject": message.subject,
+        "from": message.from_ or [],
+        "reply_to": message.reply_to or [],
+        "to": message.to or [],
+        "cc": message.cc or [],
+        "bcc": message.bcc or [],
+        "date": message.date,
+        "snippet": message.snippet,
+        "unread": message.unread,
+        "starred": message.starred,
+        "files": [attachment_ref(a) for a in message.attachments if a.file.deleted_at is None],
+        "metadata": message.metadata_ or {},
+    }
+    key, value = _categories_field(account, _live_categories(message), single=True)
+    data[key] = value
+    if with_body:
+        data["body"] = message.body
+        data["events"] = []
+    if message.is_draft:
+        data["version"] = message.version
+        data["reply_to_message_id"] = _reply_target_id(message)
+    if expanded and with_body:
+        data["headers"] = {
+            "Message-Id": message.message_id_header,
+            "In-Reply-To": message.in_reply_to,
+            "References": message.references or None,
+        }
+    return data
+
+
+def _reply_target_id(message: Message) -> str | None:
+    if message.reply_to_message_id is None or message.thread is None:
+        return None
+    for other in message.thread.messages:
+        if other.id == message.reply_to_message_id:
+            return other.public_id
+    return None
+
+
+def thread_json(thread: Thread, account: Account, expanded: bool = False) -> dict[str, Any]:
+    """A thread with aggregates computed over its live messages (§6)."""
+    live = [m for m in thread.messages if m.deleted_at is None]
+    sent_or_received = [m for m in live if not m.is_draft]
+    drafts = [m for m in live if m.is_draft]
+    newest = (sent_or_received or drafts or [None])[-1]
+
+    participants: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for message in sent_or_received:
+        for person in [*message.from_, *message.to, *message.cc, *message.bcc]:
+            email = (person.get("email") or "").lower()
+            if email and email not in seen:
+                seen.add(email)
+                participants.append({"name": person.get("name") or "", "email": email})
+
+    categories: dict[int, Category] = {}
+    for message in live:
+        for category in _live_categories(message):
+            categories.setdefault(category.id, category)
+
+    data: dict[str, Any] = {
+        "id": thread.public_id,
+        "object": "thread",
+        "account_id": account.public_id,
+        "subject": thread.subject,
+        "participants": participants,
+        "last_message_timestamp": thread.last_message_ts,
+        "last_message_received_timestamp": thread.last_received_ts or thread.last_message_ts,
+        "last_message_sent_timestamp": thread.last_sent_ts,
+        "first_message_timestamp": thread.first_message_ts,
+        "snippet": newest.snippet if newest is not None else "",
+        "unread": any(m.unread for m in sent_or_received),
+        "starred": any(m.starred for m in sent_or_received),
+        "has_attachments": any(
+            a.disposition == "attachment" for m in sent_or_received for a in m.attachments
+        ),
+        "version": thread.version,
+    }
+    key, value = _categories_field(account, list(categories.values()), single=False)
+    data[key] = value
+    if expanded:
+        data["messages"] = [message_json(m, account, with_body=False) for m in sent_or_received]
+        data["drafts"] = [message_json(m, account, with_body=False) for m in drafts]
+    else:
+        data["message_ids"] = [m.public_id for m in sent_or_received]
+        data["draft_ids"] = [m.public_id for m in drafts]
+    return data
+
+
+def file_json(file: File, account: Account, expanded: bool = False) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": file.public_id,
+        "object": "file",
+        "account_id": account.public_id,
+        "content_type": file.content_type,
+        "size": file.size,
+        "filename": file.filename,
+    }
+    links = [a for a in file.attachments if a.message.deleted_at is None]
+    if links:
+        data["message_ids"] = [a.message.public_id for a in links]
+        data["content_id"] = next((a.content_id for a in links if a.content_id), None)
+        data["content_disposition"] = links[0].disposition
+    return data
