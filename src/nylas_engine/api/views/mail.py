@@ -109,7 +109,7 @@ def thread_json(thread: Thread, account: Account, expanded: bool = False) -> dic
     live = [m for m in thread.messages if m.deleted_at is None]
     sent_or_received = [m for m in live if not m.is_draft]
     drafts = [m for m in live if m.is_draft]
-    newest = (sent_or_received or drafts or [None])[-1]
+    newest: Message | None = (sent_or_received or drafts)[-1] if live else None
 
     participants: list[dict[str, Any]] = []
     seen: set[str] = set()
