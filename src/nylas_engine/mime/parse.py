@@ -1,0 +1,492 @@
+"""Turn raw RFC 822 bytes into what the store keeps: headers, a body, a snippet and files.
+
+Mail in the wild is often broken, so nothing here raises: a header that fails to parse falls
+back to its raw text, a body in an unknown or wrong charset is decoded with replacement
+characters, a multipart without its boundary becomes one text part. Each problem the stdlib
+parser noticed is counted in `defects`, so an import can report how much it had to guess.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import email.utils
+import html
+import re
+import time
+import unicodedata
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage, Message
+from email.parser import BytesParser
+from html.parser import HTMLParser
+from typing import Any
+
+SNIPPET_LENGTH = 191
+MAX_HEADER_LENGTH = 998  # the longest line RFC 5322 allows; the store's column width
+_MAX_DEPTH = 40  # deeper MIME nesting is treated as opaque data, not walked
+
+Participant = dict[str, str]
+
+
+@dataclass
+class ParsedAttachment:
+    """A part that becomes a file: an attachment, or an inline image the HTML refers to."""
+
+    filename: str | None
+    content_type: str
+    data: bytes
+    content_id: str | None = None
+    disposition: str = "attachment"  # attachment | inline
+
+
+@dataclass
+class ParsedMessage:
+    subject: str = ""
+    from_: list[Participant] = field(default_factory=list)
+    to: list[Participant] = field(default_factory=list)
+    cc: list[Participant] = field(default_factory=list)
+    bcc: list[Participant] = field(default_factory=list)
+    reply_to: list[Participant] = field(default_factory=list)
+    date: int = 0
+    message_id: str | None = None
+    in_reply_to: str | None = None
+    references: list[str] = field(default_factory=list)
+    body: str = ""
+    snippet: str = ""
+    attachments: list[ParsedAttachment] = field(default_factory=list)
+    calendar_parts: list[str] = field(default_factory=list)
+    defects: int = 0
+
+
+def parse_message(raw: bytes, *, fallback_date: int | None = None) -> ParsedMessage:
+    """Parse `raw` as well as it parses; never raises on malformed input.
+
+    `fallback_date` is used when the Date header is missing or unreadable (an importer can
+    pass the mbox From_ line or the Maildir delivery time); the default is now.
+    """
+    parsed = ParsedMessage()
+    try:
+        msg = BytesParser(policy=policy.default).parsebytes(raw)
+    except Exception:  # the parser is lenient; this is a last line of defence
+        parsed.defects = 1
+        parsed.date = fallback_date or int(time.time())
+        text = _decode(raw, None)
+        parsed.body = text_to_html(text)
+        parsed.snippet = make_snippet(text)
+        return parsed
+
+    headers = _Headers(msg)
+    parsed.subject = _one_line(headers.text("Subject") or "")
+    parsed.from_ = headers.addresses("From")
+    parsed.to = headers.addresses("To")
+    parsed.cc = headers.addresses("Cc")
+    parsed.bcc = headers.addresses("Bcc")
+    parsed.reply_to = headers.addresses("Reply-To")
+    parsed.date = headers.date("Date") or fallback_date or int(time.time())
+    parsed.message_id = _first_msgid(headers.text("Message-ID"))
+    parsed.in_reply_to = _first_msgid(headers.text("In-Reply-To"))
+    parsed.references = _msgids(headers.text("References"))
+
+    walker = _BodyWalker()
+    walker.walk(msg, 0)
+    html_body = "".join(walker.html_parts)
+    text_body = "\n".join(walker.text_parts)
+    if html_body.strip():
+        parsed.body = html_body
+        parsed.snippet = make_snippet(html_to_text(html_body))
+    else:
+        parsed.body = text_to_html(text_body) if text_body else ""
+        parsed.snippet = make_snippet(text_body)
+    parsed.attachments = walker.attachments
+    parsed.calendar_parts = walker.calendar_parts
+    parsed.defects = headers.defects + walker.defects
+    return parsed
+
+
+# ------------------------------------------------------------------------------ headers
+
+
+class _Headers:
+    """Header access that survives what the stdlib's structured headers choke on."""
+
+    def __init__(self, msg: Message) -> None:
+        self.defects = 0
+        self._raw: dict[str, str] = {}
+        try:
+            items = list(msg.raw_items()) if isinstance(msg, EmailMessage) else msg.items()
+        except Exception:
+            items = []
+        for name, value in items:
+            key = str(name).lower()
+            if key not in self._raw:  # the first occurrence wins, as readers show it
+                self._raw[key] = _repair(_unfold(str(value)))
+
+    def _structured(self, name: str) -> Any:
+        value = self._raw.get(name.lower())
+        if value is None:
+            return None
+        try:
+            header = policy.default.header_factory(name, value)
+            self.defects += len(header.defects)
+            return header
+        except Exception:
+            self.defects += 1
+            return None
+
+    def text(self, name: str) -> str | None:
+        value = self._raw.get(name.lower())
+        if value is None:
+            return None
+        header = self._structured(name)
+        return _repair(str(header)) if header is not None else value
+
+    def addresses(self, name: str) -> list[Participant]:
+        value = self._raw.get(name.lower())
+        if value is None:
+            return []
+        header = self._structured(name)
+        found: list[tuple[str, str]] = []
+        try:
+            found = [(a.display_name, a.addr_spec) for a in header.addresses]
+        except Exception:
+            found = email.utils.getaddresses([value])
+        people: list[Participant] = []
+        for display, addr in found:
+            addr = _repair(addr).strip()
+            if inner := _ANGLE_ADDR.search(addr):  # `"broken <a@b>"` parsed as one local part
+                addr = inner.group(1)
+            addr = addr.strip("<>").strip()
+            if "@" not in addr:
+                self.defects += 1
+                continue
+            people.append({"name": _one_line(_repair(display or "")), "email": addr.lower()})
+        return people
+
+    def date(self, name: str) -> int | None:
+        value = self._raw.get(name.lower())
+        if not value:
+            return None
+        return parse_date(value)
+
+
+def parse_date(value: str) -> int | None:
+    """Unix UTC seconds for an RFC 5322 (or asctime) date, None when it can't be read."""
+    try:
+        parts = email.utils.parsedate_tz(value)
+        if parts is None:
+            return None
+        ts = int(email.utils.mktime_tz(parts))
+    except (TypeError, ValueError, OverflowError, IndexError):
+        return None
+    if ts < 0 or ts > 253402300799:  # before 1970 or after year 9999: a broken clock
+        return None
+    return ts
+
+
+_FOLDING = re.compile(r"\r?\n[ \t]*")
+_MSGID = re.compile(r"<[^<>\s]+>")
+_ANGLE_ADDR = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
+
+
+def _unfold(value: str) -> str:
+    return _FOLDING.sub(" ", value)
+
+
+def _one_line(value: str) -> str:
+    return " ".join(value.split())
+
+
+def _repair(value: str) -> str:
+    """Raw 8-bit bytes in a header arrive as surrogate escapes: decode them as UTF-8,
+    else as Windows-1252 (what the sender most likely meant)."""
+    if not any("\udc80" <= ch <= "\udcff" for ch in value):
+        return value
+    data = value.encode("utf-8", "surrogateescape")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", "replace")
+
+
+def _first_msgid(value: str | None) -> str | None:
+    if not value:
+        return None
+    ids = _msgids(value)
+    return ids[0] if ids else value.strip()[:MAX_HEADER_LENGTH] or None
+
+
+def _msgids(value: str | None) -> list[str]:
+    if not value:
+        return []
+    ids = _MSGID.findall(value) or value.split()
+    return [i[:MAX_HEADER_LENGTH] for i in ids]
+
+
+# ------------------------------------------------------------------------------ parts
+
+
+class _BodyWalker:
+    """Sorts leaf parts into body text, files and calendar payloads."""
+
+    def __init__(self) -> None:
+        self.html_parts: list[str] = []
+        self.text_parts: list[str] = []
+        self.attachments: list[ParsedAttachment] = []
+        self.calendar_parts: list[str] = []
+        self.defects = 0
+
+    def walk(self, part: Message, depth: int) -> None:
+        self.defects += len(getattr(part, "defects", ()) or ())
+        ctype = _content_type(part)
+        if ctype == "message/rfc822" or (part.is_multipart() and depth >= _MAX_DEPTH):
+            self._attach_message(part)
+            return
+        if part.is_multipart():
+            payload = part.get_payload()
+            children = payload if isinstance(payload, list) else []
+            if ctype == "multipart/alternative":
+                children = _best_alternative(children)
+            for child in children:
+                if isinstance(child, Message):
+                    self.walk(child, depth + 1)
+            return
+        self._leaf(part, ctype)
+
+    def _leaf(self, part: Message, ctype: str) -> None:
+        disposition = _disposition(part)
+        filename = sanitize_filename(_filename(part))
+        content_id = _content_id(part)
+        data = _payload_bytes(part)
+        if ctype.startswith("multipart/"):  # a multipart whose boundary never came: keep it as text
+            ctype = "text/plain"
+        if ctype == "text/calendar":
+            self.calendar_parts.append(_decode(data, part.get_content_charset()))
+            if disposition != "attachment":
+                return  # an invite: shown as an event, not as a file
+        if ctype.startswith("text/") and disposition != "attachment" and not filename:
+            text = _decode(data, part.get_content_charset())
+            (self.html_parts if ctype == "text/html" else self.text_parts).append(text)
+            return
+        if disposition == "attachment":
+            kind = "attachment"
+        elif disposition == "inline" or content_id:
+            kind = "inline"
+        elif filename:
+            kind = "attachment"  # a named part without a disposition: an old-style attachment
+        else:
+            return  # an anonymous part without a disposition: nothing a user could open
+        self.attachments.append(ParsedAttachment(filename, ctype, data, content_id, kind))
+
+    def _attach_message(self, part: Message) -> None:
+        try:
+            inner = part.get_payload(0) if part.is_multipart() else None
+            data = inner.as_bytes() if isinstance(inner, Message) else part.as_bytes()
+        except Exception:
+            self.defects += 1
+            data = b""
+        name = _filename(part)
+        if not name and isinstance(inner, Message):
+            subject = _repair(str(inner.get("Subject", "") or ""))
+            name = f"{_one_line(subject)[:100] or 'message'}.eml"
+        self.attachments.append(
+            ParsedAttachment(
+                sanitize_filename(name) or "message.eml",
+                "message/rfc822",
+                data,
+                _content_id(part),
+                "attachment",
+            )
+        )
+
+
+def _best_alternative(children: list[Any]) -> list[Any]:
+    """The richest alternative we can show (HTML, or a multipart holding it, else text),
+    plus any sibling that is neither text nor multipart (a calendar invite, a stray file)."""
+    parts = [c for c in children if isinstance(c, Message)]
+    if not parts:
+        return []
+
+    def rank(part: Message) -> int:
+        ctype = _content_type(part)
+        if ctype == "text/html" or part.is_multipart():
+            return 2
+        return 1 if ctype == "text/plain" else 0
+
+    best = max(reversed(parts), key=rank)  # alternatives go from plainest to richest
+    extras = [
+        p
+        for p in parts
+        if p is not best
+        and rank(p) == 0
+        and (_content_type(p) == "text/calendar" or not _content_type(p).startswith("text/"))
+    ]
+    return [best, *extras]
+
+
+def _content_type(part: Message) -> str:
+    try:
+        return part.get_content_type().lower()
+    except Exception:
+        return "application/octet-stream"
+
+
+def _disposition(part: Message) -> str | None:
+    try:
+        value = part.get_content_disposition()
+    except Exception:
+        return None
+    return value.lower() if value else None
+
+
+def _filename(part: Message) -> str | None:
+    try:
+        name = part.get_filename()
+    except Exception:
+        name = None
+    if not name:
+        return None
+    name = _repair(str(name))
+    if "=?" in name:  # RFC 2047 inside a parameter: wrong, but what many mailers send
+        with contextlib.suppress(Exception):
+            name = str(policy.default.header_factory("X-Filename", name))
+    return _repair(name)
+
+
+def _content_id(part: Message) -> str | None:
+    value = part.get("Content-ID")
+    if value is None:
+        return None
+    cid = _repair(str(value)).strip().strip("<>").strip()
+    return cid[:MAX_HEADER_LENGTH] or None
+
+
+def _payload_bytes(part: Message) -> bytes:
+    try:
+        data = part.get_payload(decode=True)
+    except Exception:
+        data = None
+    if isinstance(data, bytes):
+        return data
+    raw = part.get_payload()
+    if isinstance(raw, str):
+        return raw.encode("utf-8", "surrogateescape")
+    return b""
+
+
+_CHARSET_ALIASES = {
+    "iso-8859-1": "cp1252",  # what browsers do: senders who say latin-1 mean Windows-1252
+    "latin1": "cp1252",
+    "latin-1": "cp1252",
+    "us-ascii": "utf-8",
+    "ascii": "utf-8",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "ks_c_5601-1987": "cp949",
+    "x-sjis": "shift_jis",
+}
+
+
+def _decode(data: bytes, charset: str | None) -> str:
+    """Bytes to text in the declared charset, guessing sensibly when it is missing or wrong."""
+    name = (charset or "").strip().strip('"').lower()
+    name = _CHARSET_ALIASES.get(name, name)
+    try:
+        codec = codecs.lookup(name).name if name else None
+    except LookupError:
+        codec = None
+    if codec is None or codec == "utf-8":
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            return data.decode("cp1252" if codec is None else "utf-8", "replace")
+    try:
+        return data.decode(codec, "replace")
+    except Exception:  # a codec that fails on its own terms
+        return data.decode("utf-8", "replace")
+
+
+# ------------------------------------------------------------------------------ text helpers
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def sanitize_filename(name: str | None, *, max_length: int = 255) -> str | None:
+    """A filename safe to store and to hand back in a download header.
+
+    Keeps only the last path component (no `/` or `\\`), drops control and format characters,
+    trims dots and spaces at the ends; None when nothing is left.
+    """
+    if not name:
+        return None
+    name = _repair(str(name))
+    name = re.split(r"[/\\]", name)[-1]
+    name = "".join(
+        " " if ch in "\t\r\n" else ch
+        for ch in name
+        if ch in "\t\r\n" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Zl", "Zp")
+    )
+    name = _CONTROL.sub("", name)
+    name = " ".join(name.split()).strip(" .")
+    if not name:
+        return None
+    if len(name) > max_length:
+        stem, dot, ext = name.rpartition(".")
+        if dot and 0 < len(ext) <= 16:
+            name = stem[: max_length - len(ext) - 1] + "." + ext
+        else:
+            name = name[:max_length]
+    return name
+
+
+class _TextExtractor(HTMLParser):
+    _SKIP = {"script", "style", "head", "title", "template"}
+    _BLOCK = {
+        "br", "p", "div", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6",
+        "table", "blockquote", "pre", "hr", "section", "article", "ul", "ol",
+    }  # fmt: skip
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag in self._SKIP:
+            self.skipping += 1
+        elif tag in self._BLOCK:
+            self.out.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP:
+            self.skipping = max(0, self.skipping - 1)
+        elif tag in self._BLOCK:
+            self.out.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping:
+            self.out.append(data)
+
+
+def html_to_text(markup: str) -> str:
+    """The readable text of an HTML body: no tags, scripts, styles or entities."""
+    parser = _TextExtractor()
+    try:
+        parser.feed(markup)
+        parser.close()
+    except Exception:
+        return html.unescape(re.sub(r"<[^>]*>", " ", markup))
+    return "".join(parser.out)
+
+
+def make_snippet(text: str, length: int = SNIPPET_LENGTH) -> str:
+    return " ".join(text.split())[:length]
+
+
+def text_to_html(text: str) -> str:
+    """Plain text as HTML that still reads as text: escaped, paragraphs kept, lines broken."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").strip("\n")
+    paragraphs = re.split(r"\n\s*\n", text)
+    rendered = ["<br>\n".join(html.escape(line) for line in p.split("\n")) for p in paragraphs]
+    return "\n".join(f"<p>{p}</p>" for p in rendered if p)
