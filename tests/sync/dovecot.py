@@ -1,0 +1,274 @@
+"""A real Dovecot for the sync tests: IMAP (IDLE, CONDSTORE, QRESYNC, MOVE, SPECIAL-USE) + LMTP.
+
+`Dovecot(base_dir).start()` writes a configuration into a temp directory, listens on free
+loopback ports and keeps every user's Maildir there too, so several instances can run side by
+side. Users live in a passwd-file that Dovecot re-reads when it changes: `new_user()` adds one
+without a restart, which keeps each test in a mailbox of its own.
+
+Facts this relies on are in /work/shared/notes/dovecot.md: `imap-login` refuses to run as
+root, so the login and internal users stay `dovenull`/`dovecot`; the mail user is 65534 (never
+uid 0) and the directories it needs are world-readable.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import signal
+import smtplib
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from imapclient import IMAPClient
+
+from nylas.testing import free_port
+
+MAIL_UID = 65534
+PASSWORD = "secret"
+POOL_SIZE = 1000  # users written before start (see new_user)
+SPECIAL_FOLDERS = {
+    "Drafts": "\\Drafts",
+    "Sent": "\\Sent",
+    "Trash": "\\Trash",
+    "Junk": "\\Junk",
+    "Archive": "\\Archive",
+}
+
+CONFIG = """\
+protocols = imap lmtp
+listen = 127.0.0.1
+base_dir = {dir}/run
+state_dir = {dir}/state
+log_path = {dir}/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = maildir:{dir}/mail/%u
+mail_uid = {uid}
+mail_gid = {gid}
+first_valid_uid = 0
+default_internal_user = {internal_user}
+default_internal_group = {internal_group}
+default_login_user = {login_user}
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {dir}/passwd
+}}
+userdb {{
+  driver = static
+  args = uid={uid} gid={gid} home={dir}/mail/%u
+}}
+service imap-login {{
+  inet_listener imap {{
+    port = {imap_port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service lmtp {{
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {lmtp_port}
+  }}
+}}
+protocol imap {{
+  mail_max_userip_connections = 50
+}}
+namespace inbox {{
+  inbox = yes
+{mailboxes}}}
+"""
+
+MAILBOX = """\
+  mailbox {name} {{
+    special_use = {flag}
+    auto = subscribe
+  }}
+"""
+
+
+def _wait_for_port(port: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+class Dovecot:
+    """One Dovecot instance in `base_dir` (created 0755, removed by `stop()` if we made it)."""
+
+    host = "127.0.0.1"
+
+    def __init__(self, base_dir: str | Path | None = None) -> None:
+        self._made_dir = base_dir is None
+        self.dir = Path(base_dir or tempfile.mkdtemp(prefix="dovecot-"))
+        self.imap_port = free_port()
+        self.lmtp_port = free_port()
+        self._users = itertools.count(1)  # next user number (see new_user)
+        self._pid: int | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _config(self) -> str:
+        if os.geteuid() == 0:
+            uid, gid = MAIL_UID, MAIL_UID
+            internal_user, internal_group, login_user = "dovecot", "dovecot", "dovenull"
+        else:  # an unprivileged Dovecot runs everything as the current user
+            import grp
+            import pwd
+
+            uid, gid = os.geteuid(), os.getegid()
+            internal_user = login_user = pwd.getpwuid(uid).pw_name
+            internal_group = grp.getgrgid(gid).gr_name
+        mailboxes = "".join(MAILBOX.format(name=n, flag=f) for n, f in SPECIAL_FOLDERS.items())
+        return CONFIG.format(
+            dir=self.dir,
+            uid=uid,
+            gid=gid,
+            internal_user=internal_user,
+            internal_group=internal_group,
+            login_user=login_user,
+            imap_port=self.imap_port,
+            lmtp_port=self.lmtp_port,
+            mailboxes=mailboxes,
+        )
+
+    @property
+    def config_path(self) -> Path:
+        return self.dir / "dovecot.conf"
+
+    def start(self, timeout: float = 20.0) -> Dovecot:
+        binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
+        if not Path(binary).exists():
+            raise RuntimeError("dovecot is not installed (apt-get install dovecot-imapd dovecot-lmtpd)")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.dir, 0o755)
+        mail = self.dir / "mail"
+        mail.mkdir(exist_ok=True)
+        if os.geteuid() == 0:
+            os.chown(mail, MAIL_UID, MAIL_UID)
+        passwd = self.dir / "passwd"
+        passwd.write_text(
+            "".join(f"user{n}@example.com:{{PLAIN}}{PASSWORD}\n" for n in range(1, POOL_SIZE + 1))
+        )
+        os.chmod(passwd, 0o644)
+        self.config_path.write_text(self._config())
+        # The master daemonizes; it must not inherit pipes we would wait on, hence a file.
+        with (self.dir / "startup.log").open("w+") as out:
+            done = subprocess.run(
+                [binary, "-c", str(self.config_path)], stdout=out, stderr=out, timeout=30
+            )
+            if done.returncode != 0:
+                out.seek(0)
+                raise RuntimeError(f"dovecot failed to start: {out.read()}{self.log()}")
+        pid_file = self.dir / "run" / "master.pid"
+        if not (_wait_for_port(self.imap_port, timeout) and _wait_for_port(self.lmtp_port, 5)):
+            self.stop()
+            raise RuntimeError(f"dovecot did not listen in {timeout}s:\n{self.log()}")
+        self._pid = int(pid_file.read_text().split()[0])
+        return self
+
+    def stop(self) -> None:
+        """Stop the master process we started, and wait until it is gone."""
+        pid_file = self.dir / "run" / "master.pid"
+        pid = self._pid
+        if pid is None and pid_file.exists():
+            pid = int(pid_file.read_text().split()[0])
+        if pid is not None:
+            try:
+                os.kill(pid, signal.SIGTERM)
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline:
+                    os.kill(pid, 0)
+                    time.sleep(0.05)
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self._pid = None
+        if self._made_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def log(self) -> str:
+        path = self.dir / "dovecot.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def __enter__(self) -> Dovecot:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ users and mail
+
+    def new_user(self, password: str = PASSWORD) -> tuple[str, str]:
+        """A user with a fresh, empty mailbox; returns (email, password).
+
+        Dovecot re-reads the passwd-file at most once a second, so the users with the default
+        password are written before it starts; another password costs a one-second wait.
+        """
+        n = next(self._users)
+        if password == PASSWORD and n <= POOL_SIZE:
+            return f"user{n}@example.com", password
+        email = f"user{n}@example.com"
+        with (self.dir / "passwd").open("a") as f:
+            f.write(f"{email}:{{PLAIN}}{password}\n")
+        time.sleep(1.1)
+        return email, password
+
+    def client(self, user: str, password: str = PASSWORD) -> IMAPClient:
+        """A logged-in imapclient connection (the "other mail client" in tests)."""
+        imap = IMAPClient(self.host, port=self.imap_port, ssl=False, timeout=30)
+        imap.login(user, password)
+        return imap
+
+    def append(
+        self,
+        user: str,
+        messages: Iterable[bytes],
+        folder: str = "INBOX",
+        flags: Iterable[bytes | str] = (),
+        password: str = PASSWORD,
+        date: datetime | None = None,
+    ) -> list[int]:
+        """APPEND raw messages to `folder`; returns their UIDs (UIDPLUS)."""
+        uids = []
+        with self.client(user, password) as imap:
+            for raw in messages:
+                reply = imap.append(folder, raw, flags=tuple(flags), msg_time=date)
+                # b'[APPENDUID <uidvalidity> <uid>] Append completed.'
+                uids.append(int(reply.split(b"]")[0].split()[-1]))
+            imap.logout()
+        return uids
+
+    def deliver(self, recipient: str, raw: bytes, sender: str = "sender@example.org") -> None:
+        """Deliver a message into `recipient`'s INBOX over LMTP, as a mail server would."""
+        with smtplib.LMTP(self.host, self.lmtp_port, timeout=30) as lmtp:
+            refused = lmtp.sendmail(sender, [recipient], raw)
+        if refused:
+            raise RuntimeError(f"LMTP refused {recipient}: {refused}")
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    """One Dovecot for the whole test session; tests isolate themselves with `new_user()`."""
+    server = Dovecot().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mailbox(dovecot: Dovecot) -> tuple[str, str]:
+    """A fresh, empty mailbox on the shared Dovecot: (email, password)."""
+    return dovecot.new_user()
