@@ -152,7 +152,7 @@ class Dovecot:
     def start(self, timeout: float = 20.0) -> Dovecot:
         binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
         if not Path(binary).exists():
-            raise RuntimeError("dovecot is not installed (apt-get install dovecot-imapd dovecot-lmtpd)")
+            raise RuntimeError("dovecot is missing: apt-get install dovecot-imapd dovecot-lmtpd")
         self.dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.dir, 0o755)
         mail = self.dir / "mail"
