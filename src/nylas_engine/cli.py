@@ -117,15 +117,11 @@ def cmd_accounts_list(args: argparse.Namespace) -> None:
 
 
 def cmd_apps_create(args: argparse.Namespace) -> None:
-    from nylas_engine.security import digest, new_secret
-    from nylas_engine.store.models import App
+    from nylas_engine.store.auth import create_app
 
-    secret = new_secret()
     ctx = _open(args)
     with ctx.db.session() as session:
-        app = App(name=args.name, secret_hash=digest(secret), redirect_uris=args.redirect_uri)
-        session.add(app)
-        session.flush()
+        app, secret = create_app(session, args.name, args.redirect_uri)
         data = {"client_id": app.client_id, "client_secret": secret, "name": app.name}
     _emit(
         args,
@@ -133,6 +129,26 @@ def cmd_apps_create(args: argparse.Namespace) -> None:
         f"client_id:     {data['client_id']}\nclient_secret: {secret}\n"
         "(the secret is shown once; only its hash is stored)",
     )
+
+
+def cmd_tokens_create(args: argparse.Namespace) -> None:
+    """Issue an access token without the browser flow (scripts, tests, token mode by hand)."""
+    from nylas_engine.store.accounts import find_by_email, find_by_public_id
+    from nylas_engine.store.auth import DEFAULT_SCOPES, find_app, issue_token
+
+    ctx = _open(args)
+    with ctx.db.session() as session:
+        account = find_by_public_id(session, args.account) or find_by_email(session, args.account)
+        if account is None:
+            raise SystemExit(f"no account with id or email {args.account!r}")
+        app = None
+        if args.app:
+            app = find_app(session, args.app)
+            if app is None:
+                raise SystemExit(f"no app with client id {args.app!r}")
+        token = issue_token(session, account, app, args.scopes or DEFAULT_SCOPES)
+        data = {"access_token": token, "account_id": account.public_id}
+    _emit(args, data, token)
 
 
 # ------------------------------------------------------------------------------ parser
@@ -198,6 +214,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--redirect-uri", action="append", default=[])
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_apps_create)
+
+    tokens = sub.add_parser("tokens", help="manage access tokens").add_subparsers(
+        dest="action", required=True
+    )
+    p = tokens.add_parser("create", help="issue an access token for an account; prints it")
+    p.add_argument("account", help="account id or email address")
+    p.add_argument("--app", help="client id of the app the token is issued for")
+    p.add_argument("--scopes", help="comma-separated (default: email,calendar,contacts)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_tokens_create)
     return parser
 
 

@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 from nylas_engine.api.errors import APIError, bad_request, unauthorized
 from nylas_engine.context import EngineContext
 from nylas_engine.security import digest
-from nylas_engine.store.models import AccessToken, Account
+from nylas_engine.store.auth import authenticate_app, find_token
+from nylas_engine.store.models import AccessToken, Account, App
 
 
 def get_ctx(request: Request) -> EngineContext:
@@ -38,20 +39,30 @@ def _session(ctx: EngineContext = Depends(get_ctx)) -> Iterator[Session]:
 db_session = Depends(_session, scope="function")
 
 
+def _authorization(request: Request) -> tuple[str, str]:
+    """(scheme in lower case, credentials) of the Authorization header."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower(), value.strip()
+
+
+def _basic_pair(value: str) -> tuple[str, str] | None:
+    """The (username, password) of a Basic credential, or None if it does not decode."""
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, _, password = decoded.partition(":")
+    return user, password
+
+
 def credential(request: Request) -> str | None:
     """The token from `Authorization: Bearer T` or Basic `T:` (username only)."""
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    value = value.strip()
-    if scheme.lower() == "bearer" and value:
+    scheme, value = _authorization(request)
+    if scheme == "bearer" and value:
         return value
-    if scheme.lower() == "basic" and value:
-        try:
-            decoded = base64.b64decode(value, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        user = decoded.partition(":")[0]
-        return user or None
+    if scheme == "basic" and value:
+        pair = _basic_pair(value)
+        return (pair[0] or None) if pair else None
     return None
 
 
@@ -109,6 +120,59 @@ def write_scope(scope: AccountScope = Depends(account_scope)) -> AccountScope:
             "Please contact support@nylas.com to resume sync.",
         )
     return scope
+
+
+@dataclass
+class AppScope:
+    """An authenticated /a/{client_id} request. `account` is set when the caller used an
+    access token instead of the client secret: it may then see only that one account."""
+
+    ctx: EngineContext
+    session: Session
+    app: App
+    account: Account | None = None
+
+
+def _app_scope(
+    request: Request, client_id: str, ctx: EngineContext, session: Session, *, allow_token: bool
+) -> AppScope:
+    scheme, value = _authorization(request)
+    if scheme == "basic" and value and (pair := _basic_pair(value)):
+        user, password = pair
+        # Basic "<client_secret>:" (SDK 3-5) or Basic "<client_id>:<client_secret>".
+        secret = user if not password else password if user == client_id else None
+        if secret and (app := authenticate_app(session, client_id, secret)):
+            return AppScope(ctx, session, app)
+        token = user if not password else None
+    else:
+        token = value if scheme == "bearer" and value else None
+    # SDK 5 sends `Bearer <access token>` on some /a/ calls (wire-api §1.2): only a token
+    # this same app issued is accepted, and it sees its own account only.
+    if allow_token and token and (row := find_token(session, token)) and row.app_id:
+        app = session.get(App, row.app_id)
+        if app is not None and app.client_id == client_id:
+            return AppScope(ctx, session, app, row.account)
+    raise unauthorized()
+
+
+def app_scope(
+    request: Request,
+    client_id: str,
+    ctx: EngineContext = Depends(get_ctx),
+    session: Session = db_session,
+) -> AppScope:
+    """/a/{client_id}/... authenticated with the app's client secret."""
+    return _app_scope(request, client_id, ctx, session, allow_token=False)
+
+
+def app_or_token_scope(
+    request: Request,
+    client_id: str,
+    ctx: EngineContext = Depends(get_ctx),
+    session: Session = db_session,
+) -> AppScope:
+    """Like `app_scope`, but an access token issued by this app is accepted too."""
+    return _app_scope(request, client_id, ctx, session, allow_token=True)
 
 
 async def json_object(request: Request) -> dict[str, Any]:
