@@ -1,3 +1,17 @@
-"""Python bindings for the Nylas v2 REST API."""
+"""Python bindings for the Nylas v2 REST API.
 
-__version__ = "6.0.0.dev0"
+    from nylas import APIClient
+    client = APIClient(None, None, ACCESS_TOKEN, "http://localhost:5555")
+    for thread in client.threads.where(unread=True, limit=5):
+        print(thread.subject)
+
+`AsyncAPIClient` has the same surface with `await` / `async for`.
+"""
+
+from nylas._async.client import AsyncAPIClient
+from nylas._sync.client import APIClient
+from nylas._transport.config import Timeout
+from nylas._version import __version__
+from nylas.client import errors
+
+__all__ = ["APIClient", "AsyncAPIClient", "Timeout", "errors", "__version__"]

@@ -1,0 +1,1 @@
+"""The hand-written async source. `scripts/unasync.py` generates `nylas._sync` from it."""
