@@ -1,5 +1,86 @@
-"""messages routes (to be written)."""
+"""Messages (wire-api §7): list with filters, get (JSON, expanded headers or raw MIME),
+update flags/folder/labels. Messages are never deleted through the API (405)."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+
+from nylas_engine.api.deps import AccountScope, account_scope, json_object, write_scope
+from nylas_engine.api.errors import APIError, not_found
+from nylas_engine.api.listing import list_response
+from nylas_engine.api.mail_filters import mail_filters
+from nylas_engine.api.params import Query, check_id
+from nylas_engine.api.views.mail import message_json
+from nylas_engine.store import messages
+from nylas_engine.store.models import Message
 
 router = APIRouter()
+
+RFC822 = "message/rfc822"
+
+
+@router.get("/messages")
+@router.get("/messages/", include_in_schema=False)
+def list_messages(request: Request, scope: AccountScope = Depends(account_scope)) -> Any:
+    stmt = messages.list_messages(scope.account, mail_filters(request))
+    return list_response(
+        request,
+        scope.session,
+        stmt,
+        lambda message, expanded: message_json(message, scope.account, expanded),
+    )
+
+
+def _message(scope: AccountScope, message_id: str) -> Message:
+    message = messages.find_message(scope.session, scope.account, check_id(message_id))
+    if message is None:
+        raise not_found(f"Couldn't find message {message_id}")
+    return message
+
+
+def _wants_raw(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return any(part.split(";")[0].strip().lower() == RFC822 for part in accept.split(","))
+
+
+@router.get("/messages/{message_id}")
+def get_message(
+    message_id: str, request: Request, scope: AccountScope = Depends(account_scope)
+) -> Any:
+    message = _message(scope, message_id)
+    if _wants_raw(request):
+        return _raw(scope, message)
+    expanded = Query(request).view() == "expanded"
+    return message_json(message, scope.account, expanded)
+
+
+def _raw(scope: AccountScope, message: Message) -> StreamingResponse:
+    """The message exactly as received, streamed from the blob store."""
+    if message.is_draft or not message.raw_sha256:
+        raise not_found(f"Couldn't find raw data for message {message.public_id}")
+    if not scope.ctx.blobs.exists(message.raw_sha256):
+        raise not_found("The data was deleted on the email server.")
+    return StreamingResponse(scope.ctx.blobs.iter_chunks(message.raw_sha256), media_type=RFC822)
+
+
+@router.put("/messages/{message_id}")
+@router.patch("/messages/{message_id}")
+def update_message(
+    message_id: str,
+    request: Request,
+    body: dict[str, Any] = Depends(json_object),
+    scope: AccountScope = Depends(write_scope),
+) -> Any:
+    message = messages.update_message(
+        scope.session, scope.account, _message(scope, message_id), body
+    )
+    expanded = Query(request).view() == "expanded"
+    return message_json(message, scope.account, expanded)
+
+
+@router.delete("/messages/{message_id}")
+def delete_message(message_id: str, scope: AccountScope = Depends(write_scope)) -> Any:
+    raise APIError(405, "The method is not allowed for the requested URL.", "api_error")

@@ -1,5 +1,63 @@
-"""threads routes (to be written)."""
+"""Threads (wire-api §6): list with filters, get, update flags/folder/labels."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+
+from nylas_engine.api.deps import AccountScope, account_scope, json_object, write_scope
+from nylas_engine.api.errors import not_found, not_implemented
+from nylas_engine.api.listing import list_response
+from nylas_engine.api.mail_filters import mail_filters
+from nylas_engine.api.params import Query, check_id
+from nylas_engine.api.views.mail import thread_json
+from nylas_engine.store import threads
+from nylas_engine.store.models import Thread
 
 router = APIRouter()
+
+
+@router.get("/threads")
+@router.get("/threads/", include_in_schema=False)
+def list_threads(request: Request, scope: AccountScope = Depends(account_scope)) -> Any:
+    stmt = threads.list_threads(scope.account, mail_filters(request))
+    return list_response(
+        request,
+        scope.session,
+        stmt,
+        lambda thread, expanded: thread_json(thread, scope.account, expanded),
+    )
+
+
+def _thread(scope: AccountScope, thread_id: str) -> Thread:
+    thread = threads.find_thread(scope.session, scope.account, check_id(thread_id))
+    if thread is None:
+        raise not_found(f"Couldn't find thread `{thread_id}`")
+    return thread
+
+
+@router.get("/threads/{thread_id}")
+def get_thread(
+    thread_id: str, request: Request, scope: AccountScope = Depends(account_scope)
+) -> Any:
+    expanded = Query(request).view() == "expanded"
+    return thread_json(_thread(scope, thread_id), scope.account, expanded)
+
+
+@router.put("/threads/{thread_id}")
+@router.patch("/threads/{thread_id}")
+def update_thread(
+    thread_id: str,
+    request: Request,
+    body: dict[str, Any] = Depends(json_object),
+    scope: AccountScope = Depends(write_scope),
+) -> Any:
+    thread = threads.update_thread(scope.session, scope.account, _thread(scope, thread_id), body)
+    expanded = Query(request).view() == "expanded"
+    return thread_json(thread, scope.account, expanded)
+
+
+@router.delete("/threads/{thread_id}")
+def delete_thread(thread_id: str, scope: AccountScope = Depends(write_scope)) -> Any:
+    raise not_implemented()
