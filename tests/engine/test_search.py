@@ -1,0 +1,96 @@
+"""GET /threads/search and /messages/search, plain and streaming (wire-api §14)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from mailfactory import Mailbox
+
+T0 = 1_600_000_000
+
+
+@pytest.fixture
+def mail(engine: Any, account: dict[str, Any]) -> dict[str, Any]:
+    box = Mailbox(engine, account)
+    first = box.add("Budget planning", body="numbers for the zebra project", date=T0 + 10)
+    second = box.add("Re: Budget planning", body="more zebra numbers", date=T0 + 20, reply_to=first)
+    other = box.add(
+        "Holiday",
+        body="beach and sun",
+        date=T0 + 30,
+        files=[("zebra.png", "image/png", b"\x89PNG")],
+    )
+    draft = box.add("zebra draft", body="zebra", date=T0 + 40, draft=True)
+    return {"first": first, "second": second, "other": other, "draft": draft}
+
+
+def test_message_search_newest_first_without_drafts(api, mail):
+    response = api.get("/messages/search", params={"q": "zebra"})
+    assert response.status_code == 200
+    found = response.json()
+    assert [m["id"] for m in found] == [
+        mail["other"]["id"],
+        mail["second"]["id"],
+        mail["first"]["id"],
+    ]
+    assert found[0]["object"] == "message"
+    assert api.get("/messages/search", params={"q": "giraffe"}).json() == []
+    paged = api.get("/messages/search", params={"q": "zebra", "limit": 1, "offset": 1}).json()
+    assert [m["id"] for m in paged] == [mail["second"]["id"]]
+
+
+def test_thread_search_and_its_views(api, mail):
+    found = api.get("/threads/search", params={"q": "numbers"}).json()
+    assert [t["id"] for t in found] == [mail["first"]["thread_id"]]
+    assert found[0]["object"] == "thread"
+    assert "message_ids" in found[0]
+    expanded = api.get("/threads/search", params={"q": "numbers", "view": "expanded"}).json()
+    assert [m["id"] for m in expanded[0]["messages"]] == [mail["first"]["id"], mail["second"]["id"]]
+    assert api.get("/threads/search", params={"q": "zebra", "view": "ids"}).json() == [
+        mail["other"]["thread_id"],
+        mail["first"]["thread_id"],
+    ]
+    assert api.get("/threads/search", params={"q": "zebra", "view": "count"}).json() == {"count": 2}
+
+
+@pytest.mark.parametrize("path", ["/threads/search", "/messages/search"])
+def test_query_is_required_and_bounded(api, path):
+    for params in ({}, {"q": ""}, {"q": "   "}):
+        response = api.get(path, params=params)
+        assert response.status_code == 400
+        assert response.json()["message"] == "GET HTTP method must include query url parameter"
+    assert api.get(path, params={"q": "x" * 256}).status_code == 400
+    assert api.get(path, params={"q": "x", "limit": "lots"}).status_code == 400
+
+
+@pytest.mark.parametrize("kind", ["threads", "messages"])
+def test_streaming_writes_one_json_array_per_line(api, mail, kind):
+    response = api.get(f"/{kind}/search/streaming", params={"q": "zebra"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/json-stream")
+    lines = [line for line in response.text.splitlines() if line.strip()]
+    batches = [json.loads(line) for line in lines]
+    assert all(isinstance(batch, list) for batch in batches)
+    got = [item["id"] for batch in batches for item in batch]
+    if kind == "messages":
+        assert got == [mail["other"]["id"], mail["second"]["id"], mail["first"]["id"]]
+    else:
+        assert got == [mail["other"]["thread_id"], mail["first"]["thread_id"]]
+    none = api.get(f"/{kind}/search/streaming", params={"q": "giraffe"})
+    assert [json.loads(x) for x in none.text.splitlines() if x.strip()] == [[]]
+    assert api.get(f"/{kind}/search/streaming").status_code == 400
+
+
+def test_search_needs_a_working_account(engine, api, account, mail):
+    from nylas_engine.store.models import Account
+    from sqlalchemy import update
+
+    with engine.db.session() as session:
+        session.execute(
+            update(Account).where(Account.public_id == account["id"]).values(sync_state="invalid")
+        )
+    response = api.get("/messages/search", params={"q": "zebra"})
+    assert response.status_code == 403
+    assert api.get("/messages", params={"limit": 1}).status_code == 200
