@@ -84,8 +84,9 @@ def test_streaming_writes_one_json_array_per_line(api, mail, kind):
 
 
 def test_search_needs_a_working_account(engine, api, account, mail):
-    from nylas_engine.store.models import Account
     from sqlalchemy import update
+
+    from nylas_engine.store.models import Account
 
     with engine.db.session() as session:
         session.execute(
