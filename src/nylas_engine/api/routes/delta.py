@@ -1,5 +1,217 @@
-"""delta routes (to be written)."""
+"""Delta sync (wire-api §15): cursors, one page at a time, long-polling and streaming.
 
-from fastapi import APIRouter
+GET /delta is a plain route. The long-lived ones (longpoll, streaming) are `async` and hold
+neither a database session nor a threadpool thread while they wait: each check of the log
+runs in the threadpool with a session of its own, and the waiting is an asyncio sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from nylas_engine.api.deps import AccountScope, account_scope, get_ctx, json_object
+from nylas_engine.api.errors import bad_request
+from nylas_engine.api.params import Query
+from nylas_engine.api.views.registry import delta_json
+from nylas_engine.context import EngineContext
+from nylas_engine.ids import is_valid_public_id
+from nylas_engine.store import delta
+from nylas_engine.store.models import Account
 
 router = APIRouter()
+
+LONGPOLL_TIMEOUT = 120.0
+STREAM_TIMEOUT = 1800.0
+POLL_INTERVAL = 0.5  # longpoll: how often the log is checked while waiting
+KEEPALIVE_INTERVAL = 1.0  # streaming: a bare "\n" this often while nothing changes
+STREAM_BATCH = 100  # streaming: transactions read per check
+
+
+@dataclass(frozen=True)
+class DeltaArgs:
+    """The parameters every delta endpoint shares, checked before any database work."""
+
+    cursor: str
+    types: delta.TypeFilter
+    expanded: bool
+    limit: int
+
+
+def _type_list(value: str | None) -> frozenset[str] | None:
+    if value is None:
+        return None
+    names = frozenset(item.strip() for item in value.split(",") if item.strip())
+    for type_ in sorted(names):
+        if type_ not in delta.FILTERABLE_TYPES:
+            raise bad_request(f"Invalid object type {type_}")
+    return names or None
+
+
+def delta_args(request: Request) -> DeltaArgs:
+    query = Query(request)
+    cursor = query.params.get("cursor")
+    if not cursor:
+        raise bad_request("Missing required parameter: cursor")
+    if cursor != delta.START and not is_valid_public_id(cursor):
+        raise bad_request("Invalid cursor parameter")
+    include = _type_list(query.string("include_types"))
+    # SDK 5 sends `excluded_types` (wire-api §18.11).
+    exclude = _type_list(query.string("exclude_types", "excluded_types"))
+    if include is not None and exclude is not None:
+        raise bad_request("Invalid Request. Cannot specify both include_types and exclude_types")
+    hidden = set(exclude or ())
+    # Unlike the old open-source engine, folder and label deltas are shown unless excluded.
+    if query.boolean("exclude_folders", False):
+        hidden |= {"folder", "label"}
+    if query.boolean("exclude_account", True):
+        hidden.add("account")
+    if query.boolean("exclude_metadata", True):
+        hidden.add("metadata")
+    return DeltaArgs(
+        cursor=cursor,
+        types=delta.TypeFilter(include, frozenset(hidden)),
+        expanded=query.view() == "expanded",
+        limit=max(1, query.page().limit),
+    )
+
+
+def _timeout(request: Request, default: float) -> float:
+    value = request.query_params.get("timeout")
+    if value is None or value == "":
+        return default
+    try:
+        seconds = float(value)
+    except ValueError as exc:
+        raise bad_request("Timeout parameter must be a number of seconds.") from exc
+    if not seconds >= 0:  # also rejects NaN
+        raise bad_request("Timeout parameter must be nonnegative.")
+    return seconds
+
+
+def _start(session: Any, account: Account, cursor: str) -> int:
+    position = delta.position_of(session, account, cursor)
+    if position is None:
+        raise bad_request("Invalid cursor parameter")
+    return position
+
+
+def _page(
+    session: Any, account: Account, args: DeltaArgs, start: int
+) -> tuple[dict[str, Any], int]:
+    """The response body for the page after `start` (whose cursor is `args.cursor`), and the
+    position the next page starts from."""
+    page = delta.page_after(session, account, start, args.types, args.limit)
+    body = {
+        "cursor_start": args.cursor,
+        "deltas": [delta_json(trx, obj, account, args.expanded) for trx, obj in page.items],
+        "cursor_end": page.end_cursor or args.cursor,
+    }
+    return body, page.end
+
+
+# ------------------------------------------------------------------------- long-lived requests
+
+
+def account_id(request: Request, ctx: EngineContext = Depends(get_ctx)) -> int:
+    """Authenticate like every route, but give the session back at once: the long-lived
+    endpoints open a short session per check instead of holding one for minutes."""
+    with ctx.db.session() as session:
+        return account_scope(request, ctx, session).account.id
+
+
+def _check_cursor(ctx: EngineContext, account_pk: int, cursor: str) -> int:
+    with ctx.db.session() as session:
+        return _start(session, _account(session, account_pk), cursor)
+
+
+def _account(session: Any, account_pk: int) -> Account:
+    account: Account | None = session.get(Account, account_pk)
+    if account is None:
+        raise bad_request("The account does not exist.")
+    return account
+
+
+def _poll(
+    ctx: EngineContext, account_pk: int, args: DeltaArgs, start: int
+) -> tuple[dict[str, Any], int]:
+    """One look at the log, in a session of its own."""
+    with ctx.db.session() as session:
+        return _page(session, _account(session, account_pk), args, start)
+
+
+# ------------------------------------------------------------------------------------ routes
+
+
+@router.post("/delta/latest_cursor")
+def latest_cursor(scope: AccountScope = Depends(account_scope)) -> Any:
+    return {"cursor": delta.latest_cursor(scope.session, scope.account)}
+
+
+@router.post("/delta/generate_cursor")
+def generate_cursor(
+    body: dict[str, Any] = Depends(json_object), scope: AccountScope = Depends(account_scope)
+) -> Any:
+    start = body.get("start")
+    if set(body) != {"start"} or not isinstance(start, int) or isinstance(start, bool):
+        raise bad_request(
+            'generate_cursor request body must have the format {"start": <Unix timestamp> '
+            "(seconds)}"
+        )
+    return {"cursor": delta.cursor_before(scope.session, scope.account, start)}
+
+
+@router.get("/delta")
+@router.get("/delta/", include_in_schema=False)
+def get_delta(request: Request, scope: AccountScope = Depends(account_scope)) -> Any:
+    args = delta_args(request)
+    start = _start(scope.session, scope.account, args.cursor)
+    return _page(scope.session, scope.account, args, start)[0]
+
+
+@router.get("/delta/longpoll")
+async def longpoll(
+    request: Request, ctx: EngineContext = Depends(get_ctx), account_pk: int = Depends(account_id)
+) -> Any:
+    """The next page as soon as it has a delta, else an empty page after `timeout`."""
+    args = delta_args(request)
+    deadline = time.monotonic() + _timeout(request, LONGPOLL_TIMEOUT)
+    position = await run_in_threadpool(_check_cursor, ctx, account_pk, args.cursor)
+    while True:
+        body, position = await run_in_threadpool(_poll, ctx, account_pk, args, position)
+        remaining = deadline - time.monotonic()
+        if body["deltas"] or remaining <= 0 or await request.is_disconnected():
+            return body
+        await asyncio.sleep(min(POLL_INTERVAL, remaining))
+
+
+@router.get("/delta/streaming")
+async def streaming(
+    request: Request, ctx: EngineContext = Depends(get_ctx), account_pk: int = Depends(account_id)
+) -> Any:
+    """Deltas as they happen, one compact JSON object per line (not SSE framing, although the
+    old engine called it text/event-stream); a bare newline about every second keeps the
+    connection alive. Starlette stops the generator when the client goes away."""
+    args = replace(delta_args(request), limit=STREAM_BATCH)
+    deadline = time.monotonic() + _timeout(request, STREAM_TIMEOUT)
+    start = await run_in_threadpool(_check_cursor, ctx, account_pk, args.cursor)
+
+    async def lines() -> AsyncIterator[str]:
+        position = start
+        while (remaining := deadline - time.monotonic()) > 0:
+            body, position = await run_in_threadpool(_poll, ctx, account_pk, args, position)
+            for item in body["deltas"]:
+                yield json.dumps(item, separators=(",", ":")) + "\n"
+            if not body["deltas"]:
+                yield "\n"
+                await asyncio.sleep(min(KEEPALIVE_INTERVAL, remaining))
+
+    return StreamingResponse(lines(), media_type="text/event-stream")
