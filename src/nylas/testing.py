@@ -6,7 +6,14 @@ Your own tests can talk to a real server instead of mocks:
     pytest_plugins = ["nylas.testing"]
 
     def test_inbox(nylas_client):           # an APIClient bound to a fresh account
-        assert nylas_client.account.email_address == "tester@example.com"
+        assert nylas_client.account.email_address.endswith("@example.com")
+
+    @pytest.mark.anyio
+    async def test_inbox_async(async_nylas_client):
+        assert await async_nylas_client.threads.count() == 0
+
+`nylas_engine` (session-scoped `LocalEngine`) and `nylas_account` (a fresh account dict) are
+fixtures too; `nylas_engine.import_mail(account_id, "mail.mbox")` loads test mail.
 
 Needs the engine installed (`pip install 'nylas[engine]'`).
 """
@@ -20,11 +27,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    from nylas import APIClient, AsyncAPIClient
 
 
 def free_port() -> int:
@@ -82,6 +92,10 @@ class LocalEngine:
             args += [f"--{key.replace('_', '-')}", str(value)]
         result: dict[str, Any] = json.loads(self.cli(*args))
         return result
+
+    def import_mail(self, account: str, path: str | Path) -> str:
+        """Import an mbox file or a Maildir into `account` (id or email); returns the summary."""
+        return self.cli("import", account, str(path))
 
     def create_app(self, name: str = "Test App", redirect_uri: str | None = None) -> dict[str, Any]:
         args = ["apps", "create", "--name", name, "--json"]
@@ -154,3 +168,23 @@ if pytest is not None:
     def nylas_account(nylas_engine: LocalEngine) -> dict[str, Any]:
         """A fresh, empty account on the shared engine (its id is its token in open mode)."""
         return nylas_engine.add_account(f"tester-{time.monotonic_ns()}@example.com")
+
+    @pytest.fixture
+    def nylas_client(
+        nylas_engine: LocalEngine, nylas_account: dict[str, Any]
+    ) -> Iterator[APIClient]:
+        """An `APIClient` authenticated as a fresh account of the shared engine."""
+        from nylas import APIClient
+
+        with APIClient(None, None, nylas_account["id"], nylas_engine.url) as client:
+            yield client
+
+    @pytest.fixture
+    async def async_nylas_client(
+        nylas_engine: LocalEngine, nylas_account: dict[str, Any]
+    ) -> AsyncIterator[AsyncAPIClient]:
+        """The `AsyncAPIClient` twin (needs an async test runner such as anyio's plugin)."""
+        from nylas import AsyncAPIClient
+
+        async with AsyncAPIClient(None, None, nylas_account["id"], nylas_engine.url) as client:
+            yield client
