@@ -13,5 +13,13 @@ from nylas._sync.client import APIClient
 from nylas._transport.config import Timeout
 from nylas._version import __version__
 from nylas.client import errors
+from nylas.webhooks import verify_webhook_signature
 
-__all__ = ["APIClient", "AsyncAPIClient", "Timeout", "errors", "__version__"]
+__all__ = [
+    "APIClient",
+    "AsyncAPIClient",
+    "Timeout",
+    "errors",
+    "verify_webhook_signature",
+    "__version__",
+]

@@ -533,3 +533,30 @@ async def opened_accounts(engine: Any) -> Any:
     async with AsyncAPIClient(None, None, None, engine.url) as client:
         async for acc in client.accounts:
             yield acc
+
+
+def test_webhooks_crud_and_signature(token_engine: Any) -> None:
+    import hashlib
+    import hmac
+
+    from nylas.models import Webhook
+
+    app = token_engine.app
+    client = APIClient(app["client_id"], app["client_secret"], api_server=token_engine.url)
+    hook = client.webhooks.create(
+        callback_url="https://example.com/hook", triggers=["message.created"]
+    )
+    hook.save()
+    assert hook.id and hook.state == "active" and hook.application_id == app["client_id"]
+    assert [w.id for w in client.webhooks] == [hook.id]
+    hook.state = "inactive"
+    hook.save()
+    assert client.webhooks.find(hook.id).state == "inactive"
+    hook.delete()
+    assert client.webhooks.all() == []
+
+    body = b'{"deltas": []}'
+    signature = hmac.new(app["client_secret"].encode(), body, hashlib.sha256).hexdigest()
+    assert nylas.verify_webhook_signature(signature, body, app["client_secret"])
+    assert Webhook.verify_webhook_signature(signature, body, app["client_secret"])
+    assert not nylas.verify_webhook_signature(signature, body + b" ", app["client_secret"])

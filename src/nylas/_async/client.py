@@ -22,6 +22,7 @@ from nylas._async.models import (
     Message,
     Model,
     Thread,
+    Webhook,
 )
 from nylas._transport import logs
 from nylas._transport.config import (
@@ -281,6 +282,13 @@ class AsyncAPIClient:
     @property
     def contacts(self) -> Collection[Contact]:
         return Collection(self, Contact)
+
+    @property
+    def webhooks(self) -> Collection[Webhook]:
+        """The app's webhooks (`/a/{app_id}/webhooks`, needs app_id and app_secret)."""
+        return Collection(
+            self, Webhook, path=f"/a/{path_id(self.app_id or '')}/webhooks", auth="app"
+        )
 
     @property
     def deltas(self) -> Deltas:

@@ -13,6 +13,7 @@ from nylas._transport.request import Request, Upload
 from nylas.client.errors import FileUploadError
 from nylas.models import fields
 from nylas.models._base import ModelData
+from nylas.webhooks import verify_webhook_signature
 
 if TYPE_CHECKING:
     from nylas._async.client import AsyncAPIClient
@@ -318,6 +319,40 @@ class Contact(fields.ContactFields, Savable):
     async def get_picture(self) -> bytes:
         reply = await self._client._send(Request("GET", self._url("/picture")))
         return reply.content
+
+
+class Webhook(fields.WebhookFields, Model):
+    """A webhook of the client's app (`client.webhooks`); only `state` can change later."""
+
+    # Where 5.x had it: `Webhook.verify_webhook_signature(signature, raw_body, client_secret)`.
+    verify_webhook_signature = staticmethod(verify_webhook_signature)
+
+    def _base(self) -> str:
+        return f"/a/{path_id(self._client.app_id or '')}/webhooks"
+
+    def _url(self, suffix: str = "") -> str:
+        if not self.id:
+            raise ValueError("this Webhook has no id yet: save() it first")
+        return f"{self._base()}/{path_id(self.id)}{suffix}"
+
+    async def save(self) -> Webhook:
+        if self.id:
+            await self._apply("PUT", self._url(), json={"state": self.state}, auth="app")
+        else:
+            body = {
+                "callback_url": self.callback_url,
+                "triggers": list(self.triggers or []),
+                "state": self.state or "active",
+            }
+            await self._apply("POST", self._base(), json=body, auth="app")
+        return self
+
+    async def reload(self) -> Webhook:
+        await self._apply("GET", self._url(), auth="app")
+        return self
+
+    async def delete(self) -> None:
+        await self._call("DELETE", self._url(), auth="app")
 
 
 MODELS: dict[str, type[Model]] = {

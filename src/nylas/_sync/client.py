@@ -23,6 +23,7 @@ from nylas._sync.models import (
     Message,
     Model,
     Thread,
+    Webhook,
 )
 from nylas._transport import logs
 from nylas._transport.config import (
@@ -282,6 +283,13 @@ class APIClient:
     @property
     def contacts(self) -> Collection[Contact]:
         return Collection(self, Contact)
+
+    @property
+    def webhooks(self) -> Collection[Webhook]:
+        """The app's webhooks (`/a/{app_id}/webhooks`, needs app_id and app_secret)."""
+        return Collection(
+            self, Webhook, path=f"/a/{path_id(self.app_id or '')}/webhooks", auth="app"
+        )
 
     @property
     def deltas(self) -> Deltas:

@@ -14,6 +14,7 @@ from nylas._transport.request import Request, Upload
 from nylas.client.errors import FileUploadError
 from nylas.models import fields
 from nylas.models._base import ModelData
+from nylas.webhooks import verify_webhook_signature
 
 if TYPE_CHECKING:
     from nylas._sync.client import APIClient
@@ -316,6 +317,40 @@ class Contact(fields.ContactFields, Savable):
     def get_picture(self) -> bytes:
         reply = self._client._send(Request("GET", self._url("/picture")))
         return reply.content
+
+
+class Webhook(fields.WebhookFields, Model):
+    """A webhook of the client's app (`client.webhooks`); only `state` can change later."""
+
+    # Where 5.x had it: `Webhook.verify_webhook_signature(signature, raw_body, client_secret)`.
+    verify_webhook_signature = staticmethod(verify_webhook_signature)
+
+    def _base(self) -> str:
+        return f"/a/{path_id(self._client.app_id or '')}/webhooks"
+
+    def _url(self, suffix: str = "") -> str:
+        if not self.id:
+            raise ValueError("this Webhook has no id yet: save() it first")
+        return f"{self._base()}/{path_id(self.id)}{suffix}"
+
+    def save(self) -> Webhook:
+        if self.id:
+            self._apply("PUT", self._url(), json={"state": self.state}, auth="app")
+        else:
+            body = {
+                "callback_url": self.callback_url,
+                "triggers": list(self.triggers or []),
+                "state": self.state or "active",
+            }
+            self._apply("POST", self._base(), json=body, auth="app")
+        return self
+
+    def reload(self) -> Webhook:
+        self._apply("GET", self._url(), auth="app")
+        return self
+
+    def delete(self) -> None:
+        self._call("DELETE", self._url(), auth="app")
 
 
 MODELS: dict[str, type[Model]] = {

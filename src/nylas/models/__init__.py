@@ -12,6 +12,7 @@ from nylas._sync.models import (
     Message,
     Model,
     Thread,
+    Webhook,
 )
 from nylas.models.delta import Delta, DeltaPage
 
@@ -29,4 +30,5 @@ __all__ = [
     "Message",
     "Model",
     "Thread",
+    "Webhook",
 ]

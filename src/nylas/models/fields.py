@@ -237,3 +237,14 @@ class ContactFields(ModelData):
     # The open-source engine's short shape:
     name: str | None
     email: str | None
+
+
+class WebhookFields(ModelData):
+    _object_type = "webhook"
+    _path = "/webhooks"  # under /a/{app_id}
+
+    application_id: str | None
+    callback_url: str | None
+    state: str | None
+    triggers: list[str] | None
+    version: int | None
