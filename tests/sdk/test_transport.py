@@ -339,3 +339,22 @@ async def test_async_timeout(server: FaultServer) -> None:
     async with AsyncAPIClient(None, None, TOKEN, server.url, timeout=0.3, max_retries=0) as c:
         with pytest.raises(errors.RequestTimeoutError):
             await c.threads.first()
+
+
+def test_in_progress_idempotency_conflict_is_retried(
+    server: FaultServer, slept: list[float]
+) -> None:
+    # What the engine answers when a retry overtakes the first attempt of the same key.
+    busy = {"message": "A request with this Idempotency-Key is still in progress."}
+    server.then(
+        Reply(409, busy, {"Idempotent-Replayed": "false"}),
+        Reply(body={"id": "l1", "object": "label", "display_name": "x"}),
+    )
+    with make(server) as client:
+        label = client.labels.create(display_name="x")
+        label.save()
+    assert label.id == "l1" and len(server.requests) == 2
+    # A real version conflict is not retried.
+    server.then(Reply(409, {"message": "Draft has already been updated"}))
+    with make(server) as client, pytest.raises(errors.ConflictError):
+        client.labels.create(display_name="y").save()

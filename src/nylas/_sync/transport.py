@@ -127,7 +127,7 @@ class Transport:
                     request_id=request_id_of(response.headers),
                 )
                 headers = response.headers
-                if not policy.status_is_retryable(status):
+                if not policy.status_is_retryable(status, response.headers):
                     raise error
             delay = policy.retry_delay(attempt, max_retries, headers)
             if delay is None or (upload is not None and not upload.rewindable):

@@ -45,8 +45,12 @@ def backoff(attempt: int) -> float:
     return delay * (1.0 - 0.25 * random.random())
 
 
-def status_is_retryable(status: int) -> bool:
-    return status in RETRY_STATUSES
+def status_is_retryable(status: int, headers: Mapping[str, str] | None = None) -> bool:
+    if status in RETRY_STATUSES:
+        return True
+    # The engine's answer to a retry that overtook the first attempt of the same
+    # Idempotency-Key (still running): wait and ask again to get the first reply.
+    return status == 409 and headers is not None and headers.get("idempotent-replayed") == "false"
 
 
 def retry_delay(
