@@ -10,7 +10,6 @@ HTML-escaped, and the engine only ever redirects to a redirect URI registered fo
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -24,7 +23,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from nylas_engine.api.deps import credential, db_session
+from nylas_engine.api.deps import credential, db_session, json_object
 from nylas_engine.api.errors import APIError, bad_request, unauthorized
 from nylas_engine.security import new_secret
 from nylas_engine.store import auth
@@ -108,7 +107,7 @@ def parse_authorize(session: Session, params: Mapping[str, str]) -> AuthorizeReq
             "This redirect_uri is not registered for the application. Register it with "
             "`nylas-engine apps create --redirect-uri` or PUT /a/{client_id}."
         )
-    request = AuthorizeRequest(
+    parsed = AuthorizeRequest(
         app=app,
         redirect_uri=redirect_uri,
         response_type=params.get("response_type") or "code",
@@ -118,13 +117,13 @@ def parse_authorize(session: Session, params: Mapping[str, str]) -> AuthorizeReq
         login_hint=params.get("login_hint", ""),
         redirect_on_error=params.get("redirect_on_error", "").lower() == "true",
     )
-    if request.response_type not in RESPONSE_TYPES:
+    if parsed.response_type not in RESPONSE_TYPES:
         raise RedirectableError(
             "unsupported_response_type", "response_type must be 'code' or 'token'."
         )
-    if len(request.scopes) > 255:
+    if len(parsed.scopes) > 255:
         raise RedirectableError("invalid_scope", "Too many scopes were requested.")
-    return request
+    return parsed
 
 
 def redirect_to(uri: str, params: dict[str, str], *, fragment: bool = False) -> Response:
@@ -141,10 +140,8 @@ def redirect_to(uri: str, params: dict[str, str], *, fragment: bool = False) -> 
     )
 
 
-def error_redirect(request: AuthorizeRequest, error: str, reason: str) -> Response:
-    return redirect_to(
-        request.redirect_uri, {"error": error, "reason": reason, "state": request.state}
-    )
+def error_redirect(authz: AuthorizeRequest, error: str, reason: str) -> Response:
+    return redirect_to(authz.redirect_uri, {"error": error, "reason": reason, "state": authz.state})
 
 
 # ------------------------------------------------------------------------------ pages
@@ -164,23 +161,28 @@ def error_page(message: str, status: int = 400) -> HTMLResponse:
 
 
 def login_page(
-    http: Request, request: AuthorizeRequest, *, email: str = "", error: str = "", status: int = 200
+    request: Request,
+    authz: AuthorizeRequest,
+    *,
+    email: str = "",
+    error: str = "",
+    status: int = 200,
 ) -> HTMLResponse:
     """The login form; sets (or keeps) the CSRF cookie whose value the form repeats."""
-    nonce = http.cookies.get(CSRF_COOKIE, "")
+    nonce = request.cookies.get(CSRF_COOKIE, "")
     if not (20 <= len(nonce) <= 100):
         nonce = new_secret(24)
-    fields = {**request.hidden_fields(), CSRF_FIELD: nonce}
+    fields = {**authz.hidden_fields(), CSRF_FIELD: nonce}
     hidden = "\n    ".join(
         f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">' for k, v in fields.items()
     )
     html = _template("authorize.html").substitute(
-        app_name=escape(request.app.name or "An application"),
-        scopes=escape(request.scopes.replace(",", ", ")),
+        app_name=escape(authz.app.name or "An application"),
+        scopes=escape(authz.scopes.replace(",", ", ")),
         error=f'<p class="error" role="alert">{escape(error)}</p>' if error else "",
         hidden=hidden,
-        email=escape(email or request.login_hint),
-        redirect_uri=escape(request.redirect_uri),
+        email=escape(email or authz.login_hint),
+        redirect_uri=escape(authz.redirect_uri),
     )
     response = HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
     response.set_cookie(
@@ -190,7 +192,7 @@ def login_page(
         path="/oauth/authorize",
         httponly=True,
         samesite="strict",
-        secure=http.url.scheme == "https",
+        secure=request.url.scheme == "https",
     )
     return response
 
@@ -271,14 +273,7 @@ async def token_fields(request: Request) -> dict[str, Any]:
     fields: dict[str, Any] = dict(request.query_params)
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("application/json"):
-        raw = await request.body()
-        try:
-            body = json.loads(raw) if raw.strip() else {}
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise bad_request("Invalid request body: malformed JSON") from exc
-        if not isinstance(body, dict):
-            raise bad_request("Invalid request body: expected a JSON object")
-        fields.update(body)
+        fields.update(await json_object(request))
     elif ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
         fields.update(await form_fields(request))
     return fields
