@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, exists, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload, selectinload
 
 from nylas_engine.api.errors import bad_request
 from nylas_engine.store import categories as cats
@@ -39,6 +39,9 @@ def list_threads(account: Account, f: MailFilters) -> Select[Any]:
             *conds,
         )
         .order_by(Thread.last_message_ts.desc(), Thread.id.desc())
+        # A message's thread is the one being loaded (found in the identity map): loading it
+        # again through the mapper's default join would double the rows of every page.
+        .options(selectinload(Thread.messages).options(lazyload(Message.thread)))
     )
 
 
