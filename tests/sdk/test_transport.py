@@ -139,6 +139,7 @@ def test_connection_failure_raises_connection_error(slept: list[float]) -> None:
     ):
         client.threads.first()
     assert info.value.status_code is None
+    assert info.value.__cause__ is not None  # the transport's own exception, for debugging
     assert len(slept) == 1
 
 

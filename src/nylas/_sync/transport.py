@@ -104,9 +104,11 @@ class Transport:
                 response = self._http.send(built, stream=True)
             except httpx.TimeoutException as exc:
                 error = RequestTimeoutError(f"Request timed out: {exc!r}")
+                error.__cause__ = exc
                 headers = None
             except httpx.TransportError as exc:
                 error = ConnectionError(f"Could not connect to {built.url.host}: {exc!r}")
+                error.__cause__ = exc
                 headers = None
             else:
                 status = response.status_code

@@ -195,7 +195,7 @@ def _int_header(headers: Mapping[str, str], name: str) -> int | None:
 
 
 def error_class(status: int, path: str = "") -> type[APIError]:
-    if status == 503 and path.rstrip("/") in _SEND_PATHS:
+    if status == 503 and path.rstrip("/").endswith(_SEND_PATHS):
         return SendUnavailableError
     if status in STATUS_ERRORS:
         return STATUS_ERRORS[status]
