@@ -5,6 +5,7 @@ claims it (a unique row per credential + key); its reply is stored when it is fi
 status below 500 except 429) and replayed to later requests with the same key. A request
 that arrives while the first is still running gets 409. A reply that is not final (5xx, 429)
 releases the key so that the retry really runs again; nothing was done in those cases.
+Requests without an `Authorization` header are passed through untouched.
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ class IdempotencyMiddleware:
             return
         headers = dict(scope.get("headers") or [])
         key = headers.get(b"idempotency-key", b"").decode("latin-1").strip()
-        if not key or len(key) > 255:
+        # Replies are stored per credential; a request without one (e.g. /oauth/token, whose
+        # secrets travel in the body) has no owner to scope them to, so it is never replayed.
+        if not key or len(key) > 255 or not headers.get(b"authorization"):
             await self.app(scope, receive, send)
             return
         # Scoped to the credential, so two clients can never see each other's replies.
