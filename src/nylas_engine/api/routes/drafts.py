@@ -1,5 +1,65 @@
-"""drafts routes (to be written)."""
+"""Drafts (wire-api §8): list, get, create, update (versioned), delete (versioned)."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+
+from nylas_engine.api.deps import AccountScope, account_scope, json_object, write_scope
+from nylas_engine.api.listing import list_response
+from nylas_engine.api.mail_filters import mail_filters
+from nylas_engine.api.views.mail import message_json
+from nylas_engine.store import drafts
 
 router = APIRouter()
+
+
+@router.get("/drafts")
+@router.get("/drafts/", include_in_schema=False)
+def list_drafts(request: Request, scope: AccountScope = Depends(account_scope)) -> Any:
+    stmt = drafts.list_drafts(scope.account, mail_filters(request))
+    return list_response(
+        request,
+        scope.session,
+        stmt,
+        lambda draft, expanded: message_json(draft, scope.account, expanded),
+    )
+
+
+@router.get("/drafts/{draft_id}")
+def get_draft(draft_id: str, scope: AccountScope = Depends(account_scope)) -> Any:
+    return message_json(drafts.find_draft(scope.session, scope.account, draft_id), scope.account)
+
+
+@router.post("/drafts")
+@router.post("/drafts/", include_in_schema=False)
+def create_draft(
+    body: dict[str, Any] = Depends(json_object), scope: AccountScope = Depends(write_scope)
+) -> Any:
+    inp = drafts.parse_input(scope.session, scope.account, body, new=True)
+    return message_json(drafts.create_draft(scope.session, scope.account, inp), scope.account)
+
+
+@router.put("/drafts/{draft_id}")
+@router.patch("/drafts/{draft_id}")
+def update_draft(
+    draft_id: str,
+    body: dict[str, Any] = Depends(json_object),
+    scope: AccountScope = Depends(write_scope),
+) -> Any:
+    draft = drafts.draft_for_write(scope.session, scope.account, draft_id, body.get("version"))
+    inp = drafts.parse_input(scope.session, scope.account, body, new=False)
+    return message_json(drafts.update_draft(draft, inp), scope.account)
+
+
+@router.delete("/drafts/{draft_id}")
+def delete_draft(
+    draft_id: str,
+    request: Request,
+    body: dict[str, Any] = Depends(json_object),
+    scope: AccountScope = Depends(write_scope),
+) -> Any:
+    version = body.get("version", request.query_params.get("version"))
+    drafts.delete_draft(drafts.draft_for_write(scope.session, scope.account, draft_id, version))
+    return None

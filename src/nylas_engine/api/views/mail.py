@@ -86,6 +86,8 @@ def message_json(
     if message.is_draft:
         data["version"] = message.version
         data["reply_to_message_id"] = _reply_target_id(message)
+        # Lets an SDK that sends the whole draft back (nylas-legacy) keep its attachments.
+        data["file_ids"] = [f["id"] for f in data["files"]]
     if expanded and with_body:
         data["headers"] = {
             "Message-Id": message.message_id_header,

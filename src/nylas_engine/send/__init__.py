@@ -1,0 +1,1 @@
+"""Sending mail: MIME building (`build`), SMTP delivery (`smtp`), SMTP error mapping (`errors`)."""

@@ -1,0 +1,176 @@
+"""Deliver one MIME message through the account's SMTP server (stdlib smtplib, blocking).
+
+The message is read from a file line by line and written to the DATA stream as it is read
+(dot-stuffed), so a large attachment never sits in memory whole. Every failure leaves as a
+`SendError` carrying the HTTP status of wire-api §2.3; refused recipients are collected so
+the caller can tell a partial failure (some accepted) from a rejection (none accepted).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import smtplib
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from nylas_engine.send import errors
+from nylas_engine.send.errors import SendError
+from nylas_engine.store.models import Account
+
+log = logging.getLogger("nylas_engine.send")
+
+TIMEOUT = 60.0
+# Until stored credentials exist (issue 4), an account may name an environment variable
+# holding its SMTP password in metadata["smtp_password_env"]. Only variables with this prefix
+# are read, so an account setting can never make the engine reveal other secrets.
+PASSWORD_ENV_PREFIX = "NYLAS_SMTP_PASSWORD"
+_BATCH = 64 * 1024
+
+
+@dataclass
+class SmtpServer:
+    host: str
+    port: int
+    security: str = "plain"  # tls | starttls | plain
+    username: str | None = None
+    password: str | None = None
+
+
+def server_for(account: Account) -> SmtpServer:
+    """The account's SMTP settings; 503 when it has none (nothing can be sent)."""
+    if not account.smtp_host:
+        raise errors.not_configured()
+    security = (account.security or "plain").lower()
+    port = account.smtp_port or {"tls": 465, "starttls": 587}.get(security, 25)
+    return SmtpServer(
+        host=account.smtp_host,
+        port=port,
+        security=security,
+        username=account.smtp_username,
+        password=_password(account),
+    )
+
+
+def _password(account: Account) -> str | None:
+    name = (account.metadata_ or {}).get("smtp_password_env")
+    if not isinstance(name, str) or not name.startswith(PASSWORD_ENV_PREFIX):
+        return None
+    return os.environ.get(name)
+
+
+def deliver(
+    server: SmtpServer, sender: str, recipients: list[str], message: BinaryIO
+) -> dict[str, tuple[int, bytes]]:
+    """Send `message` (CRLF lines) to `recipients`; returns the refused ones.
+
+    Raises SendError when nothing was delivered. A non-empty result means the message went
+    to the other recipients (the caller reports a partial failure).
+    """
+    try:
+        with _connect(server) as smtp:
+            _login(smtp, server)
+            return _transaction(smtp, sender, recipients, message)
+    except SendError:
+        raise
+    except smtplib.SMTPServerDisconnected as exc:
+        raise errors.disconnected(str(exc)) from exc
+    except smtplib.SMTPResponseException as exc:
+        raise errors.from_reply(exc.smtp_code, exc.smtp_error) from exc
+    except (ssl.SSLError, ssl.CertificateError) as exc:
+        raise errors.unreachable(f"TLS failure: {exc}") from exc
+    except (OSError, smtplib.SMTPException) as exc:
+        raise errors.unreachable(str(exc) or type(exc).__name__) from exc
+
+
+def _connect(server: SmtpServer) -> smtplib.SMTP:
+    context = ssl.create_default_context()
+    smtp: smtplib.SMTP
+    if server.security == "tls":
+        smtp = smtplib.SMTP_SSL(server.host, server.port, timeout=TIMEOUT, context=context)
+    else:
+        smtp = smtplib.SMTP(server.host, server.port, timeout=TIMEOUT)
+    try:
+        smtp.ehlo_or_helo_if_needed()
+        if server.security == "starttls":
+            if not smtp.has_extn("starttls"):
+                raise SendError(
+                    403, "The SMTP server does not support STARTTLS, which is required."
+                )
+            smtp.starttls(context=context)
+            smtp.ehlo()
+    except BaseException:
+        smtp.close()
+        raise
+    return smtp
+
+
+def _login(smtp: smtplib.SMTP, server: SmtpServer) -> None:
+    if not server.username or server.password is None:
+        return
+    try:
+        smtp.login(server.username, server.password)
+    except smtplib.SMTPAuthenticationError as exc:
+        raise errors.auth_failed(exc.smtp_code, exc.smtp_error) from exc
+    except smtplib.SMTPNotSupportedError as exc:
+        raise SendError(403, "The SMTP server does not offer authentication.") from exc
+
+
+def _transaction(
+    smtp: smtplib.SMTP, sender: str, recipients: list[str], message: BinaryIO
+) -> dict[str, tuple[int, bytes]]:
+    options = ["BODY=8BITMIME"] if smtp.has_extn("8bitmime") else []
+    code, reply = smtp.mail(sender, options)
+    if code != 250:
+        raise errors.from_reply(code, reply)
+    refused: dict[str, tuple[int, bytes]] = {}
+    for recipient in recipients:
+        code, reply = smtp.rcpt(recipient)
+        if code not in (250, 251):
+            refused[recipient] = (code, reply)
+    if len(refused) == len(recipients):
+        _reset(smtp)
+        raise errors.all_refused(refused)
+    code, reply = smtp.docmd("DATA")
+    if code != 354:
+        raise errors.from_reply(code, reply)
+    for chunk in _dot_stuffed(message):
+        smtp.send(chunk)
+    smtp.send(b".\r\n")
+    code, reply = smtp.getreply()
+    if code != 250:
+        raise errors.from_reply(code, reply)
+    return refused
+
+
+def _reset(smtp: smtplib.SMTP) -> None:
+    try:
+        smtp.rset()
+    except (smtplib.SMTPException, OSError):
+        log.debug("RSET failed after all recipients were refused", exc_info=True)
+
+
+def _dot_stuffed(message: BinaryIO) -> Iterator[bytes]:
+    """The DATA stream: CRLF line ends, a leading '.' doubled, ending with CRLF."""
+    batch: list[bytes] = []
+    size = 0
+    last = b"\r\n"
+    for line in message:
+        if line.startswith(b"."):
+            line = b"." + line
+        if line.endswith(b"\r\n"):
+            pass
+        elif line.endswith((b"\n", b"\r")):
+            line = line[:-1] + b"\r\n"
+        batch.append(line)
+        size += len(line)
+        last = line
+        if size >= _BATCH:
+            yield b"".join(batch)
+            batch, size = [], 0
+    if not last.endswith(b"\r\n"):
+        batch.append(b"\r\n")
+    if batch:
+        yield b"".join(batch)

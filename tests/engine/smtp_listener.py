@@ -1,0 +1,121 @@
+"""A real SMTP server for send tests: aiosmtpd in a thread on a free loopback port.
+
+`SmtpListener()` accepts and records every message; the `mode` variants answer the way real
+providers fail, so the engine's error mapping (wire-api §2.3) is tested against real SMTP
+replies:
+
+* "ok": accept everything;
+* "reject_rcpt": 550 5.1.1 for every recipient;
+* "reject_some": 550 5.1.1 for recipients whose address contains "bad", accept the others;
+* "too_large": 552 5.3.4 after DATA;
+* "throttle": 421 4.7.0 to MAIL FROM;
+* "disconnect": drop the connection when the message data arrives.
+
+`auth=(user, password)` makes the server require AUTH (LOGIN/PLAIN over plain text) and
+answer 535 to any other credentials.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from nylas.testing import free_port
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        parsed: EmailMessage = BytesParser(policy=policy.default).parsebytes(self.data)
+        return parsed
+
+
+class _Handler:
+    def __init__(self, listener: SmtpListener) -> None:
+        self.listener = listener
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if self.listener.mode == "throttle":
+            return "421 4.7.0 Try again later, closing connection."
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        mode = self.listener.mode
+        if mode == "reject_rcpt" or (mode == "reject_some" and "bad" in address):
+            return "550 5.1.1 The email account that you tried to reach does not exist."
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        mode = self.listener.mode
+        if mode == "too_large":
+            return "552 5.3.4 Message size exceeds fixed limit"
+        if mode == "disconnect":
+            server.transport.abort()
+            return "250 never seen"
+        data = envelope.original_content or envelope.content
+        self.listener.messages.append(
+            Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(data))
+        )
+        return "250 Message accepted for delivery"
+
+
+class SmtpListener:
+    def __init__(self, mode: str = "ok", *, auth: tuple[str, str] | None = None) -> None:
+        self.mode = mode
+        self.auth = auth
+        self.host = "127.0.0.1"
+        self.port = free_port()
+        self.messages: list[Received] = []
+        kwargs: dict[str, Any] = {}
+        if auth is not None:
+            kwargs.update(
+                authenticator=self._authenticate, auth_required=True, auth_require_tls=False
+            )
+        self.controller = Controller(
+            _Handler(self), hostname=self.host, port=self.port, decode_data=False, **kwargs
+        )
+
+    def _authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> AuthResult:
+        ok = (
+            isinstance(data, LoginPassword)
+            and self.auth is not None
+            and (data.login.decode(), data.password.decode()) == self.auth
+        )
+        return AuthResult(success=ok, handled=False)
+
+    def account_fields(self) -> dict[str, Any]:
+        """What `engine.new_account(**...)` needs to send through this listener."""
+        return {"smtp_host": self.host, "smtp_port": self.port}
+
+    def start(self) -> SmtpListener:
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    def __enter__(self) -> SmtpListener:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
