@@ -48,8 +48,11 @@ class Transport:
     def __init__(self, config: ClientConfig, http_client: httpx.Client | None = None):
         self.config = config
         self._owns_client = http_client is None
+        self._timeout = to_httpx_timeout(config.timeout)
+        # A plain-http server (a local engine) never needs certificates: skip loading them.
+        plain = config.api_server.startswith("http://")
         self._http = http_client or httpx.Client(
-            timeout=to_httpx_timeout(config.timeout), follow_redirects=False
+            timeout=self._timeout, follow_redirects=False, verify=not plain
         )
 
     def derive(self, config: ClientConfig) -> Transport:
@@ -157,13 +160,13 @@ class Transport:
             extra["data"] = dict(req.form)
         if upload is not None and req.upload is not None:
             extra["files"] = {"file": (req.upload.filename, upload.file, req.upload.content_type)}
-        timeout = self.config.timeout if req.timeout is None else req.timeout
+        timeout = self._timeout if req.timeout is None else to_httpx_timeout(req.timeout)
         built = self._http.build_request(
             req.method,
             self.config.url(req.path),
             params=_clean_params(req.params),
             headers=headers,
-            timeout=to_httpx_timeout(timeout),
+            timeout=timeout,
             **extra,
         )
         if logger.isEnabledFor(10):  # DEBUG
