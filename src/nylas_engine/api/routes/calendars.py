@@ -1,5 +1,84 @@
-"""calendars routes (to be written)."""
+"""Calendars (wire-api §12): the open engine's list and get, plus hosted v2's create, update
+and delete. The primary calendar and read-only ones cannot be deleted."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+
+from nylas_engine.api.deps import AccountScope, account_scope, json_object, write_scope
+from nylas_engine.api.errors import bad_request, not_found
+from nylas_engine.api.listing import list_response
+from nylas_engine.api.params import check_id
+from nylas_engine.api.views.calendar import calendar_fields, calendar_json
+from nylas_engine.calendar.when import InvalidInput
+from nylas_engine.store import calendar as store
+from nylas_engine.store.models import Calendar
 
 router = APIRouter()
+
+
+def _calendar(scope: AccountScope, calendar_id: str) -> Calendar:
+    calendar = store.find_calendar(scope.session, scope.account, check_id(calendar_id))
+    if calendar is None:
+        raise not_found(f"Couldn't find calendar {calendar_id}")
+    return calendar
+
+
+def _fields(body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+    try:
+        return calendar_fields(body, creating=creating)
+    except InvalidInput as exc:
+        raise bad_request(str(exc)) from exc
+
+
+@router.get("/calendars")
+@router.get("/calendars/", include_in_schema=False)
+def list_calendars(request: Request, scope: AccountScope = Depends(account_scope)) -> Any:
+    return list_response(
+        request,
+        scope.session,
+        store.calendars(scope.account),
+        lambda calendar, _expanded: calendar_json(calendar, scope.account),
+        views=("count", "ids"),
+    )
+
+
+@router.get("/calendars/{calendar_id}")
+def get_calendar(calendar_id: str, scope: AccountScope = Depends(account_scope)) -> Any:
+    return calendar_json(_calendar(scope, calendar_id), scope.account)
+
+
+@router.post("/calendars")
+@router.post("/calendars/", include_in_schema=False)
+def create_calendar(
+    body: dict[str, Any] = Depends(json_object), scope: AccountScope = Depends(write_scope)
+) -> Any:
+    calendar = store.create_calendar(scope.session, scope.account, _fields(body, creating=True))
+    return calendar_json(calendar, scope.account)
+
+
+@router.put("/calendars/{calendar_id}")
+@router.patch("/calendars/{calendar_id}")
+def update_calendar(
+    calendar_id: str,
+    body: dict[str, Any] = Depends(json_object),
+    scope: AccountScope = Depends(write_scope),
+) -> Any:
+    calendar = _calendar(scope, calendar_id)
+    if calendar.read_only:
+        raise bad_request("Cannot update read_only calendar.")
+    store.update_calendar(calendar, _fields(body, creating=False))
+    return calendar_json(calendar, scope.account)
+
+
+@router.delete("/calendars/{calendar_id}")
+def delete_calendar(calendar_id: str, scope: AccountScope = Depends(write_scope)) -> Any:
+    calendar = _calendar(scope, calendar_id)
+    if calendar.is_primary:
+        raise bad_request("The primary calendar cannot be deleted.")
+    if calendar.read_only:
+        raise bad_request("Cannot delete read_only calendar.")
+    store.delete_calendar(scope.session, calendar)
+    return None

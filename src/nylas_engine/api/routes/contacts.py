@@ -1,5 +1,201 @@
-"""contacts routes (to be written)."""
+"""Contacts in hosted v2's shape with full CRUD (wire-api §13), and contact pictures.
 
-from fastapi import APIRouter
+Pictures: `PUT /contacts/{id}/picture` takes the image itself as the request body (PNG, JPEG,
+GIF or WebP, recognised from its bytes; at most 5 MiB, else 413) and answers with the contact,
+whose `picture_url` then points at `GET /contacts/{id}/picture`, which returns the bytes with
+their content type. `DELETE /contacts/{id}/picture` removes it. The image is kept in the blob
+store under its SHA-256.
+
+    curl -u TOKEN: -X PUT --data-binary @face.jpg http://127.0.0.1:5555/contacts/ID/picture
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse
+
+from nylas_engine.api.deps import AccountScope, account_scope, json_object, write_scope
+from nylas_engine.api.errors import APIError, bad_request, not_found
+from nylas_engine.api.params import Query, check_id
+from nylas_engine.api.views.contacts import SOURCES, contact_fields, contact_json
+from nylas_engine.calendar.when import InvalidInput
+from nylas_engine.store import contacts as store
+from nylas_engine.store import paging
+from nylas_engine.store.models import Contact
 
 router = APIRouter()
+
+MAX_PICTURE_BYTES = 5 * 1024 * 1024
+_IMAGE_MAGIC = [
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+]
+
+
+def _contact(scope: AccountScope, contact_id: str) -> Contact:
+    contact = store.find_contact(scope.session, scope.account, check_id(contact_id))
+    if contact is None:
+        raise not_found(f"Couldn't find contact {contact_id}")
+    return contact
+
+
+def _base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _fields(body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+    try:
+        return contact_fields(body, creating=creating)
+    except InvalidInput as exc:
+        raise bad_request(str(exc)) from exc
+
+
+def _filters(query: Query) -> store.ContactFilter:
+    source = query.string("source")
+    if source is not None and source not in SOURCES:
+        raise bad_request("'source' must be 'address_book' or 'inbox'.")
+    return store.ContactFilter(
+        # `filter` is the old open-source engine's name for an exact email match.
+        email=query.string("email") or query.string("filter"),
+        phone_number=query.string("phone_number"),
+        street_address=query.string("street_address"),
+        postal_code=query.string("postal_code"),
+        state=query.string("state"),
+        country=query.string("country"),
+        source=source,
+        group=query.string("group"),
+    )
+
+
+@router.get("/contacts/groups")
+def list_groups(scope: AccountScope = Depends(account_scope)) -> Any:
+    """Contact groups are not kept by the engine: always an empty list."""
+    return []
+
+
+@router.get("/contacts")
+@router.get("/contacts/", include_in_schema=False)
+def list_contacts(request: Request, scope: AccountScope = Depends(account_scope)) -> Any:
+    query = Query(request)
+    view = query.view(("count", "ids"))
+    f = _filters(query)
+    page = query.page()
+    rows: list[Contact]
+    if f.needs_scan:
+        found = store.scan(scope.session, scope.account, f)
+        if view == "count":
+            return {"count": len(found)}
+        rows = found[page.offset : page.offset + page.limit]
+    else:
+        stmt = store.contacts(scope.account, f)
+        if view == "count":
+            return {"count": paging.count(scope.session, stmt)}
+        rows = paging.page(scope.session, stmt, page.limit, page.offset)
+    if view == "ids":
+        return [c.public_id for c in rows]
+    base = _base_url(request)
+    return [contact_json(c, scope.account, base) for c in rows]
+
+
+@router.get("/contacts/{contact_id}")
+def get_contact(
+    contact_id: str, request: Request, scope: AccountScope = Depends(account_scope)
+) -> Any:
+    return contact_json(_contact(scope, contact_id), scope.account, _base_url(request))
+
+
+@router.post("/contacts")
+@router.post("/contacts/", include_in_schema=False)
+def create_contact(
+    request: Request,
+    body: dict[str, Any] = Depends(json_object),
+    scope: AccountScope = Depends(write_scope),
+) -> Any:
+    contact = store.create_contact(scope.session, scope.account, _fields(body, creating=True))
+    return contact_json(contact, scope.account, _base_url(request))
+
+
+@router.put("/contacts/{contact_id}")
+@router.patch("/contacts/{contact_id}")
+def update_contact(
+    contact_id: str,
+    request: Request,
+    body: dict[str, Any] = Depends(json_object),
+    scope: AccountScope = Depends(write_scope),
+) -> Any:
+    """Only the fields present in the body change (PUT and PATCH alike)."""
+    contact = _contact(scope, contact_id)
+    store.update_contact(contact, _fields(body, creating=False))
+    return contact_json(contact, scope.account, _base_url(request))
+
+
+@router.delete("/contacts/{contact_id}")
+def delete_contact(contact_id: str, scope: AccountScope = Depends(write_scope)) -> Any:
+    store.delete_contact(_contact(scope, contact_id))
+    return None
+
+
+# ---------------------------------------------------------------------------------- pictures
+
+
+@router.get("/contacts/{contact_id}/picture")
+def get_picture(contact_id: str, scope: AccountScope = Depends(account_scope)) -> Any:
+    contact = _contact(scope, contact_id)
+    sha = contact.picture_sha256
+    if sha is None or not scope.ctx.blobs.exists(sha):
+        raise not_found(f"Contact {contact_id} has no picture.")
+    return FileResponse(
+        scope.ctx.blobs.path(sha),
+        media_type=contact.picture_content_type or "application/octet-stream",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
+
+
+async def picture_body(request: Request) -> tuple[bytes, str]:
+    """The request body as an image (at most MAX_PICTURE_BYTES) and its detected type."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_PICTURE_BYTES:
+            raise APIError(
+                413, f"The picture is larger than {MAX_PICTURE_BYTES} bytes.", "api_error"
+            )
+        chunks.append(chunk)
+    data = b"".join(chunks)
+    content_type = image_type(data)
+    if content_type is None:
+        raise bad_request("The picture must be a PNG, JPEG, GIF or WebP image (sent as the body).")
+    return data, content_type
+
+
+def image_type(data: bytes) -> str | None:
+    """The content type of a PNG, JPEG, GIF or WebP image, from its first bytes."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return next((kind for magic, kind in _IMAGE_MAGIC if data.startswith(magic)), None)
+
+
+@router.put("/contacts/{contact_id}/picture")
+def put_picture(
+    contact_id: str,
+    request: Request,
+    picture: tuple[bytes, str] = Depends(picture_body),
+    scope: AccountScope = Depends(write_scope),
+) -> Any:
+    contact = _contact(scope, contact_id)
+    store.set_picture(scope.ctx.blobs, contact, *picture)
+    return contact_json(contact, scope.account, _base_url(request))
+
+
+@router.delete("/contacts/{contact_id}/picture")
+def delete_picture(
+    contact_id: str, request: Request, scope: AccountScope = Depends(write_scope)
+) -> Any:
+    contact = _contact(scope, contact_id)
+    store.clear_picture(contact)
+    return contact_json(contact, scope.account, _base_url(request))

@@ -1,5 +1,271 @@
-"""events routes (to be written)."""
+"""Events and RSVP (wire-api §12, §18 item 12).
 
-from fastapi import APIRouter
+Lists filter in SQL; with `expand_recurring=true` recurring masters become their instances
+(ids `<master>_<YYYYMMDDTHHMMSSZ>`), so that list is built, counted and paged in Python.
+`notify_participants` is accepted on every write (any-case boolean) but the engine does not
+email invitations yet. DELETE cancels: the event stays readable by id with `status:
+"cancelled"`, and leaves the lists unless `show_cancelled=true`.
+"""
+
+from __future__ import annotations
+
+from email.utils import parseaddr
+from io import BytesIO
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy.orm import Session
+
+from nylas_engine.api.deps import (
+    AccountScope,
+    account_scope,
+    credential,
+    db_session,
+    get_ctx,
+    json_object,
+    write_scope,
+)
+from nylas_engine.api.errors import APIError, bad_request, not_found, unauthorized
+from nylas_engine.api.params import Query, check_id
+from nylas_engine.api.views.calendar import event_json, instance_json
+from nylas_engine.calendar import ical
+from nylas_engine.calendar.fields import event_changes
+from nylas_engine.calendar.recurrence import parse_recurrence
+from nylas_engine.calendar.when import InvalidInput
+from nylas_engine.context import EngineContext
+from nylas_engine.send import smtp
+from nylas_engine.send.errors import SendError
+from nylas_engine.store import calendar as store
+from nylas_engine.store import paging
+from nylas_engine.store.accounts import live_accounts
+from nylas_engine.store.models import Event, Message
 
 router = APIRouter()
+
+
+def _event(scope: AccountScope, event_id: str) -> Event:
+    event = store.find_event(scope.session, scope.account, check_id(event_id))
+    if event is None:
+        raise not_found(f"Couldn't find event id {event_id}")
+    return event
+
+
+def _json(scope: AccountScope, event: Event) -> dict[str, Any]:
+    return event_json(event, scope.account, store.refs(scope.session, [event]))
+
+
+def _filters(query: Query) -> store.EventFilter:
+    return store.EventFilter(
+        event_id=query.id("event_id"),
+        calendar_id=query.id("calendar_id"),
+        title=query.string("title"),
+        description=query.string("description"),
+        location=query.string("location"),
+        busy=query.boolean("busy"),
+        starts_before=query.timestamp("starts_before"),
+        starts_after=query.timestamp("starts_after"),
+        ends_before=query.timestamp("ends_before"),
+        ends_after=query.timestamp("ends_after"),
+        show_cancelled=bool(query.boolean("show_cancelled", False)),
+    )
+
+
+@router.get("/events")
+@router.get("/events/", include_in_schema=False)
+def list_events(request: Request, scope: AccountScope = Depends(account_scope)) -> Any:
+    query = Query(request)
+    filters = _filters(query)
+    # The old engine did not check `view` here: an unknown value gives the plain list.
+    view = request.query_params.get("view")
+    page = query.page()
+    if query.boolean("expand_recurring", False):
+        rows = store.expanded_events(scope.session, scope.account, filters)
+        if view == "count":
+            return {"count": len(rows)}
+        rows = rows[page.offset : page.offset + page.limit]
+    else:
+        stmt = store.events(scope.account, filters)
+        if view == "count":
+            return {"count": paging.count(scope.session, stmt)}
+        rows = paging.page(scope.session, stmt, page.limit, page.offset)
+    if view == "ids":
+        return [row.public_id for row in rows]
+    refs = store.refs(scope.session, rows)
+    return [
+        event_json(row, scope.account, refs)
+        if isinstance(row, Event)
+        else instance_json(row, scope.account)
+        for row in rows
+    ]
+
+
+@router.get("/events/{event_id}")
+def get_event(event_id: str, scope: AccountScope = Depends(account_scope)) -> Any:
+    return _json(scope, _event(scope, event_id))
+
+
+@router.post("/events")
+@router.post("/events/", include_in_schema=False)
+def create_event(
+    request: Request,
+    body: dict[str, Any] = Depends(json_object),
+    scope: AccountScope = Depends(write_scope),
+) -> Any:
+    Query(request).boolean("notify_participants")
+    calendar_id = body.get("calendar_id")
+    if not isinstance(calendar_id, str):
+        raise bad_request("Invalid id: None")
+    calendar = store.find_calendar(scope.session, scope.account, check_id(calendar_id))
+    if calendar is None:
+        raise not_found(f"Calendar {calendar_id} not found")
+    if calendar.read_only:
+        raise bad_request("Can't create events on read_only calendar.")
+    try:
+        changes = event_changes(body, creating=True)
+        recurrence = (
+            parse_recurrence(body["recurrence"], changes["when"])
+            if body.get("recurrence") is not None
+            else None
+        )
+    except InvalidInput as exc:
+        raise bad_request(str(exc)) from exc
+    event = store.create_event(scope.session, scope.account, calendar, changes, recurrence)
+    return _json(scope, event)
+
+
+@router.put("/events/{event_id}")
+@router.patch("/events/{event_id}")
+def update_event(
+    event_id: str,
+    request: Request,
+    body: dict[str, Any] = Depends(json_object),
+    scope: AccountScope = Depends(write_scope),
+) -> Any:
+    Query(request).boolean("notify_participants")
+    event = _event(scope, event_id)
+    if event.read_only or event.calendar.read_only:
+        raise bad_request("Cannot update read_only event.")
+    if event.recurrence is not None or event.master_event_id is not None:
+        raise bad_request("Cannot update a recurring event yet.")
+    if event.message_id is not None:
+        raise bad_request("Cannot update an event imported from an iCalendar invite.")
+    try:
+        changes = event_changes(body, creating=False)
+    except InvalidInput as exc:
+        raise bad_request(str(exc)) from exc
+    store.update_event(event, changes)
+    return _json(scope, event)
+
+
+@router.delete("/events/{event_id}")
+def delete_event(
+    event_id: str, request: Request, scope: AccountScope = Depends(write_scope)
+) -> Any:
+    Query(request).boolean("notify_participants")
+    event = _event(scope, event_id)
+    if event.read_only or event.calendar.read_only:
+        raise bad_request("Cannot delete read_only event.")
+    if event.message_id is not None:
+        raise bad_request("Cannot delete an event imported from an iCalendar invite.")
+    store.cancel_event(event)
+    return None
+
+
+# ---------------------------------------------------------------------------------- RSVP
+
+
+def rsvp_scope(
+    request: Request, ctx: EngineContext = Depends(get_ctx), session: Session = db_session
+) -> AccountScope:
+    """SDK 5 posts RSVPs without credentials (wire-api §18.12). An open engine with exactly one
+    account takes such a request as that account's; otherwise credentials are required as
+    everywhere (a token-mode engine never answers without a token)."""
+    if credential(request) is None and ctx.settings.auth_mode == "open":
+        accounts = list(session.scalars(live_accounts().limit(2)))
+        if len(accounts) != 1:
+            raise unauthorized()
+        scope = AccountScope(ctx, session, accounts[0], accounts[0].public_id)
+    else:
+        scope = account_scope(request, ctx, session)
+    return write_scope(scope)
+
+
+@router.post("/send-rsvp")
+def send_rsvp(
+    body: dict[str, Any] = Depends(json_object), scope: AccountScope = Depends(rsvp_scope)
+) -> Any:
+    """Answer an emailed invitation: email an iCalendar REPLY to the organizer through the
+    account's SMTP server, then record the answer on the account's participant entry. The
+    same answer twice sends nothing the second time."""
+    event_id = body.get("event_id")
+    if not isinstance(event_id, str):
+        raise bad_request("Invalid id: None")
+    event = _event(scope, event_id)
+    if event.message_id is None:
+        raise bad_request("This is not a message imported from an iCalendar invite.")
+    status = body.get("status")
+    if status not in ical.PARTSTAT:
+        raise bad_request(f"Invalid status {status!r}: expected yes, no or maybe.")
+    comment = body.get("comment")
+    if comment is not None and not isinstance(comment, str):
+        raise bad_request("'comment' must be a string.")
+    comment = comment or None
+    me = scope.account.email_address.lower()
+    mine = [p for p in event.participants or [] if str(p.get("email", "")).lower() == me]
+    if not mine:
+        raise bad_request(f"{scope.account.email_address} is not a participant of this event.")
+    if mine[0].get("status") == status and (mine[0].get("comment") or None) == comment:
+        return _json(scope, event)
+    _email_reply(scope, event, mine[0], status, comment)
+    store.set_rsvp(event, me, status, comment)
+    return _json(scope, event)
+
+
+def _organizer(scope: AccountScope, event: Event) -> tuple[str, str]:
+    name, address = parseaddr(event.owner or "")
+    if "@" not in address and event.message_id is not None:
+        invite = scope.session.get(Message, event.message_id)
+        sender = (invite.from_ or [{}])[0] if invite is not None else {}
+        name, address = sender.get("name") or "", sender.get("email") or ""
+    if "@" not in address:
+        raise bad_request("The invitation names no organizer to reply to.")
+    return name, address
+
+
+def _email_reply(
+    scope: AccountScope,
+    event: Event,
+    participant: dict[str, Any],
+    status: str,
+    comment: str | None,
+) -> None:
+    account = scope.account
+    organizer = _organizer(scope, event)
+    me = (participant.get("name") or account.name or "", account.email_address)
+    ics = ical.reply_calendar(
+        uid=event.ical_uid or f"{event.public_id}@nylas-engine",
+        when=event.when,
+        title=event.title,
+        organizer=organizer,
+        attendee=me,
+        status=status,
+        comment=comment,
+    )
+    message = ical.rsvp_reply_message(
+        sender=me, organizer=organizer, title=event.title, status=status, comment=comment, ics=ics
+    )
+    try:
+        smtp.deliver(
+            smtp.server_for(account),
+            account.email_address,
+            [organizer[1]],
+            BytesIO(message.as_bytes()),
+        )
+    except SendError as exc:
+        raise APIError(
+            exc.status,
+            exc.message,
+            "api_error",
+            server_error=exc.server_error,
+            failures=exc.failures,
+        ) from exc

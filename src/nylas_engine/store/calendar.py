@@ -1,0 +1,300 @@
+"""Calendar and event queries (wire-api §12). Every query is filtered on the account.
+
+Events keep the client's `when` as JSON plus `start_ts`/`end_ts`, which the filters and the
+start-time order use. A recurring master carries `recurrence`; an override or exception of one
+instance points at its master (`master_event_id`) and the instance it replaces
+(`original_start_time`). `expanded_events` turns masters into their instances in Python.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import Select, Text, cast, func, or_, select
+from sqlalchemy.orm import Session
+
+from nylas_engine.calendar.recurrence import instance_suffix, occurrences
+from nylas_engine.calendar.when import When, shifted, stored_when
+from nylas_engine.store.models import Account, Calendar, Event, Message, now
+
+# Expansion without an end bound covers about a year ahead (wire-api §12), and never more
+# than ten years past its start, whatever the bounds say.
+DEFAULT_HORIZON = timedelta(days=365)
+MAX_HORIZON = timedelta(days=3653)
+
+# ---------------------------------------------------------------------------------- calendars
+
+
+def calendars(account: Account) -> Select[Any]:
+    return (
+        select(Calendar)
+        .where(Calendar.account_id == account.id, Calendar.deleted_at.is_(None))
+        .order_by(Calendar.id)
+    )
+
+
+def find_calendar(session: Session, account: Account, public_id: str) -> Calendar | None:
+    found: Calendar | None = session.scalar(
+        calendars(account).where(Calendar.public_id == public_id)
+    )
+    return found
+
+
+def create_calendar(session: Session, account: Account, fields: dict[str, Any]) -> Calendar:
+    calendar = Calendar(account_id=account.id, **fields)
+    session.add(calendar)
+    session.flush()
+    return calendar
+
+
+def update_calendar(calendar: Calendar, fields: dict[str, Any]) -> None:
+    for name, value in fields.items():
+        setattr(calendar, name, value)
+
+
+def delete_calendar(session: Session, calendar: Calendar) -> None:
+    """Soft-delete the calendar and its events (each logged as a delete for delta)."""
+    stamp = now()
+    calendar.deleted_at = stamp
+    for event in session.scalars(
+        select(Event).where(Event.calendar_id == calendar.id, Event.deleted_at.is_(None))
+    ):
+        event.deleted_at = stamp
+
+
+# ---------------------------------------------------------------------------------- events
+
+
+@dataclass
+class EventFilter:
+    event_id: str | None = None
+    calendar_id: str | None = None
+    title: str | None = None
+    description: str | None = None
+    location: str | None = None
+    busy: bool | None = None
+    starts_before: int | None = None
+    starts_after: int | None = None
+    ends_before: int | None = None
+    ends_after: int | None = None
+    show_cancelled: bool = False
+
+    def matches_times(self, start: int, end: int) -> bool:
+        return (
+            (self.starts_before is None or start < self.starts_before)
+            and (self.starts_after is None or start > self.starts_after)
+            and (self.ends_before is None or end < self.ends_before)
+            and (self.ends_after is None or end > self.ends_after)
+        )
+
+
+@dataclass
+class Instance:
+    """One occurrence of a recurring master, made up on the fly (never stored)."""
+
+    master: Event
+    when: When
+    original_start: int
+    id: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        start = datetime.fromtimestamp(self.original_start, tz=timezone.utc)
+        self.id = f"{self.master.public_id}_{instance_suffix(start)}"
+
+    @property
+    def start_ts(self) -> int:
+        return self.when.start_ts
+
+    @property
+    def public_id(self) -> str:
+        return self.id
+
+
+# A JSON column holds SQL NULL or, when None was assigned, the JSON text `null`: both mean
+# "not a recurring master".
+_NOT_RECURRING = func.coalesce(cast(Event.recurrence, Text), "null") == "null"
+
+
+def _live_events(account: Account) -> Select[Any]:
+    return (
+        select(Event)
+        .join(Calendar, Event.calendar_id == Calendar.id)
+        .where(
+            Event.account_id == account.id,
+            Event.deleted_at.is_(None),
+            Calendar.deleted_at.is_(None),
+        )
+    )
+
+
+def find_event(session: Session, account: Account, public_id: str) -> Event | None:
+    found: Event | None = session.scalar(_live_events(account).where(Event.public_id == public_id))
+    return found
+
+
+def _filtered(stmt: Select[Any], f: EventFilter) -> Select[Any]:
+    if f.event_id is not None:
+        stmt = stmt.where(Event.public_id == f.event_id)
+    if f.calendar_id is not None:
+        stmt = stmt.where(Calendar.public_id == f.calendar_id)
+    for column, value in (
+        (Event.title, f.title),
+        (Event.description, f.description),
+        (Event.location, f.location),
+    ):
+        if value is not None:
+            stmt = stmt.where(column.icontains(value, autoescape=True))
+    if f.busy is not None:
+        stmt = stmt.where(Event.busy.is_(f.busy))
+    return stmt
+
+
+def _timed(stmt: Select[Any], f: EventFilter) -> Select[Any]:
+    if f.starts_before is not None:
+        stmt = stmt.where(Event.start_ts < f.starts_before)
+    if f.starts_after is not None:
+        stmt = stmt.where(Event.start_ts > f.starts_after)
+    if f.ends_before is not None:
+        stmt = stmt.where(Event.end_ts < f.ends_before)
+    if f.ends_after is not None:
+        stmt = stmt.where(Event.end_ts > f.ends_after)
+    return stmt
+
+
+def _ordered(stmt: Select[Any]) -> Select[Any]:
+    return stmt.order_by(Event.start_ts, Event.id)
+
+
+def events(account: Account, f: EventFilter) -> Select[Any]:
+    """Stored events matching `f`, by start time. Masters appear once, with their recurrence;
+    cancelled overrides stay visible so that clients can expand series themselves."""
+    stmt = _timed(_filtered(_live_events(account), f), f)
+    if not f.show_cancelled:
+        stmt = stmt.where(or_(Event.status != "cancelled", Event.master_event_id.is_not(None)))
+    return _ordered(stmt)
+
+
+def expanded_events(
+    session: Session, account: Account, f: EventFilter, at: int | None = None
+) -> list[Event | Instance]:
+    """Single events, overrides, and every master's instances inside the window, by start."""
+    base = _filtered(_live_events(account), f)
+    if not f.show_cancelled:
+        base = base.where(Event.status != "cancelled")
+    single = _timed(base, f).where(_NOT_RECURRING, Event.master_event_id.is_(None))
+    overrides = _timed(base, f).where(Event.master_event_id.is_not(None))
+    results: list[Event | Instance] = list(session.scalars(single))
+    results += session.scalars(overrides)
+    masters = list(session.scalars(base.where(~_NOT_RECURRING, Event.master_event_id.is_(None))))
+    if masters:
+        replaced = set(
+            session.execute(
+                select(Event.master_event_id, Event.original_start_time).where(
+                    Event.account_id == account.id,
+                    Event.master_event_id.in_([m.id for m in masters]),
+                    Event.deleted_at.is_(None),
+                )
+            ).tuples()
+        )
+        for master in masters:
+            results += _instances(master, f, replaced, int(time.time()) if at is None else at)
+    results.sort(key=lambda e: (e.start_ts, e.public_id))
+    return results
+
+
+def _instances(
+    master: Event, f: EventFilter, replaced: set[tuple[Any, Any]], at: int
+) -> list[Instance]:
+    when = stored_when(master.when)
+    length = when.end_ts - when.start_ts
+    # An instance that ends after `ends_after` starts after `ends_after - length`.
+    lowers = [f.starts_after, None if f.ends_after is None else f.ends_after - length]
+    lower = max((v for v in lowers if v is not None), default=None)
+    uppers = [v for v in (f.starts_before, f.ends_before) if v is not None]
+    first = _utc(lower if lower is not None else when.start_ts)
+    upper = _utc(min(uppers)) if uppers else _utc(max(at, lower or 0)) + DEFAULT_HORIZON
+    upper = min(upper, max(first, _utc(at)) + MAX_HORIZON)
+    found = []
+    try:
+        starts = list(occurrences(master.recurrence or {}, when, upper, after=first))
+    except (ValueError, TypeError, OverflowError, KeyError):  # a bad rule from an import
+        return []
+    for start in starts:
+        original = int(start.timestamp())
+        if (master.id, original) in replaced:
+            continue
+        instance_when = shifted(when, start)
+        if f.matches_times(instance_when.start_ts, instance_when.end_ts):
+            found.append(Instance(master, instance_when, original))
+    return found
+
+
+def _utc(ts: int) -> datetime:
+    return datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
+@dataclass
+class Refs:
+    """Public ids of the messages and masters that events point at (by internal id)."""
+
+    messages: dict[int, str] = field(default_factory=dict)
+    masters: dict[int, str] = field(default_factory=dict)
+
+
+def refs(session: Session, rows: list[Any]) -> Refs:
+    found = Refs()
+    stored = [e for e in rows if isinstance(e, Event)]
+    if message_ids := {e.message_id for e in stored if e.message_id is not None}:
+        pairs = session.execute(
+            select(Message.id, Message.public_id).where(Message.id.in_(message_ids))
+        ).tuples()
+        found.messages = {i: p for i, p in pairs}
+    if master_ids := {e.master_event_id for e in stored if e.master_event_id is not None}:
+        pairs = session.execute(
+            select(Event.id, Event.public_id).where(Event.id.in_(master_ids))
+        ).tuples()
+        found.masters = {i: p for i, p in pairs}
+    return found
+
+
+def create_event(
+    session: Session,
+    account: Account,
+    calendar: Calendar,
+    changes: dict[str, Any],
+    recurrence: dict[str, Any] | None = None,
+) -> Event:
+    """A new event owned by the account (`changes` from calendar.fields.event_changes)."""
+    owner = f"{account.name} <{account.email_address}>" if account.name else account.email_address
+    event = Event(account_id=account.id, calendar_id=calendar.id, owner=owner, status="confirmed")
+    if recurrence is not None:  # left unset otherwise: SQL NULL rather than JSON null
+        event.recurrence = recurrence
+    update_event(event, changes)
+    session.add(event)
+    session.flush()
+    return event
+
+
+def update_event(event: Event, changes: dict[str, Any]) -> None:
+    for name, value in changes.items():
+        if name == "when":
+            event.when, event.start_ts, event.end_ts = value.data, value.start_ts, value.end_ts
+        else:
+            setattr(event, name, value)
+
+
+def cancel_event(event: Event) -> None:
+    event.status = "cancelled"
+
+
+def set_rsvp(event: Event, email: str, status: str, comment: str | None) -> None:
+    """Record the account's answer on its own participant entry."""
+    participants = []
+    for participant in event.participants or []:
+        if str(participant.get("email", "")).lower() == email.lower():
+            participant = {**participant, "status": status, "comment": comment}
+        participants.append(participant)
+    event.participants = participants  # a new list, so the JSON column sees the change
