@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import mimetypes
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -128,8 +129,8 @@ def _container(subtype: str, parts: list[EmailMessage]) -> EmailMessage:
 
 def _file_leaf(part: FilePart, placeholder: str, disposition: str) -> EmailMessage:
     leaf = EmailMessage(policy=policy.SMTP)
-    content_type = part.content_type or "application/octet-stream"
-    if "/" not in content_type:
+    content_type = part.content_type or mimetypes.guess_type(part.filename or "")[0]
+    if not content_type or "/" not in content_type:
         content_type = "application/octet-stream"
     leaf["Content-Type"] = content_type
     leaf["Content-Disposition"] = disposition
