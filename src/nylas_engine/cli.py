@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from nylas_engine.config import DEFAULT_PORT, Settings, default_data_dir
+from nylas_engine.sync.cli import add_imap_arguments
 
 
 def _is_loopback(host: str) -> bool:
@@ -60,12 +61,27 @@ def serve(
     from nylas_engine.api.app import create_app
     from nylas_engine.context import EngineContext
 
-    app = create_app(ctx or EngineContext.open(settings))
+    ctx = ctx or EngineContext.open(settings)
+    app = create_app(ctx)
     if banner:
         print(banner, flush=True)
     log_level = os.environ.get("NYLAS_ENGINE_LOG_LEVEL", "warning")
     print(f"nylas-engine serving on http://{host}:{port}/ ({settings.auth_mode} mode)", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=2)
+    sync = start_sync(ctx)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=2)
+    finally:
+        if sync is not None:
+            sync.stop()
+
+
+def start_sync(ctx: Any) -> Any:
+    """One IMAP sync worker per account, in threads of this process (off: NYLAS_ENGINE_SYNC=0)."""
+    if os.environ.get("NYLAS_ENGINE_SYNC", "1") == "0":
+        return None
+    from nylas_engine.sync.worker import SyncService
+
+    return SyncService(ctx).start()
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -81,8 +97,13 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 def cmd_accounts_add(args: argparse.Namespace) -> None:
     from nylas_engine.store.accounts import create_account
+    from nylas_engine.sync.cli import cmd_accounts_add_imap, read_password
 
-    password = os.environ.get(args.password_env) if args.password_env else None
+    if args.imap_host:  # a real mailbox: verified against its servers first
+        data = cmd_accounts_add_imap(args, _open(args))
+        _emit(args, data, f"{data['id']}  {data['email_address']}")
+        return
+    password = read_password(args)
     ctx = _open(args)
     with ctx.db.session() as session:
         account = create_account(
@@ -151,6 +172,12 @@ def cmd_tokens_create(args: argparse.Namespace) -> None:
     _emit(args, data, token)
 
 
+def cmd_sync(args: argparse.Namespace) -> None:
+    from nylas_engine.sync.cli import cmd_sync as run
+
+    run(args, _open(args))
+
+
 # ------------------------------------------------------------------------------ parser
 
 
@@ -182,6 +209,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_lazy("nylas_engine.demo", "cmd_demo"))
 
+    p = sub.add_parser("sync", help="sync IMAP accounts in the foreground, with progress")
+    p.add_argument("account", nargs="?", help="account id or email (default: every IMAP account)")
+    p.add_argument("--once", action="store_true", help="one pass over every folder, then exit")
+    p.add_argument("--json", action="store_true", help="no progress bar; a JSON line per account")
+    p.set_defaults(func=cmd_sync)
+
     p = sub.add_parser("import", help="import an mbox file or a Maildir into an account")
     p.add_argument("account", help="account id or email address")
     p.add_argument("path")
@@ -191,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     accounts = sub.add_parser("accounts", help="manage accounts").add_subparsers(
         dest="action", required=True
     )
-    p = accounts.add_parser("add", help="add a local account")
+    p = accounts.add_parser("add", help="add a local account, or a real one with --imap-host")
     p.add_argument("--email", required=True)
     p.add_argument("--name")
     p.add_argument("--provider", default="custom")
@@ -200,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--smtp-host")
     p.add_argument("--smtp-port", type=int)
     p.add_argument("--smtp-username")
+    add_imap_arguments(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_accounts_add)
     p = accounts.add_parser("list", help="list accounts")

@@ -50,6 +50,7 @@ log_path = {dir}/dovecot.log
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+auth_failure_delay = 0
 mail_location = maildir:{dir}/mail/%u
 mail_uid = {uid}
 mail_gid = {gid}
@@ -174,10 +175,14 @@ class Dovecot:
                 out.seek(0)
                 raise RuntimeError(f"dovecot failed to start: {out.read()}{self.log()}")
         pid_file = self.dir / "run" / "master.pid"
+        deadline = time.monotonic() + timeout
+        while not pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if pid_file.exists():
+            self._pid = int(pid_file.read_text().split()[0])
         if not (_wait_for_port(self.imap_port, timeout) and _wait_for_port(self.lmtp_port, 5)):
             self.stop()
             raise RuntimeError(f"dovecot did not listen in {timeout}s:\n{self.log()}")
-        self._pid = int(pid_file.read_text().split()[0])
         return self
 
     def stop(self) -> None:
@@ -221,7 +226,7 @@ class Dovecot:
         n = next(self._users)
         if password == PASSWORD and n <= POOL_SIZE:
             return f"user{n}@example.com", password
-        email = f"user{n}@example.com"
+        email = f"custom{n}@example.com"  # outside the pool, which has the default password
         with (self.dir / "passwd").open("a") as f:
             f.write(f"{email}:{{PLAIN}}{password}\n")
         time.sleep(1.1)

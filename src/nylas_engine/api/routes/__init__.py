@@ -20,6 +20,7 @@ MODULES = [
     "events",
     "contacts",
     "delta",
+    "connect",
     "oauth",
     "apps",
 ]

@@ -1,0 +1,104 @@
+"""Mail server passwords, encrypted at rest (Fernet: AES-128-CBC + HMAC-SHA256).
+
+The key comes from `$NYLAS_ENGINE_KEY` (a Fernet key, or any passphrase, which is stretched
+with scrypt), else from `secret.key` in the data directory, created on first use with mode
+0600. The database alone is therefore not enough to read anyone's mail password.
+
+Passwords only ever leave this module inside a `MailCredentials`, whose repr hides them, so
+an accidental log line or traceback does not print them. The API never returns them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken
+
+KEY_ENV = "NYLAS_ENGINE_KEY"
+KEY_FILE = "secret.key"
+
+
+class CredentialsError(Exception):
+    """Stored credentials cannot be decrypted (another key, or a damaged blob)."""
+
+
+@dataclass(frozen=True)
+class MailCredentials:
+    imap_password: str
+    smtp_password: str | None = None
+
+    @property
+    def smtp(self) -> str:
+        """The SMTP password: its own if one was given, else the IMAP one."""
+        return self.smtp_password if self.smtp_password is not None else self.imap_password
+
+    def __repr__(self) -> str:
+        return "MailCredentials(imap_password=***, smtp_password=***)"
+
+    __str__ = __repr__
+
+
+def _fernet_from_env(value: str) -> Fernet:
+    try:
+        return Fernet(value.encode())
+    except ValueError:
+        # Not a Fernet key: treat it as a passphrase. The salt is fixed because the key must be
+        # the same on every start; a passphrase is expected to be long and random anyway.
+        raw = hashlib.scrypt(value.encode(), salt=b"nylas-engine-credentials", n=2**14, r=8, p=1)
+        return Fernet(base64.urlsafe_b64encode(raw[:32]))
+
+
+def _key_file(data_dir: Path) -> bytes:
+    path = data_dir / KEY_FILE
+    try:
+        return path.read_bytes().strip()
+    except FileNotFoundError:
+        pass
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = Fernet.generate_key()
+    try:
+        # O_EXCL: two processes starting at once must not both write a key.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes().strip()
+    with os.fdopen(fd, "wb") as f:
+        f.write(key + b"\n")
+    return key
+
+
+class Vault:
+    """Seals and opens `MailCredentials` with one key."""
+
+    def __init__(self, fernet: Fernet) -> None:
+        self._fernet = fernet
+
+    @classmethod
+    def for_data_dir(cls, data_dir: Path) -> Vault:
+        if value := os.environ.get(KEY_ENV):
+            return cls(_fernet_from_env(value))
+        return cls(Fernet(_key_file(data_dir)))
+
+    def seal(self, credentials: MailCredentials) -> bytes:
+        plain = {"imap_password": credentials.imap_password}
+        if credentials.smtp_password is not None:
+            plain["smtp_password"] = credentials.smtp_password
+        return self._fernet.encrypt(json.dumps(plain).encode())
+
+    def open(self, sealed: bytes) -> MailCredentials:
+        try:
+            plain = json.loads(self._fernet.decrypt(sealed))
+        except (InvalidToken, ValueError) as exc:
+            raise CredentialsError(
+                "cannot decrypt the stored mail credentials: the engine key "
+                f"(${KEY_ENV} or {KEY_FILE} in the data directory) is not the one they were "
+                "saved with"
+            ) from exc
+        return MailCredentials(plain["imap_password"], plain.get("smtp_password"))
+
+    def __repr__(self) -> str:
+        return "Vault(***)"

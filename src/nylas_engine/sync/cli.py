@@ -1,0 +1,195 @@
+"""The IMAP side of the CLI: `accounts add --imap-host ...` and `nylas-engine sync`.
+
+Imports of the sync machinery stay inside the commands: the parser is built for every CLI
+call and should not pay for imapclient."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def add_imap_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of `accounts add` for a real mailbox (the local-account options stay as they are)."""
+    p.add_argument("--imap-host", help="IMAP server: makes this a synced account")
+    p.add_argument("--imap-port", type=int, help="default 993 with --tls, else 143")
+    p.add_argument("--username", help="IMAP (and SMTP) login, default: the email address")
+    p.add_argument("--password-file", help="file holding the password (first line)")
+    p.add_argument("--smtp-password-env", help="env var with the SMTP password, if different")
+    security = p.add_mutually_exclusive_group()
+    for mode, text in (
+        ("tls", "implicit TLS (default)"),
+        ("starttls", "STARTTLS"),
+        ("plain", "no encryption"),
+    ):
+        security.add_argument(
+            f"--{mode}", dest="security", action="store_const", const=mode, help=text
+        )
+
+
+def read_password(args: argparse.Namespace) -> str | None:
+    if args.password_env and args.password_file:
+        raise SystemExit("give --password-env or --password-file, not both")
+    if args.password_env:
+        value = os.environ.get(args.password_env)
+        if value is None:
+            raise SystemExit(f"the environment variable {args.password_env} is not set")
+        return value
+    if args.password_file:
+        try:
+            return Path(args.password_file).read_text().splitlines()[0]
+        except (OSError, IndexError):
+            raise SystemExit(f"cannot read a password from {args.password_file}") from None
+    return None
+
+
+def cmd_accounts_add_imap(args: argparse.Namespace, ctx: Any) -> dict[str, Any]:
+    """Verify the servers, then create the account; exits non-zero with the reason if not."""
+    from nylas_engine.store.credentials import MailCredentials
+    from nylas_engine.sync.accounts import connect_account
+    from nylas_engine.sync.imap import (
+        ServerSettings,
+        SyncError,
+        default_imap_port,
+        default_smtp_port,
+    )
+
+    password = read_password(args)
+    if password is None:
+        raise SystemExit(
+            "an IMAP account needs a password: --password-env VAR or --password-file F"
+        )
+    smtp_password = None
+    if args.smtp_password_env:
+        smtp_password = os.environ.get(args.smtp_password_env)
+        if smtp_password is None:
+            raise SystemExit(f"the environment variable {args.smtp_password_env} is not set")
+    security = args.security or "tls"
+    settings = ServerSettings(
+        email=args.email,
+        imap_host=args.imap_host,
+        imap_port=args.imap_port or default_imap_port(security),
+        imap_username=args.username or args.email,
+        smtp_host=args.smtp_host,
+        smtp_port=(args.smtp_port or default_smtp_port(security)) if args.smtp_host else None,
+        smtp_username=args.smtp_username or args.username or args.email,
+        security=security,
+    )
+    try:
+        with ctx.db.session() as session:
+            account = connect_account(
+                session,
+                ctx.settings.data_dir,
+                settings,
+                MailCredentials(password, smtp_password),
+                name=args.name or "",
+                provider=args.provider,
+            )
+            return {
+                "id": account.public_id,
+                "email_address": account.email_address,
+                "sync_state": account.sync_state,
+            }
+    except SyncError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+# ------------------------------------------------------------------------------ sync
+
+
+def cmd_sync(args: argparse.Namespace, ctx: Any) -> None:
+    """`nylas-engine sync [ACCOUNT] [--once]`: sync in the foreground with a progress bar."""
+    from nylas_engine.store.accounts import find_by_email, find_by_public_id
+    from nylas_engine.sync.run import imap_account_ids
+
+    with ctx.db.session() as session:
+        if args.account:
+            account = find_by_public_id(session, args.account) or find_by_email(
+                session, args.account
+            )
+            if account is None:
+                raise SystemExit(f"no account with id or email {args.account!r}")
+            if not account.imap_host:
+                raise SystemExit(f"{account.email_address} has no IMAP server to sync from")
+            ids = [account.id]
+        else:
+            ids = imap_account_ids(session)
+    if not ids:
+        raise SystemExit("no IMAP accounts: add one with `nylas-engine accounts add --imap-host`")
+    failed = False
+    for account_id in ids:
+        failed |= not _sync_once(ctx, account_id, quiet=args.json)
+    if args.once:
+        sys.exit(1 if failed else 0)
+    from nylas_engine.sync.worker import SyncService
+
+    service = SyncService(ctx, account_ids=ids).start()
+    print("syncing; waiting for new mail (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    try:
+        service.wait()
+    finally:
+        service.stop()
+
+
+def _sync_once(ctx: Any, account_id: int, *, quiet: bool) -> bool:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from nylas_engine.store.models import Account
+    from nylas_engine.sync.imap import NETWORK_ERRORS, SyncError, close_quietly
+    from nylas_engine.sync.run import AccountSync, set_sync_state
+
+    with ctx.db.session() as session:
+        account = session.get(Account, account_id)
+        assert account is not None
+        email = account.email_address
+    sync = AccountSync(ctx, account_id)
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[folder]}"),
+        disable=quiet,
+        transient=False,
+    )
+    task = bar.add_task(email, total=None, folder="")
+
+    def show(p: Any) -> None:
+        bar.update(
+            task, total=p.messages_total or None, completed=p.messages_synced, folder=p.folder or ""
+        )
+
+    sync.listeners.append(show)
+    client = None
+    try:
+        with bar:
+            client = sync.connect()
+            changes = sync.full_pass(client)
+        with ctx.db.session() as session:
+            set_sync_state(session, account_id, "running")
+    except (SyncError, *NETWORK_ERRORS) as exc:
+        state = exc.sync_state if isinstance(exc, SyncError) else "connerror"
+        with ctx.db.session() as session:
+            set_sync_state(session, account_id, state, str(exc))
+        print(f"error: {email}: {exc}", file=sys.stderr)
+        return False
+    finally:
+        if client is not None:
+            close_quietly(client)
+    result = {
+        "account": email,
+        "added": changes.added,
+        "updated": changes.updated,
+        "removed": changes.removed,
+    }
+    if quiet:
+        print(json.dumps(result), flush=True)
+    else:
+        print(
+            f"{email}: {changes.added} new, {changes.updated} changed, {changes.removed} removed",
+            flush=True,
+        )
+    return True

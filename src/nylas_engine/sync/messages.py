@@ -1,0 +1,442 @@
+"""Syncing one IMAP folder into its category: new messages, flag changes, expunges.
+
+The same pass serves the first sync and every later one. What the store already holds is
+the set of `ImapUid` rows of the folder; the server's state is compared with it:
+
+* new UIDs (all of them the first time, `UIDNEXT:*` afterwards) are fetched newest first in
+  batches capped by count and bytes, each batch committed on its own, so memory stays flat
+  and an interrupted sync resumes where it stopped without duplicates;
+* flag changes come from `CHANGEDSINCE <modseq>` when the server has CONDSTORE, else from
+  comparing every UID's FLAGS with the stored ones;
+* expunges are found by comparing UID lists, but only when the message count says
+  something disappeared;
+* a UIDVALIDITY change drops the folder's UIDs and syncs it again from scratch.
+
+A message is one row however many folders hold a copy: a new UID whose Message-ID and bytes
+match a message we have (a move, a copy, the sent copy of a message sent through the API)
+is linked to it rather than stored twice. The message's categories are always exactly the
+folders its UIDs are in; a message no folder holds at the end of a full pass is deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from imapclient import IMAPClient
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from nylas_engine.mime.parse import parse_message
+from nylas_engine.search.index import remove_message
+from nylas_engine.store.blobs import BlobStore
+from nylas_engine.store.db import Database
+from nylas_engine.store.mail import ingest_message, refresh_thread
+from nylas_engine.store.models import (
+    Account,
+    Category,
+    ImapUid,
+    Message,
+    message_categories,
+    now,
+)
+
+BATCH_COUNT = 100
+BATCH_BYTES = 8 * 1024 * 1024
+UID_CHUNK = 2000  # UIDs per FETCH/SEARCH command line (servers cap the line length)
+SEEN = "\\Seen"
+FLAGGED = "\\Flagged"
+
+
+@dataclass
+class Progress:
+    """How far a sync pass is; written to `account.sync_progress` as it goes."""
+
+    folders_total: int = 0
+    folders_done: int = 0
+    messages_total: int = 0
+    messages_synced: int = 0
+    folder: str | None = None
+    listeners: list[Callable[[Progress], None]] = field(default_factory=list, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "folders_total": self.folders_total,
+            "folders_done": self.folders_done,
+            "messages_total": self.messages_total,
+            "messages_synced": self.messages_synced,
+        }
+        if self.folder is not None:
+            data["folder"] = self.folder
+        return data
+
+    def changed(self) -> None:
+        for listener in self.listeners:
+            listener(self)
+
+
+@dataclass
+class FolderChanges:
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+
+def flag_names(flags: Iterable[bytes | str]) -> list[str]:
+    """Flags as sorted strings, without \\Recent (session state, not a message property)."""
+    names = (f.decode() if isinstance(f, bytes) else str(f) for f in flags)
+    return sorted(n for n in names if n.lower() != "\\recent")
+
+
+class FolderSync:
+    """Brings one category up to date with its IMAP folder over an open connection."""
+
+    def __init__(
+        self,
+        db: Database,
+        blobs: BlobStore,
+        client: IMAPClient,
+        account_id: int,
+        category_id: int,
+        *,
+        condstore: bool,
+        progress: Progress | None = None,
+        save_progress: Callable[[Session, Progress], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.blobs = blobs
+        self.client = client
+        self.account_id = account_id
+        self.category_id = category_id
+        self.condstore = condstore
+        self.progress = progress or Progress()
+        self.save_progress = save_progress
+
+    # ------------------------------------------------------------------ the pass
+
+    def run(self) -> FolderChanges:
+        changes = FolderChanges()
+        with self.db.session() as session:
+            category = self._category(session)
+            remote_name = category.remote_name
+            known_validity = category.uidvalidity
+            known_next = category.uidnext
+            known_modseq = category.highestmodseq
+        assert remote_name is not None
+        info = self.client.select_folder(remote_name, readonly=True)
+        validity = int(info[b"UIDVALIDITY"])
+        uidnext = int(info[b"UIDNEXT"]) if b"UIDNEXT" in info else None
+        exists = int(info.get(b"EXISTS", 0))
+        modseq = (
+            int(info[b"HIGHESTMODSEQ"]) if self.condstore and b"HIGHESTMODSEQ" in info else None
+        )
+
+        if known_validity is not None and known_validity != validity:
+            changes.removed += self._forget_folder()
+            known_next = known_modseq = None
+        local = self._local_uids()
+        if (
+            known_next is not None
+            and known_next == uidnext
+            and exists == len(local)
+            and (modseq is None or modseq == known_modseq)
+        ):
+            return changes  # nothing happened since the last pass
+
+        remote: set[int] | None
+        if known_next is None:
+            remote = set(self.client.search("ALL"))
+            new = remote - local.keys()
+        else:
+            new = {u for u in self.client.search(["UID", f"{known_next}:*"]) if u >= known_next}
+            new -= local.keys()
+            remote = None
+            if exists != len(local) + len(new):
+                remote = set(self.client.search("ALL"))
+        if remote is not None:
+            gone = [uid for uid in local if uid not in remote]
+            if gone:
+                changes.removed += self._expunged(gone)
+                for uid in gone:
+                    del local[uid]
+
+        if local and known_next is not None:
+            changes.updated += self._flag_changes(local, known_modseq)
+
+        changes.added += self._fetch_new(sorted(new, reverse=True))
+
+        with self.db.session() as session:
+            category = self._category(session)
+            category.uidvalidity = validity
+            category.uidnext = uidnext
+            category.highestmodseq = modseq
+        return changes
+
+    # ------------------------------------------------------------------ pieces
+
+    def _category(self, session: Session) -> Category:
+        category = session.get(Category, self.category_id)
+        assert category is not None and category.account_id == self.account_id
+        return category
+
+    def _local_uids(self) -> dict[int, list[str]]:
+        with self.db.session() as session:
+            rows = session.execute(
+                select(ImapUid.uid, ImapUid.flags).where(ImapUid.category_id == self.category_id)
+            )
+            return {int(uid): list(flags or []) for uid, flags in rows}
+
+    def _forget_folder(self) -> int:
+        """UIDVALIDITY changed: the old UIDs mean nothing any more."""
+        with self.db.session() as session:
+            rows = list(
+                session.scalars(select(ImapUid).where(ImapUid.category_id == self.category_id))
+            )
+            detach(session, rows)
+            category = self._category(session)
+            category.uidvalidity = category.uidnext = category.highestmodseq = None
+            return len(rows)
+
+    def _expunged(self, uids: list[int]) -> int:
+        removed = 0
+        for chunk in _chunks(uids, UID_CHUNK):
+            with self.db.session() as session:
+                rows = list(
+                    session.scalars(
+                        select(ImapUid).where(
+                            ImapUid.category_id == self.category_id, ImapUid.uid.in_(chunk)
+                        )
+                    )
+                )
+                removed += detach(session, rows)
+        return removed
+
+    def _flag_changes(self, local: dict[int, list[str]], known_modseq: int | None) -> int:
+        changed: dict[int, tuple[list[str], Any]] = {}
+        for chunk in _chunks(sorted(local), UID_CHUNK):
+            if self.condstore and known_modseq:
+                # Only what changed since the last pass (CONDSTORE, RFC 7162).
+                modifiers = [f"CHANGEDSINCE {known_modseq}"]
+                fetched = self.client.fetch(chunk, ["FLAGS"], modifiers=modifiers)
+            else:
+                fetched = self.client.fetch(chunk, ["FLAGS"])
+            for uid, data in fetched.items():
+                if uid not in local or b"FLAGS" not in data:
+                    continue
+                flags = flag_names(data[b"FLAGS"])
+                if flags != local[uid]:
+                    changed[uid] = (flags, data.get(b"MODSEQ"))
+        if not changed:
+            return 0
+        updated = 0
+        with self.db.session() as session:
+            rows = session.scalars(
+                select(ImapUid).where(
+                    ImapUid.category_id == self.category_id, ImapUid.uid.in_(list(changed))
+                )
+            )
+            for row in rows:
+                flags, modseq = changed[row.uid]
+                row.flags = flags
+                if modseq:
+                    row.modseq = int(modseq[0] if isinstance(modseq, tuple) else modseq)
+                message = session.get(Message, row.message_id)
+                if message is not None and apply_flags(message, flags):
+                    updated += 1
+        return updated
+
+    def _fetch_new(self, uids: list[int]) -> int:
+        if not uids:
+            return 0
+        added = 0
+        items = ["BODY.PEEK[]", "FLAGS"] + (["MODSEQ"] if self.condstore else [])
+        for batch in self._batches(uids):
+            fetched = self.client.fetch(batch, items)
+            with self.db.session() as session:
+                account = session.get(Account, self.account_id)
+                category = self._category(session)
+                assert account is not None
+                stored = 0
+                for uid in batch:  # newest first, as the batch was built
+                    data = fetched.get(uid)
+                    if not data or b"BODY[]" not in data:
+                        continue  # expunged since the search
+                    self._store(session, account, category, uid, data)
+                    stored += 1
+                del fetched
+                added += stored
+                self.progress.messages_synced += stored
+                if self.save_progress:
+                    self.save_progress(session, self.progress)
+            self.progress.changed()
+        return added
+
+    def _batches(self, uids: list[int]) -> Iterator[list[int]]:
+        """UIDs in order, grouped so a batch holds at most BATCH_COUNT messages or
+        BATCH_BYTES (a single bigger message makes a batch of its own)."""
+        sizes: dict[int, int] = {}
+        for chunk in _chunks(uids, UID_CHUNK):
+            for uid, data in self.client.fetch(chunk, ["RFC822.SIZE"]).items():
+                sizes[uid] = int(data.get(b"RFC822.SIZE", 0))
+        batch: list[int] = []
+        total = 0
+        for uid in uids:
+            size = sizes.get(uid, 0)
+            if batch and (len(batch) >= BATCH_COUNT or total + size > BATCH_BYTES):
+                yield batch
+                batch, total = [], 0
+            batch.append(uid)
+            total += size
+        if batch:
+            yield batch
+
+    def _store(
+        self,
+        session: Session,
+        account: Account,
+        category: Category,
+        uid: int,
+        data: dict[bytes, Any],
+    ) -> None:
+        raw: bytes = data[b"BODY[]"]
+        flags = flag_names(data.get(b"FLAGS", ()))
+        modseq = data.get(b"MODSEQ")
+        parsed = parse_message(raw)
+        message = find_copy(session, account, parsed.message_id, raw)
+        if message is None:
+            message = ingest_message(
+                session,
+                self.blobs,
+                account,
+                raw,
+                parsed=parsed,
+                categories=[category],
+                unread=SEEN not in flags,
+                starred=FLAGGED in flags,
+                is_sent=category.name == "sent",
+            )
+        else:
+            if category not in message.categories:
+                message.categories = [*message.categories, category]
+            apply_flags(message, flags)
+        session.add(
+            ImapUid(
+                account_id=account.id,
+                category_id=category.id,
+                message_id=message.id,
+                uid=uid,
+                flags=flags,
+                modseq=int(modseq[0] if isinstance(modseq, tuple) else modseq) if modseq else None,
+            )
+        )
+        session.flush()
+
+
+# ---------------------------------------------------------------------------------- helpers
+
+
+def apply_flags(message: Message, flags: list[str]) -> bool:
+    """Set unread/starred from IMAP flags; True if anything changed."""
+    unread, starred = SEEN not in flags, FLAGGED in flags
+    changed = False
+    if message.unread != unread:
+        message.unread = unread
+        changed = True
+    if message.starred != starred:
+        message.starred = starred
+        changed = True
+    return changed
+
+
+def find_copy(
+    session: Session, account: Account, message_id: str | None, raw: bytes
+) -> Message | None:
+    """A live message that is this one: same Message-ID and bytes, or same Message-ID and
+    not on the server at all (stored by the engine itself, e.g. sent through the API)."""
+    if not message_id:
+        return None
+    candidates = list(
+        session.scalars(
+            select(Message).where(
+                Message.account_id == account.id,
+                Message.message_id_header == message_id,
+                Message.is_draft.is_(False),
+                Message.deleted_at.is_(None),
+            )
+        )
+    )
+    if not candidates:
+        return None
+    sha = hashlib.sha256(raw).hexdigest()
+    for message in candidates:
+        if message.raw_sha256 == sha:
+            return message
+    for message in candidates:
+        if session.scalar(select(ImapUid.id).where(ImapUid.message_id == message.id)) is None:
+            return message
+    return None
+
+
+def detach(session: Session, rows: list[ImapUid]) -> int:
+    """Remove UIDs; each message keeps the folders it is still in. A message left in no
+    folder stays until the end of the pass (`delete_orphans`): it may have moved to a folder
+    not synced yet, where it is linked again under the same id. Returns how many changed."""
+    if not rows:
+        return 0
+    message_ids = {row.message_id for row in rows}
+    for row in rows:
+        session.delete(row)
+    session.flush()
+    changed = 0
+    for message_id in message_ids:
+        message = session.get(Message, message_id)
+        if message is None or message.deleted_at is not None:
+            continue
+        folders = list(
+            session.scalars(
+                select(Category)
+                .join(ImapUid, ImapUid.category_id == Category.id)
+                .where(ImapUid.message_id == message_id)
+                .order_by(ImapUid.id)
+            )
+        )
+        if {c.id for c in folders} != {c.id for c in message.categories}:
+            message.categories = folders
+            changed += 1
+    session.flush()
+    return changed
+
+
+def delete_orphans(session: Session, account_id: int) -> int:
+    """Delete the synced messages no folder holds any more (after a full pass)."""
+    orphans = list(
+        session.scalars(
+            select(Message).where(
+                Message.account_id == account_id,
+                Message.deleted_at.is_(None),
+                Message.is_draft.is_(False),
+                ~exists().where(ImapUid.message_id == Message.id),
+                ~exists().where(message_categories.c.message_id == Message.id),
+            )
+        )
+    )
+    for message in orphans:
+        message.deleted_at = now()
+        remove_message(session, message.id)
+        thread = message.thread
+        if thread is not None:
+            refresh_thread(thread)
+            if all(m.deleted_at is not None for m in thread.messages):
+                thread.deleted_at = now()
+    session.flush()
+    return len(orphans)
+
+
+def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,162 @@
+"""One account's sync over one connection: log in, match folders, sync each folder.
+
+`AccountSync` is what both `nylas-engine sync` and the worker inside `serve` drive: the CLI
+runs `full_pass()` once with a progress bar, the worker runs it and then waits in IDLE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from imapclient import IMAPClient
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from nylas_engine.context import EngineContext
+from nylas_engine.store.models import Account, Category, ImapUid
+from nylas_engine.sync.accounts import load_credentials
+from nylas_engine.sync.folders import list_remote_folders, match_folders, remove_category
+from nylas_engine.sync.imap import AuthFailed, ServerSettings, close_quietly, connect_imap
+from nylas_engine.sync.messages import (
+    FolderChanges,
+    FolderSync,
+    Progress,
+    delete_orphans,
+    detach,
+)
+
+
+def set_sync_state(session: Session, account_id: int, state: str, error: str | None = None) -> None:
+    """Written as a plain UPDATE: sync bookkeeping is not an API change, so no delta."""
+    session.execute(
+        update(Account).where(Account.id == account_id).values(sync_state=state, sync_error=error)
+    )
+
+
+def save_progress(session: Session, account_id: int, progress: Progress) -> None:
+    session.execute(
+        update(Account).where(Account.id == account_id).values(sync_progress=progress.as_dict())
+    )
+
+
+@dataclass
+class SyncedFolder:
+    remote_name: str
+    category_id: int
+    role: str | None
+
+
+@dataclass
+class AccountSync:
+    ctx: EngineContext
+    account_id: int
+    listeners: list[Callable[[Progress], None]] = field(default_factory=list)
+    folders: list[SyncedFolder] = field(default_factory=list)
+    condstore: bool = False
+
+    def connect(self) -> IMAPClient:
+        """Log in with the stored credentials (`AuthFailed` / `ServerUnreachable`)."""
+        with self.ctx.db.session() as session:
+            account = session.get(Account, self.account_id)
+            if account is None or not account.imap_host:
+                raise AuthFailed("the account has no IMAP server")
+            settings = ServerSettings.from_account(account)
+            credentials = load_credentials(self.ctx.settings.data_dir, account)
+        if credentials is None:
+            raise AuthFailed("the account has no stored IMAP credentials")
+        client = connect_imap(settings, credentials)
+        try:
+            caps = set(client.capabilities())
+            self.condstore = b"CONDSTORE" in caps
+            if self.condstore:
+                client.enable("CONDSTORE")
+        except Exception:
+            close_quietly(client)
+            raise
+        return client
+
+    def full_pass(self, client: IMAPClient) -> FolderChanges:
+        """Match the folder list, then sync every folder (inbox first)."""
+        with self.ctx.db.session() as session:
+            account = session.get(Account, self.account_id)
+            assert account is not None
+            pairs, gone = match_folders(session, account, list_remote_folders(client))
+            self.folders = [SyncedFolder(f.name, c.id, f.role) for f, c in pairs]
+            gone_ids = [c.id for c in gone]
+            synced = session.scalar(
+                select(func.count(ImapUid.id)).where(ImapUid.account_id == self.account_id)
+            )
+        progress = Progress(folders_total=len(self.folders), listeners=self.listeners)
+        for folder in self.folders:
+            status = client.folder_status(folder.remote_name, [b"MESSAGES"])
+            progress.messages_total += int(status.get(b"MESSAGES", 0))
+        progress.messages_synced = min(int(synced or 0), progress.messages_total)
+        self._save(progress)
+
+        total = FolderChanges()
+        for folder in self.folders:
+            progress.folder = folder.remote_name
+            progress.changed()
+            changes = self.sync_folder(client, folder, progress)
+            total.added += changes.added
+            total.updated += changes.updated
+            total.removed += changes.removed
+            progress.folders_done += 1
+            self._save(progress)
+            progress.changed()
+        if gone_ids:
+            total.removed += self._remove_folders(gone_ids)
+        with self.ctx.db.session() as session:
+            total.removed += delete_orphans(session, self.account_id)
+        progress.folder = None
+        self._save(progress)
+        progress.changed()
+        return total
+
+    def sync_folder(
+        self, client: IMAPClient, folder: SyncedFolder, progress: Progress | None = None
+    ) -> FolderChanges:
+        return FolderSync(
+            self.ctx.db,
+            self.ctx.blobs,
+            client,
+            self.account_id,
+            folder.category_id,
+            condstore=self.condstore,
+            progress=progress,
+            save_progress=lambda session, p: save_progress(session, self.account_id, p),
+        ).run()
+
+    def folder_by_role(self, role: str) -> SyncedFolder | None:
+        return next((f for f in self.folders if f.role == role), None)
+
+    def _save(self, progress: Progress) -> None:
+        with self.ctx.db.session() as session:
+            save_progress(session, self.account_id, progress)
+
+    def _remove_folders(self, category_ids: list[int]) -> int:
+        removed = 0
+        with self.ctx.db.session() as session:
+            for category_id in category_ids:
+                rows = list(
+                    session.scalars(select(ImapUid).where(ImapUid.category_id == category_id))
+                )
+                removed += detach(session, rows)
+                category = session.get(Category, category_id)
+                if category is not None:
+                    remove_category(session, category)
+        return removed
+
+
+def imap_account_ids(session: Session) -> list[int]:
+    """Accounts the sync should run for: live, with an IMAP server, not cancelled."""
+    rows: Any = session.scalars(
+        select(Account.id).where(
+            Account.deleted_at.is_(None),
+            Account.imap_host.is_not(None),
+            Account.billing_state != "cancelled",
+        )
+    )
+    return list(rows)

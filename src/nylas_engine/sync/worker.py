@@ -1,0 +1,230 @@
+"""Keeping accounts synced inside `nylas-engine serve`: one thread per IMAP account.
+
+A worker logs in, runs a full pass, then waits in IDLE on the inbox (new mail is synced as
+soon as the server announces it) and runs a full pass over every folder each poll interval.
+Failures never end the thread: a refused login sets sync_state `invalid` and retries
+slowly (at once when the account's credentials change), a network problem sets `connerror`
+and retries with exponential backoff. `SyncService` starts workers for the accounts it finds
+(rescanning for new ones) and stops them all on shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable
+
+from imapclient import IMAPClient
+
+from nylas_engine.context import EngineContext
+from nylas_engine.store.credentials import CredentialsError
+from nylas_engine.store.models import Account
+from nylas_engine.sync.imap import NETWORK_ERRORS, AuthFailed, SyncError, close_quietly
+from nylas_engine.sync.run import AccountSync, imap_account_ids, set_sync_state
+from nylas_engine.sync.writeback import WriteBack
+
+log = logging.getLogger("nylas_engine.sync")
+
+POLL_ENV = "NYLAS_ENGINE_SYNC_POLL"
+DEFAULT_POLL = 60.0  # seconds between full passes over all folders
+SCAN_ENV = "NYLAS_ENGINE_SYNC_SCAN"
+DEFAULT_SCAN = 5.0  # seconds between looks for newly added accounts
+IDLE_RENEW = 25 * 60  # RFC 2177: re-issue IDLE before the server's 30-minute timeout
+RETRY_FIRST, RETRY_MAX = 5.0, 300.0
+AUTH_RETRY = 600.0
+
+
+def _seconds(env: str, default: float) -> float:
+    try:
+        return float(os.environ.get(env, default))
+    except ValueError:
+        return default
+
+
+class AccountWorker(threading.Thread):
+    def __init__(self, ctx: EngineContext, account_id: int, poll: float | None = None) -> None:
+        super().__init__(name=f"sync-{account_id}", daemon=True)
+        self.ctx = ctx
+        self.account_id = account_id
+        self.poll = poll if poll is not None else _seconds(POLL_ENV, DEFAULT_POLL)
+        self.stopping = threading.Event()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def run(self) -> None:
+        delay = RETRY_FIRST
+        while not self.stopping.is_set():
+            client: IMAPClient | None = None
+            sync = AccountSync(self.ctx, self.account_id)
+            credentials = self._credentials()
+            try:
+                client = sync.connect()
+                sync.full_pass(client)
+                self._set_state("running")
+                delay = RETRY_FIRST
+                self._watch(sync, client, credentials)
+            except (AuthFailed, CredentialsError) as exc:
+                self._set_state("invalid", str(exc))
+                self._wait_for_new_credentials(AUTH_RETRY)
+            except SyncError as exc:
+                self._set_state(exc.sync_state, str(exc))
+                delay = self._backoff(delay)
+            except NETWORK_ERRORS as exc:
+                self._set_state("connerror", f"lost the IMAP connection: {exc}")
+                delay = self._backoff(delay)
+            except Exception as exc:  # a bug must not kill the worker or spin
+                log.exception("sync of account %s failed", self.account_id)
+                self._set_state("connerror", f"sync failed: {type(exc).__name__}: {exc}")
+                delay = self._backoff(delay)
+            finally:
+                if client is not None:
+                    close_quietly(client)
+
+    # ------------------------------------------------------------------ steady state
+
+    def _watch(self, sync: AccountSync, client: IMAPClient, credentials: bytes | None) -> None:
+        """IDLE on the inbox; sync it when the server says something changed, write back
+        changes made through the API, and every poll interval run a full pass. Returns when
+        stopping or when the account's credentials changed (to log in again with them);
+        raises on connection trouble."""
+        writeback = WriteBack(self.ctx, self.account_id)
+        self._write_back(sync, client, writeback)
+        inbox = sync.folder_by_role("inbox")
+        can_idle = inbox is not None and b"IDLE" in set(client.capabilities())
+        next_pass = time.monotonic() + self.poll
+        while not self.stopping.is_set():
+            if can_idle and inbox is not None:
+                client.select_folder(inbox.remote_name, readonly=True)
+                woke = self._idle(client, min(next_pass, time.monotonic() + IDLE_RENEW), writeback)
+                if woke == "server" and sync.sync_folder(client, inbox).removed:
+                    next_pass = 0.0  # moved elsewhere, or deleted: the full pass tells which
+            else:
+                self._wait(next_pass, writeback)
+            if self.stopping.is_set():
+                return
+            if writeback.pending():
+                self._write_back(sync, client, writeback)
+            if time.monotonic() >= next_pass:
+                if self._credentials() != credentials:
+                    return
+                sync.full_pass(client)
+                self._write_back(sync, client, writeback)
+                next_pass = time.monotonic() + self.poll
+
+    def _write_back(self, sync: AccountSync, client: IMAPClient, writeback: WriteBack) -> None:
+        for target in writeback.run(client):
+            folder = next((f for f in sync.folders if f.remote_name == target), None)
+            if folder is not None:
+                sync.sync_folder(client, folder)
+
+    def _idle(self, client: IMAPClient, until: float, writeback: WriteBack) -> str | None:
+        """IDLE until the server reports a change ("server"), an API change waits to be
+        written back ("local"), `until`, or stop (None)."""
+        client.idle()
+        try:
+            while not self.stopping.is_set() and time.monotonic() < until:
+                responses = client.idle_check(timeout=1)
+                if any(r[1] in (b"EXISTS", b"EXPUNGE", b"FETCH") for r in responses if len(r) > 1):
+                    return "server"
+                if writeback.pending():
+                    return "local"
+            return None
+        finally:
+            client.idle_done()
+
+    def _wait(self, until: float, writeback: WriteBack) -> None:
+        """Without IDLE: sleep until the next pass, waking for API changes to write back."""
+        while not self.stopping.wait(1.0) and time.monotonic() < until:
+            if writeback.pending():
+                return
+
+    # ------------------------------------------------------------------ failures
+
+    def _set_state(self, state: str, error: str | None = None) -> None:
+        try:
+            with self.ctx.db.session() as session:
+                set_sync_state(session, self.account_id, state, error)
+        except Exception:  # the database being busy must not kill the worker
+            log.exception("cannot record sync state of account %s", self.account_id)
+
+    def _backoff(self, delay: float) -> float:
+        self.stopping.wait(delay)
+        return min(delay * 2, RETRY_MAX)
+
+    def _wait_for_new_credentials(self, limit: float) -> None:
+        before = self._credentials()
+        deadline = time.monotonic() + limit
+        while not self.stopping.wait(2.0) and time.monotonic() < deadline:
+            if self._credentials() != before:
+                return
+
+    def _credentials(self) -> bytes | None:
+        try:
+            with self.ctx.db.session() as session:
+                account = session.get(Account, self.account_id)
+                return account.credentials if account is not None else None
+        except Exception:
+            return None
+
+
+class SyncService:
+    """The workers of one engine process; finds new IMAP accounts every `scan` seconds."""
+
+    def __init__(
+        self,
+        ctx: EngineContext,
+        account_ids: Iterable[int] | None = None,
+        *,
+        poll: float | None = None,
+        scan: float | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.fixed = list(account_ids) if account_ids is not None else None
+        self.poll = poll
+        self.scan = scan if scan is not None else _seconds(SCAN_ENV, DEFAULT_SCAN)
+        self.workers: dict[int, AccountWorker] = {}
+        self.stopping = threading.Event()
+        self._thread = threading.Thread(target=self._manage, name="sync-service", daemon=True)
+
+    def start(self) -> SyncService:
+        self._thread.start()
+        return self
+
+    def wait(self) -> None:
+        while not self.stopping.wait(1.0):
+            pass
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.stopping.set()
+        for worker in self.workers.values():
+            worker.stop()
+        deadline = time.monotonic() + timeout
+        for worker in self.workers.values():
+            worker.join(max(0.1, deadline - time.monotonic()))
+        self._thread.join(max(0.1, deadline - time.monotonic()))
+
+    def _manage(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self._reconcile()
+            except Exception:
+                log.exception("cannot list the accounts to sync")
+            self.stopping.wait(self.scan)
+
+    def _reconcile(self) -> None:
+        if self.fixed is not None:
+            wanted = set(self.fixed)
+        else:
+            with self.ctx.db.session() as session:
+                wanted = set(imap_account_ids(session))
+        for account_id in wanted - self.workers.keys():
+            if self.stopping.is_set():
+                return
+            worker = AccountWorker(self.ctx, account_id, self.poll)
+            self.workers[account_id] = worker
+            worker.start()
+        for account_id in list(self.workers.keys() - wanted):
+            self.workers.pop(account_id).stop()

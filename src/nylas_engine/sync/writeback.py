@@ -1,0 +1,148 @@
+"""API changes back to the server: unread/starred as \\Seen/\\Flagged, folder moves as MOVE.
+
+Nothing queues commands. Each `ImapUid` row keeps the flags and folder the server last
+reported, and the message row holds what the user wants; where they differ, the user changed
+something through the API, so the difference is what to send. The delta log says which
+messages changed since the last look, so a pass only compares those (all of them on the
+first pass after a start, which covers changes made while the worker was not running).
+
+Changes the sync itself makes never differ (it updates both sides together), so they cause
+no writes. A change made on the server wins: the sync applies it to both sides before the
+next comparison.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from imapclient import IMAPClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from nylas_engine.context import EngineContext
+from nylas_engine.store.models import Category, ImapUid, Message, Transaction
+from nylas_engine.sync.messages import FLAGGED, SEEN
+
+UID_CHUNK = 500
+
+
+class WriteBack:
+    def __init__(self, ctx: EngineContext, account_id: int) -> None:
+        self.ctx = ctx
+        self.account_id = account_id
+        self.seen_txn: int | None = None  # the newest delta-log row already looked at
+
+    def _latest_txn(self, session: Session) -> int:
+        latest = session.scalar(
+            select(func.max(Transaction.id)).where(Transaction.account_id == self.account_id)
+        )
+        return int(latest or 0)
+
+    def pending(self) -> bool:
+        with self.ctx.db.session() as session:
+            return self.seen_txn is None or self._latest_txn(session) > self.seen_txn
+
+    def run(self, client: IMAPClient) -> set[str]:
+        """Push every pending local change; returns the folders messages were moved to
+        (the caller syncs them at once, which links the moved copies to their messages)."""
+        with self.ctx.db.session() as session:
+            latest = self._latest_txn(session)
+            rows = self._rows(session, self.seen_txn)
+            folders = {
+                c.id: c
+                for c in session.scalars(
+                    select(Category).where(
+                        Category.account_id == self.account_id, Category.remote_name.is_not(None)
+                    )
+                )
+            }
+            flag_ops: dict[tuple[int, str, bool], list[int]] = defaultdict(list)
+            moves: dict[tuple[int, str], list[int]] = defaultdict(list)
+            new_flags: dict[int, list[str]] = {}
+            moved: list[int] = []
+            by_message: dict[int, list[tuple[ImapUid, Message]]] = defaultdict(list)
+            for uid_row, message in rows:
+                by_message[message.id].append((uid_row, message))
+            for pairs in by_message.values():
+                message = pairs[0][1]
+                if message.deleted_at is not None:
+                    continue
+                wanted = {c.id for c in message.categories if c.id in folders}
+                on_server = {row.category_id for row, _ in pairs}
+                targets = [folders[c] for c in wanted - on_server]
+                for row, _ in pairs:
+                    have: set[str] = set(row.flags or [])
+                    for flag, want in ((SEEN, not message.unread), (FLAGGED, message.starred)):
+                        if (flag in have) != want:
+                            flag_ops[(row.category_id, flag, want)].append(row.uid)
+                            have = have | {flag} if want else have - {flag}
+                    if sorted(have) != sorted(row.flags or []):
+                        new_flags[row.id] = sorted(have)
+                    if wanted and row.category_id not in wanted and targets:
+                        target_name = targets[0].remote_name
+                        assert target_name is not None
+                        moves[(row.category_id, target_name)].append(row.uid)
+                        moved.append(row.id)
+            sources = {c_id: folders[c_id].remote_name for c_id in folders}
+
+        can_move = b"MOVE" in set(client.capabilities())
+        touched = {key[0] for key in flag_ops} | {key[0] for key in moves}
+        for category_id in touched:
+            name = sources.get(category_id)
+            if name is None:
+                continue
+            client.select_folder(name)  # read-write: STORE and MOVE need it
+            for (folder_id, flag, want), uids in flag_ops.items():
+                if folder_id != category_id:
+                    continue
+                for chunk in _chunks(uids):
+                    if want:
+                        client.add_flags(chunk, [flag])
+                    else:
+                        client.remove_flags(chunk, [flag])
+            for (folder_id, target_folder), uids in moves.items():  # after flags: MOVE keeps them
+                if folder_id != category_id:
+                    continue
+                for chunk in _chunks(uids):
+                    if can_move:
+                        client.move(chunk, target_folder)
+                    else:
+                        client.copy(chunk, target_folder)
+                        client.delete_messages(chunk)
+                        client.uid_expunge(chunk)
+        with self.ctx.db.session() as session:
+            for row_id, flags in new_flags.items():
+                if (stored := session.get(ImapUid, row_id)) is not None:
+                    stored.flags = flags
+            for row_id in moved:
+                # The copy in the target folder is linked to the same message when the
+                # caller syncs that folder (same Message-ID and bytes).
+                if (stored := session.get(ImapUid, row_id)) is not None:
+                    session.delete(stored)
+        self.seen_txn = latest
+        return {target for _, target in moves}
+
+    def _rows(self, session: Session, after: int | None) -> Iterable[tuple[ImapUid, Message]]:
+        stmt = (
+            select(ImapUid, Message)
+            .join(Message, Message.id == ImapUid.message_id)
+            .where(ImapUid.account_id == self.account_id)
+        )
+        if after is not None:
+            changed = (
+                select(Transaction.object_public_id)
+                .where(
+                    Transaction.account_id == self.account_id,
+                    Transaction.id > after,
+                    Transaction.object_type == "message",
+                )
+                .distinct()
+            )
+            stmt = stmt.where(Message.public_id.in_(changed))
+        return [(row, message) for row, message in session.execute(stmt)]
+
+
+def _chunks(uids: list[int]) -> Iterable[list[int]]:
+    for start in range(0, len(uids), UID_CHUNK):
+        yield uids[start : start + UID_CHUNK]

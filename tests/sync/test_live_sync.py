@@ -1,0 +1,184 @@
+"""The engine keeps a connected mailbox in step while it runs (`nylas-engine serve` workers).
+
+Changes are made the way they happen for real users: mail delivered over LMTP, flags and
+moves made by another IMAP client. Each check polls the API until the change shows up (or a
+generous deadline passes), as a client watching its inbox would.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import samples
+
+DEADLINE = 30.0
+
+
+def eventually(check: Callable[[], Any], what: str, deadline: float = DEADLINE) -> Any:
+    """Poll `check` until it returns something truthy; fail with `what` if it never does."""
+    end = time.monotonic() + deadline
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > end:
+            raise AssertionError(f"never happened: {what}")
+        time.sleep(0.2)
+
+
+def _folder(api, message_id: str) -> str | None:
+    """The role of the folder a message is in, as the API shows it."""
+    folder = api.get(f"/messages/{message_id}").json().get("folder")
+    return folder["name"] if folder else None
+
+
+def _inbox(api) -> dict[str, dict[str, Any]]:
+    return {m["subject"]: m for m in api.get("/messages", params={"in": "inbox"}).json()}
+
+
+def test_new_mail_flags_moves_and_deletes_reach_the_api(dovecot, mailbox, sync_engine):
+    user, password = mailbox
+    dovecot.append(user, [samples.plain("Already there", user)])
+    account = sync_engine.add_imap_account(dovecot, user, password)
+
+    with sync_engine.client(account["id"]) as api:
+        eventually(lambda: "Already there" in _inbox(api), "the first sync")
+        cursor = api.post("/delta/latest_cursor").json()["cursor"]
+
+        # New mail arrives while the engine waits in IDLE.
+        dovecot.deliver(user, samples.plain("Fresh news", user, minutes=5))
+        fresh = eventually(lambda: _inbox(api).get("Fresh news"), "delivered mail in the inbox")
+        assert fresh["unread"] is True
+        deltas = api.get("/delta", params={"cursor": cursor}).json()["deltas"]
+        assert any(d["object"] == "message" and d["id"] == fresh["id"] for d in deltas)
+
+        # Another client reads and flags it.
+        with dovecot.client(user, password) as other:
+            other.select_folder("INBOX")
+            uid = other.search(["SUBJECT", "Fresh news"])[0]
+            other.add_flags([uid], [b"\\Seen", b"\\Flagged"])
+        eventually(
+            lambda: (
+                api.get(f"/messages/{fresh['id']}").json()["unread"] is False
+                and api.get(f"/messages/{fresh['id']}").json()["starred"] is True
+            ),
+            "flags set by another client",
+        )
+
+        # ... moves it to the archive: the same message, now in another folder.
+        with dovecot.client(user, password) as other:
+            other.select_folder("INBOX")
+            other.move([uid], "Archive")
+        eventually(lambda: _folder(api, fresh["id"]) == "archive", "the move to Archive")
+        moved = api.get(f"/messages/{fresh['id']}").json()
+        assert moved["subject"] == "Fresh news"
+        assert "Fresh news" not in _inbox(api)
+
+        # ... and deletes it for good.
+        with dovecot.client(user, password) as other:
+            other.select_folder("Archive")
+            other.delete_messages(other.search(["SUBJECT", "Fresh news"]))
+            other.expunge()
+        eventually(
+            lambda: api.get(f"/messages/{fresh['id']}").status_code == 404, "the expunged message"
+        )
+        assert api.get("/messages", params={"view": "count"}).json()["count"] == 1
+
+
+def test_refused_login_sets_invalid_until_the_credentials_are_fixed(dovecot, mailbox, sync_engine):
+    from nylas_engine.store.credentials import MailCredentials, Vault
+    from nylas_engine.store.models import Account
+
+    user, password = mailbox
+    dovecot.append(user, [samples.plain("Hello", user)])
+    account = sync_engine.add_imap_account(dovecot, user, password)
+    vault = Vault.for_data_dir(sync_engine.data_dir)
+
+    def store_password(value: str) -> None:
+        with sync_engine.db.session() as session:
+            row = session.query(Account).filter_by(public_id=account["id"]).one()
+            row.credentials = vault.seal(MailCredentials(value))
+
+    with sync_engine.client(account["id"]) as api:
+        eventually(lambda: api.get("/messages").json(), "the first sync")
+        store_password("changed-on-the-server")  # as if the user changed it elsewhere
+        # The worker logs in again with the new credentials, and is refused.
+        me = eventually(
+            lambda: (a := api.get("/account").json())["sync_state"] == "invalid" and a,
+            "sync_state invalid",
+        )
+        assert me["id"] == account["id"]
+        with sync_engine.db.session() as session:
+            row = session.query(Account).filter_by(public_id=account["id"]).one()
+            assert "refused the login" in (row.sync_error or "")
+            assert password not in (row.sync_error or "")
+
+        store_password(password)
+        eventually(
+            lambda: api.get("/account").json()["sync_state"] == "running", "recovery to running"
+        )
+        assert [m["subject"] for m in api.get("/messages").json()] == ["Hello"]
+
+
+def test_api_changes_reach_the_server(dovecot, mailbox, sync_engine):
+    user, password = mailbox
+    dovecot.append(
+        user, [samples.plain("Read me", user), samples.plain("Keep me", user, minutes=1)]
+    )
+    account = sync_engine.add_imap_account(dovecot, user, password)
+
+    def server_flags(folder: str, subject: str) -> set[bytes]:
+        with dovecot.client(user, password) as other:
+            other.select_folder(folder, readonly=True)
+            uids = other.search(["SUBJECT", subject])
+            if not uids:
+                return set()
+            return set(other.get_flags(uids)[uids[0]])
+
+    with sync_engine.client(account["id"]) as api:
+        inbox = eventually(lambda: len(_inbox(api)) == 2 and _inbox(api), "the first sync")
+        read_me = inbox["Read me"]
+        assert api.put(f"/messages/{read_me['id']}", json={"unread": False}).status_code == 200
+        assert api.put(f"/messages/{read_me['id']}", json={"starred": True}).status_code == 200
+        eventually(
+            lambda: {b"\\Seen", b"\\Flagged"} <= server_flags("INBOX", "Read me"),
+            "\\Seen and \\Flagged on the server",
+        )
+
+        archive = next(f for f in api.get("/folders").json() if f["name"] == "archive")
+        keep_me = inbox["Keep me"]
+        moved = api.put(f"/messages/{keep_me['id']}", json={"folder_id": archive["id"]})
+        assert moved.status_code == 200
+        eventually(
+            lambda: _in(dovecot, user, password, "Archive", "Keep me"),
+            "the message in Archive on the server",
+        )
+        assert not _in(dovecot, user, password, "INBOX", "Keep me")
+        # The moved copy is linked back to the same message: nothing is duplicated.
+        eventually(lambda: _linked(sync_engine, keep_me["id"]), "the moved copy linked")
+        after = api.get(f"/messages/{keep_me['id']}").json()
+        assert after["folder"]["name"] == "archive"
+        assert api.get("/messages", params={"view": "count"}).json()["count"] == 2
+
+
+def _linked(engine, message_id: str) -> bool:
+    """The engine knows where the message now lives on the server (its Archive UID)."""
+    from nylas_engine.store.models import Category, ImapUid, Message
+
+    with engine.db.session() as session:
+        rows = (
+            session.query(Category.remote_name)
+            .join(ImapUid, ImapUid.category_id == Category.id)
+            .join(Message, Message.id == ImapUid.message_id)
+            .filter(Message.public_id == message_id)
+            .all()
+        )
+        return [r[0] for r in rows] == ["Archive"]
+
+
+def _in(dovecot, user, password, folder, subject) -> bool:
+    with dovecot.client(user, password) as other:
+        other.select_folder(folder, readonly=True)
+        return bool(other.search(["SUBJECT", subject]))
