@@ -21,6 +21,7 @@ folders its UIDs are in; a message no folder holds at the end of a full pass is 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,7 +44,9 @@ from nylas_engine.store.models import (
     now,
 )
 
-BATCH_COUNT = 100
+# Messages per FETCH and per commit; the env var exists for tuning and for tests that need
+# a sync to take many small steps.
+BATCH_COUNT = int(os.environ.get("NYLAS_ENGINE_SYNC_BATCH", "100"))
 BATCH_BYTES = 8 * 1024 * 1024
 UID_CHUNK = 2000  # UIDs per FETCH/SEARCH command line (servers cap the line length)
 SEEN = "\\Seen"

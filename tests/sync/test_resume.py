@@ -1,0 +1,89 @@
+"""Interrupted and invalidated syncs: nothing lost, nothing stored twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import samples
+
+from nylas_engine.store.models import Account, ImapUid, Message
+
+
+def _stored(engine, account_id: str) -> int:
+    with engine.db.session() as session:
+        account = session.query(Account).filter_by(public_id=account_id).one()
+        return session.query(ImapUid).filter_by(account_id=account.id).count()
+
+
+def _message_ids(engine, account_id: str) -> list[str]:
+    with engine.db.session() as session:
+        account = session.query(Account).filter_by(public_id=account_id).one()
+        rows = session.query(Message.message_id_header).filter_by(
+            account_id=account.id, deleted_at=None
+        )
+        return [r[0] for r in rows]
+
+
+def test_sigkill_mid_sync_then_resume(dovecot, mailbox, offline_engine):
+    user, password = mailbox
+    total = 300
+    dovecot.append(user, [samples.plain(f"Message {n}", user, minutes=n) for n in range(total)])
+    account = offline_engine.add_imap_account(dovecot, user, password)
+
+    cmd = [
+        sys.executable, "-m", "nylas_engine", "--data-dir", str(offline_engine.data_dir),
+        "sync", account["id"], "--once", "--json",
+    ]  # fmt: skip
+    env = {**os.environ, "NYLAS_ENGINE_SYNC_BATCH": "5"}
+    process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while _stored(offline_engine, account["id"]) < 20 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait(30)
+    interrupted_at = _stored(offline_engine, account["id"])
+    assert 20 <= interrupted_at < total  # killed part way through
+
+    out = offline_engine.cli("sync", account["id"], "--once", "--json")
+    assert json.loads(out)["added"] == total - interrupted_at
+    ids = _message_ids(offline_engine, account["id"])
+    assert len(ids) == len(set(ids)) == total
+    with offline_engine.client(account["id"]) as api:
+        assert api.get("/messages", params={"view": "count"}).json()["count"] == total
+
+
+def test_uidvalidity_change_resyncs_the_folder_without_duplicates(dovecot, mailbox, offline_engine):
+    user, password = mailbox
+    projects = [samples.plain(f"Project {n}", user, minutes=n) for n in range(3)]
+    with dovecot.client(user, password) as imap:
+        imap.create_folder("Projects")
+    dovecot.append(user, projects, folder="Projects")
+    account = offline_engine.add_imap_account(dovecot, user, password)
+    offline_engine.cli("sync", account["id"], "--once", "--json")
+    with offline_engine.client(account["id"]) as api:
+        before = {m["subject"]: m["id"] for m in api.get("/messages").json()}
+    assert len(before) == 3
+
+    # The folder is recreated (as a server restore would): same messages, new UIDVALIDITY.
+    with dovecot.client(user, password) as imap:
+        old_validity = imap.select_folder("Projects")[b"UIDVALIDITY"]
+        imap.close_folder()
+        imap.delete_folder("Projects")
+        imap.create_folder("Projects")
+        assert imap.select_folder("Projects")[b"UIDVALIDITY"] != old_validity
+    dovecot.append(user, projects[:2], folder="Projects")
+
+    result = json.loads(offline_engine.cli("sync", account["id"], "--once", "--json"))
+    assert result["added"] == 2
+    with offline_engine.client(account["id"]) as api:
+        after = {m["subject"]: m["id"] for m in api.get("/messages").json()}
+        assert after == {s: before[s] for s in ("Project 0", "Project 1")}  # same ids
+        folder = api.get(f"/messages/{after['Project 0']}").json()["folder"]
+        assert folder["display_name"] == "Projects"
