@@ -56,6 +56,17 @@ class IdempotencyMiddleware:
         content_type = "application/json"
         chunks: list[bytes] = []
         size = 0
+        finished = False
+
+        async def finish() -> None:
+            nonlocal finished
+            if finished:
+                return
+            finished = True
+            final = 0 < status < 500 and status != 429 and size <= MAX_STORED_BODY
+            await run_in_threadpool(
+                self._finish, owner, key, status if final else None, content_type, b"".join(chunks)
+            )
 
         async def capture(message: Message) -> None:
             nonlocal status, content_type, size
@@ -69,15 +80,16 @@ class IdempotencyMiddleware:
                 size += len(body)
                 if size <= MAX_STORED_BODY:
                     chunks.append(body)
+                if not message.get("more_body", False):
+                    # Stored before the client sees the end of the reply, so a retry sent
+                    # right after it is replayed rather than told "in progress".
+                    await finish()
             await send(message)
 
         try:
             await self.app(scope, receive, capture)
         finally:
-            final = 0 < status < 500 and status != 429 and size <= MAX_STORED_BODY
-            await run_in_threadpool(
-                self._finish, owner, key, status if final else None, content_type, b"".join(chunks)
-            )
+            await finish()
 
     def _claim(self, owner: str, key: str, method: str, path: str) -> tuple[bool, Any]:
         with self.ctx.db.session() as session:

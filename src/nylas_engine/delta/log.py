@@ -56,13 +56,16 @@ def _before_flush(session: Session, _ctx: Any, _instances: Any) -> None:
     for obj in list(session.new) + list(session.dirty):
         if isinstance(obj, _LOGGED) and getattr(obj, "public_id", "x") is None:
             obj.public_id = new_public_id()
-    for obj in list(session.dirty):
-        if (
-            isinstance(obj, Message)
-            and obj.thread is not None
-            and any(_changed(obj, a) for a in _THREAD_RELEVANT)
-        ):
-            obj.thread.version = (obj.thread.version or 0) + 1
+    # One bump per thread per flush, however many of its messages changed.
+    touched = {
+        obj.thread
+        for obj in session.dirty
+        if isinstance(obj, Message)
+        and obj.thread is not None
+        and any(_changed(obj, a) for a in _THREAD_RELEVANT)
+    }
+    for thread in touched:
+        thread.version = (thread.version or 0) + 1
 
 
 def _after_flush(session: Session, _ctx: Any) -> None:
