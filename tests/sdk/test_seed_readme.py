@@ -465,6 +465,27 @@ async def test_1_7_and_1_8_async(aclient: AsyncAPIClient, mailbox: Mailbox) -> N
 
 
 @pytest.mark.anyio
+async def test_1_7_labels_and_1_9_async(
+    engine: Any, gmail_account: dict[str, Any], gmail_mailbox: Mailbox
+) -> None:
+    made = gmail_mailbox.add("Label me", labels=["inbox"])
+    async with AsyncAPIClient(None, None, gmail_account["id"], engine.url) as gmail:
+        labels = [label async for label in gmail.labels]
+        important_id = next(label.id for label in labels if label.name == "important") or ""
+        label = gmail.labels.create()
+        label.display_name = "My Label"
+        await label.save()
+        message = await gmail.messages.find(made["id"])
+        await message.add_label(important_id)
+        assert important_id in {lab["id"] for lab in message.labels or []}
+        await message.remove_label(important_id)
+        assert important_id not in {lab["id"] for lab in message.labels or []}
+        await message.update_labels([*message._label_ids(), label.id or ""])
+        stored = await gmail.messages.find(made["id"])
+        assert label.id in {lab["id"] for lab in stored.labels or []}
+
+
+@pytest.mark.anyio
 async def test_1_9_and_1_10_async(aclient: AsyncAPIClient, tmp_path: Path) -> None:
     folder = aclient.folders.create()
     folder.display_name = "My Folder"

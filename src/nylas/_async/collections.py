@@ -7,7 +7,7 @@ thread = await client.threads.first()
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from nylas._async.models import Model
 from nylas._query import chunks, merge, to_params
@@ -109,7 +109,13 @@ class Collection(Generic[M]):
                 break
         return result
 
-    async def __getitem__(self, key: int | slice) -> Any:
+    @overload
+    async def __getitem__(self, key: int) -> M: ...
+
+    @overload
+    async def __getitem__(self, key: slice) -> list[M]: ...
+
+    async def __getitem__(self, key: int | slice) -> M | list[M]:
         """`await query[3]` is one object; `await query[5:10]` a list."""
         if isinstance(key, slice):
             if key.step not in (None, 1) or (key.start or 0) < 0 or (key.stop or 0) < 0:

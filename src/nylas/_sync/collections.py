@@ -8,7 +8,7 @@ thread = await client.threads.first()
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from nylas._query import chunks, merge, to_params
 from nylas._sync.models import Model
@@ -107,7 +107,13 @@ class Collection(Generic[M]):
                 break
         return result
 
-    def __getitem__(self, key: int | slice) -> Any:
+    @overload
+    def __getitem__(self, key: int) -> M: ...
+
+    @overload
+    def __getitem__(self, key: slice) -> list[M]: ...
+
+    def __getitem__(self, key: int | slice) -> M | list[M]:
         """`await query[3]` is one object; `await query[5:10]` a list."""
         if isinstance(key, slice):
             if key.step not in (None, 1) or (key.start or 0) < 0 or (key.stop or 0) < 0:
