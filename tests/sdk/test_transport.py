@@ -359,3 +359,15 @@ def test_in_progress_idempotency_conflict_is_retried(
     server.then(Reply(409, {"message": "Draft has already been updated"}))
     with make(server) as client, pytest.raises(errors.ConflictError):
         client.labels.create(display_name="y").save()
+
+
+def test_raw_message_not_synced_yet_is_unsynced_error(server: FaultServer) -> None:
+    # Hosted v2 answers 202 while the raw MIME is not available; the engine never does.
+    server.then(Reply(body={"id": "m1", "object": "message", "subject": "Hi"}))
+    server.then(Reply(202, b""))
+    with make(server) as client:
+        message = client.messages.find("m1")
+        with pytest.raises(errors.UnSyncedError) as info:
+            _ = message.raw
+    assert info.value.status_code == 202
+    assert server.requests[1].headers["accept"] == "message/rfc822"
