@@ -310,7 +310,9 @@ class Calendar(fields.CalendarFields, Savable):
 class Event(fields.EventFields, Savable):
     async def rsvp(self, status: str, comment: str | None = None) -> Event:
         """Answer the invitation ('yes', 'no' or 'maybe'); the event takes the new state."""
-        body = {"event_id": self.id, "status": status, "comment": comment}
+        body: dict[str, Any] = {"event_id": self.id, "status": status}
+        if comment is not None:
+            body["comment"] = comment
         await self._apply("POST", "/send-rsvp", json=body)
         return self
 
