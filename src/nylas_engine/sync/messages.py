@@ -30,7 +30,7 @@ from imapclient import IMAPClient
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from nylas_engine.mime.parse import parse_message
+from nylas_engine.mime.parse import ParsedMessage, parse_message
 from nylas_engine.search.index import remove_message
 from nylas_engine.store.blobs import BlobStore
 from nylas_engine.store.db import Database
@@ -264,14 +264,16 @@ class FolderSync:
                 account = session.get(Account, self.account_id)
                 category = self._category(session)
                 assert account is not None
-                stored = 0
-                for uid in batch:  # newest first, as the batch was built
-                    data = fetched.get(uid)
-                    if not data or b"BODY[]" not in data:
-                        continue  # expunged since the search
-                    self._store(session, account, category, uid, data)
-                    stored += 1
-                del fetched
+                # Missing UIDs were expunged since the search.
+                present = [
+                    (uid, fetched[uid]) for uid in batch if b"BODY[]" in fetched.get(uid, {})
+                ]
+                parsed = [parse_message(data[b"BODY[]"]) for _, data in present]
+                known = known_message_ids(session, account, [p.message_id for p in parsed])
+                for (uid, data), message in zip(present, parsed, strict=True):  # newest first
+                    self._store(session, account, category, uid, data, message, known)
+                stored = len(present)
+                del fetched, present, parsed
                 added += stored
                 self.progress.messages_synced += stored
                 if self.save_progress:
@@ -305,12 +307,15 @@ class FolderSync:
         category: Category,
         uid: int,
         data: dict[bytes, Any],
+        parsed: ParsedMessage,
+        known: set[str],
     ) -> None:
         raw: bytes = data[b"BODY[]"]
         flags = flag_names(data.get(b"FLAGS", ()))
         modseq = data.get(b"MODSEQ")
-        parsed = parse_message(raw)
-        message = find_copy(session, account, parsed.message_id, raw)
+        message = None
+        if parsed.message_id in known:
+            message = find_copy(session, account, parsed.message_id, raw)
         if message is None:
             message = ingest_message(
                 session,
@@ -337,7 +342,8 @@ class FolderSync:
                 modseq=int(modseq[0] if isinstance(modseq, tuple) else modseq) if modseq else None,
             )
         )
-        session.flush()
+        if parsed.message_id:
+            known.add(parsed.message_id)  # a second copy in this batch links to this one
 
 
 # ---------------------------------------------------------------------------------- helpers
@@ -354,6 +360,22 @@ def apply_flags(message: Message, flags: list[str]) -> bool:
         message.starred = starred
         changed = True
     return changed
+
+
+def known_message_ids(
+    session: Session, account: Account, message_ids: Iterable[str | None]
+) -> set[str]:
+    """Which of these Message-IDs the account already holds (one query per batch, so the
+    common case, a message never seen before, costs no lookup of its own)."""
+    wanted = list({m for m in message_ids if m})
+    if not wanted:
+        return set()
+    rows = session.scalars(
+        select(Message.message_id_header).where(
+            Message.account_id == account.id, Message.message_id_header.in_(wanted)
+        )
+    )
+    return {r for r in rows if r}
 
 
 def find_copy(
