@@ -326,6 +326,9 @@ def test_filters_order_views_and_paging(engine, api):
     for bad in (
         {"busy": "maybe"},
         {"starts_after": "soon"},
+        {"starts_before": "1e30"},  # past the year 9999
+        {"ends_after": "inf"},
+        {"expand_recurring": "true", "starts_after": "-1e20"},
         {"limit": "-1"},
         {"calendar_id": "x y"},
     ):

@@ -33,9 +33,14 @@ def parse_timestamp(name: str, value: str) -> int:
     """Unix seconds, or an ISO-8601 date/time (naive values are taken as UTC)."""
     text = value.strip()
     try:
-        return int(float(text))
+        number = float(text)
     except ValueError:
         pass
+    else:
+        # Years 1..9999 only: larger values overflow datetimes and SQL integers (NaN fails too).
+        if not -62135596800 <= number <= 253402300799:
+            raise bad_request(f"Invalid timestamp for {name}: {value!r}")
+        return int(number)
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:

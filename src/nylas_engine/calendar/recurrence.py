@@ -5,25 +5,30 @@ A recurrence is `{"rrule": ["RRULE:...", "EXDATE:...", ...], "timezone": "<IANA>
 across daylight-saving changes; all-day events repeat in UTC days. Values without a zone
 (`EXDATE:20240315T090000`, `UNTIL=20240401`) are read in the event's zone.
 
-Expansion is bounded twice, because a rule comes from a client: every RRULE/EXRULE is cut at
-the end of the requested window (so an impossible rule stops there instead of iterating to the
-year 9999), and at most `MAX_INSTANCES` instances come out per master.
+Expansion is bounded, because a rule comes from a client: it stops at the end of the
+requested window, at most `MAX_INSTANCES` instances come out per master, and a window
+more than `MAX_SKIPPED` occurrences after the series began yields none (dateutil would walk
+every one of them). Rules finer than daily, and month days that no month of the rule has,
+are refused when the event is written, since dateutil searches such an empty rule up to the
+year 9999.
 """
 
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from dateutil.rrule import rruleset, rrulestr
+from dateutil.rrule import rrulestr
 
 from nylas_engine.calendar.when import InvalidInput, When, is_time_zone
 
 MAX_INSTANCES = 10_000
+# dateutil walks a series from its first occurrence; a window centuries after that start
+# would take seconds to reach, so such a window gets no instances.
+MAX_SKIPPED = 100_000
 MAX_LINES = 50
 # Rules finer than a day are not calendar events, and dateutil walks every period of a rule
 # that never matches (to the year 9999): refusing them keeps expansion cheap.
@@ -80,25 +85,14 @@ def occurrences(
 ) -> Iterator[datetime]:
     """Start times of the series (aware datetimes), in order, from `after` (inclusive) up to
     and including `until`; at most MAX_INSTANCES of them."""
-    parsed = _parse(recurrence, when)
-    bounded = rruleset()
-    # rrulestr gives no public access to the parts of a set: rebuild it with every rule cut at
-    # `until` (dateutil warns when a rule has both COUNT and UNTIL; the result is what we want).
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        for rule in parsed._rrule:
-            bounded.rrule(_cut(rule, until))
-        for rule in parsed._exrule:
-            bounded.exrule(_cut(rule, until))
-    for day in parsed._rdate:
-        bounded.rdate(day)
-    for day in parsed._exdate:
-        bounded.exdate(day)
-    count = 0
-    for occurrence in bounded:
+    count = skipped = 0
+    for occurrence in _parse(recurrence, when):
         if occurrence > until or count >= MAX_INSTANCES:
             return
         if after is not None and occurrence < after:
+            skipped += 1
+            if skipped > MAX_SKIPPED:
+                return
             continue
         count += 1
         yield occurrence
@@ -120,7 +114,8 @@ _MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 def _can_match(rule: Any) -> bool:
     """False for a rule whose month days exist in none of its months (`BYMONTH=2;BYMONTHDAY=30`),
-    the one kind of empty rule a person writes; dateutil would search it for seconds."""
+    the one kind of empty rule a person writes; dateutil would search it for seconds. Reads
+    dateutil's parsed fields, which include the month and day it takes from DTSTART."""
     days = tuple(rule._bymonthday or ()) + tuple(rule._bynmonthday or ())
     if not days:
         return True
@@ -133,13 +128,6 @@ def _start(recurrence: dict[str, Any], when: When) -> datetime:
         return datetime.fromtimestamp(when.start_ts, tz=timezone.utc)
     zone = ZoneInfo(recurrence.get("timezone") or "UTC")
     return datetime.fromtimestamp(when.start_ts, tz=zone)
-
-
-def _cut(rule: Any, until: datetime) -> Any:
-    current = rule._until
-    if current is not None and current <= until:
-        return rule
-    return rule.replace(until=until)
 
 
 def _localize(line: str, zone: Any) -> str:

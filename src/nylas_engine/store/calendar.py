@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import Select, Text, cast, func, or_, select
@@ -22,8 +22,10 @@ from nylas_engine.store.models import Account, Calendar, Event, Message, now
 
 # Expansion without an end bound covers about a year ahead (wire-api §12), and never more
 # than ten years past its start, whatever the bounds say.
-DEFAULT_HORIZON = timedelta(days=365)
-MAX_HORIZON = timedelta(days=3653)
+DEFAULT_HORIZON = 365 * 86400
+MAX_HORIZON = 3653 * 86400
+# What datetime can hold (years 1 to 9999), in Unix seconds.
+_EARLIEST, _LATEST = -62135596800, 253402300799
 
 # ---------------------------------------------------------------------------------- calendars
 
@@ -208,32 +210,31 @@ def expanded_events(
 def _instances(
     master: Event, f: EventFilter, replaced: set[tuple[Any, Any]], at: int
 ) -> list[Instance]:
-    when = stored_when(master.when)
-    length = when.end_ts - when.start_ts
-    # An instance that ends after `ends_after` starts after `ends_after - length`.
-    lowers = [f.starts_after, None if f.ends_after is None else f.ends_after - length]
-    lower = max((v for v in lowers if v is not None), default=None)
-    uppers = [v for v in (f.starts_before, f.ends_before) if v is not None]
-    first = _utc(lower if lower is not None else when.start_ts)
-    upper = _utc(min(uppers)) if uppers else _utc(max(at, lower or 0)) + DEFAULT_HORIZON
-    upper = min(upper, max(first, _utc(at)) + MAX_HORIZON)
-    found = []
     try:
-        starts = list(occurrences(master.recurrence or {}, when, upper, after=first))
-    except (ValueError, TypeError, OverflowError, KeyError):  # a bad rule from an import
-        return []
-    for start in starts:
-        original = int(start.timestamp())
-        if (master.id, original) in replaced:
-            continue
-        instance_when = shifted(when, start)
-        if f.matches_times(instance_when.start_ts, instance_when.end_ts):
-            found.append(Instance(master, instance_when, original))
+        when = stored_when(master.when)
+        length = when.end_ts - when.start_ts
+        # An instance that ends after `ends_after` starts after `ends_after - length`.
+        lowers = [f.starts_after, None if f.ends_after is None else f.ends_after - length]
+        lower = max((v for v in lowers if v is not None), default=None)
+        uppers = [v for v in (f.starts_before, f.ends_before) if v is not None]
+        first = lower if lower is not None else when.start_ts
+        upper = min(uppers) if uppers else max(at, lower or 0) + DEFAULT_HORIZON
+        upper = min(upper, max(first, at) + MAX_HORIZON)
+        found = []
+        for start in occurrences(master.recurrence or {}, when, _utc(upper), after=_utc(first)):
+            original = int(start.timestamp())
+            if (master.id, original) in replaced:
+                continue
+            instance_when = shifted(when, start)
+            if f.matches_times(instance_when.start_ts, instance_when.end_ts):
+                found.append(Instance(master, instance_when, original))
+    except (ValueError, TypeError, OverflowError, KeyError):
+        return []  # a bad rule stored by an import, or a series running past the year 9999
     return found
 
 
 def _utc(ts: int) -> datetime:
-    return datetime.fromtimestamp(ts, tz=timezone.utc)
+    return datetime.fromtimestamp(min(max(ts, _EARLIEST), _LATEST), tz=timezone.utc)
 
 
 @dataclass
