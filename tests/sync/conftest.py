@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from dovecot import Dovecot, dovecot, mailbox  # noqa: F401  (re-exported as fixtures)
+from dovecot import Dovecot, dovecot, mailbox, smtp_relay  # noqa: F401  (fixtures)
 
 from nylas.testing import LocalEngine
 

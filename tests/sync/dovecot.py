@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from imapclient import IMAPClient
@@ -263,6 +264,39 @@ class Dovecot:
             refused = lmtp.sendmail(sender, [recipient], raw)
         if refused:
             raise RuntimeError(f"LMTP refused {recipient}: {refused}")
+
+
+class SmtpRelay:
+    """An SMTP server (aiosmtpd, no AUTH, no TLS) that delivers into Dovecot over LMTP: the
+    outgoing server of the test accounts, so mail sent through the engine really arrives."""
+
+    def __init__(self, server: Dovecot) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.server = server
+        self.port = free_port()
+        self.host = server.host
+        self._controller = Controller(self, hostname=self.host, port=self.port)
+
+    async def handle_DATA(self, _server: object, _session: object, envelope: Any) -> str:
+        data = envelope.original_content or envelope.content
+        for recipient in envelope.rcpt_tos:
+            self.server.deliver(recipient, bytes(data), sender=envelope.mail_from)
+        return "250 Delivered"
+
+    def start(self) -> SmtpRelay:
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+
+@pytest.fixture(scope="session")
+def smtp_relay(dovecot: Dovecot) -> Iterator[SmtpRelay]:
+    relay = SmtpRelay(dovecot).start()
+    yield relay
+    relay.stop()
 
 
 @pytest.fixture(scope="session")

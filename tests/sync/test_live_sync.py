@@ -163,8 +163,8 @@ def test_api_changes_reach_the_server(dovecot, mailbox, sync_engine):
         assert api.get("/messages", params={"view": "count"}).json()["count"] == 2
 
 
-def _linked(engine, message_id: str) -> bool:
-    """The engine knows where the message now lives on the server (its Archive UID)."""
+def _linked(engine, message_id: str, folder: str = "Archive") -> bool:
+    """The engine knows the message's UID in `folder`, and in no other folder."""
     from nylas_engine.store.models import Category, ImapUid, Message
 
     with engine.db.session() as session:
@@ -175,10 +175,38 @@ def _linked(engine, message_id: str) -> bool:
             .filter(Message.public_id == message_id)
             .all()
         )
-        return [r[0] for r in rows] == ["Archive"]
+        return [r[0] for r in rows] == [folder]
 
 
 def _in(dovecot, user, password, folder, subject) -> bool:
     with dovecot.client(user, password) as other:
         other.select_folder(folder, readonly=True)
         return bool(other.search(["SUBJECT", subject]))
+
+
+def test_mail_sent_through_the_api_arrives_and_is_filed_in_sent(dovecot, smtp_relay, sync_engine):
+    alice, alice_password = dovecot.new_user()
+    bob, bob_password = dovecot.new_user()
+    account = sync_engine.add_imap_account(
+        dovecot, alice, alice_password,
+        "--smtp-host", smtp_relay.host, "--smtp-port", str(smtp_relay.port),
+    )  # fmt: skip
+
+    with sync_engine.client(account["id"]) as api:
+        eventually(lambda: api.get("/account").json().get("sync_progress"), "the first sync")
+        sent = api.post(
+            "/send",
+            json={"to": [{"email": bob}], "subject": "Hello Bob", "body": "<p>Hi there</p>"},
+        )
+        assert sent.status_code == 200, sent.text
+
+        assert _in(dovecot, bob, bob_password, "INBOX", "Hello Bob")  # delivered
+        # The server does not file sent mail itself: the engine appends it to Sent, and links
+        # that copy to the message it already has.
+        eventually(
+            lambda: _in(dovecot, alice, alice_password, "Sent", "Hello Bob"),
+            "the sent copy in the server's Sent folder",
+        )
+        eventually(lambda: _linked(sync_engine, sent.json()["id"], "Sent"), "the copy linked")
+        in_sent = api.get("/messages", params={"in": "sent"}).json()
+        assert [m["id"] for m in in_sent] == [sent.json()["id"]]

@@ -16,6 +16,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
@@ -102,3 +103,12 @@ class Vault:
 
     def __repr__(self) -> str:
         return "Vault(***)"
+
+
+def load(data_dir: Path, account: Any) -> MailCredentials | None:
+    """The decrypted passwords of an account that has stored ones (`CredentialsError` if the
+    key does not fit). `data_dir` is the engine's (`ctx.settings.data_dir`)."""
+    sealed = getattr(account, "credentials", None)
+    if not sealed:
+        return None
+    return Vault.for_data_dir(data_dir).open(sealed)

@@ -60,10 +60,3 @@ def connect_account(
     account.sync_error = None
     session.flush()
     return account
-
-
-def load_credentials(data_dir: Path, account: Account) -> MailCredentials | None:
-    """The decrypted passwords of an account that has them (raises `CredentialsError`)."""
-    if not account.credentials:
-        return None
-    return Vault.for_data_dir(data_dir).open(account.credentials)

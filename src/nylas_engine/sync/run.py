@@ -15,8 +15,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from nylas_engine.context import EngineContext
+from nylas_engine.store.credentials import load as load_credentials
 from nylas_engine.store.models import Account, Category, ImapUid
-from nylas_engine.sync.accounts import load_credentials
 from nylas_engine.sync.folders import list_remote_folders, match_folders, remove_category
 from nylas_engine.sync.imap import AuthFailed, ServerSettings, close_quietly, connect_imap
 from nylas_engine.sync.messages import (

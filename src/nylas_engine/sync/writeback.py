@@ -1,4 +1,5 @@
-"""API changes back to the server: unread/starred as \\Seen/\\Flagged, folder moves as MOVE.
+"""API changes back to the server: unread/starred as \\Seen/\\Flagged, folder moves as MOVE,
+and mail sent through the API APPENDed to the Sent folder.
 
 Nothing queues commands. Each `ImapUid` row keeps the flags and folder the server last
 reported, and the message row holds what the user wants; where they differ, the user changed
@@ -9,22 +10,37 @@ first pass after a start, which covers changes made while the worker was not run
 Changes the sync itself makes never differ (it updates both sides together), so they cause
 no writes. A change made on the server wins: the sync applies it to both sides before the
 next comparison.
+
+Sent mail: many servers file a copy of what goes through their SMTP server themselves. A
+message sent through the API is therefore appended only once it is `APPEND_GRACE` seconds
+old and a full pass has not found the server's own copy (which `find_copy` links by its
+Message-ID); the appended copy is linked the same way.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import datetime, timezone
 
 from imapclient import IMAPClient
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from nylas_engine.context import EngineContext
-from nylas_engine.store.models import Category, ImapUid, Message, Transaction
+from nylas_engine.store.models import (
+    Account,
+    Category,
+    ImapUid,
+    Message,
+    Transaction,
+    message_categories,
+    now,
+)
 from nylas_engine.sync.messages import FLAGGED, SEEN
 
 UID_CHUNK = 500
+APPEND_GRACE = 5  # seconds a server gets to file its own copy of sent mail
 
 
 class WriteBack:
@@ -121,7 +137,39 @@ class WriteBack:
                 if (stored := session.get(ImapUid, row_id)) is not None:
                     session.delete(stored)
         self.seen_txn = latest
-        return {target for _, target in moves}
+        return {target for _, target in moves} | self._append_sent(client)
+
+    def _append_sent(self, client: IMAPClient) -> set[str]:
+        """APPEND sent mail that is on no IMAP folder yet to the account's Sent folder."""
+        with self.ctx.db.session() as session:
+            account = session.get(Account, self.account_id)
+            if account is None:
+                return set()
+            rows = session.execute(
+                select(Message.raw_sha256, Message.date, Category.remote_name)
+                .join(message_categories, message_categories.c.message_id == Message.id)
+                .join(Category, Category.id == message_categories.c.category_id)
+                .where(
+                    Message.account_id == self.account_id,
+                    Message.is_sent.is_(True),
+                    Message.is_draft.is_(False),
+                    Message.deleted_at.is_(None),
+                    Message.raw_sha256.is_not(None),
+                    Message.created_at >= account.created_at,
+                    Message.created_at <= now() - APPEND_GRACE,
+                    Category.name == "sent",
+                    Category.remote_name.is_not(None),
+                    ~exists().where(ImapUid.message_id == Message.id),
+                )
+            ).all()
+        folders: set[str] = set()
+        for sha, date, folder in rows:
+            if sha is None or folder is None or not self.ctx.blobs.exists(sha):
+                continue
+            when = datetime.fromtimestamp(date, timezone.utc) if date else None
+            client.append(folder, self.ctx.blobs.read(sha), flags=[SEEN], msg_time=when)
+            folders.add(folder)
+        return folders
 
     def _rows(self, session: Session, after: int | None) -> Iterable[tuple[ImapUid, Message]]:
         stmt = (
