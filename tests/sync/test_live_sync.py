@@ -210,3 +210,48 @@ def test_mail_sent_through_the_api_arrives_and_is_filed_in_sent(dovecot, smtp_re
         eventually(lambda: _linked(sync_engine, sent.json()["id"], "Sent"), "the copy linked")
         in_sent = api.get("/messages", params={"in": "sent"}).json()
         assert [m["id"] for m in in_sent] == [sent.json()["id"]]
+
+
+def test_folders_created_renamed_and_deleted_through_the_api(dovecot, mailbox, sync_engine):
+    user, password = mailbox
+    account = sync_engine.add_imap_account(dovecot, user, password)
+
+    def server_folders() -> set[str]:
+        with dovecot.client(user, password) as other:
+            return {name for _, _, name in other.list_folders()}
+
+    with sync_engine.client(account["id"]) as api:
+        eventually(lambda: api.get("/account").json().get("sync_progress"), "the first sync")
+        created = api.post("/folders", json={"display_name": "Receipts"})
+        assert created.status_code == 200, created.text
+        eventually(lambda: "Receipts" in server_folders(), "CREATE on the server")
+
+        renamed = api.put(f"/folders/{created.json()['id']}", json={"display_name": "Invoices"})
+        assert renamed.status_code == 200, renamed.text
+        eventually(
+            lambda: "Invoices" in server_folders() and "Receipts" not in server_folders(),
+            "RENAME on the server",
+        )
+
+        # A folder made by another client shows up, and mail filed there with it.
+        with dovecot.client(user, password) as other:
+            other.create_folder("Travel")
+        dovecot.append(user, [samples.plain("Boarding pass", user)], folder="Travel")
+        travel = eventually(
+            lambda: next(
+                (f for f in api.get("/folders").json() if f["display_name"] == "Travel"), None
+            ),
+            "the server's new folder in the API",
+        )
+        eventually(
+            lambda: (
+                [m["subject"] for m in api.get("/messages", params={"in": travel["id"]}).json()]
+                == ["Boarding pass"]
+            ),
+            "the message in the new folder",
+        )
+
+        assert api.delete(f"/folders/{created.json()['id']}").status_code == 200
+        eventually(lambda: "Invoices" not in server_folders(), "DELETE on the server")
+        names = {f["display_name"] for f in api.get("/folders").json()}
+        assert "Invoices" not in names and "Travel" in names

@@ -123,6 +123,17 @@ def match_folders(
     are found in their new folder rather than deleted and re-created).
     """
     categories: list[Category] = list(session.scalars(_live(account)))
+    # Folders deleted through the API but not yet on the server must not come back.
+    pending_delete = set(
+        session.scalars(
+            select(Category.remote_name).where(
+                Category.account_id == account.id,
+                Category.deleted_at.is_not(None),
+                Category.remote_name.is_not(None),
+            )
+        )
+    )
+    remote = [f for f in remote if f.name not in pending_delete]
     by_remote = {c.remote_name: c for c in categories if c.remote_name is not None}
     unclaimed = [c for c in categories if c.remote_name is None]
     pairs: list[tuple[RemoteFolder, Category]] = []

@@ -59,13 +59,15 @@ class AccountWorker(threading.Thread):
         while not self.stopping.is_set():
             client: IMAPClient | None = None
             sync = AccountSync(self.ctx, self.account_id)
+            writeback = WriteBack(self.ctx, self.account_id)
             credentials = self._credentials()
             try:
                 client = sync.connect()
+                writeback.folders(client)
                 sync.full_pass(client)
                 self._set_state("running")
                 delay = RETRY_FIRST
-                self._watch(sync, client, credentials)
+                self._watch(sync, client, writeback, credentials)
             except (AuthFailed, CredentialsError) as exc:
                 self._set_state("invalid", str(exc))
                 self._wait_for_new_credentials(AUTH_RETRY)
@@ -85,12 +87,17 @@ class AccountWorker(threading.Thread):
 
     # ------------------------------------------------------------------ steady state
 
-    def _watch(self, sync: AccountSync, client: IMAPClient, credentials: bytes | None) -> None:
+    def _watch(
+        self,
+        sync: AccountSync,
+        client: IMAPClient,
+        writeback: WriteBack,
+        credentials: bytes | None,
+    ) -> None:
         """IDLE on the inbox; sync it when the server says something changed, write back
         changes made through the API, and every poll interval run a full pass. Returns when
         stopping or when the account's credentials changed (to log in again with them);
         raises on connection trouble."""
-        writeback = WriteBack(self.ctx, self.account_id)
         self._write_back(sync, client, writeback)
         inbox = sync.folder_by_role("inbox")
         can_idle = inbox is not None and b"IDLE" in set(client.capabilities())
@@ -110,11 +117,13 @@ class AccountWorker(threading.Thread):
             if time.monotonic() >= next_pass:
                 if self._credentials() != credentials:
                     return
+                writeback.folders(client)
                 sync.full_pass(client)
                 self._write_back(sync, client, writeback)
                 next_pass = time.monotonic() + self.poll
 
     def _write_back(self, sync: AccountSync, client: IMAPClient, writeback: WriteBack) -> None:
+        writeback.folders(client)
         for target in writeback.run(client):
             folder = next((f for f in sync.folders if f.remote_name == target), None)
             if folder is not None:

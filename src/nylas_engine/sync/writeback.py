@@ -1,5 +1,5 @@
 """API changes back to the server: unread/starred as \\Seen/\\Flagged, folder moves as MOVE,
-and mail sent through the API APPENDed to the Sent folder.
+folders created, renamed and deleted, and mail sent through the API APPENDed to Sent.
 
 Nothing queues commands. Each `ImapUid` row keeps the flags and folder the server last
 reported, and the message row holds what the user wants; where they differ, the user changed
@@ -37,6 +37,7 @@ from nylas_engine.store.models import (
     message_categories,
     now,
 )
+from nylas_engine.sync.folders import RemoteFolder
 from nylas_engine.sync.messages import FLAGGED, SEEN
 
 UID_CHUNK = 500
@@ -48,6 +49,7 @@ class WriteBack:
         self.ctx = ctx
         self.account_id = account_id
         self.seen_txn: int | None = None  # the newest delta-log row already looked at
+        self.delimiter: str | None = None  # the server's hierarchy separator
 
     def _latest_txn(self, session: Session) -> int:
         latest = session.scalar(
@@ -58,6 +60,55 @@ class WriteBack:
     def pending(self) -> bool:
         with self.ctx.db.session() as session:
             return self.seen_txn is None or self._latest_txn(session) > self.seen_txn
+
+    def folders(self, client: IMAPClient) -> None:
+        """Folders created, renamed or deleted through the API: CREATE, RENAME, DELETE.
+
+        Runs before each full pass, so the pass finds the server already matching the API
+        (a pass first would take the old name for a change made on the server)."""
+        with self.ctx.db.session() as session:
+            account = session.get(Account, self.account_id)
+            if account is None or account.organization_unit == "label":
+                return
+            categories = list(
+                session.scalars(
+                    select(Category).where(
+                        Category.account_id == self.account_id, Category.type == "folder"
+                    )
+                )
+            )
+            if self.delimiter is None:
+                self.delimiter = next((_text(d) for _, d, _ in client.list_folders() if d), "/")
+            delimiter = self.delimiter
+            creates = [c for c in categories if not (c.remote_name or c.deleted_at or c.name)]
+            deletes = [c for c in categories if c.remote_name and c.deleted_at is not None]
+            renames = [
+                c
+                for c in categories
+                if c.remote_name
+                and c.deleted_at is None
+                and c.name != "inbox"
+                and c.display_name != RemoteFolder(c.remote_name, delimiter, c.name).display_name
+            ]
+            if not (creates or deletes or renames):
+                return
+            existing = {_text(name) for _, _, name in client.list_folders()}
+            for category in deletes:
+                assert category.remote_name is not None
+                if category.remote_name in existing:
+                    client.delete_folder(category.remote_name)
+                category.remote_name = None
+            for category in renames:
+                assert category.remote_name is not None
+                wanted = category.display_name.replace("/", delimiter)
+                client.rename_folder(category.remote_name, wanted)
+                category.remote_name = wanted
+            for category in creates:
+                wanted = category.display_name.replace("/", delimiter)
+                if wanted not in existing:
+                    client.create_folder(wanted)
+                    client.subscribe_folder(wanted)
+                category.remote_name = wanted
 
     def run(self, client: IMAPClient) -> set[str]:
         """Push every pending local change; returns the folders messages were moved to
@@ -189,6 +240,10 @@ class WriteBack:
             )
             stmt = stmt.where(Message.public_id.in_(changed))
         return [(row, message) for row, message in session.execute(stmt)]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _chunks(uids: list[int]) -> Iterable[list[int]]:
