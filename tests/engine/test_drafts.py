@@ -207,8 +207,9 @@ def test_update_semantics(api, account):
     assert thread["subject"] == "Second"
     assert thread["last_message_timestamp"] == renamed["date"]
 
-    cleared = api.put(path, json={"version": 2, "file_ids": []}).json()
+    cleared = api.put(path, json={"version": 2, "file_ids": [], "from": []}).json()
     assert cleared["files"] == []
+    assert cleared["from"] == [sender]  # an empty sender list is no sender: kept
     assert api.delete(f"/files/{f1['id']}").json() is None  # no longer attached anywhere
 
 

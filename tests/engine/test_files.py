@@ -209,3 +209,20 @@ def test_uploads_over_the_limit_get_413_json(small_engine):
         assert fits.status_code == 200
         [created] = fits.json()
         assert client.get(f"/files/{created['id']}/download").content == under
+
+
+def test_raw_mime_send_over_the_limit_gets_413(small_engine):
+    token = small_engine.add_account("raw-limit@example.com")["id"]
+    # Raw MIME may be as large as the larger of the JSON limit (16 MiB) and the upload limit.
+    header = b"From: a@x.com\r\nTo: b@x.com\r\nSubject: big\r\n\r\n"
+    line = b"x" * 998 + b"\r\n"
+
+    def body():
+        yield header
+        for _ in range(17 * 1024):
+            yield line
+
+    with httpx.Client(base_url=small_engine.url, auth=(token, ""), timeout=60) as client:
+        response = client.post("/send", content=body(), headers={"Content-Type": "message/rfc822"})
+        assert response.status_code == 413
+        assert response.json()["type"] == "api_error"

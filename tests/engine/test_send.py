@@ -55,6 +55,7 @@ def test_send_a_saved_draft(api, sender, listener):
         },
     ).json()
 
+    cursor = api.post("/delta/latest_cursor").json()["cursor"]
     before = int(time.time())
     response = api.post("/send", json={"draft_id": draft["id"], "version": 0})
     assert response.status_code == 200, response.text
@@ -98,6 +99,11 @@ def test_send_a_saved_draft(api, sender, listener):
     assert (thread["message_ids"], thread["draft_ids"]) == ([sent["id"]], [])
     assert thread["last_message_sent_timestamp"] == sent["date"]
 
+    # Delta readers see the draft go away and a message with the same id appear.
+    deltas = api.get("/delta", params={"cursor": cursor}).json()["deltas"]
+    mine = [(d["object"], d["event"]) for d in deltas if d["id"] == sent["id"]]
+    assert ("draft", "delete") in mine and ("message", "create") in mine
+
     again = api.post("/send", json={"draft_id": draft["id"], "version": 0})
     assert again.status_code == 400
     assert again.json()["message"] == f"Message {draft['id']} is not a draft"
@@ -133,6 +139,8 @@ def test_send_inline_keeps_no_draft(api, listener):
             "to": [{"email": "ann@x.com"}],
             "file_ids": [doc["id"]],
             "tracking": {"opens": True, "links": True, "thread_replies": True, "payload": "p"},
+            "draft_id": None,  # whole-object senders may include empty keys
+            "version": None,
         },
     )
     assert response.status_code == 200, response.text

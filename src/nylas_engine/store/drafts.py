@@ -7,7 +7,7 @@ sent message, so a draft's id survives the send.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -98,7 +98,7 @@ def parse_input(
     )
     # The old engine read the sender from `from` on create and `from_addr` on update.
     sender_key = "from" if data.get("from") is not None else "from_addr"
-    inp.from_ = _participants(data, sender_key, "from_addr")
+    inp.from_ = _participants(data, sender_key, "from_addr") or None  # [] is no sender
     if inp.from_ is not None and len(inp.from_) > 1:
         raise bad_request("from_addr field can have at most one item")
     if inp.reply_to is not None and len(inp.reply_to) > 1:
@@ -142,7 +142,7 @@ def _reply_target(
 
 def list_drafts(account: Account, f: MailFilters) -> Select[Any]:
     """Live drafts matching the /messages filters (except `from`), newest first."""
-    f.from_ = None
+    f = replace(f, from_=None)
     stmt = (
         select(Message)
         .outerjoin(Thread, Thread.id == Message.thread_id)
