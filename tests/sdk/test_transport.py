@@ -371,3 +371,15 @@ def test_raw_message_not_synced_yet_is_unsynced_error(server: FaultServer) -> No
             _ = message.raw
     assert info.value.status_code == 202
     assert server.requests[1].headers["accept"] == "message/rfc822"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+async def test_async_client_runs_under_asyncio_and_trio(
+    server: FaultServer, anyio_backend: str
+) -> None:
+    # A real (short) backoff sleep: anyio's sleep works under either event loop.
+    server.then(Reply(503, {"message": "busy"}, {"Retry-After": "0"}))
+    async with AsyncAPIClient(None, None, TOKEN, server.url) as client:
+        assert await client.threads.all() == []
+    assert len(server.requests) == 2
