@@ -581,3 +581,17 @@ def test_webhooks_crud_and_signature(token_engine: Any) -> None:
     assert nylas.verify_webhook_signature(signature, body, app["client_secret"])
     assert Webhook.verify_webhook_signature(signature, body, app["client_secret"])
     assert not nylas.verify_webhook_signature(signature, body + b" ", app["client_secret"])
+
+
+def test_account_revoke_all_keeps_one_token(token_engine: Any) -> None:
+    app = token_engine.app
+    client = APIClient(app["client_id"], app["client_secret"], api_server=token_engine.url)
+    tokens = []
+    for _ in range(2):
+        code = browser_login(client.authentication_url(REDIRECT_URL), "owner@example.com", PASSWORD)
+        tokens.append(client.token_for_code(code["code"][0]))
+    account = client.accounts.find(token_engine.user["id"])
+    account.revoke_all(keep_access_token=tokens[1])
+    assert APIClient(None, None, tokens[1], token_engine.url).account.id == account.id
+    with pytest.raises(nylas.client.errors.NotAuthorizedError):
+        APIClient(None, None, tokens[0], token_engine.url).account  # noqa: B018
