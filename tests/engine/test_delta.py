@@ -129,6 +129,28 @@ def test_mail_changes_show_up_as_message_thread_and_file_deltas(engine, account,
     assert thread["version"] == api.get(f"/threads/{sent['thread_id']}").json()["version"]
 
 
+def test_a_draft_that_is_sent_becomes_a_message(engine, account, api):
+    from sqlalchemy import select
+
+    from nylas_engine.store.models import Message
+
+    cursor = latest(api)
+    draft = Mailbox(engine, account).add("Draft first", draft=True)
+    created = deltas_since(api, cursor, include_types="draft,message")
+    assert summary(created) == [("draft", "create", draft["id"])]
+    assert created[0]["attributes"]["object"] == "draft"
+
+    after_draft = created[0]["cursor"]
+    with engine.db.session() as session:
+        row = session.scalar(select(Message).where(Message.public_id == draft["id"]))
+        row.is_draft = False
+    sent = deltas_since(api, after_draft, include_types="draft,message")
+    assert summary(sent) == [("draft", "delete", draft["id"]), ("message", "create", draft["id"])]
+    assert sent[1]["attributes"]["object"] == "message"
+    # Read from before the draft existed, the draft's create is gone: it is no draft now.
+    assert summary(deltas_since(api, cursor, include_types="draft,message")) == summary(sent)
+
+
 def test_expanded_view_expands_messages_and_threads(engine, account, api):
     cursor = latest(api)
     sent = Mailbox(engine, account).add("Expanded")
@@ -161,6 +183,40 @@ def test_paging_with_a_small_limit_walks_every_change_once(api):
     assert seen == made
     assert pages == 5
     assert cursor == latest(api) != start
+
+
+def test_calendar_event_and_contact_deltas(api):
+    cursor = latest(api)
+    calendar = api.post("/calendars", json={"name": "Team"}).json()
+    event = api.post(
+        "/events",
+        json={"calendar_id": calendar["id"], "title": "Standup", "when": {"time": 1_700_000_000}},
+    ).json()
+    contact = api.post(
+        "/contacts",
+        json={"given_name": "Ada", "emails": [{"type": "work", "email": "ada@example.org"}]},
+    ).json()
+    deltas = deltas_since(api, cursor)
+    assert summary(deltas) == [
+        ("calendar", "create", calendar["id"]),
+        ("event", "create", event["id"]),
+        ("contact", "create", contact["id"]),
+    ]
+    assert deltas[0]["attributes"] == api.get(f"/calendars/{calendar['id']}").json()
+    assert deltas[1]["attributes"] == api.get(f"/events/{event['id']}").json()
+    assert deltas[2]["attributes"] == api.get(f"/contacts/{contact['id']}").json()
+
+    cursor = latest(api)
+    assert api.put(f"/events/{event['id']}", json={"title": "Retro"}).status_code == 200
+    assert api.delete(f"/contacts/{contact['id']}").status_code == 200
+    changed = deltas_since(api, cursor)
+    assert summary(changed) == [
+        ("event", "modify", event["id"]),
+        ("contact", "delete", contact["id"]),
+    ]
+    assert changed[0]["attributes"]["title"] == "Retro"
+    only_events = deltas_since(api, cursor, include_types="event,calendar")
+    assert summary(only_events) == [("event", "modify", event["id"])]
 
 
 # ---------------------------------------------------------------------------------- filters
@@ -217,10 +273,14 @@ def test_account_deltas_only_when_asked(engine, account, api):
         ),
         ({"exclude_folders": "maybe"}, '"exclude_folders" must be true or false'),
         ({"limit": "1001"}, "Cannot request more than 1000 resources at once."),
+        ({"timeout": "soon"}, "Timeout parameter must be a number of seconds."),
+        ({"timeout": "-1"}, "Timeout parameter must be a finite, nonnegative number."),
+        ({"timeout": "inf"}, "Timeout parameter must be a finite, nonnegative number."),
     ],
 )
 def test_bad_filters_are_400(api, params, message):
-    for path in ("/delta", "/delta/longpoll", "/delta/streaming"):
+    waiting = ("/delta/longpoll", "/delta/streaming")
+    for path in waiting if "timeout" in params else ("/delta", *waiting):
         response = api.get(path, params={"cursor": "0", **params})
         assert response.status_code == 400, path
         assert response.json() == {"message": message, "type": "invalid_request_error"}
@@ -250,6 +310,9 @@ def test_generate_cursor_from_a_timestamp(api):
     future = api.post("/delta/generate_cursor", json={"start": int(time.time()) + 3600})
     assert future.status_code == 200
     assert future.json() == {"cursor": latest(api)}
+    far = api.post("/delta/generate_cursor", json={"start": 2**70})
+    assert far.json() == {"cursor": latest(api)}
+    assert api.post("/delta/generate_cursor", json={"start": -(2**70)}).json() == {"cursor": "0"}
     for body in ({}, {"start": "yesterday"}, {"start": 1, "extra": 2}, {"start": True}, []):
         response = api.post("/delta/generate_cursor", json=body)
         assert response.status_code == 400, body

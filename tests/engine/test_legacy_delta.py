@@ -138,3 +138,25 @@ def test_stream_delivers_each_delta_to_the_callback(client):
     assert [(d.object, d.event) for d in received] == [("folder", "create")] * 2
     assert [d.attributes.display_name for d in received] == ["Streamed first", "Streamed second"]
     assert received[0].cursor != received[1].cursor
+
+
+def test_event_and_contact_deltas_become_sdk_models(client, api):
+    cursor = client.deltas.latest_cursor()
+    calendar_id = next(c["id"] for c in api.get("/calendars").json() if c["is_primary"])
+    event = api.post(
+        "/events",
+        json={"calendar_id": calendar_id, "title": "Review", "when": {"time": 1_700_000_000}},
+    ).json()
+    contact = api.post("/contacts", json={"given_name": "Grace"}).json()
+
+    deltas = client.deltas.since(cursor, include_types=["event", "contact"]).deltas
+    assert [(d.object, d.id) for d in deltas] == [
+        ("event", event["id"]),
+        ("contact", contact["id"]),
+    ]
+    legacy_event, legacy_contact = (d.attributes for d in deltas)
+    assert type(legacy_event).__name__ == "Event"
+    assert legacy_event.title == "Review"
+    assert legacy_event.calendar_id == calendar_id
+    assert type(legacy_contact).__name__ == "Contact"
+    assert legacy_contact.given_name == "Grace"

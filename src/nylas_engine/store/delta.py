@@ -60,7 +60,8 @@ _SOURCES: dict[str, Source] = {
     "label": Source(Category, Category.type == "label"),
     "contact": Source(Contact, true()),
     "calendar": Source(Calendar, true()),
-    "event": Source(Event, true()),
+    # An event lives as long as its calendar does.
+    "event": Source(Event, Event.calendar.has(Calendar.deleted_at.is_(None))),
 }
 
 
@@ -111,6 +112,8 @@ def latest_cursor(session: Session, account: Account) -> str:
 
 def cursor_before(session: Session, account: Account, timestamp: int) -> str:
     """The cursor of the last transaction created before `timestamp` (unix seconds), or "0"."""
+    # Any time outside a 64-bit column is before or after every transaction alike.
+    timestamp = max(-(2**63), min(timestamp, 2**63 - 1))
     cursor: str | None = session.scalar(
         select(Transaction.public_id)
         .where(Transaction.account_id == account.id, Transaction.created_at < timestamp)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -21,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from nylas_engine.api.deps import AccountScope, account_scope, get_ctx, json_object
 from nylas_engine.api.errors import bad_request
 from nylas_engine.api.params import Query
-from nylas_engine.api.views.registry import delta_json
+from nylas_engine.api.views.registry import RenderContext, deltas_json
 from nylas_engine.context import EngineContext
 from nylas_engine.ids import is_valid_public_id
 from nylas_engine.store import delta
@@ -44,6 +45,7 @@ class DeltaArgs:
     types: delta.TypeFilter
     expanded: bool
     limit: int
+    base_url: str  # for URLs inside objects (a contact's picture_url)
 
 
 def _type_list(value: str | None) -> frozenset[str] | None:
@@ -81,6 +83,7 @@ def delta_args(request: Request) -> DeltaArgs:
         types=delta.TypeFilter(include, frozenset(hidden)),
         expanded=query.view() == "expanded",
         limit=max(1, query.page().limit),
+        base_url=str(request.base_url).rstrip("/"),
     )
 
 
@@ -92,8 +95,8 @@ def _timeout(request: Request, default: float) -> float:
         seconds = float(value)
     except ValueError as exc:
         raise bad_request("Timeout parameter must be a number of seconds.") from exc
-    if not seconds >= 0:  # also rejects NaN
-        raise bad_request("Timeout parameter must be nonnegative.")
+    if not (seconds >= 0 and math.isfinite(seconds)):  # also rejects NaN
+        raise bad_request("Timeout parameter must be a finite, nonnegative number.")
     return seconds
 
 
@@ -112,7 +115,9 @@ def _page(
     page = delta.page_after(session, account, start, args.types, args.limit)
     body = {
         "cursor_start": args.cursor,
-        "deltas": [delta_json(trx, obj, account, args.expanded) for trx, obj in page.items],
+        "deltas": deltas_json(
+            page.items, RenderContext(session, account, args.expanded, args.base_url)
+        ),
         "cursor_end": page.end_cursor or args.cursor,
     }
     return body, page.end
