@@ -63,7 +63,11 @@ def offline_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SyncEng
 def sync_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SyncEngine]:
     engine = SyncEngine(
         tmp_path_factory.mktemp("syncing"),
-        env={"NYLAS_ENGINE_SYNC_POLL": "2", "NYLAS_ENGINE_SYNC_SCAN": "0.5"},
+        env={
+            "NYLAS_ENGINE_SYNC_POLL": "2",
+            "NYLAS_ENGINE_SYNC_SCAN": "0.5",
+            "NYLAS_ENGINE_SYNC_RETRY": "0.5",
+        },
     )
     engine.start()
     yield engine

@@ -186,8 +186,9 @@ class Dovecot:
             raise RuntimeError(f"dovecot did not listen in {timeout}s:\n{self.log()}")
         return self
 
-    def stop(self) -> None:
-        """Stop the master process we started, and wait until it is gone."""
+    def stop(self, *, keep: bool = False) -> None:
+        """Stop the master process we started, and wait until it is gone. `keep` leaves the
+        directory (mail, users) so `start()` can bring the same server back."""
         pid_file = self.dir / "run" / "master.pid"
         pid = self._pid
         if pid is None and pid_file.exists():
@@ -203,8 +204,23 @@ class Dovecot:
             except ProcessLookupError:
                 pass
         self._pid = None
-        if self._made_dir:
+        self._kill_sessions()
+        if self._made_dir and not keep:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _kill_sessions(self) -> None:
+        """Mail sessions outlive the master for half a minute; a stopped server in a test
+        should be gone, so end this instance's own imap/lmtp processes (found by their
+        working directory, which is a mailbox under our directory)."""
+        mail = str(self.dir / "mail")
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                if os.readlink(proc / "cwd").startswith(mail):
+                    os.kill(int(proc.name), signal.SIGKILL)
+            except OSError:
+                continue
 
     def log(self) -> str:
         path = self.dir / "dovecot.log"

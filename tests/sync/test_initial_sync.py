@@ -97,6 +97,44 @@ def test_accounts_add_then_sync_once(dovecot, filled, offline_engine):
         assert api.get("/messages", params={"view": "count"}).json()["count"] == 7
 
 
+def legacy_client(url: str, token: str):
+    """nylas-legacy 5.15 insists on an https:// server: build it with a placeholder, then
+    point its URLs at the (http) engine."""
+    from nylas_legacy import APIClient
+
+    placeholder = "https://engine.invalid"
+    client = APIClient(None, None, token, placeholder)
+    for name, value in list(vars(client).items()):
+        if isinstance(value, str) and value.startswith(placeholder):
+            setattr(client, name, url + value[len(placeholder) :])
+    return client
+
+
+def test_official_sdk_reads_the_synced_mailbox(dovecot, filled, offline_engine):
+    user, password = filled
+    account = offline_engine.add_imap_account(dovecot, user, password)
+    offline_engine.cli("sync", account["id"], "--once", "--json")
+
+    client = legacy_client(offline_engine.url, account["id"])
+    assert client.account.email_address == user
+    assert client.account.sync_state == "running"
+    subjects = sorted(m.subject for m in client.messages.all())
+    assert subjects == sorted(
+        ["Lunch on Friday?", "Re: Lunch on Friday?", "Newsletter", "Q2 report", "Café crème",
+         "Malformed headers", "Old invoice"]
+    )  # fmt: skip
+    report = client.messages.where(subject="Q2 report").first()
+    assert report.starred is True
+    assert report.folder.name == "inbox"
+    assert [p["email"] for p in report.from_] == ["carol@example.org"]
+    pdf = next(f for f in report.files if f["filename"] == "report.pdf")
+    assert client.files.get(pdf["id"]).download() == b"%PDF-1.4\n% a tiny pdf\n"
+    lunch = client.threads.where(subject="Lunch on Friday?").first()
+    assert len(lunch.message_ids) == 2
+    folders = {f.name: f.display_name for f in client.folders.all()}
+    assert folders["sent"] == "Sent" and folders["archive"] == "Archive"
+
+
 def test_wrong_password_is_refused_before_the_account_exists(dovecot, mailbox, offline_engine):
     user, _ = mailbox
     with pytest.raises(RuntimeError) as failure:

@@ -255,3 +255,31 @@ def test_folders_created_renamed_and_deleted_through_the_api(dovecot, mailbox, s
         eventually(lambda: "Invoices" not in server_folders(), "DELETE on the server")
         names = {f["display_name"] for f in api.get("/folders").json()}
         assert "Invoices" not in names and "Travel" in names
+
+
+def test_server_outage_sets_connerror_then_sync_resumes(sync_engine):
+    from dovecot import Dovecot
+
+    server = Dovecot().start()  # its own server, so the outage hurts no other test
+    try:
+        user, password = server.new_user()
+        server.append(user, [samples.plain("Before the outage", user)])
+        account = sync_engine.add_imap_account(server, user, password)
+        with sync_engine.client(account["id"]) as api:
+            eventually(lambda: _inbox(api), "the first sync")
+
+            server.stop(keep=True)
+            eventually(
+                lambda: api.get("/account").json()["sync_state"] == "connerror",
+                "sync_state connerror",
+            )
+            server.start()
+            eventually(
+                lambda: api.get("/account").json()["sync_state"] == "running",
+                "running again",
+                deadline=60,
+            )
+            server.deliver(user, samples.plain("After the outage", user, minutes=1))
+            eventually(lambda: "After the outage" in _inbox(api), "mail after the outage")
+    finally:
+        server.stop()

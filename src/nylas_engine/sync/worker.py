@@ -10,6 +10,7 @@ and retries with exponential backoff. `SyncService` starts workers for the accou
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -21,7 +22,13 @@ from imapclient import IMAPClient
 from nylas_engine.context import EngineContext
 from nylas_engine.store.credentials import CredentialsError
 from nylas_engine.store.models import Account
-from nylas_engine.sync.imap import NETWORK_ERRORS, AuthFailed, SyncError, close_quietly
+from nylas_engine.sync.imap import (
+    NETWORK_ERRORS,
+    AuthFailed,
+    ServerUnreachable,
+    SyncError,
+    close_quietly,
+)
 from nylas_engine.sync.run import AccountSync, imap_account_ids, set_sync_state
 from nylas_engine.sync.writeback import WriteBack
 
@@ -32,7 +39,8 @@ DEFAULT_POLL = 60.0  # seconds between full passes over all folders
 SCAN_ENV = "NYLAS_ENGINE_SYNC_SCAN"
 DEFAULT_SCAN = 5.0  # seconds between looks for newly added accounts
 IDLE_RENEW = 25 * 60  # RFC 2177: re-issue IDLE before the server's 30-minute timeout
-RETRY_FIRST, RETRY_MAX = 5.0, 300.0
+RETRY_ENV = "NYLAS_ENGINE_SYNC_RETRY"
+RETRY_FIRST, RETRY_MAX = 5.0, 300.0  # backoff after a connection failure, doubling
 AUTH_RETRY = 600.0
 
 
@@ -55,7 +63,8 @@ class AccountWorker(threading.Thread):
         self.stopping.set()
 
     def run(self) -> None:
-        delay = RETRY_FIRST
+        first_delay = _seconds(RETRY_ENV, RETRY_FIRST)
+        delay = first_delay
         while not self.stopping.is_set():
             client: IMAPClient | None = None
             sync = AccountSync(self.ctx, self.account_id)
@@ -66,7 +75,7 @@ class AccountWorker(threading.Thread):
                 writeback.folders(client)
                 sync.full_pass(client)
                 self._set_state("running")
-                delay = RETRY_FIRST
+                delay = first_delay
                 self._watch(sync, client, writeback, credentials)
             except (AuthFailed, CredentialsError) as exc:
                 self._set_state("invalid", str(exc))
@@ -133,16 +142,27 @@ class AccountWorker(threading.Thread):
         """IDLE until the server reports a change ("server"), an API change waits to be
         written back ("local"), `until`, or stop (None)."""
         client.idle()
+        quick_empty = 0
         try:
             while not self.stopping.is_set() and time.monotonic() < until:
+                started = time.monotonic()
                 responses = client.idle_check(timeout=1)
+                if any(r and r[0] == b"BYE" for r in responses):
+                    raise ServerUnreachable("the IMAP server closed the connection (BYE)")
                 if any(r[1] in (b"EXISTS", b"EXPUNGE", b"FETCH") for r in responses if len(r) > 1):
                     return "server"
+                # At end of stream idle_check returns nothing at once instead of waiting.
+                quick_empty = (
+                    quick_empty + 1 if not responses and time.monotonic() - started < 0.01 else 0
+                )
+                if quick_empty > 50:
+                    raise ServerUnreachable("the IMAP connection was closed")
                 if writeback.pending():
                     return "local"
             return None
         finally:
-            client.idle_done()
+            with contextlib.suppress(*NETWORK_ERRORS):
+                client.idle_done()
 
     def _wait(self, until: float, writeback: WriteBack) -> None:
         """Without IDLE: sleep until the next pass, waking for API changes to write back."""
