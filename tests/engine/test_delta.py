@@ -380,7 +380,7 @@ def test_streaming_sends_one_json_line_per_delta_and_keepalives(api):
     cursor = latest(api)
     first = new_folder(api, "Before stream")
     waiter = later(lambda: new_folder(api, "During stream"))
-    content_type, lines = read_stream(api, {"cursor": cursor, "timeout": 3})
+    content_type, lines = read_stream(api, {"cursor": cursor, "timeout": 6})
     waiter.join()
     assert content_type.startswith("text/event-stream")
     deltas = [json.loads(line) for line in lines if line]
@@ -411,3 +411,46 @@ def test_streaming_client_can_hang_up(api):
     assert json.loads(first)["attributes"]["display_name"] == "First"
     # The engine keeps serving after the client went away mid-stream.
     assert api.post("/delta/latest_cursor").status_code == 200
+
+
+def test_a_page_loads_its_objects_in_batches_not_per_delta(engine, account, api):
+    """Rendering a page runs as many SQL statements for 60 deltas as for 6 (no N+1)."""
+    from sqlalchemy import event, select
+
+    from nylas_engine.api.views.registry import RenderContext, deltas_json
+    from nylas_engine.store import delta
+    from nylas_engine.store.models import Account
+
+    box = Mailbox(engine, account)
+
+    def statements(cursor: str, types: delta.TypeFilter, expected: int) -> int:
+        executed = []
+
+        def record(*_args: Any) -> None:
+            executed.append(1)
+
+        with engine.db.session() as session:
+            row = session.scalar(select(Account).where(Account.public_id == account["id"]))
+            start = delta.position_of(session, row, cursor)
+            event.listen(engine.db.engine, "before_cursor_execute", record)
+            try:
+                page = delta.page_after(session, row, start, types, 1000)
+                rendered = deltas_json(page.items, RenderContext(session, row, True))
+            finally:
+                event.remove(engine.db.engine, "before_cursor_execute", record)
+        assert len(rendered) == expected
+        return len(executed)
+
+    def measure(count: int) -> tuple[int, int]:
+        cursor = latest(api)
+        for i in range(count):
+            box.add(f"Batch {count} {i}", files=[("a.txt", "text/plain", b"a")], folder="inbox")
+        api.post("/calendars", json={"name": f"Cal {count}"})
+        api.post("/contacts", json={"given_name": f"Contact {count}"})
+        # message, thread and file per message; a calendar; a contact. Then files alone,
+        # whose views need their messages without having them in the page.
+        every = statements(cursor, delta.TypeFilter(), 3 * count + 2)
+        files = statements(cursor, delta.TypeFilter(include=frozenset({"file"})), count)
+        return every, files
+
+    assert measure(60) == measure(6)
