@@ -18,6 +18,7 @@ from nylas_engine.ids import is_valid_public_id
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
 MAX_STRING = 255
+MAX_OFFSET = 2**63 - 1  # a 64-bit SQL integer: larger values overflow the query, not the page
 
 
 def parse_bool(name: str, value: str) -> bool:
@@ -123,6 +124,8 @@ class Query:
             raise bad_request(f"{name.capitalize()} parameter must be nonnegative.")
         if name == "limit" and number > MAX_LIMIT:
             raise bad_request(f"Cannot request more than {MAX_LIMIT} resources at once.")
+        if number > MAX_OFFSET:
+            raise bad_request(f"{name.capitalize()} parameter is too large.")
         return number
 
     def view(self, allowed: tuple[str, ...] = ("count", "ids", "expanded")) -> str | None:
