@@ -211,7 +211,7 @@ def create_webhook(
     triggers = body.get("triggers")
     if not isinstance(triggers, list) or not triggers:
         raise bad_request("triggers must be a non-empty list")
-    unknown = [t for t in triggers if t not in WEBHOOK_TRIGGERS]
+    unknown = [t for t in triggers if not isinstance(t, str) or t not in WEBHOOK_TRIGGERS]
     if unknown:
         raise bad_request(f"Unknown webhook triggers: {', '.join(map(str, unknown))}")
     state = _state(body.get("state", "active"))
