@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nylas_engine.api.errors import APIError, bad_request, unauthorized
+from nylas_engine.config import MAX_JSON_BYTES
 from nylas_engine.context import EngineContext
 from nylas_engine.security import digest
 from nylas_engine.store.auth import authenticate_app, find_token
@@ -175,14 +176,33 @@ def app_or_token_scope(
     return _app_scope(request, client_id, ctx, session, allow_token=True)
 
 
+# How much of an oversized JSON body is read (and dropped) before the 413 is sent, so that a
+# client still sending sees the reply rather than a reset connection.
+_DRAIN_LIMIT = 16 * 1024 * 1024
+
+
 async def json_object(request: Request) -> dict[str, Any]:
-    """The request body as a JSON object; anything else is a 400 (never a 500)."""
-    raw = await request.body()
+    """The request body as a JSON object; anything else is a 400 (never a 500), and a body
+    over MAX_JSON_BYTES is a 413 even when it came without a Content-Length (chunked)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_JSON_BYTES:
+            if size - MAX_JSON_BYTES < _DRAIN_LIMIT:
+                continue
+            break
+        chunks.append(chunk)
+    if size > MAX_JSON_BYTES:
+        raise APIError(
+            413, f"Request body is larger than the limit of {MAX_JSON_BYTES} bytes.", "api_error"
+        )
+    raw = b"".join(chunks)
     if not raw.strip():
         return {}
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise bad_request("Invalid request body: malformed JSON") from exc
     if not isinstance(data, dict):
         raise bad_request("Invalid request body: expected a JSON object")
