@@ -113,13 +113,17 @@ class Dovecot:
 
     host = "127.0.0.1"
 
-    def __init__(self, base_dir: str | Path | None = None) -> None:
+    def __init__(
+        self, base_dir: str | Path | None = None, *, capabilities: str | None = None
+    ) -> None:
         self._made_dir = base_dir is None
         self.dir = Path(base_dir or tempfile.mkdtemp(prefix="dovecot-"))
         self.imap_port = free_port()
         self.lmtp_port = free_port()
         self._users = itertools.count(1)  # next user number (see new_user)
         self._pid: int | None = None
+        # A replacement capability list, to play an older server (no CONDSTORE, no MOVE).
+        self.capabilities = capabilities
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -135,7 +139,8 @@ class Dovecot:
             internal_user = login_user = pwd.getpwuid(uid).pw_name
             internal_group = grp.getgrgid(gid).gr_name
         mailboxes = "".join(MAILBOX.format(name=n, flag=f) for n, f in SPECIAL_FOLDERS.items())
-        return CONFIG.format(
+        extra = f"imap_capability = {self.capabilities}\n" if self.capabilities else ""
+        return extra + CONFIG.format(
             dir=self.dir,
             uid=uid,
             gid=gid,

@@ -137,6 +137,7 @@ def cmd_sync(args: argparse.Namespace, ctx: Any) -> None:
 
 def _sync_once(ctx: Any, account_id: int, *, quiet: bool) -> bool:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from sqlalchemy.exc import IntegrityError
 
     from nylas_engine.store.models import Account
     from nylas_engine.sync.imap import NETWORK_ERRORS, SyncError, close_quietly
@@ -170,6 +171,13 @@ def _sync_once(ctx: Any, account_id: int, *, quiet: bool) -> bool:
             changes = sync.full_pass(client)
         with ctx.db.session() as session:
             set_sync_state(session, account_id, "running")
+    except IntegrityError:
+        print(
+            f"error: {email} is being synced by another process (nylas-engine serve?); "
+            "what it stored stays, run this again later",
+            file=sys.stderr,
+        )
+        return False
     except (SyncError, *NETWORK_ERRORS) as exc:
         state = exc.sync_state if isinstance(exc, SyncError) else "connerror"
         with ctx.db.session() as session:

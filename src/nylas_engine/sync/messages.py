@@ -147,9 +147,10 @@ class FolderSync:
             known_next is not None
             and known_next == uidnext
             and exists == len(local)
-            and (modseq is None or modseq == known_modseq)
+            and modseq is not None
+            and modseq == known_modseq
         ):
-            return changes  # nothing happened since the last pass
+            return changes  # nothing happened since the last pass (CONDSTORE says so)
 
         remote: set[int] | None
         if known_next is None:
@@ -432,7 +433,7 @@ def detach(session: Session, rows: list[ImapUid]) -> int:
         )
         if {c.id for c in folders} != {c.id for c in message.categories}:
             message.categories = folders
-            changed += 1
+            changed += 1 if folders else 0  # one in no folder is counted if deleted
     session.flush()
     return changed
 

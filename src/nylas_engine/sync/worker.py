@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterable
 
 from imapclient import IMAPClient
+from sqlalchemy.exc import IntegrityError
 
 from nylas_engine.context import EngineContext
 from nylas_engine.store.credentials import CredentialsError
@@ -82,6 +83,11 @@ class AccountWorker(threading.Thread):
                 self._wait_for_new_credentials(AUTH_RETRY)
             except SyncError as exc:
                 self._set_state(exc.sync_state, str(exc))
+                delay = self._backoff(delay)
+            except IntegrityError:
+                # Another process (`nylas-engine sync`) stored the same UIDs first; its
+                # rows stand and the next pass picks up from them.
+                log.info("account %s is being synced by another process", self.account_id)
                 delay = self._backoff(delay)
             except NETWORK_ERRORS as exc:
                 self._set_state("connerror", f"lost the IMAP connection: {exc}")
