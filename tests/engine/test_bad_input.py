@@ -743,3 +743,19 @@ def test_a_streamed_json_body_over_the_limit_is_413(target, problems):
         )
     assert target.api.get("/drafts", params={"view": "count"}).json() == {"count": 0}
     problems.assert_none()
+
+
+SEARCH_SYNTAX = ['"', '"unclosed', "AND", "OR OR", "NOT", "NEAR(", "(", ")", "*", "^", "a:b"]
+SEARCH_SYNTAX += ["subject:hello", "-hello", "hello*", "%", "_", "\\", "'", "x" * 255, "ü", "🙂"]
+
+
+def test_search_operators_in_q_are_plain_text(target, problems):
+    """Whatever the full-text engine's query syntax, `q` never breaks the search."""
+    Mailbox(target.engine, target.folders).add("Hello world", body="AND OR NOT near words")
+    for q in SEARCH_SYNTAX:
+        for path in ("/threads/search", "/messages/search", "/messages/search/streaming"):
+            response = target.api.get(path, params={"q": q})
+            problems.check(f"GET {path} q={q[:20]}", response, lambda s: s == 200)
+    found = target.api.get("/messages/search", params={"q": "hello"}).json()
+    assert [m["subject"] for m in found] == ["Hello world"]
+    problems.assert_none()
