@@ -66,3 +66,14 @@ def test_openapi_is_served(engine):
 
     spec = httpx.get(engine.url + "/openapi.json").json()
     assert "/account" in spec["paths"]
+
+
+def test_every_reply_carries_a_request_id(engine, api):
+    import httpx
+
+    fresh = api.get("/account")
+    assert len(fresh.headers["x-request-id"]) >= 16
+    assert api.get("/account").headers["x-request-id"] != fresh.headers["x-request-id"]
+    echoed = httpx.get(engine.url + "/account", headers={"X-Request-Id": "trace-123"})
+    assert echoed.status_code == 401
+    assert echoed.headers["x-request-id"] == "trace-123"

@@ -1,6 +1,8 @@
-"""The FastAPI application: error handlers, CORS, size limits, idempotency, and the routes."""
+"""The FastAPI application: error handlers, request ids, CORS, size limits, idempotency, routes."""
 
 from __future__ import annotations
+
+import uuid
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -11,6 +13,31 @@ from nylas_engine.api.idempotency import IdempotencyMiddleware
 from nylas_engine.api.routes import routers
 from nylas_engine.config import MAX_JSON_BYTES, Settings
 from nylas_engine.context import EngineContext
+
+
+class RequestIdMiddleware:
+    """Every reply carries `X-Request-Id` (the client's own `X-Request-Id`/`X-Unique-ID` if it
+    sent one, else a fresh id), so an SDK error can name the request it came from."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        given = headers.get(b"x-request-id") or headers.get(b"x-unique-id") or b""
+        request_id = given[:128] if given.isascii() and given else uuid.uuid4().hex.encode()
+        scope.setdefault("state", {})["request_id"] = request_id.decode()
+
+        async def with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                extra = [(b"x-request-id", request_id)]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, with_id)
 
 
 class CorsMiddleware:
@@ -89,6 +116,7 @@ def create_app(ctx: EngineContext) -> FastAPI:
     app.add_middleware(IdempotencyMiddleware, ctx=ctx)
     app.add_middleware(BodyLimitMiddleware, ctx=ctx)
     app.add_middleware(CorsMiddleware)
+    app.add_middleware(RequestIdMiddleware)
     return app
 
 

@@ -100,7 +100,7 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        uid = request.headers.get("x-unique-id", "")
+        uid = request.scope.get("state", {}).get("request_id", "")
         return JSONResponse(
             {
                 "message": f"An internal error occured. request_uid: {uid}".strip(),
