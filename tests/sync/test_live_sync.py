@@ -283,3 +283,47 @@ def test_server_outage_sets_connerror_then_sync_resumes(sync_engine):
             eventually(lambda: "After the outage" in _inbox(api), "mail after the outage")
     finally:
         server.stop()
+
+
+def test_drafts_are_saved_to_the_drafts_folder_and_replaced_on_update(
+    dovecot, smtp_relay, sync_engine
+):
+    user, password = dovecot.new_user()
+    bob, _ = dovecot.new_user()
+    account = sync_engine.add_imap_account(
+        dovecot, user, password,
+        "--smtp-host", smtp_relay.host, "--smtp-port", str(smtp_relay.port),
+    )  # fmt: skip
+
+    def drafts_on_server() -> list[str]:
+        with dovecot.client(user, password) as other:
+            other.select_folder("Drafts", readonly=True)
+            uids = other.search("ALL")
+            fetched = other.fetch(uids, ["ENVELOPE", "FLAGS"]) if uids else {}
+            return sorted(
+                (data[b"ENVELOPE"].subject or b"").decode()
+                for data in fetched.values()
+                if b"\\Draft" in data[b"FLAGS"]
+            )
+
+    with sync_engine.client(account["id"]) as api:
+        eventually(lambda: api.get("/account").json().get("sync_progress"), "the first sync")
+        draft = api.post("/drafts", json={"subject": "Plan v1", "to": [{"email": bob}]}).json()
+        eventually(lambda: drafts_on_server() == ["Plan v1"], "the draft in Drafts")
+
+        updated = api.put(
+            f"/drafts/{draft['id']}", json={"subject": "Plan v2", "version": draft["version"]}
+        )
+        assert updated.status_code == 200, updated.text
+        eventually(lambda: drafts_on_server() == ["Plan v2"], "the draft replaced")
+        eventually(lambda: _linked(sync_engine, draft["id"], "Drafts"), "the copy linked")
+        # Still one draft in the API: the server copy is linked to it, not imported twice.
+        assert [d["subject"] for d in api.get("/drafts").json()] == ["Plan v2"]
+        in_drafts = api.get("/messages", params={"in": "drafts"}).json()
+        assert in_drafts == []
+
+        sent = api.post(
+            "/send", json={"draft_id": draft["id"], "version": updated.json()["version"]}
+        )
+        assert sent.status_code == 200, sent.text
+        eventually(lambda: drafts_on_server() == [], "the sent draft gone from Drafts")

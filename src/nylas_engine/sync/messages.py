@@ -382,8 +382,9 @@ def known_message_ids(
 def find_copy(
     session: Session, account: Account, message_id: str | None, raw: bytes
 ) -> Message | None:
-    """A live message that is this one: same Message-ID and bytes, or same Message-ID and
-    not on the server at all (stored by the engine itself, e.g. sent through the API)."""
+    """A live message that is this one: same Message-ID and bytes (a copy in another folder,
+    or a draft the engine appended), or same Message-ID and on no folder at all (stored by
+    the engine itself, e.g. sent through the API)."""
     if not message_id:
         return None
     candidates = list(
@@ -391,7 +392,6 @@ def find_copy(
             select(Message).where(
                 Message.account_id == account.id,
                 Message.message_id_header == message_id,
-                Message.is_draft.is_(False),
                 Message.deleted_at.is_(None),
             )
         )
@@ -403,6 +403,8 @@ def find_copy(
         if message.raw_sha256 == sha:
             return message
     for message in candidates:
+        if message.is_draft:
+            continue
         if session.scalar(select(ImapUid.id).where(ImapUid.message_id == message.id)) is None:
             return message
     return None

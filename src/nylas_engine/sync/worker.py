@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from nylas_engine.context import EngineContext
 from nylas_engine.store.credentials import CredentialsError
 from nylas_engine.store.models import Account
+from nylas_engine.sync.drafts import sync_drafts
 from nylas_engine.sync.imap import (
     NETWORK_ERRORS,
     AuthFailed,
@@ -139,7 +140,11 @@ class AccountWorker(threading.Thread):
 
     def _write_back(self, sync: AccountSync, client: IMAPClient, writeback: WriteBack) -> None:
         writeback.folders(client)
-        for target in writeback.run(client):
+        targets: set[str] = set()
+        if drafts_folder := sync_drafts(self.ctx, self.account_id, client):
+            targets.add(drafts_folder)
+        targets |= writeback.run(client)
+        for target in targets:
             folder = next((f for f in sync.folders if f.remote_name == target), None)
             if folder is not None:
                 sync.sync_folder(client, folder)

@@ -1,0 +1,140 @@
+"""Drafts made through the API, kept in the server's Drafts folder (APPEND, replaced on update).
+
+Each saved version of a draft is rendered to RFC 822 (by `send.build`, as sending would),
+marked with an `X-Nylas-Draft-Version` header, and appended with `\\Draft`; the copy of the
+previous version is expunged. The draft row keeps the bytes it last appended in
+`raw_sha256` (unused for drafts otherwise) and gets a fixed Message-ID, so the next sync of
+the Drafts folder links the new UID to the draft, and a sent draft keeps that Message-ID.
+A draft that is deleted, or sent, leaves the Drafts folder the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+from imapclient import IMAPClient
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from nylas_engine.context import EngineContext
+from nylas_engine.store.models import Account, Category, ImapUid, Message
+
+VERSION_HEADER = b"X-Nylas-Draft-Version"
+_VERSION = re.compile(rb"^X-Nylas-Draft-Version:\s*(\d+)\s*$", re.MULTILINE | re.IGNORECASE)
+
+
+def _appended_version(ctx: EngineContext, draft: Message) -> int | None:
+    if not draft.raw_sha256 or not ctx.blobs.exists(draft.raw_sha256):
+        return None
+    head = ctx.blobs.read(draft.raw_sha256).split(b"\r\n\r\n", 1)[0]
+    found = _VERSION.search(head)
+    return int(found.group(1)) if found else None
+
+
+def _render(ctx: EngineContext, account: Account, draft: Message, message_id: str) -> bytes:
+    from nylas_engine.send import build
+    from nylas_engine.store import drafts
+
+    outgoing = build.Outgoing(
+        from_=draft.from_ or drafts.default_sender(account),
+        to=draft.to or [],
+        cc=draft.cc or [],
+        reply_to=draft.reply_to or [],
+        subject=draft.subject or "",
+        body=draft.body or "",
+        message_id=message_id,
+        date=draft.date,
+        in_reply_to=draft.in_reply_to,
+        references=list(draft.references or []),
+        files=[
+            build.FilePart(a.file.sha256, a.file.filename, a.file.content_type, a.content_id)
+            for a in draft.attachments
+            if a.file.deleted_at is None
+        ],
+    )
+    sha, _size = build.write(outgoing, ctx.blobs)
+    return VERSION_HEADER + f": {draft.version}\r\n".encode() + ctx.blobs.read(sha)
+
+
+def _message_id(account: Account, draft: Message) -> str:
+    from nylas_engine.send import build
+
+    domain = (account.email_address or "").rpartition("@")[2] or None
+    return build.new_message_id(domain, draft.public_id)
+
+
+def sync_drafts(ctx: EngineContext, account_id: int, client: IMAPClient) -> str | None:
+    """Bring the server's Drafts folder in line with the API's drafts. Returns the folder's
+    name if anything was appended (the caller syncs it to link the new UIDs)."""
+    with ctx.db.session() as session:
+        account = session.get(Account, account_id)
+        folder = _drafts_folder(session, account_id)
+        if account is None or folder is None or folder.remote_name is None:
+            return None
+        remote = folder.remote_name
+        on_server = {
+            row.id: (row.uid, row.message_id)
+            for row in session.scalars(select(ImapUid).where(ImapUid.category_id == folder.id))
+        }
+        by_message: dict[int, list[int]] = {}
+        for row_id, (_, message_id) in on_server.items():
+            by_message.setdefault(message_id, []).append(row_id)
+        stale: list[int] = []  # ImapUid rows whose server copies go
+        appends: list[tuple[bytes, datetime | None]] = []
+        live = session.scalars(
+            select(Message).where(
+                Message.account_id == account_id,
+                Message.is_draft.is_(True),
+                Message.deleted_at.is_(None),
+            )
+        )
+        for draft in live:
+            rows = by_message.pop(draft.id, [])
+            if rows and _appended_version(ctx, draft) == draft.version:
+                continue
+            header_id = draft.message_id_header or _message_id(account, draft)
+            raw = _render(ctx, account, draft, header_id)
+            sha, size = ctx.blobs.put_bytes(raw)
+            # A plain UPDATE: where the draft's server copy lives is not an API change.
+            session.execute(
+                update(Message)
+                .where(Message.id == draft.id)
+                .values(raw_sha256=sha, size=size, message_id_header=header_id)
+            )
+            when = datetime.fromtimestamp(draft.date, timezone.utc) if draft.date else None
+            appends.append((raw, when))
+            stale += rows
+        # What is left in Drafts belongs to drafts deleted or sent through the API.
+        for message_id, rows in by_message.items():
+            message = session.get(Message, message_id)
+            if message is not None and (message.deleted_at is not None or message.is_sent):
+                stale += rows
+        stale_uids = [on_server[row_id][0] for row_id in stale]
+        if not appends and not stale_uids:
+            return None
+        client.select_folder(remote)
+        for raw, when in appends:
+            client.append(remote, raw, flags=[b"\\Draft", b"\\Seen"], msg_time=when)
+        if stale_uids:
+            client.delete_messages(stale_uids)
+            if b"UIDPLUS" in set(client.capabilities()):
+                client.uid_expunge(stale_uids)
+            else:
+                client.expunge()
+            for row_id in stale:
+                if (row := session.get(ImapUid, row_id)) is not None:
+                    session.delete(row)
+        return remote if appends else None
+
+
+def _drafts_folder(session: Session, account_id: int) -> Category | None:
+    folder: Category | None = session.scalar(
+        select(Category).where(
+            Category.account_id == account_id,
+            Category.name == "drafts",
+            Category.deleted_at.is_(None),
+            Category.remote_name.is_not(None),
+        )
+    )
+    return folder
