@@ -382,3 +382,24 @@ def test_smtp_auth_success_and_failure(auth_engine):
         assert refused.json()["message"] == "Could not authenticate with the SMTP server."
         assert refused.json()["server_error"].startswith("535 : ")
         assert [m.message["Subject"] for m in guarded.messages] == ["Authenticated"]
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_stored_smtp_password_is_used(engine):
+    from sqlalchemy import select
+
+    from nylas_engine.store.credentials import MailCredentials, Vault
+    from nylas_engine.store.models import Account
+
+    with SmtpListener(auth=("carol", "smtp-pass")) as guarded:
+        account = engine.new_account(smtp_username="carol", **guarded.account_fields())
+        sealed = Vault.for_data_dir(engine.data_dir).seal(
+            MailCredentials(imap_password="imap-pass", smtp_password="smtp-pass")
+        )
+        with engine.db.session() as session:
+            row = session.scalar(select(Account).where(Account.public_id == account["id"]))
+            row.credentials = sealed
+        with engine.client(account["id"]) as client:
+            response = client.post("/send", json={"to": [{"email": "a@x.com"}], "subject": "S"})
+        assert response.status_code == 200, response.text
+        assert [m.message["Subject"] for m in guarded.messages] == ["S"]

@@ -16,11 +16,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from nylas_engine.api.errors import APIError, bad_request
+from nylas_engine.context import EngineContext
 from nylas_engine.search.index import index_message
 from nylas_engine.send import build, errors, smtp
 from nylas_engine.send.errors import SendError
 from nylas_engine.store import drafts
-from nylas_engine.store.blobs import BlobStore
 from nylas_engine.store.mail import category_by_role, ingest_message, refresh_thread
 from nylas_engine.store.models import Account, Category, Message, now
 
@@ -32,36 +32,38 @@ class Sent:
 
 
 def send_saved_draft(
-    session: Session, blobs: BlobStore, account: Account, body: dict[str, Any]
+    session: Session, ctx: EngineContext, account: Account, body: dict[str, Any]
 ) -> Sent:
     draft_id = body.get("draft_id")
     if not isinstance(draft_id, str):
         raise bad_request(f"Invalid draft id: {draft_id}")
     draft = drafts.draft_for_write(session, account, draft_id, body.get("version"))
     tracking = drafts.optional_object(body, "tracking")
-    sent = _deliver_message(blobs, account, draft)
+    sent = _deliver_message(ctx, account, draft)
     if tracking is not None:
         draft.tracking = tracking
     _record(session, account, sent.message)
     return sent
 
 
-def send_inline(session: Session, blobs: BlobStore, account: Account, body: dict[str, Any]) -> Sent:
+def send_inline(
+    session: Session, ctx: EngineContext, account: Account, body: dict[str, Any]
+) -> Sent:
     if not body:
         raise bad_request("Invalid request body: nothing to send")
     # Nothing may reach the database before delivery: the draft is built but not added.
     with session.no_autoflush:
         inp = drafts.parse_input(session, account, body, new=True)
         message = drafts.build_draft(session, account, inp)
-        sent = _deliver_message(blobs, account, message)
+        sent = _deliver_message(ctx, account, message)
     session.add(message)
     _record(session, account, message)
     return sent
 
 
-def _deliver_message(blobs: BlobStore, account: Account, message: Message) -> Sent:
+def _deliver_message(ctx: EngineContext, account: Account, message: Message) -> Sent:
     recipients = _recipients(message.to, message.cc, message.bcc)
-    server = _server_for(account)
+    server = _server_for(ctx, account)
     sent_at = now()
     message_id = message.message_id_header or build.new_message_id(
         _domain(account), message.public_id
@@ -83,8 +85,8 @@ def _deliver_message(blobs: BlobStore, account: Account, message: Message) -> Se
             for a in files
         ],
     )
-    raw_sha, size = build.write(outgoing, blobs)
-    partial = _deliver(blobs, server, outgoing.from_[0]["email"], recipients, raw_sha)
+    raw_sha, size = build.write(outgoing, ctx.blobs)
+    partial = _deliver(ctx, server, outgoing.from_[0]["email"], recipients, raw_sha)
     message.is_draft = False
     message.is_sent = True
     message.unread = False
@@ -103,7 +105,7 @@ def _record(session: Session, account: Account, message: Message) -> None:
     index_message(session, message)
 
 
-def send_raw(session: Session, blobs: BlobStore, account: Account, raw: bytes) -> Sent:
+def send_raw(session: Session, ctx: EngineContext, account: Account, raw: bytes) -> Sent:
     """Mode 3: the client's MIME, sent as given apart from Message-Id, User-Agent and Bcc."""
     if not raw.strip():
         raise bad_request("Invalid request body: an empty message")
@@ -113,13 +115,13 @@ def send_raw(session: Session, blobs: BlobStore, account: Account, raw: bytes) -
         default_from=drafts.default_sender(account)[0],
     )
     recipients = _recipients(prepared.to, prepared.cc, prepared.bcc)
-    server = _server_for(account)
-    raw_sha, _size = blobs.put_bytes(prepared.data)
+    server = _server_for(ctx, account)
+    raw_sha, _size = ctx.blobs.put_bytes(prepared.data)
     sender = prepared.sender[0]["email"] if prepared.sender else account.email_address
-    partial = _deliver(blobs, server, sender, recipients, raw_sha)
+    partial = _deliver(ctx, server, sender, recipients, raw_sha)
     message = ingest_message(
         session,
-        blobs,
+        ctx.blobs,
         account,
         prepared.data,
         categories=_sent_categories(session, account),
@@ -139,20 +141,20 @@ def send_raw(session: Session, blobs: BlobStore, account: Account, raw: bytes) -
 
 
 def _deliver(
-    blobs: BlobStore, server: smtp.SmtpServer, sender: str, recipients: list[str], raw_sha: str
+    ctx: EngineContext, server: smtp.SmtpServer, sender: str, recipients: list[str], raw_sha: str
 ) -> SendError | None:
     """Hand the stored message to SMTP; an APIError when nothing went out."""
     try:
-        with blobs.path(raw_sha).open("rb") as message:
+        with ctx.blobs.path(raw_sha).open("rb") as message:
             refused = smtp.deliver(server, sender, recipients, message)
     except SendError as exc:
         raise _api_error(exc) from exc
     return errors.partly_refused(refused) if refused else None
 
 
-def _server_for(account: Account) -> smtp.SmtpServer:
+def _server_for(ctx: EngineContext, account: Account) -> smtp.SmtpServer:
     try:
-        return smtp.server_for(account)
+        return smtp.server_for(account, ctx.settings.data_dir)
     except SendError as exc:
         raise _api_error(exc) from exc
 

@@ -14,18 +14,21 @@ import smtplib
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO
 
 from nylas_engine.send import errors
 from nylas_engine.send.errors import SendError
+from nylas_engine.store import credentials
+from nylas_engine.store.credentials import CredentialsError, MailCredentials
 from nylas_engine.store.models import Account
 
 log = logging.getLogger("nylas_engine.send")
 
 TIMEOUT = 60.0
-# Until stored credentials exist (issue 4), an account may name an environment variable
-# holding its SMTP password in metadata["smtp_password_env"]. Only variables with this prefix
-# are read, so an account setting can never make the engine reveal other secrets.
+# An account without stored credentials may name an environment variable holding its SMTP
+# password in metadata["smtp_password_env"]. Only variables with this prefix are read, so an
+# account setting can never make the engine hand out other secrets.
 PASSWORD_ENV_PREFIX = "NYLAS_SMTP_PASSWORD"
 _BATCH = 64 * 1024
 
@@ -39,22 +42,37 @@ class SmtpServer:
     password: str | None = None
 
 
-def server_for(account: Account) -> SmtpServer:
-    """The account's SMTP settings; 503 when it has none (nothing can be sent)."""
+def server_for(account: Account, data_dir: Path | None = None) -> SmtpServer:
+    """The account's SMTP settings and login; 503 when it has none (nothing can be sent).
+
+    The password is the account's stored one (decrypted with the engine's key in
+    `data_dir`); accounts without stored credentials may name an environment variable.
+    """
     if not account.smtp_host:
         raise errors.not_configured()
     security = (account.security or "plain").lower()
     port = account.smtp_port or {"tls": 465, "starttls": 587}.get(security, 25)
-    return SmtpServer(
-        host=account.smtp_host,
-        port=port,
-        security=security,
-        username=account.smtp_username,
-        password=_password(account),
-    )
+    username, password = account.smtp_username, None
+    stored = _stored_credentials(account, data_dir)
+    if stored is not None:
+        username, password = username or account.imap_username, stored.smtp
+    else:
+        password = _password_from_env(account)
+    return SmtpServer(account.smtp_host, port, security, username, password)
 
 
-def _password(account: Account) -> str | None:
+def _stored_credentials(account: Account, data_dir: Path | None) -> MailCredentials | None:
+    if data_dir is None:
+        return None
+    try:
+        return credentials.load(data_dir, account)
+    except CredentialsError as exc:
+        raise SendError(
+            503, "The account's stored SMTP password cannot be read with this engine's key."
+        ) from exc
+
+
+def _password_from_env(account: Account) -> str | None:
     name = (account.metadata_ or {}).get("smtp_password_env")
     if not isinstance(name, str) or not name.startswith(PASSWORD_ENV_PREFIX):
         return None
@@ -108,14 +126,13 @@ def _connect(server: SmtpServer) -> smtplib.SMTP:
 
 
 def _login(smtp: smtplib.SMTP, server: SmtpServer) -> None:
-    if not server.username or server.password is None:
+    """Log in when we have a password and the server offers AUTH (a relay may not)."""
+    if not server.username or server.password is None or not smtp.has_extn("auth"):
         return
     try:
         smtp.login(server.username, server.password)
     except smtplib.SMTPAuthenticationError as exc:
         raise errors.auth_failed(exc.smtp_code, exc.smtp_error) from exc
-    except smtplib.SMTPNotSupportedError as exc:
-        raise SendError(403, "The SMTP server does not offer authentication.") from exc
 
 
 def _transaction(

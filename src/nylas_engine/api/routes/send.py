@@ -49,13 +49,13 @@ def send(
     scope: AccountScope = Depends(write_scope),  # first: no body is read before auth
     payload: bytes | dict[str, Any] = Depends(send_payload),
 ) -> Any:
-    session, blobs, account = scope.session, scope.ctx.blobs, scope.account
+    session, ctx, account = scope.session, scope.ctx, scope.account
     if isinstance(payload, bytes):
-        sent = outbox.send_raw(session, blobs, account, payload)
+        sent = outbox.send_raw(session, ctx, account, payload)
     elif payload.get("draft_id") is not None:
-        sent = outbox.send_saved_draft(session, blobs, account, payload)
+        sent = outbox.send_saved_draft(session, ctx, account, payload)
     else:
-        sent = outbox.send_inline(session, blobs, account, payload)
+        sent = outbox.send_inline(session, ctx, account, payload)
     if sent.partial is not None:
         # Delivered to some recipients only: 200 with the error body (wire-api §2.2).
         return JSONResponse(sent.partial.body(), status_code=200)
