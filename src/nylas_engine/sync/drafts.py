@@ -27,7 +27,8 @@ _VERSION = re.compile(rb"^X-Nylas-Draft-Version:\s*(\d+)\s*$", re.MULTILINE | re
 def _appended_version(ctx: EngineContext, draft: Message) -> int | None:
     if not draft.raw_sha256 or not ctx.blobs.exists(draft.raw_sha256):
         return None
-    head = ctx.blobs.read(draft.raw_sha256).split(b"\r\n\r\n", 1)[0]
+    first = next(iter(ctx.blobs.iter_chunks(draft.raw_sha256)), b"")  # the header is first
+    head = first.split(b"\r\n\r\n", 1)[0]
     found = _VERSION.search(head)
     return int(found.group(1)) if found else None
 
