@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 M = TypeVar("M", bound=Model)
 
-PAGE_SIZE = 50
+PAGE_SIZE = 500  # few round trips: a page of 500 costs the engine little more than 50
 IDS_PAGE_SIZE = 1000
 
 
@@ -63,7 +63,7 @@ class Collection(Generic[M]):
         return [self.model._build(self._client, item) for item in items]
 
     async def values(self) -> AsyncIterator[M]:
-        """Every matching object, fetched lazily in pages of 50 (up to a `limit` filter)."""
+        """Every matching object, fetched lazily in pages of 500 (up to a `limit` filter)."""
         total = self.filters.get("limit")
         start = int(self.filters.get("offset") or 0)
         for offset, limit in chunks(None if total is None else int(total), start, PAGE_SIZE):
