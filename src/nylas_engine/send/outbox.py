@@ -63,7 +63,7 @@ def send_inline(
 
 def _deliver_message(ctx: EngineContext, account: Account, message: Message) -> Sent:
     recipients = _recipients(message.to, message.cc, message.bcc)
-    server = _server_for(ctx, account)
+    server = server_for(ctx, account)
     sent_at = now()
     message_id = message.message_id_header or build.new_message_id(
         _domain(account), message.public_id
@@ -115,7 +115,7 @@ def send_raw(session: Session, ctx: EngineContext, account: Account, raw: bytes)
         default_from=drafts.default_sender(account)[0],
     )
     recipients = _recipients(prepared.to, prepared.cc, prepared.bcc)
-    server = _server_for(ctx, account)
+    server = server_for(ctx, account)
     raw_sha, _size = ctx.blobs.put_bytes(prepared.data)
     sender = prepared.sender[0]["email"] if prepared.sender else account.email_address
     partial = _deliver(ctx, server, sender, recipients, raw_sha)
@@ -148,18 +148,18 @@ def _deliver(
         with ctx.blobs.path(raw_sha).open("rb") as message:
             refused = smtp.deliver(server, sender, recipients, message)
     except SendError as exc:
-        raise _api_error(exc) from exc
+        raise api_error(exc) from exc
     return errors.partly_refused(refused) if refused else None
 
 
-def _server_for(ctx: EngineContext, account: Account) -> smtp.SmtpServer:
+def server_for(ctx: EngineContext, account: Account) -> smtp.SmtpServer:
     try:
         return smtp.server_for(account, ctx.settings.data_dir)
     except SendError as exc:
-        raise _api_error(exc) from exc
+        raise api_error(exc) from exc
 
 
-def _api_error(exc: SendError) -> APIError:
+def api_error(exc: SendError) -> APIError:
     return APIError(
         exc.status, exc.message, "api_error", server_error=exc.server_error, failures=exc.failures
     )

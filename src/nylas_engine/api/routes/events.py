@@ -25,7 +25,7 @@ from nylas_engine.api.deps import (
     json_object,
     write_scope,
 )
-from nylas_engine.api.errors import APIError, bad_request, not_found, unauthorized
+from nylas_engine.api.errors import bad_request, not_found, unauthorized
 from nylas_engine.api.params import Query, check_id
 from nylas_engine.api.views.calendar import event_json, instance_json
 from nylas_engine.calendar import ical
@@ -33,7 +33,7 @@ from nylas_engine.calendar.fields import event_changes
 from nylas_engine.calendar.recurrence import parse_recurrence
 from nylas_engine.calendar.when import InvalidInput
 from nylas_engine.context import EngineContext
-from nylas_engine.send import smtp
+from nylas_engine.send import outbox, smtp
 from nylas_engine.send.errors import SendError
 from nylas_engine.store import calendar as store
 from nylas_engine.store import paging
@@ -256,16 +256,10 @@ def _email_reply(
     )
     try:
         smtp.deliver(
-            smtp.server_for(account),
+            outbox.server_for(scope.ctx, account),
             account.email_address,
             [organizer[1]],
             BytesIO(message.as_bytes()),
         )
     except SendError as exc:
-        raise APIError(
-            exc.status,
-            exc.message,
-            "api_error",
-            server_error=exc.server_error,
-            failures=exc.failures,
-        ) from exc
+        raise outbox.api_error(exc) from exc
