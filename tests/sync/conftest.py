@@ -9,46 +9,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-from dovecot import Dovecot, dovecot, mailbox, smtp_relay  # noqa: F401  (fixtures)
-
-from nylas.testing import LocalEngine
-
-
-class SyncEngine(LocalEngine):
-    _db: Any = None
-
-    @property
-    def db(self) -> Any:
-        if self._db is None:
-            from nylas_engine.store.db import Database
-
-            self._db = Database(f"sqlite:///{self.data_dir / 'engine.db'}", run_migrations=False)
-        return self._db
-
-    def add_imap_account(
-        self, server: Dovecot, user: str, password: str, *extra: str
-    ) -> dict[str, Any]:
-        """`nylas-engine accounts add` for a Dovecot mailbox (password passed in a file)."""
-        secret = Path(self.data_dir) / f"password-{user}"
-        secret.write_text(password + "\n")
-        out = self.cli(
-            "accounts", "add", "--email", user, "--json",
-            "--imap-host", server.host, "--imap-port", str(server.imap_port), "--plain",
-            "--password-file", str(secret), *extra,
-        )  # fmt: skip
-        secret.unlink()
-        import json
-
-        result: dict[str, Any] = json.loads(out)
-        return result
-
-    def client(self, token: str) -> httpx.Client:
-        return httpx.Client(base_url=self.url, auth=(token, ""), timeout=30)
+from dovecot import dovecot, mailbox, smtp_relay  # noqa: F401  (fixtures)
+from sync_engines import SyncEngine
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ import json
 
 import pytest
 import samples
+from legacy_sdk import legacy_client
 
 
 @pytest.fixture
@@ -95,19 +96,6 @@ def test_accounts_add_then_sync_once(dovecot, filled, offline_engine):
     assert again == {"account": user, "added": 0, "updated": 0, "removed": 0}
     with offline_engine.client(account["id"]) as api:
         assert api.get("/messages", params={"view": "count"}).json()["count"] == 7
-
-
-def legacy_client(url: str, token: str):
-    """nylas-legacy 5.15 insists on an https:// server: build it with a placeholder, then
-    point its URLs at the (http) engine."""
-    from nylas_legacy import APIClient
-
-    placeholder = "https://engine.invalid"
-    client = APIClient(None, None, token, placeholder)
-    for name, value in list(vars(client).items()):
-        if isinstance(value, str) and value.startswith(placeholder):
-            setattr(client, name, url + value[len(placeholder) :])
-    return client
 
 
 def test_official_sdk_reads_the_synced_mailbox(dovecot, filled, offline_engine):

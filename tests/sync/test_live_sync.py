@@ -327,3 +327,28 @@ def test_drafts_are_saved_to_the_drafts_folder_and_replaced_on_update(
         )
         assert sent.status_code == 200, sent.text
         eventually(lambda: drafts_on_server() == [], "the sent draft gone from Drafts")
+
+
+def test_a_move_out_of_the_inbox_shows_without_waiting_for_the_poll(
+    dovecot, mailbox, tmp_path_factory
+):
+    from sync_engines import SyncEngine
+
+    engine = SyncEngine(
+        tmp_path_factory.mktemp("slow-poll"),
+        env={"NYLAS_ENGINE_SYNC_POLL": "600", "NYLAS_ENGINE_SYNC_SCAN": "0.5"},
+    )
+    engine.start()
+    try:
+        user, password = mailbox
+        dovecot.append(user, [samples.plain("Move me", user)])
+        account = engine.add_imap_account(dovecot, user, password)
+        with engine.client(account["id"]) as api:
+            message = eventually(lambda: _inbox(api).get("Move me"), "the first sync")
+            with dovecot.client(user, password) as other:
+                other.select_folder("INBOX")
+                other.move(other.search(["SUBJECT", "Move me"]), "Archive")
+            # IDLE reports the expunge; the worker then looks through every folder at once.
+            eventually(lambda: _folder(api, message["id"]) == "archive", "the move to Archive")
+    finally:
+        engine.close()

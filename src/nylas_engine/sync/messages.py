@@ -85,6 +85,7 @@ class FolderChanges:
     added: int = 0
     updated: int = 0
     removed: int = 0
+    expunged: int = 0  # UIDs gone from the folder (moved away or deleted: a full pass tells)
 
     def __bool__(self) -> bool:
         return bool(self.added or self.updated or self.removed)
@@ -165,6 +166,7 @@ class FolderSync:
         if remote is not None:
             gone = [uid for uid in local if uid not in remote]
             if gone:
+                changes.expunged += len(gone)
                 changes.removed += self._expunged(gone)
                 for uid in gone:
                     del local[uid]

@@ -122,7 +122,7 @@ class AccountWorker(threading.Thread):
             if can_idle and inbox is not None:
                 client.select_folder(inbox.remote_name, readonly=True)
                 woke = self._idle(client, min(next_pass, time.monotonic() + IDLE_RENEW), writeback)
-                if woke == "server" and sync.sync_folder(client, inbox).removed:
+                if woke == "server" and sync.sync_folder(client, inbox).expunged:
                     next_pass = 0.0  # moved elsewhere, or deleted: the full pass tells which
             else:
                 self._wait(next_pass, writeback)
