@@ -12,6 +12,7 @@ uid 0) and the directories it needs are world-readable.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
@@ -182,10 +183,11 @@ class Dovecot:
                 raise RuntimeError(f"dovecot failed to start: {out.read()}{self.log()}")
         pid_file = self.dir / "run" / "master.pid"
         deadline = time.monotonic() + timeout
-        while not pid_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if pid_file.exists():
-            self._pid = int(pid_file.read_text().split()[0])
+        while self._pid is None and time.monotonic() < deadline:
+            try:  # the file may not exist yet, or be written half
+                self._pid = int(pid_file.read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                time.sleep(0.05)
         if not (_wait_for_port(self.imap_port, timeout) and _wait_for_port(self.lmtp_port, 5)):
             self.stop()
             raise RuntimeError(f"dovecot did not listen in {timeout}s:\n{self.log()}")
@@ -196,8 +198,9 @@ class Dovecot:
         directory (mail, users) so `start()` can bring the same server back."""
         pid_file = self.dir / "run" / "master.pid"
         pid = self._pid
-        if pid is None and pid_file.exists():
-            pid = int(pid_file.read_text().split()[0])
+        if pid is None:
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                pid = int(pid_file.read_text().split()[0])
         if pid is not None:
             try:
                 os.kill(pid, signal.SIGTERM)
