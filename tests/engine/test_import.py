@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from legacy_sdk import legacy_client
 from sqlalchemy import select
 
 from nylas_engine.search import search_messages, search_threads
@@ -182,19 +183,6 @@ def test_mbox_import_threads_messages_and_keeps_files(engine, tmp_path):
     assert lunch["last_message_sent_timestamp"] == T0 + 3600
     assert lunch["last_message_received_timestamp"] == T0 + 2 * DAY
     assert lunch["unread"] and lunch["starred"]
-
-
-def legacy_client(url: str, token: str) -> Any:
-    """nylas-legacy 5.15 insists on an https:// server: build it with a placeholder, then
-    point its URLs at the (http) engine."""
-    from nylas_legacy import APIClient
-
-    placeholder = "https://engine.invalid"
-    client = APIClient(None, None, token, placeholder)
-    for name, value in list(vars(client).items()):
-        if isinstance(value, str) and value.startswith(placeholder):
-            setattr(client, name, url + value[len(placeholder) :])
-    return client
 
 
 def test_official_sdk_reads_imported_mail(engine, tmp_path):

@@ -11,26 +11,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from nylas_legacy import APIClient
+from legacy_sdk import legacy_client
 from nylas_legacy.client.errors import NylasApiError
 
 from nylas.testing import LocalEngine
 
 PASSWORD = "legacy password"
 CALLBACK = "http://127.0.0.1:9/oauth/callback"
-
-
-def legacy_client(
-    url: str, client_id: str | None = None, secret: str | None = None, token: str | None = None
-) -> APIClient:
-    """An APIClient bound to the engine. The 5.x client insists on an https:// server, so it is
-    built with a placeholder and its URLs are pointed at the (http) engine afterwards."""
-    placeholder = "https://engine.invalid"
-    client = APIClient(client_id, secret, token, placeholder)
-    for name, value in list(vars(client).items()):
-        if isinstance(value, str) and value.startswith(placeholder):
-            setattr(client, name, url + value[len(placeholder) :])
-    return client
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +61,9 @@ def status_with(engine: LocalEngine, token: str) -> int:
 @pytest.mark.filterwarnings("ignore:Non-string passwords:DeprecationWarning")
 def test_oauth_flow_and_account_management_with_a_token(token_engine, app):
     user = new_user(token_engine)
-    client = legacy_client(token_engine.url, app["client_id"], app["client_secret"])
+    client = legacy_client(
+        token_engine.url, app_id=app["client_id"], app_secret=app["client_secret"]
+    )
 
     url = client.authentication_url(CALLBACK, login_hint=user["email_address"], state="st-1")
     parts = urlsplit(url)
@@ -129,18 +118,22 @@ def test_oauth_flow_and_account_management_with_a_token(token_engine, app):
 
 def test_code_cannot_be_exchanged_twice_or_with_a_wrong_secret(token_engine, app):
     user = new_user(token_engine)
-    client = legacy_client(token_engine.url, app["client_id"], app["client_secret"])
+    client = legacy_client(
+        token_engine.url, app_id=app["client_id"], app_secret=app["client_secret"]
+    )
     code = log_in_at(token_engine, client.authentication_url(CALLBACK), user["email_address"])[
         "code"
     ]
-    impostor = legacy_client(token_engine.url, app["client_id"], "wrong-secret")
+    impostor = legacy_client(token_engine.url, app_id=app["client_id"], app_secret="wrong-secret")
     with pytest.raises(NylasApiError) as wrong:
         impostor.token_for_code(code)
     assert wrong.value.response.status_code == 401
 
     assert client.token_for_code(code)
     with pytest.raises(NylasApiError) as reused:
-        legacy_client(token_engine.url, app["client_id"], app["client_secret"]).token_for_code(code)
+        legacy_client(
+            token_engine.url, app_id=app["client_id"], app_secret=app["client_secret"]
+        ).token_for_code(code)
     assert reused.value.response.status_code == 400
 
 
@@ -148,7 +141,9 @@ def test_app_admin_with_the_client_secret(token_engine, app):
     users = [new_user(token_engine), new_user(token_engine)]
     for user in users:
         token_engine.cli("tokens", "create", user["id"], "--app", app["client_id"])
-    admin = legacy_client(token_engine.url, app["client_id"], app["client_secret"])
+    admin = legacy_client(
+        token_engine.url, app_id=app["client_id"], app_secret=app["client_secret"]
+    )
 
     assert [a.id for a in admin.accounts.all()] == [u["id"] for u in users]
     first = admin.accounts.first()
@@ -178,7 +173,7 @@ def test_app_admin_with_the_client_secret(token_engine, app):
     admin.webhooks.delete(hook.id)
     assert admin.webhooks.all() == []
 
-    stranger = legacy_client(token_engine.url, app["client_id"], "wrong-secret")
+    stranger = legacy_client(token_engine.url, app_id=app["client_id"], app_secret="wrong-secret")
     with pytest.raises(NylasApiError) as denied:
         stranger.accounts.all()
     assert denied.value.response.status_code == 401

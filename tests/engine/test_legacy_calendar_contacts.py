@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 
 import pytest
+from legacy_sdk import legacy_client
 from nylas_legacy import APIClient
 from smtp_listener import SmtpListener
 from sqlalchemy import select
@@ -14,17 +15,6 @@ from test_contacts import png
 from test_events import T0, add_invite
 
 from nylas.testing import LocalEngine
-
-
-def legacy_client(url: str, token: str) -> APIClient:
-    """5.15 refuses a server that is not https://: build it for a placeholder, then point its
-    URLs at the (http) engine."""
-    placeholder = "https://engine.invalid"
-    client = APIClient(None, None, token, placeholder)
-    for name, value in list(vars(client).items()):
-        if isinstance(value, str) and value.startswith(placeholder):
-            setattr(client, name, url + value[len(placeholder) :])
-    return client
 
 
 @pytest.fixture

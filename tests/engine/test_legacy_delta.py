@@ -8,21 +8,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from legacy_sdk import legacy_client
 from mailfactory import Mailbox
 
 
 @pytest.fixture
 def client(engine: Any, account: dict[str, Any]) -> Any:
-    """An open-mode APIClient. The 5.x client insists on an https:// server, so it is built
-    with a placeholder and its URLs are pointed at the (http) engine afterwards."""
-    from nylas_legacy import APIClient
-
-    placeholder = "https://engine.invalid"
-    client = APIClient(None, None, account["id"], placeholder)
-    for name, value in list(vars(client).items()):
-        if isinstance(value, str) and value.startswith(placeholder):
-            setattr(client, name, engine.url + value[len(placeholder) :])
-    return client
+    return legacy_client(engine.url, account["id"])
 
 
 def later(action: Callable[[], Any], delay: float = 1.0) -> threading.Thread:

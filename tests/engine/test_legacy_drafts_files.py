@@ -9,10 +9,10 @@ from email.message import EmailMessage
 from typing import Any
 
 import pytest
+from legacy_sdk import legacy_client
 from nylas_legacy.client.errors import MessageRejectedError, NylasApiError
 from nylas_legacy.client.restful_models import NylasAPIObject
 from smtp_listener import SmtpListener
-from test_legacy_mail import legacy_client
 
 
 @pytest.fixture(autouse=True)

@@ -6,21 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from legacy_sdk import legacy_client
 from mailfactory import Mailbox
 from nylas_legacy import APIClient
 
 T0 = 1_600_000_000
-
-
-def legacy_client(url: str, token: str) -> APIClient:
-    """The 5.x client insists on an https:// server: build it with a placeholder and point
-    its URLs at the (http) engine afterwards."""
-    placeholder = "https://engine.invalid"
-    client = APIClient(None, None, token, placeholder)
-    for name, value in list(vars(client).items()):
-        if isinstance(value, str) and value.startswith(placeholder):
-            setattr(client, name, url + value[len(placeholder) :])
-    return client
 
 
 @pytest.fixture
