@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import Select, select
-from sqlalchemy.orm import Session, contains_eager
+from sqlalchemy import Select
+from sqlalchemy.orm import Session
 
 from nylas_engine.api.errors import bad_request, conflict, not_found
 from nylas_engine.api.params import check_id
@@ -142,30 +142,7 @@ def _reply_target(
 
 def list_drafts(account: Account, f: MailFilters) -> Select[Any]:
     """Live drafts matching the /messages filters (except `from`), newest first."""
-    f = replace(f, from_=None)
-    stmt = (
-        select(Message)
-        .outerjoin(Thread, Thread.id == Message.thread_id)
-        .options(contains_eager(Message.thread))
-        .where(
-            Message.account_id == account.id,
-            Message.is_draft.is_(True),
-            Message.deleted_at.is_(None),
-            Thread.deleted_at.is_(None),
-            *msgs.message_conditions(account, f),
-            *msgs.thread_time_conditions(f),
-        )
-        .order_by(Message.date.desc(), Message.id.desc())
-    )
-    if f.unread is not None:
-        stmt = stmt.where(Message.unread.is_(f.unread))
-    if f.starred is not None:
-        stmt = stmt.where(Message.starred.is_(f.starred))
-    if f.received_before is not None:
-        stmt = stmt.where(Message.date <= f.received_before)
-    if f.received_after is not None:
-        stmt = stmt.where(Message.date > f.received_after)
-    return stmt
+    return msgs.list_messages(account, replace(f, from_=None), drafts=True)
 
 
 def find_draft(session: Session, account: Account, public_id: str) -> Message:

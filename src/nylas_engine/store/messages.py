@@ -124,15 +124,15 @@ def thread_time_conditions(f: MailFilters) -> list[ColumnElement[bool]]:
 # --------------------------------------------------------------------------- queries
 
 
-def list_messages(account: Account, f: MailFilters) -> Select[Any]:
-    """Non-draft messages of live threads matching `f`, newest first."""
+def list_messages(account: Account, f: MailFilters, *, drafts: bool = False) -> Select[Any]:
+    """Messages (or, with `drafts`, drafts) of live threads matching `f`, newest first."""
     stmt = (
         select(Message)
         .outerjoin(Thread, Thread.id == Message.thread_id)
         .options(contains_eager(Message.thread))
         .where(
             Message.account_id == account.id,
-            Message.is_draft.is_(False),
+            Message.is_draft.is_(drafts),
             Message.deleted_at.is_(None),
             Thread.deleted_at.is_(None),
             *message_conditions(account, f),
