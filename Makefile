@@ -1,9 +1,9 @@
 .PHONY: demo test bench
 
-# The main job: the engine with a demo mailbox on http://127.0.0.1:5555/ (Ctrl-C stops it).
+# The main job: install, serve a demo mailbox on http://127.0.0.1:5555/, read it with the SDK
+# (examples/quickstart.py), keep serving until Ctrl-C. See scripts/demo.sh for its settings.
 demo:
-	python3 -m pip install -q --disable-pip-version-check -e '.[engine]'
-	nylas-engine --data-dir .demo-data demo
+	bash scripts/demo.sh
 
 # Everything CI runs: install, ruff, mypy, pytest.
 test:

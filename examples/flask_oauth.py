@@ -1,6 +1,8 @@
 """The seed README's OAuth flow, against a local engine in token mode.
 
-    nylas-engine accounts add --email me@example.com --password-env MY_PASSWORD
+    pip install flask
+    MY_PASSWORD=... nylas-engine accounts add --email me@example.com --password-env MY_PASSWORD
+    nylas-engine import me@example.com mail.mbox   # some mail to show (optional)
     nylas-engine apps create --name "Flask example" \
         --redirect-uri http://127.0.0.1:8888/login_callback
     nylas-engine serve --auth token
@@ -28,31 +30,31 @@ app.secret_key = os.environ.get("FLASK_SECRET_KEY", os.urandom(16).hex())
 
 
 @app.route("/")
-def index():  # type: ignore[no-untyped-def]
+def index():
     client = APIClient(APP_ID, APP_SECRET, api_server=API_SERVER)
     return redirect(client.authentication_url(CALLBACK))
 
 
 @app.route("/login_callback")
-def login_callback():  # type: ignore[no-untyped-def]
+def login_callback():
     if "error" in request.args:
         return "Login error: {}".format(request.args["error"])
 
     # Exchange the authorization code for an access token
-    client = APIClient(APP_ID, APP_SECRET, api_server=API_SERVER)
-    code = request.args.get("code")
-    session["access_token"] = client.token_for_code(code)
+    with APIClient(APP_ID, APP_SECRET, api_server=API_SERVER) as client:
+        code = request.args.get("code")
+        session["access_token"] = client.token_for_code(code)
     return redirect("/inbox")
 
 
 @app.route("/inbox")
-def inbox():  # type: ignore[no-untyped-def]
+def inbox():
     token = session.get("access_token")
     if not token:
         return redirect("/")
-    client = APIClient(APP_ID, APP_SECRET, token, API_SERVER)
-    subjects = [t.subject or "(no subject)" for t in client.threads.where(limit=10)]
-    return {"email": client.account.email_address, "threads": subjects}
+    with APIClient(APP_ID, APP_SECRET, token, API_SERVER) as client:
+        subjects = [t.subject or "(no subject)" for t in client.threads.where(limit=10)]
+        return {"email": client.account.email_address, "threads": subjects}
 
 
 if __name__ == "__main__":
