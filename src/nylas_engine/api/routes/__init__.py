@@ -1,4 +1,4 @@
-"""Route modules, one per resource. `ROUTERS` fixes the order they are mounted in:
+"""Route modules, one per resource. `MODULES` fixes the order they are mounted in:
 more specific paths (search) before the `{id}` routes they would otherwise fall into."""
 
 from __future__ import annotations
