@@ -317,6 +317,8 @@ class Event(PublicIdMixin, Base):
         ForeignKey("messages.id", ondelete="SET NULL"), nullable=True
     )
     ical_uid: Mapped[str | None] = mapped_column(String(998), nullable=True)
+    # iCalendar SEQUENCE: raised by each update whose invitations are emailed.
+    sequence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     title: Mapped[str] = mapped_column(Text, default="")
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
     location: Mapped[str | None] = mapped_column(Text, nullable=True)

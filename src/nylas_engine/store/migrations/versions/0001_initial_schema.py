@@ -289,6 +289,7 @@ def upgrade() -> None:
     sa.Column('calendar_id', sa.Integer(), nullable=False),
     sa.Column('message_id', sa.Integer(), nullable=True),
     sa.Column('ical_uid', sa.String(length=998), nullable=True),
+    sa.Column('sequence', sa.Integer(), server_default='0', nullable=False),
     sa.Column('title', sa.Text(), nullable=False),
     sa.Column('description', sa.Text(), nullable=True),
     sa.Column('location', sa.Text(), nullable=True),
