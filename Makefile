@@ -1,4 +1,4 @@
-.PHONY: demo test bench
+.PHONY: demo test bench bench-sync
 
 # The main job: install, serve a demo mailbox on http://127.0.0.1:5555/, read it with the SDK
 # (examples/quickstart.py), keep serving until Ctrl-C. See scripts/demo.sh for its settings.
@@ -12,3 +12,9 @@ test:
 bench:
 	python3 -m pip install -q --disable-pip-version-check -e '.[engine,test,dev]'
 	python3 bench/run.py
+
+# Initial IMAP sync of 10,000 messages from a real Dovecot against a bare imapclient FETCH loop,
+# the sync's peak RSS and new-mail-to-delta latency with IDLE (needs dovecot-imapd/-lmtpd).
+bench-sync:
+	python3 -m pip install -q --disable-pip-version-check -e '.[engine,test,dev]'
+	python3 bench/sync.py
