@@ -17,6 +17,7 @@ import time
 import unicodedata
 from dataclasses import dataclass, field
 from email import policy
+from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from html.parser import HTMLParser
@@ -27,6 +28,32 @@ MAX_HEADER_LENGTH = 998  # the longest line RFC 5322 allows; the store's column 
 _MAX_DEPTH = 40  # deeper MIME nesting is treated as opaque data, not walked
 
 Participant = dict[str, str]
+
+
+class _CachedHeaders(HeaderRegistry):
+    """The default header factory, remembering what it made: parsing a structured header is
+    the costliest step of reading a message, and most MIME headers (Content-Type of a part,
+    Content-Transfer-Encoding, MIME-Version) repeat verbatim across parts and messages, while
+    the stdlib parses them again on every access. Header objects are immutable, so one can
+    be handed out many times."""
+
+    LIMIT = 4096  # entries; the cache starts over when full (unique values don't pile up)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[tuple[str, str], BaseHeader] = {}
+
+    def __call__(self, name: str, value: str) -> BaseHeader:
+        key = (name, value)
+        header = self._made.get(key)
+        if header is None:
+            if len(self._made) >= self.LIMIT:
+                self._made.clear()
+            header = self._made[key] = super().__call__(name, value)
+        return header
+
+
+_POLICY = policy.default.clone(header_factory=_CachedHeaders())
 
 
 @dataclass
@@ -67,7 +94,7 @@ def parse_message(raw: bytes, *, fallback_date: int | None = None) -> ParsedMess
     """
     parsed = ParsedMessage()
     try:
-        msg = BytesParser(policy=policy.default).parsebytes(raw)
+        msg = BytesParser(policy=_POLICY).parsebytes(raw)
     except Exception:  # the parser is lenient; this is a last line of defence
         parsed.defects = 1
         parsed.date = fallback_date or int(time.time())
@@ -127,7 +154,7 @@ class _Headers:
         if value is None:
             return None
         try:
-            header = policy.default.header_factory(name, value)
+            header = _POLICY.header_factory(name, value)
             self.defects += len(header.defects)
             return header
         except Exception:
