@@ -37,6 +37,11 @@ def normalize_subject(subject: str | None) -> str:
     return value.lower()
 
 
+def subject_key(subject: str | None) -> str | None:
+    """What `Thread.subject_key` holds: the normalized subject, cut to the column's width."""
+    return normalize_subject(subject)[:255] or None
+
+
 # ------------------------------------------------------------------------------ categories
 
 
@@ -168,7 +173,9 @@ def ingest_message(
 
     thread = find_thread(session, account, parsed)
     if thread is None:
-        thread = Thread(account_id=account.id, subject=parsed.subject)
+        thread = Thread(
+            account_id=account.id, subject=parsed.subject, subject_key=subject_key(parsed.subject)
+        )
         session.add(thread)
     else:
         thread.version = (thread.version or 0) + 1
@@ -208,15 +215,14 @@ def _thread_by_subject(session: Session, account: Account, parsed: ParsedMessage
     people = _people(parsed.from_, parsed.to, parsed.cc)
     if not wanted or not people:
         return None
-    pattern = "%" + wanted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     candidates = session.scalars(
         select(Thread)
         .where(
             Thread.account_id == account.id,
+            Thread.subject_key == wanted[:255],  # an index lookup, not a scan of every thread
             Thread.deleted_at.is_(None),
             Thread.last_message_ts >= parsed.date - SUBJECT_WINDOW,
             Thread.first_message_ts <= parsed.date + SUBJECT_WINDOW,
-            Thread.subject.ilike(pattern, escape="\\"),
         )
         .order_by(Thread.last_message_ts.desc())
         .limit(20)
@@ -250,6 +256,9 @@ def refresh_thread(thread: Thread) -> None:
     if not mail:
         return
     thread.subject = mail[0].subject
+    key = subject_key(thread.subject)
+    if thread.subject_key != key:
+        thread.subject_key = key
     thread.first_message_ts = mail[0].date
     thread.last_message_ts = mail[-1].date
     received = [m.date for m in mail if not m.is_sent and not m.is_draft]

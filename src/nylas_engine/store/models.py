@@ -148,6 +148,8 @@ class Thread(PublicIdMixin, Base):
     __tablename__ = "threads"
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     subject: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # normalize_subject(subject) cut to 255: what threading by subject looks threads up by
+    subject_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
     first_message_ts: Mapped[int] = mapped_column(BigInteger, default=0)
     last_message_ts: Mapped[int] = mapped_column(BigInteger, default=0)
     last_received_ts: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
@@ -158,7 +160,10 @@ class Thread(PublicIdMixin, Base):
     messages: Mapped[list[Message]] = relationship(
         back_populates="thread", order_by="Message.date", lazy="selectin"
     )
-    __table_args__ = (Index("ix_threads_account_last", "account_id", "last_message_ts"),)
+    __table_args__ = (
+        Index("ix_threads_account_last", "account_id", "last_message_ts"),
+        Index("ix_threads_subject", "account_id", "subject_key"),
+    )
 
 
 class Message(PublicIdMixin, Base):

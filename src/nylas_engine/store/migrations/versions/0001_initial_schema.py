@@ -187,6 +187,7 @@ def upgrade() -> None:
     op.create_table('threads',
     sa.Column('account_id', sa.Integer(), nullable=False),
     sa.Column('subject', sa.Text(), nullable=True),
+    sa.Column('subject_key', sa.String(length=255), nullable=True),
     sa.Column('first_message_ts', sa.BigInteger(), nullable=False),
     sa.Column('last_message_ts', sa.BigInteger(), nullable=False),
     sa.Column('last_received_ts', sa.BigInteger(), nullable=True),
@@ -202,6 +203,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('threads', schema=None) as batch_op:
         batch_op.create_index('ix_threads_account_last', ['account_id', 'last_message_ts'], unique=False)
+        batch_op.create_index('ix_threads_subject', ['account_id', 'subject_key'], unique=False)
 
     op.create_table('transactions',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
@@ -380,6 +382,7 @@ def downgrade() -> None:
 
     op.drop_table('transactions')
     with op.batch_alter_table('threads', schema=None) as batch_op:
+        batch_op.drop_index('ix_threads_subject')
         batch_op.drop_index('ix_threads_account_last')
 
     op.drop_table('threads')
