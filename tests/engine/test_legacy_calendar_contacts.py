@@ -12,9 +12,15 @@ from nylas_legacy import APIClient
 from smtp_listener import SmtpListener
 from sqlalchemy import select
 from test_contacts import png
-from test_events import T0, add_invite
+from test_events import T0, _set_smtp, add_invite
 
 from nylas.testing import LocalEngine
+
+
+@pytest.fixture
+def smtp() -> Any:
+    with SmtpListener() as listener:
+        yield listener
 
 
 @pytest.fixture
@@ -40,7 +46,8 @@ def test_calendars(legacy, api):
     assert [e.id for e in created.events] == []
 
 
-def test_events_create_update_delete_as_in_the_readme(legacy, api):
+def test_events_create_update_delete_as_in_the_readme(legacy, api, engine, account, smtp):
+    _set_smtp(engine.db, account["id"], smtp)  # notify_participants emails invitations
     calendar = next(c for c in legacy.calendars if not c.read_only)
     ev = legacy.events.create()
     ev.title = "Party at the Ritz"
@@ -76,6 +83,7 @@ def test_events_create_update_delete_as_in_the_readme(legacy, api):
 
     legacy.events.delete(ev.id, notify_participants="true")
     assert api.get(f"/events/{ev.id}").json()["status"] == "cancelled"
+    assert [m.rcpt_tos for m in smtp.messages] == [["my.friend@example.com"]] * 2
     assert list(legacy.events) == []
     assert [e.id for e in legacy.events.where(show_cancelled=True)] == [ev.id]
 

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 from mailfactory import Mailbox
+from smtp_listener import SmtpListener
 
 import nylas
 from nylas import APIClient, AsyncAPIClient
@@ -361,7 +362,21 @@ def test_1_10_files(client: APIClient, tmp_path: Path, monkeypatch: Any, capsys:
     assert [f.filename for f in client.files] == ["test.py"]
 
 
-def test_1_13_and_1_14_events(client: APIClient) -> None:
+@pytest.fixture
+def invitations(engine: Any, account: dict[str, Any]) -> Iterator[SmtpListener]:
+    """The account's SMTP server: `notify_participants="true"` emails the invitations."""
+    from sqlalchemy import select
+
+    from nylas_engine.store.models import Account
+
+    with SmtpListener() as smtp:
+        with engine.db.session() as session:
+            owner = session.scalar(select(Account).where(Account.public_id == account["id"]))
+            owner.smtp_host, owner.smtp_port = smtp.host, smtp.port
+        yield smtp
+
+
+def test_1_13_and_1_14_events(client: APIClient, invitations: SmtpListener) -> None:
     # Get a calendar that's not read only (Python 3 spelling of the README's filter()[0])
     calendar = next(cal for cal in client.calendars if not cal.read_only)
     # Create the event
@@ -383,6 +398,7 @@ def test_1_13_and_1_14_events(client: APIClient) -> None:
     # Delete it
     client.events.delete(ev.id, notify_participants="true")
     assert client.events.find(ev.id).status == "cancelled"
+    assert [m.rcpt_tos for m in invitations.messages] == [["my.friend@example.com"]] * 2
 
 
 def test_1_15_and_1_16_message_filters(client: APIClient, mailbox: Mailbox) -> None:
@@ -511,7 +527,7 @@ async def test_1_9_and_1_10_async(aclient: AsyncAPIClient, tmp_path: Path) -> No
 
 
 @pytest.mark.anyio
-async def test_1_13_and_1_14_async(aclient: AsyncAPIClient) -> None:
+async def test_1_13_and_1_14_async(aclient: AsyncAPIClient, invitations: SmtpListener) -> None:
     calendar = next(cal for cal in await aclient.calendars.all() if not cal.read_only)
     ev = aclient.events.create()
     ev.title = "Party at the Ritz"
@@ -525,6 +541,7 @@ async def test_1_13_and_1_14_async(aclient: AsyncAPIClient) -> None:
     assert (await aclient.events.find(ev.id or "")).location == "The Waldorf-Astoria"
     await aclient.events.delete(ev.id or "", notify_participants="true")
     assert (await aclient.events.find(ev.id or "")).status == "cancelled"
+    assert len(invitations.messages) == 2
 
 
 @pytest.mark.anyio

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from nylas_engine.calendar.recurrence import instance_suffix, occurrences
 from nylas_engine.calendar.when import When, shifted, stored_when
+from nylas_engine.ids import new_public_id
 from nylas_engine.store.models import Account, Calendar, Event, Message, now
 
 # Expansion without an end bound covers about a year ahead (wire-api §12), and never more
@@ -261,6 +262,38 @@ def refs(session: Session, rows: list[Any]) -> Refs:
     return found
 
 
+def new_event(
+    account: Account,
+    calendar: Calendar,
+    changes: dict[str, Any],
+    recurrence: dict[str, Any] | None = None,
+) -> Event:
+    """A new event owned by the account (`changes` from calendar.fields.event_changes), not
+    yet in the session: its id and iCalendar UID are set, so invitations can name it before
+    anything is written (`add_event` stores it)."""
+    owner = f"{account.name} <{account.email_address}>" if account.name else account.email_address
+    public_id = new_public_id()
+    event = Event(
+        account_id=account.id,
+        calendar_id=calendar.id,
+        public_id=public_id,
+        ical_uid=f"{public_id}@nylas-engine",
+        owner=owner,
+        status="confirmed",
+        sequence=0,
+    )
+    if recurrence is not None:  # left unset otherwise: SQL NULL rather than JSON null
+        event.recurrence = recurrence
+    update_event(event, changes)
+    return event
+
+
+def add_event(session: Session, event: Event) -> Event:
+    session.add(event)
+    session.flush()
+    return event
+
+
 def create_event(
     session: Session,
     account: Account,
@@ -268,15 +301,15 @@ def create_event(
     changes: dict[str, Any],
     recurrence: dict[str, Any] | None = None,
 ) -> Event:
-    """A new event owned by the account (`changes` from calendar.fields.event_changes)."""
-    owner = f"{account.name} <{account.email_address}>" if account.name else account.email_address
-    event = Event(account_id=account.id, calendar_id=calendar.id, owner=owner, status="confirmed")
-    if recurrence is not None:  # left unset otherwise: SQL NULL rather than JSON null
-        event.recurrence = recurrence
-    update_event(event, changes)
-    session.add(event)
-    session.flush()
-    return event
+    return add_event(session, new_event(account, calendar, changes, recurrence))
+
+
+def master_uid(session: Session, event: Event) -> str | None:
+    """The iCalendar UID of an override's recurring master."""
+    if event.master_event_id is None:
+        return None
+    master = session.get(Event, event.master_event_id)
+    return None if master is None else master.ical_uid or f"{master.public_id}@nylas-engine"
 
 
 def update_event(event: Event, changes: dict[str, Any]) -> None:

@@ -2,9 +2,10 @@
 
 Lists filter in SQL; with `expand_recurring=true` recurring masters become their instances
 (ids `<master>_<YYYYMMDDTHHMMSSZ>`), so that list is built, counted and paged in Python.
-`notify_participants` is accepted on every write (any-case boolean) but the engine does not
-email invitations yet. DELETE cancels: the event stays readable by id with `status:
-"cancelled"`, and leaves the lists unless `show_cancelled=true`.
+With `notify_participants=true` (any-case boolean; default false) a write emails iCalendar
+invitations from the account through its SMTP server (see `_notify`). DELETE cancels: the
+event stays readable by id with `status: "cancelled"`, and leaves the lists unless
+`show_cancelled=true`.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ def create_event(
     body: dict[str, Any] = Depends(json_object),
     scope: AccountScope = Depends(write_scope),
 ) -> Any:
-    Query(request).boolean("notify_participants")
+    notify = _notify_flag(request)
     calendar_id = body.get("calendar_id")
     if not isinstance(calendar_id, str):
         raise bad_request("Invalid id: None")
@@ -129,7 +130,10 @@ def create_event(
         )
     except InvalidInput as exc:
         raise bad_request(str(exc)) from exc
-    event = store.create_event(scope.session, scope.account, calendar, changes, recurrence)
+    event = store.new_event(scope.account, calendar, changes, recurrence)
+    if notify:
+        _notify(scope, event, "new", event.participants or [])
+    store.add_event(scope.session, event)
     return _json(scope, event)
 
 
@@ -141,7 +145,7 @@ def update_event(
     body: dict[str, Any] = Depends(json_object),
     scope: AccountScope = Depends(write_scope),
 ) -> Any:
-    Query(request).boolean("notify_participants")
+    notify = _notify_flag(request)
     event = _event(scope, event_id)
     if event.read_only or event.calendar.read_only:
         raise bad_request("Cannot update read_only event.")
@@ -153,7 +157,15 @@ def update_event(
         changes = event_changes(body, creating=False)
     except InvalidInput as exc:
         raise bad_request(str(exc)) from exc
-    store.update_event(event, changes)
+    before = _snapshot(event)
+    with scope.session.no_autoflush:  # nothing is written before the invitations are sent
+        store.update_event(event, changes)
+        if _snapshot(event) != before:
+            event.sequence = (event.sequence or 0) + 1
+            if notify:
+                kept = {_address_key(p) for p in event.participants or []}
+                removed = [p for p in before[-1] if _address_key(p) not in kept]
+                _notify(scope, event, "update", event.participants or [], removed)
     return _json(scope, event)
 
 
@@ -161,14 +173,127 @@ def update_event(
 def delete_event(
     event_id: str, request: Request, scope: AccountScope = Depends(write_scope)
 ) -> Any:
-    Query(request).boolean("notify_participants")
+    notify = _notify_flag(request)
     event = _event(scope, event_id)
     if event.read_only or event.calendar.read_only:
         raise bad_request("Cannot delete read_only event.")
     if event.message_id is not None:
         raise bad_request("Cannot delete an event imported from an iCalendar invite.")
-    store.cancel_event(event)
+    if event.status == "cancelled":
+        return None  # already cancelled (and its participants told, if they were to be)
+    with scope.session.no_autoflush:
+        event.sequence = (event.sequence or 0) + 1
+        if notify:
+            _notify(scope, event, "cancel", [], event.participants or [])
+        store.cancel_event(event)
     return None
+
+
+# --------------------------------------------------------------------------- invitations
+
+
+def _notify_flag(request: Request) -> bool:
+    return bool(Query(request).boolean("notify_participants", False))
+
+
+def _snapshot(event: Event) -> tuple[Any, ...]:
+    """What the invitations state (participants last): a change raises SEQUENCE."""
+    return (
+        event.title,
+        event.description,
+        event.location,
+        event.busy,
+        dict(event.when or {}),
+        [dict(p) for p in event.participants or []],
+    )
+
+
+def _address_key(participant: dict[str, Any]) -> str:
+    return str(participant.get("email", "")).lower()
+
+
+def _notify(
+    scope: AccountScope,
+    event: Event,
+    kind: str,
+    invited: list[dict[str, Any]],
+    removed: list[dict[str, Any]] | None = None,
+) -> None:
+    """Email `invited` a REQUEST (`kind` "new" or "update") for the event as it now is, and
+    `removed` a CANCEL; the account itself is never emailed. Called before the change is
+    written, inside the request's transaction.
+
+    Why send first: a delivery that fails leaves nothing behind. The handler raises the
+    SMTP error (§2.3: 402, 403, 429, 503...), the session rolls back, and the event is as
+    it was, so the client sees one outcome: "not done". Retrying is then safe whether or
+    not the Idempotency-Key middleware replays the reply (it replays only final replies
+    < 500 and != 429): a replayed 402 changes nothing, and a re-run 503/429 finds no event
+    and no invitation from the failed attempt, so nothing is created or sent twice. Saving
+    first would leave, after a 503 on POST, an event the client does not know about, and a
+    retry would create a second one. Once the REQUEST has gone out the change is committed
+    even if the CANCEL to removed participants fails (those who were told of the change
+    must find it); that reply is the SMTP error with a message saying the event was saved.
+    Recipients refused one by one while others accepted the message do not fail the call.
+    """
+    me = scope.account.email_address.lower()
+    to_invite = [p for p in invited if _address_key(p) != me]
+    to_cancel = [p for p in removed or [] if _address_key(p) != me]
+    if not to_invite and not to_cancel:
+        return
+    server = outbox.server_for(scope.ctx, scope.account)
+    sent_any = False
+    for recipients, message_kind in ((to_invite, kind), (to_cancel, "cancel")):
+        if not recipients:
+            continue
+        message = _invitation(scope, event, message_kind, recipients)
+        try:
+            smtp.deliver(
+                server,
+                scope.account.email_address,
+                [p["email"] for p in recipients],
+                BytesIO(message.as_bytes()),
+            )
+        except SendError as exc:
+            error = outbox.api_error(exc)
+            if sent_any:
+                scope.session.commit()
+                error.message = (
+                    "The event was saved and its invitations sent, but the cancellations "
+                    f"to removed participants were not: {error.message}"
+                )
+            raise error from exc
+        sent_any = True
+
+
+def _invitation(
+    scope: AccountScope, event: Event, kind: str, recipients: list[dict[str, Any]]
+) -> Any:
+    account = scope.account
+    organizer = (account.name or "", account.email_address)
+    uid = store.master_uid(scope.session, event) or event.ical_uid
+    ics = ical.invitation_calendar(
+        method="CANCEL" if kind == "cancel" else "REQUEST",
+        uid=uid or f"{event.public_id}@nylas-engine",
+        sequence=event.sequence or 0,
+        when=event.when,
+        recurrence=event.recurrence if event.master_event_id is None else None,
+        title=event.title,
+        description=event.description,
+        location=event.location,
+        busy=event.busy,
+        organizer=organizer,
+        attendees=(event.participants or []) if kind != "cancel" else recipients,
+        recurrence_id=event.original_start_time if event.master_event_id is not None else None,
+    )
+    return ical.invitation_message(
+        organizer=organizer,
+        recipients=recipients,
+        kind=kind,
+        title=event.title,
+        when=event.when,
+        location=event.location,
+        ics=ics,
+    )
 
 
 # ---------------------------------------------------------------------------------- RSVP
