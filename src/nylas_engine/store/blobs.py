@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import threading
 from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 
@@ -26,7 +27,23 @@ class BlobStore:
         return self.root / sha256[:2] / sha256[2:4] / sha256
 
     def put_bytes(self, data: bytes) -> tuple[str, int]:
-        return self.put_chunks([data])
+        """Bytes already in memory: hashed first, so a blob we hold costs no write at all,
+        and a new one is written once under a name of its own and renamed into place."""
+        key = hashlib.sha256(data).hexdigest()
+        dest = self.path(key)
+        if not dest.exists():
+            tmp = self.root / "tmp" / f"{key}.{os.getpid()}.{threading.get_ident()}"
+            try:
+                tmp.write_bytes(data)
+                try:
+                    os.replace(tmp, dest)
+                except FileNotFoundError:  # the first blob under this prefix
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(tmp, dest)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+        return key, len(data)
 
     def put_chunks(self, chunks: Iterable[bytes], limit: int | None = None) -> tuple[str, int]:
         """Write chunks to a temp file while hashing, then move it under its hash."""
