@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from nylas_engine.mime.parse import ParsedMessage, parse_message
 from nylas_engine.search.index import index_message
@@ -172,6 +172,7 @@ def ingest_message(
         )
 
     thread = find_thread(session, account, parsed)
+    is_new_thread = thread is None
     if thread is None:
         thread = Thread(
             account_id=account.id, subject=parsed.subject, subject_key=subject_key(parsed.subject)
@@ -181,7 +182,9 @@ def ingest_message(
         thread.version = (thread.version or 0) + 1
     session.add(message)
     message.thread = thread
-    refresh_thread(thread)  # before the flush, so the delta log sees one write per thread
+    # Before the flush, so the delta log sees one write per thread.
+    if is_new_thread or not _add_to_aggregates(thread, message):
+        refresh_thread(thread)
     session.flush()
     index_message(session, message)
     return message
@@ -204,7 +207,8 @@ def find_thread(session: Session, account: Account, parsed: ParsedMessage) -> Th
             .limit(1)
         )
         if thread_id is not None:
-            thread = session.get(Thread, thread_id)
+            # Its messages are loaded only if someone reads them (ingest doesn't need to).
+            thread = session.get(Thread, thread_id, options=[lazyload(Thread.messages)])
             if thread is not None and thread.deleted_at is None:
                 return thread
     return _thread_by_subject(session, account, parsed)
@@ -226,12 +230,23 @@ def _thread_by_subject(session: Session, account: Account, parsed: ParsedMessage
         )
         .order_by(Thread.last_message_ts.desc())
         .limit(20)
+        .options(lazyload(Thread.messages))
     )
-    for thread in candidates:
-        if normalize_subject(thread.subject) != wanted:
-            continue
-        for other in thread.messages:
-            theirs = _people(other.from_, other.to, other.cc)
+    threads = [t for t in candidates if normalize_subject(t.subject) == wanted]
+    if not threads:
+        return None
+    # The people on each candidate's messages (all of them, as thread.messages holds them),
+    # read as bare columns: loading whole messages with their bodies costs far more.
+    rows = session.execute(
+        select(Message.thread_id, Message.from_, Message.to, Message.cc).where(
+            Message.thread_id.in_([t.id for t in threads])
+        )
+    )
+    people_by_thread: dict[int, list[set[str]]] = {}
+    for thread_id, from_, to, cc in rows:
+        people_by_thread.setdefault(thread_id, []).append(_people(from_ or [], to or [], cc or []))
+    for thread in threads:
+        for theirs in people_by_thread.get(thread.id, []):
             shared = people & theirs
             if len(shared) >= 2 or (len(people) == 1 and people == theirs):
                 return thread
@@ -245,6 +260,29 @@ def _people(*lists: Iterable[dict[str, str]]) -> set[str]:
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def _add_to_aggregates(thread: Thread, message: Message) -> bool:
+    """Bring a thread's aggregates up to date with one new live message without reading
+    its other messages: what `refresh_thread` computes, given the aggregates were current.
+    False when that shortcut doesn't apply (a draft, or a thread with no mail but drafts,
+    whose aggregates come from its drafts); then `refresh_thread` must run."""
+    if message.is_draft or (thread.last_received_ts is None and thread.last_sent_ts is None):
+        return False
+    # refresh_thread orders by (date, id) and the new message has no id yet: it sorts first
+    # among messages of the same date.
+    if thread.first_message_ts is None or message.date <= thread.first_message_ts:
+        thread.subject = message.subject
+        thread.first_message_ts = message.date
+        key = subject_key(thread.subject)
+        if thread.subject_key != key:
+            thread.subject_key = key
+    thread.last_message_ts = max(thread.last_message_ts or message.date, message.date)
+    if message.is_sent:
+        thread.last_sent_ts = max(thread.last_sent_ts or message.date, message.date)
+    else:
+        thread.last_received_ts = max(thread.last_received_ts or message.date, message.date)
+    return True
 
 
 def refresh_thread(thread: Thread) -> None:
