@@ -37,7 +37,7 @@ class _CachedHeaders(HeaderRegistry):
     the stdlib parses them again on every access. Header objects are immutable, so one can
     be handed out many times."""
 
-    LIMIT = 4096  # entries; the cache starts over when full (unique values don't pile up)
+    LIMIT = 512  # entries; the cache starts over when full (unique values don't pile up)
 
     def __init__(self) -> None:
         super().__init__()
