@@ -247,12 +247,13 @@ def measured_child() -> None:
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True)
     seconds = time.perf_counter() - start
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     print(
         json.dumps(
             {
                 "seconds": seconds,
-                "peak_kib": peak_kib,
+                "peak_kib": usage.ru_maxrss,
+                "cpu_seconds": usage.ru_utime + usage.ru_stime,
                 "returncode": done.returncode,
                 "stdout": done.stdout,
                 "stderr": done.stderr[-4000:],
@@ -343,6 +344,11 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--idle-runs", type=int, default=5)
     parser.add_argument("--profile", help="write a cProfile of the engine's sync here")
+    parser.add_argument(
+        "--engine-src",
+        help="run the engine from this source tree (e.g. a git worktree of an "
+        "older commit, to compare before/after under the same machine conditions)",
+    )
     parser.add_argument("--no-write", action="store_true", help="don't update RESULTS.md")
     parser.add_argument("--note", default="", help="a label for this run in RESULTS.md")
     args = parser.parse_args()
@@ -368,7 +374,8 @@ def main() -> None:
             assert fetched == args.messages, (fetched, args.messages)
             print(f"bare imapclient FETCH loop: {bare:.2f} s ({fetched} messages)", flush=True)
 
-            engine = LocalEngine(Path(tmp) / "engine")
+            env = {"PYTHONPATH": str(Path(args.engine_src) / "src")} if args.engine_src else {}
+            engine = LocalEngine(Path(tmp) / "engine", env=env)
             engine.data_dir.mkdir(parents=True)
             secret = engine.data_dir / "password"
             secret.write_text(PASSWORD + "\n")
@@ -383,10 +390,15 @@ def main() -> None:
             print(
                 f"engine initial sync: {seconds:.2f} s ({added} added), "
                 f"{seconds / bare:.2f}x bare, peak RSS {peak:.0f} MiB, "
-                f"{seconds / max(added, 1) * 1000:.2f} ms/message",
+                f"{seconds / max(added, 1) * 1000:.2f} ms/message, "
+                f"CPU {result['cpu_seconds']:.1f} s",
                 flush=True,
             )
-            latencies = idle_latency(server, engine, account, args.idle_runs)
+            latencies = (
+                idle_latency(server, engine, account, args.idle_runs) if args.idle_runs else []
+            )
+            if not latencies:
+                return
             median = statistics.median(latencies)
             print(
                 "new mail to delta (IDLE): median "
