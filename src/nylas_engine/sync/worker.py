@@ -120,10 +120,13 @@ class AccountWorker(threading.Thread):
         next_pass = time.monotonic() + self.poll
         while not self.stopping.is_set():
             if can_idle and inbox is not None:
-                client.select_folder(inbox.remote_name, readonly=True)
-                woke = self._idle(client, min(next_pass, time.monotonic() + IDLE_RENEW), writeback)
-                if woke == "server" and sync.sync_folder(client, inbox).expunged:
+                # Look before every IDLE (this also selects the inbox): mail that arrived while
+                # we were busy (a full pass, the previous sync) raises no IDLE event and would
+                # otherwise wait for the next full pass. A server wake-up loops back to here.
+                if sync.sync_folder(client, inbox).expunged:
                     next_pass = 0.0  # moved elsewhere, or deleted: the full pass tells which
+                else:
+                    self._idle(client, min(next_pass, time.monotonic() + IDLE_RENEW), writeback)
             else:
                 self._wait(next_pass, writeback)
             if self.stopping.is_set():
