@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from smtp_listener import SmtpListener
+from test_events import add_invite
 
 import nylas
 from nylas import APIClient, AsyncAPIClient
@@ -188,44 +189,15 @@ async def test_1_11_and_1_12_async(engine: Any, listener: SmtpListener) -> None:
 
 
 def add_invitation(engine: Any, account: dict[str, Any]) -> str:
-    """An event that came with an emailed invitation (the organizer's message plus the event
-    pointing at it), written into the engine's database as its importer does."""
-    from sqlalchemy import select
-
-    from nylas_engine.store.models import Account, Calendar, Event, Message
-
-    start = 1_900_000_000
-    with engine.db.session() as session:
-        owner = session.scalar(select(Account).where(Account.public_id == account["id"]))
-        calendar = session.scalar(
-            select(Calendar).where(Calendar.account_id == owner.id, Calendar.is_primary)
-        )
-        invite = Message(
-            account_id=owner.id,
-            subject="Invitation: Planning",
-            from_=[{"name": "Olga Organizer", "email": "olga@example.org"}],
-            to=[{"name": "", "email": owner.email_address}],
-        )
-        session.add(invite)
-        session.flush()
-        event = Event(
-            account_id=owner.id,
-            calendar_id=calendar.id,
-            message_id=invite.id,
-            ical_uid="planning-sdk@example.org",
-            title="Planning",
-            owner="Olga Organizer <olga@example.org>",
-            participants=[
-                {"email": "olga@example.org", "status": "yes"},
-                {"email": owner.email_address, "name": "Me", "status": "noreply"},
-            ],
-            when={"object": "timespan", "start_time": start, "end_time": start + 3600},
-            start_ts=start,
-            end_ts=start + 3600,
-        )
-        session.add(event)
-        session.flush()
-        return str(event.public_id)
+    """An event that came with an emailed invitation, as the engine tests make one."""
+    return add_invite(
+        engine.db,
+        account["id"],
+        participants=[
+            {"email": "olga@example.org", "status": "yes"},
+            {"email": account["email_address"], "name": "Me", "status": "noreply"},
+        ],
+    )
 
 
 def test_event_rsvp(engine: Any, listener: SmtpListener) -> None:
