@@ -80,6 +80,7 @@ class ParsedMessage:
     in_reply_to: str | None = None
     references: list[str] = field(default_factory=list)
     body: str = ""
+    text: str = ""  # the body as plain text (what the snippet and the search index read)
     snippet: str = ""
     attachments: list[ParsedAttachment] = field(default_factory=list)
     calendar_parts: list[str] = field(default_factory=list)
@@ -98,9 +99,9 @@ def parse_message(raw: bytes, *, fallback_date: int | None = None) -> ParsedMess
     except Exception:  # the parser is lenient; this is a last line of defence
         parsed.defects = 1
         parsed.date = fallback_date or int(time.time())
-        text = _decode(raw, None)
-        parsed.body = text_to_html(text)
-        parsed.snippet = make_snippet(text)
+        parsed.text = _decode(raw, None)
+        parsed.body = text_to_html(parsed.text)
+        parsed.snippet = make_snippet(parsed.text)
         return parsed
 
     headers = _Headers(msg)
@@ -121,10 +122,11 @@ def parse_message(raw: bytes, *, fallback_date: int | None = None) -> ParsedMess
     text_body = "\n".join(walker.text_parts)
     if html_body.strip():
         parsed.body = html_body
-        parsed.snippet = make_snippet(html_to_text(html_body))
+        parsed.text = html_to_text(html_body)
     else:
         parsed.body = text_to_html(text_body) if text_body else ""
-        parsed.snippet = make_snippet(text_body)
+        parsed.text = text_body
+    parsed.snippet = make_snippet(parsed.text)
     parsed.attachments = walker.attachments
     parsed.calendar_parts = walker.calendar_parts
     parsed.defects = headers.defects + walker.defects

@@ -7,10 +7,12 @@ rowid = messages.id. Other databases have no index table; their search scans wit
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from collections.abc import Sequence
+
+from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
-from nylas_engine.mime.parse import html_to_text
+from nylas_engine.mime.parse import ParsedMessage, html_to_text
 from nylas_engine.store.models import Message
 
 
@@ -29,28 +31,60 @@ def participants_text(message: Message) -> str:
     return " ".join(f"{p.get('name') or ''} {p.get('email') or ''}".strip() for p in people)
 
 
+_INSERT = text(
+    "INSERT INTO message_search (rowid, subject, body, participants, filenames) "
+    "VALUES (:id, :subject, :body, :participants, :filenames)"
+)
+_DELETE_MANY = text("DELETE FROM message_search WHERE rowid IN :ids").bindparams(
+    bindparam("ids", expanding=True)
+)
+
+
+def _filenames(message: Message) -> str:
+    return " ".join(
+        a.file.filename for a in message.attachments if a.file is not None and a.file.filename
+    )
+
+
+def index_messages(session: Session, messages: Sequence[tuple[Message, ParsedMessage]]) -> None:
+    """Index new messages, given as (flushed message, what its MIME parsed into), with one
+    statement for the batch."""
+    if not messages or not uses_fts(session):
+        return
+    conn = session.connection()
+    # A rowid can come back after the newest message is hard-deleted: drop what it held.
+    conn.execute(_DELETE_MANY, {"ids": [m.id for m, _ in messages]})
+    conn.execute(
+        _INSERT,
+        [
+            {
+                "id": message.id,
+                "subject": message.subject or "",
+                "body": parsed.text,
+                "participants": participants_text(message),
+                "filenames": " ".join(a.filename for a in parsed.attachments if a.filename),
+            }
+            for message, parsed in messages
+        ],
+    )
+
+
 def index_message(session: Session, message: Message) -> None:
     """(Re)index one message; the message must have been flushed (it needs its id)."""
     if not uses_fts(session):
         return
     if message.id is None:
         session.flush()
-    filenames = " ".join(
-        a.file.filename for a in message.attachments if a.file is not None and a.file.filename
-    )
     conn = session.connection()
     conn.execute(text("DELETE FROM message_search WHERE rowid = :id"), {"id": message.id})
     conn.execute(
-        text(
-            "INSERT INTO message_search (rowid, subject, body, participants, filenames) "
-            "VALUES (:id, :subject, :body, :participants, :filenames)"
-        ),
+        _INSERT,
         {
             "id": message.id,
             "subject": message.subject or "",
             "body": html_to_text(message.body or ""),
             "participants": participants_text(message),
-            "filenames": filenames,
+            "filenames": _filenames(message),
         },
     )
 

@@ -211,6 +211,7 @@ class Message(PublicIdMixin, Base):
         Index("ix_messages_account_date", "account_id", "is_draft", "date"),
         Index("ix_messages_thread", "thread_id"),
         Index("ix_messages_msgid", "account_id", "message_id_header"),
+        Index("ix_messages_in_reply_to", "account_id", "in_reply_to"),
     )
 
 

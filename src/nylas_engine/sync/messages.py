@@ -30,11 +30,11 @@ from imapclient import IMAPClient
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from nylas_engine.mime.parse import ParsedMessage, parse_message
+from nylas_engine.mime.parse import parse_message
 from nylas_engine.search.index import remove_message
 from nylas_engine.store.blobs import BlobStore
 from nylas_engine.store.db import Database
-from nylas_engine.store.mail import ingest_message, refresh_thread
+from nylas_engine.store.mail import NewMessage, ingest_messages, refresh_thread
 from nylas_engine.store.models import (
     Account,
     Category,
@@ -263,24 +263,16 @@ class FolderSync:
         items = ["BODY.PEEK[]", "FLAGS"] + (["MODSEQ"] if self.condstore else [])
         for batch in self._batches(uids):
             fetched = self.client.fetch(batch, items)
+            # Missing UIDs were expunged since the search.
+            present = [(uid, fetched[uid]) for uid in batch if b"BODY[]" in fetched.get(uid, {})]
+            del fetched
             with self.db.session() as session:
-                account = session.get(Account, self.account_id)
-                category = self._category(session)
-                assert account is not None
-                # Missing UIDs were expunged since the search.
-                present = [
-                    (uid, fetched[uid]) for uid in batch if b"BODY[]" in fetched.get(uid, {})
-                ]
-                parsed = [parse_message(data[b"BODY[]"]) for _, data in present]
-                known = known_message_ids(session, account, [p.message_id for p in parsed])
-                for (uid, data), message in zip(present, parsed, strict=True):  # newest first
-                    self._store(session, account, category, uid, data, message, known)
-                stored = len(present)
-                del fetched, present, parsed
-                added += stored
-                self.progress.messages_synced += stored
+                self._store(session, present)
+                added += len(present)
+                self.progress.messages_synced += len(present)
                 if self.save_progress:
                     self.save_progress(session, self.progress)
+            del present
             self.progress.changed()
         return added
 
@@ -303,50 +295,61 @@ class FolderSync:
         if batch:
             yield batch
 
-    def _store(
-        self,
-        session: Session,
-        account: Account,
-        category: Category,
-        uid: int,
-        data: dict[bytes, Any],
-        parsed: ParsedMessage,
-        known: set[str],
-    ) -> None:
-        raw: bytes = data[b"BODY[]"]
-        flags = flag_names(data.get(b"FLAGS", ()))
-        modseq = data.get(b"MODSEQ")
-        message = None
-        if parsed.message_id in known:
-            message = find_copy(session, account, parsed.message_id, raw)
-        if message is None:
-            message = ingest_message(
-                session,
-                self.blobs,
-                account,
-                raw,
-                parsed=parsed,
-                categories=[category],
-                unread=SEEN not in flags,
-                starred=FLAGGED in flags,
-                is_sent=category.name == "sent",
+    def _store(self, session: Session, fetched: list[tuple[int, dict[bytes, Any]]]) -> None:
+        """Store one FETCH batch (newest first): copies of messages we hold are linked to
+        them, the rest are ingested together; then each UID is recorded."""
+        account = session.get(Account, self.account_id)
+        category = self._category(session)
+        assert account is not None
+        parsed = [parse_message(data[b"BODY[]"]) for _, data in fetched]
+        known = known_message_ids(session, account, [p.message_id for p in parsed])
+        new: list[NewMessage] = []
+        new_by_copy: dict[tuple[str, str], int] = {}  # (Message-ID, sha256) -> index in new
+        targets: list[Message | int] = []  # per UID: the message it links to, or an index
+        for (_, data), message_parsed in zip(fetched, parsed, strict=True):
+            raw: bytes = data[b"BODY[]"]
+            flags = flag_names(data.get(b"FLAGS", ()))
+            message_id = message_parsed.message_id
+            copy = find_copy(session, account, message_id, raw) if message_id in known else None
+            if copy is not None:
+                if category not in copy.categories:
+                    copy.categories = [*copy.categories, category]
+                apply_flags(copy, flags)
+                targets.append(copy)
+                continue
+            if message_id:
+                key = (message_id, hashlib.sha256(raw).hexdigest())
+                if key in new_by_copy:  # a second copy in this very batch
+                    targets.append(new_by_copy[key])
+                    continue
+                new_by_copy[key] = len(new)
+            targets.append(len(new))
+            new.append(
+                NewMessage(
+                    raw,
+                    message_parsed,
+                    categories=[category],
+                    unread=SEEN not in flags,
+                    starred=FLAGGED in flags,
+                    is_sent=category.name == "sent",
+                )
             )
-        else:
-            if category not in message.categories:
-                message.categories = [*message.categories, category]
-            apply_flags(message, flags)
-        session.add(
-            ImapUid(
-                account_id=account.id,
-                category_id=category.id,
-                message_id=message.id,
-                uid=uid,
-                flags=flags,
-                modseq=int(modseq[0] if isinstance(modseq, tuple) else modseq) if modseq else None,
+        stored = ingest_messages(session, self.blobs, account, new)
+        for (uid, data), target in zip(fetched, targets, strict=True):
+            modseq = data.get(b"MODSEQ")
+            message = stored[target] if isinstance(target, int) else target
+            session.add(
+                ImapUid(
+                    account_id=account.id,
+                    category_id=category.id,
+                    message_id=message.id,
+                    uid=uid,
+                    flags=flag_names(data.get(b"FLAGS", ())),
+                    modseq=int(modseq[0] if isinstance(modseq, tuple) else modseq)
+                    if modseq
+                    else None,
+                )
             )
-        )
-        if parsed.message_id:
-            known.add(parsed.message_id)  # a second copy in this batch links to this one
 
 
 # ---------------------------------------------------------------------------------- helpers

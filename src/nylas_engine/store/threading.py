@@ -1,0 +1,266 @@
+"""Which thread a new message joins, and a thread's aggregates (subject, timestamps).
+
+A message joins, in order:
+1. the thread of a message we hold that it names in References or In-Reply-To (or a copy of
+   itself), or of a message we hold that names it (its reply, when mail arrives newest
+   first, as an IMAP sync fetches it);
+2. otherwise a thread with the same subject (ignoring Re:/Fwd: prefixes) whose messages are
+   within ~30 days and share participants with this one (the old sync engine's rule);
+3. otherwise a new thread.
+
+`Threader` places a whole batch of messages with a few queries made up front (one for the
+references, one for the subjects, one for the candidates' participants) and keeps what the
+batch adds in memory, so a batch's messages thread with each other without a flush between
+them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, lazyload
+
+from nylas_engine.mime.parse import ParsedMessage
+from nylas_engine.store.models import Account, Message, Thread
+
+SUBJECT_WINDOW = 30 * 24 * 3600
+_REPLY_PREFIX = re.compile(r"^(?:re|fwd?|aw|sv|wg)(?:\s*\[\d+\])?\s*:\s*", re.IGNORECASE)
+T = TypeVar("T")
+_IN_CHUNK = 400  # keeps each IN (...) under every database's parameter limit
+
+
+def normalize_subject(subject: str | None) -> str:
+    """The subject without reply/forward prefixes, whitespace collapsed, lowercased."""
+    value = " ".join((subject or "").split())
+    while (stripped := _REPLY_PREFIX.sub("", value, count=1)) != value:
+        value = stripped
+    return value.lower()
+
+
+def subject_key(subject: str | None) -> str | None:
+    """What `Thread.subject_key` holds: the normalized subject, cut to the column's width."""
+    return normalize_subject(subject)[:255] or None
+
+
+def people(*lists: Iterable[dict[str, str]]) -> set[str]:
+    return {(p.get("email") or "").lower() for group in lists for p in group if p.get("email")}
+
+
+def _references(parsed: ParsedMessage) -> list[str]:
+    """The Message-IDs that tie `parsed` to a thread we hold: the ones it names, and its own
+    (a copy of a message we already hold)."""
+    refs = [r for r in [*parsed.references, parsed.in_reply_to, parsed.message_id] if r]
+    return list(dict.fromkeys(refs))
+
+
+def _chunks(items: Sequence[T], size: int = _IN_CHUNK) -> Iterable[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Threader:
+    """Places the messages of one batch (all for one account) into threads.
+
+    Built with every parsed message of the batch, it reads what it needs from the store
+    once; `place` is then called for each message and touches the database no more. The
+    caller adds the messages to the session and flushes once at the end.
+    """
+
+    def __init__(self, session: Session, account: Account, batch: Sequence[ParsedMessage]) -> None:
+        self.session = session
+        self.account = account
+        self.by_msgid: dict[str, tuple[int, Thread]] = {}  # Message-ID -> (date, its thread)
+        self.by_reply: dict[str, Thread] = {}  # Message-ID -> thread of a message naming it
+        self.by_subject: dict[str, list[Thread]] = defaultdict(list)
+        self.people: dict[int, list[set[str]]] = defaultdict(list)  # id(thread) -> people
+        self.touched: set[int] = set()
+        with session.no_autoflush:
+            self._load(batch)
+
+    # ------------------------------------------------------------------ up-front reads
+
+    def _load(self, batch: Sequence[ParsedMessage]) -> None:
+        account_id = self.account.id
+        refs = list(dict.fromkeys(r for p in batch for r in _references(p)))
+        own_ids = list(dict.fromkeys(p.message_id for p in batch if p.message_id))
+        held: list[tuple[str | None, int, int | None, str]] = []  # (header, date, thread id, how)
+        for chunk in _chunks(refs):
+            rows = self.session.execute(
+                select(Message.message_id_header, Message.date, Message.thread_id).where(
+                    Message.account_id == account_id,
+                    Message.message_id_header.in_(chunk),
+                    Message.thread_id.is_not(None),
+                )
+            )
+            held.extend((h, d, t, "id") for h, d, t in rows)
+        for chunk in _chunks(own_ids):
+            rows = self.session.execute(
+                select(Message.in_reply_to, Message.date, Message.thread_id).where(
+                    Message.account_id == account_id,
+                    Message.in_reply_to.in_(chunk),
+                    Message.thread_id.is_not(None),
+                )
+            )
+            held.extend((h, d, t, "reply") for h, d, t in rows)
+
+        keys = list({k for p in batch if (k := subject_key(p.subject))})
+        dates = [p.date for p in batch]
+        candidates: list[Thread] = []
+        if keys and dates:
+            for chunk in _chunks(keys):
+                candidates.extend(
+                    self.session.scalars(
+                        select(Thread)
+                        .where(
+                            Thread.account_id == account_id,
+                            Thread.subject_key.in_(chunk),
+                            Thread.deleted_at.is_(None),
+                            Thread.last_message_ts >= min(dates) - SUBJECT_WINDOW,
+                            Thread.first_message_ts <= max(dates) + SUBJECT_WINDOW,
+                        )
+                        .options(lazyload(Thread.messages))
+                    )
+                )
+        thread_ids = {t for _, _, t, _ in held} - {t.id for t in candidates}
+        threads = {t.id: t for t in candidates}
+        for ids in _chunks(sorted(t for t in thread_ids if t is not None)):
+            threads.update(
+                (t.id, t)
+                for t in self.session.scalars(
+                    select(Thread)
+                    .where(Thread.id.in_(ids), Thread.deleted_at.is_(None))
+                    .options(lazyload(Thread.messages))
+                )
+            )
+        for header, date, thread_id, how in held:
+            thread = threads.get(thread_id) if thread_id is not None else None
+            if header is None or thread is None:
+                continue
+            if how == "reply":
+                self.by_reply.setdefault(header, thread)
+            elif header not in self.by_msgid or self.by_msgid[header][0] < date:
+                self.by_msgid[header] = (date, thread)
+        for thread in candidates:
+            if thread.subject_key:
+                self.by_subject[thread.subject_key].append(thread)
+        # The people on each candidate's messages, read as bare columns: loading whole
+        # messages with their bodies costs far more.
+        by_id = {t.id: t for t in candidates}
+        for ids in _chunks(sorted(by_id)):
+            participants = self.session.execute(
+                select(Message.thread_id, Message.from_, Message.to, Message.cc).where(
+                    Message.thread_id.in_(ids)
+                )
+            )
+            for thread_id, from_, to, cc in participants:
+                if thread_id is None:
+                    continue
+                self.people[id(by_id[thread_id])].append(people(from_ or [], to or [], cc or []))
+
+    # ------------------------------------------------------------------ placing
+
+    def place(self, message: Message, parsed: ParsedMessage) -> Thread:
+        """Put `message` into its thread (found or new) and bring the thread's aggregates up
+        to date. Returns the thread."""
+        thread = self._find(parsed)
+        if thread is None:
+            thread = Thread(
+                account_id=self.account.id,
+                subject=parsed.subject,
+                subject_key=subject_key(parsed.subject),
+            )
+            self.session.add(thread)
+            if thread.subject_key:
+                self.by_subject[thread.subject_key].append(thread)
+            self.touched.add(id(thread))
+        elif id(thread) not in self.touched:
+            self.touched.add(id(thread))
+            thread.version = (thread.version or 0) + 1  # one bump per batch
+        message.thread = thread
+        if not add_to_aggregates(thread, message):
+            refresh_thread(thread)
+        # What later messages of the batch find this one by.
+        if parsed.message_id:
+            self.by_msgid[parsed.message_id] = (parsed.date, thread)
+        for ref in _references(parsed):
+            self.by_reply.setdefault(ref, thread)
+        self.people[id(thread)].append(people(parsed.from_, parsed.to, parsed.cc))
+        return thread
+
+    def _find(self, parsed: ParsedMessage) -> Thread | None:
+        found = [self.by_msgid[r] for r in _references(parsed) if r in self.by_msgid]
+        if found:
+            return max(found, key=lambda pair: pair[0])[1]
+        if parsed.message_id and parsed.message_id in self.by_reply:
+            return self.by_reply[parsed.message_id]
+        return self._by_subject(parsed)
+
+    def _by_subject(self, parsed: ParsedMessage) -> Thread | None:
+        key = subject_key(parsed.subject)
+        mine = people(parsed.from_, parsed.to, parsed.cc)
+        if not key or not mine:
+            return None
+        candidates = [
+            t
+            for t in self.by_subject.get(key, [])
+            if t.deleted_at is None
+            and (t.last_message_ts or 0) >= parsed.date - SUBJECT_WINDOW
+            and (t.first_message_ts or 0) <= parsed.date + SUBJECT_WINDOW
+        ]
+        candidates.sort(key=lambda t: t.last_message_ts or 0, reverse=True)
+        for thread in candidates:
+            for theirs in self.people.get(id(thread), []):
+                shared = mine & theirs
+                if len(shared) >= 2 or (len(mine) == 1 and mine == theirs):
+                    return thread
+        return None
+
+
+# ---------------------------------------------------------------------------- aggregates
+
+
+def add_to_aggregates(thread: Thread, message: Message) -> bool:
+    """Bring a thread's aggregates up to date with one new live message without reading
+    its other messages: what `refresh_thread` computes, given the aggregates were current.
+    False when that shortcut doesn't apply (a draft, or a thread with no mail but drafts,
+    whose aggregates come from its drafts); then `refresh_thread` must run."""
+    if message.is_draft or (thread.last_received_ts is None and thread.last_sent_ts is None):
+        return False
+    # refresh_thread orders by (date, id) and the new message has no id yet: it sorts first
+    # among messages of the same date.
+    if thread.first_message_ts is None or message.date <= thread.first_message_ts:
+        thread.subject = message.subject
+        thread.first_message_ts = message.date
+        key = subject_key(thread.subject)
+        if thread.subject_key != key:
+            thread.subject_key = key
+    thread.last_message_ts = max(thread.last_message_ts or message.date, message.date)
+    if message.is_sent:
+        thread.last_sent_ts = max(thread.last_sent_ts or message.date, message.date)
+    else:
+        thread.last_received_ts = max(thread.last_received_ts or message.date, message.date)
+    return True
+
+
+def refresh_thread(thread: Thread) -> None:
+    """Recompute a thread's subject and timestamps from its live messages."""
+    live = sorted(
+        (m for m in thread.messages if m.deleted_at is None), key=lambda m: (m.date, m.id or 0)
+    )
+    mail = [m for m in live if not m.is_draft] or live
+    if not mail:
+        return
+    thread.subject = mail[0].subject
+    key = subject_key(thread.subject)
+    if thread.subject_key != key:
+        thread.subject_key = key
+    thread.first_message_ts = mail[0].date
+    thread.last_message_ts = mail[-1].date
+    received = [m.date for m in mail if not m.is_sent and not m.is_draft]
+    sent = [m.date for m in mail if m.is_sent and not m.is_draft]
+    thread.last_received_ts = max(received) if received else None
+    thread.last_sent_ts = max(sent) if sent else None

@@ -1,0 +1,104 @@
+"""Threading of mail that arrives in any order, one at a time or in batches (as an IMAP sync
+stores each FETCH batch, newest first), read back through the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mailfactory import BASE_TS, build_mime
+from sqlalchemy import select
+
+from nylas_engine.store.blobs import BlobStore
+from nylas_engine.store.mail import NewMessage, ingest_messages
+from nylas_engine.store.models import Account
+
+ME = "me@example.com"
+
+
+def _store(engine: Any, account: dict[str, Any], *batches: list[bytes]) -> None:
+    """Each batch in one `ingest_messages` call, the batches one after the other."""
+    blobs = BlobStore(engine.data_dir / "blobs")
+    for batch in batches:
+        with engine.db.session() as session:
+            acct = session.scalar(select(Account).where(Account.public_id == account["id"]))
+            ingest_messages(session, blobs, acct, [NewMessage(raw) for raw in batch])
+
+
+def _conversation() -> tuple[bytes, bytes, bytes]:
+    """A message, a reply with another subject, and a reply to that reply: only their
+    headers tie them together."""
+    first, first_id = build_mime(
+        subject="Budget 2027", from_="Ann <ann@example.org>", to=[ME], date=BASE_TS
+    )
+    second, second_id = build_mime(
+        subject="numbers inside",
+        from_=ME,
+        to=["ann@example.org"],
+        date=BASE_TS + 3600,
+        in_reply_to=first_id,
+    )
+    third, _ = build_mime(
+        subject="thanks!",
+        from_="Ann <ann@example.org>",
+        to=[ME],
+        date=BASE_TS + 7200,
+        in_reply_to=second_id,
+    )
+    return first, second, third
+
+
+def _threads(api: Any) -> list[dict[str, Any]]:
+    return list(api.get("/threads").json())
+
+
+def test_replies_stored_before_their_parents_share_one_thread(engine, account, api):
+    first, second, third = _conversation()
+    _store(engine, account, [third], [second], [first])  # newest first, one per batch
+
+    threads = _threads(api)
+    assert len(threads) == 1
+    thread = threads[0]
+    assert len(thread["message_ids"]) == 3
+    assert thread["subject"] == "Budget 2027"  # the first message's subject
+    assert thread["first_message_timestamp"] == BASE_TS
+    assert thread["last_message_timestamp"] == BASE_TS + 7200
+
+
+def test_one_batch_in_any_order_threads_like_one_at_a_time(engine, api):
+    first, second, third = _conversation()
+    batched = engine.new_account()
+    _store(engine, batched, [third, first, second])
+    one_by_one = engine.new_account()
+    _store(engine, one_by_one, [first], [second], [third])
+
+    def shape(account: dict[str, Any]) -> list[tuple[str, int, int, int]]:
+        client = engine.client(account["id"])
+        return [
+            (
+                t["subject"],
+                len(t["message_ids"]),
+                t["first_message_timestamp"],
+                t["last_message_timestamp"],
+            )
+            for t in client.get("/threads").json()
+        ]
+
+    assert shape(batched) == shape(one_by_one) == [("Budget 2027", 3, BASE_TS, BASE_TS + 7200)]
+
+
+def test_same_subject_threads_only_with_shared_people(engine, account, api):
+    day = 24 * 3600
+
+    def lunch(from_: str, to: str, date: int) -> bytes:
+        return build_mime(subject="Lunch?", from_=from_, to=[to], date=date)[0]
+
+    raws = [
+        lunch("bob@example.org", ME, BASE_TS),
+        lunch(ME, "bob@example.org", BASE_TS + 60),
+        lunch("eve@example.org", "zed@example.org", BASE_TS),  # other people: another talk
+        lunch("bob@example.org", ME, BASE_TS + 90 * day),  # months later: a new one
+    ]
+    _store(engine, account, list(reversed(raws)))
+
+    sizes = sorted(len(t["message_ids"]) for t in _threads(api))
+    assert sizes == [1, 1, 2]
