@@ -30,7 +30,8 @@ from imapclient import IMAPClient
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from nylas_engine.mime.parse import parse_message
+from nylas_engine.mime.parse import ParsedMessage
+from nylas_engine.mime.pool import ParserPool, Parsing
 from nylas_engine.search.index import remove_message
 from nylas_engine.store.blobs import BlobStore
 from nylas_engine.store.db import Database
@@ -257,28 +258,54 @@ class FolderSync:
         return updated
 
     def _fetch_new(self, uids: list[int]) -> int:
+        """FETCH new messages batch by batch and store each. With more than one batch, the
+        parsing runs in worker processes while this one stores the batch before (and the
+        server sends the next), so the three overlap."""
         if not uids:
             return 0
-        added = 0
+        batches = self._batches(uids)
+        if len(batches) == 1:
+            return self._fetch_batches(batches, None)
+        with ParserPool() as parser:
+            return self._fetch_batches(batches, parser)
+
+    def _fetch_batches(self, batches: list[list[int]], parser: ParserPool | None) -> int:
         items = ["BODY.PEEK[]", "FLAGS"] + (["MODSEQ"] if self.condstore else [])
-        for batch in self._batches(uids):
-            fetched = self.client.fetch(batch, items)
-            # Missing UIDs were expunged since the search.
-            present = [(uid, fetched[uid]) for uid in batch if b"BODY[]" in fetched.get(uid, {})]
-            del fetched
-            with self.db.session() as session:
-                self._store(session, present)
-                added += len(present)
-                self.progress.messages_synced += len(present)
-                if self.save_progress:
-                    self.save_progress(session, self.progress)
-            del present
-            self.progress.changed()
+        added = 0
+        waiting: tuple[list[tuple[int, dict[bytes, Any]]], Parsing] | None = None
+        for batch in [*batches, None]:
+            incoming = None
+            if batch is not None:
+                fetched = self.client.fetch(batch, items)
+                # Missing UIDs were expunged since the search.
+                present = [
+                    (uid, fetched[uid]) for uid in batch if b"BODY[]" in fetched.get(uid, {})
+                ]
+                del fetched
+                raws = [data[b"BODY[]"] for _, data in present]
+                parsing = parser.submit(raws) if parser else Parsing(raws)
+                incoming = (present, parsing)
+            if waiting is not None:
+                added += self._store_batch(*waiting)
+            waiting = incoming
         return added
 
-    def _batches(self, uids: list[int]) -> Iterator[list[int]]:
+    def _store_batch(self, present: list[tuple[int, dict[bytes, Any]]], parsing: Parsing) -> int:
+        parsed = parsing.result()
+        with self.db.session() as session:
+            self._store(session, present, parsed)
+            self.progress.messages_synced += len(present)
+            if self.save_progress:
+                self.save_progress(session, self.progress)
+        self.progress.changed()
+        return len(present)
+
+    def _batches(self, uids: list[int]) -> list[list[int]]:
         """UIDs in order, grouped so a batch holds at most BATCH_COUNT messages or
         BATCH_BYTES (a single bigger message makes a batch of its own)."""
+        return list(self._batching(uids))
+
+    def _batching(self, uids: list[int]) -> Iterator[list[int]]:
         sizes: dict[int, int] = {}
         for chunk in _chunks(uids, UID_CHUNK):
             for uid, data in self.client.fetch(chunk, ["RFC822.SIZE"]).items():
@@ -295,13 +322,17 @@ class FolderSync:
         if batch:
             yield batch
 
-    def _store(self, session: Session, fetched: list[tuple[int, dict[bytes, Any]]]) -> None:
+    def _store(
+        self,
+        session: Session,
+        fetched: list[tuple[int, dict[bytes, Any]]],
+        parsed: list[ParsedMessage],
+    ) -> None:
         """Store one FETCH batch (newest first): copies of messages we hold are linked to
         them, the rest are ingested together; then each UID is recorded."""
         account = session.get(Account, self.account_id)
         category = self._category(session)
         assert account is not None
-        parsed = [parse_message(data[b"BODY[]"]) for _, data in fetched]
         known = known_message_ids(session, account, [p.message_id for p in parsed])
         new: list[NewMessage] = []
         new_by_copy: dict[tuple[str, str], int] = {}  # (Message-ID, sha256) -> index in new
