@@ -17,6 +17,7 @@ A message is one row however many folders hold a copy: a new UID whose Message-I
 match a message we have (a move, a copy, the sent copy of a message sent through the API)
 is linked to it rather than stored twice. The message's categories are always exactly the
 folders its UIDs are in; a message no folder holds at the end of a full pass is deleted.
+What another mail client saved in the Drafts folder is stored as a draft (see `drafts`).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from nylas_engine.store.models import (
     message_categories,
     now,
 )
+from nylas_engine.sync.drafts import drop_drafts_gone_from_server
 from nylas_engine.sync.imap import UidSet, changes_since
 
 # Messages per FETCH and per commit; the env var exists for tuning and for tests that need
@@ -241,7 +243,9 @@ class FolderSync:
                         )
                     )
                 )
+                message_ids = {row.message_id for row in rows}
                 removed += detach(session, rows)
+                removed += drop_drafts_gone_from_server(session, message_ids)
         return removed
 
     def _flag_changes(self, local: dict[int, list[str]], known_modseq: int | None) -> int:
@@ -364,6 +368,7 @@ class FolderSync:
                 unread=SEEN not in flags,
                 starred=FLAGGED in flags,
                 is_sent=category.name == "sent",
+                is_draft=category.name == "drafts",  # another client's draft: see sync/drafts.py
             )
         else:
             if category not in message.categories:
