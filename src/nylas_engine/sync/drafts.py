@@ -6,18 +6,27 @@ previous version is expunged. The draft row keeps the bytes it last appended in
 `raw_sha256` (unused for drafts otherwise) and gets a fixed Message-ID, so the next sync of
 the Drafts folder links the new UID to the draft, and a sent draft keeps that Message-ID.
 A draft that is deleted, or sent, leaves the Drafts folder the same way.
+
+A draft another mail client saved in the Drafts folder is synced as a draft too (the
+folder sync stores what it finds there with `is_draft`), and is then handled exactly like
+one the engine appended: its server copy counts as version 0 of the draft (it has no version
+header), so an update through the API appends the new version and expunges that copy, and a
+delete or send expunges it. When another client removes the last server copy of a draft
+(sends or discards it there), the draft is deleted in the API too: the server wins.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime, timezone
 
 from imapclient import IMAPClient
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
 from nylas_engine.context import EngineContext
+from nylas_engine.search.index import remove_message
 from nylas_engine.store.models import Account, Category, ImapUid, Message
 
 VERSION_HEADER = b"X-Nylas-Draft-Version"
@@ -25,12 +34,15 @@ _VERSION = re.compile(rb"^X-Nylas-Draft-Version:\s*(\d+)\s*$", re.MULTILINE | re
 
 
 def _appended_version(ctx: EngineContext, draft: Message) -> int | None:
+    """The version of the draft its server copy holds: the version header of the bytes last
+    appended, 0 for a draft synced from the server without one (another client's: its
+    version when synced), None if nothing was ever appended or synced."""
     if not draft.raw_sha256 or not ctx.blobs.exists(draft.raw_sha256):
         return None
     first = next(iter(ctx.blobs.iter_chunks(draft.raw_sha256)), b"")  # the header is first
-    head = first.split(b"\r\n\r\n", 1)[0]
+    head = first.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0]
     found = _VERSION.search(head)
-    return int(found.group(1)) if found else None
+    return int(found.group(1)) if found else 0
 
 
 def _render(ctx: EngineContext, account: Account, draft: Message, message_id: str) -> bytes:
@@ -127,6 +139,34 @@ def sync_drafts(ctx: EngineContext, account_id: int, client: IMAPClient) -> str 
                 if (row := session.get(ImapUid, row_id)) is not None:
                     session.delete(row)
         return remote if appends else None
+
+
+def drop_drafts_gone_from_server(session: Session, message_ids: Iterable[int]) -> int:
+    """Delete the drafts among `message_ids` that no folder on the server holds any more.
+
+    Called when the folder sync sees UIDs expunged by another client: the draft was sent or
+    discarded there, and must not be appended again. (The engine's own expunges of old
+    versions drop their rows itself, so they never come here.) Returns how many went."""
+    from nylas_engine.store import drafts
+
+    ids = list(message_ids)
+    if not ids:
+        return 0
+    gone = list(
+        session.scalars(
+            select(Message).where(
+                Message.id.in_(ids),
+                Message.is_draft.is_(True),
+                Message.deleted_at.is_(None),
+                ~exists().where(ImapUid.message_id == Message.id),
+            )
+        )
+    )
+    for draft in gone:
+        drafts.delete_draft(draft)
+        remove_message(session, draft.id)
+    session.flush()
+    return len(gone)
 
 
 def _drafts_folder(session: Session, account_id: int) -> Category | None:

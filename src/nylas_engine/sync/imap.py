@@ -8,15 +8,19 @@ Messages name the server and the cause, never the password.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
+import re
 import smtplib
 import socket
 import ssl
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from imapclient import IMAPClient
 from imapclient import exceptions as imap_errors
+from imapclient.response_parser import parse_fetch_response
 
 from nylas_engine.store.credentials import MailCredentials
 
@@ -107,6 +111,93 @@ def connect_imap(
         close_quietly(client)
         raise ServerUnreachable(f"lost the {where} while logging in: {_describe(exc)}") from None
     return client
+
+
+def enable_extensions(client: IMAPClient) -> tuple[bool, bool]:
+    """ENABLE what the sync uses, once per connection: QRESYNC (RFC 7162, which implies
+    CONDSTORE) where offered, else CONDSTORE. Returns (condstore, qresync).
+
+    With QRESYNC on, the server reports expunges as `VANISHED <uids>` instead of
+    `<seq> EXPUNGE`, also in IDLE."""
+    caps = set(client.capabilities())
+    condstore = b"CONDSTORE" in caps
+    wanted = [c for c in (b"QRESYNC", b"CONDSTORE") if c in caps]
+    if not wanted or b"ENABLE" not in caps:
+        return condstore, False  # CONDSTORE also works without ENABLE (RFC 7162 §3.1)
+    enabled = {c.upper() for c in client.enable(*wanted)}
+    return condstore, b"QRESYNC" in enabled
+
+
+class UidSet:
+    """A set of UIDs as an IMAP sequence set such as `1:5,9` describes it, kept as ranges:
+    a server may report a huge range in VANISHED (RFC 7162 lets it include UIDs that never
+    existed), which must not become a huge Python set."""
+
+    _PART = re.compile(r"^(\d+)(?::(\d+))?$")
+
+    def __init__(self, ranges: Iterable[tuple[int, int]] = ()) -> None:
+        merged: list[tuple[int, int]] = []
+        for low, high in sorted(ranges):
+            if merged and low <= merged[-1][1] + 1:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], high))
+            else:
+                merged.append((low, high))
+        self._lows = [low for low, _ in merged]
+        self._highs = [high for _, high in merged]
+
+    @classmethod
+    def parse(cls, texts: Iterable[bytes | str | None]) -> UidSet:
+        """From the data of VANISHED responses: `1:5,9` or `(EARLIER) 1:5,9` (ranges may be
+        written high:low). ValueError if a response is not a UID set."""
+        ranges = []
+        for text in texts:
+            if text is None:
+                continue
+            words = (text.decode("ascii") if isinstance(text, bytes) else text).split()
+            if words and words[0].upper() == "(EARLIER)":
+                words = words[1:]
+            if len(words) != 1:
+                raise ValueError(f"not a UID set: {text!r}")
+            for part in words[0].split(","):
+                found = cls._PART.match(part)
+                if found is None:
+                    raise ValueError(f"not a UID set: {text!r}")
+                first = int(found.group(1))
+                last = int(found.group(2) or first)
+                ranges.append((min(first, last), max(first, last)))
+        return cls(ranges)
+
+    def __contains__(self, uid: object) -> bool:
+        if not isinstance(uid, int):
+            return False
+        at = bisect.bisect_right(self._lows, uid) - 1
+        return at >= 0 and uid <= self._highs[at]
+
+    def __bool__(self) -> bool:
+        return bool(self._lows)
+
+
+def changes_since(
+    client: IMAPClient, last_uid: int, modseq: int
+) -> tuple[dict[int, dict[bytes, Any]], UidSet]:
+    """`UID FETCH 1:<last_uid> (FLAGS) (CHANGEDSINCE <modseq> VANISHED)` (QRESYNC, RFC 7162
+    §3.2.6) in the selected folder: the flags of the messages changed since `modseq`, and
+    the UIDs expunged since then, in one command.
+
+    imapclient's `fetch` cannot send a UID range and drops the VANISHED responses, so the
+    command goes through imaplib as `fetch` itself does; imaplib keeps the untagged
+    `VANISHED` lines (those of this command, and any sent unsolicited since the SELECT,
+    which flushed the older ones: all are expunged UIDs)."""
+    imap = client._imap
+    tag = imap._command(
+        "UID", "FETCH", f"1:{last_uid}", "(FLAGS)", f"(CHANGEDSINCE {modseq} VANISHED)"
+    )
+    typ, data = imap._command_complete("FETCH", tag)
+    client._checkok("fetch", typ, data)
+    typ, data = imap._untagged_response(typ, data, "FETCH")
+    fetched = parse_fetch_response(data, client.normalise_times, True)
+    vanished = UidSet.parse(imap.untagged_responses.pop("VANISHED", []))
+    return dict(fetched), vanished
 
 
 def check_smtp(

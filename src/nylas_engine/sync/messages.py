@@ -6,16 +6,18 @@ the set of `ImapUid` rows of the folder; the server's state is compared with it:
 * new UIDs (all of them the first time, `UIDNEXT:*` afterwards) are fetched newest first in
   batches capped by count and bytes, each batch committed on its own, so memory stays flat
   and an interrupted sync resumes where it stopped without duplicates;
-* flag changes come from `CHANGEDSINCE <modseq>` when the server has CONDSTORE, else from
-  comparing every UID's FLAGS with the stored ones;
-* expunges are found by comparing UID lists, but only when the message count says
-  something disappeared;
+* with QRESYNC, one `UID FETCH 1:<last> (FLAGS) (CHANGEDSINCE <modseq> VANISHED)` gives
+  both the flag changes and the expunged UIDs since the last pass;
+* otherwise flag changes come from `CHANGEDSINCE <modseq>` when the server has CONDSTORE,
+  else from comparing every UID's FLAGS with the stored ones, and expunges are found by
+  comparing UID lists, but only when the message count says something disappeared;
 * a UIDVALIDITY change drops the folder's UIDs and syncs it again from scratch.
 
 A message is one row however many folders hold a copy: a new UID whose Message-ID and bytes
 match a message we have (a move, a copy, the sent copy of a message sent through the API)
 is linked to it rather than stored twice. The message's categories are always exactly the
 folders its UIDs are in; a message no folder holds at the end of a full pass is deleted.
+What another mail client saved in the Drafts folder is stored as a draft (see `drafts`).
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ from nylas_engine.store.models import (
     message_categories,
     now,
 )
+from nylas_engine.sync.drafts import drop_drafts_gone_from_server
+from nylas_engine.sync.imap import UidSet, changes_since
 
 # Messages per FETCH and per commit; the env var exists for tuning and for tests that need
 # a sync to take many small steps.
@@ -110,6 +114,7 @@ class FolderSync:
         category_id: int,
         *,
         condstore: bool,
+        qresync: bool = False,
         progress: Progress | None = None,
         save_progress: Callable[[Session, Progress], None] | None = None,
     ) -> None:
@@ -119,6 +124,7 @@ class FolderSync:
         self.account_id = account_id
         self.category_id = category_id
         self.condstore = condstore
+        self.qresync = qresync  # ENABLEd on this connection (see imap.enable_extensions)
         self.progress = progress or Progress()
         self.save_progress = save_progress
 
@@ -154,26 +160,44 @@ class FolderSync:
         ):
             return changes  # nothing happened since the last pass (CONDSTORE says so)
 
-        remote: set[int] | None
+        # QRESYNC: one FETCH tells which flags changed and which UIDs went since the last pass.
+        flag_data: dict[int, dict[bytes, Any]] | None = None
+        vanished: UidSet | None = None
+        if self.qresync and known_next is not None and known_modseq and modseq and local:
+            try:
+                flag_data, vanished = changes_since(self.client, max(local), known_modseq)
+            except ValueError:  # a VANISHED reply we cannot read: compare UID lists instead
+                flag_data = vanished = None
+
+        remote: set[int] | None = None
+        gone: list[int] = []
         if known_next is None:
             remote = set(self.client.search("ALL"))
             new = remote - local.keys()
         else:
-            new = {u for u in self.client.search(["UID", f"{known_next}:*"]) if u >= known_next}
-            new -= local.keys()
-            remote = None
-            if exists != len(local) + len(new):
+            new = set()
+            if uidnext is None or uidnext > known_next:
+                found = self.client.search(["UID", f"{known_next}:*"])
+                new = {u for u in found if u >= known_next} - local.keys()
+            if vanished is not None:
+                gone = [uid for uid in local if uid in vanished]
+            # The count must add up; if not (a change between our commands, or a server
+            # without QRESYNC), compare the UID lists.
+            if exists != len(local) - len(gone) + len(new):
                 remote = set(self.client.search("ALL"))
         if remote is not None:
             gone = [uid for uid in local if uid not in remote]
-            if gone:
-                changes.expunged += len(gone)
-                changes.removed += self._expunged(gone)
-                for uid in gone:
-                    del local[uid]
+        if gone:
+            changes.expunged += len(gone)
+            changes.removed += self._expunged(gone)
+            for uid in gone:
+                del local[uid]
 
         if local and known_next is not None:
-            changes.updated += self._flag_changes(local, known_modseq)
+            if flag_data is not None:
+                changes.updated += self._store_flags(self._changed_flags(flag_data, local))
+            else:
+                changes.updated += self._flag_changes(local, known_modseq)
 
         changes.added += self._fetch_new(sorted(new, reverse=True))
 
@@ -220,7 +244,9 @@ class FolderSync:
                         )
                     )
                 )
+                message_ids = {row.message_id for row in rows}
                 removed += detach(session, rows)
+                removed += drop_drafts_gone_from_server(session, message_ids)
         return removed
 
     def _flag_changes(self, local: dict[int, list[str]], known_modseq: int | None) -> int:
@@ -232,12 +258,24 @@ class FolderSync:
                 fetched = self.client.fetch(chunk, ["FLAGS"], modifiers=modifiers)
             else:
                 fetched = self.client.fetch(chunk, ["FLAGS"])
-            for uid, data in fetched.items():
-                if uid not in local or b"FLAGS" not in data:
-                    continue
-                flags = flag_names(data[b"FLAGS"])
-                if flags != local[uid]:
-                    changed[uid] = (flags, data.get(b"MODSEQ"))
+            changed.update(self._changed_flags(fetched, local))
+        return self._store_flags(changed)
+
+    @staticmethod
+    def _changed_flags(
+        fetched: dict[int, dict[bytes, Any]], local: dict[int, list[str]]
+    ) -> dict[int, tuple[list[str], Any]]:
+        """The fetched UIDs we hold whose flags differ: uid -> (flags, MODSEQ item)."""
+        changed: dict[int, tuple[list[str], Any]] = {}
+        for uid, data in fetched.items():
+            if uid not in local or b"FLAGS" not in data:
+                continue
+            flags = flag_names(data[b"FLAGS"])
+            if flags != local[uid]:
+                changed[uid] = (flags, data.get(b"MODSEQ"))
+        return changed
+
+    def _store_flags(self, changed: dict[int, tuple[list[str], Any]]) -> int:
         if not changed:
             return 0
         updated = 0
@@ -363,6 +401,7 @@ class FolderSync:
                     unread=SEEN not in flags,
                     starred=FLAGGED in flags,
                     is_sent=category.name == "sent",
+                    is_draft=category.name == "drafts",  # another client's: see sync/drafts.py
                 )
             )
         stored = ingest_messages(session, self.blobs, account, new)

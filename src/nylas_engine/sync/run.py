@@ -18,7 +18,13 @@ from nylas_engine.context import EngineContext
 from nylas_engine.store.credentials import load as load_credentials
 from nylas_engine.store.models import Account, Category, ImapUid
 from nylas_engine.sync.folders import list_remote_folders, match_folders, remove_category
-from nylas_engine.sync.imap import AuthFailed, ServerSettings, close_quietly, connect_imap
+from nylas_engine.sync.imap import (
+    AuthFailed,
+    ServerSettings,
+    close_quietly,
+    connect_imap,
+    enable_extensions,
+)
 from nylas_engine.sync.messages import (
     FolderChanges,
     FolderSync,
@@ -55,6 +61,7 @@ class AccountSync:
     listeners: list[Callable[[Progress], None]] = field(default_factory=list)
     folders: list[SyncedFolder] = field(default_factory=list)
     condstore: bool = False
+    qresync: bool = False
 
     def connect(self) -> IMAPClient:
         """Log in with the stored credentials (`AuthFailed` / `ServerUnreachable`)."""
@@ -68,10 +75,7 @@ class AccountSync:
             raise AuthFailed("the account has no stored IMAP credentials")
         client = connect_imap(settings, credentials)
         try:
-            caps = set(client.capabilities())
-            self.condstore = b"CONDSTORE" in caps
-            if self.condstore:
-                client.enable("CONDSTORE")
+            self.condstore, self.qresync = enable_extensions(client)
         except Exception:
             close_quietly(client)
             raise
@@ -125,6 +129,7 @@ class AccountSync:
             self.account_id,
             folder.category_id,
             condstore=self.condstore,
+            qresync=self.qresync,
             progress=progress,
             save_progress=lambda session, p: save_progress(session, self.account_id, p),
         ).run()

@@ -165,6 +165,8 @@ class AccountWorker(threading.Thread):
                     raise ServerUnreachable("the IMAP server closed the connection (BYE)")
                 if any(r[1] in (b"EXISTS", b"EXPUNGE", b"FETCH") for r in responses if len(r) > 1):
                     return "server"
+                if any(r and r[0] == b"VANISHED" for r in responses):  # EXPUNGE under QRESYNC
+                    return "server"
                 # At end of stream idle_check returns nothing at once instead of waiting.
                 quick_empty = (
                     quick_empty + 1 if not responses and time.monotonic() - started < 0.01 else 0
