@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import os
 import tempfile
 import threading
 from collections.abc import AsyncIterator, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 CHUNK = 256 * 1024
+WRITER_THREADS = 4  # files written at once by `BlobStore.batch`
 
 
 class BlobTooLarge(Exception):
@@ -30,20 +34,37 @@ class BlobStore:
         """Bytes already in memory: hashed first, so a blob we hold costs no write at all,
         and a new one is written once under a name of its own and renamed into place."""
         key = hashlib.sha256(data).hexdigest()
-        dest = self.path(key)
-        if not dest.exists():
-            tmp = self.root / "tmp" / f"{key}.{os.getpid()}.{threading.get_ident()}"
-            try:
-                tmp.write_bytes(data)
-                try:
-                    os.replace(tmp, dest)
-                except FileNotFoundError:  # the first blob under this prefix
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(tmp, dest)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
+        self._write(key, data)
         return key, len(data)
+
+    def _write(self, key: str, data: bytes) -> None:
+        dest = self.path(key)
+        if dest.exists():
+            return
+        tmp = self.root / "tmp" / f"{key}.{os.getpid()}.{threading.get_ident()}"
+        try:
+            tmp.write_bytes(data)
+            try:
+                os.replace(tmp, dest)
+            except FileNotFoundError:  # the first blob under this prefix
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp, dest)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[BlobBatch]:
+        """Many blobs at once: `put_bytes` on the batch hashes at once and writes in
+        background threads (file creation is slow on many disks and needs no GIL), so the
+        caller goes on with its own work; leaving the block waits until every blob is on
+        disk, and raises if one could not be written. Store nothing that refers to a
+        blob before the block has ended."""
+        batch = BlobBatch(self)
+        try:
+            yield batch
+        finally:
+            batch.wait()
 
     def put_chunks(self, chunks: Iterable[bytes], limit: int | None = None) -> tuple[str, int]:
         """Write chunks to a temp file while hashing, then move it under its hash."""
@@ -81,6 +102,30 @@ class BlobStore:
 
     def exists(self, sha256: str) -> bool:
         return self.path(sha256).exists()
+
+
+class BlobBatch:
+    def __init__(self, store: BlobStore) -> None:
+        self.store = store
+        self.pending: list[Future[None]] = []
+        self.keys: set[str] = set()
+
+    def put_bytes(self, data: bytes) -> tuple[str, int]:
+        key = hashlib.sha256(data).hexdigest()
+        if key not in self.keys:
+            self.keys.add(key)
+            self.pending.append(_writer_pool().submit(self.store._write, key, data))
+        return key, len(data)
+
+    def wait(self) -> None:
+        pending, self.pending = self.pending, []
+        for future in pending:
+            future.result()
+
+
+@functools.cache
+def _writer_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(WRITER_THREADS, thread_name_prefix="blob-writer")
 
 
 class _BlobWriter:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from nylas_engine.mime.parse import ParsedMessage, parse_message
 from nylas_engine.search.index import index_messages
-from nylas_engine.store.blobs import BlobStore
+from nylas_engine.store.blobs import BlobBatch, BlobStore
 from nylas_engine.store.models import Account, Attachment, Category, File, Message
 from nylas_engine.store.threading import Threader, refresh_thread
 
@@ -137,22 +137,24 @@ def ingest_messages(
     parsed = [item.parsed or parse_message(item.raw) for item in batch]
     defaults: dict[str, list[Category]] = {}
     messages: list[Message] = []
-    with session.no_autoflush:
+    # The files are written while the rows are built and flushed; all are on disk when the
+    # block ends, before the caller can commit.
+    with blobs.batch() as files, session.no_autoflush:
         threader = Threader(session, account, parsed)
         for item, message_parsed in zip(batch, parsed, strict=True):
-            messages.append(_new_message(session, blobs, account, item, message_parsed, defaults))
+            messages.append(_new_message(session, files, account, item, message_parsed, defaults))
         # Oldest first, so a reply in the same batch finds its parent's thread.
         for index in sorted(range(len(batch)), key=lambda i: parsed[i].date):
             session.add(messages[index])
             threader.place(messages[index], parsed[index])
-    session.flush()
-    index_messages(session, list(zip(messages, parsed, strict=True)))
+        session.flush()
+        index_messages(session, list(zip(messages, parsed, strict=True)))
     return messages
 
 
 def _new_message(
     session: Session,
-    blobs: BlobStore,
+    blobs: BlobBatch,
     account: Account,
     item: NewMessage,
     parsed: ParsedMessage,
