@@ -65,6 +65,9 @@ class ParsedAttachment:
     data: bytes
     content_id: str | None = None
     disposition: str = "attachment"  # attachment | inline
+    # Set once `data` is in the blob store (see store/prepare.py); `data` is then dropped.
+    sha256: str | None = None
+    size: int = 0
 
 
 @dataclass
@@ -85,6 +88,9 @@ class ParsedMessage:
     attachments: list[ParsedAttachment] = field(default_factory=list)
     calendar_parts: list[str] = field(default_factory=list)
     defects: int = 0
+    # Set once the raw bytes are in the blob store (see store/prepare.py).
+    raw_sha256: str | None = None
+    raw_size: int = 0
 
 
 def parse_message(raw: bytes, *, fallback_date: int | None = None) -> ParsedMessage:

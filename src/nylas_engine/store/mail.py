@@ -160,7 +160,10 @@ def _new_message(
     parsed: ParsedMessage,
     defaults: dict[str, list[Category]],
 ) -> Message:
-    sha256, size = blobs.put_bytes(item.raw)
+    if parsed.raw_sha256 is not None:  # prepared: already in the blob store
+        sha256, size = parsed.raw_sha256, parsed.raw_size
+    else:
+        sha256, size = blobs.put_bytes(item.raw)
     own = (account.email_address or "").lower()
     from_self = bool(own) and any(p["email"] == own for p in parsed.from_)
     is_sent = item.is_sent or (from_self and not item.is_draft)
@@ -195,7 +198,10 @@ def _new_message(
         categories=list(categories),
     )
     for part in parsed.attachments:
-        file_sha, file_size = blobs.put_bytes(part.data)
+        if part.sha256 is not None:
+            file_sha, file_size = part.sha256, part.size
+        else:
+            file_sha, file_size = blobs.put_bytes(part.data)
         file = File(
             account_id=account.id,
             filename=part.filename,

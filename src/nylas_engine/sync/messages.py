@@ -33,7 +33,6 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from nylas_engine.mime.parse import ParsedMessage
-from nylas_engine.mime.pool import ParserPool, Parsing
 from nylas_engine.search.index import remove_message
 from nylas_engine.store.blobs import BlobStore
 from nylas_engine.store.db import Database
@@ -46,6 +45,7 @@ from nylas_engine.store.models import (
     message_categories,
     now,
 )
+from nylas_engine.store.prepare import PreparePool, Preparing
 from nylas_engine.sync.drafts import drop_drafts_gone_from_server
 from nylas_engine.sync.imap import UidSet, changes_since
 
@@ -297,20 +297,20 @@ class FolderSync:
 
     def _fetch_new(self, uids: list[int]) -> int:
         """FETCH new messages batch by batch and store each. With more than one batch, the
-        parsing runs in worker processes while this one stores the batch before (and the
-        server sends the next), so the three overlap."""
+        parsing and blob writing run in worker processes while this one stores the batch
+        before (and the server sends the next), so the three overlap."""
         if not uids:
             return 0
         batches = self._batches(uids)
         if len(batches) == 1:
             return self._fetch_batches(batches, None)
-        with ParserPool() as parser:
-            return self._fetch_batches(batches, parser)
+        with PreparePool(self.blobs) as workers:
+            return self._fetch_batches(batches, workers)
 
-    def _fetch_batches(self, batches: list[list[int]], parser: ParserPool | None) -> int:
+    def _fetch_batches(self, batches: list[list[int]], workers: PreparePool | None) -> int:
         items = ["BODY.PEEK[]", "FLAGS"] + (["MODSEQ"] if self.condstore else [])
         added = 0
-        waiting: tuple[list[tuple[int, dict[bytes, Any]]], Parsing] | None = None
+        waiting: tuple[list[tuple[int, dict[bytes, Any]]], Preparing] | None = None
         for batch in [*batches, None]:
             incoming = None
             if batch is not None:
@@ -321,15 +321,17 @@ class FolderSync:
                 ]
                 del fetched
                 raws = [data[b"BODY[]"] for _, data in present]
-                parsing = parser.submit(raws) if parser else Parsing(raws)
-                incoming = (present, parsing)
+                preparing = workers.submit(raws) if workers else Preparing(raws)
+                incoming = (present, preparing)
             if waiting is not None:
                 added += self._store_batch(*waiting)
             waiting = incoming
         return added
 
-    def _store_batch(self, present: list[tuple[int, dict[bytes, Any]]], parsing: Parsing) -> int:
-        parsed = parsing.result()
+    def _store_batch(
+        self, present: list[tuple[int, dict[bytes, Any]]], preparing: Preparing
+    ) -> int:
+        parsed = preparing.result()
         with self.db.session() as session:
             self._store(session, present, parsed)
             self.progress.messages_synced += len(present)
@@ -387,7 +389,7 @@ class FolderSync:
                 targets.append(copy)
                 continue
             if message_id:
-                key = (message_id, hashlib.sha256(raw).hexdigest())
+                key = (message_id, message_parsed.raw_sha256 or hashlib.sha256(raw).hexdigest())
                 if key in new_by_copy:  # a second copy in this very batch
                     targets.append(new_by_copy[key])
                     continue

@@ -1,0 +1,126 @@
+"""Preparing batches of messages for `ingest_messages` in worker processes: MIME parsing,
+and writing the raw bytes and attachments into the blob store.
+
+Both are the costliest steps of storing mail, and parsing is pure Python, so one process
+can't overlap them with anything. A sync that fetches many batches hands each batch to this
+pool and, while the workers prepare it, stores the batch before (see `FolderSync`). A
+prepared message carries its blob keys (`ParsedMessage.raw_sha256`, `ParsedAttachment.sha256`)
+and no attachment bytes, so little comes back from the workers and ingest writes nothing.
+
+Workers come from a `forkserver` (a clean process that imports only this module), never
+from a fork of the engine itself, which runs threads. With `NYLAS_ENGINE_PARSE_WORKERS=0`, or
+where worker processes can't be started, batches are parsed in this process instead: the
+same results, without the overlap.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections.abc import Sequence
+from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
+from pathlib import Path
+
+from nylas_engine.mime.parse import ParsedMessage, parse_message
+from nylas_engine.store.blobs import BlobStore
+
+log = logging.getLogger(__name__)
+
+WORKERS_ENV = "NYLAS_ENGINE_PARSE_WORKERS"
+
+
+def prepare_batch(raws: Sequence[bytes], blob_root: Path | None = None) -> list[ParsedMessage]:
+    """Parse each message; with `blob_root`, also put it and its files in that blob store."""
+    blobs = BlobStore(blob_root) if blob_root is not None else None
+    prepared = []
+    for raw in raws:
+        parsed = parse_message(raw)
+        if blobs is not None:
+            parsed.raw_sha256, parsed.raw_size = blobs.put_bytes(raw)
+            for part in parsed.attachments:
+                part.sha256, part.size = blobs.put_bytes(part.data)
+                part.data = b""
+        prepared.append(parsed)
+    return prepared
+
+
+def _default_workers() -> int:
+    value = os.environ.get(WORKERS_ENV)
+    if value is not None and value.strip().isdigit():
+        return int(value)
+    # One per core: a worker waits on the disk as much as it parses, and the process that
+    # fetches and stores waits on the workers.
+    return max(1, min(4, os.cpu_count() or 2))
+
+
+class Preparing:
+    """A batch being prepared; `result()` waits for it (and parses here if a worker died).
+    Without futures, `result()` parses in this process and leaves the blobs to ingest."""
+
+    def __init__(
+        self, raws: Sequence[bytes], futures: list[Future[list[ParsedMessage]]] | None = None
+    ) -> None:
+        self.raws = raws
+        self.futures = futures
+
+    def result(self) -> list[ParsedMessage]:
+        if self.futures is None:
+            return prepare_batch(self.raws)
+        try:
+            return [parsed for future in self.futures for parsed in future.result()]
+        except BrokenExecutor as exc:
+            log.warning("a worker process died (%s); parsing in-process", exc)
+            return prepare_batch(self.raws)
+
+
+class PreparePool:
+    """Worker processes that prepare batches for `blobs`; `submit(raws)` returns their
+    `Preparing`.
+
+    Open one for a long fetch and close it afterwards: the workers are started on first
+    use and hold memory only while the pool is open."""
+
+    def __init__(self, blobs: BlobStore, workers: int | None = None) -> None:
+        self.blob_root = blobs.root
+        self.workers = _default_workers() if workers is None else workers
+        self._executor: ProcessPoolExecutor | None = None
+        self._broken = self.workers <= 0
+
+    def submit(self, raws: Sequence[bytes]) -> Preparing:
+        executor = self._get_executor()
+        if executor is None:
+            return Preparing(raws)
+        size = -(-len(raws) // self.workers) or 1  # one slice per worker
+        try:
+            futures = [
+                executor.submit(prepare_batch, list(raws[start : start + size]), self.blob_root)
+                for start in range(0, len(raws), size)
+            ]
+        except (BrokenExecutor, RuntimeError) as exc:
+            log.warning("worker processes unavailable (%s); parsing in-process", exc)
+            self._broken = True
+            return Preparing(raws)
+        return Preparing(raws, futures)
+
+    def _get_executor(self) -> ProcessPoolExecutor | None:
+        if self._executor is None and not self._broken:
+            try:
+                context = multiprocessing.get_context("forkserver")
+                context.set_forkserver_preload(["nylas_engine.store.prepare"])
+                self._executor = ProcessPoolExecutor(self.workers, mp_context=context)
+            except Exception as exc:
+                log.warning("cannot start worker processes (%s); parsing in-process", exc)
+                self._broken = True
+        return None if self._broken else self._executor
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    def __enter__(self) -> PreparePool:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
