@@ -88,24 +88,19 @@ class Threader:
         refs = list(dict.fromkeys(r for p in batch for r in _references(p)))
         own_ids = list(dict.fromkeys(p.message_id for p in batch if p.message_id))
         held: list[tuple[str | None, int, int | None, str]] = []  # (header, date, thread id, how)
-        for chunk in _chunks(refs):
-            rows = self.session.execute(
-                select(Message.message_id_header, Message.date, Message.thread_id).where(
-                    Message.account_id == account_id,
-                    Message.message_id_header.in_(chunk),
-                    Message.thread_id.is_not(None),
+        for column, values, how in (
+            (Message.message_id_header, refs, "id"),  # messages this batch names
+            (Message.in_reply_to, own_ids, "reply"),  # messages that name one of this batch
+        ):
+            for chunk in _chunks(values):
+                rows = self.session.execute(
+                    select(column, Message.date, Message.thread_id).where(
+                        Message.account_id == account_id,
+                        column.in_(chunk),
+                        Message.thread_id.is_not(None),
+                    )
                 )
-            )
-            held.extend((h, d, t, "id") for h, d, t in rows)
-        for chunk in _chunks(own_ids):
-            rows = self.session.execute(
-                select(Message.in_reply_to, Message.date, Message.thread_id).where(
-                    Message.account_id == account_id,
-                    Message.in_reply_to.in_(chunk),
-                    Message.thread_id.is_not(None),
-                )
-            )
-            held.extend((h, d, t, "reply") for h, d, t in rows)
+                held.extend((header, date, thread_id, how) for header, date, thread_id in rows)
 
         keys = list({k for p in batch if (k := subject_key(p.subject))})
         dates = [p.date for p in batch]
