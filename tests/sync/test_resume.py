@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
+from pathlib import Path
 
 import samples
 
@@ -29,6 +31,22 @@ def _message_ids(engine, account_id: str) -> list[str]:
         return [r[0] for r in rows]
 
 
+def _processes_with(marker: str) -> list[int]:
+    """Live processes whose environment holds `marker`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker.encode() in environ and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
 def test_sigkill_mid_sync_then_resume(dovecot, mailbox, offline_engine):
     user, password = mailbox
     total = 300
@@ -39,7 +57,8 @@ def test_sigkill_mid_sync_then_resume(dovecot, mailbox, offline_engine):
         sys.executable, "-m", "nylas_engine", "--data-dir", str(offline_engine.data_dir),
         "sync", account["id"], "--once", "--json",
     ]  # fmt: skip
-    env = {**os.environ, "NYLAS_ENGINE_SYNC_BATCH": "5"}
+    marker = f"resume-{uuid.uuid4().hex}"  # in the environment of the engine and its workers
+    env = {**os.environ, "NYLAS_ENGINE_SYNC_BATCH": "5", "NYLAS_TEST_MARKER": marker}
     process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
@@ -50,6 +69,11 @@ def test_sigkill_mid_sync_then_resume(dovecot, mailbox, offline_engine):
         process.wait(30)
     interrupted_at = _stored(offline_engine, account["id"])
     assert 20 <= interrupted_at < total  # killed part way through
+    # The processes that parsed for it don't outlive it.
+    deadline = time.monotonic() + 15
+    while _processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_with(marker) == []
 
     out = offline_engine.cli("sync", account["id"], "--once", "--json")
     assert json.loads(out)["added"] == total - interrupted_at

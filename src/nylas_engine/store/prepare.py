@@ -8,7 +8,9 @@ prepared message carries its blob keys (`ParsedMessage.raw_sha256`, `ParsedAttac
 and no attachment bytes, so little comes back from the workers and ingest writes nothing.
 
 Workers come from a `forkserver` (a clean process that imports only this module), never
-from a fork of the engine itself, which runs threads. With `NYLAS_ENGINE_PARSE_WORKERS=0`, or
+from a fork of the engine itself, which runs threads. Each worker watches the engine's
+process and exits when it is gone: an engine killed with SIGKILL can't stop its workers,
+and they would otherwise wait for work forever. With `NYLAS_ENGINE_PARSE_WORKERS=0`, or
 where worker processes can't be started, batches are parsed in this process instead: the
 same results, without the overlap.
 """
@@ -18,6 +20,8 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
 from pathlib import Path
@@ -28,6 +32,7 @@ from nylas_engine.store.blobs import BlobStore
 log = logging.getLogger(__name__)
 
 WORKERS_ENV = "NYLAS_ENGINE_PARSE_WORKERS"
+WATCH_INTERVAL = 1.0  # seconds between a worker's checks that the engine is still there
 
 
 def prepare_batch(raws: Sequence[bytes], blob_root: Path | None = None) -> list[ParsedMessage]:
@@ -43,6 +48,22 @@ def prepare_batch(raws: Sequence[bytes], blob_root: Path | None = None) -> list[
                 part.data = b""
         prepared.append(parsed)
     return prepared
+
+
+def _exit_with(engine_pid: int) -> None:
+    """Worker initializer: exit once `engine_pid` is gone."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(WATCH_INTERVAL)
+            try:
+                os.kill(engine_pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:  # alive, and not ours to signal
+                pass
+
+    threading.Thread(target=watch, name="engine-watch", daemon=True).start()
 
 
 def _default_workers() -> int:
@@ -108,7 +129,12 @@ class PreparePool:
             try:
                 context = multiprocessing.get_context("forkserver")
                 context.set_forkserver_preload(["nylas_engine.store.prepare"])
-                self._executor = ProcessPoolExecutor(self.workers, mp_context=context)
+                self._executor = ProcessPoolExecutor(
+                    self.workers,
+                    mp_context=context,
+                    initializer=_exit_with,
+                    initargs=(os.getpid(),),
+                )
             except Exception as exc:
                 log.warning("cannot start worker processes (%s); parsing in-process", exc)
                 self._broken = True
