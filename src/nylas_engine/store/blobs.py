@@ -63,8 +63,10 @@ class BlobStore:
         batch = BlobBatch(self)
         try:
             yield batch
-        finally:
-            batch.wait()
+        except BaseException:
+            batch.wait(quiet=True)  # the caller's error is the one to report
+            raise
+        batch.wait()
 
     def put_chunks(self, chunks: Iterable[bytes], limit: int | None = None) -> tuple[str, int]:
         """Write chunks to a temp file while hashing, then move it under its hash."""
@@ -117,10 +119,13 @@ class BlobBatch:
             self.pending.append(_writer_pool().submit(self.store._write, key, data))
         return key, len(data)
 
-    def wait(self) -> None:
+    def wait(self, quiet: bool = False) -> None:
         pending, self.pending = self.pending, []
         for future in pending:
-            future.result()
+            if quiet:
+                future.exception()
+            else:
+                future.result()
 
 
 @functools.cache
