@@ -65,3 +65,17 @@ def api(engine: Engine, account: dict[str, Any]) -> Iterator[httpx.Client]:
     """Raw HTTP client authenticated as `account` (open mode: the account id is the token)."""
     with engine.client(account["id"]) as client:
         yield client
+
+
+@pytest.fixture
+def pristine_read_only_attrs() -> Iterator[None]:
+    """nylas-legacy keeps one read-only set shared by every model class, and creating a
+    Webhook adds "version" to it, after which drafts are saved without their version (a bug
+    of that client, against any server). Other modules of a run create webhooks, so tests
+    that save drafts with it get the set as the client ships it."""
+    from nylas_legacy.client.restful_models import NylasAPIObject
+
+    shared = NylasAPIObject.read_only_attrs
+    NylasAPIObject.read_only_attrs = {"id", "account_id", "object", "job_status_id"}
+    yield
+    NylasAPIObject.read_only_attrs = shared

@@ -11,20 +11,11 @@ from typing import Any
 import pytest
 from legacy_sdk import legacy_client
 from nylas_legacy.client.errors import MessageRejectedError, NylasApiError
-from nylas_legacy.client.restful_models import NylasAPIObject
 from smtp_listener import SmtpListener
 
-
-@pytest.fixture(autouse=True)
-def pristine_read_only_attrs():
-    """nylas-legacy keeps one read-only set shared by every model class, and creating a
-    Webhook adds "version" to it, after which drafts are saved without their version (a bug
-    of that client, against any server). Other modules of this run create webhooks, so give
-    these tests the set as the client ships it."""
-    shared = NylasAPIObject.read_only_attrs
-    NylasAPIObject.read_only_attrs = {"id", "account_id", "object", "job_status_id"}
-    yield
-    NylasAPIObject.read_only_attrs = shared
+# Drafts are saved with their version only while nylas-legacy's shared read-only set is as
+# it ships (see the fixture in conftest.py).
+pytestmark = pytest.mark.usefixtures("pristine_read_only_attrs")
 
 
 @pytest.fixture
