@@ -68,21 +68,33 @@ def _before_flush(session: Session, _ctx: Any, _instances: Any) -> None:
         thread.version = (thread.version or 0) + 1
 
 
+def _entry(account_id: int, object_type: str, public_id: str, command: str) -> dict[str, Any]:
+    return {
+        "public_id": new_public_id(),
+        "account_id": account_id,
+        "object_type": object_type,
+        "object_public_id": public_id,
+        "command": command,
+        "created_at": now(),
+    }
+
+
+def log_inserts(session: Session, account_id: int, objects: list[tuple[str, str]]) -> None:
+    """Log objects a caller inserted without the unit of work (a bulk INSERT, which no
+    flush hook sees), given as (object type, public id)."""
+    if objects:
+        session.execute(
+            insert(Transaction),
+            [_entry(account_id, type_, public_id, "insert") for type_, public_id in objects],
+        )
+
+
 def _after_flush(session: Session, _ctx: Any) -> None:
     rows: list[dict[str, Any]] = []
 
     def log(obj: Any, command: str, type_: str | None = None) -> None:
         account_id = obj.id if isinstance(obj, Account) else obj.account_id
-        rows.append(
-            {
-                "public_id": new_public_id(),
-                "account_id": account_id,
-                "object_type": type_ or object_type(obj),
-                "object_public_id": obj.public_id,
-                "command": command,
-                "created_at": now(),
-            }
-        )
+        rows.append(_entry(account_id, type_ or object_type(obj), obj.public_id, command))
 
     for obj in session.new:
         if isinstance(obj, _LOGGED):

@@ -21,14 +21,19 @@ def uses_fts(session: Session) -> bool:
 
 
 def participants_text(message: Message) -> str:
-    people = [
-        *(message.from_ or []),
-        *(message.to or []),
-        *(message.cc or []),
-        *(message.bcc or []),
-        *(message.reply_to or []),
-    ]
-    return " ".join(f"{p.get('name') or ''} {p.get('email') or ''}".strip() for p in people)
+    return _people_text(
+        message.from_ or [],
+        message.to or [],
+        message.cc or [],
+        message.bcc or [],
+        message.reply_to or [],
+    )
+
+
+def _people_text(*groups: Sequence[dict[str, str]]) -> str:
+    return " ".join(
+        f"{p.get('name') or ''} {p.get('email') or ''}".strip() for group in groups for p in group
+    )
 
 
 _INSERT = text(
@@ -46,25 +51,27 @@ def _filenames(message: Message) -> str:
     )
 
 
-def index_messages(session: Session, messages: Sequence[tuple[Message, ParsedMessage]]) -> None:
-    """Index new messages, given as (flushed message, what its MIME parsed into), with one
+def index_messages(session: Session, messages: Sequence[tuple[int, ParsedMessage]]) -> None:
+    """Index new messages, given as (message id, what its MIME parsed into), with one
     statement for the batch."""
     if not messages or not uses_fts(session):
         return
     conn = session.connection()
     # A rowid can come back after the newest message is hard-deleted: drop what it held.
-    conn.execute(_DELETE_MANY, {"ids": [m.id for m, _ in messages]})
+    conn.execute(_DELETE_MANY, {"ids": [message_id for message_id, _ in messages]})
     conn.execute(
         _INSERT,
         [
             {
-                "id": message.id,
-                "subject": message.subject or "",
+                "id": message_id,
+                "subject": parsed.subject or "",
                 "body": parsed.text,
-                "participants": participants_text(message),
+                "participants": _people_text(
+                    parsed.from_, parsed.to, parsed.cc, parsed.bcc, parsed.reply_to
+                ),
                 "filenames": " ".join(a.filename for a in parsed.attachments if a.filename),
             }
-            for message, parsed in messages
+            for message_id, parsed in messages
         ],
     )
 

@@ -19,18 +19,38 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, lazyload
 
+from nylas_engine.ids import new_public_id
 from nylas_engine.mime.parse import ParsedMessage
-from nylas_engine.store.models import Account, Message, Thread
+from nylas_engine.store.models import Account, Message, Thread, now
 
 SUBJECT_WINDOW = 30 * 24 * 3600
 _REPLY_PREFIX = re.compile(r"^(?:re|fwd?|aw|sv|wg)(?:\s*\[\d+\])?\s*:\s*", re.IGNORECASE)
 T = TypeVar("T")
 _IN_CHUNK = 400  # keeps each IN (...) under every database's parameter limit
+
+
+class Placed(Protocol):
+    """A message as threading sees it: an ORM `Message`, or one not inserted yet."""
+
+    thread: Thread | None
+
+    @property
+    def subject(self) -> str: ...
+    @property
+    def date(self) -> int: ...
+    @property
+    def is_sent(self) -> bool: ...
+    @property
+    def is_draft(self) -> bool: ...
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def deleted_at(self) -> int | None: ...
 
 
 def normalize_subject(subject: str | None) -> str:
@@ -66,8 +86,9 @@ class Threader:
     """Places the messages of one batch (all for one account) into threads.
 
     Built with every parsed message of the batch, it reads what it needs from the store
-    once; `place` is then called for each message and touches the database no more. The
-    caller adds the messages to the session and flushes once at the end.
+    once; `place` is then called for each message and touches the database no more. New
+    threads are left out of the session (`created`), for the caller to insert in one
+    statement with the messages; changed ones are in it, to be flushed.
     """
 
     def __init__(self, session: Session, account: Account, batch: Sequence[ParsedMessage]) -> None:
@@ -77,7 +98,9 @@ class Threader:
         self.by_reply: dict[str, Thread] = {}  # Message-ID -> thread of a message naming it
         self.by_subject: dict[str, list[Thread]] = defaultdict(list)
         self.people: dict[int, list[set[str]]] = defaultdict(list)  # id(thread) -> people
-        self.touched: set[int] = set()
+        self.created: list[Thread] = []  # new threads, not in the session: the caller inserts
+        self.changed: dict[int, Thread] = {}  # id(thread) -> a thread of ours this batch changed
+        self.added: dict[int, list[Placed]] = defaultdict(list)  # id(thread) -> its new messages
         with session.no_autoflush:
             self._load(batch)
 
@@ -158,26 +181,29 @@ class Threader:
 
     # ------------------------------------------------------------------ placing
 
-    def place(self, message: Message, parsed: ParsedMessage) -> Thread:
-        """Put `message` into its thread (found or new) and bring the thread's aggregates up
-        to date. Returns the thread."""
+    def place(self, message: Placed, parsed: ParsedMessage) -> Thread:
+        """Put `message` into its thread (found, or new in `created`) and bring the thread's
+        aggregates up to date. Returns the thread."""
         thread = self._find(parsed)
         if thread is None:
             thread = Thread(
+                public_id=new_public_id(),
                 account_id=self.account.id,
                 subject=parsed.subject,
                 subject_key=subject_key(parsed.subject),
+                version=0,
+                created_at=now(),
             )
-            self.session.add(thread)
+            self.created.append(thread)
             if thread.subject_key:
                 self.by_subject[thread.subject_key].append(thread)
-            self.touched.add(id(thread))
-        elif id(thread) not in self.touched:
-            self.touched.add(id(thread))
+        elif id(thread) not in self.changed and thread not in self.created:
+            self.changed[id(thread)] = thread
             thread.version = (thread.version or 0) + 1  # one bump per batch
         message.thread = thread
+        self.added[id(thread)].append(message)
         if not add_to_aggregates(thread, message):
-            refresh_thread(thread)
+            refresh_thread(thread, self.added[id(thread)])
         # What later messages of the batch find this one by.
         if parsed.message_id:
             self.by_msgid[parsed.message_id] = (parsed.date, thread)
@@ -218,7 +244,7 @@ class Threader:
 # ---------------------------------------------------------------------------- aggregates
 
 
-def add_to_aggregates(thread: Thread, message: Message) -> bool:
+def add_to_aggregates(thread: Thread, message: Placed) -> bool:
     """Bring a thread's aggregates up to date with one new live message without reading
     its other messages: what `refresh_thread` computes, given the aggregates were current.
     False when that shortcut doesn't apply (a draft, or a thread with no mail but drafts,
@@ -241,11 +267,11 @@ def add_to_aggregates(thread: Thread, message: Message) -> bool:
     return True
 
 
-def refresh_thread(thread: Thread) -> None:
-    """Recompute a thread's subject and timestamps from its live messages."""
-    live = sorted(
-        (m for m in thread.messages if m.deleted_at is None), key=lambda m: (m.date, m.id or 0)
-    )
+def refresh_thread(thread: Thread, new: Sequence[Placed] = ()) -> None:
+    """Recompute a thread's subject and timestamps from its live messages (and `new` ones
+    not in the database yet)."""
+    every: list[Placed] = [*thread.messages, *new]
+    live = sorted((m for m in every if m.deleted_at is None), key=lambda m: (m.date, m.id or 0))
     mail = [m for m in live if not m.is_draft] or live
     if not mail:
         return

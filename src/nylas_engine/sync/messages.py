@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imapclient import IMAPClient
-from sqlalchemy import exists, select
+from sqlalchemy import exists, insert, select
 from sqlalchemy.orm import Session
 
 from nylas_engine.mime.parse import ParsedMessage
@@ -407,21 +407,23 @@ class FolderSync:
                 )
             )
         stored = ingest_messages(session, self.blobs, account, new)
+        uid_rows = []
         for (uid, data), target in zip(fetched, targets, strict=True):
             modseq = data.get(b"MODSEQ")
-            message = stored[target] if isinstance(target, int) else target
-            session.add(
-                ImapUid(
-                    account_id=account.id,
-                    category_id=category.id,
-                    message_id=message.id,
-                    uid=uid,
-                    flags=flag_names(data.get(b"FLAGS", ())),
-                    modseq=int(modseq[0] if isinstance(modseq, tuple) else modseq)
+            uid_rows.append(
+                {
+                    "account_id": account.id,
+                    "category_id": category.id,
+                    "message_id": stored[target] if isinstance(target, int) else target.id,
+                    "uid": uid,
+                    "flags": flag_names(data.get(b"FLAGS", ())),
+                    "modseq": int(modseq[0] if isinstance(modseq, tuple) else modseq)
                     if modseq
                     else None,
-                )
+                }
             )
+        if uid_rows:
+            session.execute(insert(ImapUid), uid_rows)
 
 
 # ---------------------------------------------------------------------------------- helpers
