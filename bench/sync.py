@@ -32,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
@@ -240,12 +241,60 @@ def bare_fetch(server: Dovecot, user: str) -> tuple[float, int]:
     return time.perf_counter() - start, fetched
 
 
+def _tree(root: int) -> dict[int, tuple[int, float]]:
+    """{pid: (RSS KiB, CPU seconds)} of `root` and every process below it."""
+    parents: dict[int, int] = {}
+    stats: dict[int, tuple[int, float]] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    page_kib = os.sysconf("SC_PAGE_SIZE") // 1024
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry)
+        parents[pid] = int(fields[1])
+        stats[pid] = (int(fields[21]) * page_kib, (int(fields[11]) + int(fields[12])) / tick)
+    below = {root}
+    grew = True
+    while grew:
+        grew = False
+        for pid, parent in parents.items():
+            if parent in below and pid not in below:
+                below.add(pid)
+                grew = True
+    return {pid: stats[pid] for pid in below if pid in stats}
+
+
 def measured_child() -> None:
     """`bench/sync.py --measure CMD...`: run CMD, print its wall time and peak RSS as JSON.
-    A fresh process, so RUSAGE_CHILDREN holds the command alone."""
+    A fresh process, so RUSAGE_CHILDREN holds the command alone. The command's worker
+    processes (MIME parsing) are not its waited-for children: their memory and CPU are
+    sampled from /proc every 50 ms, summed over the process tree."""
     cmd = sys.argv[sys.argv.index("--measure") + 1 :]
     start = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    tree_peak_kib = 0
+    cpu: dict[int, float] = {}
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal tree_peak_kib
+        while not done.is_set():
+            tree = _tree(process.pid)
+            tree_peak_kib = max(tree_peak_kib, sum(rss for rss, _ in tree.values()))
+            for pid, (_, seconds) in tree.items():
+                if pid != process.pid:
+                    cpu[pid] = max(cpu.get(pid, 0.0), seconds)
+            done.wait(0.05)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    stdout, stderr = process.communicate()
+    done.set()
+    sampler.join()
     seconds = time.perf_counter() - start
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     print(
@@ -253,10 +302,12 @@ def measured_child() -> None:
             {
                 "seconds": seconds,
                 "peak_kib": usage.ru_maxrss,
+                "tree_peak_kib": tree_peak_kib,
                 "cpu_seconds": usage.ru_utime + usage.ru_stime,
-                "returncode": done.returncode,
-                "stdout": done.stdout,
-                "stderr": done.stderr[-4000:],
+                "worker_cpu_seconds": sum(cpu.values()),
+                "returncode": process.returncode,
+                "stdout": stdout,
+                "stderr": stderr[-4000:],
             }
         )
     )
@@ -386,12 +437,14 @@ def main() -> None:
             account = json.loads(added_account)["id"]
             result = engine_sync(engine, account, args.profile)
             seconds, peak = result["seconds"], result["peak_kib"] / 1024
+            tree_peak = max(result["tree_peak_kib"] / 1024, peak)
             added = result["summary"]["added"]
             print(
                 f"engine initial sync: {seconds:.2f} s ({added} added), "
-                f"{seconds / bare:.2f}x bare, peak RSS {peak:.0f} MiB, "
+                f"{seconds / bare:.2f}x bare, peak RSS {peak:.0f} MiB "
+                f"({tree_peak:.0f} MiB with its workers), "
                 f"{seconds / max(added, 1) * 1000:.2f} ms/message, "
-                f"CPU {result['cpu_seconds']:.1f} s",
+                f"CPU {result['cpu_seconds']:.1f} s + workers {result['worker_cpu_seconds']:.1f} s",
                 flush=True,
             )
             latencies = (
@@ -416,7 +469,12 @@ def main() -> None:
             f"{seconds / bare:.2f}x bare (target ≤ 1.5x); "
             f"{seconds / max(added, 1) * 1000:.1f} ms/message",
         ),
-        ("engine peak RSS", f"{peak:.0f} MiB", "target ≤ 300 MiB"),
+        (
+            "engine peak RSS",
+            f"{tree_peak:.0f} MiB",
+            f"target ≤ 300 MiB; engine process {peak:.0f} MiB + its parser processes "
+            "(sum over the process tree)",
+        ),
         (
             "new mail → delta (IDLE)",
             f"{median:.2f} s",
