@@ -2,6 +2,9 @@
 
 A worker logs in, runs a full pass, then waits in IDLE on the inbox (new mail is synced as
 soon as the server announces it) and runs a full pass over every folder each poll interval.
+Between passes it writes changes made through the API back (`writeback.py`; a write-back
+that finds messages gone from where they were asks for a full pass at once) and files mail
+sent through the API in Sent a few seconds after sending.
 Failures never end the thread: a refused login sets sync_state `invalid` and retries
 slowly (at once when the account's credentials change), a network problem sets `connerror`
 and retries with exponential backoff. `SyncService` starts workers for the accounts it finds

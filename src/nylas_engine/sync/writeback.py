@@ -9,19 +9,25 @@ first pass after a start, which covers changes made while the worker was not run
 Changes the sync itself makes never differ (it updates both sides together), so they cause
 no writes.
 
-Conflicts: the server wins. Before writing, the pass FETCHes the FLAGS of the UIDs it is
-about to change. A UID that is gone was moved or deleted on the server since the last sync:
-it is neither stored nor moved, the message's folders are set back to where the engine still
-knows copies of it, and the caller runs a full pass, which finds where the server put it
-(the copy is linked to the same message by Message-ID and bytes) or deletes the message if
-no folder holds it. A UID whose \\Seen or \\Flagged differ from what the server last
-reported was changed on the server: its flags are not stored, the server's are applied to
-the message instead (a move of it still goes ahead). With CONDSTORE the STORE is conditional
-(`UNCHANGEDSINCE` the folder's HIGHESTMODSEQ when the pass selected it), so a change made on
-the server between that FETCH and the STORE wins too; without it, that gap of one round trip
-is the one place where the API's value can land over the server's. The same rule holds when
-the sync sees the server's change first: it applies the server's flags and folders to the
-message, and nothing is left to write back.
+Conflicts: the server wins, message by message. Before writing, the pass FETCHes the FLAGS
+of the UIDs it is about to change:
+
+* a UID that is gone was moved or deleted on the server since the last sync: it is neither
+  stored nor moved; the message's folders are set back to those the engine still knows a
+  copy in, and the caller runs a full pass, which finds where the server put it (the copy is
+  linked to the same message by Message-ID and bytes) or deletes the message if no folder
+  holds it. A moved message that does not turn up in its target folder (it left between the
+  check and the MOVE) is treated the same way (`settle`);
+* a UID whose \\Seen or \\Flagged differ from what the server last reported was changed on
+  the server: none of the API's flag changes to it are stored, the server's flags are
+  applied to the message instead (a move of it still goes ahead). With CONDSTORE the STORE
+  is conditional (`UNCHANGEDSINCE` the folder's HIGHESTMODSEQ when the pass selected it), so
+  a change made between that FETCH and the STORE loses nothing either; without CONDSTORE,
+  that one round trip is the only window where the API's flags can land over the server's.
+
+The sync, when it sees the server's change first, does the same: it sets the message's flags
+and folders to the server's, and nothing is left to write back. Either way both sides end
+with the server's state, and the delta log records it.
 
 Sent mail: many servers file a copy of what goes through their SMTP server themselves. A
 message sent through the API gets `APPEND_GRACE` seconds for that; then the worker syncs the
