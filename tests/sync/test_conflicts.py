@@ -352,3 +352,60 @@ def test_a_sent_copy_the_server_files_itself_is_not_appended_again(
         _one_more_write_back(api, mailbox, sent["id"], "Filed by the server")
         assert mailbox.folders_of("Filed by the server") == ["Sent"]
         assert [m["id"] for m in api.get("/messages", params={"in": "sent"}).json()] == [sent["id"]]
+
+
+# ---------------------------------------------------------------------------------- the gap
+
+
+class _ChangedAfterLooking:
+    """An IMAP connection on which another client changes the mailbox right after the first
+    FETCH: the write-back's look at the flags and its STORE are one round trip apart, too
+    short to hit from outside, so the test widens that gap."""
+
+    def __init__(self, client: Any, change: Callable[[], None]) -> None:
+        self._client = client
+        self._change: Callable[[], None] | None = change
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def fetch(self, *args: Any, **kwargs: Any) -> Any:
+        result = self._client.fetch(*args, **kwargs)
+        if self._change is not None:
+            self._change()
+            self._change = None
+        return result
+
+
+def test_a_server_change_between_the_look_and_the_store_still_wins(dovecot, offline_engine):
+    from nylas_engine.config import Settings
+    from nylas_engine.context import EngineContext
+    from nylas_engine.store.blobs import BlobStore
+    from nylas_engine.store.models import Account
+    from nylas_engine.sync.imap import close_quietly
+    from nylas_engine.sync.run import AccountSync
+    from nylas_engine.sync.writeback import WriteBack
+
+    account, mailbox = _connect(offline_engine, dovecot, "Archive", ["The gap"])
+    offline_engine.cli("sync", account["id"], "--once", "--json")
+    with offline_engine.client(account["id"]) as api:
+        (message,) = api.get("/messages").json()
+        assert api.put(f"/messages/{message['id']}", json={"starred": True}).status_code == 200
+
+        settings = Settings(data_dir=offline_engine.data_dir)
+        ctx = EngineContext(settings, offline_engine.db, BlobStore(settings.blob_dir))
+        with ctx.db.session() as session:
+            account_id = session.query(Account.id).filter_by(public_id=account["id"]).scalar()
+        client = AccountSync(ctx, account_id).connect()
+        try:
+            read_elsewhere = _ChangedAfterLooking(
+                client, lambda: mailbox.add_flags("Archive", "The gap", [b"\\Seen"])
+            )
+            WriteBack(ctx, account_id).run(read_elsewhere)
+        finally:
+            close_quietly(client)
+
+        # CONDSTORE: the STORE was conditional, the server refused it, its flags won.
+        assert mailbox.flags("Archive", "The gap") == {b"\\Seen"}
+        after = api.get(f"/messages/{message['id']}").json()
+        assert (after["unread"], after["starred"]) == (False, False)

@@ -355,31 +355,7 @@ def _write_folder(
         else:
             live.append(replace(job, flags=flags, want=_with(flags, *_mapped(job.want))))
 
-    # One STORE per message (FLAGS, the whole set), so each can be conditional on the
-    # modseq the folder had when selected: a message changed since then is left alone.
-    groups: dict[tuple[str, ...], list[_Job]] = defaultdict(list)
-    for job in live:
-        if job.want != job.flags:
-            groups[tuple(job.want)].append(job)
-    modified: set[int] = set()
-    for want, group in groups.items():
-        for chunk in _chunks(group):
-            fetched, refused = _store(client, [j.uid for j in chunk], list(want), highest)
-            modified |= refused
-            for job in chunk:
-                if job.uid in refused:
-                    continue
-                data = fetched.get(job.uid, {})
-                flags = flag_names(data[b"FLAGS"]) if b"FLAGS" in data else list(want)
-                result.stored[job.row_id] = (flags, _modseq(data.get(b"MODSEQ")))
-    if modified:
-        again = _fetch_flags(client, sorted(modified))
-        for job in live:
-            if job.uid in modified:
-                if (flags := again.get(job.uid)) is None:
-                    result.vanished.append(job.row_id)
-                else:
-                    result.server_flags[job.row_id] = flags
+    _store_flags(client, live, highest, result)
 
     vanished = set(result.vanished)
     moves: dict[str, list[_Job]] = defaultdict(list)
@@ -399,6 +375,45 @@ def _write_folder(
     return result
 
 
+def _store_flags(client: IMAPClient, jobs: list[_Job], highest: Any, result: _Result) -> None:
+    """STORE the flags the API changed. With CONDSTORE, one STORE per message (FLAGS, the
+    whole set), each conditional on the modseq the folder had when selected (`highest`): a
+    message changed since then is left alone, and the server's flags win. Without it,
+    +FLAGS/-FLAGS of just the flags the API changed, so a change the server makes to another
+    flag in the gap is kept at least."""
+    commands: dict[tuple[str, tuple[str, ...]], list[_Job]] = defaultdict(list)
+    for job in jobs:
+        if job.want == job.flags:
+            continue
+        if highest is not None:
+            commands[("FLAGS", tuple(job.want))].append(job)
+            continue
+        for flag in (SEEN, FLAGGED):
+            if (flag in job.want) != (flag in job.flags):
+                commands[("+FLAGS" if flag in job.want else "-FLAGS", (flag,))].append(job)
+    modified: set[int] = set()
+    replies: dict[int, dict[bytes, Any]] = {}  # the last FETCH reply of each UID
+    for (command, names), group in commands.items():
+        for chunk in _chunks(group):
+            uids = [job.uid for job in chunk]
+            fetched, refused = _store(client, uids, command, list(names), highest)
+            modified |= refused
+            replies.update((uid, fetched[uid]) for uid in uids if uid in fetched)
+    for job in jobs:
+        if job.want != job.flags and job.uid not in modified:
+            data = replies.get(job.uid, {})
+            flags = flag_names(data[b"FLAGS"]) if b"FLAGS" in data else job.want
+            result.stored[job.row_id] = (flags, _modseq(data.get(b"MODSEQ")))
+    if modified:  # changed on the server after all: it wins
+        again = _fetch_flags(client, sorted(modified))
+        for job in jobs:
+            if job.uid in modified:
+                if (server := again.get(job.uid)) is None:
+                    result.vanished.append(job.row_id)
+                else:
+                    result.server_flags[job.row_id] = server
+
+
 def _fetch_flags(client: IMAPClient, uids: list[int]) -> dict[int, list[str]]:
     """The flags of those UIDs that still exist in the selected folder."""
     found: dict[int, list[str]] = {}
@@ -411,17 +426,17 @@ def _fetch_flags(client: IMAPClient, uids: list[int]) -> dict[int, list[str]]:
 
 
 def _store(
-    client: IMAPClient, uids: list[int], flags: list[str], unchangedsince: Any
+    client: IMAPClient, uids: list[int], command: str, flags: list[str], unchangedsince: Any
 ) -> tuple[dict[int, dict[bytes, Any]], set[int]]:
-    """`UID STORE uids [(UNCHANGEDSINCE n)] FLAGS (flags)`: the FETCH replies by UID, and the
-    UIDs the server refused to change because they changed after `unchangedsince` (RFC 7162
-    MODIFIED). imapclient's flag methods take no modifiers, hence its lower layer here."""
+    """`UID STORE uids [(UNCHANGEDSINCE n)] command (flags)`: the FETCH replies by UID, and
+    the UIDs the server refused to change because they changed after `unchangedsince`
+    (RFC 7162 MODIFIED). imapclient's flag methods take no modifiers, hence its lower layer."""
     imap = client._imap
     imap.untagged_responses.pop("MODIFIED", None)
     args: list[Any] = [join_message_ids(uids)]
     if unchangedsince is not None:
         args.append(f"(UNCHANGEDSINCE {int(unchangedsince)})")
-    args += ["FLAGS", seq_to_parenstr(flags)]
+    args += [command, seq_to_parenstr(flags)]
     data = client._command_and_check("store", *args, uid=True)
     refused: set[int] = set()
     for value in imap.untagged_responses.pop("MODIFIED", []):
