@@ -222,6 +222,29 @@ def test_api_move_and_server_move_of_one_message_end_in_the_servers_folder(serve
         assert list(_by_subject(api)) == ["Contested"]  # one message, not two
 
 
+def test_a_message_read_on_the_server_still_moves_as_the_api_asked(server, slow_engine):
+    # Flags and folders are separate questions: the server's \\Seen wins over the API's
+    # star, and the API's move, which the server did not contradict, goes ahead.
+    account, mailbox = _connect(slow_engine, server, "Archive", ["File and read"])
+    with slow_engine.client(account["id"]) as api:
+        message = _synced(api, "archive", 1)["File and read"]
+
+        mailbox.add_flags("Archive", "File and read", [b"\\Seen"])
+        inbox = _folder_ids(api)["inbox"]
+        changed = api.put(f"/messages/{message['id']}", json={"folder_id": inbox, "starred": True})
+        assert changed.status_code == 200
+
+        eventually(lambda: mailbox.folders_of("File and read") == ["INBOX"], "the move")
+        eventually(lambda: _linked(slow_engine, message["id"]) == ["INBOX"], "the copy linked")
+        after = api.get(f"/messages/{message['id']}").json()
+        assert (after["folder"]["name"], after["unread"], after["starred"]) == (
+            "inbox",
+            False,
+            False,
+        )
+        assert mailbox.flags("INBOX", "File and read") == {b"\\Seen"}
+
+
 def test_api_move_of_a_message_deleted_on_the_server_ends_as_the_server_says(server, slow_engine):
     account, mailbox = _connect(slow_engine, server, "Archive", ["Trashed", "Expunged", "Moved"])
     with slow_engine.client(account["id"]) as api:
