@@ -499,6 +499,12 @@ def detach(session: Session, rows: list[ImapUid]) -> int:
     for row in rows:
         session.delete(row)
     session.flush()
+    return reset_folders(session, message_ids)
+
+
+def reset_folders(session: Session, message_ids: Iterable[int]) -> int:
+    """Set each message's folders to exactly those the engine knows a UID of it in (the
+    server's word, over any change made through the API). Returns how many changed."""
     changed = 0
     for message_id in message_ids:
         message = session.get(Message, message_id)

@@ -2,6 +2,9 @@
 
 A worker logs in, runs a full pass, then waits in IDLE on the inbox (new mail is synced as
 soon as the server announces it) and runs a full pass over every folder each poll interval.
+Between passes it writes changes made through the API back (`writeback.py`; a write-back
+that finds messages gone from where they were asks for a full pass at once) and files mail
+sent through the API in Sent a few seconds after sending.
 Failures never end the thread: a refused login sets sync_state `invalid` and retries
 slowly (at once when the account's credentials change), a network problem sets `connerror`
 and retries with exponential backoff. `SyncService` starts workers for the accounts it finds
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import threading
 import time
@@ -111,14 +115,17 @@ class AccountWorker(threading.Thread):
         credentials: bytes | None,
     ) -> None:
         """IDLE on the inbox; sync it when the server says something changed, write back
-        changes made through the API, and every poll interval run a full pass. Returns when
-        stopping or when the account's credentials changed (to log in again with them);
-        raises on connection trouble."""
-        self._write_back(sync, client, writeback)
+        changes made through the API, file sent mail in Sent once its grace period is over,
+        and every poll interval (or when a write-back found messages gone from where they
+        were) run a full pass. Returns when stopping or when the account's credentials
+        changed (to log in again with them); raises on connection trouble."""
+        next_pass = time.monotonic() + self.poll
+        if self._write_back(sync, client, writeback):
+            next_pass = 0.0
         inbox = sync.folder_by_role("inbox")
         can_idle = inbox is not None and b"IDLE" in set(client.capabilities())
-        next_pass = time.monotonic() + self.poll
         while not self.stopping.is_set():
+            wake = min(next_pass, time.monotonic() + IDLE_RENEW, self._sent_due(writeback))
             if can_idle and inbox is not None:
                 # Look before every IDLE (this also selects the inbox): mail that arrived while
                 # we were busy (a full pass, the previous sync) raises no IDLE event and would
@@ -126,31 +133,59 @@ class AccountWorker(threading.Thread):
                 if sync.sync_folder(client, inbox).expunged:
                     next_pass = 0.0  # moved elsewhere, or deleted: the full pass tells which
                 else:
-                    self._idle(client, min(next_pass, time.monotonic() + IDLE_RENEW), writeback)
+                    self._idle(client, wake, writeback)
             else:
-                self._wait(next_pass, writeback)
+                self._wait(wake, writeback)
             if self.stopping.is_set():
                 return
-            if writeback.pending():
-                self._write_back(sync, client, writeback)
+            if writeback.pending() and self._write_back(sync, client, writeback):
+                next_pass = 0.0
+            if self._sent_due(writeback) <= time.monotonic():
+                self._file_sent(sync, client, writeback)
             if time.monotonic() >= next_pass:
                 if self._credentials() != credentials:
                     return
                 writeback.folders(client)
                 sync.full_pass(client)
-                self._write_back(sync, client, writeback)
                 next_pass = time.monotonic() + self.poll
+                if self._write_back(sync, client, writeback):
+                    next_pass = 0.0
 
-    def _write_back(self, sync: AccountSync, client: IMAPClient, writeback: WriteBack) -> None:
+    def _write_back(self, sync: AccountSync, client: IMAPClient, writeback: WriteBack) -> bool:
+        """Write API changes to the server and sync the folders that received messages.
+        True if a full pass should follow (messages were not where the engine last saw
+        them: the pass finds where the server has them)."""
         writeback.folders(client)
         targets: set[str] = set()
         if drafts_folder := sync_drafts(self.ctx, self.account_id, client):
             targets.add(drafts_folder)
-        targets |= writeback.run(client)
-        for target in targets:
-            folder = next((f for f in sync.folders if f.remote_name == target), None)
-            if folder is not None:
-                sync.sync_folder(client, folder)
+        outcome = writeback.run(client)
+        synced = {t for t in targets | outcome.targets if self._sync_named(sync, client, t)}
+        return writeback.settle(outcome, synced)
+
+    def _sent_due(self, writeback: WriteBack) -> float:
+        """When (monotonic) sent mail not on the server yet is due to be filed; inf if none."""
+        due, _ = writeback.sent_due()
+        if due is None:
+            return math.inf
+        return time.monotonic() + max(0.0, due - time.time())
+
+    def _file_sent(self, sync: AccountSync, client: IMAPClient, writeback: WriteBack) -> None:
+        """Sync Sent first (a copy the server filed itself is linked, and not appended again),
+        then APPEND what is still missing and sync again to link the appended copies."""
+        _, folders = writeback.sent_due()
+        for name in folders:
+            self._sync_named(sync, client, name)
+        for name in writeback.append_sent(client):
+            self._sync_named(sync, client, name)
+
+    def _sync_named(self, sync: AccountSync, client: IMAPClient, remote_name: str) -> bool:
+        """Sync the folder of that name if the sync knows it (False if not, yet)."""
+        folder = next((f for f in sync.folders if f.remote_name == remote_name), None)
+        if folder is None:
+            return False
+        sync.sync_folder(client, folder)
+        return True
 
     def _idle(self, client: IMAPClient, until: float, writeback: WriteBack) -> str | None:
         """IDLE until the server reports a change ("server"), an API change waits to be

@@ -6,25 +6,48 @@ reported, and the message row holds what the user wants; where they differ, the 
 something through the API, so the difference is what to send. The delta log says which
 messages changed since the last look, so a pass only compares those (all of them on the
 first pass after a start, which covers changes made while the worker was not running).
-
 Changes the sync itself makes never differ (it updates both sides together), so they cause
-no writes. A change made on the server wins: the sync applies it to both sides before the
-next comparison.
+no writes.
+
+Conflicts: the server wins, message by message. Before writing, the pass FETCHes the FLAGS
+of the UIDs it is about to change:
+
+* a UID that is gone was moved or deleted on the server since the last sync: it is neither
+  stored nor moved; the message's folders are set back to those the engine still knows a
+  copy in, and the caller runs a full pass, which finds where the server put it (the copy is
+  linked to the same message by Message-ID and bytes) or deletes the message if no folder
+  holds it. A moved message that does not turn up in its target folder (it left between the
+  check and the MOVE) is treated the same way (`settle`);
+* a UID whose \\Seen or \\Flagged differ from what the server last reported was changed on
+  the server: none of the API's flag changes to it are stored, the server's flags are
+  applied to the message instead (a move of it still goes ahead). With CONDSTORE the STORE
+  is conditional (`UNCHANGEDSINCE` the folder's HIGHESTMODSEQ when the pass selected it), so
+  a change made between that FETCH and the STORE loses nothing either; without CONDSTORE,
+  that one round trip is the only window where the API's flags can land over the server's.
+
+The sync, when it sees the server's change first, does the same: it sets the message's flags
+and folders to the server's, and nothing is left to write back. Either way both sides end
+with the server's state, and the delta log records it.
 
 Sent mail: many servers file a copy of what goes through their SMTP server themselves. A
-message sent through the API is therefore appended only once it is `APPEND_GRACE` seconds
-old and a full pass has not found the server's own copy (which `find_copy` links by its
-Message-ID); the appended copy is linked the same way.
+message sent through the API gets `APPEND_GRACE` seconds for that; then the worker syncs the
+Sent folder (which links a copy the server filed, by its Message-ID) and appends the message
+only if it is still on no folder. The appended copy is linked the same way, and a message is
+appended at most once per worker run (and never once linked).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from typing import Any, TypeVar
 
 from imapclient import IMAPClient
-from sqlalchemy import exists, func, select
+from imapclient.imapclient import join_message_ids, seq_to_parenstr
+from imapclient.response_parser import parse_fetch_response
+from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session
 
 from nylas_engine.context import EngineContext
@@ -38,8 +61,9 @@ from nylas_engine.store.models import (
     now,
 )
 from nylas_engine.sync.folders import RemoteFolder
-from nylas_engine.sync.messages import FLAGGED, SEEN
+from nylas_engine.sync.messages import FLAGGED, SEEN, apply_flags, detach, flag_names, reset_folders
 
+T = TypeVar("T")
 UID_CHUNK = 500
 APPEND_GRACE = 5  # seconds a server gets to file its own copy of sent mail
 
@@ -50,6 +74,7 @@ class WriteBack:
         self.account_id = account_id
         self.seen_txn: int | None = None  # the newest delta-log row already looked at
         self.delimiter: str | None = None  # the server's hierarchy separator
+        self.filed: set[int] = set()  # sent messages already appended (or given up on)
 
     def _latest_txn(self, session: Session) -> int:
         latest = session.scalar(
@@ -110,12 +135,11 @@ class WriteBack:
                     client.subscribe_folder(wanted)
                 category.remote_name = wanted
 
-    def run(self, client: IMAPClient) -> set[str]:
-        """Push every pending local change; returns the folders messages were moved to
-        (the caller syncs them at once, which links the moved copies to their messages)."""
+    def run(self, client: IMAPClient) -> Outcome:
+        """Push every pending local change (see the module docstring for conflicts)."""
+        outcome = Outcome()
         with self.ctx.db.session() as session:
             latest = self._latest_txn(session)
-            rows = self._rows(session, self.seen_txn)
             folders = {
                 c.id: c
                 for c in session.scalars(
@@ -124,12 +148,10 @@ class WriteBack:
                     )
                 )
             }
-            flag_ops: dict[tuple[int, str, bool], list[int]] = defaultdict(list)
-            moves: dict[tuple[int, str], list[int]] = defaultdict(list)
-            new_flags: dict[int, list[str]] = {}
-            moved: list[int] = []
+            sources = {c_id: c.remote_name for c_id, c in folders.items()}
+            jobs: dict[int, list[_Job]] = defaultdict(list)  # by source folder
             by_message: dict[int, list[tuple[ImapUid, Message]]] = defaultdict(list)
-            for uid_row, message in rows:
+            for uid_row, message in self._rows(session, self.seen_txn):
                 by_message[message.id].append((uid_row, message))
             for pairs in by_message.values():
                 message = pairs[0][1]
@@ -139,82 +161,124 @@ class WriteBack:
                 on_server = {row.category_id for row, _ in pairs}
                 targets = [folders[c] for c in wanted - on_server]
                 for row, _ in pairs:
-                    have: set[str] = set(row.flags or [])
-                    for flag, want in ((SEEN, not message.unread), (FLAGGED, message.starred)):
-                        if (flag in have) != want:
-                            flag_ops[(row.category_id, flag, want)].append(row.uid)
-                            have = have | {flag} if want else have - {flag}
-                    if sorted(have) != sorted(row.flags or []):
-                        new_flags[row.id] = sorted(have)
+                    flags = list(row.flags or [])
+                    want = _with(flags, seen=not message.unread, flagged=message.starred)
+                    target = None
                     if wanted and row.category_id not in wanted and targets:
-                        target_name = targets[0].remote_name
-                        assert target_name is not None
-                        moves[(row.category_id, target_name)].append(row.uid)
-                        moved.append(row.id)
-            sources = {c_id: folders[c_id].remote_name for c_id in folders}
+                        target = (targets[0].id, targets[0].remote_name or "")
+                    if want != flags or target is not None:
+                        jobs[row.category_id].append(
+                            _Job(row.id, row.uid, message.id, flags, want, target)
+                        )
 
+        condstore = b"CONDSTORE" in set(client.capabilities())
         can_move = b"MOVE" in set(client.capabilities())
-        touched = {key[0] for key in flag_ops} | {key[0] for key in moves}
-        for category_id in touched:
+        results: list[_Result] = []
+        for category_id, folder_jobs in jobs.items():
             name = sources.get(category_id)
-            if name is None:
-                continue
-            client.select_folder(name)  # read-write: STORE and MOVE need it
-            for (folder_id, flag, want), uids in flag_ops.items():
-                if folder_id != category_id:
-                    continue
-                for chunk in _chunks(uids):
-                    if want:
-                        client.add_flags(chunk, [flag])
-                    else:
-                        client.remove_flags(chunk, [flag])
-            for (folder_id, target_folder), uids in moves.items():  # after flags: MOVE keeps them
-                if folder_id != category_id:
-                    continue
-                for chunk in _chunks(uids):
-                    if can_move:
-                        client.move(chunk, target_folder)
-                    else:
-                        client.copy(chunk, target_folder)
-                        client.delete_messages(chunk)
-                        client.uid_expunge(chunk)
-        with self.ctx.db.session() as session:
-            for row_id, flags in new_flags.items():
-                if (stored := session.get(ImapUid, row_id)) is not None:
-                    stored.flags = flags
-            for row_id in moved:
-                # The copy in the target folder is linked to the same message when the
-                # caller syncs that folder (same Message-ID and bytes).
-                if (stored := session.get(ImapUid, row_id)) is not None:
-                    session.delete(stored)
-        self.seen_txn = latest
-        return {target for _, target in moves} | self._append_sent(client)
+            if name is not None:
+                results.append(_write_folder(client, name, folder_jobs, condstore, can_move))
 
-    def _append_sent(self, client: IMAPClient) -> set[str]:
-        """APPEND sent mail that is on no IMAP folder yet to the account's Sent folder."""
+        with self.ctx.db.session() as session:
+            vanished: list[ImapUid] = []
+            for result in results:
+                for row_id, (flags, modseq) in result.stored.items():
+                    if (stored := session.get(ImapUid, row_id)) is not None:
+                        stored.flags = flags
+                        stored.modseq = modseq or stored.modseq
+                for row_id, flags in result.server_flags.items():
+                    if (stored := session.get(ImapUid, row_id)) is not None:
+                        stored.flags = flags
+                        if (changed := session.get(Message, stored.message_id)) is not None:
+                            apply_flags(changed, flags)
+                for job in result.moved:
+                    # The copy in the target folder is linked to the same message when the
+                    # caller syncs that folder (same Message-ID and bytes); `settle` checks.
+                    if (stored := session.get(ImapUid, job.row_id)) is not None:
+                        session.delete(stored)
+                    assert job.target is not None
+                    outcome.moved[job.message_id] = job.target
+                    outcome.targets.add(job.target[1])
+                vanished += [r for i in result.vanished if (r := session.get(ImapUid, i))]
+            session.flush()
+            if vanished:
+                detach(session, vanished)  # the message keeps only the folders still known
+                outcome.vanished = True
+        self.seen_txn = latest
+        return outcome
+
+    def settle(self, outcome: Outcome, synced: set[str]) -> bool:
+        """After the caller synced the folders messages were moved to (`synced`): a moved
+        message with no UID there did not arrive (it left its folder on the server just
+        before the MOVE, or its copy could not be linked), so its folders go back to the
+        ones the server is known to hold it in. True if a full pass is needed to find out
+        where the server has such messages (or the UIDs that had vanished)."""
+        full_pass = outcome.vanished
+        with self.ctx.db.session() as session:
+            for message_id, (category_id, name) in outcome.moved.items():
+                if name not in synced:
+                    full_pass = True  # a folder the sync does not know yet: the pass links it
+                    continue
+                linked = session.scalar(
+                    select(ImapUid.id).where(
+                        ImapUid.message_id == message_id, ImapUid.category_id == category_id
+                    )
+                )
+                if linked is None:
+                    reset_folders(session, [message_id])
+                    full_pass = True
+        return full_pass
+
+    # ------------------------------------------------------------------ sent mail
+
+    def _unfiled_sent(self, account: Account) -> Select[int, int, str | None]:
+        """Messages sent through the API that no server folder holds yet."""
+        return (
+            select(Message.id, Message.created_at, Category.remote_name)
+            .join(message_categories, message_categories.c.message_id == Message.id)
+            .join(Category, Category.id == message_categories.c.category_id)
+            .where(
+                Message.account_id == self.account_id,
+                Message.is_sent.is_(True),
+                Message.is_draft.is_(False),
+                Message.deleted_at.is_(None),
+                Message.raw_sha256.is_not(None),
+                Message.created_at >= account.created_at,
+                Category.name == "sent",
+                Category.remote_name.is_not(None),
+                ~exists().where(ImapUid.message_id == Message.id),
+                Message.id.not_in(self.filed),
+            )
+        )
+
+    def sent_due(self) -> tuple[float | None, set[str]]:
+        """When (epoch seconds) the oldest sent message not on the server yet is due to be
+        appended, None if there is none; and the folders it and the others go to."""
+        with self.ctx.db.session() as session:
+            account = session.get(Account, self.account_id)
+            if account is None:
+                return None, set()
+            rows = session.execute(self._unfiled_sent(account)).all()
+        if not rows:
+            return None, set()
+        return min(r.created_at for r in rows) + APPEND_GRACE, {r.remote_name for r in rows}
+
+    def append_sent(self, client: IMAPClient) -> set[str]:
+        """APPEND the sent messages past their grace period that are on no folder yet (the
+        caller has just synced Sent, so a copy the server filed itself is linked by now).
+        Returns the folders appended to, for the caller to sync (which links the copies)."""
         with self.ctx.db.session() as session:
             account = session.get(Account, self.account_id)
             if account is None:
                 return set()
             rows = session.execute(
-                select(Message.raw_sha256, Message.date, Category.remote_name)
-                .join(message_categories, message_categories.c.message_id == Message.id)
-                .join(Category, Category.id == message_categories.c.category_id)
-                .where(
-                    Message.account_id == self.account_id,
-                    Message.is_sent.is_(True),
-                    Message.is_draft.is_(False),
-                    Message.deleted_at.is_(None),
-                    Message.raw_sha256.is_not(None),
-                    Message.created_at >= account.created_at,
-                    Message.created_at <= now() - APPEND_GRACE,
-                    Category.name == "sent",
-                    Category.remote_name.is_not(None),
-                    ~exists().where(ImapUid.message_id == Message.id),
-                )
+                self._unfiled_sent(account)
+                .add_columns(Message.raw_sha256, Message.date)
+                .where(Message.created_at <= now() - APPEND_GRACE)
             ).all()
         folders: set[str] = set()
-        for sha, date, folder in rows:
+        for message_id, _, folder, sha, date in rows:
+            self.filed.add(message_id)  # once, whatever happens: never appended twice
             if sha is None or folder is None or not self.ctx.blobs.exists(sha):
                 continue
             when = datetime.fromtimestamp(date, timezone.utc) if date else None
@@ -242,10 +306,175 @@ class WriteBack:
         return [(row, message) for row, message in session.execute(stmt)]
 
 
+@dataclass
+class Outcome:
+    """What a write-back pass did that the caller must follow up."""
+
+    targets: set[str] = field(default_factory=set)  # folders messages were moved to: sync them
+    # message id -> (category id, folder name) of where it was moved; see `settle`
+    moved: dict[int, tuple[int, str]] = field(default_factory=dict)
+    vanished: bool = False  # UIDs gone from the server since the last sync: run a full pass
+
+
+@dataclass
+class _Job:
+    """One UID whose flags or folder the API changed."""
+
+    row_id: int
+    uid: int
+    message_id: int
+    flags: list[str]  # as the server last reported them
+    want: list[str]  # as the API wants them
+    target: tuple[int, str] | None  # the folder to move it to: category id, remote name
+
+
+@dataclass
+class _Result:
+    stored: dict[int, tuple[list[str], int | None]] = field(default_factory=dict)  # new flags
+    server_flags: dict[int, list[str]] = field(default_factory=dict)  # changed on the server
+    moved: list[_Job] = field(default_factory=list)
+    vanished: list[int] = field(default_factory=list)  # ImapUid ids gone from the server
+
+
+def _write_folder(
+    client: IMAPClient, name: str, jobs: list[_Job], condstore: bool, can_move: bool
+) -> _Result:
+    """STORE and MOVE for the UIDs of one folder, the server winning on conflict."""
+    result = _Result()
+    info = client.select_folder(name)  # read-write: STORE and MOVE need it
+    highest = info.get(b"HIGHESTMODSEQ") if condstore else None
+    current = _fetch_flags(client, [job.uid for job in jobs])
+    live: list[_Job] = []
+    for job in jobs:
+        flags = current.get(job.uid)
+        if flags is None:
+            result.vanished.append(job.row_id)  # moved or deleted on the server
+        elif _mapped(flags) != _mapped(job.flags):
+            result.server_flags[job.row_id] = flags  # changed on the server: it wins
+            live.append(replace(job, flags=flags, want=flags))
+        else:
+            live.append(replace(job, flags=flags, want=_with(flags, *_mapped(job.want))))
+
+    _store_flags(client, live, highest, result)
+
+    vanished = set(result.vanished)
+    moves: dict[str, list[_Job]] = defaultdict(list)
+    for job in live:  # after the flags: MOVE keeps them
+        if job.target is not None and job.row_id not in vanished:
+            moves[job.target[1]].append(job)
+    for target, group in moves.items():
+        for chunk in _chunks(group):
+            uids = [job.uid for job in chunk]
+            if can_move:
+                client.move(uids, target)
+            else:
+                client.copy(uids, target)
+                client.delete_messages(uids)
+                client.uid_expunge(uids)
+            result.moved += chunk
+    return result
+
+
+def _store_flags(client: IMAPClient, jobs: list[_Job], highest: Any, result: _Result) -> None:
+    """STORE the flags the API changed. With CONDSTORE, one STORE per message (FLAGS, the
+    whole set), each conditional on the modseq the folder had when selected (`highest`): a
+    message changed since then is left alone, and the server's flags win. Without it,
+    +FLAGS/-FLAGS of just the flags the API changed, so a change the server makes to another
+    flag in the gap is kept at least."""
+    commands: dict[tuple[str, tuple[str, ...]], list[_Job]] = defaultdict(list)
+    for job in jobs:
+        if job.want == job.flags:
+            continue
+        if highest is not None:
+            commands[("FLAGS", tuple(job.want))].append(job)
+            continue
+        for flag in (SEEN, FLAGGED):
+            if (flag in job.want) != (flag in job.flags):
+                commands[("+FLAGS" if flag in job.want else "-FLAGS", (flag,))].append(job)
+    modified: set[int] = set()
+    replies: dict[int, dict[bytes, Any]] = {}  # the last FETCH reply of each UID
+    for (command, names), group in commands.items():
+        for chunk in _chunks(group):
+            uids = [job.uid for job in chunk]
+            fetched, refused = _store(client, uids, command, list(names), highest)
+            modified |= refused
+            replies.update((uid, fetched[uid]) for uid in uids if uid in fetched)
+    for job in jobs:
+        if job.want != job.flags and job.uid not in modified:
+            data = replies.get(job.uid, {})
+            flags = flag_names(data[b"FLAGS"]) if b"FLAGS" in data else job.want
+            result.stored[job.row_id] = (flags, _modseq(data.get(b"MODSEQ")))
+    if modified:  # changed on the server after all: it wins
+        again = _fetch_flags(client, sorted(modified))
+        for job in jobs:
+            if job.uid in modified:
+                if (server := again.get(job.uid)) is None:
+                    result.vanished.append(job.row_id)
+                else:
+                    result.server_flags[job.row_id] = server
+
+
+def _fetch_flags(client: IMAPClient, uids: list[int]) -> dict[int, list[str]]:
+    """The flags of those UIDs that still exist in the selected folder."""
+    found: dict[int, list[str]] = {}
+    for chunk in _chunks(sorted(set(uids))):
+        asked = set(chunk)  # the reply may carry unsolicited FETCHes of other messages
+        for uid, data in client.fetch(chunk, ["FLAGS"]).items():
+            if uid in asked and b"FLAGS" in data:
+                found[uid] = flag_names(data[b"FLAGS"])
+    return found
+
+
+def _store(
+    client: IMAPClient, uids: list[int], command: str, flags: list[str], unchangedsince: Any
+) -> tuple[dict[int, dict[bytes, Any]], set[int]]:
+    """`UID STORE uids [(UNCHANGEDSINCE n)] command (flags)`: the FETCH replies by UID, and
+    the UIDs the server refused to change because they changed after `unchangedsince`
+    (RFC 7162 MODIFIED). imapclient's flag methods take no modifiers, hence its lower layer."""
+    imap = client._imap
+    imap.untagged_responses.pop("MODIFIED", None)
+    args: list[Any] = [join_message_ids(uids)]
+    if unchangedsince is not None:
+        args.append(f"(UNCHANGEDSINCE {int(unchangedsince)})")
+    args += [command, seq_to_parenstr(flags)]
+    data = client._command_and_check("store", *args, uid=True)
+    refused: set[int] = set()
+    for value in imap.untagged_responses.pop("MODIFIED", []):
+        refused |= _uid_set(value.decode() if isinstance(value, bytes) else str(value))
+    return dict(parse_fetch_response(data)), refused
+
+
+def _uid_set(text: str) -> set[int]:
+    """`1,4:6` -> {1, 4, 5, 6}."""
+    uids: set[int] = set()
+    for part in text.split(","):
+        low, _, high = part.strip().partition(":")
+        if low.isdigit():
+            uids.update(range(int(low), int(high if high.isdigit() else low) + 1))
+    return uids
+
+
+def _mapped(flags: list[str]) -> tuple[bool, bool]:
+    """The flags the API shows: (\\Seen, \\Flagged)."""
+    return SEEN in flags, FLAGGED in flags
+
+
+def _with(flags: list[str], seen: bool, flagged: bool) -> list[str]:
+    """`flags` with \\Seen and \\Flagged set as given, the others kept; sorted."""
+    kept = set(flags) - {SEEN, FLAGGED}
+    return sorted(kept | ({SEEN} if seen else set()) | ({FLAGGED} if flagged else set()))
+
+
+def _modseq(value: Any) -> int | None:
+    if isinstance(value, tuple):
+        value = value[0] if value else None
+    return int(value) if value else None
+
+
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _chunks(uids: list[int]) -> Iterable[list[int]]:
-    for start in range(0, len(uids), UID_CHUNK):
-        yield uids[start : start + UID_CHUNK]
+def _chunks(items: list[T]) -> Iterable[list[T]]:
+    for start in range(0, len(items), UID_CHUNK):
+        yield items[start : start + UID_CHUNK]
