@@ -158,7 +158,7 @@ def test_raw_mime_of_a_draft_or_a_lost_blob_is_404(engine, api, mail):
 
     from nylas_engine.store.blobs import BlobStore
 
-    BlobStore(engine.data_dir / "blobs").path(mail["m3"]["raw_sha256"]).unlink()
+    BlobStore(engine.data_dir / "blobs").delete(mail["m3"]["raw_sha256"])
     lost = api.get(f"/messages/{mail['m3']['id']}", headers={"Accept": "message/rfc822"})
     assert lost.status_code == 404
     assert lost.json()["message"] == "The data was deleted on the email server."

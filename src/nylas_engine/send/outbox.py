@@ -145,7 +145,7 @@ def _deliver(
 ) -> SendError | None:
     """Hand the stored message to SMTP; an APIError when nothing went out."""
     try:
-        with ctx.blobs.path(raw_sha).open("rb") as message:
+        with ctx.blobs.open(raw_sha) as message:
             refused = smtp.deliver(server, sender, recipients, message)
     except SendError as exc:
         raise api_error(exc) from exc

@@ -17,6 +17,7 @@ same results, without the overlap.
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
 import os
@@ -37,17 +38,21 @@ WATCH_INTERVAL = 1.0  # seconds between a worker's checks that the engine is sti
 
 def prepare_batch(raws: Sequence[bytes], blob_root: Path | None = None) -> list[ParsedMessage]:
     """Parse each message; with `blob_root`, also put it and its files in that blob store."""
-    blobs = BlobStore(blob_root) if blob_root is not None else None
-    prepared = []
-    for raw in raws:
-        parsed = parse_message(raw)
-        if blobs is not None:
-            parsed.raw_sha256, parsed.raw_size = blobs.put_bytes(raw)
-            for part in parsed.attachments:
-                part.sha256, part.size = blobs.put_bytes(part.data)
-                part.data = b""
-        prepared.append(parsed)
+    prepared = [parse_message(raw) for raw in raws]
+    if blob_root is not None:
+        with _store(blob_root).batch() as blobs:
+            for raw, parsed in zip(raws, prepared, strict=True):
+                parsed.raw_sha256, parsed.raw_size = blobs.put_bytes(raw)
+                for part in parsed.attachments:
+                    part.sha256, part.size = blobs.put_bytes(part.data)
+                    part.data = b""
     return prepared
+
+
+@functools.cache
+def _store(root: Path) -> BlobStore:
+    """One blob store (one pack connection) per worker process and root."""
+    return BlobStore(root)
 
 
 def _exit_with(engine_pid: int) -> None:

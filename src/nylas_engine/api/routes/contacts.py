@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import Response
 
 from nylas_engine.api.deps import AccountScope, account_scope, json_object, write_scope
 from nylas_engine.api.errors import APIError, bad_request, not_found
@@ -148,8 +148,8 @@ def get_picture(contact_id: str, scope: AccountScope = Depends(account_scope)) -
     sha = contact.picture_sha256
     if sha is None or not scope.ctx.blobs.exists(sha):
         raise not_found(f"Contact {contact_id} has no picture.")
-    return FileResponse(
-        scope.ctx.blobs.path(sha),
+    return Response(
+        scope.ctx.blobs.read(sha),  # at most MAX_PICTURE_BYTES
         media_type=contact.picture_content_type or "application/octet-stream",
         headers={"X-Content-Type-Options": "nosniff"},
     )

@@ -83,7 +83,7 @@ def download(file_id: str, scope: AccountScope = Depends(account_scope)) -> Stre
         media_type="application/octet-stream",
         headers={
             "Content-Disposition": content_disposition(store.download_name(file)),
-            "Content-Length": str(blobs.path(file.sha256).stat().st_size),
+            "Content-Length": str(blobs.size(file.sha256)),
         },
     )
 

@@ -1,0 +1,82 @@
+"""The blob store: small blobs in the pack, large ones as files, both read the same way;
+`BlobStore.batch` has every blob stored when its block ends, and a write that fails is an
+error there, never a silent gap."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from nylas_engine.store.blobs import BlobStore
+
+LARGE = BlobStore.SMALL + 1
+
+
+def _files(blobs: BlobStore) -> list[str]:
+    return sorted(p.name for p in blobs.root.glob("??/??/*"))
+
+
+def test_small_blobs_go_to_the_pack_large_ones_to_files_and_read_alike(tmp_path):
+    blobs = BlobStore(tmp_path)
+    small, large = b"a message" * 100, b"x" * LARGE
+    small_key, small_size = blobs.put_bytes(small)
+    with blobs.batch() as batch:
+        large_key, large_size = batch.put_bytes(large)
+    assert (small_size, large_size) == (len(small), len(large))
+    assert _files(blobs) == [large_key]  # the small one made no file
+
+    for key, data in ((small_key, small), (large_key, large)):
+        assert key == hashlib.sha256(data).hexdigest()
+        assert blobs.exists(key) and blobs.size(key) == len(data)
+        assert blobs.read(key) == data
+        assert b"".join(blobs.iter_chunks(key, 1000)) == data
+        with blobs.open(key) as fh:
+            assert fh.read() == data
+        blobs.delete(key)
+        assert not blobs.exists(key)
+        with pytest.raises(FileNotFoundError):
+            blobs.read(key)
+
+
+def test_a_second_store_on_the_same_root_sees_the_pack(tmp_path):
+    key, _ = BlobStore(tmp_path).put_bytes(b"shared")
+    assert BlobStore(tmp_path).read(key) == b"shared"
+
+
+def test_every_blob_is_stored_when_the_block_ends(tmp_path):
+    blobs = BlobStore(tmp_path)
+    datas = [f"message {n}".encode() * 100 for n in range(200)] + [b"dup", b"dup", b"y" * LARGE]
+    with blobs.batch() as batch:
+        keys = [batch.put_bytes(data) for data in datas]
+        assert not blobs.exists(keys[0][0])  # the pack is written when the block ends
+    for (key, size), data in zip(keys, datas, strict=True):
+        assert key == hashlib.sha256(data).hexdigest() and size == len(data)
+        assert blobs.read(key) == data
+
+
+def _unwritable(blobs: BlobStore, data: bytes) -> None:
+    """Make the directory the file of `data` would go into impossible to create."""
+    key = hashlib.sha256(data).hexdigest()
+    (blobs.root / key[:2]).write_bytes(b"a file where a directory must go")
+
+
+def test_a_failed_write_is_raised_when_the_block_ends(tmp_path):
+    blobs = BlobStore(tmp_path)
+    doomed = b"d" * LARGE
+    _unwritable(blobs, doomed)
+    with pytest.raises(OSError), blobs.batch() as batch:
+        batch.put_bytes(b"fine")
+        batch.put_bytes(doomed)
+    assert blobs.read(hashlib.sha256(b"fine").hexdigest()) == b"fine"
+
+
+def test_the_callers_error_wins_over_a_failed_write(tmp_path):
+    blobs = BlobStore(tmp_path)
+    doomed = b"d" * LARGE
+    _unwritable(blobs, doomed)
+    with pytest.raises(KeyError), blobs.batch() as batch:
+        batch.put_bytes(doomed)
+        batch.put_bytes(b"small, never stored")
+        raise KeyError("the caller's own failure")
+    assert not blobs.exists(hashlib.sha256(b"small, never stored").hexdigest())
