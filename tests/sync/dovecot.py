@@ -35,6 +35,7 @@ from nylas.testing import free_port
 MAIL_UID = 65534
 PASSWORD = "secret"
 POOL_SIZE = 1000  # users written before start (see new_user)
+_INSTANCES = itertools.count()
 SPECIAL_FOLDERS = {
     "Drafts": "\\Drafts",
     "Sent": "\\Sent",
@@ -122,6 +123,10 @@ class Dovecot:
         self.imap_port = free_port()
         self.lmtp_port = free_port()
         self._users = itertools.count(1)  # next user number (see new_user)
+        # Users of a second server in one test run must not share addresses with the first
+        # one's: one engine may hold accounts on both.
+        instance = next(_INSTANCES)
+        self.user_prefix = "user" if instance == 0 else f"s{instance}user"
         self._pid: int | None = None
         # A replacement capability list, to play an older server (no CONDSTORE, no MOVE).
         self.capabilities = capabilities
@@ -169,7 +174,10 @@ class Dovecot:
             os.chown(mail, MAIL_UID, MAIL_UID)
         passwd = self.dir / "passwd"
         passwd.write_text(
-            "".join(f"user{n}@example.com:{{PLAIN}}{PASSWORD}\n" for n in range(1, POOL_SIZE + 1))
+            "".join(
+                f"{self.user_prefix}{n}@example.com:{{PLAIN}}{PASSWORD}\n"
+                for n in range(1, POOL_SIZE + 1)
+            )
         )
         os.chmod(passwd, 0o644)
         self.config_path.write_text(self._config())
@@ -250,8 +258,9 @@ class Dovecot:
         """
         n = next(self._users)
         if password == PASSWORD and n <= POOL_SIZE:
-            return f"user{n}@example.com", password
-        email = f"custom{n}@example.com"  # outside the pool, which has the default password
+            return f"{self.user_prefix}{n}@example.com", password
+        # Outside the pool, which has the default password.
+        email = f"{self.user_prefix}-custom{n}@example.com"
         with (self.dir / "passwd").open("a") as f:
             f.write(f"{email}:{{PLAIN}}{password}\n")
         time.sleep(1.1)
