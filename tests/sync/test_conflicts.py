@@ -10,7 +10,6 @@ server end up agreeing, on what the server said.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -18,25 +17,14 @@ import pytest
 import samples
 from dovecot import PASSWORD, Dovecot
 from sync_engines import SyncEngine
+from test_live_sync import eventually
 
-DEADLINE = 30.0
 OLD_CAPABILITIES = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ UIDPLUS SPECIAL-USE"
 SLOW = {
     "NYLAS_ENGINE_SYNC_POLL": "600",  # no full pass during a test unless the engine needs one
     "NYLAS_ENGINE_SYNC_SCAN": "0.5",
     "NYLAS_ENGINE_SYNC_RETRY": "0.5",
 }
-
-
-def eventually(check: Callable[[], Any], what: str, deadline: float = DEADLINE) -> Any:
-    end = time.monotonic() + deadline
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > end:
-            raise AssertionError(f"never happened: {what}")
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
