@@ -170,9 +170,9 @@ class Threader:
         by_id = {t.id: t for t in candidates}
         for ids in _chunks(sorted(by_id)):
             participants = self.session.execute(
-                select(Message.thread_id, Message.from_, Message.to, Message.cc).where(
-                    Message.thread_id.in_(ids)
-                )
+                select(Message.thread_id, Message.from_, Message.to, Message.cc)
+                .where(Message.thread_id.in_(ids))
+                .distinct()  # a newsletter's hundred issues share one set of people
             )
             for thread_id, from_, to, cc in participants:
                 if thread_id is None:

@@ -51,7 +51,7 @@ from nylas_engine.sync.imap import UidSet, changes_since
 
 # Messages per FETCH and per commit; the env var exists for tuning and for tests that need
 # a sync to take many small steps.
-BATCH_COUNT = int(os.environ.get("NYLAS_ENGINE_SYNC_BATCH", "100"))
+BATCH_COUNT = int(os.environ.get("NYLAS_ENGINE_SYNC_BATCH", "250"))
 BATCH_BYTES = 8 * 1024 * 1024
 UID_CHUNK = 2000  # UIDs per FETCH/SEARCH command line (servers cap the line length)
 SEEN = "\\Seen"
