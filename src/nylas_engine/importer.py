@@ -9,10 +9,11 @@ into an account.
 * A directory of mbox files (`Work.mbox`, `Archive`) makes one folder per file.
 * A single message file (`.eml`) is imported into the Inbox.
 
-Every message goes through `store.mail.ingest_message`. A message that fails is rolled back
-alone (a savepoint) and counted; one with parse defects is stored as well as it parsed and
-counted too. Work is committed in batches so memory stays flat on large mailboxes, and a
-message already in the account (same bytes) is skipped, so running an import twice is safe.
+Messages go through `store.mail.ingest_messages` a batch at a time, each batch committed on
+its own so memory stays flat on large mailboxes. If a batch fails, its messages are stored
+one by one (a savepoint each), so a message that fails is rolled back alone and counted; one
+with parse defects is stored as well as it parsed and counted too. A message already in the
+account (same bytes) is skipped, so running an import twice is safe.
 """
 
 from __future__ import annotations
@@ -33,9 +34,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nylas_engine.context import EngineContext
-from nylas_engine.mime.parse import parse_date, parse_message
-from nylas_engine.store.mail import category_by_role, get_or_create_category, ingest_message
-from nylas_engine.store.models import Account, Category, Message
+from nylas_engine.mime.parse import ParsedMessage, parse_date, parse_message
+from nylas_engine.store.mail import (
+    NewMessage,
+    category_by_role,
+    get_or_create_category,
+    ingest_messages,
+)
+from nylas_engine.store.models import Account, Category, Message, message_categories
 
 BATCH_SIZE = 200
 
@@ -272,23 +278,17 @@ def import_path(
         }
         category_ids = {id(f): _folder_category(session, account, f) for f in folders}
 
-    done = 0
-    session = ctx.db.sessions()
-    try:
-        for folder, entry in _entries(folders):
-            if done and done % batch_size == 0:
-                session.commit()
-                session.close()
-                session = ctx.db.sessions()
-            owner = session.get(Account, account_id)
-            assert owner is not None
-            _import_one(ctx, session, owner, folder, category_ids[id(folder)], entry, seen, summary)
-            done += 1
-            if progress:
-                progress(done, total)
-        session.commit()
-    finally:
-        session.close()
+    batch: list[_Ready] = []
+    for done, (folder, entry) in enumerate(_entries(folders), start=1):
+        ready = _read_one(folder, category_ids[id(folder)], entry, seen, summary)
+        if ready is not None:
+            batch.append(ready)
+        if len(batch) >= batch_size:
+            _store_batch(ctx, account_id, batch, summary)
+            batch = []
+        if progress:
+            progress(done, total)
+    _store_batch(ctx, account_id, batch, summary)
     return summary
 
 
@@ -308,16 +308,26 @@ def _folder_category(session: Session, account: Account, folder: _Folder) -> int
     return get_or_create_category(session, account, folder.display_name, folder.role).id
 
 
-def _import_one(
-    ctx: EngineContext,
-    session: Session,
-    account: Account,
+@dataclass
+class _Ready:
+    """A message read and parsed, waiting for its batch to be stored."""
+
+    raw: bytes
+    parsed: ParsedMessage
+    digest: str
+    flags: str
+    folder: _Folder
+    category_id: int | None
+
+
+def _read_one(
     folder: _Folder,
     category_id: int | None,
     entry: _Entry,
     seen: set[str],
     summary: ImportSummary,
-) -> None:
+) -> _Ready | None:
+    """Read and parse one entry; None when it is a duplicate or can't be read."""
     try:
         raw = entry.read()
         fallback = entry.fallback_date
@@ -327,33 +337,79 @@ def _import_one(
         digest = hashlib.sha256(raw).hexdigest()
         if digest in seen:
             summary.duplicates += 1
-            return
+            return None
         parsed = parse_message(raw, fallback_date=fallback)
-        category = session.get(Category, category_id) if category_id else None
-        is_draft = "D" in flags or folder.role == "drafts"
-        with session.begin_nested():
-            message = ingest_message(
-                session,
-                ctx.blobs,
-                account,
-                raw,
-                categories=[category] if category is not None else None,
-                unread="S" not in flags,
-                starred="F" in flags,
-                is_sent=folder.role == "sent",
-                is_draft=is_draft,
-                parsed=parsed,
-            )
-            name = message.categories[0].display_name if message.categories else "(no folder)"
     except Exception as exc:  # one bad message must not stop the import
-        summary.failed += 1
-        print(f"warning: could not import a message: {exc!r}", file=sys.stderr)
+        _failed(summary, exc)
+        return None
+    seen.add(digest)  # a second copy later in the same batch is a duplicate too
+    return _Ready(raw, parsed, digest, flags, folder, category_id)
+
+
+def _store_batch(
+    ctx: EngineContext, account_id: int, batch: list[_Ready], summary: ImportSummary
+) -> None:
+    """Store a batch with one `ingest_messages` and commit it. If that fails, each message
+    is stored alone (a savepoint each), so only the ones that fail are lost and counted."""
+    if not batch:
         return
-    seen.add(digest)
+    with ctx.db.session() as session:
+        account = session.get(Account, account_id)
+        assert account is not None
+        try:
+            with session.begin_nested():
+                ids = ingest_messages(session, ctx.blobs, account, _items(session, batch))
+        except Exception:
+            ids = []
+            for ready in batch:
+                try:
+                    with session.begin_nested():
+                        ids += ingest_messages(
+                            session, ctx.blobs, account, _items(session, [ready])
+                        )
+                except Exception as exc:
+                    _failed(summary, exc)
+                    continue
+                _counted(summary, ready)
+        else:
+            for ready in batch:
+                _counted(summary, ready)
+        names = session.execute(
+            select(Category.display_name)
+            .join(message_categories, message_categories.c.category_id == Category.id)
+            .where(message_categories.c.message_id.in_(ids))
+        )
+        for (name,) in names:
+            summary.folders[name] = summary.folders.get(name, 0) + 1
+
+
+def _items(session: Session, batch: list[_Ready]) -> list[NewMessage]:
+    items = []
+    for ready in batch:
+        category = session.get(Category, ready.category_id) if ready.category_id else None
+        items.append(
+            NewMessage(
+                ready.raw,
+                ready.parsed,
+                categories=[category] if category is not None else None,
+                unread="S" not in ready.flags,
+                starred="F" in ready.flags,
+                is_sent=ready.folder.role == "sent",
+                is_draft="D" in ready.flags or ready.folder.role == "drafts",
+            )
+        )
+    return items
+
+
+def _counted(summary: ImportSummary, ready: _Ready) -> None:
     summary.imported += 1
-    summary.malformed += 1 if parsed.defects else 0
-    summary.attachments += len(parsed.attachments)
-    summary.folders[name] = summary.folders.get(name, 0) + 1
+    summary.malformed += 1 if ready.parsed.defects else 0
+    summary.attachments += len(ready.parsed.attachments)
+
+
+def _failed(summary: ImportSummary, exc: Exception) -> None:
+    summary.failed += 1
+    print(f"warning: could not import a message: {exc!r}", file=sys.stderr)
 
 
 # ------------------------------------------------------------------------------ CLI

@@ -358,3 +358,38 @@ def test_like_fallback_finds_what_fts_finds(engine, searchable):
                 t.id for t in search_threads(session, owner, q, backend="fts")
             ]
         assert search_messages(session, owner, "foo AND (", backend="like") == []
+
+
+def test_a_message_the_store_refuses_costs_only_itself(engine, account, tmp_path, monkeypatch):
+    """SQLite stores anything a parser makes, so the store's refusal is injected (as a
+    PostgreSQL server refusing a NUL byte would do): the batch is retried one message at a
+    time, and only the refused one is lost and counted."""
+    from nylas_engine import importer
+    from nylas_engine.config import Settings
+    from nylas_engine.context import EngineContext
+    from nylas_engine.store.blobs import BlobStore
+
+    real_ingest = importer.ingest_messages
+
+    def refusing(session, blobs, acct, items):
+        if any(item.parsed.subject == "Refused" for item in items):
+            raise ValueError("the database refused a value")
+        return real_ingest(session, blobs, acct, items)
+
+    monkeypatch.setattr(importer, "ingest_messages", refusing)
+    subjects = ["One", "Refused", "Three", "Four", "Five"]
+    path = write_mbox(
+        tmp_path / "box.mbox",
+        [mime(s, "ann@example.org", account["email_address"], 1_700_000_000 + n * 60)
+         for n, s in enumerate(subjects)],
+    )  # fmt: skip
+    settings = Settings(data_dir=engine.data_dir)
+    ctx = EngineContext(settings, engine.db, BlobStore(settings.blob_dir))
+    with engine.db.session() as session:
+        owner = session.scalar(select(Account).where(Account.public_id == account["id"]))
+    summary = importer.import_path(ctx, owner, path, batch_size=3)
+
+    assert (summary.imported, summary.failed) == (4, 1)
+    assert summary.folders == {"Inbox": 4}
+    stored = {m["subject"] for m in messages_of(engine, account).values()}
+    assert stored == {"One", "Three", "Four", "Five"}
