@@ -18,6 +18,7 @@ import samples
 from dovecot import PASSWORD, Dovecot
 from sync_engines import SyncEngine
 from test_live_sync import eventually
+from test_live_sync import linked_folders as _linked
 
 OLD_CAPABILITIES = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ UIDPLUS SPECIAL-USE"
 SLOW = {
@@ -125,21 +126,6 @@ def _folder(api, message_id: str) -> str | None:
         return "(deleted)"
     folder = response.json().get("folder")
     return folder["name"] if folder else None
-
-
-def _linked(engine: SyncEngine, message_id: str) -> list[str]:
-    """The folders where the engine knows a UID of the message."""
-    from nylas_engine.store.models import Category, ImapUid, Message
-
-    with engine.db.session() as session:
-        rows = (
-            session.query(Category.remote_name)
-            .join(ImapUid, ImapUid.category_id == Category.id)
-            .join(Message, Message.id == ImapUid.message_id)
-            .filter(Message.public_id == message_id)
-            .all()
-        )
-        return sorted(r[0] for r in rows)
 
 
 def _synced(api, folder: str, count: int) -> dict[str, dict[str, Any]]:

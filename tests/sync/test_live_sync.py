@@ -163,8 +163,8 @@ def test_api_changes_reach_the_server(dovecot, mailbox, sync_engine):
         assert api.get("/messages", params={"view": "count"}).json()["count"] == 2
 
 
-def _linked(engine, message_id: str, folder: str = "Archive") -> bool:
-    """The engine knows the message's UID in `folder`, and in no other folder."""
+def linked_folders(engine, message_id: str) -> list[str]:
+    """The folders where the engine knows a UID of the message."""
     from nylas_engine.store.models import Category, ImapUid, Message
 
     with engine.db.session() as session:
@@ -175,7 +175,12 @@ def _linked(engine, message_id: str, folder: str = "Archive") -> bool:
             .filter(Message.public_id == message_id)
             .all()
         )
-        return [r[0] for r in rows] == [folder]
+        return sorted(r[0] for r in rows)
+
+
+def _linked(engine, message_id: str, folder: str = "Archive") -> bool:
+    """The engine knows the message's UID in `folder`, and in no other folder."""
+    return linked_folders(engine, message_id) == [folder]
 
 
 def _in(dovecot, user, password, folder, subject) -> bool:

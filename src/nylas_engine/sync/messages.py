@@ -377,19 +377,22 @@ class FolderSync:
         new: list[NewMessage] = []
         new_by_copy: dict[tuple[str, str], int] = {}  # (Message-ID, sha256) -> index in new
         targets: list[Message | int] = []  # per UID: the message it links to, or an index
+        uid_flags: list[list[str]] = []
         for (_, data), message_parsed in zip(fetched, parsed, strict=True):
             raw: bytes = data[b"BODY[]"]
             flags = flag_names(data.get(b"FLAGS", ()))
+            uid_flags.append(flags)
             message_id = message_parsed.message_id
-            copy = find_copy(session, account, message_id, raw) if message_id in known else None
-            if copy is not None:
-                if category not in copy.categories:
-                    copy.categories = [*copy.categories, category]
-                apply_flags(copy, flags)
-                targets.append(copy)
-                continue
             if message_id:
-                key = (message_id, message_parsed.raw_sha256 or hashlib.sha256(raw).hexdigest())
+                sha = message_parsed.raw_sha256 or hashlib.sha256(raw).hexdigest()
+                copy = find_copy(session, account, message_id, sha) if message_id in known else None
+                if copy is not None:
+                    if category not in copy.categories:
+                        copy.categories = [*copy.categories, category]
+                    apply_flags(copy, flags)
+                    targets.append(copy)
+                    continue
+                key = (message_id, sha)
                 if key in new_by_copy:  # a second copy in this very batch
                     targets.append(new_by_copy[key])
                     continue
@@ -408,7 +411,7 @@ class FolderSync:
             )
         stored = ingest_messages(session, self.blobs, account, new)
         uid_rows = []
-        for (uid, data), target in zip(fetched, targets, strict=True):
+        for (uid, data), target, flags in zip(fetched, targets, uid_flags, strict=True):
             modseq = data.get(b"MODSEQ")
             uid_rows.append(
                 {
@@ -416,7 +419,7 @@ class FolderSync:
                     "category_id": category.id,
                     "message_id": stored[target] if isinstance(target, int) else target.id,
                     "uid": uid,
-                    "flags": flag_names(data.get(b"FLAGS", ())),
+                    "flags": flags,
                     "modseq": int(modseq[0] if isinstance(modseq, tuple) else modseq)
                     if modseq
                     else None,
@@ -459,11 +462,11 @@ def known_message_ids(
 
 
 def find_copy(
-    session: Session, account: Account, message_id: str | None, raw: bytes
+    session: Session, account: Account, message_id: str | None, sha256: str
 ) -> Message | None:
-    """A live message that is this one: same Message-ID and bytes (a copy in another folder,
-    or a draft the engine appended), or same Message-ID and on no folder at all (stored by
-    the engine itself, e.g. sent through the API)."""
+    """A live message that is this one: same Message-ID and bytes (whose hash is `sha256`:
+    a copy in another folder, or a draft the engine appended), or same Message-ID and on no
+    folder at all (stored by the engine itself, e.g. sent through the API)."""
     if not message_id:
         return None
     candidates = list(
@@ -477,9 +480,8 @@ def find_copy(
     )
     if not candidates:
         return None
-    sha = hashlib.sha256(raw).hexdigest()
     for message in candidates:
-        if message.raw_sha256 == sha:
+        if message.raw_sha256 == sha256:
             return message
     for message in candidates:
         if message.is_draft:
