@@ -18,7 +18,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from email import policy
 from email.headerregistry import BaseHeader, HeaderRegistry
-from email.message import EmailMessage, Message
+from email.message import Message
 from email.parser import BytesParser
 from html.parser import HTMLParser
 from typing import Any
@@ -31,11 +31,13 @@ Participant = dict[str, str]
 
 
 class _CachedHeaders(HeaderRegistry):
-    """The default header factory, remembering what it made: parsing a structured header is
-    the costliest step of reading a message, and most MIME headers (Content-Type of a part,
-    Content-Transfer-Encoding, MIME-Version) repeat verbatim across parts and messages, while
-    the stdlib parses them again on every access. Header objects are immutable, so one can
-    be handed out many times."""
+    """The default header factory, remembering what it made: the registry builds a new header
+    class on every call, and the same From/To values recur across a mailbox. Header objects
+    are immutable, so one can be handed out many times.
+
+    Only the few headers the store keeps go through it (see `_Headers`): the MIME tree is parsed
+    with the compat32 policy, whose plain-string headers cost nothing to read, since the walk
+    asks each part for its content type several times."""
 
     LIMIT = 512  # entries; the cache starts over when full (unique values don't pile up)
 
@@ -101,7 +103,7 @@ def parse_message(raw: bytes, *, fallback_date: int | None = None) -> ParsedMess
     """
     parsed = ParsedMessage()
     try:
-        msg = BytesParser(policy=_POLICY).parsebytes(raw)
+        msg = BytesParser(policy=policy.compat32).parsebytes(raw)
     except Exception:  # the parser is lenient; this is a last line of defence
         parsed.defects = 1
         parsed.date = fallback_date or int(time.time())
@@ -118,9 +120,9 @@ def parse_message(raw: bytes, *, fallback_date: int | None = None) -> ParsedMess
     parsed.bcc = headers.addresses("Bcc")
     parsed.reply_to = headers.addresses("Reply-To")
     parsed.date = headers.date("Date") or fallback_date or int(time.time())
-    parsed.message_id = _first_msgid(headers.text("Message-ID"))
-    parsed.in_reply_to = _first_msgid(headers.text("In-Reply-To"))
-    parsed.references = _msgids(headers.text("References"))
+    parsed.message_id = _first_msgid(headers.raw("Message-ID"))
+    parsed.in_reply_to = _first_msgid(headers.raw("In-Reply-To"))
+    parsed.references = _msgids(headers.raw("References"))
 
     walker = _BodyWalker()
     walker.walk(msg, 0)
@@ -149,7 +151,7 @@ class _Headers:
         self.defects = 0
         self._raw: dict[str, str] = {}
         try:
-            items = list(msg.raw_items()) if isinstance(msg, EmailMessage) else msg.items()
+            items = list(msg.raw_items())
         except Exception:
             items = []
         for name, value in items:
@@ -169,10 +171,15 @@ class _Headers:
             self.defects += 1
             return None
 
+    def raw(self, name: str) -> str | None:
+        """The unfolded value as it came: for headers with no encoded words (message ids)."""
+        return self._raw.get(name.lower())
+
     def text(self, name: str) -> str | None:
+        """An unstructured header's text, RFC 2047 encoded words decoded."""
         value = self._raw.get(name.lower())
-        if value is None:
-            return None
+        if value is None or "=?" not in value:
+            return value
         header = self._structured(name)
         return _repair(str(header)) if header is not None else value
 
@@ -221,6 +228,7 @@ def parse_date(value: str) -> int | None:
 
 _FOLDING = re.compile(r"\r?\n[ \t]*")
 _MSGID = re.compile(r"<[^<>\s]+>")
+_SURROGATES = re.compile("[\udc80-\udcff]")
 _ANGLE_ADDR = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
 
 
@@ -235,7 +243,7 @@ def _one_line(value: str) -> str:
 def _repair(value: str) -> str:
     """Raw 8-bit bytes in a header arrive as surrogate escapes: decode them as UTF-8,
     else as Windows-1252 (what the sender most likely meant)."""
-    if not any("\udc80" <= ch <= "\udcff" for ch in value):
+    if not _SURROGATES.search(value):
         return value
     data = value.encode("utf-8", "surrogateescape")
     try:
