@@ -83,7 +83,7 @@ def log_inserts(session: Session, account_id: int, objects: list[tuple[str, str]
     """Log objects a caller inserted without the unit of work (a bulk INSERT, which no
     flush hook sees), given as (object type, public id)."""
     if objects:
-        session.execute(
+        session.connection().execute(
             insert(Transaction),
             [_entry(account_id, type_, public_id, "insert") for type_, public_id in objects],
         )

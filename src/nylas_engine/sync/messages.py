@@ -426,7 +426,7 @@ class FolderSync:
                 }
             )
         if uid_rows:
-            session.execute(insert(ImapUid), uid_rows)
+            session.connection().execute(insert(ImapUid), uid_rows)  # Core: no per-row ORM work
 
 
 # ---------------------------------------------------------------------------------- helpers
