@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from nylas_engine.context import EngineContext
 from nylas_engine.mime.parse import ParsedMessage, parse_date, parse_message
+from nylas_engine.store.categories import role_for_name
 from nylas_engine.store.mail import (
     NewMessage,
     category_by_role,
@@ -44,28 +45,6 @@ from nylas_engine.store.mail import (
 from nylas_engine.store.models import Account, Category, Message, message_categories
 
 BATCH_SIZE = 200
-
-# Folder names (lowercased) that carry a role, as mail clients and servers name them.
-ROLE_NAMES = {
-    "inbox": "inbox",
-    "sent": "sent",
-    "sent items": "sent",
-    "sent messages": "sent",
-    "sent mail": "sent",
-    "drafts": "drafts",
-    "draft": "drafts",
-    "trash": "trash",
-    "deleted items": "trash",
-    "deleted messages": "trash",
-    "bin": "trash",
-    "junk": "spam",
-    "junk e-mail": "spam",
-    "junk email": "spam",
-    "spam": "spam",
-    "archive": "archive",
-    "archives": "archive",
-    "all mail": "all",
-}
 
 Progress = Callable[[int, int], None]
 
@@ -117,10 +96,6 @@ class ImportFailed(Exception):
 # ------------------------------------------------------------------------------ sources
 
 
-def _role(name: str) -> str | None:
-    return ROLE_NAMES.get(name.strip().lower())
-
-
 def _is_maildir(path: Path) -> bool:
     return (path / "cur").is_dir() and (path / "new").is_dir()
 
@@ -155,10 +130,10 @@ def _maildir_folders(path: Path) -> list[_Folder]:
             if parts and parts[0].upper() == "INBOX" and len(parts) > 1:
                 parts = parts[1:]
             display = "/".join(parts)
-            role = _role(display) if len(parts) == 1 else None
+            role = role_for_name(display) if len(parts) == 1 else None
             folders.append(_Folder(display, role, _maildir_entries(child)))
         elif _is_maildir(child):  # the "fs" layout: plain subdirectories
-            folders.append(_Folder(child.name, _role(child.name), _maildir_entries(child)))
+            folders.append(_Folder(child.name, role_for_name(child.name), _maildir_entries(child)))
     return folders
 
 
@@ -198,9 +173,9 @@ def discover(path: Path) -> list[_Folder]:
         mbox_file = child / "mbox" if child.is_dir() else child  # Apple Mail: Name.mbox/mbox
         if mbox_file.is_file() and _looks_like_mbox(mbox_file):
             name = _folder_name(child)
-            folders.append(_Folder(name, _role(name), _mbox_entries(mbox_file)))
+            folders.append(_Folder(name, role_for_name(name), _mbox_entries(mbox_file)))
         elif child.is_dir() and _is_maildir(child):
-            folders.append(_Folder(child.name, _role(child.name), _maildir_entries(child)))
+            folders.append(_Folder(child.name, role_for_name(child.name), _maildir_entries(child)))
     if not folders:
         raise ImportFailed(f"{path} is neither an mbox file, a Maildir nor a folder of mboxes")
     return folders

@@ -22,6 +22,7 @@ from nylas_engine.ids import new_public_id
 from nylas_engine.mime.parse import ParsedMessage, parse_message
 from nylas_engine.search.index import index_messages
 from nylas_engine.store.blobs import BlobBatch, BlobStore
+from nylas_engine.store.categories import kind_of as category_kind
 from nylas_engine.store.models import (
     Account,
     Attachment,
@@ -46,10 +47,6 @@ __all__ = [
 
 
 # ------------------------------------------------------------------------------ categories
-
-
-def category_kind(account: Account) -> str:
-    return "label" if account.organization_unit == "label" else "folder"
 
 
 def category_by_role(session: Session, account: Account, role: str) -> Category | None:

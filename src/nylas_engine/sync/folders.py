@@ -15,6 +15,7 @@ from imapclient import IMAPClient
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from nylas_engine.store.categories import role_for_name
 from nylas_engine.store.mail import category_kind
 from nylas_engine.store.models import Account, Category, now
 
@@ -25,26 +26,6 @@ SPECIAL_USE_ROLES = {
     b"\\junk": "spam",
     b"\\archive": "archive",
     b"\\all": "all",
-}
-NAME_ROLES = {
-    "inbox": "inbox",
-    "sent": "sent",
-    "sent items": "sent",
-    "sent mail": "sent",
-    "sent messages": "sent",
-    "drafts": "drafts",
-    "draft": "drafts",
-    "trash": "trash",
-    "deleted items": "trash",
-    "deleted messages": "trash",
-    "bin": "trash",
-    "junk": "spam",
-    "junk e-mail": "spam",
-    "junk email": "spam",
-    "spam": "spam",
-    "bulk mail": "spam",
-    "archive": "archive",
-    "archives": "archive",
 }
 # Synced first, in this order, so the inbox is usable early; other folders follow by name.
 ROLE_ORDER = ["inbox", "sent", "drafts", "archive"]
@@ -75,7 +56,7 @@ def role_for(name: str, flags: Iterable[bytes], delimiter: str | None) -> str | 
     leaf = name.rsplit(delimiter, 1)[-1] if delimiter else name
     # "[Gmail]/Sent Mail" style and top-level "Sent" both count; a nested "Work/Sent" does not.
     if leaf == name or name.startswith("[") or name.upper().startswith("INBOX"):
-        return NAME_ROLES.get(leaf.strip().lower())
+        return role_for_name(leaf)
     return None
 
 
