@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Select, Text, cast, func, or_, select
+from sqlalchemy import Select, Text, cast, func, null, or_, select
 from sqlalchemy.orm import Session
 
+from nylas_engine.calendar.invites import Invite
 from nylas_engine.calendar.recurrence import instance_suffix, occurrences
 from nylas_engine.calendar.when import When, shifted, stored_when
 from nylas_engine.ids import new_public_id
@@ -332,3 +333,100 @@ def set_rsvp(event: Event, email: str, status: str, comment: str | None) -> None
             participant = {**participant, "status": status, "comment": comment}
         participants.append(participant)
     event.participants = participants  # a new list, so the JSON column sees the change
+
+
+# ---------------------------------------------------------------------------------- invitations
+
+EMAILED_CALENDAR = "Emailed events"
+
+
+def emailed_calendar(session: Session, account: Account) -> Calendar:
+    """The read-only calendar that holds events from invitations received by email (as the
+    open-source Nylas engine kept them), made on first use."""
+    found: Calendar | None = session.scalar(
+        select(Calendar)
+        .where(
+            Calendar.account_id == account.id,
+            Calendar.name == EMAILED_CALENDAR,
+            Calendar.read_only.is_(True),
+            Calendar.deleted_at.is_(None),
+        )
+        .order_by(Calendar.id)
+        .limit(1)
+    )
+    if found is None:
+        found = Calendar(
+            account_id=account.id,
+            name=EMAILED_CALENDAR,
+            description="Events from invitations received by email",
+            read_only=True,
+        )
+        session.add(found)
+        session.flush()
+    return found
+
+
+def file_invites(
+    session: Session, account: Account, message_id: int, invites: list[Invite]
+) -> None:
+    """Bring the account's events up to date with the invitations a received message holds.
+
+    A request (or a published event) creates a read-only event in the Emailed events calendar
+    that points at the message (so `POST /send-rsvp` can answer it), or updates the one an
+    earlier message of the same UID made, unless this one is older (lower SEQUENCE); a
+    cancellation marks it cancelled. A reply to one of the account's own events records the
+    attendee's answer on it. Invitations for the account's own events (its sent copies) are
+    left alone."""
+    calendar: Calendar | None = None
+    for invite in invites:
+        same_uid = list(
+            session.scalars(
+                select(Event).where(
+                    Event.account_id == account.id,
+                    Event.ical_uid == invite.uid,
+                    Event.master_event_id.is_(None),
+                    Event.deleted_at.is_(None),
+                )
+            )
+        )
+        own = next((e for e in same_uid if e.message_id is None), None)
+        if invite.method == "REPLY":
+            if own is not None:
+                _record_answers(own, invite.participants)
+            continue
+        if own is not None:
+            continue
+        emailed = next(iter(same_uid), None)
+        if emailed is None:
+            if invite.method == "CANCEL":
+                continue  # nothing of ours to cancel
+            calendar = calendar or emailed_calendar(session, account)
+            emailed = Event(
+                account_id=account.id,
+                calendar_id=calendar.id,
+                ical_uid=invite.uid,
+                read_only=True,
+                busy=True,
+            )
+            session.add(emailed)
+        elif invite.sequence < (emailed.sequence or 0):
+            continue  # an older version of the invitation than the one already filed
+        changes = invite.changes()
+        if changes["recurrence"] is None:
+            del changes["recurrence"]  # SQL NULL (never set), not a JSON null
+            if emailed.recurrence is not None:
+                emailed.recurrence = null()
+        update_event(emailed, changes)
+        emailed.message_id = message_id
+    session.flush()
+
+
+def _record_answers(event: Event, answers: list[dict[str, Any]]) -> None:
+    """Set the status of each participant who answered (the others keep theirs)."""
+    by_email = {a["email"]: a["status"] for a in answers if a.get("email")}
+    if not by_email:
+        return
+    event.participants = [
+        {**p, "status": by_email[p["email"]]} if p.get("email") in by_email else p
+        for p in event.participants or []
+    ]

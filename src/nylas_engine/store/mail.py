@@ -17,11 +17,13 @@ from typing import Any
 from sqlalchemy import insert, inspect, select
 from sqlalchemy.orm import Session
 
+from nylas_engine.calendar.invites import read_invites
 from nylas_engine.delta.log import log_inserts
 from nylas_engine.ids import new_public_id
 from nylas_engine.mime.parse import ParsedMessage, parse_message
 from nylas_engine.search.index import index_messages
 from nylas_engine.store.blobs import BlobBatch, BlobStore
+from nylas_engine.store.calendar import file_invites
 from nylas_engine.store.categories import kind_of as category_kind
 from nylas_engine.store.models import (
     Account,
@@ -176,7 +178,8 @@ def ingest_messages(
     Returns the new messages' ids, in the order given.
 
     Threads go through the session (a flush); the messages, their folders and files are
-    written with one multi-row INSERT each, which costs a fraction of the unit of work."""
+    written with one multi-row INSERT each, which costs a fraction of the unit of work.
+    Invitations a received message carries become events (`store.calendar.file_invites`)."""
     parsed = [item.parsed or parse_message(item.raw) for item in batch]
     defaults: dict[str, list[Category]] = {}
     # The files are written while the rows are built and stored; all are on disk when the
@@ -193,6 +196,10 @@ def ingest_messages(
         session.flush()  # the threads this batch changed (logged by the flush hooks)
         _insert_threads(session, account, threader.created)
         _insert(session, account, rows)
+        for row in rows:
+            # Not from its own copies of what it sent: those events are the account's already.
+            if row.parsed.calendar_parts and row.id and not (row.is_sent or row.is_draft):
+                file_invites(session, account, row.id, read_invites(row.parsed.calendar_parts))
         for thread in threader.changed.values():
             session.expire(thread, ["messages"])  # it has new messages the session hasn't seen
     return [row.id for row in rows if row.id is not None]

@@ -207,6 +207,13 @@ class Message(PublicIdMixin, Base):
     attachments: Mapped[list[Attachment]] = relationship(
         back_populates="message", lazy="selectin", cascade="all, delete-orphan"
     )
+    # The events its iCalendar invitations brought (see store.calendar.file_invites).
+    events: Mapped[list[Event]] = relationship(
+        primaryjoin="and_(Event.message_id == Message.id, Event.deleted_at.is_(None))",
+        order_by="Event.start_ts",
+        viewonly=True,
+        lazy="selectin",
+    )
     __table_args__ = (
         Index("ix_messages_account_date", "account_id", "is_draft", "date"),
         Index("ix_messages_thread", "thread_id"),
@@ -346,7 +353,11 @@ class Event(PublicIdMixin, Base):
     updated_at: Mapped[int] = mapped_column(BigInteger, default=now, onupdate=now)
     deleted_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     calendar: Mapped[Calendar] = relationship(lazy="joined")
-    __table_args__ = (Index("ix_events_account_start", "account_id", "start_ts"),)
+    __table_args__ = (
+        Index("ix_events_account_start", "account_id", "start_ts"),
+        Index("ix_events_message", "message_id"),
+        Index("ix_events_ical_uid", "account_id", "ical_uid"),
+    )
 
 
 # ------------------------------------------------------------------- delta, idempotency

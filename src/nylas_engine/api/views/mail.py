@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from nylas_engine.api.views.calendar import event_json
+from nylas_engine.store.calendar import Refs
 from nylas_engine.store.models import Account, Attachment, Category, File, Message, Thread
 
 
@@ -82,7 +84,8 @@ def message_json(
     data[key] = value
     if with_body:
         data["body"] = message.body
-        data["events"] = []
+        refs = Refs(messages={message.id: message.public_id})
+        data["events"] = [event_json(event, account, refs) for event in message.events]
     if message.is_draft:
         data["version"] = message.version
         data["reply_to_message_id"] = _reply_target_id(message)
