@@ -8,6 +8,7 @@ goes through HTTP.
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -46,11 +47,31 @@ class Engine(LocalEngine):
         return httpx.Client(base_url=self.url, auth=(token, ""), timeout=30)
 
 
+# `NYLAS_TEST_DB=postgresql`: the shared engine stores into a PostgreSQL server started for
+# the run (tests/postgres.py) instead of SQLite; `make test` runs the engine and SDK tests
+# both ways.
+TEST_DB = os.environ.get("NYLAS_TEST_DB", "sqlite")
+
+
 @pytest.fixture(scope="session")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    eng = Engine(tmp_path_factory.mktemp("engine"))
+def database_url() -> Iterator[str | None]:
+    if TEST_DB == "sqlite":
+        yield None
+        return
+    assert TEST_DB == "postgresql", f"NYLAS_TEST_DB={TEST_DB}: expected sqlite or postgresql"
+    from postgres import PostgresServer
+
+    server = PostgresServer().start()
+    try:
+        yield server.url()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory: pytest.TempPathFactory, database_url: str | None) -> Iterator[Engine]:
+    eng = Engine(tmp_path_factory.mktemp("engine"), db_url=database_url)
     eng.start()
-    # Run the migrations once through the CLI path so the in-process helpers find a schema.
     yield eng
     eng.close()
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import mailbox
 import subprocess
-import sys
 from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import TEST_DB
 from legacy_sdk import legacy_client
 from sqlalchemy import select
 
@@ -292,7 +292,7 @@ def test_many_messages_commit_in_batches(engine, tmp_path):
 def test_cli_reports_unknown_account_and_path(engine, tmp_path):
     account = engine.new_account()
     box = write_mbox(tmp_path / "x.mbox", [mime("hi", "a@b.example", "c@d.example", T0)])
-    base = [sys.executable, "-m", "nylas_engine", "--data-dir", str(engine.data_dir), "import"]
+    base = [*engine._base(), "import"]
 
     no_account = subprocess.run([*base, "nobody@nowhere.example", str(box)], capture_output=True)
     assert no_account.returncode != 0
@@ -345,6 +345,11 @@ def test_search_messages_and_threads(engine, searchable):
         assert len(subjects('"lunch"')) == 5
 
 
+@pytest.mark.skipif(
+    TEST_DB != "sqlite",
+    reason="FTS5 is SQLite's: on PostgreSQL search always uses LIKE "
+    "(test_search_messages_and_threads covers it there)",
+)
 def test_like_fallback_finds_what_fts_finds(engine, searchable):
     """Databases without FTS5 search with LIKE; both must agree on the same mail."""
     mine, _ = searchable
@@ -393,3 +398,22 @@ def test_a_message_the_store_refuses_costs_only_itself(engine, account, tmp_path
     assert summary.folders == {"Inbox": 4}
     stored = {m["subject"] for m in messages_of(engine, account).values()}
     assert stored == {"One", "Three", "Four", "Five"}
+
+
+def test_nul_characters_are_dropped_not_the_message(engine, account, tmp_path):
+    """A NUL byte in a header or body means nothing in text (and PostgreSQL refuses it in a
+    text column): the message is stored without it, on either database."""
+    raw = (
+        b"From: Nul Sender <nul@example.org>\r\nTo: me@example.org\r\n"
+        b"Subject: zero\x00width\r\nDate: Mon, 4 Mar 2024 10:00:00 +0000\r\n"
+        b"Message-ID: <nul-1@example.org>\r\n\r\nbefore\x00after\r\n"
+    )
+    path = tmp_path / "nul.eml"
+    path.write_bytes(raw)
+    summary = run_import(engine, account, path)
+    assert (summary["imported"], summary["failed"]) == (1, 0)
+    with engine.client(account["id"]) as api:
+        [message] = api.get("/messages", params={"from": "nul@example.org"}).json()
+    assert message["subject"] == "zerowidth"
+    assert "beforeafter" in message["body"]
+    assert "\x00" not in message["body"] and "\x00" not in message["snippet"]

@@ -157,7 +157,7 @@ class _Headers:
         for name, value in items:
             key = str(name).lower()
             if key not in self._raw:  # the first occurrence wins, as readers show it
-                self._raw[key] = _repair(_unfold(str(value)))
+                self._raw[key] = _repair(_unfold(str(value))).replace("\x00", "")
 
     def _structured(self, name: str) -> Any:
         value = self._raw.get(name.lower())
@@ -431,7 +431,12 @@ _CHARSET_ALIASES = {
 
 
 def _decode(data: bytes, charset: str | None) -> str:
-    """Bytes to text in the declared charset, guessing sensibly when it is missing or wrong."""
+    """Bytes to text in the declared charset, guessing sensibly when it is missing or wrong.
+    NUL characters are dropped: they mean nothing in text, and PostgreSQL refuses them."""
+    return _decode_charset(data, charset).replace("\x00", "")
+
+
+def _decode_charset(data: bytes, charset: str | None) -> str:
     name = (charset or "").strip().strip('"').lower()
     name = _CHARSET_ALIASES.get(name, name)
     try:

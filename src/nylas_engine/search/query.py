@@ -30,8 +30,15 @@ def fts_query(q: str) -> str | None:
     return " ".join('"' + w.replace('"', '""') + '"*' for w in words)
 
 
+# Around a word, what FTS5's tokenizer drops and a LIKE pattern would keep: `"lunch"` and
+# `(lunch` find what `lunch` finds.
+_EDGE_PUNCTUATION = "\"'()*^:,;!?"
+
+
 def _words(q: str) -> list[str]:
-    return [w for w in q.split() if _WORDLIKE.search(w)]
+    """The words of a query for the LIKE fallback."""
+    words = (w.strip(_EDGE_PUNCTUATION) for w in q.split())
+    return [w for w in words if _WORDLIKE.search(w)]
 
 
 def _like_match(q: str) -> ColumnElement[bool]:

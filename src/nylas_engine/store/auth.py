@@ -35,6 +35,8 @@ def create_app(session: Session, name: str, redirect_uris: list[str]) -> tuple[A
 
 
 def find_app(session: Session, client_id: str) -> App | None:
+    if "\x00" in client_id:  # no app has one, and PostgreSQL refuses it in a query
+        return None
     app: App | None = session.scalar(select(App).where(App.client_id == client_id))
     return app
 

@@ -16,12 +16,13 @@ them.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Protocol, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Text, cast, select
 from sqlalchemy.orm import Session, lazyload
 
 from nylas_engine.ids import new_public_id
@@ -169,15 +170,23 @@ class Threader:
         # messages with their bodies costs far more.
         by_id = {t.id: t for t in candidates}
         for ids in _chunks(sorted(by_id)):
+            # DISTINCT: a newsletter's hundred issues share one set of people. Compared as
+            # text, since PostgreSQL has no equality for its json type.
             participants = self.session.execute(
-                select(Message.thread_id, Message.from_, Message.to, Message.cc)
+                select(
+                    Message.thread_id,
+                    cast(Message.from_, Text),
+                    cast(Message.to, Text),
+                    cast(Message.cc, Text),
+                )
                 .where(Message.thread_id.in_(ids))
-                .distinct()  # a newsletter's hundred issues share one set of people
+                .distinct()
             )
-            for thread_id, from_, to, cc in participants:
+            for thread_id, *addresses in participants:
                 if thread_id is None:
                     continue
-                self.people[id(by_id[thread_id])].append(people(from_ or [], to or [], cc or []))
+                from_, to, cc = (json.loads(a) if a else [] for a in addresses)
+                self.people[id(by_id[thread_id])].append(people(from_, to, cc))
 
     # ------------------------------------------------------------------ placing
 
