@@ -35,7 +35,6 @@ from sqlalchemy.orm import Session
 
 from nylas_engine.context import EngineContext
 from nylas_engine.mime.parse import ParsedMessage, parse_date, parse_message
-from nylas_engine.store.categories import role_for_name
 from nylas_engine.store.mail import (
     NewMessage,
     category_by_role,
@@ -43,6 +42,7 @@ from nylas_engine.store.mail import (
     ingest_messages,
 )
 from nylas_engine.store.models import Account, Category, Message, message_categories
+from nylas_engine.store.roles import role_for_name
 
 BATCH_SIZE = 200
 

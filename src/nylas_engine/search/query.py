@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, String, and_, cast, column, or_, select, table, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from nylas_engine.search.index import uses_fts
 from nylas_engine.store.models import Account, Attachment, File, Message, Thread
@@ -110,6 +110,7 @@ def search_messages(
     stmt = (
         select(Message)
         .where(Message.id.in_(matching))
+        .options(selectinload(Message.events))
         .order_by(Message.date.desc(), Message.id.desc())
         .limit(limit)
         .offset(offset)

@@ -14,42 +14,9 @@ from sqlalchemy.orm import Session
 
 from nylas_engine.api.errors import bad_request
 from nylas_engine.store.models import Account, Category, Message, message_categories, now
+from nylas_engine.store.roles import kind_of
 
 MAX_DISPLAY_NAME = 191
-
-# Folder names (lowercased) that carry a role, as mail clients and servers name them: what an
-# import or an IMAP server without SPECIAL-USE says Sent or Trash with.
-ROLE_NAMES = {
-    "inbox": "inbox",
-    "sent": "sent",
-    "sent items": "sent",
-    "sent mail": "sent",
-    "sent messages": "sent",
-    "drafts": "drafts",
-    "draft": "drafts",
-    "trash": "trash",
-    "deleted items": "trash",
-    "deleted messages": "trash",
-    "bin": "trash",
-    "junk": "spam",
-    "junk e-mail": "spam",
-    "junk email": "spam",
-    "spam": "spam",
-    "bulk mail": "spam",
-    "archive": "archive",
-    "archives": "archive",
-    "all mail": "all",
-}
-
-
-def role_for_name(name: str) -> str | None:
-    """The role a folder of this name plays (`Sent Items` -> sent), None for other names."""
-    return ROLE_NAMES.get(name.strip().lower())
-
-
-def kind_of(account: Account) -> str:
-    """`label` for Gmail-style accounts, `folder` for every other one."""
-    return "label" if account.organization_unit == "label" else "folder"
 
 
 def live_categories(account: Account, kind: str) -> Select[Any]:

@@ -49,7 +49,7 @@ class Source:
 
 
 _SOURCES: dict[str, Source] = {
-    "message": Source(Message, Message.is_draft.is_(False)),
+    "message": Source(Message, Message.is_draft.is_(False), (selectinload(Message.events),)),
     "draft": Source(Message, Message.is_draft.is_(True)),
     "thread": Source(Thread, true()),
     # file_json reads each attachment's message: load them with the files, not one by one.

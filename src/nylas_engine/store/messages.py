@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Text, cast, exists, func, or_, select
-from sqlalchemy.orm import Session, contains_eager
+from sqlalchemy.orm import Session, contains_eager, selectinload
 
 from nylas_engine.api.errors import bad_request
 from nylas_engine.api.params import check_id
@@ -26,6 +26,7 @@ from nylas_engine.store.models import (
     Thread,
     message_categories,
 )
+from nylas_engine.store.roles import kind_of
 
 ADDRESS_FIELDS = ("from_", "to", "cc", "bcc")
 EXCLUSIVE_LABELS = ("all", "trash", "spam")
@@ -129,7 +130,7 @@ def list_messages(account: Account, f: MailFilters, *, drafts: bool = False) -> 
     stmt = (
         select(Message)
         .outerjoin(Thread, Thread.id == Message.thread_id)
-        .options(contains_eager(Message.thread))
+        .options(contains_eager(Message.thread), selectinload(Message.events))
         .where(
             Message.account_id == account.id,
             Message.is_draft.is_(drafts),
@@ -289,7 +290,7 @@ def update_message(
     are ignored (wire-api §7)."""
     body = dict(body)
     unread, starred = pop_flags(body)
-    if cats.kind_of(account) == "label":
+    if kind_of(account) == "label":
         labels = pop_labels(session, account, body)
         if labels is not None:
             current = live_categories(message)

@@ -207,12 +207,12 @@ class Message(PublicIdMixin, Base):
     attachments: Mapped[list[Attachment]] = relationship(
         back_populates="message", lazy="selectin", cascade="all, delete-orphan"
     )
-    # The events its iCalendar invitations brought (see store.calendar.file_invites).
+    # The events its iCalendar invitations brought (see store.calendar.file_invites). Loaded
+    # on access: list queries ask for it (`selectinload`); the sync never needs it.
     events: Mapped[list[Event]] = relationship(
         primaryjoin="and_(Event.message_id == Message.id, Event.deleted_at.is_(None))",
         order_by="Event.start_ts",
         viewonly=True,
-        lazy="selectin",
     )
     __table_args__ = (
         Index("ix_messages_account_date", "account_id", "is_draft", "date"),

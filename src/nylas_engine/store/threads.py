@@ -13,10 +13,10 @@ from sqlalchemy import ColumnElement, Select, exists, select
 from sqlalchemy.orm import Session, lazyload, selectinload
 
 from nylas_engine.api.errors import bad_request
-from nylas_engine.store import categories as cats
 from nylas_engine.store import messages as msgs
 from nylas_engine.store.messages import MailFilters
 from nylas_engine.store.models import Account, Category, Message, Thread
+from nylas_engine.store.roles import kind_of
 
 
 def _some_message(*conds: ColumnElement[bool]) -> ColumnElement[bool]:
@@ -73,7 +73,7 @@ def update_thread(
     unread, starred = msgs.pop_flags(body)
     folder: Category | None = None
     labels: set[Category] | None = None
-    if cats.kind_of(account) == "label":
+    if kind_of(account) == "label":
         labels = msgs.pop_labels(session, account, body)
     else:
         folder = msgs.pop_folder(session, account, body)

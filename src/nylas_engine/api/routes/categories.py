@@ -13,6 +13,7 @@ from nylas_engine.api.params import Query, check_id
 from nylas_engine.api.views.mail import category_json
 from nylas_engine.store import categories, paging
 from nylas_engine.store.models import Category
+from nylas_engine.store.roles import kind_of
 
 router = APIRouter()
 
@@ -23,7 +24,7 @@ WRONG_KIND = {
 
 
 def _check_kind(scope: AccountScope, kind: str) -> None:
-    if categories.kind_of(scope.account) != kind:
+    if kind_of(scope.account) != kind:
         raise not_found(WRONG_KIND[kind])
 
 
