@@ -25,6 +25,7 @@ SPECIAL_USE_ROLES = {
     b"\\junk": "spam",
     b"\\archive": "archive",
     b"\\all": "all",
+    b"\\important": "important",  # RFC 8457; Gmail's [Gmail]/Important
 }
 NAME_ROLES = {
     "inbox": "inbox",
