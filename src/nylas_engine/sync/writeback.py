@@ -397,7 +397,7 @@ def _label_jobs(
     """A label account's jobs for one message: flags per copy as on a folder account, a COPY
     into each label folder the API added, and the removal of each copy whose label the API
     took away (never of the last one; see the module docstring)."""
-    every = {c_id for c_id, c in folders.items() if c.name == "all"}  # \\All: not a label
+    every = {c_id for c_id, c in folders.items() if c.name == "all"}  # \All: no label here
     on_server = {row.category_id for row, _ in pairs}
     adds: list[Category] = []
     removes: set[int] = set()
@@ -425,7 +425,8 @@ def _label_jobs(
 def _write_folder(
     client: IMAPClient, name: str, jobs: list[_Job], condstore: bool, can_move: bool
 ) -> _Result:
-    """STORE and MOVE for the UIDs of one folder, the server winning on conflict."""
+    """STORE, MOVE and COPY for the UIDs of one folder, the server winning on conflict
+    (label removals are left in `to_remove`: they wait until every folder's copies are made)."""
     result = _Result()
     info = client.select_folder(name)  # read-write: STORE and MOVE need it
     highest = info.get(b"HIGHESTMODSEQ") if condstore else None
