@@ -20,6 +20,12 @@ def add_imap_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--username", help="IMAP (and SMTP) login, default: the email address")
     p.add_argument("--password-file", help="file holding the password (first line)")
     p.add_argument("--smtp-password-env", help="env var with the SMTP password, if different")
+    p.add_argument(
+        "--labels",
+        action="store_true",
+        help="the server's folders are labels (a message in two folders has two labels); "
+        "automatic for Gmail",
+    )
     security = p.add_mutually_exclusive_group()
     for mode, text in (
         ("tls", "implicit TLS (default)"),
@@ -88,10 +94,12 @@ def cmd_accounts_add_imap(args: argparse.Namespace, ctx: Any) -> dict[str, Any]:
                 MailCredentials(password, smtp_password),
                 name=args.name or "",
                 provider=args.provider,
+                labels=args.labels or args.organization_unit == "label",
             )
             return {
                 "id": account.public_id,
                 "email_address": account.email_address,
+                "organization_unit": account.organization_unit,
                 "sync_state": account.sync_state,
             }
     except SyncError as exc:

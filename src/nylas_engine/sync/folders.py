@@ -26,6 +26,7 @@ SPECIAL_USE_ROLES = {
     b"\\junk": "spam",
     b"\\archive": "archive",
     b"\\all": "all",
+    b"\\important": "important",  # RFC 8457; Gmail's [Gmail]/Important
 }
 # Synced first, in this order, so the inbox is usable early; other folders follow by name.
 ROLE_ORDER = ["inbox", "sent", "drafts", "archive"]

@@ -234,11 +234,16 @@ def check_smtp(
                 smtp.close()
 
 
-def verify(settings: ServerSettings, credentials: MailCredentials) -> None:
-    """Log in to IMAP (and check SMTP) once, as done before an account is created."""
+def verify(settings: ServerSettings, credentials: MailCredentials) -> set[bytes]:
+    """Log in to IMAP (and check SMTP) once, as done before an account is created. Returns
+    the IMAP server's capabilities (as it lists them once logged in)."""
     client = connect_imap(settings, credentials)
-    close_quietly(client)
+    try:
+        capabilities = {bytes(c).upper() for c in client.capabilities()}
+    finally:
+        close_quietly(client)
     check_smtp(settings, credentials)
+    return capabilities
 
 
 def close_quietly(client: IMAPClient) -> None:

@@ -1,5 +1,6 @@
 """API changes back to the server: unread/starred as \\Seen/\\Flagged, folder moves as MOVE,
-folders created, renamed and deleted, and mail sent through the API APPENDed to Sent.
+label changes as COPY and EXPUNGE, folders (or labels) created, renamed and deleted, and mail
+sent through the API APPENDed to Sent.
 
 Nothing queues commands. Each `ImapUid` row keeps the flags and folder the server last
 reported, and the message row holds what the user wants; where they differ, the user changed
@@ -29,6 +30,15 @@ The sync, when it sees the server's change first, does the same: it sets the mes
 and folders to the server's, and nothing is left to write back. Either way both sides end
 with the server's state, and the delta log records it.
 
+Labels: on a label account (Gmail and other servers that show each label as a folder) a
+message is one copy per label. For each label the API added, the message is COPYed from a
+folder that holds it into that label's folder; for each label the API removed, its copy is
+flagged \\Deleted and expunged (UID EXPUNGE of just those UIDs with UIDPLUS). The copies
+are made before any is removed, and the last copy is never removed this way: a message the API
+leaves on no label keeps its copies. The `\\All` folder (Gmail's All Mail) is no label here:
+it is never copied into or expunged from, only copied from (Gmail files every message there
+itself, and an expunge from it deletes the message).
+
 Sent mail: many servers file a copy of what goes through their SMTP server themselves. A
 message sent through the API gets `APPEND_GRACE` seconds for that; then the worker syncs the
 Sent folder (which links a copy the server filed, by its Message-ID) and appends the message
@@ -51,6 +61,7 @@ from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session
 
 from nylas_engine.context import EngineContext
+from nylas_engine.store.mail import category_kind
 from nylas_engine.store.models import (
     Account,
     Category,
@@ -66,6 +77,7 @@ from nylas_engine.sync.messages import FLAGGED, SEEN, apply_flags, detach, flag_
 T = TypeVar("T")
 UID_CHUNK = 500
 APPEND_GRACE = 5  # seconds a server gets to file its own copy of sent mail
+DELETED = "\\Deleted"
 
 
 class WriteBack:
@@ -87,18 +99,20 @@ class WriteBack:
             return self.seen_txn is None or self._latest_txn(session) > self.seen_txn
 
     def folders(self, client: IMAPClient) -> None:
-        """Folders created, renamed or deleted through the API: CREATE, RENAME, DELETE.
+        """Folders (labels, on a label account) created, renamed or deleted through the API:
+        CREATE, RENAME, DELETE.
 
         Runs before each full pass, so the pass finds the server already matching the API
         (a pass first would take the old name for a change made on the server)."""
         with self.ctx.db.session() as session:
             account = session.get(Account, self.account_id)
-            if account is None or account.organization_unit == "label":
+            if account is None:
                 return
             categories = list(
                 session.scalars(
                     select(Category).where(
-                        Category.account_id == self.account_id, Category.type == "folder"
+                        Category.account_id == self.account_id,
+                        Category.type == category_kind(account),
                     )
                 )
             )
@@ -123,6 +137,9 @@ class WriteBack:
                 if category.remote_name in existing:
                     client.delete_folder(category.remote_name)
                 category.remote_name = None
+                # A deleted label may still have held copies: they went with the folder.
+                held = select(ImapUid).where(ImapUid.category_id == category.id)
+                detach(session, list(session.scalars(held)))
             for category in renames:
                 assert category.remote_name is not None
                 wanted = category.display_name.replace("/", delimiter)
@@ -140,6 +157,8 @@ class WriteBack:
         outcome = Outcome()
         with self.ctx.db.session() as session:
             latest = self._latest_txn(session)
+            account = session.get(Account, self.account_id)
+            labels = account is not None and category_kind(account) == "label"
             folders = {
                 c.id: c
                 for c in session.scalars(
@@ -159,6 +178,10 @@ class WriteBack:
                     continue
                 wanted = {c.id for c in message.categories if c.id in folders}
                 on_server = {row.category_id for row, _ in pairs}
+                if labels:
+                    for job in _label_jobs(message, pairs, wanted, folders):
+                        jobs[job.category_id].append(job)
+                    continue
                 targets = [folders[c] for c in wanted - on_server]
                 for row, _ in pairs:
                     flags = list(row.flags or [])
@@ -168,16 +191,29 @@ class WriteBack:
                         target = (targets[0].id, targets[0].remote_name or "")
                     if want != flags or target is not None:
                         jobs[row.category_id].append(
-                            _Job(row.id, row.uid, message.id, flags, want, target)
+                            _Job(row.id, row.uid, message.id, row.category_id, flags, want, target)
                         )
 
-        condstore = b"CONDSTORE" in set(client.capabilities())
-        can_move = b"MOVE" in set(client.capabilities())
+        capabilities = set(client.capabilities())
+        condstore = b"CONDSTORE" in capabilities
+        can_move = b"MOVE" in capabilities
         results: list[_Result] = []
         for category_id, folder_jobs in jobs.items():
             name = sources.get(category_id)
             if name is not None:
                 results.append(_write_folder(client, name, folder_jobs, condstore, can_move))
+        # Labels removed: only once every copy is made, and not from a message one of whose
+        # UIDs vanished (the full pass that follows finds where the server has it).
+        unsure = {job.message_id for r in results for job in r.failed}
+        removals: dict[int, list[_Job]] = defaultdict(list)
+        for result in results:
+            for job in result.to_remove:
+                if job.message_id not in unsure:
+                    removals[job.category_id].append(job)
+        removed: list[_Job] = []
+        for category_id, folder_jobs in removals.items():
+            if (name := sources.get(category_id)) is not None:
+                removed += _remove_copies(client, name, folder_jobs, b"UIDPLUS" in capabilities)
 
         with self.ctx.db.session() as session:
             vanished: list[ImapUid] = []
@@ -197,9 +233,16 @@ class WriteBack:
                     if (stored := session.get(ImapUid, job.row_id)) is not None:
                         session.delete(stored)
                     assert job.target is not None
-                    outcome.moved[job.message_id] = job.target
+                    outcome.moved[job.message_id] = {job.target}
                     outcome.targets.add(job.target[1])
+                for job in result.copied:  # linked the same way
+                    for target in job.copies:
+                        outcome.moved.setdefault(job.message_id, set()).add(target)
+                        outcome.targets.add(target[1])
                 vanished += [r for i in result.vanished if (r := session.get(ImapUid, i))]
+            for job in removed:
+                if (stored := session.get(ImapUid, job.row_id)) is not None:
+                    session.delete(stored)
             session.flush()
             if vanished:
                 detach(session, vanished)  # the message keeps only the folders still known
@@ -208,25 +251,27 @@ class WriteBack:
         return outcome
 
     def settle(self, outcome: Outcome, synced: set[str]) -> bool:
-        """After the caller synced the folders messages were moved to (`synced`): a moved
-        message with no UID there did not arrive (it left its folder on the server just
-        before the MOVE, or its copy could not be linked), so its folders go back to the
-        ones the server is known to hold it in. True if a full pass is needed to find out
-        where the server has such messages (or the UIDs that had vanished)."""
+        """After the caller synced the folders messages were moved or copied to (`synced`):
+        a message with no UID in one of them did not arrive (it left its folder on the server
+        just before the MOVE or COPY, or its copy could not be linked), so its folders go
+        back to the ones the server is known to hold it in. True if a full pass is needed to
+        find out where the server has such messages (or the UIDs that had vanished)."""
         full_pass = outcome.vanished
         with self.ctx.db.session() as session:
-            for message_id, (category_id, name) in outcome.moved.items():
-                if name not in synced:
-                    full_pass = True  # a folder the sync does not know yet: the pass links it
-                    continue
-                linked = session.scalar(
-                    select(ImapUid.id).where(
-                        ImapUid.message_id == message_id, ImapUid.category_id == category_id
+            for message_id, targets in outcome.moved.items():
+                for category_id, name in sorted(targets):
+                    if name not in synced:
+                        full_pass = True  # a folder the sync does not know yet: the pass links it
+                        continue
+                    linked = session.scalar(
+                        select(ImapUid.id).where(
+                            ImapUid.message_id == message_id, ImapUid.category_id == category_id
+                        )
                     )
-                )
-                if linked is None:
-                    reset_folders(session, [message_id])
-                    full_pass = True
+                    if linked is None:
+                        reset_folders(session, [message_id])
+                        full_pass = True
+                        break
         return full_pass
 
     # ------------------------------------------------------------------ sent mail
@@ -310,22 +355,26 @@ class WriteBack:
 class Outcome:
     """What a write-back pass did that the caller must follow up."""
 
-    targets: set[str] = field(default_factory=set)  # folders messages were moved to: sync them
-    # message id -> (category id, folder name) of where it was moved; see `settle`
-    moved: dict[int, tuple[int, str]] = field(default_factory=dict)
+    targets: set[str] = field(default_factory=set)  # folders messages went to: sync them
+    # message id -> (category id, folder name) of each folder it was moved or copied to; see
+    # `settle`
+    moved: dict[int, set[tuple[int, str]]] = field(default_factory=dict)
     vanished: bool = False  # UIDs gone from the server since the last sync: run a full pass
 
 
 @dataclass
 class _Job:
-    """One UID whose flags or folder the API changed."""
+    """One UID whose flags, folder or labels the API changed."""
 
     row_id: int
     uid: int
     message_id: int
+    category_id: int  # the folder it is in
     flags: list[str]  # as the server last reported them
     want: list[str]  # as the API wants them
     target: tuple[int, str] | None  # the folder to move it to: category id, remote name
+    copies: tuple[tuple[int, str], ...] = ()  # the label folders to copy it to
+    remove: bool = False  # the API removed this folder's label: expunge this copy
 
 
 @dataclass
@@ -333,13 +382,51 @@ class _Result:
     stored: dict[int, tuple[list[str], int | None]] = field(default_factory=dict)  # new flags
     server_flags: dict[int, list[str]] = field(default_factory=dict)  # changed on the server
     moved: list[_Job] = field(default_factory=list)
+    copied: list[_Job] = field(default_factory=list)
+    to_remove: list[_Job] = field(default_factory=list)  # copies to expunge once all are made
     vanished: list[int] = field(default_factory=list)  # ImapUid ids gone from the server
+    failed: list[_Job] = field(default_factory=list)  # the jobs of those
+
+
+def _label_jobs(
+    message: Message,
+    pairs: list[tuple[ImapUid, Message]],
+    wanted: set[int],
+    folders: dict[int, Category],
+) -> list[_Job]:
+    """A label account's jobs for one message: flags per copy as on a folder account, a COPY
+    into each label folder the API added, and the removal of each copy whose label the API
+    took away (never of the last one; see the module docstring)."""
+    every = {c_id for c_id, c in folders.items() if c.name == "all"}  # \All: no label here
+    on_server = {row.category_id for row, _ in pairs}
+    adds: list[Category] = []
+    removes: set[int] = set()
+    if wanted:
+        adds = [folders[c] for c in sorted(wanted - every - on_server)]
+        removes = on_server - every - wanted
+        if not adds and not on_server - removes:
+            removes = set()  # it would be on no folder at all
+    # Copy from a copy that stays where possible (else from one about to go: the removals
+    # wait until every copy is made).
+    rows = sorted((row for row, _ in pairs), key=lambda r: (r.category_id in removes, r.id))
+    source = rows[0].id if adds and rows else None
+    jobs = []
+    for row in rows:
+        flags = list(row.flags or [])
+        want = _with(flags, seen=not message.unread, flagged=message.starred)
+        copies = tuple((c.id, c.remote_name or "") for c in adds) if row.id == source else ()
+        remove = row.category_id in removes
+        if want != flags or copies or remove:
+            job = _Job(row.id, row.uid, message.id, row.category_id, flags, want, None)
+            jobs.append(replace(job, copies=copies, remove=remove))
+    return jobs
 
 
 def _write_folder(
     client: IMAPClient, name: str, jobs: list[_Job], condstore: bool, can_move: bool
 ) -> _Result:
-    """STORE and MOVE for the UIDs of one folder, the server winning on conflict."""
+    """STORE, MOVE and COPY for the UIDs of one folder, the server winning on conflict
+    (label removals are left in `to_remove`: they wait until every folder's copies are made)."""
     result = _Result()
     info = client.select_folder(name)  # read-write: STORE and MOVE need it
     highest = info.get(b"HIGHESTMODSEQ") if condstore else None
@@ -358,10 +445,22 @@ def _write_folder(
     _store_flags(client, live, highest, result)
 
     vanished = set(result.vanished)
+    result.failed = [job for job in jobs if job.row_id in vanished]
     moves: dict[str, list[_Job]] = defaultdict(list)
-    for job in live:  # after the flags: MOVE keeps them
-        if job.target is not None and job.row_id not in vanished:
+    copies: dict[str, list[_Job]] = defaultdict(list)
+    for job in live:  # after the flags: MOVE and COPY keep them
+        if job.row_id in vanished:
+            continue
+        if job.target is not None:
             moves[job.target[1]].append(job)
+        for _, target in job.copies:
+            copies[target].append(job)
+        if job.remove:
+            result.to_remove.append(job)
+    for target, group in copies.items():
+        for chunk in _chunks(group):
+            client.copy([job.uid for job in chunk], target)
+    result.copied = [job for job in live if job.copies and job.row_id not in vanished]
     for target, group in moves.items():
         for chunk in _chunks(group):
             uids = [job.uid for job in chunk]
@@ -373,6 +472,20 @@ def _write_folder(
                 client.uid_expunge(uids)
             result.moved += chunk
     return result
+
+
+def _remove_copies(client: IMAPClient, name: str, jobs: list[_Job], uidplus: bool) -> list[_Job]:
+    """Expunge these UIDs (copies whose label the API removed) from one folder: \\Deleted,
+    then UID EXPUNGE of just them with UIDPLUS, else EXPUNGE."""
+    client.select_folder(name)
+    for chunk in _chunks(jobs):
+        uids = [job.uid for job in chunk]
+        client.add_flags(uids, [DELETED], silent=True)
+        if uidplus:
+            client.uid_expunge(uids)
+        else:
+            client.expunge()
+    return jobs
 
 
 def _store_flags(client: IMAPClient, jobs: list[_Job], highest: Any, result: _Result) -> None:
