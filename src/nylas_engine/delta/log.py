@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event, insert, inspect
+from sqlalchemy import event, insert, inspect, text
 from sqlalchemy.orm import Session
 
 from nylas_engine.ids import new_public_id
@@ -83,6 +83,7 @@ def log_inserts(session: Session, account_id: int, objects: list[tuple[str, str]
     """Log objects a caller inserted without the unit of work (a bulk INSERT, which no
     flush hook sees), given as (object type, public id)."""
     if objects:
+        _hold_log(session, [account_id])
         session.connection().execute(
             insert(Transaction),
             [_entry(account_id, type_, public_id, "insert") for type_, public_id in objects],
@@ -114,7 +115,29 @@ def _after_flush(session: Session, _ctx: Any) -> None:
         if isinstance(obj, _LOGGED) and not isinstance(obj, Account):
             log(obj, "delete")
     if rows:
+        _hold_log(session, [row["account_id"] for row in rows])
         session.connection().execute(insert(Transaction), rows)
+
+
+_LOCK_CLASS = 0x4E594C  # the advisory-lock namespace of the delta log ("NYL")
+
+
+def _hold_log(session: Session, account_ids: list[int]) -> None:
+    """Keep other writers of these accounts' logs waiting until this transaction ends.
+
+    Delta rows are numbered as they are written and read in number order, so a transaction
+    that took a lower number and commits after one that took a higher number would be skipped
+    by a reader whose cursor had passed the higher one. SQLite lets one writer at a time
+    anyway; PostgreSQL gets a transaction-scoped advisory lock per account (taken in account
+    order, so two writers can't wait on each other)."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        return
+    for account_id in sorted(set(account_ids)):
+        connection.execute(
+            text("SELECT pg_advisory_xact_lock(:space, :account)"),
+            {"space": _LOCK_CLASS, "account": account_id},
+        )
 
 
 def install(target: Any) -> None:
