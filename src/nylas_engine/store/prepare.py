@@ -23,9 +23,10 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
 from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 from nylas_engine.mime.parse import ParsedMessage, parse_message
 from nylas_engine.store.blobs import BlobStore
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 WORKERS_ENV = "NYLAS_ENGINE_PARSE_WORKERS"
 WATCH_INTERVAL = 1.0  # seconds between a worker's checks that the engine is still there
+T = TypeVar("T")
 
 
 def prepare_batch(raws: Sequence[bytes], blob_root: Path | None = None) -> list[ParsedMessage]:
@@ -80,29 +82,30 @@ def _default_workers() -> int:
     return max(1, min(4, os.cpu_count() or 2))
 
 
-class Preparing:
-    """A batch being prepared; `result()` waits for it (and parses here if a worker died).
-    Without futures, `result()` parses in this process and leaves the blobs to ingest."""
+class Preparing(Generic[T]):
+    """Work handed to the workers; `result()` waits for it. Without futures, or when a worker
+    died, `result()` runs `fallback` in this process instead (same results, no overlap)."""
 
     def __init__(
-        self, raws: Sequence[bytes], futures: list[Future[list[ParsedMessage]]] | None = None
+        self, fallback: Callable[[], list[T]], futures: list[Future[list[T]]] | None = None
     ) -> None:
-        self.raws = raws
+        self.fallback = fallback
         self.futures = futures
 
-    def result(self) -> list[ParsedMessage]:
+    def result(self) -> list[T]:
         if self.futures is None:
-            return prepare_batch(self.raws)
+            return self.fallback()
         try:
-            return [parsed for future in self.futures for parsed in future.result()]
+            return [item for future in self.futures for item in future.result()]
         except BrokenExecutor as exc:
-            log.warning("a worker process died (%s); parsing in-process", exc)
-            return prepare_batch(self.raws)
+            log.warning("a worker process died (%s); doing its work in-process", exc)
+            return self.fallback()
 
 
 class PreparePool:
-    """Worker processes that prepare batches for `blobs`; `submit(raws)` returns their
-    `Preparing`.
+    """Worker processes that prepare batches for `blobs`: `submit(raws)` parses messages,
+    `map(...)` runs any picklable function over slices of a batch (the IMAP sync has the
+    workers fetch too, see `sync.fetch`).
 
     Open one for a long fetch and close it afterwards: the workers are started on first
     use and hold memory only while the pool is open."""
@@ -113,21 +116,33 @@ class PreparePool:
         self._executor: ProcessPoolExecutor | None = None
         self._broken = self.workers <= 0
 
-    def submit(self, raws: Sequence[bytes]) -> Preparing:
+    def submit(self, raws: Sequence[bytes]) -> Preparing[ParsedMessage]:
+        """Parse `raws` and put them and their files in the blob store."""
+        return self.map(prepare_batch, raws, self.blob_root, fallback=lambda: prepare_batch(raws))
+
+    def map(
+        self,
+        function: Callable[..., list[T]],
+        items: Sequence[Any],
+        *args: Any,
+        fallback: Callable[[], list[T]],
+    ) -> Preparing[T]:
+        """`function(slice, *args)` for one slice of `items` per worker; the results, in
+        order, from `result()`. `fallback` does the same work here if the workers can't."""
         executor = self._get_executor()
         if executor is None:
-            return Preparing(raws)
-        size = -(-len(raws) // self.workers) or 1  # one slice per worker
+            return Preparing(fallback)
+        size = -(-len(items) // self.workers) or 1  # one slice per worker
         try:
             futures = [
-                executor.submit(prepare_batch, list(raws[start : start + size]), self.blob_root)
-                for start in range(0, len(raws), size)
+                executor.submit(function, list(items[start : start + size]), *args)
+                for start in range(0, len(items), size)
             ]
         except (BrokenExecutor, RuntimeError) as exc:
-            log.warning("worker processes unavailable (%s); parsing in-process", exc)
+            log.warning("worker processes unavailable (%s); working in-process", exc)
             self._broken = True
-            return Preparing(raws)
-        return Preparing(raws, futures)
+            return Preparing(fallback)
+        return Preparing(fallback, futures)
 
     def _get_executor(self) -> ProcessPoolExecutor | None:
         if self._executor is None and not self._broken:

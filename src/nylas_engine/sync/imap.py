@@ -246,6 +246,19 @@ def verify(settings: ServerSettings, credentials: MailCredentials) -> set[bytes]
     return capabilities
 
 
+def flag_names(flags: Iterable[bytes | str]) -> list[str]:
+    """Flags as sorted strings, without \\Recent (session state, not a message property)."""
+    names = (f.decode() if isinstance(f, bytes) else str(f) for f in flags)
+    return sorted(n for n in names if n.lower() != "\\recent")
+
+
+def modseq_value(value: Any) -> int | None:
+    """A FETCH reply's MODSEQ item (imapclient gives a 1-tuple) as an int, None if absent."""
+    if isinstance(value, tuple):
+        value = value[0] if value else None
+    return int(value) if value else None
+
+
 def close_quietly(client: IMAPClient) -> None:
     try:
         client.logout()

@@ -22,8 +22,10 @@ What another mail client saved in the Drafts folder is stored as a draft (see `d
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,9 +34,9 @@ from imapclient import IMAPClient
 from sqlalchemy import exists, insert, select
 from sqlalchemy.orm import Session
 
-from nylas_engine.mime.parse import ParsedMessage
 from nylas_engine.search.index import remove_message
 from nylas_engine.store.blobs import BlobStore
+from nylas_engine.store.credentials import MailCredentials
 from nylas_engine.store.db import Database
 from nylas_engine.store.mail import NewMessage, ingest_messages, refresh_thread
 from nylas_engine.store.models import (
@@ -47,12 +49,22 @@ from nylas_engine.store.models import (
 )
 from nylas_engine.store.prepare import PreparePool, Preparing
 from nylas_engine.sync.drafts import drop_drafts_gone_from_server
-from nylas_engine.sync.imap import UidSet, changes_since
+from nylas_engine.sync.fetch import Fetched, FolderAccess, fetch_here, fetch_in_worker
+from nylas_engine.sync.imap import (
+    ServerSettings,
+    UidSet,
+    changes_since,
+    flag_names,
+    modseq_value,
+)
 
 # Messages per FETCH and per commit; the env var exists for tuning and for tests that need
 # a sync to take many small steps.
 BATCH_COUNT = int(os.environ.get("NYLAS_ENGINE_SYNC_BATCH", "250"))
 BATCH_BYTES = 8 * 1024 * 1024
+# Batches the workers fetch ahead of the one being stored: enough that they never wait for
+# this process, few enough that memory stays flat.
+BATCHES_AHEAD = 2
 UID_CHUNK = 2000  # UIDs per FETCH/SEARCH command line (servers cap the line length)
 SEEN = "\\Seen"
 FLAGGED = "\\Flagged"
@@ -96,12 +108,6 @@ class FolderChanges:
         return bool(self.added or self.updated or self.removed)
 
 
-def flag_names(flags: Iterable[bytes | str]) -> list[str]:
-    """Flags as sorted strings, without \\Recent (session state, not a message property)."""
-    names = (f.decode() if isinstance(f, bytes) else str(f) for f in flags)
-    return sorted(n for n in names if n.lower() != "\\recent")
-
-
 class FolderSync:
     """Brings one category up to date with its IMAP folder over an open connection."""
 
@@ -117,6 +123,7 @@ class FolderSync:
         qresync: bool = False,
         progress: Progress | None = None,
         save_progress: Callable[[Session, Progress], None] | None = None,
+        remote: tuple[ServerSettings, MailCredentials] | None = None,
     ) -> None:
         self.db = db
         self.blobs = blobs
@@ -127,6 +134,11 @@ class FolderSync:
         self.qresync = qresync  # ENABLEd on this connection (see imap.enable_extensions)
         self.progress = progress or Progress()
         self.save_progress = save_progress
+        # Where worker processes log in to fetch a long first sync; without it, this
+        # process fetches and parses everything itself.
+        self.remote = remote
+        self.remote_name = ""
+        self.validity: int | None = None
 
     # ------------------------------------------------------------------ the pass
 
@@ -141,6 +153,7 @@ class FolderSync:
         assert remote_name is not None
         info = self.client.select_folder(remote_name, readonly=True)
         validity = int(info[b"UIDVALIDITY"])
+        self.remote_name, self.validity = remote_name, validity
         uidnext = int(info[b"UIDNEXT"]) if b"UIDNEXT" in info else None
         exists = int(info.get(b"EXISTS", 0))
         modseq = (
@@ -289,56 +302,54 @@ class FolderSync:
                 flags, modseq = changed[row.uid]
                 row.flags = flags
                 if modseq:
-                    row.modseq = int(modseq[0] if isinstance(modseq, tuple) else modseq)
+                    row.modseq = modseq_value(modseq)
                 message = session.get(Message, row.message_id)
                 if message is not None and apply_flags(message, flags):
                     updated += 1
         return updated
 
     def _fetch_new(self, uids: list[int]) -> int:
-        """FETCH new messages batch by batch and store each. With more than one batch, the
-        parsing and blob writing run in worker processes while this one stores the batch
-        before (and the server sends the next), so the three overlap."""
+        """FETCH new messages batch by batch and store each. With more than one batch, worker
+        processes fetch, parse and write the blobs of the next batch over connections of
+        their own while this one stores the batch before (see `sync.fetch`)."""
         if not uids:
             return 0
         batches = self._batches(uids)
-        if len(batches) == 1:
+        if len(batches) == 1 or self.remote is None:
             return self._fetch_batches(batches, None)
         with PreparePool(self.blobs) as workers:
             return self._fetch_batches(batches, workers)
 
     def _fetch_batches(self, batches: list[list[int]], workers: PreparePool | None) -> int:
-        items = ["BODY.PEEK[]", "FLAGS"] + (["MODSEQ"] if self.condstore else [])
+        items = ("BODY.PEEK[]", "FLAGS") + (("MODSEQ",) if self.condstore else ())
+        access = None
+        if workers is not None and self.remote is not None and self.validity is not None:
+            access = FolderAccess(*self.remote, self.remote_name, self.validity, items)
         added = 0
-        waiting: tuple[list[tuple[int, dict[bytes, Any]]], Preparing] | None = None
-        for batch in [*batches, None]:
-            incoming = None
-            if batch is not None:
-                fetched = self.client.fetch(batch, items)
-                # Missing UIDs were expunged since the search.
-                present = [
-                    (uid, fetched[uid]) for uid in batch if b"BODY[]" in fetched.get(uid, {})
-                ]
-                del fetched
-                raws = [data[b"BODY[]"] for _, data in present]
-                preparing = workers.submit(raws) if workers else Preparing(raws)
-                incoming = (present, preparing)
-            if waiting is not None:
-                added += self._store_batch(*waiting)
-            waiting = incoming
+        in_flight: deque[Preparing[Fetched]] = deque()
+        for batch in batches:
+            here = functools.partial(fetch_here, self.client, batch, items)
+            if workers is None or access is None:
+                in_flight.append(Preparing(here))
+            else:  # the workers fetch it while this process stores the batches before
+                in_flight.append(
+                    workers.map(fetch_in_worker, batch, access, workers.blob_root, fallback=here)
+                )
+            if len(in_flight) > BATCHES_AHEAD:
+                added += self._store_batch(in_flight.popleft())
+        while in_flight:
+            added += self._store_batch(in_flight.popleft())
         return added
 
-    def _store_batch(
-        self, present: list[tuple[int, dict[bytes, Any]]], preparing: Preparing
-    ) -> int:
-        parsed = preparing.result()
+    def _store_batch(self, preparing: Preparing[Fetched]) -> int:
+        fetched = preparing.result()
         with self.db.session() as session:
-            self._store(session, present, parsed)
-            self.progress.messages_synced += len(present)
+            self._store(session, fetched)
+            self.progress.messages_synced += len(fetched)
             if self.save_progress:
                 self.save_progress(session, self.progress)
         self.progress.changed()
-        return len(present)
+        return len(fetched)
 
     def _batches(self, uids: list[int]) -> list[list[int]]:
         """UIDs in order, grouped so a batch holds at most BATCH_COUNT messages or
@@ -362,34 +373,25 @@ class FolderSync:
         if batch:
             yield batch
 
-    def _store(
-        self,
-        session: Session,
-        fetched: list[tuple[int, dict[bytes, Any]]],
-        parsed: list[ParsedMessage],
-    ) -> None:
+    def _store(self, session: Session, fetched: list[Fetched]) -> None:
         """Store one FETCH batch (newest first): copies of messages we hold are linked to
         them, the rest are ingested together; then each UID is recorded."""
         account = session.get(Account, self.account_id)
         category = self._category(session)
         assert account is not None
-        known = known_message_ids(session, account, [p.message_id for p in parsed])
+        known = known_message_ids(session, account, [f.parsed.message_id for f in fetched])
         new: list[NewMessage] = []
         new_by_copy: dict[tuple[str, str], int] = {}  # (Message-ID, sha256) -> index in new
         targets: list[Message | int] = []  # per UID: the message it links to, or an index
-        uid_flags: list[list[str]] = []
-        for (_, data), message_parsed in zip(fetched, parsed, strict=True):
-            raw: bytes = data[b"BODY[]"]
-            flags = flag_names(data.get(b"FLAGS", ()))
-            uid_flags.append(flags)
-            message_id = message_parsed.message_id
+        for item in fetched:
+            message_id = item.parsed.message_id
             if message_id:
-                sha = message_parsed.raw_sha256 or hashlib.sha256(raw).hexdigest()
+                sha = item.parsed.raw_sha256 or hashlib.sha256(item.raw).hexdigest()
                 copy = find_copy(session, account, message_id, sha) if message_id in known else None
                 if copy is not None:
                     if category not in copy.categories:
                         copy.categories = [*copy.categories, category]
-                    apply_flags(copy, flags)
+                    apply_flags(copy, item.flags)
                     targets.append(copy)
                     continue
                 key = (message_id, sha)
@@ -400,31 +402,27 @@ class FolderSync:
             targets.append(len(new))
             new.append(
                 NewMessage(
-                    raw,
-                    message_parsed,
+                    item.raw,
+                    item.parsed,
                     categories=[category],
-                    unread=SEEN not in flags,
-                    starred=FLAGGED in flags,
+                    unread=SEEN not in item.flags,
+                    starred=FLAGGED in item.flags,
                     is_sent=category.name == "sent",
                     is_draft=category.name == "drafts",  # another client's: see sync/drafts.py
                 )
             )
         stored = ingest_messages(session, self.blobs, account, new)
-        uid_rows = []
-        for (uid, data), target, flags in zip(fetched, targets, uid_flags, strict=True):
-            modseq = data.get(b"MODSEQ")
-            uid_rows.append(
-                {
-                    "account_id": account.id,
-                    "category_id": category.id,
-                    "message_id": stored[target] if isinstance(target, int) else target.id,
-                    "uid": uid,
-                    "flags": flags,
-                    "modseq": int(modseq[0] if isinstance(modseq, tuple) else modseq)
-                    if modseq
-                    else None,
-                }
-            )
+        uid_rows = [
+            {
+                "account_id": account.id,
+                "category_id": category.id,
+                "message_id": stored[target] if isinstance(target, int) else target.id,
+                "uid": item.uid,
+                "flags": item.flags,
+                "modseq": item.modseq,
+            }
+            for item, target in zip(fetched, targets, strict=True)
+        ]
         if uid_rows:
             session.connection().execute(insert(ImapUid), uid_rows)  # Core: no per-row ORM work
 

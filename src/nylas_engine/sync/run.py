@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from nylas_engine.context import EngineContext
+from nylas_engine.store.credentials import MailCredentials
 from nylas_engine.store.credentials import load as load_credentials
 from nylas_engine.store.models import Account, Category, ImapUid
 from nylas_engine.sync.folders import list_remote_folders, match_folders, remove_category
@@ -62,6 +63,8 @@ class AccountSync:
     folders: list[SyncedFolder] = field(default_factory=list)
     condstore: bool = False
     qresync: bool = False
+    # How the connection was made: worker processes of a long fetch log in the same way.
+    remote: tuple[ServerSettings, MailCredentials] | None = None
 
     def connect(self) -> IMAPClient:
         """Log in with the stored credentials (`AuthFailed` / `ServerUnreachable`)."""
@@ -74,6 +77,7 @@ class AccountSync:
         if credentials is None:
             raise AuthFailed("the account has no stored IMAP credentials")
         client = connect_imap(settings, credentials)
+        self.remote = (settings, credentials)
         try:
             self.condstore, self.qresync = enable_extensions(client)
         except Exception:
@@ -132,6 +136,7 @@ class AccountSync:
             qresync=self.qresync,
             progress=progress,
             save_progress=lambda session, p: save_progress(session, self.account_id, p),
+            remote=self.remote,
         ).run()
 
     def folder_by_role(self, role: str) -> SyncedFolder | None:

@@ -72,7 +72,8 @@ from nylas_engine.store.models import (
     now,
 )
 from nylas_engine.sync.folders import RemoteFolder
-from nylas_engine.sync.messages import FLAGGED, SEEN, apply_flags, detach, flag_names, reset_folders
+from nylas_engine.sync.imap import flag_names, modseq_value
+from nylas_engine.sync.messages import FLAGGED, SEEN, apply_flags, detach, reset_folders
 
 T = TypeVar("T")
 UID_CHUNK = 500
@@ -516,7 +517,7 @@ def _store_flags(client: IMAPClient, jobs: list[_Job], highest: Any, result: _Re
         if job.want != job.flags and job.uid not in modified:
             data = replies.get(job.uid, {})
             flags = flag_names(data[b"FLAGS"]) if b"FLAGS" in data else job.want
-            result.stored[job.row_id] = (flags, _modseq(data.get(b"MODSEQ")))
+            result.stored[job.row_id] = (flags, modseq_value(data.get(b"MODSEQ")))
     if modified:  # changed on the server after all: it wins
         again = _fetch_flags(client, sorted(modified))
         for job in jobs:
@@ -576,12 +577,6 @@ def _with(flags: list[str], seen: bool, flagged: bool) -> list[str]:
     """`flags` with \\Seen and \\Flagged set as given, the others kept; sorted."""
     kept = set(flags) - {SEEN, FLAGGED}
     return sorted(kept | ({SEEN} if seen else set()) | ({FLAGGED} if flagged else set()))
-
-
-def _modseq(value: Any) -> int | None:
-    if isinstance(value, tuple):
-        value = value[0] if value else None
-    return int(value) if value else None
 
 
 def _text(value: bytes | str) -> str:

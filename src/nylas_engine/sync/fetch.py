@@ -1,0 +1,147 @@
+"""FETCHing a batch of new messages, in the engine or in a worker process.
+
+A long first sync hands each batch's UIDs to the worker processes of a `PreparePool`: each
+worker FETCHes its slice over an IMAP connection of its own (kept open for the next slice),
+parses the messages and puts them in the blob store, and sends back only what the store
+needs. The engine then spends its time storing, not reading bytes off the socket and passing
+them on. `fetch_here` does the same over the engine's own connection, for a single batch or
+when worker processes are not available.
+
+A worker checks the folder's UIDVALIDITY against the one the engine synced with: if it
+changed in between, the UIDs name other messages, and the batch fails rather than store them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from imapclient import IMAPClient
+
+from nylas_engine.mime.parse import ParsedMessage
+from nylas_engine.store.credentials import MailCredentials
+from nylas_engine.store.prepare import prepare_batch
+from nylas_engine.sync.imap import (
+    NETWORK_ERRORS,
+    ServerSettings,
+    ServerUnreachable,
+    close_quietly,
+    connect_imap,
+    flag_names,
+    modseq_value,
+)
+
+
+@dataclass(frozen=True)
+class FolderAccess:
+    """What a worker needs to open the folder the engine is syncing."""
+
+    settings: ServerSettings
+    credentials: MailCredentials
+    folder: str
+    uidvalidity: int
+    items: tuple[str, ...]
+
+
+@dataclass
+class Fetched:
+    """One message of a batch: its UID, flags and MODSEQ as FETCH gave them, and the
+    message prepared for `ingest_messages` (`raw` is empty once it is in the blob store)."""
+
+    uid: int
+    flags: list[str]
+    modseq: int | None
+    raw: bytes
+    parsed: ParsedMessage
+
+
+def fetch_here(client: IMAPClient, uids: Sequence[int], items: Sequence[str]) -> list[Fetched]:
+    """FETCH `uids` over the engine's own connection (the folder selected) and parse them
+    here; their bytes go to the blob store when they are ingested."""
+    present = _fetch(client, uids, items)
+    return _records(present, prepare_batch([raw for _, raw, _ in present]), keep_raw=True)
+
+
+def fetch_in_worker(uids: list[int], access: FolderAccess, blob_root: Path) -> list[Fetched]:
+    """`fetch_here` in a worker process: over its own connection, the bytes written to the
+    blob store here and not sent back."""
+    client = _connection(access)
+    try:
+        present = _fetch(client, uids, access.items)
+    except NETWORK_ERRORS as exc:
+        _drop(access)
+        raise ServerUnreachable(f"lost the IMAP server while fetching: {exc}") from None
+    parsed = prepare_batch([raw for _, raw, _ in present], blob_root)
+    return _records(present, parsed, keep_raw=False)
+
+
+def _records(
+    present: list[tuple[int, bytes, dict[bytes, Any]]],
+    parsed: list[ParsedMessage],
+    *,
+    keep_raw: bool,
+) -> list[Fetched]:
+    return [
+        Fetched(
+            uid,
+            flag_names(data.get(b"FLAGS", ())),
+            modseq_value(data.get(b"MODSEQ")),
+            raw if keep_raw else b"",
+            message,
+        )
+        for (uid, raw, data), message in zip(present, parsed, strict=True)
+    ]
+
+
+def _fetch(
+    client: IMAPClient, uids: Sequence[int], items: Sequence[str]
+) -> list[tuple[int, bytes, dict[bytes, Any]]]:
+    """(uid, bytes, FETCH data) of the UIDs still there, in the order asked (a missing UID
+    was expunged since the search; other FETCH replies the server adds are ignored)."""
+    fetched = client.fetch(list(uids), list(items))
+    present = []
+    for uid in uids:
+        data = fetched.get(uid, {})
+        if b"BODY[]" in data:
+            present.append((uid, data.pop(b"BODY[]"), data))
+    return present
+
+
+# A worker's open connections, by account and folder: kept for the next slice of the sync.
+_OPEN: dict[tuple[ServerSettings, str], IMAPClient] = {}
+
+
+def _connection(access: FolderAccess) -> IMAPClient:
+    key = (access.settings, access.folder)
+    client = _OPEN.get(key)
+    if client is None:
+        for other in list(_OPEN):  # one folder at a time: the last one is done
+            _drop_key(other)
+        client = connect_imap(access.settings, access.credentials)
+        try:
+            info = client.select_folder(access.folder, readonly=True)
+        except NETWORK_ERRORS as exc:
+            close_quietly(client)
+            raise ServerUnreachable(f"cannot open {access.folder!r}: {exc}") from None
+        _OPEN[key] = client
+        validity = int(info[b"UIDVALIDITY"])
+        if validity != access.uidvalidity:
+            _drop(access)
+            raise ServerUnreachable(
+                f"UIDVALIDITY of {access.folder!r} changed during the sync; it starts over"
+            )
+    return client
+
+
+def _drop(access: FolderAccess) -> None:
+    _drop_key((access.settings, access.folder))
+
+
+def _drop_key(key: tuple[ServerSettings, str]) -> None:
+    client = _OPEN.pop(key, None)
+    if client is not None:
+        with contextlib.suppress(Exception):
+            close_quietly(client)

@@ -1,0 +1,69 @@
+"""Worker processes fetch a long first sync over IMAP connections of their own (sync/fetch.py):
+they bring back what fetching and parsing in the engine brings back, with the bytes in the
+blob store, and refuse a folder whose UIDVALIDITY changed under them."""
+
+from __future__ import annotations
+
+import pytest
+import samples
+
+from nylas_engine.store.blobs import BlobStore
+from nylas_engine.store.credentials import MailCredentials
+from nylas_engine.store.prepare import PreparePool
+from nylas_engine.sync.fetch import FolderAccess, fetch_here, fetch_in_worker
+from nylas_engine.sync.imap import ServerSettings, ServerUnreachable
+
+ITEMS = ("BODY.PEEK[]", "FLAGS", "MODSEQ")
+
+
+def _access(dovecot, user: str, password: str, validity: int) -> FolderAccess:
+    settings = ServerSettings(
+        email=user,
+        imap_host=dovecot.host,
+        imap_port=dovecot.imap_port,
+        imap_username=user,
+        security="plain",
+    )
+    return FolderAccess(settings, MailCredentials(password), "INBOX", validity, ITEMS)
+
+
+def test_workers_fetch_what_the_engine_would(dovecot, mailbox, tmp_path):
+    user, password = mailbox
+    raws = [samples.plain(f"note {i}", user, minutes=i) for i in range(5)]
+    raws += [samples.with_attachment_and_inline_image("photos", user), samples.latin1(user)]
+    uids = dovecot.append(user, raws, flags=[b"\\Seen"])
+    with dovecot.client(user, password) as imap:
+        validity = int(imap.select_folder("INBOX", readonly=True)[b"UIDVALIDITY"])
+        here = fetch_here(imap, [*uids, 9999], ITEMS)  # 9999: expunged since the search
+        imap.logout()
+
+    blobs = BlobStore(tmp_path / "blobs")
+    access = _access(dovecot, user, password, validity)
+    with PreparePool(blobs, workers=2) as pool:
+        preparing = pool.map(
+            fetch_in_worker, [*uids, 9999], access, blobs.root, fallback=lambda: []
+        )
+        assert preparing.futures is not None and len(preparing.futures) == 2
+        fetched = preparing.result()
+
+    assert [f.uid for f in fetched] == [f.uid for f in here] == uids
+    for mine, theirs, raw in zip(fetched, here, raws, strict=True):
+        assert (mine.flags, mine.modseq) == (theirs.flags, theirs.modseq)
+        assert mine.flags == ["\\Seen"] and mine.modseq
+        assert mine.parsed.subject == theirs.parsed.subject
+        assert mine.parsed.body == theirs.parsed.body
+        assert mine.raw == b"" and theirs.raw.replace(b"\r\n", b"\n") == raw.replace(b"\r\n", b"\n")
+        assert blobs.read(mine.parsed.raw_sha256) == theirs.raw  # in the store, not sent back
+        for part in mine.parsed.attachments:
+            assert part.sha256 is not None and blobs.exists(part.sha256)
+
+
+def test_a_changed_uidvalidity_fails_the_batch(dovecot, mailbox, tmp_path):
+    user, password = mailbox
+    uids = dovecot.append(user, [samples.plain("one", user)])
+    with dovecot.client(user, password) as imap:
+        validity = int(imap.select_folder("INBOX", readonly=True)[b"UIDVALIDITY"])
+        imap.logout()
+    access = _access(dovecot, user, password, validity + 1)
+    with pytest.raises(ServerUnreachable, match="UIDVALIDITY"):
+        fetch_in_worker(uids, access, tmp_path / "blobs")
