@@ -472,7 +472,7 @@ def main() -> None:
         (
             "engine peak RSS",
             f"{tree_peak:.0f} MiB",
-            f"target ≤ 300 MiB; engine process {peak:.0f} MiB + its parser processes "
+            f"target ≤ 300 MiB; engine process {peak:.0f} MiB + its worker processes "
             "(sum over the process tree)",
         ),
         (
