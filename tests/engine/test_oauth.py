@@ -117,6 +117,9 @@ def test_code_flow_gives_a_token_that_opens_only_its_account(token_engine, app, 
     reused = exchange(token_engine, app, params["code"])
     assert reused.status_code == 400
     assert set(reused.json()) == {"message", "type"}
+    # A code that comes back may have leaked: the token it bought is revoked (RFC 6749 4.1.2).
+    after = httpx.get(token_engine.url + "/account", headers={"Authorization": f"Bearer {token}"})
+    assert after.status_code == 401
 
 
 def test_token_exchange_rejects_wrong_secret_unknown_code_and_other_apps(token_engine, app, user):

@@ -69,6 +69,11 @@ def test_connect_verifies_then_issues_a_token(dovecot, mailbox, offline_engine):
         },
     )
     assert again.status_code == 400
+    # ... and a second try revokes the token the first one bought.
+    revoked = httpx.get(
+        base + "/account", headers={"Authorization": f"Bearer {body['access_token']}"}
+    )
+    assert revoked.status_code == 401
 
 
 def test_connect_with_a_wrong_password_creates_nothing(dovecot, mailbox, offline_engine):

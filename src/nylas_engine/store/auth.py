@@ -75,17 +75,22 @@ def issue_token(
     session: Session, account: Account, app: App | None, scopes: str = DEFAULT_SCOPES
 ) -> str:
     """A new access token for `account` (optionally on behalf of `app`); returns the token."""
+    return _new_token(session, account, app, scopes)[1]
+
+
+def _new_token(
+    session: Session, account: Account, app: App | None, scopes: str
+) -> tuple[AccessToken, str]:
     token = new_secret()
-    session.add(
-        AccessToken(
-            token_hash=digest(token),
-            account_id=account.id,
-            app_id=app.id if app else None,
-            scopes=scopes,
-        )
+    row = AccessToken(
+        token_hash=digest(token),
+        account_id=account.id,
+        app_id=app.id if app else None,
+        scopes=scopes,
     )
+    session.add(row)
     session.flush()
-    return token
+    return row, token
 
 
 def find_token(session: Session, token: str, *, live_only: bool = True) -> AccessToken | None:
@@ -142,20 +147,29 @@ def create_code(
 class Grant:
     account: Account
     scopes: str
+    access_token: str
 
 
-def redeem_code(
+def exchange_code(
     session: Session, app: App, code: str, redirect_uri: str | None = None
 ) -> Grant | None:
-    """Use up `code` (issued to `app`): the account it grants, or None if it is not valid.
+    """Use up `code` (issued to `app`) for a new access token to the account it grants; None
+    if it is not valid.
 
     The code is marked used with a conditional UPDATE, so of two concurrent exchanges of
-    the same code exactly one wins.
+    the same code exactly one wins. A code presented again after its exchange revokes the
+    token it was exchanged for (RFC 6749 §4.1.2: someone else may hold the code); the caller
+    commits that before refusing the request.
     """
     row = session.scalar(
         select(AuthCode).where(AuthCode.code_hash == digest(code), AuthCode.app_id == app.id)
     )
-    if row is None or row.used or row.expires_at < now():
+    if row is None or row.expires_at < now():
+        return None
+    if row.used:
+        issued = session.get(AccessToken, row.token_id) if row.token_id else None
+        if issued is not None and issued.revoked_at is None:
+            revoke(issued)
         return None
     if redirect_uri is not None and redirect_uri != row.redirect_uri:
         return None
@@ -167,7 +181,9 @@ def redeem_code(
     account = session.get(Account, row.account_id)
     if account is None or account.deleted_at is not None:
         return None
-    return Grant(account, row.scopes)
+    issued, token = _new_token(session, account, app, row.scopes)
+    row.token_id = issued.id
+    return Grant(account, row.scopes, token)
 
 
 # ---------------------------------------------------------------------------------- app accounts

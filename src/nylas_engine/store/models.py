@@ -113,6 +113,9 @@ class AuthCode(Base):
     scopes: Mapped[str] = mapped_column(String(255), default="email,calendar,contacts")
     expires_at: Mapped[int] = mapped_column(BigInteger)
     used: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The AccessToken it was exchanged for (no foreign key: a plain reference kept for
+    # revoking it if the code is presented again).
+    token_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 # ---------------------------------------------------------------------------------- mail

@@ -143,12 +143,12 @@ def token(body: dict[str, Any] = Depends(json_object), session: Session = db_ses
     app = auth.authenticate_app(session, client_id, secret)
     if app is None:
         raise APIError(401, "Invalid client_id or client_secret.")
-    grant = auth.redeem_code(session, app, code)
+    grant = auth.exchange_code(session, app, code)
     if grant is None:
+        session.commit()  # a reused code has had its token revoked: that stands
         raise bad_request("Invalid code: it is unknown, expired or already used.")
-    access_token = auth.issue_token(session, grant.account, app, grant.scopes)
     return {
         **account_json(grant.account),
-        "access_token": access_token,
+        "access_token": grant.access_token,
         "billing_state": grant.account.billing_state,
     }

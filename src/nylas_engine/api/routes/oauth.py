@@ -293,12 +293,12 @@ def token(session: Session = db_session, fields: dict[str, Any] = Depends(token_
     app = auth.authenticate_app(session, values["client_id"], values["client_secret"])
     if app is None:
         raise APIError(401, "Invalid client_id or client_secret.")
-    grant = auth.redeem_code(session, app, values["code"], values["redirect_uri"] or None)
+    grant = auth.exchange_code(session, app, values["code"], values["redirect_uri"] or None)
     if grant is None:
+        session.commit()  # a reused code has had its token revoked: that stands
         raise bad_request("Invalid authorization code: it is unknown, expired or already used.")
-    access_token = auth.issue_token(session, grant.account, app, grant.scopes)
     return {
-        "access_token": access_token,
+        "access_token": grant.access_token,
         "account_id": grant.account.public_id,
         "email_address": grant.account.email_address,
         "provider": grant.account.provider,
