@@ -13,7 +13,9 @@ Messages go through `store.mail.ingest_messages` a batch at a time, each batch c
 its own so memory stays flat on large mailboxes. If a batch fails, its messages are stored
 one by one (a savepoint each), so a message that fails is rolled back alone and counted; one
 with parse defects is stored as well as it parsed and counted too. A message already in the
-account (same bytes) is skipped, so running an import twice is safe.
+account (same bytes) is skipped, so running an import twice is safe. An import of more than
+one batch parses in worker processes (`store.prepare.PreparePool`) while this process reads
+the mailbox and stores the batch before.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import mailbox
 import os
 import re
 import sys
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,7 +37,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nylas_engine.context import EngineContext
-from nylas_engine.mime.parse import ParsedMessage, parse_date, parse_message
+from nylas_engine.mime.parse import ParsedMessage, parse_date
 from nylas_engine.store.mail import (
     NewMessage,
     category_by_role,
@@ -42,6 +45,7 @@ from nylas_engine.store.mail import (
     ingest_messages,
 )
 from nylas_engine.store.models import Account, Category, Message, message_categories
+from nylas_engine.store.prepare import BATCHES_AHEAD, PreparePool, Preparing, prepare_dated
 from nylas_engine.store.roles import role_for_name
 
 BATCH_SIZE = 200
@@ -253,18 +257,32 @@ def import_path(
         }
         category_ids = {id(f): _folder_category(session, account, f) for f in folders}
 
-    batch: list[_Ready] = []
-    for done, (folder, entry) in enumerate(_entries(folders), start=1):
-        ready = _read_one(folder, category_ids[id(folder)], entry, seen, summary)
-        if ready is not None:
-            batch.append(ready)
-        if len(batch) >= batch_size:
-            _store_batch(ctx, account_id, batch, summary)
-            batch = []
-        if progress:
-            progress(done, total)
-    _store_batch(ctx, account_id, batch, summary)
+    # A long import parses (and writes the blobs of) the next batches in worker processes
+    # while this one stores the batch before, as the IMAP sync does.
+    ahead: deque[tuple[list[_Ready], Preparing[ParsedMessage]]] = deque()
+    with PreparePool(ctx.blobs, workers=None if total > batch_size else 0) as pool:
+        batch: list[_Ready] = []
+        for done, (folder, entry) in enumerate(_entries(folders), start=1):
+            ready = _read_one(folder, category_ids[id(folder)], entry, seen, summary)
+            if ready is not None:
+                batch.append(ready)
+            if len(batch) >= batch_size:
+                ahead.append((batch, _prepare(pool, batch)))
+                batch = []
+                if len(ahead) > BATCHES_AHEAD:
+                    _store_batch(ctx, account_id, *ahead.popleft(), summary)
+            if progress:
+                progress(done, total)
+        if batch:
+            ahead.append((batch, _prepare(pool, batch)))
+        while ahead:
+            _store_batch(ctx, account_id, *ahead.popleft(), summary)
     return summary
+
+
+def _prepare(pool: PreparePool, batch: list[_Ready]) -> Preparing[ParsedMessage]:
+    items = [(ready.raw, ready.fallback_date) for ready in batch]
+    return pool.map(prepare_dated, items, pool.blob_root, fallback=lambda: prepare_dated(items))
 
 
 def _entries(folders: list[_Folder]) -> Iterator[tuple[_Folder, _Entry]]:
@@ -285,10 +303,10 @@ def _folder_category(session: Session, account: Account, folder: _Folder) -> int
 
 @dataclass
 class _Ready:
-    """A message read and parsed, waiting for its batch to be stored."""
+    """A message read, waiting for its batch to be parsed and stored."""
 
     raw: bytes
-    parsed: ParsedMessage
+    fallback_date: int | None
     digest: str
     flags: str
     folder: _Folder
@@ -302,7 +320,7 @@ def _read_one(
     seen: set[str],
     summary: ImportSummary,
 ) -> _Ready | None:
-    """Read and parse one entry; None when it is a duplicate or can't be read."""
+    """Read one entry; None when it is a duplicate or can't be read."""
     try:
         raw = entry.read()
         fallback = entry.fallback_date
@@ -313,19 +331,23 @@ def _read_one(
         if digest in seen:
             summary.duplicates += 1
             return None
-        parsed = parse_message(raw, fallback_date=fallback)
     except Exception as exc:  # one bad message must not stop the import
         _failed(summary, exc)
         return None
     seen.add(digest)  # a second copy later in the same batch is a duplicate too
-    return _Ready(raw, parsed, digest, flags, folder, category_id)
+    return _Ready(raw, fallback, digest, flags, folder, category_id)
 
 
 def _store_batch(
-    ctx: EngineContext, account_id: int, batch: list[_Ready], summary: ImportSummary
+    ctx: EngineContext,
+    account_id: int,
+    ready: list[_Ready],
+    preparing: Preparing[ParsedMessage],
+    summary: ImportSummary,
 ) -> None:
     """Store a batch with one `ingest_messages` and commit it. If that fails, each message
     is stored alone (a savepoint each), so only the ones that fail are lost and counted."""
+    batch = list(zip(ready, preparing.result(), strict=True))
     if not batch:
         return
     with ctx.db.session() as session:
@@ -336,19 +358,17 @@ def _store_batch(
                 ids = ingest_messages(session, ctx.blobs, account, _items(session, batch))
         except Exception:
             ids = []
-            for ready in batch:
+            for one in batch:
                 try:
                     with session.begin_nested():
-                        ids += ingest_messages(
-                            session, ctx.blobs, account, _items(session, [ready])
-                        )
+                        ids += ingest_messages(session, ctx.blobs, account, _items(session, [one]))
                 except Exception as exc:
                     _failed(summary, exc)
                     continue
-                _counted(summary, ready)
+                _counted(summary, one[1])
         else:
-            for ready in batch:
-                _counted(summary, ready)
+            for _, parsed in batch:
+                _counted(summary, parsed)
         names = session.execute(
             select(Category.display_name)
             .join(message_categories, message_categories.c.category_id == Category.id)
@@ -358,14 +378,14 @@ def _store_batch(
             summary.folders[name] = summary.folders.get(name, 0) + 1
 
 
-def _items(session: Session, batch: list[_Ready]) -> list[NewMessage]:
+def _items(session: Session, batch: list[tuple[_Ready, ParsedMessage]]) -> list[NewMessage]:
     items = []
-    for ready in batch:
+    for ready, parsed in batch:
         category = session.get(Category, ready.category_id) if ready.category_id else None
         items.append(
             NewMessage(
                 ready.raw,
-                ready.parsed,
+                parsed,
                 categories=[category] if category is not None else None,
                 unread="S" not in ready.flags,
                 starred="F" in ready.flags,
@@ -376,10 +396,10 @@ def _items(session: Session, batch: list[_Ready]) -> list[NewMessage]:
     return items
 
 
-def _counted(summary: ImportSummary, ready: _Ready) -> None:
+def _counted(summary: ImportSummary, parsed: ParsedMessage) -> None:
     summary.imported += 1
-    summary.malformed += 1 if ready.parsed.defects else 0
-    summary.attachments += len(ready.parsed.attachments)
+    summary.malformed += 1 if parsed.defects else 0
+    summary.attachments += len(parsed.attachments)
 
 
 def _failed(summary: ImportSummary, exc: Exception) -> None:

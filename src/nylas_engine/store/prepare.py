@@ -36,11 +36,22 @@ log = logging.getLogger(__name__)
 WORKERS_ENV = "NYLAS_ENGINE_PARSE_WORKERS"
 WATCH_INTERVAL = 1.0  # seconds between a worker's checks that the engine is still there
 T = TypeVar("T")
+# Batches a pool prepares ahead of the one being stored: enough that the workers never wait
+# for the storing process, few enough that memory stays flat.
+BATCHES_AHEAD = 2
 
 
-def prepare_batch(raws: Sequence[bytes], blob_root: Path | None = None) -> list[ParsedMessage]:
-    """Parse each message; with `blob_root`, also put it and its files in that blob store."""
-    prepared = [parse_message(raw) for raw in raws]
+def prepare_batch(
+    raws: Sequence[bytes],
+    blob_root: Path | None = None,
+    fallback_dates: Sequence[int | None] | None = None,
+) -> list[ParsedMessage]:
+    """Parse each message; with `blob_root`, also put it and its files in that blob store.
+    `fallback_dates` (one per message) stand in for a missing or unreadable Date header."""
+    dates = fallback_dates or [None] * len(raws)
+    prepared = [
+        parse_message(raw, fallback_date=date) for raw, date in zip(raws, dates, strict=True)
+    ]
     if blob_root is not None:
         with _store(blob_root).batch() as blobs:
             for raw, parsed in zip(raws, prepared, strict=True):
@@ -49,6 +60,13 @@ def prepare_batch(raws: Sequence[bytes], blob_root: Path | None = None) -> list[
                     part.sha256, part.size = blobs.put_bytes(part.data)
                     part.data = b""
     return prepared
+
+
+def prepare_dated(
+    items: Sequence[tuple[bytes, int | None]], blob_root: Path | None = None
+) -> list[ParsedMessage]:
+    """`prepare_batch` of (raw message, fallback date) pairs: an import's batches."""
+    return prepare_batch([raw for raw, _ in items], blob_root, [date for _, date in items])
 
 
 @functools.cache

@@ -47,7 +47,7 @@ from nylas_engine.store.models import (
     message_categories,
     now,
 )
-from nylas_engine.store.prepare import PreparePool, Preparing
+from nylas_engine.store.prepare import BATCHES_AHEAD, PreparePool, Preparing
 from nylas_engine.sync.drafts import drop_drafts_gone_from_server
 from nylas_engine.sync.fetch import Fetched, FolderAccess, fetch_here, fetch_in_worker
 from nylas_engine.sync.imap import (
@@ -62,9 +62,6 @@ from nylas_engine.sync.imap import (
 # a sync to take many small steps.
 BATCH_COUNT = int(os.environ.get("NYLAS_ENGINE_SYNC_BATCH", "250"))
 BATCH_BYTES = 8 * 1024 * 1024
-# Batches the workers fetch ahead of the one being stored: enough that they never wait for
-# this process, few enough that memory stays flat.
-BATCHES_AHEAD = 2
 UID_CHUNK = 2000  # UIDs per FETCH/SEARCH command line (servers cap the line length)
 SEEN = "\\Seen"
 FLAGGED = "\\Flagged"
