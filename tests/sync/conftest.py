@@ -11,8 +11,28 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from dovecot import dovecot, mailbox, smtp_relay  # noqa: F401  (fixtures)
+from dovecot import Dovecot, dovecot, mailbox, smtp_relay  # noqa: F401  (fixtures)
 from sync_engines import SyncEngine
+
+# An old server: no CONDSTORE, QRESYNC, MOVE or UIDPLUS, so the write-back compares flags UID
+# by UID, moves with COPY + \Deleted + EXPUNGE, and expunges without naming UIDs.
+OLDEST_CAPABILITIES = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ SPECIAL-USE"
+
+
+@pytest.fixture(scope="session")
+def oldest_dovecot() -> Iterator[Dovecot]:
+    server = Dovecot(capabilities=OLDEST_CAPABILITIES).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["modern", "oldest"])
+def server(request: pytest.FixtureRequest) -> Dovecot:
+    """Each test that takes it runs twice: on the shared Dovecot, and on the oldest one."""
+    found: Dovecot = request.getfixturevalue(
+        "dovecot" if request.param == "modern" else "oldest_dovecot"
+    )
+    return found
 
 
 @pytest.fixture(scope="session")

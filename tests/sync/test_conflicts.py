@@ -20,7 +20,6 @@ from sync_engines import SyncEngine
 from test_live_sync import eventually
 from test_live_sync import linked_folders as _linked
 
-OLD_CAPABILITIES = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ UIDPLUS SPECIAL-USE"
 SLOW = {
     "NYLAS_ENGINE_SYNC_POLL": "600",  # no full pass during a test unless the engine needs one
     "NYLAS_ENGINE_SYNC_SCAN": "0.5",
@@ -34,23 +33,6 @@ def slow_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SyncEngine
     engine.start()
     yield engine
     engine.close()
-
-
-@pytest.fixture(scope="module")
-def old_dovecot() -> Iterator[Dovecot]:
-    """A server without CONDSTORE and MOVE: the write-back compares flags UID by UID and
-    moves with COPY + EXPUNGE."""
-    server = Dovecot(capabilities=OLD_CAPABILITIES).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(params=["modern", "old"])
-def server(request: pytest.FixtureRequest) -> Dovecot:
-    found: Dovecot = request.getfixturevalue(
-        "dovecot" if request.param == "modern" else "old_dovecot"
-    )
-    return found
 
 
 class Mailbox:

@@ -9,12 +9,9 @@ checked with a separate IMAP client, as another mail program would see it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import samples
-from dovecot import Dovecot
 from test_conflicts import Mailbox
 from test_live_sync import eventually, linked_folders
 
@@ -22,22 +19,6 @@ from nylas import APIClient
 
 # A server without CONDSTORE, MOVE and UIDPLUS: flags are compared UID by UID, and a removed
 # label's copy goes with a plain EXPUNGE.
-OLDEST_CAPABILITIES = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ SPECIAL-USE"
-
-
-@pytest.fixture(scope="module")
-def oldest_dovecot() -> Iterator[Dovecot]:
-    server = Dovecot(capabilities=OLDEST_CAPABILITIES).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(params=["modern", "oldest"])
-def server(request: pytest.FixtureRequest) -> Dovecot:
-    found: Dovecot = request.getfixturevalue(
-        "dovecot" if request.param == "modern" else "oldest_dovecot"
-    )
-    return found
 
 
 def _label_account(engine, dovecot, folders: dict[str, list[str]], *extra: str):

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from nylas_engine.context import EngineContext
 from nylas_engine.search.index import remove_message
 from nylas_engine.store.models import Account, Category, ImapUid, Message
+from nylas_engine.sync.imap import expunge_uids
 
 VERSION_HEADER = b"X-Nylas-Draft-Version"
 _VERSION = re.compile(rb"^X-Nylas-Draft-Version:\s*(\d+)\s*$", re.MULTILINE | re.IGNORECASE)
@@ -130,11 +131,7 @@ def sync_drafts(ctx: EngineContext, account_id: int, client: IMAPClient) -> str 
         for raw, when in appends:
             client.append(remote, raw, flags=[b"\\Draft", b"\\Seen"], msg_time=when)
         if stale_uids:
-            client.delete_messages(stale_uids)
-            if b"UIDPLUS" in set(client.capabilities()):
-                client.uid_expunge(stale_uids)
-            else:
-                client.expunge()
+            expunge_uids(client, stale_uids)
             for row_id in stale:
                 if (row := session.get(ImapUid, row_id)) is not None:
                     session.delete(row)

@@ -259,6 +259,17 @@ def modseq_value(value: Any) -> int | None:
     return int(value) if value else None
 
 
+def expunge_uids(client: IMAPClient, uids: list[int]) -> None:
+    """Remove these UIDs from the selected folder: \\Deleted, then UID EXPUNGE of just them
+    where the server has UIDPLUS, else a plain EXPUNGE (which also removes whatever another
+    client had marked \\Deleted there)."""
+    client.delete_messages(uids)
+    if b"UIDPLUS" in set(client.capabilities()):
+        client.uid_expunge(uids)
+    else:
+        client.expunge()
+
+
 def close_quietly(client: IMAPClient) -> None:
     try:
         client.logout()

@@ -72,13 +72,12 @@ from nylas_engine.store.models import (
     now,
 )
 from nylas_engine.sync.folders import RemoteFolder
-from nylas_engine.sync.imap import flag_names, modseq_value
+from nylas_engine.sync.imap import expunge_uids, flag_names, modseq_value
 from nylas_engine.sync.messages import FLAGGED, SEEN, apply_flags, detach, reset_folders
 
 T = TypeVar("T")
 UID_CHUNK = 500
 APPEND_GRACE = 5  # seconds a server gets to file its own copy of sent mail
-DELETED = "\\Deleted"
 
 
 class WriteBack:
@@ -214,7 +213,7 @@ class WriteBack:
         removed: list[_Job] = []
         for category_id, folder_jobs in removals.items():
             if (name := sources.get(category_id)) is not None:
-                removed += _remove_copies(client, name, folder_jobs, b"UIDPLUS" in capabilities)
+                removed += _remove_copies(client, name, folder_jobs)
 
         with self.ctx.db.session() as session:
             vanished: list[ImapUid] = []
@@ -469,23 +468,16 @@ def _write_folder(
                 client.move(uids, target)
             else:
                 client.copy(uids, target)
-                client.delete_messages(uids)
-                client.uid_expunge(uids)
+                expunge_uids(client, uids)
             result.moved += chunk
     return result
 
 
-def _remove_copies(client: IMAPClient, name: str, jobs: list[_Job], uidplus: bool) -> list[_Job]:
-    """Expunge these UIDs (copies whose label the API removed) from one folder: \\Deleted,
-    then UID EXPUNGE of just them with UIDPLUS, else EXPUNGE."""
+def _remove_copies(client: IMAPClient, name: str, jobs: list[_Job]) -> list[_Job]:
+    """Expunge these UIDs (copies whose label the API removed) from one folder."""
     client.select_folder(name)
     for chunk in _chunks(jobs):
-        uids = [job.uid for job in chunk]
-        client.add_flags(uids, [DELETED], silent=True)
-        if uidplus:
-            client.uid_expunge(uids)
-        else:
-            client.expunge()
+        expunge_uids(client, [job.uid for job in chunk])
     return jobs
 
 
