@@ -53,10 +53,19 @@ def _by_subject(api) -> dict[str, dict[str, Any]]:
     return {m["subject"]: m for m in api.get("/messages").json()}
 
 
-def _synced(api, subjects: list[str]) -> dict[str, dict[str, Any]]:
-    return eventually(
-        lambda: sorted(got := _by_subject(api)) == sorted(subjects) and got, "the first sync"
-    )
+def _synced(api, subjects: list[str], labels: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """The messages once the first sync has them all (and, with `labels`, each has exactly
+    those: every folder's copy linked, so a change made next can't race the linking)."""
+
+    def done() -> dict[str, dict[str, Any]] | None:
+        got = _by_subject(api)
+        if sorted(got) != sorted(subjects):
+            return None
+        if labels is not None and any(_labels(m) != labels for m in got.values()):
+            return None
+        return got
+
+    return eventually(done, "the first sync")
 
 
 def _server_folders(mailbox: Mailbox) -> set[str]:
@@ -290,7 +299,7 @@ def test_flags_go_both_ways_on_a_label_account(server, sync_engine):
         sync_engine, server, {"INBOX": ["Read me", "Star me"], "Work": ["Read me", "Star me"]}
     )
     with sync_engine.client(account["id"]) as api:
-        synced = _synced(api, ["Read me", "Star me"])
+        synced = _synced(api, ["Read me", "Star me"], labels=["Work", "inbox"])
         read_me = synced["Read me"]
         assert api.put(f"/messages/{read_me['id']}", json={"unread": False}).status_code == 200
         # Every copy of the message gets the flag.
