@@ -13,7 +13,6 @@ changed in between, the UIDs name other messages, and the batch fails rather tha
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,5 +142,4 @@ def _drop(access: FolderAccess) -> None:
 def _drop_key(key: tuple[ServerSettings, str]) -> None:
     client = _OPEN.pop(key, None)
     if client is not None:
-        with contextlib.suppress(Exception):
-            close_quietly(client)
+        close_quietly(client)

@@ -134,8 +134,6 @@ class FolderSync:
         # Where worker processes log in to fetch a long first sync; without it, this
         # process fetches and parses everything itself.
         self.remote = remote
-        self.remote_name = ""
-        self.validity: int | None = None
 
     # ------------------------------------------------------------------ the pass
 
@@ -150,7 +148,6 @@ class FolderSync:
         assert remote_name is not None
         info = self.client.select_folder(remote_name, readonly=True)
         validity = int(info[b"UIDVALIDITY"])
-        self.remote_name, self.validity = remote_name, validity
         uidnext = int(info[b"UIDNEXT"]) if b"UIDNEXT" in info else None
         exists = int(info.get(b"EXISTS", 0))
         modseq = (
@@ -209,7 +206,7 @@ class FolderSync:
             else:
                 changes.updated += self._flag_changes(local, known_modseq)
 
-        changes.added += self._fetch_new(sorted(new, reverse=True))
+        changes.added += self._fetch_new(sorted(new, reverse=True), remote_name, validity)
 
         with self.db.session() as session:
             category = self._category(session)
@@ -305,32 +302,36 @@ class FolderSync:
                     updated += 1
         return updated
 
-    def _fetch_new(self, uids: list[int]) -> int:
+    def _fetch_new(self, uids: list[int], folder: str, validity: int) -> int:
         """FETCH new messages batch by batch and store each. With more than one batch, worker
         processes fetch, parse and write the blobs of the next batch over connections of
         their own while this one stores the batch before (see `sync.fetch`)."""
         if not uids:
             return 0
+        items = ("BODY.PEEK[]", "FLAGS") + (("MODSEQ",) if self.condstore else ())
         batches = self._batches(uids)
         if len(batches) == 1 or self.remote is None:
-            return self._fetch_batches(batches, None)
+            return self._fetch_batches(batches, items, None)
+        access = FolderAccess(*self.remote, folder, validity, items)
         with PreparePool(self.blobs) as workers:
-            return self._fetch_batches(batches, workers)
+            return self._fetch_batches(batches, items, (workers, access))
 
-    def _fetch_batches(self, batches: list[list[int]], workers: PreparePool | None) -> int:
-        items = ("BODY.PEEK[]", "FLAGS") + (("MODSEQ",) if self.condstore else ())
-        access = None
-        if workers is not None and self.remote is not None and self.validity is not None:
-            access = FolderAccess(*self.remote, self.remote_name, self.validity, items)
+    def _fetch_batches(
+        self,
+        batches: list[list[int]],
+        items: tuple[str, ...],
+        workers: tuple[PreparePool, FolderAccess] | None,
+    ) -> int:
         added = 0
         in_flight: deque[Preparing[Fetched]] = deque()
         for batch in batches:
             here = functools.partial(fetch_here, self.client, batch, items)
-            if workers is None or access is None:
+            if workers is None:
                 in_flight.append(Preparing(here))
             else:  # the workers fetch it while this process stores the batches before
+                pool, access = workers
                 in_flight.append(
-                    workers.map(fetch_in_worker, batch, access, workers.blob_root, fallback=here)
+                    pool.map(fetch_in_worker, batch, access, pool.blob_root, fallback=here)
                 )
             if len(in_flight) > BATCHES_AHEAD:
                 added += self._store_batch(in_flight.popleft())
