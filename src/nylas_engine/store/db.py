@@ -7,7 +7,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -35,8 +36,29 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+def head_revision() -> str:
+    """The newest migration's revision: migrations are numbered, and a file's number is its
+    revision (`0005_auth_code_token.py` is "0005")."""
+    return max(path.name.split("_", 1)[0] for path in (MIGRATIONS_DIR / "versions").glob("*.py"))
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at, or None when it has none (a new database)."""
+    try:
+        with engine.connect() as conn:
+            revision = conn.scalar(text("SELECT version_num FROM alembic_version"))
+    except DBAPIError:  # no alembic_version table yet
+        return None
+    return None if revision is None else str(revision)
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision (creates a new database)."""
+    """Bring the schema to the newest Alembic revision (creates a new database).
+
+    A database already at the newest revision is left alone without loading Alembic, which
+    takes a quarter of a second: every CLI command opens the database."""
+    if current_revision(engine) == head_revision():
+        return
     from alembic import command
     from alembic.config import Config
 

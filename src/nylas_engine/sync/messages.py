@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imapclient import IMAPClient
-from sqlalchemy import exists, insert, select
+from sqlalchemy import exists, func, insert, select
 from sqlalchemy.orm import Session
 
 from nylas_engine.search.index import remove_message
@@ -157,15 +157,15 @@ class FolderSync:
         if known_validity is not None and known_validity != validity:
             changes.removed += self._forget_folder()
             known_next = known_modseq = None
-        local = self._local_uids()
         if (
             known_next is not None
             and known_next == uidnext
-            and exists == len(local)
             and modseq is not None
             and modseq == known_modseq
+            and exists == self._local_count()
         ):
             return changes  # nothing happened since the last pass (CONDSTORE says so)
+        local = self._local_uids()
 
         # QRESYNC: one FETCH tells which flags changed and which UIDs went since the last pass.
         flag_data: dict[int, dict[bytes, Any]] | None = None
@@ -221,6 +221,13 @@ class FolderSync:
         category = session.get(Category, self.category_id)
         assert category is not None and category.account_id == self.account_id
         return category
+
+    def _local_count(self) -> int:
+        with self.db.session() as session:
+            count = session.scalar(
+                select(func.count()).where(ImapUid.category_id == self.category_id)
+            )
+            return int(count or 0)
 
     def _local_uids(self) -> dict[int, list[str]]:
         with self.db.session() as session:

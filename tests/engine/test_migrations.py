@@ -1,0 +1,60 @@
+"""Opening a database: a new one is created at the newest revision, an old one is upgraded,
+and one already current is opened without loading Alembic (every CLI command opens it)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
+
+from nylas_engine.store.db import MIGRATIONS_DIR, Database, current_revision, head_revision
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def test_head_revision_is_alembics_head() -> None:
+    """The fast check reads the head from the file names; Alembic reads the revision chain.
+    A migration named out of the numbering would make them differ."""
+    assert head_revision() == ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def test_new_database_is_created_at_head(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'engine.db'}")
+    assert current_revision(db.engine) == head_revision()
+    assert "messages" in inspect(db.engine).get_table_names()
+
+
+def test_old_database_is_upgraded(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'engine.db'}"
+    db = Database(url)
+    config = _alembic_config()
+    with db.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0004")
+    assert current_revision(db.engine) == "0004"
+    assert "token_id" not in {c["name"] for c in inspect(db.engine).get_columns("auth_codes")}
+    db.engine.dispose()
+
+    reopened = Database(url)
+    assert current_revision(reopened.engine) == head_revision()
+    assert "token_id" in {c["name"] for c in inspect(reopened.engine).get_columns("auth_codes")}
+
+
+def test_current_database_opens_without_alembic(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'engine.db'}"
+    Database(url).engine.dispose()
+    probe = (
+        "import sys; from nylas_engine.store.db import Database; "
+        f"Database({url!r}); print('alembic' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
