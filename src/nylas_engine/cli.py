@@ -60,6 +60,7 @@ def serve(
 
     from nylas_engine.api.app import create_app
     from nylas_engine.context import EngineContext
+    from nylas_engine.webhooks.deliver import start_webhooks
 
     ctx = ctx or EngineContext.open(settings)
     app = create_app(ctx)
@@ -68,11 +69,13 @@ def serve(
     log_level = os.environ.get("NYLAS_ENGINE_LOG_LEVEL", "warning")
     print(f"nylas-engine serving on http://{host}:{port}/ ({settings.auth_mode} mode)", flush=True)
     sync = start_sync(ctx)
+    webhooks = start_webhooks(ctx)
     try:
         uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=2)
     finally:
-        if sync is not None:
-            sync.stop()
+        for service in (sync, webhooks):
+            if service is not None:
+                service.stop()
 
 
 def start_sync(ctx: Any) -> Any:
@@ -139,16 +142,19 @@ def cmd_accounts_list(args: argparse.Namespace) -> None:
 
 def cmd_apps_create(args: argparse.Namespace) -> None:
     from nylas_engine.store.auth import create_app
+    from nylas_engine.store.webhooks import keep_secret
 
     ctx = _open(args)
     with ctx.db.session() as session:
         app, secret = create_app(session, args.name, args.redirect_uri)
+        keep_secret(app, secret, ctx.vault())  # to sign its webhook notifications
         data = {"client_id": app.client_id, "client_secret": secret, "name": app.name}
     _emit(
         args,
         data,
         f"client_id:     {data['client_id']}\nclient_secret: {secret}\n"
-        "(the secret is shown once; only its hash is stored)",
+        "(the secret is shown once; it is stored hashed, and sealed with the engine key to "
+        "sign webhook notifications)",
     )
 
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from nylas_engine.config import Settings
 from nylas_engine.store.blobs import BlobStore
 from nylas_engine.store.db import Database
+
+if TYPE_CHECKING:
+    from nylas_engine.store.credentials import Vault
 
 
 @dataclass
@@ -19,3 +23,9 @@ class EngineContext:
     def open(cls, settings: Settings) -> EngineContext:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         return cls(settings, Database(settings.database_url), BlobStore(settings.blob_dir))
+
+    def vault(self) -> Vault:
+        """What seals mail passwords and client secrets (the key: see store.credentials)."""
+        from nylas_engine.store.credentials import Vault
+
+        return Vault.for_data_dir(self.settings.data_dir)

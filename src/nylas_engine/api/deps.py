@@ -24,6 +24,7 @@ from nylas_engine.context import EngineContext
 from nylas_engine.security import digest
 from nylas_engine.store.auth import authenticate_app, find_token
 from nylas_engine.store.models import AccessToken, Account, App
+from nylas_engine.store.webhooks import keep_secret
 
 
 def get_ctx(request: Request) -> EngineContext:
@@ -143,6 +144,7 @@ def _app_scope(
         # Basic "<client_secret>:" (SDK 3-5) or Basic "<client_id>:<client_secret>".
         secret = user if not password else password if user == client_id else None
         if secret and (app := authenticate_app(session, client_id, secret)):
+            keep_secret(app, secret, ctx.vault())
             return AppScope(ctx, session, app)
         token = user if not password else None
     else:

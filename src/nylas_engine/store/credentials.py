@@ -1,4 +1,5 @@
-"""Mail server passwords, encrypted at rest (Fernet: AES-128-CBC + HMAC-SHA256).
+"""Mail server passwords and apps' client secrets, encrypted at rest (Fernet: AES-128-CBC +
+HMAC-SHA256).
 
 The key comes from `$NYLAS_ENGINE_KEY` (a Fernet key, or any passphrase, which is stretched
 with scrypt), else from `secret.key` in the data directory, created on first use with mode
@@ -92,14 +93,27 @@ class Vault:
 
     def open(self, sealed: bytes) -> MailCredentials:
         try:
-            plain = json.loads(self._fernet.decrypt(sealed))
-        except (InvalidToken, ValueError) as exc:
+            plain = json.loads(self._decrypt(sealed, "mail credentials"))
+        except ValueError as exc:
+            raise CredentialsError("the stored mail credentials are damaged") from exc
+        return MailCredentials(plain["imap_password"], plain.get("smtp_password"))
+
+    def seal_text(self, secret: str) -> bytes:
+        """Any other secret the engine must be able to read back (an app's client secret)."""
+        return self._fernet.encrypt(secret.encode())
+
+    def open_text(self, sealed: bytes, what: str = "secret") -> str:
+        return self._decrypt(sealed, what).decode()
+
+    def _decrypt(self, sealed: bytes, what: str) -> bytes:
+        try:
+            return self._fernet.decrypt(sealed)
+        except InvalidToken as exc:
             raise CredentialsError(
-                "cannot decrypt the stored mail credentials: the engine key "
-                f"(${KEY_ENV} or {KEY_FILE} in the data directory) is not the one they were "
+                f"cannot decrypt the stored {what}: the engine key "
+                f"(${KEY_ENV} or {KEY_FILE} in the data directory) is not the one it was "
                 "saved with"
             ) from exc
-        return MailCredentials(plain["imap_password"], plain.get("smtp_password"))
 
     def __repr__(self) -> str:
         return "Vault(***)"

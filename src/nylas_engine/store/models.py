@@ -53,6 +53,9 @@ class App(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     client_id: Mapped[str] = mapped_column(String(64), unique=True, default=new_public_id)
     secret_hash: Mapped[str] = mapped_column(String(128))
+    # The secret itself, encrypted with the engine key (store.credentials): webhook
+    # notifications are signed with it. Set when the app is created or next authenticates.
+    sealed_secret: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     name: Mapped[str] = mapped_column(String(255), default="")
     icon_url: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     redirect_uris: Mapped[list[Any]] = mapped_column(JSON, default=list)
@@ -404,3 +407,18 @@ class Webhook(PublicIdMixin, Base):
     triggers: Mapped[list[Any]] = mapped_column(JSON, default=list)
     version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    # When the callback URL echoed the challenge; nothing is delivered before that.
+    verified_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class WebhookCursor(Base):
+    """How far a webhook's notifications have gone for one of its app's accounts: the last
+    delta-log row delivered (or passed over), and the sync state last announced."""
+
+    __tablename__ = "webhook_cursors"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    transaction_id: Mapped[int] = mapped_column(Integer, default=0)
+    sync_state: Mapped[str] = mapped_column(String(32))
+    __table_args__ = (UniqueConstraint("webhook_id", "account_id", name="uq_webhook_cursor"),)

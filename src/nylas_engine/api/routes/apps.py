@@ -4,7 +4,7 @@ Authenticated with the app's client secret (Basic `<secret>:` or `<client_id>:<s
 Account list, get, upgrade and downgrade also take an access token the same app issued
 (SDK 5 sends one there), and then see only the token's own account.
 
-Webhooks are stored and managed here; the engine does not deliver notifications yet.
+Webhooks are managed here and delivered by `nylas_engine.webhooks` (from `serve`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from nylas_engine.api.views.account import management_account_json
 from nylas_engine.api.views.apps import app_json, token_info_json, webhook_json
 from nylas_engine.store import auth
 from nylas_engine.store.models import Account, Webhook
+from nylas_engine.store.webhooks import start_cursors
 
 router = APIRouter()
 
@@ -218,6 +219,7 @@ def create_webhook(
     webhook = auth.create_webhook(
         scope.session, scope.app, url, list(dict.fromkeys(triggers)), state
     )
+    start_cursors(scope.session, webhook)
     return webhook_json(webhook, scope.app)
 
 

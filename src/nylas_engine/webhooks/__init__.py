@@ -1,0 +1,1 @@
+"""Webhook notifications: what changed (`notify`) and getting it to the app (`deliver`)."""

@@ -1,0 +1,182 @@
+"""Delivering webhook notifications from `nylas-engine serve` (wire-api §16.4).
+
+One thread looks at every webhook each `NYLAS_ENGINE_WEBHOOK_POLL` seconds (default 0.5):
+* a webhook not yet verified is sent `GET <callback_url>?challenge=<random>` and must answer
+  200 with the challenge as its body; nothing is delivered to it before that;
+* then `POST <callback_url>` with `{"deltas": [...]}` (up to 100 per request) and
+  `X-Nylas-Signature`, the hex HMAC-SHA256 of the body keyed with the app's client secret.
+
+A 2xx answer moves the webhook's cursors past what it carried; anything else (an error status,
+a timeout, a refused connection) leaves them where they were, and the same changes are sent
+again after a delay that doubles from `NYLAS_ENGINE_WEBHOOK_RETRY` seconds (default 5) up to
+five minutes, so a receiver that is down loses nothing. Delivery is at least once: a receiver
+that answered too late may see a notification twice. An inactive webhook's cursors move
+without sending, so turning it back on does not replay what happened meanwhile.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+import threading
+import time
+
+import httpx
+from sqlalchemy import select, update
+
+from nylas_engine.context import EngineContext
+from nylas_engine.store.credentials import CredentialsError
+from nylas_engine.store.models import App, Webhook, now
+from nylas_engine.store.webhooks import save_cursors
+from nylas_engine.webhooks.notify import next_batch
+
+log = logging.getLogger("nylas_engine.webhooks")
+
+POLL_ENV, DEFAULT_POLL = "NYLAS_ENGINE_WEBHOOK_POLL", 0.5
+RETRY_ENV, DEFAULT_RETRY = "NYLAS_ENGINE_WEBHOOK_RETRY", 5.0
+RETRY_MAX = 300.0
+TIMEOUT = 10.0  # seconds a receiver has to answer
+BATCHES_PER_TURN = 20  # a webhook with a backlog yields to the others after this many
+
+
+class DeliveryFailed(Exception):
+    """The receiver did not take the notification (or the challenge); said in the log."""
+
+
+def sign(body: bytes, client_secret: str) -> str:
+    return hmac.new(client_secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _seconds(env: str, default: float) -> float:
+    try:
+        return float(os.environ.get(env, default))
+    except ValueError:
+        return default
+
+
+class WebhookService(threading.Thread):
+    def __init__(self, ctx: EngineContext) -> None:
+        super().__init__(name="webhooks", daemon=True)
+        self.ctx = ctx
+        self.poll = _seconds(POLL_ENV, DEFAULT_POLL)
+        self.retry = _seconds(RETRY_ENV, DEFAULT_RETRY)
+        self.stopping = threading.Event()
+        self.http = httpx.Client(
+            timeout=TIMEOUT,
+            follow_redirects=False,
+            headers={"User-Agent": "nylas-engine webhooks"},
+        )
+        self._failures: dict[int, int] = {}
+        self._retry_at: dict[int, float] = {}
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def run(self) -> None:
+        try:
+            while not self.stopping.wait(self.poll):
+                try:
+                    self.turn()
+                except Exception:  # a bug or a database hiccup must not end delivery
+                    log.exception("webhook delivery failed")
+        finally:
+            self.http.close()
+
+    def turn(self) -> None:
+        """One look at every webhook that is not waiting to retry."""
+        with self.ctx.db.session() as session:
+            ids = list(session.scalars(select(Webhook.id).order_by(Webhook.id)))
+        for webhook_id in ids:
+            if self.stopping.is_set():
+                return
+            if time.monotonic() < self._retry_at.get(webhook_id, 0.0):
+                continue
+            try:
+                for _ in range(BATCHES_PER_TURN):
+                    if not self._deliver(webhook_id):
+                        break
+            except DeliveryFailed as exc:
+                self._failed(webhook_id, str(exc))
+            else:
+                self._failures.pop(webhook_id, None)
+                self._retry_at.pop(webhook_id, None)
+
+    def _deliver(self, webhook_id: int) -> bool:
+        """Send this webhook's next notification; True when more is waiting. No database
+        transaction stays open while a receiver is being waited for."""
+        with self.ctx.db.session() as session:
+            webhook = session.get(Webhook, webhook_id)
+            if webhook is None:
+                return False
+            url, active = webhook.callback_url, webhook.state == "active"
+            unverified = active and webhook.verified_at is None
+        if unverified:
+            self._challenge(url)
+            with self.ctx.db.session() as session:
+                session.execute(
+                    update(Webhook).where(Webhook.id == webhook_id).values(verified_at=now())
+                )
+        with self.ctx.db.session() as session:
+            webhook = session.get(Webhook, webhook_id)
+            if webhook is None:
+                return False
+            batch = next_batch(session, webhook)
+            app = session.get(App, webhook.app_id)
+            sealed = app.sealed_secret if app is not None else None
+        if active and batch.deltas:
+            self._post(url, sealed, batch.deltas)
+        if batch.moves:
+            with self.ctx.db.session() as session:
+                save_cursors(session, webhook_id, batch.moves)
+        return batch.full
+
+    def _challenge(self, url: str) -> None:
+        challenge = secrets.token_urlsafe(16)
+        try:
+            response = self.http.get(url, params={"challenge": challenge})
+        except httpx.HTTPError as exc:
+            raise DeliveryFailed(f"challenge to {url} failed: {exc!r}") from exc
+        if response.status_code != 200 or response.text.strip() != challenge:
+            raise DeliveryFailed(
+                f"{url} did not echo the challenge (HTTP {response.status_code}); "
+                "nothing is delivered until it does"
+            )
+
+    def _post(self, url: str, sealed: bytes | None, deltas: list[dict[str, object]]) -> None:
+        if sealed is None:
+            raise DeliveryFailed(
+                "the app's client secret is not known to this engine yet (the app predates "
+                "webhook delivery): any request to /a/{client_id}/... with the secret fixes it"
+            )
+        try:
+            secret = self.ctx.vault().open_text(sealed, "client secret")
+        except CredentialsError as exc:
+            raise DeliveryFailed(str(exc)) from exc
+        body = json.dumps({"deltas": deltas}, separators=(",", ":")).encode()
+        headers = {"Content-Type": "application/json", "X-Nylas-Signature": sign(body, secret)}
+        try:
+            response = self.http.post(url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise DeliveryFailed(f"POST {url} failed: {exc!r}") from exc
+        if not response.is_success:
+            raise DeliveryFailed(f"POST {url} answered HTTP {response.status_code}")
+
+    def _failed(self, webhook_id: int, reason: str) -> None:
+        failures = self._failures.get(webhook_id, 0) + 1
+        self._failures[webhook_id] = failures
+        delay = min(self.retry * 2 ** (failures - 1), RETRY_MAX)
+        self._retry_at[webhook_id] = time.monotonic() + delay
+        log.warning("webhook %s: %s; retrying in %.0f s", webhook_id, reason, delay)
+
+
+def start_webhooks(ctx: EngineContext) -> WebhookService | None:
+    """Delivery in a thread of `serve` (off: NYLAS_ENGINE_WEBHOOKS=0)."""
+    if os.environ.get("NYLAS_ENGINE_WEBHOOKS", "1") == "0":
+        return None
+    service = WebhookService(ctx)
+    service.start()
+    return service
