@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -54,18 +54,25 @@ TEST_DB = os.environ.get("NYLAS_TEST_DB", "sqlite")
 
 
 @pytest.fixture(scope="session")
-def database_url() -> Iterator[str | None]:
+def new_database() -> Iterator[Callable[[], str | None]]:
+    """Makes a database of its own for an engine a test starts: None (the engine's SQLite
+    file) or a new database on the run's PostgreSQL server."""
     if TEST_DB == "sqlite":
-        yield None
+        yield lambda: None
         return
     assert TEST_DB == "postgresql", f"NYLAS_TEST_DB={TEST_DB}: expected sqlite or postgresql"
     from postgres import PostgresServer
 
     server = PostgresServer().start()
     try:
-        yield server.url()
+        yield server.url
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(new_database: Callable[[], str | None]) -> str | None:
+    return new_database()
 
 
 @pytest.fixture(scope="session")

@@ -111,8 +111,12 @@ class Receiver:
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalEngine]:
-    with LocalEngine(tmp_path_factory.mktemp("webhooks"), auth="token", env=ENV) as engine:
+def engine(
+    tmp_path_factory: pytest.TempPathFactory, new_database: Callable[[], str | None]
+) -> Iterator[LocalEngine]:
+    # A database of its own: two engines delivering from one would each send everything.
+    data_dir = tmp_path_factory.mktemp("webhooks")
+    with LocalEngine(data_dir, auth="token", env=ENV, db_url=new_database()) as engine:
         yield engine
 
 
@@ -279,9 +283,10 @@ def test_account_triggers(engine: LocalEngine, receiver: Receiver) -> None:
 
 
 def test_delivery_resumes_after_a_restart_without_repeats(
-    tmp_path: Path, receiver: Receiver
+    tmp_path: Path, receiver: Receiver, new_database: Callable[[], str | None]
 ) -> None:
-    with LocalEngine(tmp_path / "engine", auth="token", env=ENV) as engine:
+    db_url = new_database()
+    with LocalEngine(tmp_path / "engine", auth="token", env=ENV, db_url=db_url) as engine:
         app = App(engine)
         app.hook(receiver, "contact.created")
         before = new_contact(app.user, "Before")
