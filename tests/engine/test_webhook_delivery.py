@@ -298,3 +298,28 @@ def test_delivery_resumes_after_a_restart_without_repeats(
         assert sorted(d["object_data"]["id"] for d in receiver.deltas()) == sorted([before, after])
         challenges = [r for r in receiver.requests if r["method"] == "GET"]
         assert len(challenges) == 1  # verified once, remembered across the restart
+
+
+def test_an_account_unlinked_and_linked_again_starts_afresh(
+    engine: LocalEngine, receiver: Receiver
+) -> None:
+    app = App(engine)
+    app.hook(receiver, "account.connected", "contact.created")
+    receiver.wait_for(lambda: receiver.requests, "the challenge")
+    admin = httpx.Client(base_url=engine.url, auth=(app.secret, ""), timeout=30)
+    assert admin.delete(f"/a/{app.client_id}/accounts/{app.account_id}").status_code == 200
+    # Made while the app had no token for the account: not the app's business.
+    unseen = new_contact(APIClient(None, None, _token(engine, app.account_id), engine.url), "Off")
+    time.sleep(1.1)  # a link is placed in the log by its second: not the one `unseen` got
+    user = APIClient(None, None, _token(engine, app.account_id, app.client_id), engine.url)
+    receiver.wait_for_delta("account.connected", app.account_id)
+    seen = new_contact(user, "Linked again")
+    receiver.wait_for_delta("contact.created", seen)
+    assert unseen not in {d["object_data"]["id"] for d in receiver.deltas()}
+
+
+def _token(engine: LocalEngine, account_id: str, client_id: str | None = None) -> str:
+    """A new token for the account: of that app, or of no app."""
+    app = ["--app", client_id] if client_id else []
+    issued = json.loads(engine.cli("tokens", "create", account_id, *app, "--json"))
+    return str(issued["access_token"])

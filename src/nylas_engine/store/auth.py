@@ -16,7 +16,15 @@ from sqlalchemy.orm import Session
 
 from nylas_engine.security import digest, hash_password, matches, new_secret, verify_password
 from nylas_engine.store.accounts import live_accounts
-from nylas_engine.store.models import AccessToken, Account, App, AuthCode, Webhook, now
+from nylas_engine.store.models import (
+    AccessToken,
+    Account,
+    App,
+    AuthCode,
+    Webhook,
+    WebhookCursor,
+    now,
+)
 
 DEFAULT_SCOPES = "email,calendar,contacts"
 CODE_LIFETIME = 600  # seconds an authorization code can be exchanged
@@ -211,6 +219,13 @@ def unlink_account(session: Session, app: App, account: Account) -> None:
     )
     session.execute(
         delete(AuthCode).where(AuthCode.app_id == app.id, AuthCode.account_id == account.id)
+    )
+    # Its webhooks forget the account too: linked again, it starts afresh.
+    session.execute(
+        delete(WebhookCursor).where(
+            WebhookCursor.account_id == account.id,
+            WebhookCursor.webhook_id.in_(select(Webhook.id).where(Webhook.app_id == app.id)),
+        )
     )
 
 
