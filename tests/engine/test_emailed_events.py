@@ -301,6 +301,38 @@ def test_a_moved_occurrence_replaces_that_week_in_the_series(engine, account, ap
     assert events[1].when["start_time"] == int(later.timestamp())
 
 
+def test_moving_the_whole_series_drops_its_changed_occurrences(engine, account, api, tmp_path):
+    me = account["email_address"]
+    week = timedelta(days=7)
+    receive(engine, account, tmp_path, invitation(me, weekly=True), "series")
+    move = invitation(
+        me,
+        title="Kickoff (late)",
+        sequence=1,
+        start=START + week + timedelta(hours=3),
+        recurrence_id=START + week,
+        msgid="<move@example.org>",
+    )
+    receive(engine, account, tmp_path, move, "move")
+    assert len(weekly_instances(api)) == 4
+    # Same rule, same times: the change of that one week stays.
+    same = invitation(me, weekly=True, sequence=2, msgid="<same@example.org>")
+    receive(engine, account, tmp_path, same, "same")
+    assert [e["title"] for e in weekly_instances(api)][1] == "Kickoff (late)"
+
+    # The series moves an hour later: the old Monday 10:00 occurrences are gone, and with
+    # them the change of one of them.
+    later = START + timedelta(hours=1)
+    moved = invitation(
+        me, weekly=True, sequence=3, start=later, title="Kickoff", msgid="<later@example.org>"
+    )
+    receive(engine, account, tmp_path, moved, "later")
+    expanded = weekly_instances(api)
+    assert [(e["title"], e["when"]["start_time"]) for e in expanded] == [
+        ("Kickoff", int((later + n * week).timestamp())) for n in range(4)
+    ]
+
+
 def test_a_cancelled_occurrence_leaves_the_rest_of_the_series(engine, account, api, tmp_path):
     me = account["email_address"]
     receive(engine, account, tmp_path, invitation(me, weekly=True), "series")

@@ -524,10 +524,25 @@ def _attach(override: Event, master: Event) -> None:
 
 
 def _adopt_overrides(session: Session, account: Account, master: Event) -> None:
-    """Attach to a series the overrides of its occurrences that came before it."""
+    """After a series arrives or changes: attach the overrides of its occurrences that came
+    before it, and cancel those of occurrences it no longer has (the organizer moved the
+    series; calendar programs drop such exceptions too). An override that came before a
+    series it matches no occurrence of stays a single event."""
     for override in session.scalars(_overrides(account, master.ical_uid or "")):
-        if override.master_event_id is None:
-            _attach(override, master)
+        if _is_occurrence(master, override.original_start_time or 0):
+            if override.master_event_id is None:
+                _attach(override, master)
+        elif override.master_event_id == master.id:
+            cancel_event(override)
+
+
+def _is_occurrence(master: Event, start: int) -> bool:
+    try:
+        at = _utc(start)
+        found = occurrences(master.recurrence or {}, stored_when(master.when), at, after=at)
+        return next(found, None) is not None
+    except (ValueError, TypeError, OverflowError, KeyError):
+        return False
 
 
 def _record_answers(event: Event, answers: list[dict[str, Any]]) -> None:
