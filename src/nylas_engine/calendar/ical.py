@@ -37,14 +37,17 @@ def reply_calendar(
     status: str,
     comment: str | None,
     sequence: int = 0,
+    recurrence_id: int | None = None,
 ) -> bytes:
-    """The VCALENDAR text (METHOD:REPLY) with one VEVENT and the answering ATTENDEE."""
+    """The VCALENDAR text (METHOD:REPLY) with one VEVENT and the answering ATTENDEE; with
+    `recurrence_id`, the answer is for that one occurrence of series `uid`."""
     event = _vevent(uid=uid, sequence=sequence, when=when, title=title, organizer=organizer)
     person = _address(*attendee)
     person.params["partstat"] = vText(PARTSTAT[status])
     event.add("attendee", person)
     if comment:
         event.add("comment", comment)
+    _add_recurrence_id(event, recurrence_id, when)
     return _calendar(PRODID, "REPLY", event)
 
 
@@ -112,11 +115,16 @@ def invitation_calendar(
     event.add("status", "CANCELLED" if method == "CANCEL" else "CONFIRMED")
     for name, value in _recurrence_properties(recurrence, zone):
         event.add(name, value)
+    _add_recurrence_id(event, recurrence_id, when)
+    return _calendar(INVITE_PRODID, method, event)
+
+
+def _add_recurrence_id(event: IEvent, recurrence_id: int | None, when: dict[str, Any]) -> None:
+    """RECURRENCE-ID: the original start of the occurrence an override replaces."""
     if recurrence_id is not None:
         original = _utc(recurrence_id)
         all_day = when.get("object") in ("date", "datespan")
         event.add("recurrence-id", original.date() if all_day else original)
-    return _calendar(INVITE_PRODID, method, event)
 
 
 INVITE_SUBJECT = {"new": "Invitation", "update": "Updated invitation", "cancel": "Cancelled"}

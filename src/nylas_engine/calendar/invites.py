@@ -3,8 +3,10 @@
 `read_invites` turns each VEVENT of a part into an `Invite`: the event fields the API shows
 (title, description, location, `when`, participants, owner, status, recurrence), keyed by
 its iCalendar UID and SEQUENCE so a later update or cancellation of the same invitation
-finds the event it changes. Nothing here raises on a broken calendar: a part or VEVENT that
-can't be read is skipped (the message still arrives; it just brings no event).
+finds the event it changes. A VEVENT with a RECURRENCE-ID changes (or cancels) one
+occurrence of a series: its `recurrence_id` is the start of the occurrence it replaces.
+Nothing here raises on a broken calendar: a part or VEVENT that can't be read is skipped
+(the message still arrives; it just brings no event).
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from nylas_engine.calendar.recurrence import parse_recurrence
 from nylas_engine.calendar.when import (
     InvalidInput,
     When,
+    date_when,
     datespan_when,
+    day_start,
     is_time_zone,
     timespan_when,
 )
@@ -44,6 +48,11 @@ class Invite:
     owner: str | None
     status: str  # confirmed | tentative | cancelled
     recurrence: dict[str, Any] | None
+    # One occurrence of the series `uid`: the Unix start time it had in the series.
+    recurrence_id: int | None = None
+    # False when the VEVENT gave no DTSTART (a CANCEL of one occurrence may leave it out):
+    # `when` is then the occurrence's original start, with no length.
+    has_start: bool = True
 
     def changes(self) -> dict[str, Any]:
         """The fields `store.calendar.update_event` sets."""
@@ -61,8 +70,8 @@ class Invite:
 
 
 def read_invites(parts: list[str]) -> list[Invite]:
-    """Every readable VEVENT of these `text/calendar` parts, in order. Single changed
-    occurrences of a series (RECURRENCE-ID) are left out: the series itself is kept."""
+    """Every readable VEVENT of these `text/calendar` parts, in order, changed occurrences of
+    a series (RECURRENCE-ID) included."""
     invites: list[Invite] = []
     for text in parts:
         try:
@@ -72,8 +81,6 @@ def read_invites(parts: list[str]) -> list[Invite]:
             continue
         method = str(calendar.get("METHOD", "") or "").upper()
         for component in calendar.walk("VEVENT"):
-            if component.get("RECURRENCE-ID") is not None:
-                continue
             try:
                 invite = _invite(method, component)
             except (ValueError, TypeError, KeyError, AttributeError, InvalidInput) as exc:
@@ -86,10 +93,16 @@ def read_invites(parts: list[str]) -> list[Invite]:
 
 def _invite(method: str, vevent: Any) -> Invite | None:
     uid = _text(vevent.get("UID"))
-    start = vevent.get("DTSTART")
-    if not uid or start is None:
+    occurrence = _recurrence_id(vevent) if "RECURRENCE-ID" in vevent else None
+    has_start = "DTSTART" in vevent
+    if not uid:
         return None
-    when, zone = _when(vevent)
+    if has_start:
+        when, zone = _when(vevent)
+    elif occurrence is not None:  # only the occurrence's original start is known
+        when, zone = occurrence[1], None
+    else:
+        return None
     status = _text(vevent.get("STATUS")).upper()
     return Invite(
         method=method,
@@ -106,8 +119,25 @@ def _invite(method: str, vevent: Any) -> Invite | None:
         else "tentative"
         if status == "TENTATIVE"
         else "confirmed",
-        recurrence=_recurrence(vevent, when, zone),
+        recurrence=None if occurrence else _recurrence(vevent, when, zone),
+        recurrence_id=occurrence[0] if occurrence else None,
+        has_start=has_start,
     )
+
+
+def _recurrence_id(vevent: Any) -> tuple[int, When]:
+    """The original start of the occurrence a VEVENT replaces, as the series' expansion
+    gives it (all-day occurrences begin at midnight UTC), and that start as a `when`. A
+    floating time is read in the zone of the VEVENT's DTSTART, else as UTC."""
+    value = vevent.decoded("RECURRENCE-ID")
+    if not isinstance(value, datetime):
+        return day_start(value), date_when(value)
+    if value.tzinfo is None and "DTSTART" in vevent:
+        start = vevent.decoded("DTSTART")
+        if isinstance(start, datetime) and start.tzinfo is not None:
+            value = value.replace(tzinfo=start.tzinfo)
+    ts = _timestamp(value)
+    return ts, timespan_when(ts, ts)
 
 
 def _when(vevent: Any) -> tuple[When, str | None]:

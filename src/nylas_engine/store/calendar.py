@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import Select, Text, cast, func, null, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from nylas_engine.calendar.invites import Invite
 from nylas_engine.calendar.recurrence import instance_suffix, occurrences
@@ -255,12 +255,20 @@ def refs(session: Session, rows: list[Any]) -> Refs:
             select(Message.id, Message.public_id).where(Message.id.in_(message_ids))
         ).tuples()
         found.messages = {i: p for i, p in pairs}
-    if master_ids := {e.master_event_id for e in stored if e.master_event_id is not None}:
-        pairs = session.execute(
-            select(Event.id, Event.public_id).where(Event.id.in_(master_ids))
-        ).tuples()
-        found.masters = {i: p for i, p in pairs}
+    found.masters = master_ids(stored, session)
     return found
+
+
+def master_ids(events: list[Event], session: Session | None = None) -> dict[int, str]:
+    """{internal id: public id} of the recurring masters these overrides point at."""
+    wanted = {e.master_event_id for e in events if e.master_event_id is not None}
+    if not wanted:
+        return {}
+    session = session or object_session(events[0])
+    if session is None:
+        return {}
+    pairs = session.execute(select(Event.id, Event.public_id).where(Event.id.in_(wanted))).tuples()
+    return {i: p for i, p in pairs}
 
 
 def new_event(
@@ -376,19 +384,13 @@ def file_invites(
     earlier message of the same UID made, unless this one is older (lower SEQUENCE); a
     cancellation marks it cancelled. A reply to one of the account's own events records the
     attendee's answer on it. Invitations for the account's own events (its sent copies) are
-    left alone."""
-    calendar: Calendar | None = None
+    left alone. An invitation for one occurrence of a series (RECURRENCE-ID) is filed the same
+    way as an override of that occurrence (`_file_occurrence`)."""
     for invite in invites:
-        same_uid = list(
-            session.scalars(
-                select(Event).where(
-                    Event.account_id == account.id,
-                    Event.ical_uid == invite.uid,
-                    Event.master_event_id.is_(None),
-                    Event.deleted_at.is_(None),
-                )
-            )
-        )
+        if invite.recurrence_id is not None:
+            _file_occurrence(session, account, message_id, invite, invite.recurrence_id)
+            continue
+        same_uid = list(session.scalars(_series(account, invite.uid)))
         own = next((e for e in same_uid if e.message_id is None), None)
         if invite.method == "REPLY":
             if own is not None:
@@ -400,10 +402,9 @@ def file_invites(
         if emailed is None:
             if invite.method == "CANCEL":
                 continue  # nothing of ours to cancel
-            calendar = calendar or emailed_calendar(session, account)
             emailed = Event(
                 account_id=account.id,
-                calendar_id=calendar.id,
+                calendar_id=emailed_calendar(session, account).id,
                 ical_uid=invite.uid,
                 read_only=True,
                 busy=True,
@@ -418,7 +419,130 @@ def file_invites(
                 emailed.recurrence = null()
         update_event(emailed, changes)
         emailed.message_id = message_id
+        session.flush()  # ingest runs without autoflush; the next invitation may look it up
+        if invite.status == "cancelled":  # the whole series: every changed occurrence too
+            for override in session.scalars(_overrides(account, invite.uid)):
+                cancel_event(override)
+        elif changes.get("recurrence") is not None:
+            _adopt_overrides(session, account, emailed)
     session.flush()
+
+
+def _series(account: Account, uid: str) -> Select[Any]:
+    """The events of an iCalendar UID that are not one occurrence of it."""
+    return select(Event).where(
+        Event.account_id == account.id,
+        Event.ical_uid == uid,
+        Event.master_event_id.is_(None),
+        Event.original_start_time.is_(None),
+        Event.deleted_at.is_(None),
+    )
+
+
+def _overrides(account: Account, uid: str, original_start: int | None = None) -> Select[Any]:
+    """The changed occurrences of series `uid` (of the one beginning at `original_start`),
+    those that came before their series (no master yet) included."""
+    stmt = select(Event).where(
+        Event.account_id == account.id,
+        Event.ical_uid == uid,
+        Event.original_start_time.is_not(None),
+        Event.deleted_at.is_(None),
+    )
+    if original_start is not None:
+        stmt = stmt.where(Event.original_start_time == original_start)
+    return stmt
+
+
+def _file_occurrence(
+    session: Session, account: Account, message_id: int, invite: Invite, original: int
+) -> None:
+    """The occurrence of series `invite.uid` that began at `original`, changed or cancelled.
+    It becomes an override of the series (`master_event_id`, `original_start_time` = the
+    RECURRENCE-ID instant), which the expansion shows instead of that occurrence (a cancelled
+    one hides it). An override of a series not received yet is kept without a master, as a
+    single event, and attached when the series arrives (`_adopt_overrides`). SEQUENCE decides
+    between versions of the same occurrence, as it does for series."""
+    master = next(iter(session.scalars(_series(account, invite.uid))), None)
+    found = _overrides(account, invite.uid, original)
+    if master is not None and master.message_id is None:  # one of the account's own series
+        if invite.method == "REPLY":
+            for answered in session.scalars(found):
+                _record_answers(answered, invite.participants)
+        return
+    if invite.method == "REPLY":
+        return
+    if master is not None and master.recurrence is None:
+        master = None  # no longer a series: the occurrence is kept as a single event
+    override: Event | None = next(iter(session.scalars(found)), None)
+    if override is not None and invite.sequence < (override.sequence or 0):
+        return  # an older version of this occurrence than the one already filed
+    cancel = invite.method == "CANCEL"
+    changes = invite.changes()
+    del changes["recurrence"]
+    if override is None:
+        override = Event(
+            account_id=account.id,
+            calendar_id=emailed_calendar(session, account).id,
+            ical_uid=invite.uid,
+            read_only=True,
+            busy=True,
+            original_start_time=original,
+        )
+        session.add(override)
+        if master is None:  # what the invitation says is all there is to show
+            cancel = False
+        else:  # the occurrence as the series has it, then the invitation's changes
+            _attach(override, master)
+            update_event(override, _occurrence_of(master, original))
+    if cancel:  # a cancellation need not repeat the event: keep what the override shows
+        changes = {"status": "cancelled", "sequence": invite.sequence}
+    elif not invite.has_start and override.when:
+        del changes["when"]  # no DTSTART: the occurrence keeps its time
+    update_event(override, changes)
+    override.message_id = message_id
+    session.flush()
+
+
+def _occurrence_of(master: Event, original_start: int) -> dict[str, Any]:
+    """The fields of the series' occurrence that began at `original_start`."""
+    when = stored_when(master.when)
+    start = datetime.fromtimestamp(original_start, tz=timezone.utc)
+    return {
+        "title": master.title,
+        "description": master.description,
+        "location": master.location,
+        "participants": list(master.participants or []),
+        "owner": master.owner,
+        "busy": master.busy,
+        "when": shifted(when, start),
+    }
+
+
+def _attach(override: Event, master: Event) -> None:
+    override.master_event_id = master.id
+    override.calendar_id = master.calendar_id
+
+
+def _adopt_overrides(session: Session, account: Account, master: Event) -> None:
+    """After a series arrives or changes: attach the overrides of its occurrences that came
+    before it, and cancel those of occurrences it no longer has (the organizer moved the
+    series; calendar programs drop such exceptions too). An override that came before a
+    series it matches no occurrence of stays a single event."""
+    for override in session.scalars(_overrides(account, master.ical_uid or "")):
+        if _is_occurrence(master, override.original_start_time or 0):
+            if override.master_event_id is None:
+                _attach(override, master)
+        elif override.master_event_id == master.id:
+            cancel_event(override)
+
+
+def _is_occurrence(master: Event, start: int) -> bool:
+    try:
+        at = _utc(start)
+        found = occurrences(master.recurrence or {}, stored_when(master.when), at, after=at)
+        return next(found, None) is not None
+    except (ValueError, TypeError, OverflowError, KeyError):
+        return False
 
 
 def _record_answers(event: Event, answers: list[dict[str, Any]]) -> None:

@@ -375,6 +375,7 @@ def _email_reply(
         attendee=me,
         status=status,
         comment=comment,
+        recurrence_id=event.original_start_time,  # an answer for one occurrence of a series
     )
     message = ical.rsvp_reply_message(
         sender=me, organizer=organizer, title=event.title, status=status, comment=comment, ics=ics

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from nylas_engine.api.views.calendar import event_json
-from nylas_engine.store.calendar import Refs
+from nylas_engine.store.calendar import Refs, master_ids
 from nylas_engine.store.models import Account, Attachment, Category, File, Message, Thread
 
 
@@ -84,8 +84,9 @@ def message_json(
     data[key] = value
     if with_body:
         data["body"] = message.body
-        refs = Refs(messages={message.id: message.public_id})
-        data["events"] = [event_json(event, account, refs) for event in message.events]
+        events = list(message.events)
+        refs = Refs(messages={message.id: message.public_id}, masters=master_ids(events))
+        data["events"] = [event_json(event, account, refs) for event in events]
     if message.is_draft:
         data["version"] = message.version
         data["reply_to_message_id"] = _reply_target_id(message)
