@@ -493,6 +493,7 @@ def test_answering_one_occurrence_names_it_in_the_reply(engine, tmp_path):
         assert str(vevent["uid"]) == "kickoff-1@example.org"
         assert vevent.decoded("recurrence-id") == START + week
         assert vevent["attendee"].params["PARTSTAT"] == "DECLINED"
+        assert vevent.decoded("sequence") == 1  # the version of the occurrence answered
 
 
 def test_an_all_day_series_and_a_cancelled_day(engine, account, api, tmp_path):

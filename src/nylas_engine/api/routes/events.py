@@ -375,6 +375,7 @@ def _email_reply(
         attendee=me,
         status=status,
         comment=comment,
+        sequence=event.sequence or 0,  # RFC 5546: the REPLY names the version it answers
         recurrence_id=event.original_start_time,  # an answer for one occurrence of a series
     )
     message = ical.rsvp_reply_message(
