@@ -9,6 +9,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -290,3 +292,60 @@ def test_demo_script_stops_the_server_on_ctrl_c(tmp_path: Path) -> None:
         os.killpg(script.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
         assert script.wait() == 130
         assert not answers(f"http://127.0.0.1:{port}/")
+
+
+# ------------------------------------------------------------------------------ webhooks
+
+
+@pytest.fixture(scope="module")
+def webhook_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalEngine]:
+    env = {"NYLAS_ENGINE_WEBHOOK_POLL": "0.1", "NYLAS_ENGINE_WEBHOOK_RETRY": "0.2"}
+    with LocalEngine(tmp_path_factory.mktemp("webhooks"), auth="token", env=env) as engine:
+        yield engine
+
+
+def test_flask_webhooks_receives_signed_notifications(
+    webhook_engine: LocalEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from werkzeug.serving import make_server
+
+    app = webhook_engine.create_app("Webhooks example")
+    port = free_port()
+    monkeypatch.setenv("NYLAS_APP_ID", app["client_id"])
+    monkeypatch.setenv("NYLAS_APP_SECRET", app["client_secret"])
+    monkeypatch.setenv("NYLAS_API_SERVER", webhook_engine.url + "/")
+    monkeypatch.setenv("NYLAS_WEBHOOK_URL", f"http://127.0.0.1:{port}/webhook")
+    spec = importlib.util.spec_from_file_location("flask_webhooks", EXAMPLES / "flask_webhooks.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    server = make_server("127.0.0.1", port, module.app)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        webhook = module.register()
+        assert module.register().id == webhook.id  # registered once, however often it runs
+        account = webhook_engine.add_account(f"hooked-{uuid.uuid4().hex[:8]}@example.com")
+        link = ["tokens", "create", account["id"], "--app", app["client_id"], "--json"]
+        token = json.loads(webhook_engine.cli(*link))["access_token"]
+        contact = APIClient(None, None, token, webhook_engine.url).contacts.create()
+        contact.given_name = "Ada"
+        contact.save()
+
+        deadline = time.monotonic() + 30
+        wanted = {("account.connected", account["id"]), ("contact.created", contact.id)}
+        while time.monotonic() < deadline:
+            got = {(d["type"], d["object_data"]["id"]) for d in module.received}
+            if wanted <= got:
+                break
+            time.sleep(0.05)
+        assert wanted <= {(d["type"], d["object_data"]["id"]) for d in module.received}
+
+        # Anything not signed with the app's secret is refused.
+        forged = module.app.test_client().post(
+            "/webhook", data=b'{"deltas": []}', headers={"X-Nylas-Signature": "0" * 64}
+        )
+        assert forged.status_code == 401
+    finally:
+        server.shutdown()
