@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
 
 import nylas
 from nylas import APIClient
@@ -323,3 +324,22 @@ def _token(engine: LocalEngine, account_id: str, client_id: str | None = None) -
     app = ["--app", client_id] if client_id else []
     issued = json.loads(engine.cli("tokens", "create", account_id, *app, "--json"))
     return str(issued["access_token"])
+
+
+def test_an_app_from_before_webhook_delivery_is_signed_for_once_it_authenticates(
+    engine: LocalEngine, receiver: Receiver
+) -> None:
+    app = App(engine)
+    # A database from before: the app's secret was kept as a hash only.
+    database = create_engine(engine.db_url or f"sqlite:///{engine.data_dir / 'engine.db'}")
+    with database.begin() as conn:
+        conn.execute(
+            text("UPDATE apps SET sealed_secret = NULL WHERE client_id = :id"),
+            {"id": app.client_id},
+        )
+    database.dispose()
+    app.hook(receiver, "contact.created")  # authenticates with the secret
+    contact_id = new_contact(app.user, "Signed")
+    receiver.wait_for_delta("contact.created", contact_id)
+    post = receiver.posts()[-1]
+    assert nylas.verify_webhook_signature(post["signature"], post["body"], app.secret)
