@@ -139,10 +139,14 @@ def test_sdk_sees_a_rate_limit_error(tmp_path):
 
 
 def test_one_address_trying_many_apps_is_stopped_too(tmp_path):
-    """Per address, five times the per-target limit over all targets (2 → 10 here)."""
+    """Per address, five times the per-target limit over all targets (2 → 10 here); an
+    unknown client_id has no secret to guess and is not counted."""
     env = {"NYLAS_ENGINE_AUTH_FAILURE_LIMIT": "2"}
     with LocalEngine(tmp_path, auth="token", env=env) as engine:
-        for n in range(5):
+        for _ in range(12):
+            assert token_request(engine, "no-such-app", "guess", "c").status_code == 401
+        apps = [engine.create_app(f"App {n}")["client_id"] for n in range(6)]
+        for client_id in apps[:5]:
             for _ in range(2):
-                assert token_request(engine, f"app{n}", "guess", "c").status_code == 401
-        assert token_request(engine, "app5", "guess", "c").status_code == 429
+                assert token_request(engine, client_id, "guess", "c").status_code == 401
+        assert token_request(engine, apps[5], "guess", "c").status_code == 429
