@@ -150,3 +150,14 @@ def test_one_address_trying_many_apps_is_stopped_too(tmp_path):
             for _ in range(2):
                 assert token_request(engine, client_id, "guess", "c").status_code == 401
         assert token_request(engine, apps[5], "guess", "c").status_code == 429
+
+
+def test_another_apps_real_secret_is_a_mix_up_not_a_guess(token_engine):
+    mine = token_engine.create_app("Mine", redirect_uri=CALLBACK)
+    theirs = token_engine.create_app("Theirs", redirect_uri=CALLBACK)
+    base = f"{token_engine.url}/a/{mine['client_id']}"
+    for _ in range(15):
+        assert httpx.get(base, auth=(theirs["client_secret"], "")).status_code == 401
+        wrong = token_request(token_engine, mine["client_id"], theirs["client_secret"], "c")
+        assert wrong.status_code == 401
+    assert httpx.get(base, auth=(mine["client_secret"], "")).status_code == 200

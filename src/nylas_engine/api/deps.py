@@ -24,7 +24,7 @@ from nylas_engine.api.scopes import FULL, Grants
 from nylas_engine.config import MAX_JSON_BYTES
 from nylas_engine.context import EngineContext
 from nylas_engine.security import digest
-from nylas_engine.store.auth import authenticate_app, find_app, find_token
+from nylas_engine.store.auth import authenticate_app, could_be_a_guess, find_token
 from nylas_engine.store.models import AccessToken, Account, App
 
 
@@ -158,12 +158,14 @@ def _app_scope(
     attempt = limiter.check(request, client_id, "client")
     if scheme == "basic" and (pair := _basic_pair(value)):
         user, password = pair
+        presented = [user, password]
         # Basic "<client_secret>:" (SDK 3-5) or Basic "<client_id>:<client_secret>".
         secret = user if not password else password if user == client_id else None
         if secret and (app := authenticate_app(session, client_id, secret)):
             return AppScope(ctx, session, app)
         token = user if not password else None
     else:
+        presented = [value]
         token = value if scheme == "bearer" else None
     # SDK 5 sends `Bearer <access token>` on some /a/ calls (wire-api §1.2): only a token
     # this same app issued is accepted, and it sees its own account only.
@@ -171,7 +173,7 @@ def _app_scope(
         app = session.get(App, row.app_id)
         if app is not None and app.client_id == client_id:
             return AppScope(ctx, session, app, row.account)
-    if find_app(session, client_id) is not None:  # an unknown id has no secret to guess
+    if could_be_a_guess(session, client_id, presented):
         limiter.failed(attempt)
     raise unauthorized()
 

@@ -151,7 +151,7 @@ def token(
     attempt = limiter.check(request, client_id, "client")
     app = auth.authenticate_app(session, client_id, secret)
     if app is None:
-        if auth.find_app(session, client_id) is not None:  # an unknown id has no secret to guess
+        if auth.could_be_a_guess(session, client_id, [secret]):
             limiter.failed(attempt)
         raise APIError(401, "Invalid client_id or client_secret.")
     grant = auth.exchange_code(session, app, code)

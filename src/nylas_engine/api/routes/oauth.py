@@ -310,9 +310,7 @@ def token(
     attempt = limiter.check(request, values["client_id"], "client")
     app = auth.authenticate_app(session, values["client_id"], values["client_secret"])
     if app is None:
-        if (
-            auth.find_app(session, values["client_id"]) is not None
-        ):  # an unknown id has no secret to guess
+        if auth.could_be_a_guess(session, values["client_id"], [values["client_secret"]]):
             limiter.failed(attempt)
         raise APIError(401, "Invalid client_id or client_secret.")
     grant = auth.exchange_code(session, app, values["code"], values["redirect_uri"] or None)
