@@ -11,6 +11,11 @@ MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 MAX_JSON_BYTES = 16 * 1024 * 1024
 
 
+def _env_number(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
 def default_data_dir() -> Path:
     """`$NYLAS_ENGINE_HOME`, else the XDG data directory of the current user."""
     if env := os.environ.get("NYLAS_ENGINE_HOME"):
@@ -27,6 +32,14 @@ class Settings:
     db_url: str | None = None
     auth_mode: str = "open"  # "open": account id is the token; "token": OAuth tokens only
     max_upload_bytes: int = MAX_UPLOAD_BYTES
+    # Failed sign-ins (client secret, password, code) allowed per client IP and target in
+    # `auth_failure_window` seconds before 429 (api/ratelimit.py); 0 turns the limit off.
+    auth_failure_limit: int = field(
+        default_factory=lambda: int(_env_number("NYLAS_ENGINE_AUTH_FAILURE_LIMIT", 10))
+    )
+    auth_failure_window: float = field(
+        default_factory=lambda: _env_number("NYLAS_ENGINE_AUTH_FAILURE_WINDOW", 60.0)
+    )
 
     @property
     def database_url(self) -> str:

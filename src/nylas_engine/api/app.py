@@ -10,6 +10,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from nylas_engine import __version__
 from nylas_engine.api.errors import APIError, install_handlers
 from nylas_engine.api.idempotency import IdempotencyMiddleware
+from nylas_engine.api.ratelimit import FailureLimiter
 from nylas_engine.api.routes import routers
 from nylas_engine.config import MAX_JSON_BYTES, Settings
 from nylas_engine.context import EngineContext
@@ -110,6 +111,10 @@ def create_app(ctx: EngineContext) -> FastAPI:
         redoc_url=None,
     )
     app.state.ctx = ctx
+    settings = ctx.settings
+    app.state.auth_failures = FailureLimiter(
+        settings.auth_failure_limit, settings.auth_failure_window
+    )
     install_handlers(app)
     for router in routers():
         app.include_router(router)

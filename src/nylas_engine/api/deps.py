@@ -19,10 +19,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nylas_engine.api.errors import APIError, bad_request, unauthorized
+from nylas_engine.api.ratelimit import auth_failures
+from nylas_engine.api.scopes import FULL, Grants
 from nylas_engine.config import MAX_JSON_BYTES
 from nylas_engine.context import EngineContext
 from nylas_engine.security import digest
-from nylas_engine.store.auth import authenticate_app, find_token
+from nylas_engine.store.auth import authenticate_app, could_be_a_guess, find_token
 from nylas_engine.store.models import AccessToken, Account, App
 from nylas_engine.store.webhooks import keep_secret
 
@@ -70,15 +72,23 @@ def credential(request: Request) -> str | None:
 
 def account_for_token(session: Session, token: str, auth_mode: str) -> Account | None:
     """The account a token opens: an issued token, or (open mode) the account id itself."""
+    found = resolve_token(session, token, auth_mode)
+    return found[0] if found else None
+
+
+def resolve_token(session: Session, token: str, auth_mode: str) -> tuple[Account, Grants] | None:
+    """The account a token opens and what it may do there: an issued token is limited to its
+    scopes; the account id itself (open mode) may do everything."""
     row = session.scalar(
         select(AccessToken).where(
             AccessToken.token_hash == digest(token), AccessToken.revoked_at.is_(None)
         )
     )
     if row is not None:
-        return row.account
+        return row.account, Grants.parse(row.scopes)
     if auth_mode == "open":
-        return session.scalar(select(Account).where(Account.public_id == token))
+        account = session.scalar(select(Account).where(Account.public_id == token))
+        return (account, FULL) if account is not None else None
     return None
 
 
@@ -88,6 +98,7 @@ class AccountScope:
     session: Session
     account: Account
     token: str
+    grants: Grants = FULL
 
 
 def account_scope(
@@ -96,14 +107,16 @@ def account_scope(
     token = credential(request)
     if token is None:
         raise unauthorized()
-    account = account_for_token(session, token, ctx.settings.auth_mode)
-    if account is None:
+    found = resolve_token(session, token, ctx.settings.auth_mode)
+    if found is None:
         raise unauthorized()
+    account, grants = found
     if account.deleted_at is not None:
         raise APIError(404, "The account does not exist.")
     if account.billing_state in ("cancelled", "deleted"):
         raise APIError(403, "This account has been downgraded. Upgrade it to use the API again.")
-    return AccountScope(ctx, session, account, token)
+    grants.require(request)  # the token's scopes (api/scopes.py) cover this route
+    return AccountScope(ctx, session, account, token, grants)
 
 
 def write_scope(scope: AccountScope = Depends(account_scope)) -> AccountScope:
@@ -139,8 +152,14 @@ def _app_scope(
     request: Request, client_id: str, ctx: EngineContext, session: Session, *, allow_token: bool
 ) -> AppScope:
     scheme, value = _authorization(request)
-    if scheme == "basic" and value and (pair := _basic_pair(value)):
+    if not value:
+        raise unauthorized()
+    # Wrong secrets (or tokens) for this client_id count towards its 429 (api/ratelimit.py).
+    limiter = auth_failures(request)
+    attempt = limiter.check(request, client_id, "client")
+    if scheme == "basic" and (pair := _basic_pair(value)):
         user, password = pair
+        presented = [user, password]
         # Basic "<client_secret>:" (SDK 3-5) or Basic "<client_id>:<client_secret>".
         secret = user if not password else password if user == client_id else None
         if secret and (app := authenticate_app(session, client_id, secret)):
@@ -148,13 +167,16 @@ def _app_scope(
             return AppScope(ctx, session, app)
         token = user if not password else None
     else:
-        token = value if scheme == "bearer" and value else None
+        presented = [value]
+        token = value if scheme == "bearer" else None
     # SDK 5 sends `Bearer <access token>` on some /a/ calls (wire-api §1.2): only a token
     # this same app issued is accepted, and it sees its own account only.
     if allow_token and token and (row := find_token(session, token)) and row.app_id:
         app = session.get(App, row.app_id)
         if app is not None and app.client_id == client_id:
             return AppScope(ctx, session, app, row.account)
+    if could_be_a_guess(session, client_id, presented):
+        limiter.failed(attempt)
     raise unauthorized()
 
 

@@ -129,6 +129,25 @@ def revoke_all(session: Session, app: App, account: Account, keep: str | None = 
     return int(session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]
 
 
+def could_be_a_guess(session: Session, client_id: str, presented: list[str]) -> bool:
+    """Whether a failed sign-in as app `client_id` may be someone guessing its secret (and so
+    counts towards the 429, api/ratelimit.py): the app exists, and nothing presented is a
+    real credential elsewhere (another app's secret or a live token is a mix-up, not a
+    guess). Only called on failures, so the unindexed secret lookup costs nothing on success."""
+    if find_app(session, client_id) is None:
+        return False
+    hashes = [digest(value) for value in presented if value]
+    if not hashes:
+        return True
+    other_app = session.scalar(select(App.id).where(App.secret_hash.in_(hashes)).limit(1))
+    token = session.scalar(
+        select(AccessToken.id)
+        .where(AccessToken.token_hash.in_(hashes), AccessToken.revoked_at.is_(None))
+        .limit(1)
+    )
+    return other_app is None and token is None
+
+
 # ---------------------------------------------------------------------------------- codes
 
 

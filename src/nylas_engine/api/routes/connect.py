@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
 from nylas_engine.api.deps import db_session, get_ctx, json_object
 from nylas_engine.api.errors import API_ERROR, APIError, bad_request
+from nylas_engine.api.ratelimit import auth_failures
 from nylas_engine.api.views.account import account_json
 from nylas_engine.context import EngineContext
 from nylas_engine.store import auth
@@ -104,6 +105,7 @@ def server_settings(body: dict[str, Any]) -> tuple[ServerSettings, MailCredentia
 
 @router.post("/connect/authorize")
 def authorize(
+    request: Request,
     body: dict[str, Any] = Depends(json_object),
     session: Session = db_session,
     ctx: EngineContext = Depends(get_ctx),
@@ -118,6 +120,8 @@ def authorize(
         raise bad_request(f"Provider {provider!r} is not supported: this engine connects IMAP.")
     settings, credentials = server_settings(body)
     scopes = _string(body, "scopes") or auth.DEFAULT_SCOPES
+    limiter = auth_failures(request)
+    attempt = limiter.check(request, settings.email, "email")
     try:
         account = connect_account(
             session,
@@ -128,6 +132,7 @@ def authorize(
             provider="custom" if provider == "imap" else provider,
         )
     except AuthFailed as exc:
+        limiter.failed(attempt)
         raise APIError(403, f"Invalid credentials: {exc}") from None
     except ServerUnreachable as exc:
         raise APIError(503, str(exc), API_ERROR) from None
@@ -135,16 +140,23 @@ def authorize(
 
 
 @router.post("/connect/token")
-def token(body: dict[str, Any] = Depends(json_object), session: Session = db_session) -> Any:
+def token(
+    request: Request, body: dict[str, Any] = Depends(json_object), session: Session = db_session
+) -> Any:
     client_id = _string(body, "client_id", required=True)
     secret = _string(body, "client_secret", required=True)
     code = _string(body, "code", required=True)
     assert client_id is not None and secret is not None and code is not None
+    limiter = auth_failures(request)
+    attempt = limiter.check(request, client_id, "client")
     app = auth.authenticate_app(session, client_id, secret)
     if app is None:
+        if auth.could_be_a_guess(session, client_id, [secret]):
+            limiter.failed(attempt)
         raise APIError(401, "Invalid client_id or client_secret.")
     grant = auth.exchange_code(session, app, code)
     if grant is None:
+        limiter.failed(attempt)
         session.commit()  # a reused code has had its token revoked: that stands
         raise bad_request("Invalid code: it is unknown, expired or already used.")
     return {

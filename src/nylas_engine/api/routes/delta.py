@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from nylas_engine.api.deps import AccountScope, account_scope, get_ctx, json_object
 from nylas_engine.api.errors import bad_request
 from nylas_engine.api.params import Query
+from nylas_engine.api.scopes import Grants
 from nylas_engine.api.views.registry import RenderContext, deltas_json
 from nylas_engine.context import EngineContext
 from nylas_engine.ids import is_valid_public_id
@@ -58,7 +59,8 @@ def _type_list(value: str | None) -> frozenset[str] | None:
     return names or None
 
 
-def delta_args(request: Request) -> DeltaArgs:
+def delta_args(request: Request, grants: Grants) -> DeltaArgs:
+    """`grants`: object types the token's scopes do not cover are left out of every page."""
     query = Query(request)
     cursor = query.params.get("cursor")
     if not cursor:
@@ -70,7 +72,7 @@ def delta_args(request: Request) -> DeltaArgs:
     exclude = _type_list(query.string("exclude_types", "excluded_types"))
     if include is not None and exclude is not None:
         raise bad_request("Invalid Request. Cannot specify both include_types and exclude_types")
-    hidden = set(exclude or ())
+    hidden = set(exclude or ()) | grants.hidden_delta_types()
     # Unlike the old open-source engine, folder and label deltas are shown unless excluded.
     if query.boolean("exclude_folders", False):
         hidden |= {"folder", "label"}
@@ -126,11 +128,12 @@ def _page(
 # ------------------------------------------------------------------------- long-lived requests
 
 
-def account_id(request: Request, ctx: EngineContext = Depends(get_ctx)) -> int:
+def account_id(request: Request, ctx: EngineContext = Depends(get_ctx)) -> tuple[int, Grants]:
     """Authenticate like every route, but give the session back at once: the long-lived
     endpoints open a short session per check instead of holding one for minutes."""
     with ctx.db.session() as session:
-        return account_scope(request, ctx, session).account.id
+        scope = account_scope(request, ctx, session)
+        return scope.account.id, scope.grants
 
 
 def _check_cursor(ctx: EngineContext, account_pk: int, cursor: str) -> int:
@@ -177,17 +180,20 @@ def generate_cursor(
 @router.get("/delta")
 @router.get("/delta/", include_in_schema=False)
 def get_delta(request: Request, scope: AccountScope = Depends(account_scope)) -> Any:
-    args = delta_args(request)
+    args = delta_args(request, scope.grants)
     start = _start(scope.session, scope.account, args.cursor)
     return _page(scope.session, scope.account, args, start)[0]
 
 
 @router.get("/delta/longpoll")
 async def longpoll(
-    request: Request, ctx: EngineContext = Depends(get_ctx), account_pk: int = Depends(account_id)
+    request: Request,
+    ctx: EngineContext = Depends(get_ctx),
+    authed: tuple[int, Grants] = Depends(account_id),
 ) -> Any:
     """The next page as soon as it has a delta, else an empty page after `timeout`."""
-    args = delta_args(request)
+    account_pk, grants = authed
+    args = delta_args(request, grants)
     deadline = time.monotonic() + _timeout(request, LONGPOLL_TIMEOUT)
     position = await run_in_threadpool(_check_cursor, ctx, account_pk, args.cursor)
     while True:
@@ -200,12 +206,15 @@ async def longpoll(
 
 @router.get("/delta/streaming")
 async def streaming(
-    request: Request, ctx: EngineContext = Depends(get_ctx), account_pk: int = Depends(account_id)
+    request: Request,
+    ctx: EngineContext = Depends(get_ctx),
+    authed: tuple[int, Grants] = Depends(account_id),
 ) -> Any:
     """Deltas as they happen, one compact JSON object per line (not SSE framing, although the
     old engine called it text/event-stream); a bare newline about every second keeps the
     connection alive. Starlette stops the generator when the client goes away."""
-    args = replace(delta_args(request), limit=STREAM_BATCH)
+    account_pk, grants = authed
+    args = replace(delta_args(request, grants), limit=STREAM_BATCH)
     deadline = time.monotonic() + _timeout(request, STREAM_TIMEOUT)
     start = await run_in_threadpool(_check_cursor, ctx, account_pk, args.cursor)
 

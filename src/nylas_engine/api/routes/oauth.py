@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from nylas_engine.api.deps import credential, db_session, json_object
 from nylas_engine.api.errors import APIError, bad_request, unauthorized
+from nylas_engine.api.ratelimit import TooManyFailures, auth_failures
 from nylas_engine.security import new_secret
 from nylas_engine.store import auth
 from nylas_engine.store.models import App
@@ -240,8 +241,19 @@ def authorize_submit(
     if form.get("action") == "deny":
         return error_redirect(parsed, "access_denied", "The user did not allow access.")
 
-    account = auth.login(session, form.get("email", "")[:320], form.get("password", "")[:1024])
+    email = form.get("email", "")[:320]
+    limiter = auth_failures(request)
+    try:
+        attempt = limiter.check(request, email, "email")
+    except TooManyFailures as exc:
+        if parsed.redirect_on_error:
+            return error_redirect(parsed, "too_many_attempts", exc.message)
+        page = login_page(request, parsed, email=email, error=exc.message, status=429)
+        page.headers.update(exc.headers or {})
+        return page
+    account = auth.login(session, email, form.get("password", "")[:1024])
     if account is None:
+        limiter.failed(attempt)
         reason = "Wrong email address or password."
         if parsed.redirect_on_error:
             return error_redirect(parsed, "invalid_credentials", reason)
@@ -280,7 +292,11 @@ async def token_fields(request: Request) -> dict[str, Any]:
 
 
 @router.api_route("/oauth/token", methods=["GET", "POST"])
-def token(session: Session = db_session, fields: dict[str, Any] = Depends(token_fields)) -> Any:
+def token(
+    request: Request,
+    session: Session = db_session,
+    fields: dict[str, Any] = Depends(token_fields),
+) -> Any:
     names = ("client_id", "client_secret", "grant_type", "code", "redirect_uri")
     if not all(isinstance(fields.get(n, ""), str) for n in names):
         raise bad_request("Every field must be a string")
@@ -290,11 +306,16 @@ def token(session: Session = db_session, fields: dict[str, Any] = Depends(token_
         raise bad_request(f"Missing required fields: {', '.join(missing)}")
     if (values["grant_type"] or "authorization_code") != "authorization_code":
         raise bad_request("grant_type must be authorization_code")
+    limiter = auth_failures(request)
+    attempt = limiter.check(request, values["client_id"], "client")
     app = auth.authenticate_app(session, values["client_id"], values["client_secret"])
     if app is None:
+        if auth.could_be_a_guess(session, values["client_id"], [values["client_secret"]]):
+            limiter.failed(attempt)
         raise APIError(401, "Invalid client_id or client_secret.")
     grant = auth.exchange_code(session, app, values["code"], values["redirect_uri"] or None)
     if grant is None:
+        limiter.failed(attempt)
         session.commit()  # a reused code has had its token revoked: that stands
         raise bad_request("Invalid authorization code: it is unknown, expired or already used.")
     return {
