@@ -343,3 +343,22 @@ def test_an_app_from_before_webhook_delivery_is_signed_for_once_it_authenticates
     receiver.wait_for_delta("contact.created", contact_id)
     post = receiver.posts()[-1]
     assert nylas.verify_webhook_signature(post["signature"], post["body"], app.secret)
+
+
+def test_an_app_hears_only_what_its_tokens_may_read(
+    engine: LocalEngine, receiver: Receiver
+) -> None:
+    app = App(engine)
+    account = engine.add_account(f"calendar-only{time.monotonic_ns()}@example.com")
+    engine.cli("tokens", "create", account["id"], "--app", app.client_id, "--scopes", "calendar")
+    app.hook(receiver, "contact.created", "calendar.created")
+    receiver.wait_for(lambda: receiver.requests, "the challenge")
+    owner = APIClient(None, None, _token(engine, account["id"]), engine.url)  # not the app's
+    contact_id = new_contact(owner, "Private")
+    calendar = owner.calendars.create()
+    calendar.name = "Shared"
+    calendar.save()
+    receiver.wait_for_delta("calendar.created", calendar.id)
+    # The contact came first: had it been sent, it would be here by now.
+    assert [d["type"] for d in receiver.deltas()] == ["calendar.created"]
+    assert contact_id not in {d["object_data"]["id"] for d in receiver.deltas()}

@@ -91,6 +91,20 @@ def start_cursors(session: Session, webhook: Webhook) -> None:
     session.flush()
 
 
+def granted_scopes(session: Session, webhook: Webhook) -> dict[int, str]:
+    """{account id: the scopes of every token the webhook's app holds for it, joined}: a
+    webhook tells the app only what its tokens may read."""
+    joined: dict[int, list[str]] = {}
+    rows = session.execute(
+        select(AccessToken.account_id, AccessToken.scopes).where(
+            AccessToken.app_id == webhook.app_id
+        )
+    )
+    for account_id, scopes in rows:
+        joined.setdefault(account_id, []).append(scopes)
+    return {account_id: ",".join(scopes) for account_id, scopes in joined.items()}
+
+
 def starting_cursor(session: Session, account_id: int, since: int) -> int:
     """The last delta-log row of the account written before `since` (a timestamp)."""
     last = session.scalar(

@@ -1,8 +1,9 @@
 """Turning the delta log into webhook notifications (wire-api §16.4).
 
 Object changes come from the delta log, so whatever wrote them (the API, IMAP sync, import)
-is announced the same way. Account triggers come from the account's sync state, which is
-compared with the one last announced: `running`, `invalid`, `stopped`, and `sync_error` for
+is announced the same way; an app hears only of the object types its tokens for the account
+may read (their scopes, `api.scopes`). Account triggers come from the account's sync state,
+which is compared with the one last announced: `running`, `invalid`, `stopped`, and `sync_error` for
 a connection failure; `account.connected` when an account is linked to the app (its first
 token) after the webhook was made. Tracking and job triggers are accepted but never fire:
 the engine does no tracking and has no job queue.
@@ -15,9 +16,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from nylas_engine.api.scopes import Grants
 from nylas_engine.store.models import Webhook, now
 from nylas_engine.store.webhooks import (
     Linked,
+    granted_scopes,
     linked_accounts,
     message_attributes,
     starting_cursor,
@@ -76,12 +79,18 @@ def next_batch(session: Session, webhook: Webhook, limit: int = BATCH) -> Batch:
 
     rows = transactions_after(session, cursors, limit)
     batch.full = len(rows) == limit
+    hidden = {
+        account_id: Grants.parse(scopes).hidden_delta_types()
+        for account_id, scopes in granted_scopes(session, webhook).items()
+    }
     messages: set[str] = set()
     for txn, account_public_id in rows:
         batch.moves[txn.account_id] = (txn.id, by_id[txn.account_id].sync_state)
         trigger = OBJECT_TRIGGERS.get((txn.object_type, txn.command))
         if trigger is None or trigger not in wanted:
             continue
+        if txn.object_type in hidden.get(txn.account_id, ()):
+            continue  # outside the scopes the account granted the app
         batch.deltas.append(
             _delta(
                 trigger, txn.object_type, txn.object_public_id, account_public_id, txn.created_at
