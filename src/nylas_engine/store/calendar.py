@@ -402,14 +402,7 @@ def file_invites(
         if emailed is None:
             if invite.method == "CANCEL":
                 continue  # nothing of ours to cancel
-            emailed = Event(
-                account_id=account.id,
-                calendar_id=emailed_calendar(session, account).id,
-                ical_uid=invite.uid,
-                read_only=True,
-                busy=True,
-            )
-            session.add(emailed)
+            emailed = _new_emailed_event(session, account, invite.uid)
         elif invite.sequence < (emailed.sequence or 0):
             continue  # an older version of the invitation than the one already filed
         changes = invite.changes()
@@ -426,6 +419,20 @@ def file_invites(
         elif changes.get("recurrence") is not None:
             _adopt_overrides(session, account, emailed)
     session.flush()
+
+
+def _new_emailed_event(session: Session, account: Account, uid: str, **fields: Any) -> Event:
+    """A read-only event in the "Emailed events" calendar, for the invitation's UID."""
+    event = Event(
+        account_id=account.id,
+        calendar_id=emailed_calendar(session, account).id,
+        ical_uid=uid,
+        read_only=True,
+        busy=True,
+        **fields,
+    )
+    session.add(event)
+    return event
 
 
 def _series(account: Account, uid: str) -> Select[Any]:
@@ -480,15 +487,7 @@ def _file_occurrence(
     changes = invite.changes()
     del changes["recurrence"]
     if override is None:
-        override = Event(
-            account_id=account.id,
-            calendar_id=emailed_calendar(session, account).id,
-            ical_uid=invite.uid,
-            read_only=True,
-            busy=True,
-            original_start_time=original,
-        )
-        session.add(override)
+        override = _new_emailed_event(session, account, invite.uid, original_start_time=original)
         if master is None:  # what the invitation says is all there is to show
             cancel = False
         else:  # the occurrence as the series has it, then the invitation's changes
