@@ -230,6 +230,9 @@ def demo_script(tmp_path: Path, port: int, **env: str) -> Iterator[subprocess.Po
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+        # A terminal's job gets Ctrl-C even when the tests run as a background job, which
+        # starts its children with SIGINT ignored (and bash cannot trap an ignored signal).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         env={
             **os.environ,
             "PYTHON": sys.executable,
