@@ -21,8 +21,13 @@ import nylas
 from nylas import APIClient
 from nylas.testing import LocalEngine
 
-ENV = {"NYLAS_ENGINE_WEBHOOK_POLL": "0.1", "NYLAS_ENGINE_WEBHOOK_RETRY": "0.2"}
+ENV = {
+    "NYLAS_ENGINE_WEBHOOK_POLL": "0.1",
+    "NYLAS_ENGINE_WEBHOOK_RETRY": "0.2",
+    "NYLAS_ENGINE_WEBHOOK_TIMEOUT": "60",  # longer than any receiver here holds an answer
+}
 WAIT = 30.0
+HOLD = 20.0  # a held answer is let go after this at the latest
 
 
 class Receiver:
@@ -33,6 +38,8 @@ class Receiver:
         self.requests: list[dict[str, Any]] = []
         self.echo_challenge = True
         self.statuses: list[int] = []
+        self.hold: threading.Event | None = None  # set: POSTs wait for it before answering
+        self.holding = 0  # POSTs waiting right now
         self.lock = threading.Lock()
         receiver = self
 
@@ -46,6 +53,12 @@ class Receiver:
 
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                if (hold := receiver.hold) is not None:
+                    with receiver.lock:
+                        receiver.holding += 1
+                    hold.wait(HOLD)
+                    with receiver.lock:
+                        receiver.holding -= 1
                 with receiver.lock:
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
                     receiver.requests.append(
@@ -362,3 +375,22 @@ def test_an_app_hears_only_what_its_tokens_may_read(
     # The contact came first: had it been sent, it would be here by now.
     assert [d["type"] for d in receiver.deltas()] == ["calendar.created"]
     assert contact_id not in {d["object_data"]["id"] for d in receiver.deltas()}
+
+
+def test_a_slow_receiver_holds_up_only_its_own_notifications(engine: LocalEngine) -> None:
+    app = App(engine)
+    slow, fast = Receiver(), Receiver()
+    slow.hold = threading.Event()
+    try:
+        app.hook(slow, "contact.created")  # the older webhook: it would be served first
+        app.hook(fast, "contact.created")
+        contact_id = new_contact(app.user, "Both")
+        slow.wait_for(lambda: slow.holding, "the slow receiver to get its notification")
+        fast.wait_for_delta("contact.created", contact_id)
+        assert slow.holding == 1  # still sitting on its copy
+        slow.hold.set()
+        slow.wait_for_delta("contact.created", contact_id)
+    finally:
+        slow.hold.set()
+        slow.close()
+        fast.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from nylas_engine.store.credentials import Vault
@@ -74,8 +74,10 @@ def linked_accounts(session: Session, webhook: Webhook) -> list[Linked]:
 
 
 def start_cursors(session: Session, webhook: Webhook) -> None:
-    """A new webhook starts at the end of each linked account's delta log: it hears of what
-    happens from now on. Accounts linked later start where their link began (`next_batch`)."""
+    """A new (or reactivated) webhook starts at the end of each linked account's delta log:
+    it hears of what happens from now on. Accounts linked later start where their link began
+    (`next_batch`)."""
+    session.execute(delete(WebhookCursor).where(WebhookCursor.webhook_id == webhook.id))
     for account in linked_accounts(session, webhook):
         last = session.scalar(
             select(func.max(Transaction.id)).where(Transaction.account_id == account.account_id)

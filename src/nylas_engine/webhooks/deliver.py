@@ -1,6 +1,8 @@
 """Delivering webhook notifications from `nylas-engine serve` (wire-api §16.4).
 
-One thread looks at every webhook each `NYLAS_ENGINE_WEBHOOK_POLL` seconds (default 0.5):
+Every `NYLAS_ENGINE_WEBHOOK_POLL` seconds (default 0.5) each active webhook with work is
+handed to one of 8 sender threads, so a receiver slow to answer (it has
+`NYLAS_ENGINE_WEBHOOK_TIMEOUT` seconds, default 10) holds up only its own notifications:
 * a webhook not yet verified is sent `GET <callback_url>?challenge=<random>` and must answer
   200 with the challenge as its body; nothing is delivered to it before that;
 * then `POST <callback_url>` with `{"deltas": [...]}` (up to 100 per request) and
@@ -10,8 +12,9 @@ A 2xx answer moves the webhook's cursors past what it carried; anything else (an
 a timeout, a refused connection) leaves them where they were, and the same changes are sent
 again after a delay that doubles from `NYLAS_ENGINE_WEBHOOK_RETRY` seconds (default 5) up to
 five minutes, so a receiver that is down loses nothing. Delivery is at least once: a receiver
-that answered too late may see a notification twice. An inactive webhook's cursors move
-without sending, so turning it back on does not replay what happened meanwhile.
+that answered too late may see a notification twice. An inactive webhook is not served;
+turning it back on starts it afresh (`store.webhooks.start_cursors`), so what happened while
+it was off is not sent.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import os
 import secrets
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 from sqlalchemy import select, update
@@ -39,8 +43,9 @@ log = logging.getLogger("nylas_engine.webhooks")
 POLL_ENV, DEFAULT_POLL = "NYLAS_ENGINE_WEBHOOK_POLL", 0.5
 RETRY_ENV, DEFAULT_RETRY = "NYLAS_ENGINE_WEBHOOK_RETRY", 5.0
 RETRY_MAX = 300.0
-TIMEOUT = 10.0  # seconds a receiver has to answer
-BATCHES_PER_TURN = 20  # a webhook with a backlog yields to the others after this many
+TIMEOUT_ENV, DEFAULT_TIMEOUT = "NYLAS_ENGINE_WEBHOOK_TIMEOUT", 10.0  # for a receiver's answer
+SENDERS = 8  # webhooks served at once
+BATCHES_PER_TURN = 20  # a webhook with a backlog lets the poll look again after this many
 
 
 class DeliveryFailed(Exception):
@@ -59,6 +64,10 @@ def _seconds(env: str, default: float) -> float:
 
 
 class WebhookService(threading.Thread):
+    """Looks for work every `poll` seconds and hands each webhook that has some to a pool
+    thread, one at a time per webhook: a receiver that is slow to answer holds up only its
+    own notifications."""
+
     def __init__(self, ctx: EngineContext) -> None:
         super().__init__(name="webhooks", daemon=True)
         self.ctx = ctx
@@ -66,10 +75,14 @@ class WebhookService(threading.Thread):
         self.retry = _seconds(RETRY_ENV, DEFAULT_RETRY)
         self.stopping = threading.Event()
         self.http = httpx.Client(
-            timeout=TIMEOUT,
+            timeout=_seconds(TIMEOUT_ENV, DEFAULT_TIMEOUT),
             follow_redirects=False,
             headers={"User-Agent": "nylas-engine webhooks"},
+            limits=httpx.Limits(max_connections=SENDERS),
         )
+        self.pool = ThreadPoolExecutor(SENDERS, thread_name_prefix="webhook")
+        self._busy: set[int] = set()
+        self._lock = threading.Lock()
         self._failures: dict[int, int] = {}
         self._retry_at: dict[int, float] = {}
 
@@ -84,26 +97,42 @@ class WebhookService(threading.Thread):
                 except Exception:  # a bug or a database hiccup must not end delivery
                     log.exception("webhook delivery failed")
         finally:
+            self.pool.shutdown(wait=False, cancel_futures=True)
             self.http.close()
 
     def turn(self) -> None:
-        """One look at every webhook that is not waiting to retry."""
+        """Hand every active webhook that is neither being served nor waiting to retry to
+        the pool."""
         with self.ctx.db.session() as session:
-            ids = list(session.scalars(select(Webhook.id).order_by(Webhook.id)))
+            ids = list(
+                session.scalars(
+                    select(Webhook.id).where(Webhook.state == "active").order_by(Webhook.id)
+                )
+            )
+        now_ = time.monotonic()
         for webhook_id in ids:
-            if self.stopping.is_set():
-                return
-            if time.monotonic() < self._retry_at.get(webhook_id, 0.0):
-                continue
-            try:
-                for _ in range(BATCHES_PER_TURN):
-                    if not self._deliver(webhook_id):
-                        break
-            except DeliveryFailed as exc:
-                self._failed(webhook_id, str(exc))
-            else:
-                self._failures.pop(webhook_id, None)
-                self._retry_at.pop(webhook_id, None)
+            with self._lock:
+                if webhook_id in self._busy or now_ < self._retry_at.get(webhook_id, 0.0):
+                    continue
+                self._busy.add(webhook_id)
+            self.pool.submit(self._serve, webhook_id)
+
+    def _serve(self, webhook_id: int) -> None:
+        try:
+            for _ in range(BATCHES_PER_TURN):
+                if self.stopping.is_set() or not self._deliver(webhook_id):
+                    break
+        except DeliveryFailed as exc:
+            self._failed(webhook_id, str(exc))
+        except Exception:
+            log.exception("webhook %s: delivery failed", webhook_id)
+            self._failed(webhook_id, "an error in the engine (logged above)")
+        else:
+            self._failures.pop(webhook_id, None)
+            self._retry_at.pop(webhook_id, None)
+        finally:
+            with self._lock:
+                self._busy.discard(webhook_id)
 
     def _deliver(self, webhook_id: int) -> bool:
         """Send this webhook's next notification; True when more is waiting. No database

@@ -241,6 +241,8 @@ def update_webhook(
         if state != webhook.state:
             webhook.state = state
             webhook.version += 1
+            if state == "active":  # what happened while it was off is not sent
+                start_cursors(scope.session, webhook)
     return webhook_json(webhook, scope.app)
 
 
