@@ -53,6 +53,22 @@ class Engine(LocalEngine):
 TEST_DB = os.environ.get("NYLAS_TEST_DB", "sqlite")
 
 
+# What puts a test's data in the database under test; in the PostgreSQL run, tests without
+# any of these would only repeat the SQLite run (their engines keep a SQLite file of their own).
+_DATABASE_FIXTURES = {"engine", "database_url", "new_database"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if TEST_DB == "sqlite":
+        return
+    uses = [bool(_DATABASE_FIXTURES & set(getattr(i, "fixturenames", ()))) for i in items]
+    keep = [item for item, used in zip(items, uses, strict=True) if used]
+    dropped = [item for item, used in zip(items, uses, strict=True) if not used]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
 @pytest.fixture(scope="session")
 def new_database() -> Iterator[Callable[[], str | None]]:
     """Makes a database of its own for an engine a test starts: None (the engine's SQLite
