@@ -160,6 +160,7 @@ def cmd_apps_create(args: argparse.Namespace) -> None:
 
 def cmd_tokens_create(args: argparse.Namespace) -> None:
     """Issue an access token without the browser flow (scripts, tests, token mode by hand)."""
+    from nylas_engine.api.scopes import scope_error
     from nylas_engine.store.accounts import find_by_email, find_by_public_id
     from nylas_engine.store.auth import DEFAULT_SCOPES, find_app, issue_token
 
@@ -173,6 +174,8 @@ def cmd_tokens_create(args: argparse.Namespace) -> None:
             app = find_app(session, args.app)
             if app is None:
                 raise SystemExit(f"no app with client id {args.app!r}")
+        if args.scopes and (problem := scope_error(args.scopes)):
+            raise SystemExit(problem)
         token = issue_token(session, account, app, args.scopes or DEFAULT_SCOPES)
         data = {"access_token": token, "account_id": account.public_id}
     _emit(args, data, token)

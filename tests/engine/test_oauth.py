@@ -187,6 +187,15 @@ def test_redirect_on_error_sends_the_error_to_the_app(token_engine, app, user):
         assert callback_params(bad_type)["error"] == "unsupported_response_type"
         page = open_login_page(browser, app, response_type="id_token")
         assert page.status_code == 400 and "location" not in page.headers
+        # A scope the engine does not know is refused, not granted as nothing.
+        bad_scope = open_login_page(
+            browser, app, scopes="email,email.metadata", redirect_on_error="true"
+        )
+        refused = callback_params(bad_scope)
+        assert refused["error"] == "invalid_scope"
+        assert "email.metadata" in refused["reason"]
+        page = open_login_page(browser, app, scopes="calendar,calender")
+        assert page.status_code == 400 and "calender" in page.text
 
 
 def test_cancel_returns_access_denied(token_engine, app, user):

@@ -176,6 +176,9 @@ def test_cli_scopes_and_full_tokens(engine, account, mail):
         assert api.get("/messages").status_code == 200
         assert api.get("/events").status_code == 200
         assert api.post("/delta/latest_cursor").status_code == 200
+    with pytest.raises(RuntimeError, match="Unknown or unsupported scopes: no.such.scope"):
+        engine.cli("tokens", "create", account["id"], "--scopes", "contacts,no.such.scope")
+    # A token stored with a scope the engine doesn't know (say, from a newer version).
     with client(engine, issue(engine, account, "no.such.scope")) as api:
         assert api.get("/account").status_code == 200
         assert api.get("/messages").status_code == 403

@@ -108,3 +108,25 @@ def test_connect_rejects_missing_settings_and_unknown_apps(offline_engine):
         json={"client_id": "nope", "email_address": "a@example.com", "settings": {}},
     )
     assert unknown.status_code == 400
+
+
+def test_connect_refuses_unknown_scopes_before_trying_the_servers(offline_engine):
+    app = offline_engine.create_app("Native auth app")
+    refused = httpx.post(
+        offline_engine.url + "/connect/authorize",
+        json={
+            "client_id": app["client_id"],
+            "email_address": "a@example.com",
+            "scopes": "email,calender",
+            "settings": {
+                "imap_host": "127.0.0.1",
+                "imap_port": 9,
+                "imap_username": "a@example.com",
+                "imap_password": "secret",
+                "smtp_host": "127.0.0.1",
+                "smtp_port": 9,
+            },
+        },
+    )
+    assert refused.status_code == 400
+    assert "calender" in refused.json()["message"]

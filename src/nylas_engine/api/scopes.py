@@ -94,6 +94,20 @@ def required_permission(method: str, path: str) -> str | None:
     return f"{area}.write"
 
 
+def _names(scopes: str) -> tuple[str, ...]:
+    """Scopes as requested or stored: comma-separated, spaces tolerated, case ignored."""
+    return tuple(dict.fromkeys(s for s in re.split(r"[\s,]+", scopes.lower()) if s))
+
+
+def scope_error(scopes: str) -> str | None:
+    """Why `scopes` can't be granted, or None. Asking for a scope this engine does not know
+    (`email.metadata` among them) is an error rather than a token that silently lacks it."""
+    unknown = [name for name in _names(scopes) if name not in SCOPES]
+    if not unknown:
+        return None
+    return f"Unknown or unsupported scopes: {', '.join(unknown)} (known: {', '.join(SCOPES)})."
+
+
 @dataclass(frozen=True)
 class Grants:
     """What one token may do: its scopes as issued, and the permissions they add up to."""
@@ -104,7 +118,7 @@ class Grants:
     @classmethod
     def parse(cls, scopes: str) -> Grants:
         """Scopes as stored (comma-separated; spaces tolerated). Unknown scopes grant nothing."""
-        names = tuple(dict.fromkeys(s for s in re.split(r"[\s,]+", scopes.lower()) if s))
+        names = _names(scopes)
         permissions = frozenset().union(*(SCOPES.get(name, frozenset()) for name in names))
         return cls(names, permissions)
 

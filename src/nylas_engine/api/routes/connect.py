@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from nylas_engine.api.deps import db_session, get_ctx, json_object
 from nylas_engine.api.errors import API_ERROR, APIError, bad_request
 from nylas_engine.api.ratelimit import auth_failures
+from nylas_engine.api.scopes import scope_error
 from nylas_engine.api.views.account import account_json
 from nylas_engine.context import EngineContext
 from nylas_engine.store import auth
@@ -120,6 +121,8 @@ def authorize(
         raise bad_request(f"Provider {provider!r} is not supported: this engine connects IMAP.")
     settings, credentials = server_settings(body)
     scopes = _string(body, "scopes") or auth.DEFAULT_SCOPES
+    if problem := scope_error(scopes):
+        raise bad_request(problem)
     limiter = auth_failures(request)
     attempt = limiter.check(request, settings.email, "email")
     try:

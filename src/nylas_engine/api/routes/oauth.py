@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from nylas_engine.api.deps import credential, db_session, json_object
 from nylas_engine.api.errors import APIError, bad_request, unauthorized
 from nylas_engine.api.ratelimit import TooManyFailures, auth_failures
+from nylas_engine.api.scopes import scope_error
 from nylas_engine.security import new_secret
 from nylas_engine.store import auth
 from nylas_engine.store.models import App
@@ -124,6 +125,8 @@ def parse_authorize(session: Session, params: Mapping[str, str]) -> AuthorizeReq
         )
     if len(parsed.scopes) > 255:
         raise RedirectableError("invalid_scope", "Too many scopes were requested.")
+    if problem := scope_error(parsed.scopes):
+        raise RedirectableError("invalid_scope", problem)
     return parsed
 
 
