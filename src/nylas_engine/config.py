@@ -11,9 +11,12 @@ MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 MAX_JSON_BYTES = 16 * 1024 * 1024
 
 
-def _env_number(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    return float(value) if value else default
+def env_number(name: str, default: float) -> float:
+    """A number from the environment (seconds, counts); `default` when unset or not a number."""
+    try:
+        return float(os.environ.get(name) or default)
+    except ValueError:
+        return default
 
 
 def default_data_dir() -> Path:
@@ -35,10 +38,10 @@ class Settings:
     # Failed sign-ins (client secret, password, code) allowed per client IP and target in
     # `auth_failure_window` seconds before 429 (api/ratelimit.py); 0 turns the limit off.
     auth_failure_limit: int = field(
-        default_factory=lambda: int(_env_number("NYLAS_ENGINE_AUTH_FAILURE_LIMIT", 10))
+        default_factory=lambda: int(env_number("NYLAS_ENGINE_AUTH_FAILURE_LIMIT", 10))
     )
     auth_failure_window: float = field(
-        default_factory=lambda: _env_number("NYLAS_ENGINE_AUTH_FAILURE_WINDOW", 60.0)
+        default_factory=lambda: env_number("NYLAS_ENGINE_AUTH_FAILURE_WINDOW", 60.0)
     )
 
     @property

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import threading
 import time
 from collections.abc import Iterable
@@ -24,6 +23,7 @@ from collections.abc import Iterable
 from imapclient import IMAPClient
 from sqlalchemy.exc import IntegrityError
 
+from nylas_engine.config import env_number
 from nylas_engine.context import EngineContext
 from nylas_engine.store.credentials import CredentialsError
 from nylas_engine.store.models import Account
@@ -50,26 +50,19 @@ RETRY_FIRST, RETRY_MAX = 5.0, 300.0  # backoff after a connection failure, doubl
 AUTH_RETRY = 600.0
 
 
-def _seconds(env: str, default: float) -> float:
-    try:
-        return float(os.environ.get(env, default))
-    except ValueError:
-        return default
-
-
 class AccountWorker(threading.Thread):
     def __init__(self, ctx: EngineContext, account_id: int, poll: float | None = None) -> None:
         super().__init__(name=f"sync-{account_id}", daemon=True)
         self.ctx = ctx
         self.account_id = account_id
-        self.poll = poll if poll is not None else _seconds(POLL_ENV, DEFAULT_POLL)
+        self.poll = poll if poll is not None else env_number(POLL_ENV, DEFAULT_POLL)
         self.stopping = threading.Event()
 
     def stop(self) -> None:
         self.stopping.set()
 
     def run(self) -> None:
-        first_delay = _seconds(RETRY_ENV, RETRY_FIRST)
+        first_delay = env_number(RETRY_ENV, RETRY_FIRST)
         delay = first_delay
         while not self.stopping.is_set():
             client: IMAPClient | None = None
@@ -264,7 +257,7 @@ class SyncService:
         self.ctx = ctx
         self.fixed = list(account_ids) if account_ids is not None else None
         self.poll = poll
-        self.scan = scan if scan is not None else _seconds(SCAN_ENV, DEFAULT_SCAN)
+        self.scan = scan if scan is not None else env_number(SCAN_ENV, DEFAULT_SCAN)
         self.workers: dict[int, AccountWorker] = {}
         self.stopping = threading.Event()
         self._thread = threading.Thread(target=self._manage, name="sync-service", daemon=True)

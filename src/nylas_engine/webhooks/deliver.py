@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from sqlalchemy import select, update
 
+from nylas_engine.config import env_number
 from nylas_engine.context import EngineContext
 from nylas_engine.store.credentials import CredentialsError
 from nylas_engine.store.models import App, Webhook, now
@@ -56,13 +57,6 @@ def sign(body: bytes, client_secret: str) -> str:
     return hmac.new(client_secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def _seconds(env: str, default: float) -> float:
-    try:
-        return float(os.environ.get(env, default))
-    except ValueError:
-        return default
-
-
 class WebhookService(threading.Thread):
     """Looks for work every `poll` seconds and hands each webhook that has some to a pool
     thread, one at a time per webhook: a receiver that is slow to answer holds up only its
@@ -71,11 +65,11 @@ class WebhookService(threading.Thread):
     def __init__(self, ctx: EngineContext) -> None:
         super().__init__(name="webhooks", daemon=True)
         self.ctx = ctx
-        self.poll = _seconds(POLL_ENV, DEFAULT_POLL)
-        self.retry = _seconds(RETRY_ENV, DEFAULT_RETRY)
+        self.poll = env_number(POLL_ENV, DEFAULT_POLL)
+        self.retry = env_number(RETRY_ENV, DEFAULT_RETRY)
         self.stopping = threading.Event()
         self.http = httpx.Client(
-            timeout=_seconds(TIMEOUT_ENV, DEFAULT_TIMEOUT),
+            timeout=env_number(TIMEOUT_ENV, DEFAULT_TIMEOUT),
             follow_redirects=False,
             headers={"User-Agent": "nylas-engine webhooks"},
             limits=httpx.Limits(max_connections=SENDERS),
