@@ -25,9 +25,23 @@ echo "== ruff"
 echo "== mypy"
 "$PY" -m mypy src/nylas
 "$PY" -m mypy src/nylas_engine
-echo "== pytest"
-"$PY" -m pytest -q -p no:cacheprovider "$@"
-if [ $# -eq 0 ]; then
-  echo "== pytest tests/engine on PostgreSQL"
-  NYLAS_TEST_DB=postgresql "$PY" -m pytest -q -p no:cacheprovider tests/engine
+if [ $# -gt 0 ]; then
+  echo "== pytest $*"
+  exec "$PY" -m pytest -q -p no:cacheprovider "$@"
+fi
+# The whole suite on SQLite and, alongside it (the tests mostly wait on servers, so two runs
+# share the cores well), tests/engine again on PostgreSQL; its report follows the first.
+echo "== pytest (SQLite), with tests/engine on PostgreSQL alongside"
+pg_log=$(mktemp)
+NYLAS_TEST_DB=postgresql "$PY" -m pytest -q -p no:cacheprovider tests/engine >"$pg_log" 2>&1 &
+pg_run=$!
+status=0
+"$PY" -m pytest -q -p no:cacheprovider || status=$?
+pg_status=0
+wait "$pg_run" || pg_status=$?
+echo "== pytest tests/engine on PostgreSQL"
+cat "$pg_log"
+rm -f "$pg_log"
+if [ "$status" -ne 0 ] || [ "$pg_status" -ne 0 ]; then
+  exit 1
 fi
