@@ -394,3 +394,18 @@ def test_a_slow_receiver_holds_up_only_its_own_notifications(engine: LocalEngine
         slow.hold.set()
         slow.close()
         fast.close()
+
+
+@pytest.mark.anyio
+async def test_the_async_client_manages_webhooks_too(
+    engine: LocalEngine, receiver: Receiver
+) -> None:
+    from nylas import AsyncAPIClient
+
+    app = App(engine)
+    async with AsyncAPIClient(app.client_id, app.secret, api_server=engine.url) as client:
+        webhook = client.webhooks.create(callback_url=receiver.url, triggers=["contact.created"])
+        await webhook.save()
+        assert [w.id async for w in client.webhooks] == [webhook.id]
+    contact_id = new_contact(app.user, "Async")
+    receiver.wait_for_delta("contact.created", contact_id)
