@@ -147,7 +147,7 @@ def cmd_apps_create(args: argparse.Namespace) -> None:
     ctx = _open(args)
     with ctx.db.session() as session:
         app, secret = create_app(session, args.name, args.redirect_uri)
-        keep_secret(app, secret, ctx.vault())  # to sign its webhook notifications
+        keep_secret(app, secret, ctx.vault)  # to sign its webhook notifications
         data = {"client_id": app.client_id, "client_secret": secret, "name": app.name}
     _emit(
         args,

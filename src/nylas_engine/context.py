@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from nylas_engine.config import Settings
@@ -24,8 +25,10 @@ class EngineContext:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         return cls(settings, Database(settings.database_url), BlobStore(settings.blob_dir))
 
+    @cached_property
     def vault(self) -> Vault:
-        """What seals mail passwords and client secrets (the key: see store.credentials)."""
+        """What seals mail passwords and client secrets (the key: see store.credentials).
+        Made once: with a passphrase in the environment, the key is derived by scrypt."""
         from nylas_engine.store.credentials import Vault
 
         return Vault.for_data_dir(self.settings.data_dir)

@@ -70,12 +70,6 @@ def credential(request: Request) -> str | None:
     return None
 
 
-def account_for_token(session: Session, token: str, auth_mode: str) -> Account | None:
-    """The account a token opens: an issued token, or (open mode) the account id itself."""
-    found = resolve_token(session, token, auth_mode)
-    return found[0] if found else None
-
-
 def resolve_token(session: Session, token: str, auth_mode: str) -> tuple[Account, Grants] | None:
     """The account a token opens and what it may do there: an issued token is limited to its
     scopes; the account id itself (open mode) may do everything."""
@@ -163,7 +157,7 @@ def _app_scope(
         # Basic "<client_secret>:" (SDK 3-5) or Basic "<client_id>:<client_secret>".
         secret = user if not password else password if user == client_id else None
         if secret and (app := authenticate_app(session, client_id, secret)):
-            keep_secret(app, secret, ctx.vault())
+            keep_secret(app, secret, ctx.vault)
             return AppScope(ctx, session, app)
         token = user if not password else None
     else:

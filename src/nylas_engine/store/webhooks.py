@@ -79,14 +79,11 @@ def start_cursors(session: Session, webhook: Webhook) -> None:
     (`next_batch`)."""
     session.execute(delete(WebhookCursor).where(WebhookCursor.webhook_id == webhook.id))
     for account in linked_accounts(session, webhook):
-        last = session.scalar(
-            select(func.max(Transaction.id)).where(Transaction.account_id == account.account_id)
-        )
         session.add(
             WebhookCursor(
                 webhook_id=webhook.id,
                 account_id=account.account_id,
-                transaction_id=int(last or 0),
+                transaction_id=last_transaction(session, account.account_id),
                 sync_state=account.sync_state,
             )
         )
@@ -107,14 +104,13 @@ def granted_scopes(session: Session, webhook: Webhook) -> dict[int, str]:
     return {account_id: ",".join(scopes) for account_id, scopes in joined.items()}
 
 
-def starting_cursor(session: Session, account_id: int, since: int) -> int:
-    """The last delta-log row of the account written before `since` (a timestamp)."""
-    last = session.scalar(
-        select(func.max(Transaction.id)).where(
-            Transaction.account_id == account_id, Transaction.created_at < since
-        )
-    )
-    return int(last or 0)
+def last_transaction(session: Session, account_id: int, *, before: int | None = None) -> int:
+    """The account's last delta-log row (0: none), or its last written before the timestamp
+    `before`."""
+    stmt = select(func.max(Transaction.id)).where(Transaction.account_id == account_id)
+    if before is not None:
+        stmt = stmt.where(Transaction.created_at < before)
+    return int(session.scalar(stmt) or 0)
 
 
 def transactions_after(

@@ -176,7 +176,7 @@ class WebhookService(threading.Thread):
                 "webhook delivery): any request to /a/{client_id}/... with the secret fixes it"
             )
         try:
-            secret = self.ctx.vault().open_text(sealed, "client secret")
+            secret = self.ctx.vault.open_text(sealed, "client secret")
         except CredentialsError as exc:
             raise DeliveryFailed(str(exc)) from exc
         body = json.dumps({"deltas": deltas}, separators=(",", ":")).encode()

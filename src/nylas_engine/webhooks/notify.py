@@ -21,9 +21,9 @@ from nylas_engine.store.models import Webhook, now
 from nylas_engine.store.webhooks import (
     Linked,
     granted_scopes,
+    last_transaction,
     linked_accounts,
     message_attributes,
-    starting_cursor,
     transactions_after,
 )
 
@@ -60,6 +60,11 @@ def next_batch(session: Session, webhook: Webhook, limit: int = BATCH) -> Batch:
     """Read-only: nothing is recorded until the caller has delivered it (`save_cursors`)."""
     batch = Batch()
     wanted = set(webhook.triggers or [])
+
+    def announce(trigger: str, kind: str, public_id: str, account_id: str, date: int) -> None:
+        if trigger in wanted:
+            batch.deltas.append(_delta(trigger, kind, public_id, account_id, date))
+
     cursors: dict[int, int] = {}
     by_id: dict[int, Linked] = {}
     for account in linked_accounts(session, webhook):
@@ -67,48 +72,37 @@ def next_batch(session: Session, webhook: Webhook, limit: int = BATCH) -> Batch:
         cursor, announced = account.cursor, account.announced_state
         if cursor is None:  # linked to the app after the webhook was made
             since = max(webhook.created_at, account.linked_at)
-            cursor = starting_cursor(session, account.account_id, since)
+            cursor = last_transaction(session, account.account_id, before=since)
             announced = account.sync_state
             batch.moves[account.account_id] = (cursor, announced)
-            batch.deltas.append(_account_delta("account.connected", account, since))
+            announce("account.connected", "account", account.public_id, account.public_id, since)
         if account.sync_state != announced:
             if trigger := STATE_TRIGGERS.get(account.sync_state):
-                batch.deltas.append(_account_delta(trigger, account, now()))
+                announce(trigger, "account", account.public_id, account.public_id, now())
             batch.moves[account.account_id] = (cursor, account.sync_state)
         cursors[account.account_id] = cursor
 
     rows = transactions_after(session, cursors, limit)
+    if not rows:
+        return batch
     batch.full = len(rows) == limit
     hidden = {
         account_id: Grants.parse(scopes).hidden_delta_types()
         for account_id, scopes in granted_scopes(session, webhook).items()
     }
-    messages: set[str] = set()
     for txn, account_public_id in rows:
         batch.moves[txn.account_id] = (txn.id, by_id[txn.account_id].sync_state)
         trigger = OBJECT_TRIGGERS.get((txn.object_type, txn.command))
-        if trigger is None or trigger not in wanted:
-            continue
-        if txn.object_type in hidden.get(txn.account_id, ()):
-            continue  # outside the scopes the account granted the app
-        batch.deltas.append(
-            _delta(
-                trigger, txn.object_type, txn.object_public_id, account_public_id, txn.created_at
-            )
-        )
-        if txn.object_type == "message":
-            messages.add(txn.object_public_id)
-    batch.deltas = [d for d in batch.deltas if d["type"] in wanted]
+        if trigger is None or txn.object_type in hidden.get(txn.account_id, ()):
+            continue  # no trigger, or outside the scopes the account granted the app
+        announce(trigger, txn.object_type, txn.object_public_id, account_public_id, txn.created_at)
+    messages = {d["object_data"]["id"] for d in batch.deltas if d["object"] == "message"}
     attributes = message_attributes(session, set(cursors), messages)
     for delta in batch.deltas:
         data = delta["object_data"]
         if data["object"] == "message":
             data["attributes"] = attributes.get(data["id"])
     return batch
-
-
-def _account_delta(trigger: str, account: Linked, date: int) -> dict[str, Any]:
-    return _delta(trigger, "account", account.public_id, account.public_id, date)
 
 
 def _delta(

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from nylas_engine.api.deps import db_session, get_ctx, json_object
 from nylas_engine.api.errors import API_ERROR, APIError, bad_request
 from nylas_engine.api.ratelimit import auth_failures
+from nylas_engine.api.routes.oauth import redeem_code
 from nylas_engine.api.scopes import scope_error
 from nylas_engine.api.views.account import account_json
 from nylas_engine.context import EngineContext
@@ -150,18 +151,7 @@ def token(
     secret = _string(body, "client_secret", required=True)
     code = _string(body, "code", required=True)
     assert client_id is not None and secret is not None and code is not None
-    limiter = auth_failures(request)
-    attempt = limiter.check(request, client_id, "client")
-    app = auth.authenticate_app(session, client_id, secret)
-    if app is None:
-        if auth.could_be_a_guess(session, client_id, [secret]):
-            limiter.failed(attempt)
-        raise APIError(401, "Invalid client_id or client_secret.")
-    grant = auth.exchange_code(session, app, code)
-    if grant is None:
-        limiter.failed(attempt)
-        session.commit()  # a reused code has had its token revoked: that stands
-        raise bad_request("Invalid code: it is unknown, expired or already used.")
+    grant = redeem_code(request, session, client_id, secret, code, bad_code="Invalid code")
     return {
         **account_json(grant.account),
         "access_token": grant.access_token,

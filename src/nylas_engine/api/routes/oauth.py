@@ -294,6 +294,34 @@ async def token_fields(request: Request) -> dict[str, Any]:
     return fields
 
 
+def redeem_code(
+    request: Request,
+    session: Session,
+    client_id: str,
+    client_secret: str,
+    code: str,
+    redirect_uri: str | None = None,
+    *,
+    bad_code: str,
+) -> auth.Grant:
+    """The app's secret checked and its code exchanged for a token (/oauth/token and
+    /connect/token); a wrong secret is a 401, a bad code a 400 starting with `bad_code`.
+    Both count towards the client id's 429 (api/ratelimit.py)."""
+    limiter = auth_failures(request)
+    attempt = limiter.check(request, client_id, "client")
+    app = auth.authenticate_app(session, client_id, client_secret)
+    if app is None:
+        if auth.could_be_a_guess(session, client_id, [client_secret]):
+            limiter.failed(attempt)
+        raise APIError(401, "Invalid client_id or client_secret.")
+    grant = auth.exchange_code(session, app, code, redirect_uri)
+    if grant is None:
+        limiter.failed(attempt)
+        session.commit()  # a reused code has had its token revoked: that stands
+        raise bad_request(f"{bad_code}: it is unknown, expired or already used.")
+    return grant
+
+
 @router.api_route("/oauth/token", methods=["GET", "POST"])
 def token(
     request: Request,
@@ -309,18 +337,15 @@ def token(
         raise bad_request(f"Missing required fields: {', '.join(missing)}")
     if (values["grant_type"] or "authorization_code") != "authorization_code":
         raise bad_request("grant_type must be authorization_code")
-    limiter = auth_failures(request)
-    attempt = limiter.check(request, values["client_id"], "client")
-    app = auth.authenticate_app(session, values["client_id"], values["client_secret"])
-    if app is None:
-        if auth.could_be_a_guess(session, values["client_id"], [values["client_secret"]]):
-            limiter.failed(attempt)
-        raise APIError(401, "Invalid client_id or client_secret.")
-    grant = auth.exchange_code(session, app, values["code"], values["redirect_uri"] or None)
-    if grant is None:
-        limiter.failed(attempt)
-        session.commit()  # a reused code has had its token revoked: that stands
-        raise bad_request("Invalid authorization code: it is unknown, expired or already used.")
+    grant = redeem_code(
+        request,
+        session,
+        values["client_id"],
+        values["client_secret"],
+        values["code"],
+        values["redirect_uri"] or None,
+        bad_code="Invalid authorization code",
+    )
     return {
         "access_token": grant.access_token,
         "account_id": grant.account.public_id,
