@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from nylas_engine.config import DEFAULT_PORT, Settings, default_data_dir
+from nylas_engine.config import DEFAULT_PORT, Settings, default_data_dir, parse_origins
 from nylas_engine.sync.cli import add_imap_arguments
 
 
@@ -53,6 +53,16 @@ def resolve_auth_mode(host: str, requested: str | None, force_open: bool) -> str
     return mode
 
 
+def check_cors(settings: Settings) -> None:
+    """`*` would let every web page use the API from a visitor's browser: with open mode's
+    account-id tokens, that is every page reading the mailbox."""
+    if "*" in settings.cors_origins and settings.auth_mode == "open":
+        raise SystemExit(
+            "refusing CORS origin '*' in open mode: any web page could read every account. "
+            "Name the origins (--cors-origins https://app.example) or use --auth token."
+        )
+
+
 def serve(
     settings: Settings, host: str, port: int, *, banner: str | None = None, ctx: Any = None
 ) -> None:
@@ -62,6 +72,7 @@ def serve(
     from nylas_engine.context import EngineContext
     from nylas_engine.webhooks.deliver import start_webhooks
 
+    check_cors(settings)
     ctx = ctx or EngineContext.open(settings)
     app = create_app(ctx)
     if banner:
@@ -92,6 +103,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
     settings.auth_mode = resolve_auth_mode(args.host, args.auth, args.force_open)
     if args.max_upload_mb:
         settings.max_upload_bytes = int(args.max_upload_mb * 1024 * 1024)
+    if args.cors_origins is not None:
+        settings.cors_origins = parse_origins(args.cors_origins)
     serve(settings, args.host, args.port)
 
 
@@ -208,6 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auth", choices=["open", "token"], help="default: open on loopback only")
     p.add_argument("--force-open", action="store_true", help="allow open mode off loopback")
     p.add_argument("--max-upload-mb", type=float, help="upload size limit (default 64)")
+    p.add_argument(
+        "--cors-origins",
+        help="comma-separated web origins allowed to call the API from a browser, e.g. "
+        "https://app.example (default: $NYLAS_ENGINE_CORS_ORIGINS, else none)",
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("demo", help="create a demo account with a realistic mailbox, then serve")

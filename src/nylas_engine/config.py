@@ -19,6 +19,12 @@ def env_number(name: str, default: float) -> float:
         return default
 
 
+def parse_origins(text: str) -> tuple[str, ...]:
+    """Comma-separated web origins (`https://app.example`, or `*`), as browsers send them in
+    `Origin`: scheme, host and port in lower case, without a trailing slash."""
+    return tuple(o.strip().rstrip("/").lower() for o in text.split(",") if o.strip())
+
+
 def default_data_dir() -> Path:
     """`$NYLAS_ENGINE_HOME`, else the XDG data directory of the current user."""
     if env := os.environ.get("NYLAS_ENGINE_HOME"):
@@ -42,6 +48,12 @@ class Settings:
     )
     auth_failure_window: float = field(
         default_factory=lambda: env_number("NYLAS_ENGINE_AUTH_FAILURE_WINDOW", 60.0)
+    )
+
+    # Web origins whose pages may call the API from a browser (CORS); none by default, so no
+    # other site can read a reply. `*` allows any origin, but never with credentials.
+    cors_origins: tuple[str, ...] = field(
+        default_factory=lambda: parse_origins(os.environ.get("NYLAS_ENGINE_CORS_ORIGINS", ""))
     )
 
     @property

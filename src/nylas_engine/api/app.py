@@ -42,25 +42,45 @@ class RequestIdMiddleware:
 
 
 class CorsMiddleware:
-    """The old engine's CORS (wire-api §1.4): echo the Origin, allow credentials."""
+    """CORS for the web origins the operator names (`serve --cors-origins`), and no others.
+
+    Without any, replies carry no CORS headers, so a browser lets no other site read them: in
+    open mode the account id is the token and `/accounts` lists the ids, so any page could
+    otherwise read the mailbox. A listed origin is echoed with credentials allowed; `*` lets
+    every origin in, without credentials (the CLI refuses it in open mode). A preflight from
+    an origin that isn't allowed goes on to the routes, which answer it without CORS headers.
+    """
 
     ALLOW = [
         (b"access-control-allow-headers", b"Authorization,Content-Type,Idempotency-Key"),
         (b"access-control-allow-methods", b"GET,PUT,POST,DELETE,OPTIONS,PATCH"),
-        (b"access-control-allow-credentials", b"true"),
     ]
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, origins: tuple[str, ...]) -> None:
         self.app = app
+        self.origins = frozenset(o.encode() for o in origins if o != "*")
+        self.any_origin = "*" in origins
+
+    def _headers(self, origin: bytes) -> list[tuple[bytes, bytes]] | None:
+        if origin.lower() in self.origins:
+            return [
+                (b"access-control-allow-origin", origin),
+                (b"access-control-allow-credentials", b"true"),
+                (b"vary", b"Origin"),
+                *self.ALLOW,
+            ]
+        if self.any_origin:
+            return [(b"access-control-allow-origin", b"*"), *self.ALLOW]
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         origin = (
             dict(scope.get("headers") or []).get(b"origin") if scope["type"] == "http" else None
         )
-        if origin is None:
+        cors = self._headers(origin) if origin is not None else None
+        if cors is None:
             await self.app(scope, receive, send)
             return
-        cors = [(b"access-control-allow-origin", origin), *self.ALLOW]
         if scope["method"] == "OPTIONS":
             await send({"type": "http.response.start", "status": 200, "headers": cors})
             await send({"type": "http.response.body", "body": b""})
@@ -120,7 +140,8 @@ def create_app(ctx: EngineContext) -> FastAPI:
         app.include_router(router)
     app.add_middleware(IdempotencyMiddleware, ctx=ctx)
     app.add_middleware(BodyLimitMiddleware, ctx=ctx)
-    app.add_middleware(CorsMiddleware)
+    if settings.cors_origins:
+        app.add_middleware(CorsMiddleware, origins=settings.cors_origins)
     app.add_middleware(RequestIdMiddleware)
     return app
 
