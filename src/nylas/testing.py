@@ -106,8 +106,9 @@ class LocalEngine:
 
     def start(self, timeout: float = 30.0) -> LocalEngine:
         self.log_path = self.data_dir / "engine.log"
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # The log holds request lines of the engine's users: as private as the engine's data.
+        log = os.fdopen(os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
         cmd = [*self._base(), "serve", "--port", str(self.port), "--auth", self.auth]
         self.process = subprocess.Popen(
             cmd + self.extra_args,

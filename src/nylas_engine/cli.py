@@ -298,6 +298,8 @@ def _lazy(module: str, name: str) -> Any:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # Whatever the engine writes is its user's alone (mail, credentials): see store/private.py.
+    os.umask(0o077)
     args = build_parser().parse_args(argv)
     try:
         args.func(args)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from nylas_engine.config import Settings
 from nylas_engine.store.blobs import BlobStore
 from nylas_engine.store.db import Database
+from nylas_engine.store.private import private_dir
 
 if TYPE_CHECKING:
     from nylas_engine.store.credentials import Vault
@@ -22,7 +23,7 @@ class EngineContext:
 
     @classmethod
     def open(cls, settings: Settings) -> EngineContext:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)
         return cls(settings, Database(settings.database_url), BlobStore(settings.blob_dir))
 
     @cached_property

@@ -15,6 +15,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
+from nylas_engine.store.private import DIR_MODE, private_dir, private_file, write_private
+
 CHUNK = 256 * 1024
 WRITER_THREADS = 4  # files written at once by `BlobStore.batch`
 
@@ -36,7 +38,8 @@ class BlobStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        (root / "tmp").mkdir(parents=True, exist_ok=True)
+        private_dir(root)
+        private_dir(root / "tmp")
         self._local = threading.local()
 
     def path(self, sha256: str) -> Path:
@@ -63,11 +66,11 @@ class BlobStore:
             return
         tmp = self.root / "tmp" / f"{key}.{os.getpid()}.{threading.get_ident()}"
         try:
-            tmp.write_bytes(data)
+            write_private(tmp, data)
             try:
                 os.replace(tmp, dest)
             except FileNotFoundError:  # the first blob under this prefix
-                dest.parent.mkdir(parents=True, exist_ok=True)
+                _make_parents(dest)
                 os.replace(tmp, dest)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -85,7 +88,7 @@ class BlobStore:
         several processes share the file, as WAL allows)."""
         pack: sqlite3.Connection | None = getattr(self._local, "pack", None)
         if pack is None:
-            pack = sqlite3.connect(self.root / "pack.db", timeout=30)
+            pack = sqlite3.connect(private_file(self.root / "pack.db"), timeout=30)
             pack.execute("PRAGMA journal_mode=WAL")
             pack.execute("PRAGMA synchronous=NORMAL")
             pack.execute("CREATE TABLE IF NOT EXISTS blobs (key TEXT PRIMARY KEY, data BLOB)")
@@ -222,6 +225,13 @@ class BlobBatch:
             future.result()
 
 
+def _make_parents(dest: Path) -> None:
+    """The `ab/cd/` directories of a blob file, private like the rest (mkdir's `parents`
+    would make `ab/` with the default mode)."""
+    for directory in (dest.parent.parent, dest.parent):
+        directory.mkdir(mode=DIR_MODE, exist_ok=True)
+
+
 @functools.cache
 def _writer_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(WRITER_THREADS, thread_name_prefix="blob-writer")
@@ -252,7 +262,7 @@ class _BlobWriter:
         self.fh.close()
         key = self.hash.hexdigest()
         dest = self.store.path(key)
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        _make_parents(dest)
         if dest.exists():
             self.tmp.unlink(missing_ok=True)
         else:

@@ -21,6 +21,8 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from nylas_engine.store.private import private_dir
+
 KEY_ENV = "NYLAS_ENGINE_KEY"
 KEY_FILE = "secret.key"
 
@@ -61,7 +63,7 @@ def _key_file(data_dir: Path) -> bytes:
         return path.read_bytes().strip()
     except FileNotFoundError:
         pass
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     key = Fernet.generate_key()
     try:
         # O_EXCL: two processes starting at once must not both write a key.

@@ -11,6 +11,8 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from nylas_engine.store.private import DIR_MODE, private_file
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -20,7 +22,9 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            path = Path(url.removeprefix("sqlite:///"))
+            path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+            private_file(path)
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
 
