@@ -173,34 +173,47 @@ def test_token_info(token_engine, app):
     assert app.admin.post(url, json={}).status_code == 400
 
 
-def test_bearer_token_works_on_its_own_app_and_account_only(token_engine, app):
-    account_id, token = app.connect()
-    neighbour_id, _ = app.connect()
-    other = App(token_engine, "Other")
-    other.connect()
+def test_an_access_token_is_refused_on_every_app_route(token_engine, app):
+    """Issue 10: a contacts.read_only token of app A could downgrade its account through
+    /a/A/..., cutting every app off. /a/ routes take the client secret only."""
+    account_id = token_engine.add_account(f"ro{time.monotonic_ns()}@example.com")["id"]
+    token = token_engine.cli(
+        "tokens", "create", account_id, "--app", app.client_id, "--scopes", "contacts.read_only"
+    ).strip()
+    full_id, full_token = app.connect()
     url = token_engine.url
+    for credentials in (bearer(token), bearer(full_token), {"Authorization": f"bearer {token}"}):
+        for what in (account_id, full_id):
+            down = httpx.post(f"{url}{app.base}/accounts/{what}/downgrade", headers=credentials)
+            assert down.status_code == 401, down.text
+            assert down.json()["type"] == "invalid_request_error"
+    basic = httpx.post(f"{url}{app.base}/accounts/{account_id}/downgrade", auth=(token, ""))
+    assert basic.status_code == 401
 
-    # SDK 5 sends the access token on these /a/ calls: it sees its own account only.
-    own = httpx.get(f"{url}{app.base}/accounts", headers=bearer(token))
-    assert [a["id"] for a in own.json()] == [account_id]
-    assert httpx.get(f"{url}{app.base}/accounts/{account_id}", headers=bearer(token)).is_success
-    neighbour = httpx.get(f"{url}{app.base}/accounts/{neighbour_id}", headers=bearer(token))
-    assert neighbour.status_code == 404
-    down = httpx.post(f"{url}{app.base}/accounts/{neighbour_id}/downgrade", headers=bearer(token))
-    assert down.status_code == 404
+    # Nothing changed: the accounts are paid and their tokens still read what they may.
+    for each in (account_id, full_id):
+        assert app.admin.get(f"{app.base}/accounts/{each}").json()["billing_state"] == "paid"
+    assert httpx.get(url + "/contacts", headers=bearer(token)).status_code == 200
+    assert httpx.get(url + "/account", headers=bearer(full_token)).status_code == 200
 
-    # Not on another app, and not on the secret-only endpoints.
-    assert httpx.get(f"{url}{other.base}/accounts", headers=bearer(token)).status_code == 401
     for method, path in (
         ("GET", app.base),
+        ("GET", app.base + "/accounts"),
+        ("GET", f"{app.base}/accounts/{full_id}"),
+        ("POST", f"{app.base}/accounts/{full_id}/upgrade"),
+        ("PUT", f"{app.base}/accounts/{full_id}"),
+        ("DELETE", f"{app.base}/accounts/{full_id}"),
         ("GET", app.base + "/webhooks"),
-        ("POST", f"{app.base}/accounts/{account_id}/revoke-all"),
-        ("POST", f"{app.base}/accounts/{account_id}/token-info"),
+        ("POST", f"{app.base}/accounts/{full_id}/revoke-all"),
+        ("POST", f"{app.base}/accounts/{full_id}/token-info"),
     ):
-        response = httpx.request(method, url + path, headers=bearer(token), json={})
-        assert response.status_code == 401, path
+        body = {} if method in ("POST", "PUT") else None
+        response = httpx.request(method, url + path, headers=bearer(full_token), json=body)
+        assert response.status_code == 401, (method, path)
+    assert httpx.get(url + "/account", headers=bearer(full_token)).status_code == 200
 
     # The secret of app A does not open app B either.
+    other = App(token_engine, "Other")
     assert httpx.get(f"{url}{other.base}/accounts", auth=(app.secret, "")).status_code == 401
     other.admin.close()
 

@@ -85,10 +85,18 @@ def test_oauth_flow_and_account_management_with_a_token(token_engine, app):
     assert client.account.email_address == user["email_address"]
     assert client.account.id == user["id"]
 
-    # With a token, SDK 5 sends it as Bearer on /a/.../accounts: it sees its own account.
-    accounts = client.accounts.all()
-    assert [a.id for a in accounts] == [user["id"]]
-    account = client.accounts.first()
+    # With a token, SDK 5 sends it as Bearer on /a/.../accounts, and /a/ routes take the
+    # client secret only (issue 10): the app manages accounts with a client of its own,
+    # made with the app id and secret and no access token.
+    with pytest.raises(NylasApiError) as refused:
+        client.accounts.all()
+    assert refused.value.response.status_code == 401
+    admin = legacy_client(
+        token_engine.url, app_id=app["client_id"], app_secret=app["client_secret"]
+    )
+    accounts = admin.accounts.all()
+    assert user["id"] in [a.id for a in accounts]
+    account = admin.accounts.get(user["id"])
     assert account.email == user["email_address"]
     assert account.billing_state == "paid"
 

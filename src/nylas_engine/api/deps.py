@@ -24,7 +24,7 @@ from nylas_engine.api.scopes import FULL, Grants
 from nylas_engine.config import MAX_JSON_BYTES
 from nylas_engine.context import EngineContext
 from nylas_engine.security import digest
-from nylas_engine.store.auth import authenticate_app, could_be_a_guess, find_token
+from nylas_engine.store.auth import authenticate_app, could_be_a_guess
 from nylas_engine.store.models import AccessToken, Account, App
 from nylas_engine.store.webhooks import keep_secret
 
@@ -133,45 +133,11 @@ def write_scope(scope: AccountScope = Depends(account_scope)) -> AccountScope:
 
 @dataclass
 class AppScope:
-    """An authenticated /a/{client_id} request. `account` is set when the caller used an
-    access token instead of the client secret: it may then see only that one account."""
+    """An /a/{client_id} request authenticated with the app's client secret."""
 
     ctx: EngineContext
     session: Session
     app: App
-    account: Account | None = None
-
-
-def _app_scope(
-    request: Request, client_id: str, ctx: EngineContext, session: Session, *, allow_token: bool
-) -> AppScope:
-    scheme, value = _authorization(request)
-    if not value:
-        raise unauthorized()
-    # Wrong secrets (or tokens) for this client_id count towards its 429 (api/ratelimit.py).
-    limiter = auth_failures(request)
-    attempt = limiter.check(request, client_id, "client")
-    if scheme == "basic" and (pair := _basic_pair(value)):
-        user, password = pair
-        presented = [user, password]
-        # Basic "<client_secret>:" (SDK 3-5) or Basic "<client_id>:<client_secret>".
-        secret = user if not password else password if user == client_id else None
-        if secret and (app := authenticate_app(session, client_id, secret)):
-            keep_secret(app, secret, ctx.vault)
-            return AppScope(ctx, session, app)
-        token = user if not password else None
-    else:
-        presented = [value]
-        token = value if scheme == "bearer" else None
-    # SDK 5 sends `Bearer <access token>` on some /a/ calls (wire-api §1.2): only a token
-    # this same app issued is accepted, and it sees its own account only.
-    if allow_token and token and (row := find_token(session, token)) and row.app_id:
-        app = session.get(App, row.app_id)
-        if app is not None and app.client_id == client_id:
-            return AppScope(ctx, session, app, row.account)
-    if could_be_a_guess(session, client_id, presented):
-        limiter.failed(attempt)
-    raise unauthorized()
 
 
 def app_scope(
@@ -180,18 +146,31 @@ def app_scope(
     ctx: EngineContext = Depends(get_ctx),
     session: Session = db_session,
 ) -> AppScope:
-    """/a/{client_id}/... authenticated with the app's client secret."""
-    return _app_scope(request, client_id, ctx, session, allow_token=False)
+    """/a/{client_id}/... authenticated with the app's client secret, and nothing else.
 
-
-def app_or_token_scope(
-    request: Request,
-    client_id: str,
-    ctx: EngineContext = Depends(get_ctx),
-    session: Session = db_session,
-) -> AppScope:
-    """Like `app_scope`, but an access token issued by this app is accepted too."""
-    return _app_scope(request, client_id, ctx, session, allow_token=True)
+    An access token is refused even when this app issued it: a token speaks for one user of
+    one account (perhaps with a read-only scope), while these routes act for the app on every
+    account linked to it (downgrade cuts all apps off). wire-api §1.2 notes that SDK 5 sends
+    its access token as Bearer on some /a/ calls; issue 10 overrides that: such a client
+    must be made with the app id and secret and no access token for these calls."""
+    scheme, value = _authorization(request)
+    if not value:
+        raise unauthorized()
+    # Wrong secrets (or tokens) for this client_id count towards its 429 (api/ratelimit.py).
+    limiter = auth_failures(request)
+    attempt = limiter.check(request, client_id, "client")
+    presented = [value]
+    if scheme == "basic" and (pair := _basic_pair(value)):
+        user, password = pair
+        presented = [user, password]
+        # Basic "<client_secret>:" (SDK 3-5) or Basic "<client_id>:<client_secret>".
+        secret = user if not password else password if user == client_id else None
+        if secret and (app := authenticate_app(session, client_id, secret)):
+            keep_secret(app, secret, ctx.vault)
+            return AppScope(ctx, session, app)
+    if could_be_a_guess(session, client_id, presented):
+        limiter.failed(attempt)
+    raise unauthorized()
 
 
 # How much of an oversized JSON body is read (and dropped) before the 413 is sent, so that a

@@ -1,8 +1,7 @@
 """Application-level endpoints `/a/{client_id}/...` (wire-api §16.3, §16.4).
 
-Authenticated with the app's client secret (Basic `<secret>:` or `<client_id>:<secret>`).
-Account list, get, upgrade and downgrade also take an access token the same app issued
-(SDK 5 sends one there), and then see only the token's own account.
+Authenticated with the app's client secret (Basic `<secret>:` or `<client_id>:<secret>`)
+only: an access token is a 401 here, even one the same app issued (see `deps.app_scope`).
 
 Webhooks are managed here and delivered by `nylas_engine.webhooks` (from `serve`).
 """
@@ -14,7 +13,7 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request
 
-from nylas_engine.api.deps import AppScope, app_or_token_scope, app_scope, json_object
+from nylas_engine.api.deps import AppScope, app_scope, json_object
 from nylas_engine.api.errors import bad_request, not_found
 from nylas_engine.api.listing import list_response
 from nylas_engine.api.params import check_id
@@ -90,21 +89,18 @@ def ip_addresses(scope: AppScope = Depends(app_scope)) -> Any:
 
 
 @router.get("/a/{client_id}/accounts")
-def list_accounts(request: Request, scope: AppScope = Depends(app_or_token_scope)) -> Any:
-    stmt = auth.app_accounts(scope.app)
-    if scope.account is not None:
-        stmt = stmt.where(Account.id == scope.account.id)
+def list_accounts(request: Request, scope: AppScope = Depends(app_scope)) -> Any:
     return list_response(
         request,
         scope.session,
-        stmt,
+        auth.app_accounts(scope.app),
         lambda account, _expanded: management_account_json(account),
         views=("count", "ids"),
     )
 
 
 @router.get("/a/{client_id}/accounts/{account_id}")
-def get_account(account_id: str, scope: AppScope = Depends(app_or_token_scope)) -> Any:
+def get_account(account_id: str, scope: AppScope = Depends(app_scope)) -> Any:
     return management_account_json(_account(scope, account_id))
 
 
@@ -132,7 +128,7 @@ def delete_account(account_id: str, scope: AppScope = Depends(app_scope)) -> Any
 
 
 @router.post("/a/{client_id}/accounts/{account_id}/downgrade")
-def downgrade(account_id: str, scope: AppScope = Depends(app_or_token_scope)) -> Any:
+def downgrade(account_id: str, scope: AppScope = Depends(app_scope)) -> Any:
     """Cancelled accounts stop syncing and their data endpoints answer 403 (deps)."""
     account = _account(scope, account_id)
     account.billing_state = "cancelled"
@@ -142,7 +138,7 @@ def downgrade(account_id: str, scope: AppScope = Depends(app_or_token_scope)) ->
 
 
 @router.post("/a/{client_id}/accounts/{account_id}/upgrade")
-def upgrade(account_id: str, scope: AppScope = Depends(app_or_token_scope)) -> Any:
+def upgrade(account_id: str, scope: AppScope = Depends(app_scope)) -> Any:
     """Downgrade then upgrade is how hosted Nylas restarted a stopped account."""
     account = _account(scope, account_id)
     account.billing_state = "paid"
@@ -182,7 +178,7 @@ def token_info(
 def _account(scope: AppScope, account_id: str) -> Account:
     check_id(account_id)
     account = auth.app_account(scope.session, scope.app, account_id)
-    if account is None or (scope.account is not None and account.id != scope.account.id):
+    if account is None:
         raise not_found(f"Couldn't find account with id `{account_id}`")
     return account
 
