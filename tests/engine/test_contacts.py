@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
+from nylas.testing import LocalEngine
+
 
 def png(width: int = 2, height: int = 2) -> bytes:
     """A real (tiny, grey) PNG image."""
@@ -243,6 +245,26 @@ def test_bad_pictures_are_refused(api):
     too_big = api.put(f"/contacts/{ada['id']}/picture", content=huge)
     assert too_big.status_code == 413
     assert api.get(f"/contacts/{ada['id']}").json()["picture_url"] is None
+
+
+def test_pictures_are_held_to_the_upload_limit(tmp_path, new_database):
+    """`--max-upload-mb` bounds contact pictures too (issue 10), below their own 5 MiB."""
+    args = ["--max-upload-mb", "0.0625"]  # 64 KiB
+    with LocalEngine(tmp_path, db_url=new_database(), extra_args=args) as small:
+        token = small.add_account("pictures@example.com")["id"]
+        with httpx.Client(base_url=small.url, auth=(token, ""), timeout=30) as client:
+            ada = create(client, ADA)
+            url = f"/contacts/{ada['id']}/picture"
+            too_big = client.put(url, content=png() + b"\x00" * 64 * 1024)
+            assert too_big.status_code == 413
+            assert too_big.json() == {
+                "message": f"The picture is larger than {64 * 1024} bytes.",
+                "type": "api_error",
+            }
+            assert client.get(f"/contacts/{ada['id']}").json()["picture_url"] is None
+            fits = client.put(url, content=png() + b"\x00" * 60 * 1024)
+            assert fits.status_code == 200, fits.text
+            assert fits.json()["picture_url"] is not None
 
 
 def test_other_accounts_contacts_are_not_found(engine, api):

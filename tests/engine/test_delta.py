@@ -257,6 +257,9 @@ def test_account_deltas_only_when_asked(engine, account, api):
     assert shown[0]["attributes"]["name"] == "Renamed User"
 
 
+BOUNDED = "Timeout parameter must be a number of seconds from 0 to 3600."
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [
@@ -274,11 +277,18 @@ def test_account_deltas_only_when_asked(engine, account, api):
         ({"exclude_folders": "maybe"}, '"exclude_folders" must be true or false'),
         ({"limit": "1001"}, "Cannot request more than 1000 resources at once."),
         ({"timeout": "soon"}, "Timeout parameter must be a number of seconds."),
-        ({"timeout": "-1"}, "Timeout parameter must be a finite, nonnegative number."),
-        ({"timeout": "inf"}, "Timeout parameter must be a finite, nonnegative number."),
+        ({"timeout": "-1"}, BOUNDED),
+        ({"timeout": "inf"}, BOUNDED),
+        ({"timeout": "-inf"}, BOUNDED),
+        ({"timeout": "nan"}, BOUNDED),
+        ({"timeout": "1e308"}, BOUNDED),
+        ({"timeout": "3601"}, BOUNDED),
+        ({"timeout": "-0.5"}, BOUNDED),
     ],
 )
 def test_bad_filters_are_400(api, params, message):
+    """Waits are bounded (issue 10): a timeout of 1e308 seconds would hold a connection and
+    a worker for ever."""
     waiting = ("/delta/longpoll", "/delta/streaming")
     for path in waiting if "timeout" in params else ("/delta", *waiting):
         response = api.get(path, params={"cursor": "0", **params})

@@ -226,3 +226,46 @@ def test_raw_mime_send_over_the_limit_gets_413(small_engine):
         response = client.post("/send", content=body(), headers={"Content-Type": "message/rfc822"})
         assert response.status_code == 413
         assert response.json()["type"] == "api_error"
+
+
+# ------------------------------------------------------------------------------ part limits
+
+
+def _parts(count: int, *, files: bool, boundary: bytes = b"XyZ"):
+    """A multipart body of `count` one-byte parts, files or plain fields."""
+    for i in range(count):
+        name = f'name="f{i}"; filename="f{i}.txt"' if files else f'name="field{i}"'
+        yield b"--" + boundary + b"\r\nContent-Disposition: form-data; " + name.encode()
+        yield b"\r\n\r\nx\r\n"
+    yield b"--" + boundary + b"--\r\n"
+
+
+def _post_parts(api: httpx.Client, count: int, *, files: bool) -> httpx.Response:
+    return api.post(
+        "/files",
+        content=b"".join(_parts(count, files=files)),
+        headers={"Content-Type": "multipart/form-data; boundary=XyZ"},
+    )
+
+
+def test_a_flood_of_tiny_parts_is_refused_without_creating_files(api):
+    """Issue 10: 100,000 one-byte parts (6.8 MB) took 39 s and made 100,000 file rows."""
+    flood = _post_parts(api, 100_000, files=True)
+    assert flood.status_code == 400
+    assert flood.json() == {
+        "message": "Too many files in one upload: at most 100 are allowed.",
+        "type": "invalid_request_error",
+    }
+    fields = _post_parts(api, 100_000, files=False)
+    assert fields.status_code == 400
+    assert fields.json()["message"] == "Too many parts in the upload: at most 1000 are allowed."
+    assert api.get("/files", params={"view": "count"}).json() == {"count": 0}
+
+
+def test_up_to_a_hundred_files_in_one_upload(api):
+    assert _post_parts(api, 101, files=True).status_code == 400
+    assert api.get("/files", params={"view": "count"}).json() == {"count": 0}
+    response = _post_parts(api, 100, files=True)
+    assert response.status_code == 200, response.text
+    assert len(response.json()) == 100
+    assert api.get("/files", params={"view": "count"}).json() == {"count": 100}

@@ -2,7 +2,9 @@
 
 The request body is fed chunk by chunk to python-multipart's streaming parser; every part
 that carries a filename (whatever its field name) is written to a blob as it arrives. The
-size limit counts bytes as they come, so a body without Content-Length is cut off too.
+size limit counts bytes as they come, so a body without Content-Length is cut off too, and
+a request may hold at most MAX_FILES files and MAX_PARTS parts (a flood of tiny parts is a
+400 at the first one past the cap, before any file row exists).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from nylas_engine.store.blobs import BlobStore, BlobTooLarge
 # client sees the reply instead of a reset connection.
 _DRAIN_LIMIT = 16 * 1024 * 1024
 _FORM_OVERHEAD = 1024 * 1024  # headers, boundaries and small fields around the files
+MAX_FILES = 100  # file parts per upload request
+MAX_PARTS = 1000  # parts of any kind per upload request
 
 
 @dataclass
@@ -59,6 +63,7 @@ async def receive_files(request: Request, blobs: BlobStore, limit: int) -> list[
         raise too_large(limit) from None
     except APIError:
         receiver.abort()
+        await _drain(stream)
         raise
     except Exception as exc:  # a malformed body: python-multipart's own errors
         receiver.abort()
@@ -89,6 +94,7 @@ class _Receiver:
         self.blobs = blobs
         self.limit = limit
         self.used = 0
+        self.seen = 0  # parts begun, files or not
         self.parts: list[UploadedPart] = []
         self.open: Any = None  # the blob writer of the file part being received
         self._headers: dict[str, str] = {}
@@ -109,6 +115,9 @@ class _Receiver:
         }
 
     def _begin(self) -> None:
+        self.seen += 1
+        if self.seen > MAX_PARTS:
+            raise bad_request(f"Too many parts in the upload: at most {MAX_PARTS} are allowed.")
         self._headers = {}
         self.open = None
 
@@ -124,6 +133,8 @@ class _Receiver:
         filename = disposition.get_filename()
         if filename is None:  # a plain form field: not stored
             return
+        if len(self.parts) >= MAX_FILES:
+            raise bad_request(f"Too many files in one upload: at most {MAX_FILES} are allowed.")
         self._filename = filename
         self._content_type = self._headers.get("content-type")
         self.open = self.blobs.writer(self.limit - self.used)

@@ -1,7 +1,8 @@
 """Contacts in hosted v2's shape with full CRUD (wire-api §13), and contact pictures.
 
 Pictures: `PUT /contacts/{id}/picture` takes the image itself as the request body (PNG, JPEG,
-GIF or WebP, recognised from its bytes; at most 5 MiB, else 413) and answers with the contact,
+GIF or WebP, recognised from its bytes; at most 5 MiB and at most the upload limit,
+`serve --max-upload-mb`, else 413) and answers with the contact,
 whose `picture_url` then points at `GET /contacts/{id}/picture`, which returns the bytes with
 their content type. `DELETE /contacts/{id}/picture` removes it. The image is kept in the blob
 store under its SHA-256.
@@ -16,7 +17,13 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from nylas_engine.api.deps import AccountScope, account_scope, json_object, write_scope
+from nylas_engine.api.deps import (
+    AccountScope,
+    account_scope,
+    get_ctx,
+    json_object,
+    write_scope,
+)
 from nylas_engine.api.errors import APIError, bad_request, not_found
 from nylas_engine.api.params import Query, check_id
 from nylas_engine.api.views.contacts import SOURCES, contact_fields, contact_json
@@ -156,15 +163,15 @@ def get_picture(contact_id: str, scope: AccountScope = Depends(account_scope)) -
 
 
 async def picture_body(request: Request) -> tuple[bytes, str]:
-    """The request body as an image (at most MAX_PICTURE_BYTES) and its detected type."""
+    """The request body as an image (at most MAX_PICTURE_BYTES, and no more than the
+    engine's upload limit) and its detected type."""
+    limit = min(MAX_PICTURE_BYTES, get_ctx(request).settings.max_upload_bytes)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_PICTURE_BYTES:
-            raise APIError(
-                413, f"The picture is larger than {MAX_PICTURE_BYTES} bytes.", "api_error"
-            )
+        if size > limit:
+            raise APIError(413, f"The picture is larger than {limit} bytes.", "api_error")
         chunks.append(chunk)
     data = b"".join(chunks)
     content_type = image_type(data)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -33,6 +32,7 @@ router = APIRouter()
 
 LONGPOLL_TIMEOUT = 120.0
 STREAM_TIMEOUT = 1800.0
+MAX_TIMEOUT = 3600  # the longest wait a client may ask for (longpoll and streaming)
 POLL_INTERVAL = 0.5  # longpoll: how often the log is checked while waiting
 KEEPALIVE_INTERVAL = 1.0  # streaming: a bare "\n" this often while nothing changes
 STREAM_BATCH = 100  # streaming: transactions read per check
@@ -97,8 +97,8 @@ def _timeout(request: Request, default: float) -> float:
         seconds = float(value)
     except ValueError as exc:
         raise bad_request("Timeout parameter must be a number of seconds.") from exc
-    if not (seconds >= 0 and math.isfinite(seconds)):  # also rejects NaN
-        raise bad_request("Timeout parameter must be a finite, nonnegative number.")
+    if not 0 <= seconds <= MAX_TIMEOUT:  # also rejects NaN and the infinities
+        raise bad_request(f"Timeout parameter must be a number of seconds from 0 to {MAX_TIMEOUT}.")
     return seconds
 
 
