@@ -28,6 +28,7 @@ from routecheck import (
     routes,
     unfillable,
 )
+from smtp_listener import SmtpListener
 
 from nylas_engine.config import MAX_JSON_BYTES
 from nylas_engine.ids import new_public_id
@@ -302,14 +303,24 @@ class Target:
         return str(response.json()["id"])
 
 
-@pytest.fixture
-def target(engine: Any) -> Iterator[Target]:
+def _target(engine: Any) -> Iterator[Target]:
     app = engine.create_app("Bad input", redirect_uri="http://127.0.0.1:9/cb")
     account = engine.new_account()
     engine.cli("tokens", "create", account["id"], "--app", app["client_id"])
     target = Target(engine, {**app, "account_id": account["id"]})
     yield target
     target.close()
+
+
+@pytest.fixture
+def target(engine: Any) -> Iterator[Target]:
+    yield from _target(engine)
+
+
+@pytest.fixture(scope="module")
+def shared_target(engine: Any) -> Iterator[Target]:
+    """One target for the many small cases below, which each check their own objects."""
+    yield from _target(engine)
 
 
 @pytest.fixture(scope="module")
@@ -757,3 +768,157 @@ def test_search_operators_in_q_are_plain_text(target, problems):
     found = target.api.get("/messages/search", params={"q": "hello"}).json()
     assert [m["subject"] for m in found] == ["Hello world"]
     problems.assert_none()
+
+
+# ----------------------------------------------------------- text, headers and sends (issue 10)
+
+
+# Raw JSON escapes: Python's json would write a lone surrogate escaped too, but the test
+# states the bytes the attacker sent. A NUL can't be stored in PostgreSQL text; a lone
+# surrogate can't be encoded as UTF-8 anywhere: both are refused with a 400 on every database.
+BAD_TEXT = {"lone surrogate": "\\ud800", "NUL": "a\\u0000b"}
+TEXT_FIELDS = {
+    "/drafts": "subject",
+    "/events": "title",
+    "/contacts": "given_name",
+    "/folders": "display_name",
+    "/calendars": "name",
+}
+
+
+def _json_with(target: Target, path: str, field: str, escaped: str) -> bytes:
+    body = target.event_body() if path == "/events" else {}
+    if path == "/calendars":
+        body = {"name": "Calendar"}
+    raw = json.dumps({**body, field: "PLACEHOLDER"})
+    return raw.replace('"PLACEHOLDER"', f'"{escaped}"').encode()
+
+
+def assert_json_4xx(response: httpx.Response, status: int = 400) -> None:
+    assert response.status_code == status, response.text
+    assert json_error_problem(response) is None
+
+
+@pytest.mark.parametrize("kind", BAD_TEXT)
+@pytest.mark.parametrize("path", TEXT_FIELDS)
+def test_bad_text_in_json_bodies_is_400(shared_target, path, kind):
+    target = shared_target
+    log = LogWatch(target.engine)
+    field = TEXT_FIELDS[path]
+    before = target.api.get(path, params={"view": "count"}).json()
+    for escaped in (BAD_TEXT[kind], f"ok{BAD_TEXT[kind]}ok"):
+        body = _json_with(target, path, field, escaped)
+        response = target.api.post(path, content=body, headers={"Content-Type": "application/json"})
+        assert_json_4xx(response)
+        assert "NUL characters or lone surrogates" in response.json()["message"]
+    as_key = f'{{"{BAD_TEXT[kind]}": 1}}'.encode()
+    response = target.api.post(path, content=as_key, headers={"Content-Type": "application/json"})
+    assert_json_4xx(response)
+    existing = target.fresh(path.rstrip("s").lstrip("/") + "_id")
+    body = _json_with(target, path, field, BAD_TEXT[kind])
+    update = target.api.put(
+        f"{path}/{existing}", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert_json_4xx(update)
+    assert target.api.get(path, params={"view": "count"}).json() == {
+        "count": before["count"] + 1  # the one made to update, unchanged
+    }
+    assert log.tracebacks() == []
+
+
+@pytest.mark.parametrize(
+    ("path", "param"),
+    [
+        ("/threads", "in"),
+        ("/messages", "in"),
+        ("/drafts", "in"),
+        ("/threads", "subject"),
+        ("/files", "filename"),
+        ("/files", "content_type"),
+        ("/events", "title"),
+    ],
+)
+def test_a_nul_in_a_query_parameter_is_400(shared_target, path, param):
+    target = shared_target
+    log = LogWatch(target.engine)
+    for value in ("\x00", "inbox\x00", "a\x00b"):
+        response = target.api.get(path, params={param: value})
+        assert_json_4xx(response)
+        assert response.json()["message"] == f"Invalid query parameter {param!r}: it holds a NUL"
+    assert log.tracebacks() == []
+
+
+@pytest.mark.parametrize(
+    "authorization", [b"Basic \xff", b"Basic \xff\xfe==", b"Bearer \xff", b"Basic YQBi"]
+)
+def test_undecodable_credentials_are_401(shared_target, authorization):
+    """`YQBi` is base64 of `a<NUL>b`: no token holds a NUL."""
+    target = shared_target
+    log = LogWatch(target.engine)
+    for path in ("/account", "/threads", f"/a/{target.app['client_id']}"):
+        response = httpx.get(target.engine.url + path, headers={"Authorization": authorization})
+        assert_json_4xx(response, 401)
+    assert log.tracebacks() == []
+
+
+def test_a_multipart_boundary_over_256_characters_is_400(target):
+    boundary = "b" * 300
+    body = (
+        f"--{boundary}\r\nContent-Disposition: form-data; name=file; filename=a.txt\r\n\r\n"
+        f"hi\r\n--{boundary}--\r\n"
+    ).encode()
+    ctype = f"multipart/form-data; boundary={boundary}"
+    response = target.api.post("/files", content=body, headers={"Content-Type": ctype})
+    assert_json_4xx(response)
+    assert "Boundary length 300 exceeds maximum of 256" in response.json()["message"]
+    assert target.api.get("/files", params={"view": "count"}).json() == {"count": 0}
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpListener]:
+    with SmtpListener() as listener:
+        yield listener
+
+
+@pytest.mark.parametrize(
+    ("to", "status"),
+    [
+        ({"email": "@example.org"}, 400),
+        ({"email": "a@"}, 400),
+        ({"email": "a\u0000b@example.org"}, 400),
+        ({"email": "a@example.org\r\nRCPT TO:<z@example.net>"}, 400),
+        ({"email": "a@example.org", "name": "Ann\u0000"}, 400),
+    ],
+)
+def test_sends_to_bad_addresses_are_400_and_send_nothing(engine, smtp, to, status):
+    sender = engine.new_account(**smtp.account_fields())
+    log = LogWatch(engine)
+    with engine.client(sender["id"]) as api:
+        response = api.post("/send", json={"subject": "Hello", "to": [to]})
+        assert_json_4xx(response, status)
+        assert api.get("/messages", params={"view": "count"}).json() == {"count": 0}
+    assert smtp.messages == []
+    assert log.tracebacks() == []
+
+
+def test_line_breaks_in_a_subject_or_a_name_are_folded_not_obeyed(engine, smtp):
+    """CR/LF in a header value would let the client write headers of its own (a Bcc): they
+    are folded into spaces, and the mail goes, as most mail clients do with a pasted subject."""
+    sender = engine.new_account(**smtp.account_fields())
+    with engine.client(sender["id"]) as api:
+        response = api.post(
+            "/send",
+            json={
+                "subject": "Hello\r\nBcc: spy@example.net",
+                "to": [{"email": "ann@example.org", "name": "Ann\r\nBcc: spy@example.net"}],
+            },
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["subject"] == "Hello Bcc: spy@example.net"
+    [received] = smtp.messages
+    assert received.rcpt_tos == ["ann@example.org"]
+    mime = received.message
+    assert mime["Subject"] == "Hello Bcc: spy@example.net"
+    assert mime["To"].addresses[0].addr_spec == "ann@example.org"
+    assert mime["To"].addresses[0].display_name == "Ann Bcc: spy@example.net"
+    assert mime["Bcc"] is None and b"\nBcc:" not in received.data

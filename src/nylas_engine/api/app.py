@@ -1,4 +1,5 @@
-"""The FastAPI application: error handlers, request ids, CORS, size limits, idempotency, routes."""
+"""The FastAPI application: error handlers, request ids, CORS, size limits, query checks,
+idempotency, routes."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from nylas_engine import __version__
 from nylas_engine.api.errors import APIError, install_handlers
 from nylas_engine.api.idempotency import IdempotencyMiddleware
+from nylas_engine.api.query_guard import QueryGuardMiddleware
 from nylas_engine.api.ratelimit import FailureLimiter
 from nylas_engine.api.routes import routers
 from nylas_engine.config import MAX_JSON_BYTES, Settings
@@ -140,6 +142,7 @@ def create_app(ctx: EngineContext) -> FastAPI:
         app.include_router(router)
     app.add_middleware(IdempotencyMiddleware, ctx=ctx)
     app.add_middleware(BodyLimitMiddleware, ctx=ctx)
+    app.add_middleware(QueryGuardMiddleware)
     if settings.cors_origins:
         app.add_middleware(CorsMiddleware, origins=settings.cors_origins)
     app.add_middleware(RequestIdMiddleware)

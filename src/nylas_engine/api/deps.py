@@ -8,8 +8,8 @@ passes `scope.account` to the store, which filters every query on it.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -53,21 +53,22 @@ def _basic_pair(value: str) -> tuple[str, str] | None:
     """The (username, password) of a Basic credential, or None if it does not decode."""
     try:
         decoded = base64.b64decode(value, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64 (binascii.Error), not ASCII, or not UTF-8 underneath
         return None
     user, _, password = decoded.partition(":")
     return user, password
 
 
 def credential(request: Request) -> str | None:
-    """The token from `Authorization: Bearer T` or Basic `T:` (username only)."""
+    """The token from `Authorization: Bearer T` or Basic `T:` (username only); None for
+    anything no token can be (empty, or with control characters such as NUL)."""
     scheme, value = _authorization(request)
-    if scheme == "bearer" and value:
-        return value
-    if scheme == "basic" and value:
-        pair = _basic_pair(value)
-        return (pair[0] or None) if pair else None
-    return None
+    token: str | None = None
+    if scheme == "bearer":
+        token = value
+    elif scheme == "basic" and value and (pair := _basic_pair(value)):
+        token = pair[0]
+    return token if token and token.isprintable() else None
 
 
 def resolve_token(session: Session, token: str, auth_mode: str) -> tuple[Account, Grants] | None:
@@ -203,4 +204,32 @@ async def json_object(request: Request) -> dict[str, Any]:
         raise bad_request("Invalid request body: malformed JSON") from exc
     if not isinstance(data, dict):
         raise bad_request("Invalid request body: expected a JSON object")
+    if _holds_bad_text(data):
+        raise bad_request(
+            "Invalid request body: text may not contain NUL characters or lone surrogates"
+        )
     return data
+
+
+# A NUL can't be stored in PostgreSQL text (and has no place in mail); a lone surrogate
+# (`"\ud800"` in JSON) is no character at all and can't be encoded as UTF-8. JSON bodies
+# are refused for them here, once, rather than failing in whichever store or header
+# writer meets them first.
+_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
+def _holds_bad_text(data: Any) -> bool:
+    """Whether any string in a parsed JSON value (keys too) holds a NUL or a lone surrogate.
+    A loop, not recursion: the nesting depth is the client's choice."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _BAD_TEXT.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False

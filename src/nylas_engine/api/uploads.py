@@ -47,10 +47,10 @@ async def receive_files(request: Request, blobs: BlobStore, limit: int) -> list[
     if ctype != b"multipart/form-data" or not boundary:
         raise bad_request("Invalid request: a file upload must be multipart/form-data")
     receiver = _Receiver(blobs, limit)
-    parser = MultipartParser(boundary, receiver.callbacks())
     received = 0
     stream = request.stream()
     try:
+        parser = MultipartParser(boundary, receiver.callbacks())  # a boundary over 256: 400
         async for chunk in stream:
             received += len(chunk)
             if received > limit + _FORM_OVERHEAD:

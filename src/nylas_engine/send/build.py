@@ -17,6 +17,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from email import policy
+from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -59,12 +60,34 @@ def new_message_id(domain: str | None, local: str | None = None) -> str:
     return f"<{local or uuid.uuid4().hex}@{domain or 'nylas-engine.local'}>"
 
 
+def one_line(text: str) -> str:
+    """Header text with its line breaks folded into spaces. A header can't hold CR or LF
+    (they would start a header of the sender's choosing); in a subject or a name they are
+    a slip of the client, which shouldn't stop the mail, so they are folded, not refused."""
+    return _LINE_BREAKS.sub(" ", text)
+
+
+_LINE_BREAKS = re.compile(r"[\r\n]+")
+
+
+def is_address(text: str) -> bool:
+    """Whether `text` is an address the headers can carry (`@example.org` is not)."""
+    try:
+        Address(addr_spec=text)
+    except (ValueError, IndexError, HeaderParseError):
+        return False
+    return True
+
+
 def addresses(participants: list[dict[str, Any]]) -> list[Address]:
-    return [
-        Address(display_name=p.get("name") or "", addr_spec=p["email"])
-        for p in participants
-        if p.get("email")
-    ]
+    found = []
+    for p in participants:
+        if not p.get("email"):
+            continue
+        if not is_address(p["email"]):
+            raise bad_request(f"Invalid address {p['email']}")
+        found.append(Address(display_name=one_line(p.get("name") or ""), addr_spec=p["email"]))
+    return found
 
 
 def write(outgoing: Outgoing, blobs: BlobStore) -> tuple[str, int]:
@@ -103,7 +126,7 @@ def _skeleton(outgoing: Outgoing, placeholders: dict[str, FilePart]) -> EmailMes
 
     msg["Message-Id"] = outgoing.message_id
     msg["Date"] = email.utils.formatdate(outgoing.date, usegmt=True)
-    msg["Subject"] = outgoing.subject or ""
+    msg["Subject"] = one_line(outgoing.subject or "")
     msg["From"] = addresses(outgoing.from_)
     if outgoing.reply_to:
         msg["Reply-To"] = addresses(outgoing.reply_to)

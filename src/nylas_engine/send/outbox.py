@@ -89,6 +89,8 @@ def _deliver_message(ctx: EngineContext, account: Account, message: Message) -> 
     partial = _deliver(ctx, server, outgoing.from_[0]["email"], recipients, raw_sha)
     message.is_draft = False
     message.is_sent = True
+    if message.subject:  # as the recipients see it: line breaks folded (build.one_line)
+        message.subject = build.one_line(message.subject)
     message.unread = False
     message.date = sent_at
     message.message_id_header = message_id
@@ -172,7 +174,7 @@ def _recipients(*groups: list[dict[str, Any]]) -> list[str]:
         for person in group or []:
             address = (person.get("email") or "").strip()
             _, parsed = parseaddr(address)
-            if not parsed or parsed != address or "@" not in address or " " in address:
+            if not parsed or parsed != address or " " in address or not build.is_address(address):
                 raise bad_request(f"Invalid recipient address {address}")
             if not address.isascii():
                 raise APIError(402, f"Recipient address can't be encoded: {address}", "api_error")
