@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -81,6 +82,9 @@ def serve(
     print(f"nylas-engine serving on http://{host}:{port}/ ({settings.auth_mode} mode)", flush=True)
     sync = start_sync(ctx)
     webhooks = start_webhooks(ctx)
+    from nylas_engine.api.query_guard import AccessLogRedaction
+
+    logging.getLogger("uvicorn.access").addFilter(AccessLogRedaction())
     try:
         uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=2)
     finally:

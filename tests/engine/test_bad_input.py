@@ -30,6 +30,7 @@ from routecheck import (
 )
 from smtp_listener import SmtpListener
 
+from nylas.testing import LocalEngine
 from nylas_engine.config import MAX_JSON_BYTES
 from nylas_engine.ids import new_public_id
 
@@ -56,7 +57,7 @@ BODYLESS = {
 # Browser pages (the OAuth login form): HTML errors, not JSON ones.
 HTML_PAGES = {"GET /oauth/authorize", "POST /oauth/authorize"}
 # wire-api names these answers whatever the id or body.
-FIXED_STATUS = {"DELETE /threads/{thread_id}": 501, "DELETE /messages/{message_id}": 405}
+FIXED_STATUS = {"DELETE /threads/{thread_id}": 405, "DELETE /messages/{message_id}": 405}
 
 HUGE = "x" * 1_000_000
 # Python's json reads these as float('nan'), float('inf') and -inf.
@@ -922,3 +923,46 @@ def test_line_breaks_in_a_subject_or_a_name_are_folded_not_obeyed(engine, smtp):
     assert mime["To"].addresses[0].addr_spec == "ann@example.org"
     assert mime["To"].addresses[0].display_name == "Ann Bcc: spy@example.net"
     assert mime["Bcc"] is None and b"\nBcc:" not in received.data
+
+
+# ------------------------------------------------------------------- secrets in query strings
+
+
+SECRET_QUERIES = [
+    {"client_secret": "s3cr3t-value"},
+    {"password": "s3cr3t-value"},
+    {"access_token": "s3cr3t-value"},
+    {"refresh_token": "s3cr3t-value"},
+    {"imap_password": "s3cr3t-value", "limit": "5"},
+    {"Client_Secret": "s3cr3t-value"},
+]
+
+
+@pytest.mark.parametrize("params", SECRET_QUERIES)
+def test_secrets_in_a_query_string_are_refused_on_any_route(shared_target, params):
+    target = shared_target
+    before = target.api.get("/drafts", params={"view": "count"}).json()
+    for method, path in (("GET", "/threads"), ("POST", "/drafts"), ("GET", "/oauth/token")):
+        body = {"json": {"subject": "Not made"}} if method == "POST" else {}
+        if path == "/oauth/token":  # no account credential: the secret is the credential
+            response = httpx.request(method, target.engine.url + path, params=params)
+        else:
+            response = target.api.request(method, path, params=params, **body)
+        assert_json_4xx(response)
+        assert "may not be sent in the query string" in response.json()["message"]
+        assert "s3cr3t-value" not in response.text
+    assert target.api.get("/drafts", params={"view": "count"}).json() == before
+
+
+def test_the_access_log_never_holds_a_query_secret(tmp_path, new_database):
+    env = {"NYLAS_ENGINE_LOG_LEVEL": "info"}
+    with LocalEngine(tmp_path, db_url=new_database(), env=env) as logged:
+        url = logged.url + "/oauth/token"
+        refused = httpx.get(url, params={"client_id": "abc", "client_secret": "s3cr3t-value"})
+        assert refused.status_code == 400
+        assert httpx.post(url, data={"client_secret": "s3cr3t-value"}).status_code == 400
+        assert httpx.get(logged.url + "/accounts", params={"in": "inbox"}).status_code == 200
+        log = logged.log_path.read_text()
+    assert '"GET /oauth/token?client_id=abc&client_secret=*** HTTP/1.1" 400' in log
+    assert '"GET /accounts?in=inbox HTTP/1.1" 200' in log  # the log still names requests
+    assert "s3cr3t-value" not in log

@@ -53,7 +53,7 @@ NOT_404 = {
     "PATCH /folders/{folder_id}": 400,
     "PUT /labels/{label_id}": 400,
     "PATCH /labels/{label_id}": 400,
-    "DELETE /threads/{thread_id}": 501,  # §6: not implemented for any id
+    "DELETE /threads/{thread_id}": 405,  # threads are never deleted (issue 10)
     "DELETE /messages/{message_id}": 405,  # §7: messages are never deleted
 }
 

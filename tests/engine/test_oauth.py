@@ -140,21 +140,37 @@ def test_token_exchange_rejects_wrong_secret_unknown_code_and_other_apps(token_e
     assert exchange(token_engine, app, code).status_code == 200
 
 
-def test_token_endpoint_reads_query_string_and_json(token_engine, app, user):
+def test_token_endpoint_reads_a_form_or_json_never_the_query_string(token_engine, app, user):
+    """Issue 10: the client secret in a query string lands in access logs. Such a request
+    is refused with a 400 and not processed: its code still works afterwards."""
     first = callback_params(sign_in(token_engine, app, user["email_address"]))["code"]
     fields = {
         "client_id": app["client_id"],
         "client_secret": app["client_secret"],
         "grant_type": "authorization_code",
     }
-    by_query = httpx.get(token_engine.url + "/oauth/token", params={**fields, "code": first})
-    assert by_query.status_code == 200
-    assert by_query.json()["account_id"] == user["id"]
+    url = token_engine.url + "/oauth/token"
+    by_query = httpx.get(url, params={**fields, "code": first})
+    assert by_query.status_code == 400
+    assert by_query.json() == {
+        "message": "client_secret may not be sent in the query string, where logs keep it: "
+        "send it in the request body (or the Authorization header)",
+        "type": "invalid_request_error",
+    }
+    posted_query = httpx.post(url, params={**fields, "code": first})
+    assert posted_query.status_code == 400
+    secret_only = httpx.post(
+        url, params={"client_secret": app["client_secret"]}, data={**fields, "code": first}
+    )
+    assert secret_only.status_code == 400
 
+    by_form = httpx.post(url, data={**fields, "code": first})
+    assert by_form.status_code == 200
+    assert by_form.json()["account_id"] == user["id"]
     second = callback_params(sign_in(token_engine, app, user["email_address"]))["code"]
-    by_json = httpx.post(token_engine.url + "/oauth/token", json={**fields, "code": second})
+    by_json = httpx.post(url, json={**fields, "code": second})
     assert by_json.status_code == 200
-    assert by_json.json()["access_token"] != by_query.json()["access_token"]
+    assert by_json.json()["access_token"] != by_form.json()["access_token"]
 
 
 def test_wrong_password_shows_the_page_again(token_engine, app, user):

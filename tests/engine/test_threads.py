@@ -290,10 +290,14 @@ def test_thread_update_needs_an_object_and_existing_thread(api, mail):
     assert missing.status_code == 404
 
 
-def test_delete_thread_is_not_implemented(api, mail):
+def test_delete_thread_is_not_allowed(api, mail):
     response = api.delete(f"/threads/{mail['report']}")
-    assert response.status_code == 501
-    assert response.json() == {"message": "API endpoint not yet implemented", "type": "api_error"}
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, PUT, PATCH"
+    assert response.json() == {
+        "message": "The method is not allowed for the requested URL.",
+        "type": "api_error",
+    }
     assert api.get(f"/threads/{mail['report']}").status_code == 200
 
 

@@ -60,6 +60,13 @@ def not_implemented(message: str = "API endpoint not yet implemented") -> APIErr
     return APIError(501, message, API_ERROR)
 
 
+def method_not_allowed(allow: str) -> APIError:
+    """405 for a method the API never offers on a path it serves, with the `Allow` header."""
+    return APIError(
+        405, "The method is not allowed for the requested URL.", API_ERROR, {"Allow": allow}
+    )
+
+
 def unauthorized() -> APIError:
     return APIError(
         401,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
 from nylas_engine.api.deps import AccountScope, account_scope, json_object, write_scope
-from nylas_engine.api.errors import APIError, not_found
+from nylas_engine.api.errors import method_not_allowed, not_found
 from nylas_engine.api.listing import list_response
 from nylas_engine.api.mail_filters import mail_filters
 from nylas_engine.api.params import Query, check_id
@@ -83,4 +83,4 @@ def update_message(
 
 @router.delete("/messages/{message_id}")
 def delete_message(message_id: str, scope: AccountScope = Depends(write_scope)) -> Any:
-    raise APIError(405, "The method is not allowed for the requested URL.", "api_error")
+    raise method_not_allowed("GET, PUT, PATCH")

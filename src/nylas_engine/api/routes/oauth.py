@@ -284,8 +284,10 @@ def _redirectable_failure(params: Mapping[str, str], exc: RedirectableError) -> 
 
 
 async def token_fields(request: Request) -> dict[str, Any]:
-    """The fields of /oauth/token from the query string, a form or a JSON body (§16.1)."""
-    fields: dict[str, Any] = dict(request.query_params)
+    """The fields of /oauth/token from a form or a JSON body (§16.1). Not from the query
+    string: the client secret has no place there (a query holding it is refused before any
+    route, api/query_guard.py), so neither have the other fields."""
+    fields: dict[str, Any] = {}
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("application/json"):
         fields.update(await json_object(request))
@@ -322,7 +324,7 @@ def redeem_code(
     return grant
 
 
-@router.api_route("/oauth/token", methods=["GET", "POST"])
+@router.post("/oauth/token")
 def token(
     request: Request,
     session: Session = db_session,

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from nylas_engine.api.deps import AccountScope, account_scope, json_object, write_scope
-from nylas_engine.api.errors import not_found, not_implemented
+from nylas_engine.api.errors import method_not_allowed, not_found
 from nylas_engine.api.listing import list_response
 from nylas_engine.api.mail_filters import mail_filters
 from nylas_engine.api.params import Query, check_id
@@ -60,4 +60,7 @@ def update_thread(
 
 @router.delete("/threads/{thread_id}")
 def delete_thread(thread_id: str, scope: AccountScope = Depends(write_scope)) -> Any:
-    raise not_implemented()
+    """Threads are not deleted through the API, like messages (405, not the old "not yet
+    implemented" 501). Hosted v2 moved the thread's messages to the trash here; with the
+    engine a client does that with PUT {"folder_id": <trash>} or {"label_ids": [...]}."""
+    raise method_not_allowed("GET, PUT, PATCH")
