@@ -92,7 +92,19 @@ def cmd_serve(args: argparse.Namespace) -> None:
     settings.auth_mode = resolve_auth_mode(args.host, args.auth, args.force_open)
     if args.max_upload_mb:
         settings.max_upload_bytes = int(args.max_upload_mb * 1024 * 1024)
+    if args.allow_mail_hosts is not None:
+        settings.allow_mail_hosts = args.allow_mail_hosts
+    _check_mail_hosts(settings.allow_mail_hosts)
     serve(settings, args.host, args.port)
+
+
+def _check_mail_hosts(allowed: str) -> None:
+    from nylas_engine.sync.hosts import MailHostPolicy
+
+    try:
+        MailHostPolicy.parse(allowed)
+    except ValueError as exc:
+        raise SystemExit(f"--allow-mail-hosts / NYLAS_ENGINE_ALLOW_MAIL_HOSTS: {exc}") from None
 
 
 # ------------------------------------------------------------------------------ accounts, apps
@@ -208,6 +220,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auth", choices=["open", "token"], help="default: open on loopback only")
     p.add_argument("--force-open", action="store_true", help="allow open mode off loopback")
     p.add_argument("--max-upload-mb", type=float, help="upload size limit (default 64)")
+    p.add_argument(
+        "--allow-mail-hosts",
+        metavar="LIST",
+        help="in token mode, mail hosts besides public ones that /connect/authorize may "
+        "connect to: comma-separated names, addresses, networks (10.0.0.0/8), or * for any "
+        "(default: $NYLAS_ENGINE_ALLOW_MAIL_HOSTS)",
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("demo", help="create a demo account with a realistic mailbox, then serve")

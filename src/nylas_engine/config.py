@@ -43,6 +43,11 @@ class Settings:
     auth_failure_window: float = field(
         default_factory=lambda: env_number("NYLAS_ENGINE_AUTH_FAILURE_WINDOW", 60.0)
     )
+    # Mail hosts that POST /connect/authorize may connect to in token mode besides public
+    # ones: comma-separated names, addresses and networks, "*" for any (sync/hosts.py).
+    allow_mail_hosts: str = field(
+        default_factory=lambda: os.environ.get("NYLAS_ENGINE_ALLOW_MAIL_HOSTS", "")
+    )
 
     @property
     def database_url(self) -> str:
