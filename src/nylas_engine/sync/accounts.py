@@ -95,9 +95,10 @@ class Reconnection:
         return self.current is None or not same_servers(self.current, self.settings)
 
     def servers_to_verify(self, *, move_allowed: bool) -> list[ServerSettings]:
-        """The servers the new credentials must log in to before they are stored: the new
-        ones, and when the account moves, its current ones too (so that only someone who
-        controls the mailbox moves it). `MoveRefused` when it may not move."""
+        """The servers the new credentials must log in to before they are stored, the new
+        ones last: when the account moves, its current ones come first (so that only someone
+        who controls the mailbox moves it, and the new servers are contacted only then).
+        `MoveRefused` when it may not move."""
         if not self.moves:
             return [self.settings]
         if not move_allowed:
@@ -109,7 +110,7 @@ class Reconnection:
             imap_username=self.settings.imap_username,
             smtp_username=self.settings.smtp_username,
         )
-        return [self.settings, old]
+        return [old, self.settings]
 
 
 def plan_connection(session: Session, settings: ServerSettings) -> Reconnection:
@@ -122,11 +123,12 @@ def plan_connection(session: Session, settings: ServerSettings) -> Reconnection:
 def verify_servers(
     servers: list[ServerSettings], credentials: MailCredentials, within: float
 ) -> set[bytes]:
-    """Log in to each of `servers` with `credentials`, all within `within` seconds (raising
-    `AuthFailed`/`ServerUnreachable`); the first one's IMAP capabilities."""
+    """Log in to each of `servers` in turn with `credentials`, all within `within` seconds
+    (raising `AuthFailed`/`ServerUnreachable` at the first that fails); the last one's IMAP
+    capabilities."""
     with Deadline(within) as deadline:
         found = [verify(server, credentials, deadline) for server in servers]
-    return found[0]
+    return found[-1]
 
 
 def connect_account(
