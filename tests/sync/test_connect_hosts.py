@@ -9,6 +9,7 @@ pass on what the server said.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -81,14 +82,17 @@ def settings_for(host: str, port: int = 143, **extra: Any) -> dict[str, Any]:
 
 
 class Listener:
-    """A listening socket that records what connects (accepting in a thread); `hold` keeps
-    the connections open without a word, as a silent server would."""
+    """A listening socket that records what connects (accepting in a thread). With
+    `dribble`, it answers each connection a byte every half second and never a full line,
+    which no socket timeout catches: only the engine's deadline ends such a check."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, dribble: bool = False) -> None:
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port: int = self.sock.getsockname()[1]
+        self.dribble = dribble
         self.accepted: list[socket.socket] = []
         self.arrived = threading.Condition()
+        self.closed = threading.Event()
         self._thread = threading.Thread(target=self._accept, daemon=True)
         self._thread.start()
 
@@ -101,12 +105,24 @@ class Listener:
             with self.arrived:
                 self.accepted.append(conn)
                 self.arrived.notify_all()
+            if self.dribble:
+                threading.Thread(target=self._dribble, args=(conn,), daemon=True).start()
+
+    def _dribble(self, conn: socket.socket) -> None:
+        for byte in b"* OK " + b"." * 10_000:
+            if self.closed.wait(0.5):
+                return
+            try:
+                conn.sendall(bytes([byte]))
+            except OSError:
+                return
 
     def wait_for(self, count: int) -> None:
         with self.arrived:
             assert self.arrived.wait_for(lambda: len(self.accepted) >= count, timeout=30)
 
     def close(self) -> None:
+        self.closed.set()
         self.sock.close()
         for conn in self.accepted:
             conn.close()
@@ -184,12 +200,13 @@ def test_errors_do_not_pass_on_what_the_server_said(allowing):
     assert unreachable.json()["message"] == "Could not connect to the IMAP server."
 
 
-def test_concurrent_checks_are_capped_per_app(allowing, listener):
-    """A silent server holds each check until its deadline; meanwhile the app's fourth
-    attempt is turned away at once with 429 and Retry-After."""
+def test_concurrent_checks_are_capped_per_app(allowing):
+    """A server that answers a byte at a time holds each check until its deadline (10 s);
+    meanwhile the app's fourth attempt is turned away at once with 429 and Retry-After."""
+    listener = Listener(dribble=True)
     app = allowing.create_app("Impatient")["client_id"]
     settings = settings_for("127.0.0.1", listener.port)
-    with ThreadPoolExecutor(3) as pool:
+    with contextlib.closing(listener), ThreadPoolExecutor(3) as pool:
         held = [pool.submit(authorize, allowing, settings, app) for _ in range(3)]
         listener.wait_for(3)
         over = authorize(allowing, settings, app)
