@@ -240,3 +240,15 @@ def test_a_bad_allow_list_stops_the_engine_from_starting(tmp_path):
     with pytest.raises(RuntimeError, match="allow-mail-hosts"):
         engine.start(timeout=20)
     engine.close()
+
+
+def test_an_allowed_name_is_allowed_by_name_only(start_engine, dovecot: Dovecot, mailbox):
+    """NYLAS_ENGINE_ALLOW_MAIL_HOSTS=localhost lets `localhost` through, not its address."""
+    engine = start_engine(NYLAS_ENGINE_ALLOW_MAIL_HOSTS="localhost")
+    user, password = mailbox
+    settings = settings_for("localhost", dovecot.imap_port, imap_username=user)
+    settings["imap_password"] = password
+    by_address = authorize(engine, {**settings, "imap_host": "127.0.0.1"})
+    assert by_address.status_code == 400, by_address.text
+    by_name = authorize(engine, settings)
+    assert by_name.status_code == 200, by_name.text

@@ -11,10 +11,10 @@ allow more by name, address or network (`serve --allow-mail-hosts`, or
 `NYLAS_ENGINE_ALLOW_MAIL_HOSTS="127.0.0.1,10.0.0.0/8,mail.internal"`; `*` allows all). An
 allowed name is trusted whatever it resolves to.
 
-The name is resolved once, here, and `pin` puts the address into the `ServerSettings`; the
-connection then goes to that address (sync/dial.py), so a DNS answer that changes between
-the check and the connection (rebinding) cannot slip a private address past the check. TLS
-still checks the server's certificate against the name.
+The name is resolved once, here, and `pin` puts the allowed addresses into the
+`ServerSettings`; the connection then goes to one of them (sync/dial.py), so a DNS answer
+that changes between the check and the connection (rebinding) cannot slip a private address
+past the check. TLS still checks the server's certificate against the name.
 """
 
 from __future__ import annotations
@@ -89,9 +89,9 @@ class MailHostPolicy:
             return True
         return any(address in net for net in self.networks) or is_public(address)
 
-    def address(self, host: str, port: int, server: str = "IMAP") -> str:
-        """The address to connect to for `host`: its first allowed one. `HostRefused` when
-        it has none (or the host is not a name); `ServerUnreachable` when it does not
+    def addresses(self, host: str, port: int, server: str = "IMAP") -> tuple[str, ...]:
+        """The addresses to connect to for `host`: its allowed ones. `HostRefused` when it
+        has none (or the host is not a name); `ServerUnreachable` when it does not
         resolve."""
         try:
             literal: Address | None = ipaddress.ip_address(_name(host))
@@ -101,9 +101,9 @@ class MailHostPolicy:
             found = [literal]
         else:
             found = _resolve(host, port, server)
-        for address in found:
-            if self.allows(host, address):
-                return str(address)
+        allowed = tuple(dict.fromkeys(str(a) for a in found if self.allows(host, a)))
+        if allowed:
+            return allowed
         raise HostRefused(
             f"The {server} host is not a public address: this engine connects only to "
             "public mail servers unless its operator allows others (--allow-mail-hosts)."
@@ -111,13 +111,13 @@ class MailHostPolicy:
 
     def pin(self, settings: ServerSettings) -> ServerSettings:
         """`settings` with the checked addresses to connect to (see the module docstring)."""
-        smtp_address = None
+        smtp: tuple[str, ...] = ()
         if settings.smtp_host:
-            smtp_address = self.address(settings.smtp_host, settings.smtp_port or 25, "SMTP")
+            smtp = self.addresses(settings.smtp_host, settings.smtp_port or 25, "SMTP")
         return replace(
             settings,
-            imap_address=self.address(settings.imap_host, settings.imap_port),
-            smtp_address=smtp_address,
+            imap_addresses=self.addresses(settings.imap_host, settings.imap_port),
+            smtp_addresses=smtp,
         )
 
 

@@ -64,8 +64,8 @@ class ServerSettings:
     security: str = "tls"
     # The addresses to connect to instead of looking the host names up again: set once
     # checked (sync/hosts.py). TLS still checks the certificates against the names.
-    imap_address: str | None = None
-    smtp_address: str | None = None
+    imap_addresses: tuple[str, ...] = ()
+    smtp_addresses: tuple[str, ...] = ()
 
     @classmethod
     def from_account(cls, account: Any) -> ServerSettings:
@@ -104,7 +104,7 @@ def connect_imap(
     try:
         client = PinnedIMAPClient(
             settings.imap_host,
-            address=settings.imap_address or settings.imap_host,
+            addresses=settings.imap_addresses or (settings.imap_host,),
             deadline=deadline,
             port=settings.imap_port,
             ssl=settings.security == "tls",
@@ -226,21 +226,21 @@ def check_smtp(
         return
     port = settings.smtp_port or default_smtp_port(settings.security)
     where = f"SMTP server {settings.smtp_host}:{port}"
-    address = settings.smtp_address or settings.smtp_host
+    addresses = settings.smtp_addresses or (settings.smtp_host,)
     smtp: smtplib.SMTP | None = None
     try:
         if settings.security == "tls":
             smtp = PinnedSMTPSSL(
                 settings.smtp_host,
                 port,
-                address=address,
+                addresses=addresses,
                 deadline=deadline,
                 timeout=timeout,
                 context=_tls_context(),
             )
         else:
             smtp = PinnedSMTP(
-                settings.smtp_host, port, address=address, deadline=deadline, timeout=timeout
+                settings.smtp_host, port, addresses=addresses, deadline=deadline, timeout=timeout
             )
         smtp.ehlo()
         if settings.security == "starttls":

@@ -167,10 +167,11 @@ def authorize(
         raise APIError(403, str(exc)) from None
     policy = mail_host_policy(ctx.settings.auth_mode, ctx.settings.allow_mail_hosts)
     try:
-        # Only the new servers are the caller's choice; the account's current ones (checked
-        # first when it moves) are where its mail already lives.
-        pinned = [*(UNRESTRICTED.pin(s) for s in servers[:-1]), policy.pin(servers[-1])]
         with connect_attempts(request).hold([f"client:{client_id}", f"ip:{client_ip(request)}"]):
+            # Only the new servers are the caller's choice; the account's current ones
+            # (checked first when it moves) are where its mail already lives. Name lookups
+            # are held under the cap too: a name server may be slow on purpose.
+            pinned = [*(UNRESTRICTED.pin(s) for s in servers[:-1]), policy.pin(servers[-1])]
             capabilities = verify_servers(pinned, credentials, within=CONNECT_SECONDS)
     except HostRefused as exc:
         raise bad_request(str(exc)) from None
