@@ -109,7 +109,19 @@ def cmd_serve(args: argparse.Namespace) -> None:
         settings.max_upload_bytes = int(args.max_upload_mb * 1024 * 1024)
     if args.cors_origins is not None:
         settings.cors_origins = parse_origins(args.cors_origins)
+    if args.allow_mail_hosts is not None:
+        settings.allow_mail_hosts = args.allow_mail_hosts
+    _check_mail_hosts(settings.allow_mail_hosts)
     serve(settings, args.host, args.port)
+
+
+def _check_mail_hosts(allowed: str) -> None:
+    from nylas_engine.sync.hosts import MailHostPolicy
+
+    try:
+        MailHostPolicy.parse(allowed)
+    except ValueError as exc:
+        raise SystemExit(f"--allow-mail-hosts / NYLAS_ENGINE_ALLOW_MAIL_HOSTS: {exc}") from None
 
 
 # ------------------------------------------------------------------------------ accounts, apps
@@ -229,6 +241,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--cors-origins",
         help="comma-separated web origins allowed to call the API from a browser, e.g. "
         "https://app.example (default: $NYLAS_ENGINE_CORS_ORIGINS, else none)",
+    )
+    p.add_argument(
+        "--allow-mail-hosts",
+        metavar="LIST",
+        help="in token mode, mail hosts besides public ones that /connect/authorize may "
+        "connect to: comma-separated names, addresses, networks (10.0.0.0/8), or * for any "
+        "(default: $NYLAS_ENGINE_ALLOW_MAIL_HOSTS)",
     )
     p.set_defaults(func=cmd_serve)
 

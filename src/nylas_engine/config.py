@@ -49,6 +49,11 @@ class Settings:
     auth_failure_window: float = field(
         default_factory=lambda: env_number("NYLAS_ENGINE_AUTH_FAILURE_WINDOW", 60.0)
     )
+    # Mail hosts that POST /connect/authorize may connect to in token mode besides public
+    # ones: comma-separated names, addresses and networks, "*" for any (sync/hosts.py).
+    allow_mail_hosts: str = field(
+        default_factory=lambda: os.environ.get("NYLAS_ENGINE_ALLOW_MAIL_HOSTS", "")
+    )
 
     # Web origins whose pages may call the API from a browser (CORS); none by default, so no
     # other site can read a reply. `*` allows any origin, but never with credentials.

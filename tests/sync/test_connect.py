@@ -90,7 +90,7 @@ def test_connect_with_a_wrong_password_creates_nothing(dovecot, mailbox, offline
     )
     assert response.status_code == 403
     assert response.json()["type"] == "invalid_request_error"
-    assert "refused the login" in response.json()["message"]
+    assert response.json()["message"] == "Could not log in to the IMAP server."
     listed = httpx.get(offline_engine.url + "/accounts", params={"email_address": user}).json()
     assert listed == []
 

@@ -12,7 +12,7 @@ from nylas_engine import __version__
 from nylas_engine.api.errors import APIError, install_handlers
 from nylas_engine.api.idempotency import IdempotencyMiddleware
 from nylas_engine.api.query_guard import QueryGuardMiddleware
-from nylas_engine.api.ratelimit import FailureLimiter
+from nylas_engine.api.ratelimit import ConcurrencyCap, FailureLimiter
 from nylas_engine.api.routes import routers
 from nylas_engine.config import MAX_JSON_BYTES, Settings
 from nylas_engine.context import EngineContext
@@ -137,6 +137,7 @@ def create_app(ctx: EngineContext) -> FastAPI:
     app.state.auth_failures = FailureLimiter(
         settings.auth_failure_limit, settings.auth_failure_window
     )
+    app.state.connect_attempts = ConcurrencyCap.for_connect()
     install_handlers(app)
     for router in routers():
         app.include_router(router)

@@ -13,15 +13,19 @@ targets and per target over all IPs, each with its own ceiling:
 so that a legitimate client of another app, from the same address, is still served after
 someone hammered one app. Counts live in this process only (a restart forgets them); each key
 keeps at most its ceiling's worth of timestamps, and keys idle for a window are dropped.
+
+`ConcurrencyCap` bounds what is in progress rather than what failed: `/connect/authorize`
+runs at most CONNECT_AT_ONCE mail-server checks at once per client id and per client IP.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -29,6 +33,10 @@ from fastapi import Request
 from nylas_engine.api.errors import API_ERROR, APIError
 
 IP_FACTOR = 5
+# `/connect/authorize`: mail-server checks at once per client id and per client IP, and how
+# long one check (IMAP and SMTP logins, old servers and new) may take in all.
+CONNECT_AT_ONCE = 3
+CONNECT_SECONDS = 10.0
 TARGET_FACTOR = 10
 MAX_TARGET = 320  # characters of a client_id or email kept in a key
 PRUNE_EVERY = 1000  # failures between sweeps of idle keys
@@ -73,7 +81,7 @@ class FailureLimiter:
 
     def attempt(self, request: Request, target: str, kind: str) -> Attempt:
         """The keys for a try at `target` (of `kind`: "client" or "email") from this client."""
-        ip = request.client.host if request.client else "-"
+        ip = client_ip(request)
         target = f"{kind}:{target.strip().lower()[:MAX_TARGET]}"
         return Attempt(
             (
@@ -130,3 +138,60 @@ def auth_failures(request: Request) -> FailureLimiter:
     """The engine's limiter (one per app; see create_app)."""
     limiter: FailureLimiter = request.app.state.auth_failures
     return limiter
+
+
+class TooManyAttempts(APIError):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            429,
+            "Too many connection attempts in progress for this app or address. "
+            f"Try again in {retry_after} seconds.",
+            API_ERROR,
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+class ConcurrencyCap:
+    """At most `limit` requests at once under each key (a client id, a client IP): the
+    mail-server checks of `/connect/authorize` hold a thread and sockets for seconds, so one
+    caller must not be able to start many. Over the cap: 429 with `Retry-After`."""
+
+    def __init__(self, limit: int, retry_after: int) -> None:
+        self.limit = limit
+        self.retry_after = retry_after
+        self._running: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_connect(cls) -> ConcurrencyCap:
+        """The cap of `/connect/authorize`: a few checks at once, each at most
+        CONNECT_SECONDS long."""
+        return cls(CONNECT_AT_ONCE, math.ceil(CONNECT_SECONDS))
+
+    @contextlib.contextmanager
+    def hold(self, keys: list[str]) -> Iterator[None]:
+        with self._lock:
+            if any(self._running.get(key, 0) >= self.limit for key in keys):
+                raise TooManyAttempts(self.retry_after)
+            for key in keys:
+                self._running[key] = self._running.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                for key in keys:
+                    left = self._running[key] - 1
+                    if left:
+                        self._running[key] = left
+                    else:
+                        del self._running[key]
+
+
+def connect_attempts(request: Request) -> ConcurrencyCap:
+    """The engine's cap on concurrent `/connect/authorize` checks (see create_app)."""
+    cap: ConcurrencyCap = request.app.state.connect_attempts
+    return cap
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "-"

@@ -86,22 +86,22 @@ def cmd_accounts_add_imap(args: argparse.Namespace, ctx: Any) -> dict[str, Any]:
         security=security,
     )
     try:
-        with ctx.db.session() as session:
-            account = connect_account(
-                session,
-                ctx.settings.data_dir,
-                settings,
-                MailCredentials(password, smtp_password),
-                name=args.name or "",
-                provider=args.provider,
-                labels=args.labels or args.organization_unit == "label",
-            )
-            return {
-                "id": account.public_id,
-                "email_address": account.email_address,
-                "organization_unit": account.organization_unit,
-                "sync_state": account.sync_state,
-            }
+        account = connect_account(
+            ctx.db,
+            ctx.settings.data_dir,
+            settings,
+            MailCredentials(password, smtp_password),
+            allow_move=True,  # the operator may move an account to other servers
+            name=args.name or "",
+            provider=args.provider,
+            labels=args.labels or args.organization_unit == "label",
+        )
+        return {
+            "id": account.public_id,
+            "email_address": account.email_address,
+            "organization_unit": account.organization_unit,
+            "sync_state": account.sync_state,
+        }
     except SyncError as exc:
         raise SystemExit(f"error: {exc}") from None
 

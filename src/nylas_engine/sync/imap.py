@@ -23,6 +23,7 @@ from imapclient import exceptions as imap_errors
 from imapclient.response_parser import parse_fetch_response
 
 from nylas_engine.store.credentials import MailCredentials
+from nylas_engine.sync.dial import Deadline, PinnedIMAPClient, PinnedSMTP, PinnedSMTPSSL
 
 SECURITY_MODES = ("tls", "starttls", "plain")
 TIMEOUT = 30.0
@@ -31,9 +32,14 @@ NETWORK_ERRORS = (OSError, imap_errors.IMAPClientError)
 
 
 class SyncError(Exception):
-    """A problem talking to the mail server; `sync_state` says which kind."""
+    """A problem talking to the mail server; `sync_state` says which kind, `server` which
+    server ("IMAP" or "SMTP")."""
 
     sync_state = "connerror"
+
+    def __init__(self, message: str, server: str = "IMAP") -> None:
+        super().__init__(message)
+        self.server = server
 
 
 class AuthFailed(SyncError):
@@ -56,6 +62,10 @@ class ServerSettings:
     smtp_port: int | None = None
     smtp_username: str | None = None
     security: str = "tls"
+    # The addresses to connect to instead of looking the host names up again: set once
+    # checked (sync/hosts.py). TLS still checks the certificates against the names.
+    imap_addresses: tuple[str, ...] = ()
+    smtp_addresses: tuple[str, ...] = ()
 
     @classmethod
     def from_account(cls, account: Any) -> ServerSettings:
@@ -84,13 +94,18 @@ def _tls_context() -> ssl.SSLContext:
 
 
 def connect_imap(
-    settings: ServerSettings, credentials: MailCredentials, timeout: float = TIMEOUT
+    settings: ServerSettings,
+    credentials: MailCredentials,
+    timeout: float = TIMEOUT,
+    deadline: Deadline | None = None,
 ) -> IMAPClient:
     """A logged-in IMAPClient, or `AuthFailed` / `ServerUnreachable`."""
     where = f"IMAP server {settings.imap_host}:{settings.imap_port}"
     try:
-        client = IMAPClient(
+        client = PinnedIMAPClient(
             settings.imap_host,
+            addresses=settings.imap_addresses or (settings.imap_host,),
+            deadline=deadline,
             port=settings.imap_port,
             ssl=settings.security == "tls",
             ssl_context=_tls_context(),
@@ -201,21 +216,32 @@ def changes_since(
 
 
 def check_smtp(
-    settings: ServerSettings, credentials: MailCredentials, timeout: float = TIMEOUT
+    settings: ServerSettings,
+    credentials: MailCredentials,
+    timeout: float = TIMEOUT,
+    deadline: Deadline | None = None,
 ) -> None:
     """Connect to the SMTP server and log in if it offers AUTH; raise like `connect_imap`."""
     if not settings.smtp_host:
         return
     port = settings.smtp_port or default_smtp_port(settings.security)
     where = f"SMTP server {settings.smtp_host}:{port}"
+    addresses = settings.smtp_addresses or (settings.smtp_host,)
     smtp: smtplib.SMTP | None = None
     try:
         if settings.security == "tls":
-            smtp = smtplib.SMTP_SSL(
-                settings.smtp_host, port, timeout=timeout, context=_tls_context()
+            smtp = PinnedSMTPSSL(
+                settings.smtp_host,
+                port,
+                addresses=addresses,
+                deadline=deadline,
+                timeout=timeout,
+                context=_tls_context(),
             )
         else:
-            smtp = smtplib.SMTP(settings.smtp_host, port, timeout=timeout)
+            smtp = PinnedSMTP(
+                settings.smtp_host, port, addresses=addresses, deadline=deadline, timeout=timeout
+            )
         smtp.ehlo()
         if settings.security == "starttls":
             smtp.starttls(context=_tls_context())
@@ -223,9 +249,9 @@ def check_smtp(
         if smtp.has_extn("auth"):
             smtp.login(settings.smtp_username or settings.imap_username, credentials.smtp)
     except smtplib.SMTPAuthenticationError as exc:
-        raise AuthFailed(f"the {where} refused the login: {_describe(exc)}") from None
+        raise AuthFailed(f"the {where} refused the login: {_describe(exc)}", "SMTP") from None
     except (OSError, smtplib.SMTPException) as exc:
-        raise ServerUnreachable(f"cannot use the {where}: {_describe(exc)}") from None
+        raise ServerUnreachable(f"cannot use the {where}: {_describe(exc)}", "SMTP") from None
     finally:
         if smtp is not None:
             try:
@@ -234,15 +260,25 @@ def check_smtp(
                 smtp.close()
 
 
-def verify(settings: ServerSettings, credentials: MailCredentials) -> set[bytes]:
+def verify(
+    settings: ServerSettings, credentials: MailCredentials, deadline: Deadline | None = None
+) -> set[bytes]:
     """Log in to IMAP (and check SMTP) once, as done before an account is created. Returns
-    the IMAP server's capabilities (as it lists them once logged in)."""
-    client = connect_imap(settings, credentials)
+    the IMAP server's capabilities (as it lists them once logged in).
+
+    Under a `deadline` every socket is cut off when it passes; else each socket operation
+    may take `TIMEOUT`."""
+    timeout = deadline.remaining() if deadline is not None else TIMEOUT
+    client = connect_imap(settings, credentials, timeout, deadline)
     try:
         capabilities = {bytes(c).upper() for c in client.capabilities()}
+    except NETWORK_ERRORS as exc:
+        raise ServerUnreachable(
+            f"lost the IMAP server {settings.imap_host}: {_describe(exc)}"
+        ) from None
     finally:
         close_quietly(client)
-    check_smtp(settings, credentials)
+    check_smtp(settings, credentials, timeout, deadline)
     return capabilities
 
 

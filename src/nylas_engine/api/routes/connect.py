@@ -1,13 +1,22 @@
 """Native authentication (wire-api §16.2): connect an IMAP account without a browser.
 
 `POST /connect/authorize` takes the server settings and passwords, logs in to IMAP (and
-SMTP) to check them, creates the account (or updates the one with that address) and returns
-a one-time code; `POST /connect/token` exchanges the code, with the app's secret, for the
-account and an access token. Passwords are stored encrypted and never echoed back.
+SMTP) to check them, creates the account (or re-authenticates the one with that address, on
+its servers: sync/accounts.py) and returns a one-time code; `POST /connect/token` exchanges
+the code, with the app's secret, for the account and an access token. Passwords are stored
+encrypted and never echoed back.
+
+The endpoint needs only a client_id, which is public, so it is guarded as a way into other
+networks: in token mode only public mail hosts or those the operator allows (sync/hosts.py),
+connected at the address checked; all checks of one request within CONNECT_SECONDS; a few
+at once per app and per client IP; failures counted as failed sign-ins; and errors that say
+only which server could not be reached or logged in to, nothing the server said.
 """
 
 from __future__ import annotations
 
+import logging
+from functools import cache
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -15,14 +24,27 @@ from sqlalchemy.orm import Session
 
 from nylas_engine.api.deps import db_session, get_ctx, json_object
 from nylas_engine.api.errors import API_ERROR, APIError, bad_request
-from nylas_engine.api.ratelimit import auth_failures
+from nylas_engine.api.ratelimit import (
+    CONNECT_SECONDS,
+    auth_failures,
+    client_ip,
+    connect_attempts,
+)
 from nylas_engine.api.routes.oauth import redeem_code
 from nylas_engine.api.scopes import scope_error
 from nylas_engine.api.views.account import account_json
 from nylas_engine.context import EngineContext
 from nylas_engine.store import auth
 from nylas_engine.store.credentials import MailCredentials
-from nylas_engine.sync.accounts import connect_account
+from nylas_engine.sync.accounts import (
+    MOVE_NEEDS_PROOF,
+    MoveRefused,
+    Reconnection,
+    plan_connection,
+    store_account,
+    verify_servers,
+)
+from nylas_engine.sync.hosts import UNRESTRICTED, HostRefused, MailHostPolicy
 from nylas_engine.sync.imap import (
     SECURITY_MODES,
     AuthFailed,
@@ -33,6 +55,7 @@ from nylas_engine.sync.imap import (
 )
 
 router = APIRouter()
+log = logging.getLogger("nylas_engine.connect")
 
 IMAP_PROVIDERS = ("imap", "custom", "icloud", "yahoo", "aol", "fastmail")
 
@@ -105,18 +128,24 @@ def server_settings(body: dict[str, Any]) -> tuple[ServerSettings, MailCredentia
     )
 
 
+@cache
+def mail_host_policy(auth_mode: str, allowed: str) -> MailHostPolicy:
+    """Token mode connects to public hosts and the operator's; open mode (loopback) to any."""
+    return MailHostPolicy.parse(allowed, restricted=auth_mode == "token")
+
+
 @router.post("/connect/authorize")
 def authorize(
     request: Request,
     body: dict[str, Any] = Depends(json_object),
-    session: Session = db_session,
     ctx: EngineContext = Depends(get_ctx),
 ) -> Any:
+    """Check the servers, then create or re-authenticate the account (sync/accounts.py says
+    who may move an account to other servers). No database session is open while the
+    engine talks to the mail servers: one before (the app, the account's rule), one after
+    (store the account, issue the code)."""
     client_id = _string(body, "client_id", required=True)
     assert client_id is not None
-    app = auth.find_app(session, client_id)
-    if app is None:
-        raise bad_request("Unknown client_id.")
     provider = _string(body, "provider") or "imap"
     if provider not in IMAP_PROVIDERS:
         raise bad_request(f"Provider {provider!r} is not supported: this engine connects IMAP.")
@@ -124,23 +153,74 @@ def authorize(
     scopes = _string(body, "scopes") or auth.DEFAULT_SCOPES
     if problem := scope_error(scopes):
         raise bad_request(problem)
+    secret = _string(body, "client_secret")
     limiter = auth_failures(request)
     attempt = limiter.check(request, settings.email, "email")
+    with ctx.db.session() as session:
+        if auth.find_app(session, client_id) is None:
+            raise bad_request("Unknown client_id.")
+        plan = plan_connection(session, settings)
+        move_allowed = plan.moves and _may_move(request, session, client_id, secret, plan)
     try:
-        account = connect_account(
-            session,
-            ctx.settings.data_dir,
-            settings,
-            credentials,
-            name=_string(body, "name") or "",
-            provider="custom" if provider == "imap" else provider,
-        )
+        servers = plan.servers_to_verify(move_allowed=move_allowed)
+    except MoveRefused as exc:
+        raise APIError(403, str(exc)) from None
+    policy = mail_host_policy(ctx.settings.auth_mode, ctx.settings.allow_mail_hosts)
+    try:
+        with connect_attempts(request).hold([f"client:{client_id}", f"ip:{client_ip(request)}"]):
+            # Only the new servers are the caller's choice; the account's current ones
+            # (checked first when it moves) are where its mail already lives. Name lookups
+            # are held under the cap too: a name server may be slow on purpose.
+            pinned = [*(UNRESTRICTED.pin(s) for s in servers[:-1]), policy.pin(servers[-1])]
+            capabilities = verify_servers(pinned, credentials, within=CONNECT_SECONDS)
+    except HostRefused as exc:
+        raise bad_request(str(exc)) from None
     except AuthFailed as exc:
         limiter.failed(attempt)
-        raise APIError(403, f"Invalid credentials: {exc}") from None
+        log.info("connect %s: %s", settings.email, exc)
+        raise APIError(403, f"Could not log in to the {exc.server} server.") from None
     except ServerUnreachable as exc:
-        raise APIError(503, str(exc), API_ERROR) from None
-    return {"code": auth.create_code(session, app, account, "", scopes)}
+        limiter.failed(attempt)
+        log.info("connect %s: %s", settings.email, exc)
+        raise APIError(503, f"Could not connect to the {exc.server} server.", API_ERROR) from None
+    with ctx.db.session() as session:
+        app = auth.find_app(session, client_id)
+        if app is None:
+            raise bad_request("Unknown client_id.")
+        try:
+            account = store_account(
+                session,
+                ctx.settings.data_dir,
+                settings,
+                credentials,
+                capabilities,
+                verified=servers,
+                name=_string(body, "name") or "",
+                provider="custom" if provider == "imap" else provider,
+            )
+        except MoveRefused as exc:
+            raise APIError(409, str(exc)) from None
+        return {"code": auth.create_code(session, app, account, "", scopes)}
+
+
+def _may_move(
+    request: Request, session: Session, client_id: str, secret: str | None, plan: Reconnection
+) -> bool:
+    """Whether the caller proved to be an app the account is linked to: the app of
+    `client_id`, its `client_secret` (compared in constant time), holding a token for the
+    account. A wrong secret counts as a failed sign-in (api/ratelimit.py)."""
+    if secret is None or plan.account_id is None:
+        return False
+    limiter = auth_failures(request)
+    attempt = limiter.check(request, client_id, "client")
+    app = auth.authenticate_app(session, client_id, secret)
+    if app is None:
+        if auth.could_be_a_guess(session, client_id, [secret]):
+            limiter.failed(attempt)
+        raise APIError(403, "Invalid client_secret.")
+    if auth.app_account(session, app, plan.account_id) is None:
+        raise APIError(403, MOVE_NEEDS_PROOF)
+    return True
 
 
 @router.post("/connect/token")
