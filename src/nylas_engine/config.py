@@ -43,6 +43,14 @@ class Settings:
     auth_failure_window: float = field(
         default_factory=lambda: env_number("NYLAS_ENGINE_AUTH_FAILURE_WINDOW", 60.0)
     )
+    # Idempotency-Key (api/idempotency.py): how long a key and its reply are kept, and how
+    # long a request that never finished (its engine died) holds its key before a retry runs.
+    idempotency_ttl: float = field(
+        default_factory=lambda: env_number("NYLAS_ENGINE_IDEMPOTENCY_TTL", 24 * 3600.0)
+    )
+    idempotency_lease: float = field(
+        default_factory=lambda: env_number("NYLAS_ENGINE_IDEMPOTENCY_LEASE", 60.0)
+    )
 
     @property
     def database_url(self) -> str:

@@ -49,7 +49,7 @@ def _authorization(request: Request) -> tuple[str, str]:
     return scheme.lower(), value.strip()
 
 
-def _basic_pair(value: str) -> tuple[str, str] | None:
+def basic_pair(value: str) -> tuple[str, str] | None:
     """The (username, password) of a Basic credential, or None if it does not decode."""
     try:
         decoded = base64.b64decode(value, validate=True).decode("utf-8")
@@ -65,7 +65,7 @@ def credential(request: Request) -> str | None:
     if scheme == "bearer" and value:
         return value
     if scheme == "basic" and value:
-        pair = _basic_pair(value)
+        pair = basic_pair(value)
         return (pair[0] or None) if pair else None
     return None
 
@@ -151,7 +151,7 @@ def _app_scope(
     # Wrong secrets (or tokens) for this client_id count towards its 429 (api/ratelimit.py).
     limiter = auth_failures(request)
     attempt = limiter.check(request, client_id, "client")
-    if scheme == "basic" and (pair := _basic_pair(value)):
+    if scheme == "basic" and (pair := basic_pair(value)):
         user, password = pair
         presented = [user, password]
         # Basic "<client_secret>:" (SDK 3-5) or Basic "<client_id>:<client_secret>".
