@@ -36,6 +36,7 @@ MAX_KEY_LENGTH = 255
 MAX_STORED_BODY = 4 * 1024 * 1024
 # Routes whose replies hand out credentials: never replayed, so never stored.
 UNSTORED_PREFIXES = ("/connect/", "/oauth/")
+SECRET_NAMES = ("access_token", "client_secret", "refresh_token")
 SECRET_FIELD = re.compile(rb'"(access_token|client_secret|refresh_token)"\s*:')
 _APP_PATH = re.compile(r"^/a/([^/]+)(/|$)")
 
@@ -127,7 +128,7 @@ class IdempotencyMiddleware:
             finished = True
             body = b"".join(chunks)
             final = 0 < status < 500 and status != 429 and size <= MAX_STORED_BODY
-            if final and SECRET_FIELD.search(body):
+            if final and _carries_secret(body):
                 final = False
             await run_in_threadpool(
                 self._finish, row_id, status if final else None, content_type, body
@@ -227,6 +228,18 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
         if not message.get("more_body", False):
             break
     return b"".join(chunks)
+
+
+def _carries_secret(body: bytes) -> bool:
+    """Whether a reply hands out a credential: a top-level `access_token`, `client_secret`
+    or `refresh_token` (a draft's metadata may hold such a key, which hands out nothing)."""
+    if not SECRET_FIELD.search(body):
+        return False
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return True  # not JSON, yet it names one: keep nothing
+    return isinstance(data, dict) and any(name in data for name in SECRET_NAMES)
 
 
 def _replaying(body: bytes, receive: Receive) -> Receive:
