@@ -153,6 +153,13 @@ def test_sign_in_replies_are_never_stored(engine, account):
         assert stored == []
 
 
+def test_odd_paths_with_a_key_are_client_errors(api):
+    for path in ("/drafts/%00", "/folders/%ED%A0%80", "/drafts/" + "x" * 3000):
+        reply = api.put(path, json={"version": 0}, headers={"Idempotency-Key": "odd-" + path[:12]})
+        assert 400 <= reply.status_code < 500, reply.text
+        assert reply.json()["message"]
+
+
 def test_a_reply_is_kept_when_only_user_data_names_a_token_field(api):
     key = {"Idempotency-Key": "metadata-token-1"}
     body = {"subject": "x", "metadata": {"access_token": "just a word here"}}
@@ -223,12 +230,21 @@ def test_a_send_that_fails_after_smtp_accepted_it_is_a_success_kept_by_its_key(
         assert retry.headers["idempotent-replayed"] == "true"
         assert len(listener.messages) == 1
 
+        # The client's own MIME: the same.
+        mime = f"To: ann@x.com\r\nSubject: {unrecordable}\r\n\r\nHello\r\n".encode()
+        raw_key = {"Idempotency-Key": "accepted-then-failed-raw", "Content-Type": "message/rfc822"}
+        raw = api.post("/send", content=mime, headers=raw_key)
+        assert raw.status_code == 200, raw.text
+        assert raw.json()["id"] and raw.json()["subject"] == unrecordable
+        assert api.post("/send", content=mime, headers=raw_key).json() == raw.json()
+        assert len(listener.messages) == 2
+
         # A saved draft: the same, and without a key the reply is a success too.
         draft = api.post("/drafts", json=body).json()
         reply = api.post("/send", json={"draft_id": draft["id"], "version": 0})
         assert reply.status_code == 200, reply.text
         assert (reply.json()["id"], reply.json()["object"]) == (draft["id"], "message")
-        assert len(listener.messages) == 2
+        assert len(listener.messages) == 3
 
 
 # --------------------------------------------------------------------------- engine killed

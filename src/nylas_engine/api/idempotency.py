@@ -20,8 +20,11 @@ store/idempotency.py, which holds the SQL. Here:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import tempfile
+from typing import IO
 
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -34,6 +37,8 @@ from nylas_engine.store import idempotency as keys
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 MAX_KEY_LENGTH = 255
 MAX_STORED_BODY = 4 * 1024 * 1024
+SPOOL_IN_MEMORY = 1024 * 1024
+REPLAY_CHUNK = 64 * 1024
 # Routes whose replies hand out credentials: never replayed, so never stored.
 UNSTORED_PREFIXES = ("/connect/", "/oauth/")
 SECRET_NAMES = ("access_token", "client_secret", "refresh_token")
@@ -72,25 +77,35 @@ class IdempotencyMiddleware:
             return
         headers = dict(scope.get("headers") or [])
         key = headers.get(b"idempotency-key", b"").decode("latin-1").strip()
-        authorization = headers.get(b"authorization", b"").decode("latin-1")
+        authorization = headers.get(b"authorization", b"").strip()
         path: str = scope["path"]
-        if not key or not authorization.strip() or path.startswith(UNSTORED_PREFIXES):
+        if not key or not authorization or path.startswith(UNSTORED_PREFIXES):
             await self.app(scope, receive, send)
             return
         if len(key) > MAX_KEY_LENGTH:
             await _error(send, 400, f"Idempotency-Key is longer than {MAX_KEY_LENGTH} characters.")
             return
-        body = await _read_body(receive, self._body_limit())
-        if body is None:
-            await _error(send, 413, "Request body is too large.", "api_error")
-            return
-        receive = _replaying(body, receive)
+        # Spooled: an upload's body is not held in memory (past the first MiB) while waiting.
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
+            body_digest = await _read_body(receive, spool, self._body_limit())
+            if body_digest is None:
+                await _error(send, 413, "Request body is too large.", "api_error")
+                return
+            spool.seek(0)
+            await self._keyed(scope, _replaying(spool, receive), send, key, body_digest)
+
+    async def _keyed(
+        self, scope: Scope, receive: Receive, send: Send, key: str, body_digest: str
+    ) -> None:
+        headers = dict(scope.get("headers") or [])
+        authorization = headers.get(b"authorization", b"").decode("latin-1")
+        method, path = scope["method"], scope["path"]
         principal = await run_in_threadpool(self._principal, authorization, path)
         if principal is None:  # the route refuses it; nobody owns a key for it
             await self.app(scope, receive, send)
             return
-        method = scope["method"]
-        fingerprint = keys.fingerprint(method, path, scope.get("query_string", b""), body)
+        query = scope.get("query_string", b"")
+        fingerprint = keys.fingerprint(method, path, query, body_digest)
         claim = await run_in_threadpool(self._claim, principal, key, fingerprint, method, path)
         if claim.kind == "replay":
             await _reply(send, claim.status, claim.content_type, claim.body, replayed=True)
@@ -212,9 +227,9 @@ class IdempotencyMiddleware:
                 keys.settle(session, row_id, status, content_type, body)
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    """The whole request body, or None past `limit` bytes."""
-    chunks: list[bytes] = []
+async def _read_body(receive: Receive, spool: IO[bytes], limit: int) -> str | None:
+    """Copy the request body into `spool`; its SHA-256, or None past `limit` bytes."""
+    digest = hashlib.sha256()
     size = 0
     while True:
         message = await receive()
@@ -224,10 +239,11 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
         size += len(chunk)
         if size > limit:
             return None
-        chunks.append(chunk)
+        digest.update(chunk)
+        spool.write(chunk)
         if not message.get("more_body", False):
             break
-    return b"".join(chunks)
+    return digest.hexdigest()
 
 
 def _carries_secret(body: bytes) -> bool:
@@ -242,16 +258,17 @@ def _carries_secret(body: bytes) -> bool:
     return isinstance(data, dict) and any(name in data for name in SECRET_NAMES)
 
 
-def _replaying(body: bytes, receive: Receive) -> Receive:
+def _replaying(spool: IO[bytes], receive: Receive) -> Receive:
     """A `receive` that hands the app the body already read, then the client's own events."""
-    sent = False
+    done = False
 
     async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
+        nonlocal done
+        if done:
+            return await receive()
+        chunk = spool.read(REPLAY_CHUNK)
+        done = len(chunk) < REPLAY_CHUNK
+        return {"type": "http.request", "body": chunk, "more_body": not done}
 
     return replay
 

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from nylas_engine.api.errors import APIError, bad_request
 from nylas_engine.context import EngineContext
+from nylas_engine.ids import new_public_id
 from nylas_engine.search.index import index_message
 from nylas_engine.send import build, errors, smtp
 from nylas_engine.send.errors import SendError
@@ -212,6 +213,7 @@ def send_raw(
     partial = _deliver(ctx, server, sender, recipients, raw_sha, prepared.message_id, witness)
     # What is known before it is stored: a stand-in the witness can describe.
     known = Message(
+        public_id=new_public_id(),
         account_id=account.id,
         subject=prepared.subject,
         from_=prepared.sender,
@@ -234,6 +236,7 @@ def send_raw(
             categories=categories,
             unread=False,
             is_sent=True,
+            public_id=known.public_id,
         )
         message.bcc = prepared.bcc
         message.date = now()

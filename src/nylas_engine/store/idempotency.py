@@ -31,12 +31,13 @@ from nylas_engine.store.auth import find_token
 from nylas_engine.store.models import Account, IdempotentResponse, now
 
 
-def fingerprint(method: str, path: str, query: bytes, body: bytes) -> str:
-    """What a key is bound to: the request itself (its headers aside)."""
+def fingerprint(method: str, path: str, query: bytes, body_digest: str) -> str:
+    """What a key is bound to: the request itself (its headers aside), the body given by
+    its SHA-256 hex."""
     digest = hashlib.sha256()
-    for part in (method.encode(), path.encode("utf-8", "surrogateescape"), query):
+    for part in (method.encode(), path.encode("utf-8", "surrogatepass"), query):
         digest.update(len(part).to_bytes(8, "big") + part)
-    digest.update(body)
+    digest.update(body_digest.encode())
     return digest.hexdigest()
 
 
@@ -99,7 +100,7 @@ def claim(
                 scope=scope,
                 key=key,
                 method=method,
-                path=path[:2048],
+                path=_storable(path),
                 fingerprint=fingerprint,
                 created_at=moment,
                 claimed_at=moment,
@@ -138,6 +139,12 @@ def claim(
     if taken.rowcount != 1:  # type: ignore[attr-defined]
         return Claim("in_progress")
     return Claim("claimed", found.id)
+
+
+def _storable(path: str) -> str:
+    """The path as any database can keep it (no NUL, no lone surrogate), cut to the column."""
+    text = path.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text.replace("\x00", "\\x00")[:2048]
 
 
 def _replay(row: IdempotentResponse) -> Claim:
