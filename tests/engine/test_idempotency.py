@@ -332,3 +332,55 @@ def test_a_send_killed_during_smtp_data_is_never_sent_again(own_engine):
             again = client.post("/send", json=body, headers=key)
             assert again.json() == error and again.headers["idempotent-replayed"] == "true"
     assert len(smtp.messages) == 1
+
+
+# --------------------------------------------------------------------------- token mode
+
+
+def test_issued_tokens_and_client_secrets_are_principals_however_spelled(tmp_path, new_database):
+    with SmtpListener() as smtp, Engine(tmp_path / "e", auth="token", db_url=new_database()) as eng:
+        account = eng.new_account(**smtp.account_fields())
+        from nylas_engine.store.auth import create_app, issue_token
+        from nylas_engine.store.models import Account
+
+        with eng.db.session() as session:
+            owner = session.scalar(select(Account).where(Account.public_id == account["id"]))
+            app, secret = create_app(session, "Keys", [])
+            other_app, _ = create_app(session, "Other", [])
+            token, same_app_token = (
+                issue_token(session, owner, app),
+                issue_token(session, owner, app),
+            )
+            other_app_token = issue_token(session, owner, other_app)
+            client_id = app.client_id
+
+        body = {"to": [{"email": "ann@x.com"}], "subject": "Token spellings"}
+        key = {"Idempotency-Key": "token-spellings"}
+
+        def send(authorization: str) -> httpx.Response:
+            headers = {**key, "Authorization": authorization}
+            return httpx.post(eng.url + "/send", json=body, headers=headers)
+
+        replies = [
+            send(f"Bearer {token}"),
+            send(f"bearer {token}"),
+            send(f"Basic {_b64(token + ':')}"),
+            send(f"Bearer {same_app_token}"),  # the same app and account: the same principal
+        ]
+        assert [r.status_code for r in replies] == [200] * 4
+        assert all(r.json() == replies[0].json() for r in replies)
+        assert len(smtp.messages) == 1
+        assert send(f"Bearer {account['id']}").status_code == 401  # no token in token mode
+        assert send(f"Bearer {other_app_token}").status_code == 200  # another app's keys
+        assert len(smtp.messages) == 2
+
+        # A client secret, however presented; a wrong one never sees the real reply.
+        path = f"{eng.url}/a/{client_id}"
+        change = {"application_name": "Renamed"}
+        app_key = {"Idempotency-Key": "app-secret-1"}
+        first = httpx.put(path, json=change, headers=app_key, auth=(secret, ""))
+        again = httpx.put(path, json=change, headers=app_key, auth=(client_id, secret))
+        assert first.status_code == again.status_code == 200
+        assert again.headers["idempotent-replayed"] == "true"
+        wrong = httpx.put(path, json=change, headers=app_key, auth=("not-the-secret", ""))
+        assert wrong.status_code == 401 and "idempotent-replayed" not in wrong.headers
