@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import secrets
 import tempfile
 from typing import IO
 
@@ -30,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nylas_engine.api.deps import basic_pair
+from nylas_engine.api.errors import APIError
 from nylas_engine.config import MAX_JSON_BYTES
 from nylas_engine.context import EngineContext
 from nylas_engine.store import idempotency as keys
@@ -49,27 +51,44 @@ _APP_PATH = re.compile(r"^/a/([^/]+)(/|$)")
 class KeyClaim:
     """A claimed key, as the route that runs the request sees it (sends use it)."""
 
-    def __init__(self, ctx: EngineContext, row_id: int) -> None:
+    def __init__(self, ctx: EngineContext, row_id: int, attempt: str) -> None:
         self.ctx = ctx
         self.row_id = row_id
+        self.attempt = attempt
 
     def send_starting(self, message_id: str) -> None:
+        """Committed before DATA; a 409 (and no DATA) if a retry has taken the key over."""
         with self.ctx.db.session() as session:
-            keys.send_starting(session, self.row_id, message_id)
+            mine = keys.send_starting(session, self.row_id, self.attempt, message_id)
+        if not mine:
+            raise APIError(
+                409,
+                "A retry with this Idempotency-Key took it over while this request waited; "
+                "this request did not send the message.",
+            )
 
     def send_not_started(self) -> None:
         with self.ctx.db.session() as session:
-            keys.send_not_started(session, self.row_id)
+            keys.send_not_started(session, self.row_id, self.attempt)
 
     def settle(self, status: int, body: bytes, content_type: str = "application/json") -> None:
         with self.ctx.db.session() as session:
-            keys.settle(session, self.row_id, status, content_type, body)
+            keys.settle(session, self.row_id, self.attempt, status, content_type, body)
 
 
 class IdempotencyMiddleware:
     def __init__(self, app: ASGIApp, ctx: EngineContext) -> None:
         self.app = app
         self.ctx = ctx
+        # This process's attempts still running: their keys are never taken over, however
+        # long they take; an attempt of another boot (a killed engine) ends with its lease.
+        self.boot = secrets.token_hex(8)
+        self.attempts: set[str] = set()
+
+    def _running(self, attempt: str) -> bool | None:
+        if attempt.startswith(self.boot + ":"):
+            return attempt in self.attempts
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in WRITE_METHODS:
@@ -106,7 +125,17 @@ class IdempotencyMiddleware:
             return
         query = scope.get("query_string", b"")
         fingerprint = keys.fingerprint(method, path, query, body_digest)
-        claim = await run_in_threadpool(self._claim, principal, key, fingerprint, method, path)
+        attempt = f"{self.boot}:{secrets.token_hex(8)}"
+        self.attempts.add(attempt)  # before the claim: a retry must never see it as dead
+        try:
+            claim = await run_in_threadpool(
+                self._claim, principal, key, fingerprint, method, path, attempt
+            )
+            await self._answer(scope, receive, send, claim)
+        finally:
+            self.attempts.discard(attempt)
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send, claim: keys.Claim) -> None:
         if claim.kind == "replay":
             await _reply(send, claim.status, claim.content_type, claim.body, replayed=True)
         elif claim.kind == "in_progress":
@@ -126,10 +155,11 @@ class IdempotencyMiddleware:
                 "use a new key for a new request.",
             )
         else:
-            scope.setdefault("state", {})["idempotency"] = KeyClaim(self.ctx, claim.row_id)
-            await self._run(scope, receive, send, claim.row_id)
+            key = KeyClaim(self.ctx, claim.row_id, claim.attempt)
+            scope.setdefault("state", {})["idempotency"] = key
+            await self._run(scope, receive, send, key)
 
-    async def _run(self, scope: Scope, receive: Receive, send: Send, row_id: int) -> None:
+    async def _run(self, scope: Scope, receive: Receive, send: Send, key: KeyClaim) -> None:
         status = 0
         content_type = "application/json"
         chunks: list[bytes] = []
@@ -146,7 +176,7 @@ class IdempotencyMiddleware:
             if final and _carries_secret(body):
                 final = False
             await run_in_threadpool(
-                self._finish, row_id, status if final else None, content_type, body
+                self._finish, key, status if final else None, content_type, body
             )
 
         async def capture(message: Message) -> None:
@@ -204,7 +234,7 @@ class IdempotencyMiddleware:
             return keys.token_principal(session, token, self.ctx.settings.auth_mode)
 
     def _claim(
-        self, principal: str, key: str, fingerprint: str, method: str, path: str
+        self, principal: str, key: str, fingerprint: str, method: str, path: str, attempt: str
     ) -> keys.Claim:
         settings = self.ctx.settings
         with self.ctx.db.session() as session:
@@ -215,16 +245,18 @@ class IdempotencyMiddleware:
                 fingerprint,
                 method,
                 path,
+                attempt=attempt,
+                running=self._running,
                 ttl=settings.idempotency_ttl,
                 lease=settings.idempotency_lease,
             )
 
-    def _finish(self, row_id: int, status: int | None, content_type: str, body: bytes) -> None:
+    def _finish(self, key: KeyClaim, status: int | None, content_type: str, body: bytes) -> None:
         with self.ctx.db.session() as session:
             if status is None:
-                keys.release(session, row_id)
+                keys.release(session, key.row_id, key.attempt)
             else:
-                keys.settle(session, row_id, status, content_type, body)
+                keys.settle(session, key.row_id, key.attempt, status, content_type, body)
 
 
 async def _read_body(receive: Receive, spool: IO[bytes], limit: int) -> str | None:

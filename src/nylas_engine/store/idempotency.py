@@ -10,18 +10,24 @@
 * The first request claims the key (a unique row); while it runs, a retry is told "in
   progress" (409). Its reply is stored once final, and replayed until the key expires
   (`ttl`, 24 h): expired rows are purged as keys are claimed.
-* A request that never finished (its engine was killed) holds the key only for a lease
-  (`lease`, 60 s from its claim); after that a retry runs again, except when the request was
-  a send whose SMTP DATA had started: its Message-ID was committed first
-  (`send_starting`), and such a key gets a final 409 "outcome unknown" instead, since the
-  message may have gone out and must not be sent twice.
+* Each claim is an `attempt` (an id naming the engine process that runs it). A request
+  that never finished (its engine was killed) holds the key only for a lease (`lease`, 60 s
+  from its claim) unless the engine running it says it is still running; after that a
+  retry takes the key over (a new attempt) and runs again, except when the request was a
+  send whose SMTP DATA had started: its Message-ID was committed first (`send_starting`),
+  and such a key gets a final 409 "outcome unknown" instead, since the message may have
+  gone out and must not be sent twice.
+* Every later write of an attempt names it: one whose key was taken over changes nothing,
+  and its send stops before DATA (`send_starting` is False).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -68,6 +74,7 @@ class Claim:
 
     kind: str
     row_id: int = 0
+    attempt: str = ""
     status: int = 0
     content_type: str = "application/json"
     body: bytes = b""
@@ -83,10 +90,14 @@ def claim(
     method: str,
     path: str,
     *,
+    attempt: str,
+    running: Callable[[str], bool | None],
     ttl: float,
     lease: float,
 ) -> Claim:
-    """Take `key` for this request, or say why not (see `Claim`)."""
+    """Take `key` for this request as `attempt`, or say why not (see `Claim`). `running`
+    tells whether an attempt is still running: True, False, or None when it can't tell
+    (another engine's), which the lease then decides."""
     scope = hashlib.sha256(principal.encode()).hexdigest()
     moment = now()
     session.execute(
@@ -104,9 +115,10 @@ def claim(
                 fingerprint=fingerprint,
                 created_at=moment,
                 claimed_at=moment,
+                attempt=attempt,
             )
             session.add(row)
-        return Claim("claimed", row.id)
+        return Claim("claimed", row.id, attempt)
     except IntegrityError:
         pass
     found = session.scalar(
@@ -120,7 +132,8 @@ def claim(
         return Claim("mismatch", method=found.method, path=found.path)
     if found.status_code:
         return _replay(found)
-    if moment - found.claimed_at < lease:
+    alive = running(found.attempt)
+    if alive or (alive is None and moment - found.claimed_at < lease):
         return Claim("in_progress")
     if found.send_message_id is not None:
         _settle_unknown(found)
@@ -130,15 +143,15 @@ def claim(
         update(IdempotentResponse)
         .where(
             IdempotentResponse.id == found.id,
-            IdempotentResponse.claimed_at == found.claimed_at,
+            IdempotentResponse.attempt == found.attempt,
             IdempotentResponse.status_code == 0,
         )
-        .values(claimed_at=moment)
+        .values(claimed_at=moment, attempt=attempt)
         .execution_options(synchronize_session=False)
     )
     if taken.rowcount != 1:  # type: ignore[attr-defined]
         return Claim("in_progress")
-    return Claim("claimed", found.id)
+    return Claim("claimed", found.id, attempt)
 
 
 def _storable(path: str) -> str:
@@ -148,23 +161,31 @@ def _storable(path: str) -> str:
 
 
 def _replay(row: IdempotentResponse) -> Claim:
-    return Claim("replay", row.id, row.status_code, row.content_type, row.body)
+    return Claim(
+        "replay", row.id, status=row.status_code, content_type=row.content_type, body=row.body
+    )
 
 
-def settle(session: Session, row_id: int, status: int, content_type: str, body: bytes) -> None:
+def _mine(row_id: int, attempt: str) -> tuple[Any, ...]:
+    return (IdempotentResponse.id == row_id, IdempotentResponse.attempt == attempt)
+
+
+def settle(
+    session: Session, row_id: int, attempt: str, status: int, content_type: str, body: bytes
+) -> None:
     """Keep a final reply for the key (replayed to every retry until it expires)."""
     session.execute(
         update(IdempotentResponse)
-        .where(IdempotentResponse.id == row_id)
+        .where(*_mine(row_id, attempt))
         .values(status_code=status, content_type=content_type, body=body)
         .execution_options(synchronize_session=False)
     )
 
 
-def release(session: Session, row_id: int) -> None:
+def release(session: Session, row_id: int, attempt: str) -> None:
     """The request ended without a final reply (5xx, 429, or a reply not to be kept): a
     retry may run it again, unless it was a send whose SMTP DATA had started."""
-    row = session.get(IdempotentResponse, row_id)
+    row = session.scalar(select(IdempotentResponse).where(*_mine(row_id, attempt)))
     if row is None or row.status_code:
         return
     if row.send_message_id is not None:
@@ -173,21 +194,27 @@ def release(session: Session, row_id: int) -> None:
         session.delete(row)
 
 
-def send_starting(session: Session, row_id: int, message_id: str) -> None:
-    """Record, before SMTP DATA, that the request's message may go out from now on."""
-    session.execute(
+def send_starting(session: Session, row_id: int, attempt: str, message_id: str) -> bool:
+    """Record, before SMTP DATA, that the request's message may go out from now on; False
+    when the key is no longer this attempt's (then the message must not go out)."""
+    result = session.execute(
         update(IdempotentResponse)
-        .where(IdempotentResponse.id == row_id)
+        .where(
+            *_mine(row_id, attempt),
+            IdempotentResponse.status_code == 0,
+            IdempotentResponse.send_message_id.is_(None),
+        )
         .values(send_message_id=message_id)
         .execution_options(synchronize_session=False)
     )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
-def send_not_started(session: Session, row_id: int) -> None:
+def send_not_started(session: Session, row_id: int, attempt: str) -> None:
     """The SMTP server refused the DATA (a reply, not a lost connection): nothing went out."""
     session.execute(
         update(IdempotentResponse)
-        .where(IdempotentResponse.id == row_id, IdempotentResponse.status_code == 0)
+        .where(*_mine(row_id, attempt), IdempotentResponse.status_code == 0)
         .values(send_message_id=None)
         .execution_options(synchronize_session=False)
     )

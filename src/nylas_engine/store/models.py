@@ -399,7 +399,10 @@ class IdempotentResponse(Base):
     content_type: Mapped[str] = mapped_column(String(255), default="application/json")
     body: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
-    # When the running attempt took the key: it holds it for the lease, then a retry may.
+    # The attempt running the request (its engine's boot id + a random part), and when it
+    # took the key: past the lease a retry may take it over, unless that engine says the
+    # attempt is still running.
+    attempt: Mapped[str] = mapped_column(String(64), default="", server_default="")
     claimed_at: Mapped[int] = mapped_column(BigInteger, default=now, server_default="0")
     # The Message-ID of a send whose SMTP DATA was about to start (committed first): such a
     # request is never run again under this key.

@@ -1,5 +1,5 @@
-"""Idempotency keys as Stripe keeps them: a request fingerprint, the claim time of the running
-attempt (its lease), the Message-ID of a send whose SMTP transaction started, and an index
+"""Idempotency keys as Stripe keeps them: a request fingerprint, the running attempt and when
+it claimed the key (its lease), the Message-ID of a send whose SMTP transaction started, and an index
 for purging keys older than 24 hours.
 
 The rows kept so far are dropped: their scope was a digest of the raw Authorization header,
@@ -25,6 +25,9 @@ def upgrade() -> None:
             sa.Column("fingerprint", sa.String(length=64), nullable=False, server_default="")
         )
         batch.add_column(
+            sa.Column("attempt", sa.String(length=64), nullable=False, server_default="")
+        )
+        batch.add_column(
             sa.Column("claimed_at", sa.BigInteger(), nullable=False, server_default="0")
         )
         batch.add_column(sa.Column("send_message_id", sa.String(length=998), nullable=True))
@@ -36,4 +39,5 @@ def downgrade() -> None:
     with op.batch_alter_table("idempotent_responses") as batch:
         batch.drop_column("send_message_id")
         batch.drop_column("claimed_at")
+        batch.drop_column("attempt")
         batch.drop_column("fingerprint")
