@@ -18,6 +18,7 @@ an Idempotency-Key, and if recording the message then fails the send still succe
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import Any, Protocol
@@ -62,6 +63,9 @@ class _Unwitnessed:
         pass
 
 
+NO_WITNESS: SendWitness = _Unwitnessed()
+
+
 @dataclass
 class Sent:
     message: Message
@@ -74,7 +78,7 @@ def send_saved_draft(
     ctx: EngineContext,
     account: Account,
     body: dict[str, Any],
-    witness: SendWitness | None = None,
+    witness: SendWitness = NO_WITNESS,
 ) -> Sent:
     draft_id = body.get("draft_id")
     if not isinstance(draft_id, str):
@@ -101,7 +105,7 @@ def send_inline(
     ctx: EngineContext,
     account: Account,
     body: dict[str, Any],
-    witness: SendWitness | None = None,
+    witness: SendWitness = NO_WITNESS,
 ) -> Sent:
     if not body:
         raise bad_request("Invalid request body: nothing to send")
@@ -123,7 +127,7 @@ def _deliver_message(
     message: Message,
     recipients: list[str],
     server: smtp.SmtpServer,
-    witness: SendWitness | None,
+    witness: SendWitness,
 ) -> Sent:
     sent_at = now()
     message_id = message.message_id_header or build.new_message_id(
@@ -163,7 +167,7 @@ def _record(
     account: Account,
     sent: Sent,
     categories: list[Category],
-    witness: SendWitness | None,
+    witness: SendWitness,
     *,
     add: bool = False,
 ) -> Sent:
@@ -173,20 +177,34 @@ def _record(
     message = sent.message
     with session.no_autoflush:
         message.categories = categories
-        (witness or _Unwitnessed()).accepted(message, sent.partial)
-    try:
+        witness.accepted(message, sent.partial)
+
+    def write() -> Message:
         if add:
             session.add(message)
         if message.thread is not None:
             refresh_thread(message.thread)
         session.flush()
         index_message(session, message)
+        return message
+
+    sent.recorded = _stored(session, message.message_id_header, write) is not None
+    return sent
+
+
+def _stored(
+    session: Session, message_id: str | None, write: Callable[[], Message]
+) -> Message | None:
+    """`write()`'s message, committed; None when that fails (logged, rolled back): the
+    message has gone out all the same, so this is no reason to fail the send."""
+    try:
+        message = write()
         session.commit()
     except Exception:
         session.rollback()
-        log.exception("Message %s was sent but could not be recorded", message.public_id)
-        sent.recorded = False
-    return sent
+        log.exception("Message %s was sent but could not be recorded", message_id)
+        return None
+    return message
 
 
 def send_raw(
@@ -194,7 +212,7 @@ def send_raw(
     ctx: EngineContext,
     account: Account,
     raw: bytes,
-    witness: SendWitness | None = None,
+    witness: SendWitness = NO_WITNESS,
 ) -> Sent:
     """Mode 3: the client's MIME, sent as given apart from Message-Id, User-Agent and Bcc."""
     if not raw.strip():
@@ -226,8 +244,9 @@ def send_raw(
         message_id_header=prepared.message_id,
         categories=categories,
     )
-    (witness or _Unwitnessed()).accepted(known, partial)
-    try:
+    witness.accepted(known, partial)
+
+    def write() -> Message:
         message = ingest_message(
             session,
             ctx.blobs,
@@ -244,12 +263,12 @@ def send_raw(
             refresh_thread(message.thread)
         session.flush()
         index_message(session, message)
-        session.commit()
-    except Exception:
-        session.rollback()
-        log.exception("Message %s was sent but could not be recorded", prepared.message_id)
+        return message
+
+    stored = _stored(session, prepared.message_id, write)
+    if stored is None:
         return Sent(known, partial, recorded=False)
-    return Sent(message, partial)
+    return Sent(stored, partial)
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -262,11 +281,10 @@ def _deliver(
     recipients: list[str],
     raw_sha: str,
     message_id: str,
-    witness: SendWitness | None = None,
+    witness: SendWitness = NO_WITNESS,
 ) -> SendError | None:
     """Hand the stored message to SMTP; an APIError when nothing went out (or, after DATA
     began, when the server's answer was lost: then the witness is not told "not sent")."""
-    witness = witness or _Unwitnessed()
     try:
         with ctx.blobs.open(raw_sha) as message:
             refused = smtp.deliver(
