@@ -8,7 +8,13 @@ store/idempotency.py, which holds the SQL. Here:
   (one hash lookup); a request whose credential names nobody is passed through untouched,
   and so are requests without one and the sign-in routes (`/connect/*`, `/oauth/*`),
   whose replies carry tokens.
-* The body is read whole first (it is part of the request's fingerprint) and handed on.
+* The body is read whole first (spooled to a temporary file past 1 MiB), since it is part
+  of the request's fingerprint, and then handed on. A key reused for another request is
+  a 422 that says so.
+* Each claim is an attempt named after this engine process (a random boot id): while it
+  runs here, its key is "in progress" (409, `Idempotent-Replayed: false`, which the SDK
+  waits on) however long it takes; an attempt of a killed engine loses its key when the
+  lease ends.
 * A final reply (any status below 500 except 429) is stored before the client sees its end;
   anything else releases the key so the retry really runs. A reply carrying an access token
   or a client secret is never stored, whatever its route.
