@@ -12,6 +12,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -97,6 +98,28 @@ def test_every_spelling_of_one_credential_shares_its_keys(engine, sender, listen
     assert [r.status_code for r in replies] == [200, 200, 200]
     assert replies[1].json() == replies[2].json() == replies[0].json()
     assert [r.headers.get("idempotent-replayed") for r in replies] == [None, "true", "true"]
+    assert len(listener.messages) == 1
+
+
+def test_concurrent_sends_with_one_key_send_once(engine, sender, listener):
+    body = {"to": [{"email": "ann@x.com"}], "subject": "Ten at once"}
+    key = {"Idempotency-Key": "ten-at-once"}
+    clients = [engine.client(sender["id"]) for _ in range(10)]
+    barrier = threading.Barrier(len(clients))
+
+    def send(client: httpx.Client) -> httpx.Response:
+        barrier.wait()
+        return client.post("/send", json=body, headers=key)
+
+    try:
+        with ThreadPoolExecutor(len(clients)) as pool:
+            replies = list(pool.map(send, clients))
+    finally:
+        for client in clients:
+            client.close()
+    ok = [r for r in replies if r.status_code == 200]
+    assert ok and all(r.json() == ok[0].json() for r in ok)
+    assert all(r.status_code in (200, 409) for r in replies), [r.text for r in replies]
     assert len(listener.messages) == 1
 
 
