@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import secrets
 import tempfile
@@ -41,6 +42,8 @@ from nylas_engine.api.errors import APIError
 from nylas_engine.config import MAX_JSON_BYTES
 from nylas_engine.context import EngineContext
 from nylas_engine.store import idempotency as keys
+
+log = logging.getLogger("nylas_engine")
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 MAX_KEY_LENGTH = 255
@@ -258,11 +261,17 @@ class IdempotencyMiddleware:
             )
 
     def _finish(self, key: KeyClaim, status: int | None, content_type: str, body: bytes) -> None:
-        with self.ctx.db.session() as session:
-            if status is None:
-                keys.release(session, key.row_id, key.attempt)
-            else:
-                keys.settle(session, key.row_id, key.attempt, status, content_type, body)
+        """Keep or release the key. If the database fails here the reply still goes out,
+        and the key is left to the next retry as a request that died (a send whose DATA
+        had started then answers "outcome unknown", and is not sent again)."""
+        try:
+            with self.ctx.db.session() as session:
+                if status is None:
+                    keys.release(session, key.row_id, key.attempt)
+                else:
+                    keys.settle(session, key.row_id, key.attempt, status, content_type, body)
+        except Exception:
+            log.exception("Could not keep the reply for an Idempotency-Key")
 
 
 async def _read_body(receive: Receive, spool: IO[bytes], limit: int) -> str | None:

@@ -9,6 +9,7 @@ recorded, before DATA, that its message may be going out (see api/idempotency.py
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -24,6 +25,7 @@ from nylas_engine.send.errors import SendError
 from nylas_engine.store.models import Account, Message
 
 router = APIRouter()
+log = logging.getLogger("nylas_engine.send")
 
 RFC822 = "message/rfc822"
 
@@ -80,8 +82,12 @@ class Witness:
                 "body": message.body,
                 "events": [],
             }
-        if self.key is not None:
+        if self.key is None:
+            return
+        try:
             self.key.settle(200, json.dumps(self.known).encode())
+        except Exception:  # the message went out: this must not fail the send
+            log.exception("Could not keep the reply of a delivered message for its key")
 
 
 @router.post("/send")
