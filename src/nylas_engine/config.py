@@ -60,6 +60,14 @@ class Settings:
     cors_origins: tuple[str, ...] = field(
         default_factory=lambda: parse_origins(os.environ.get("NYLAS_ENGINE_CORS_ORIGINS", ""))
     )
+    # Idempotency-Key (api/idempotency.py): how long a key and its reply are kept, and how
+    # long a request that never finished (its engine died) holds its key before a retry runs.
+    idempotency_ttl: float = field(
+        default_factory=lambda: env_number("NYLAS_ENGINE_IDEMPOTENCY_TTL", 24 * 3600.0)
+    )
+    idempotency_lease: float = field(
+        default_factory=lambda: env_number("NYLAS_ENGINE_IDEMPOTENCY_LEASE", 60.0)
+    )
 
     @property
     def database_url(self) -> str:

@@ -13,10 +13,17 @@ replies:
 
 `auth=(user, password)` makes the server require AUTH (LOGIN/PLAIN over plain text) and
 answer 535 to any other credentials.
+
+`hold="MAIL"` or `hold="DATA"` makes the first transaction stop there: `held` is set when it
+arrives, and the reply waits until `release` is set (a test kills the sender meanwhile). A
+message held at DATA has been received and is counted in `messages`: a server that took
+the message but whose "250" never reached the sender.
 """
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
@@ -50,6 +57,7 @@ class _Handler:
     ) -> str:
         if self.listener.mode == "throttle":
             return "421 4.7.0 Try again later, closing connection."
+        await self.listener.wait_if_held("MAIL")
         envelope.mail_from = address
         envelope.mail_options.extend(options)
         return "250 OK"
@@ -74,13 +82,19 @@ class _Handler:
         self.listener.messages.append(
             Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(data))
         )
+        await self.listener.wait_if_held("DATA")
         return "250 Message accepted for delivery"
 
 
 class SmtpListener:
-    def __init__(self, mode: str = "ok", *, auth: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self, mode: str = "ok", *, auth: tuple[str, str] | None = None, hold: str | None = None
+    ) -> None:
         self.mode = mode
         self.auth = auth
+        self.hold = hold
+        self.held = threading.Event()
+        self.release = threading.Event()
         self.host = "127.0.0.1"
         self.port = free_port()
         self.messages: list[Received] = []
@@ -103,6 +117,13 @@ class SmtpListener:
         )
         return AuthResult(success=ok, handled=False)
 
+    async def wait_if_held(self, stage: str) -> None:
+        if self.hold != stage or self.held.is_set():
+            return
+        self.held.set()
+        while not self.release.is_set():
+            await asyncio.sleep(0.02)
+
     def account_fields(self) -> dict[str, Any]:
         """What `engine.new_account(**...)` needs to send through this listener."""
         return {"smtp_host": self.host, "smtp_port": self.port}
@@ -112,6 +133,7 @@ class SmtpListener:
         return self
 
     def stop(self) -> None:
+        self.release.set()
         self.controller.stop()
 
     def __enter__(self) -> SmtpListener:

@@ -49,7 +49,7 @@ def _authorization(request: Request) -> tuple[str, str]:
     return scheme.lower(), value.strip()
 
 
-def _basic_pair(value: str) -> tuple[str, str] | None:
+def basic_pair(value: str) -> tuple[str, str] | None:
     """The (username, password) of a Basic credential, or None if it does not decode."""
     try:
         decoded = base64.b64decode(value, validate=True).decode("utf-8")
@@ -66,7 +66,7 @@ def credential(request: Request) -> str | None:
     token: str | None = None
     if scheme == "bearer":
         token = value
-    elif scheme == "basic" and value and (pair := _basic_pair(value)):
+    elif scheme == "basic" and value and (pair := basic_pair(value)):
         token = pair[0]
     return token if token and token.isprintable() else None
 
@@ -161,7 +161,7 @@ def app_scope(
     limiter = auth_failures(request)
     attempt = limiter.check(request, client_id, "client")
     presented = [value]
-    if scheme == "basic" and (pair := _basic_pair(value)):
+    if scheme == "basic" and (pair := basic_pair(value)):
         user, password = pair
         presented = [user, password]
         # Basic "<client_secret>:" (SDK 3-5) or Basic "<client_id>:<client_secret>".

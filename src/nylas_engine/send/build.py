@@ -190,6 +190,7 @@ class RawMessage:
     cc: list[dict[str, Any]]
     bcc: list[dict[str, Any]]
     message_id: str
+    subject: str = ""
 
 
 def prepare_raw(raw: bytes, default_message_id: str, default_from: dict[str, Any]) -> RawMessage:
@@ -218,6 +219,7 @@ def prepare_raw(raw: bytes, default_message_id: str, default_from: dict[str, Any
         cc=[p for v in msg.get_all("Cc") or [] for p in _header_addresses(v)],
         bcc=bcc,
         message_id=str(msg.get("Message-Id")).strip(),
+        subject=str(msg.get("Subject") or ""),
     )
 
 

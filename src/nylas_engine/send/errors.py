@@ -83,6 +83,8 @@ class SendError(Exception):
         self.message = message
         self.server_error = server_error
         self.failures = failures
+        # Set when the connection failed after DATA began: the message may have gone out.
+        self.outcome_unknown = False
 
     def body(self) -> dict[str, Any]:
         data: dict[str, Any] = {"message": self.message, "type": "api_error"}

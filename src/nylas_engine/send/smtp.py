@@ -12,7 +12,7 @@ import logging
 import os
 import smtplib
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -80,27 +80,52 @@ def _password_from_env(account: Account) -> str | None:
 
 
 def deliver(
-    server: SmtpServer, sender: str, recipients: list[str], message: BinaryIO
+    server: SmtpServer,
+    sender: str,
+    recipients: list[str],
+    message: BinaryIO,
+    before_data: Callable[[], None] | None = None,
 ) -> dict[str, tuple[int, bytes]]:
     """Send `message` (CRLF lines) to `recipients`; returns the refused ones.
 
     Raises SendError when nothing was delivered. A non-empty result means the message went
-    to the other recipients (the caller reports a partial failure).
+    to the other recipients (the caller reports a partial failure). `before_data` is called
+    right before the DATA command, from which point the message may go out; a SendError
+    after it that is not the server's own refusal (a lost connection, a timeout) has
+    `outcome_unknown` set: the server may have taken the message.
     """
+    data = _DataStarted(before_data)
     try:
         with _connect(server) as smtp:
             _login(smtp, server)
-            return _transaction(smtp, sender, recipients, message)
+            return _transaction(smtp, sender, recipients, message, data)
     except SendError:
         raise
-    except smtplib.SMTPServerDisconnected as exc:
-        raise errors.disconnected(str(exc)) from exc
     except smtplib.SMTPResponseException as exc:
         raise errors.from_reply(exc.smtp_code, exc.smtp_error) from exc
+    except smtplib.SMTPServerDisconnected as exc:
+        raise data.mark(errors.disconnected(str(exc))) from exc
     except (ssl.SSLError, ssl.CertificateError) as exc:
-        raise errors.unreachable(f"TLS failure: {exc}") from exc
+        raise data.mark(errors.unreachable(f"TLS failure: {exc}")) from exc
     except (OSError, smtplib.SMTPException) as exc:
-        raise errors.unreachable(str(exc) or type(exc).__name__) from exc
+        raise data.mark(errors.unreachable(str(exc) or type(exc).__name__)) from exc
+
+
+class _DataStarted:
+    """Whether DATA has been sent (and the caller told just before)."""
+
+    def __init__(self, before_data: Callable[[], None] | None) -> None:
+        self.before_data = before_data
+        self.started = False
+
+    def start(self) -> None:
+        if self.before_data is not None:
+            self.before_data()
+        self.started = True
+
+    def mark(self, error: SendError) -> SendError:
+        error.outcome_unknown = self.started
+        return error
 
 
 def _connect(server: SmtpServer) -> smtplib.SMTP:
@@ -136,7 +161,11 @@ def _login(smtp: smtplib.SMTP, server: SmtpServer) -> None:
 
 
 def _transaction(
-    smtp: smtplib.SMTP, sender: str, recipients: list[str], message: BinaryIO
+    smtp: smtplib.SMTP,
+    sender: str,
+    recipients: list[str],
+    message: BinaryIO,
+    data: _DataStarted,
 ) -> dict[str, tuple[int, bytes]]:
     options = ["BODY=8BITMIME"] if smtp.has_extn("8bitmime") else []
     code, reply = smtp.mail(sender, options)
@@ -150,6 +179,7 @@ def _transaction(
     if len(refused) == len(recipients):
         _reset(smtp)
         raise errors.all_refused(refused)
+    data.start()
     code, reply = smtp.docmd("DATA")
     if code != 354:
         raise errors.from_reply(code, reply)

@@ -3,6 +3,12 @@
 A draft is a `Message` with `is_draft`; it always has a thread (a new one unless it replies)
 and sits in the Drafts folder or label. Sending (send/outbox.py) turns the same row into a
 sent message, so a draft's id survives the send.
+
+Every write that names a draft `version` (update, delete, send) claims that version with a
+compare-and-set in the database, `UPDATE ... SET version = version + 1 WHERE id = :id AND
+version = :v`, and goes on only when that changed one row. Of N concurrent writers holding
+the same version exactly one wins; the others get 409, however their requests interleave
+(reading the version and checking it in Python would let several pass).
 """
 
 from __future__ import annotations
@@ -10,8 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import Select
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from nylas_engine.api.errors import bad_request, conflict, not_found
 from nylas_engine.api.params import check_id
@@ -155,7 +162,10 @@ def find_draft(session: Session, account: Account, public_id: str) -> Message:
 
 def draft_for_write(session: Session, account: Account, public_id: str, version: Any) -> Message:
     """An unsent draft at exactly `version` (update, delete, send), in the old engine's
-    order of checks: version given, version an integer, draft exists, is a draft, matches."""
+    order of checks: version given, version an integer, draft exists, is a draft, matches.
+
+    The version is then claimed (see the module docstring): the draft is at `version + 1`
+    in this transaction, and no other writer holding `version` can get past this point."""
     check_id(public_id)
     if version is None:
         raise bad_request("Must specify draft version")
@@ -168,11 +178,40 @@ def draft_for_write(session: Session, account: Account, public_id: str, version:
     draft = find_draft(session, account, public_id)
     if not draft.is_draft:
         raise bad_request(f"Message {public_id} is not a draft")
-    if draft.version != number:
-        raise conflict(
-            f"Draft {public_id}.{number} has already been updated to version {draft.version}"
-        )
+    if draft.version != number or not _compare_and_set(session, draft, number, number + 1):
+        current = session.scalar(select(Message.version).where(Message.id == draft.id))
+        raise conflict(f"Draft {public_id}.{number} has already been updated to version {current}")
     return draft
+
+
+def release_version(session: Session, draft: Message) -> None:
+    """Give back a version claimed by `draft_for_write` in a transaction already committed
+    (a send that delivered nothing): the draft is at its old version again, unless some
+    other writer has moved it on since."""
+    claimed = draft.version
+    _compare_and_set(session, draft, claimed, claimed - 1)
+
+
+def _compare_and_set(session: Session, draft: Message, expected: int, new: int) -> bool:
+    """`draft.version := new` in the database if it is `expected` there; True when it was.
+    (Out of range numbers can match nothing; they are not sent to the database.)"""
+    if not -(2**31) <= expected < 2**31 - 1:
+        return False
+    result = session.execute(
+        update(Message)
+        .where(
+            Message.id == draft.id,
+            Message.version == expected,
+            Message.is_draft.is_(True),
+            Message.deleted_at.is_(None),
+        )
+        .values(version=new)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    set_committed_value(draft, "version", new)
+    return True
 
 
 # ------------------------------------------------------------------------------ writes
@@ -221,7 +260,10 @@ def build_draft(session: Session, account: Account, inp: DraftInput) -> Message:
         message.references = [*(target.references or []), target.message_id_header]
     message.snippet = snippet(message.body)
     _set_files(message, inp.files or [])
-    message.thread = thread or Thread(account_id=account.id, subject=message.subject)
+    # Its id is known before it is stored (a send describes the message before recording it).
+    message.thread = thread or Thread(
+        public_id=new_public_id(), account_id=account.id, subject=message.subject
+    )
     return message
 
 
@@ -235,7 +277,7 @@ def create_draft(session: Session, account: Account, inp: DraftInput) -> Message
 
 def update_draft(draft: Message, inp: DraftInput) -> Message:
     """Apply an update: absent, null or empty-string fields keep their values; `file_ids`
-    replaces the attachments; version + 1, date now."""
+    replaces the attachments; date now. (`draft_for_write` has already raised the version.)"""
     for name in ("to", "cc", "bcc", "from_", "reply_to"):
         value = getattr(inp, name)
         if value is not None:
@@ -250,7 +292,6 @@ def update_draft(draft: Message, inp: DraftInput) -> Message:
         draft.tracking = inp.tracking
     live_files = [a.file for a in draft.attachments if a.file.deleted_at is None]
     _set_files(draft, inp.files if inp.files is not None else live_files)
-    draft.version = (draft.version or 0) + 1
     draft.date = now()
     draft.snippet = snippet(draft.body)
     if draft.thread is not None:

@@ -119,6 +119,7 @@ class NewMessage:
     starred: bool = False
     is_sent: bool = False
     is_draft: bool = False
+    public_id: str | None = None  # given when the caller must name it before it is stored
 
 
 def ingest_message(
@@ -133,9 +134,10 @@ def ingest_message(
     is_sent: bool = False,
     is_draft: bool = False,
     parsed: ParsedMessage | None = None,
+    public_id: str | None = None,
 ) -> Message:
     """Store one RFC 822 message in `account` (see `NewMessage` for the arguments)."""
-    item = NewMessage(raw, parsed, categories, unread, starred, is_sent, is_draft)
+    item = NewMessage(raw, parsed, categories, unread, starred, is_sent, is_draft, public_id)
     message = session.get(Message, ingest_messages(session, blobs, account, [item])[0])
     assert message is not None
     return message
@@ -324,7 +326,7 @@ def _new_row(
     stamp = now()
     row = _Row(
         values={
-            "public_id": new_public_id(),
+            "public_id": item.public_id or new_public_id(),
             "account_id": account.id,
             "subject": parsed.subject,
             "from_": parsed.from_,

@@ -384,19 +384,33 @@ class Transaction(Base):
 
 
 class IdempotentResponse(Base):
-    """The first reply to a request carrying an `Idempotency-Key`, replayed to its retries."""
+    """A request carrying an `Idempotency-Key`: who sent it, what it was, and once final its
+    reply, replayed to retries (store/idempotency.py says how a key lives and ends)."""
 
     __tablename__ = "idempotent_responses"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    scope: Mapped[str] = mapped_column(String(64))  # account public id, or app client id
+    scope: Mapped[str] = mapped_column(String(64))  # SHA-256 of the principal (app/account)
     key: Mapped[str] = mapped_column(String(255))
     method: Mapped[str] = mapped_column(String(8))
     path: Mapped[str] = mapped_column(String(2048))
+    # SHA-256 of method, path, query and body: a reuse of the key for anything else is a 422.
+    fingerprint: Mapped[str] = mapped_column(String(64), default="", server_default="")
     status_code: Mapped[int] = mapped_column(Integer, default=0)  # 0 while in progress
     content_type: Mapped[str] = mapped_column(String(255), default="application/json")
     body: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
-    __table_args__ = (UniqueConstraint("scope", "key", name="uq_idempotency_scope_key"),)
+    # The attempt running the request (its engine's boot id + a random part), and when it
+    # took the key: past the lease a retry may take it over, unless that engine says the
+    # attempt is still running.
+    attempt: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    claimed_at: Mapped[int] = mapped_column(BigInteger, default=now, server_default="0")
+    # The Message-ID of a send whose SMTP DATA was about to start (committed first): such a
+    # request is never run again under this key.
+    send_message_id: Mapped[str | None] = mapped_column(String(998), nullable=True)
+    __table_args__ = (
+        UniqueConstraint("scope", "key", name="uq_idempotency_scope_key"),
+        Index("ix_idempotency_created", "created_at"),
+    )
 
 
 class Webhook(PublicIdMixin, Base):
