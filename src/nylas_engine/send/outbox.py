@@ -3,8 +3,9 @@
 Each mode checks its input, renders the message into the blob store, hands it to the SMTP
 server, and only then records it as sent (Sent folder or label, its thread, the raw bytes
 for `Accept: message/rfc822`, the search index). Nothing is written to the database before
-the SMTP server has accepted the message, so a failed send leaves no trace and no write
-lock is held while the SMTP server is talking.
+the SMTP server has accepted the message, so a failed send leaves no trace; and what was
+read before is committed first, so no connection, transaction or lock is held while the SMTP
+server is talking.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def send_saved_draft(
         raise bad_request(f"Invalid draft id: {draft_id}")
     draft = drafts.draft_for_write(session, account, draft_id, body.get("version"))
     tracking = drafts.optional_object(body, "tracking")
-    sent = _deliver_message(ctx, account, draft)
+    sent = _deliver_message(session, ctx, account, draft)
     if tracking is not None:
         draft.tracking = tracking
     _record(session, account, sent.message)
@@ -55,13 +56,15 @@ def send_inline(
     with session.no_autoflush:
         inp = drafts.parse_input(session, account, body, new=True)
         message = drafts.build_draft(session, account, inp)
-        sent = _deliver_message(ctx, account, message)
+        sent = _deliver_message(session, ctx, account, message)
     session.add(message)
     _record(session, account, message)
     return sent
 
 
-def _deliver_message(ctx: EngineContext, account: Account, message: Message) -> Sent:
+def _deliver_message(
+    session: Session, ctx: EngineContext, account: Account, message: Message
+) -> Sent:
     recipients = _recipients(message.to, message.cc, message.bcc)
     server = server_for(ctx, account)
     sent_at = now()
@@ -86,7 +89,7 @@ def _deliver_message(ctx: EngineContext, account: Account, message: Message) -> 
         ],
     )
     raw_sha, size = build.write(outgoing, ctx.blobs)
-    partial = _deliver(ctx, server, outgoing.from_[0]["email"], recipients, raw_sha)
+    partial = _deliver(session, ctx, server, outgoing.from_[0]["email"], recipients, raw_sha)
     message.is_draft = False
     message.is_sent = True
     message.unread = False
@@ -118,7 +121,7 @@ def send_raw(session: Session, ctx: EngineContext, account: Account, raw: bytes)
     server = server_for(ctx, account)
     raw_sha, _size = ctx.blobs.put_bytes(prepared.data)
     sender = prepared.sender[0]["email"] if prepared.sender else account.email_address
-    partial = _deliver(ctx, server, sender, recipients, raw_sha)
+    partial = _deliver(session, ctx, server, sender, recipients, raw_sha)
     message = ingest_message(
         session,
         ctx.blobs,
@@ -141,9 +144,17 @@ def send_raw(session: Session, ctx: EngineContext, account: Account, raw: bytes)
 
 
 def _deliver(
-    ctx: EngineContext, server: smtp.SmtpServer, sender: str, recipients: list[str], raw_sha: str
+    session: Session,
+    ctx: EngineContext,
+    server: smtp.SmtpServer,
+    sender: str,
+    recipients: list[str],
+    raw_sha: str,
 ) -> SendError | None:
-    """Hand the stored message to SMTP; an APIError when nothing went out."""
+    """Hand the stored message to SMTP; an APIError when nothing went out. What the session
+    read so far is committed first: it holds no connection, transaction or lock while the
+    SMTP server talks (nothing was written yet, see above)."""
+    session.commit()
     try:
         with ctx.blobs.open(raw_sha) as message:
             refused = smtp.deliver(server, sender, recipients, message)

@@ -14,9 +14,14 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite files get WAL, foreign keys and a busy timeout."""
+def make_engine(url: str, pool_size: int | None = None) -> Engine:
+    """An engine for `url`; SQLite files get WAL, foreign keys and a busy timeout.
+
+    `pool_size`: connections kept open (the API sizes it to the threads it runs at once, see
+    config.Settings.db_pool_size); 16 more may be opened for bursts."""
     kwargs: dict[str, Any] = {}
+    if pool_size is not None and url != "sqlite:///:memory:":
+        kwargs.update(pool_size=pool_size, max_overflow=16)
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
@@ -72,9 +77,11 @@ def migrate(engine: Engine) -> None:
 class Database:
     """The engine plus a session factory; one per process."""
 
-    def __init__(self, url: str, *, run_migrations: bool = True) -> None:
+    def __init__(
+        self, url: str, *, run_migrations: bool = True, pool_size: int | None = None
+    ) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, pool_size)
         if run_migrations:
             migrate(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)

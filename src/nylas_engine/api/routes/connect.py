@@ -17,6 +17,7 @@ from nylas_engine.api.deps import db_session, get_ctx, json_object
 from nylas_engine.api.errors import API_ERROR, APIError, bad_request
 from nylas_engine.api.ratelimit import auth_failures
 from nylas_engine.api.routes.oauth import redeem_code
+from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.scopes import scope_error
 from nylas_engine.api.views.account import account_json
 from nylas_engine.context import EngineContext
@@ -32,7 +33,7 @@ from nylas_engine.sync.imap import (
     default_smtp_port,
 )
 
-router = APIRouter()
+router = APIRouter(route_class=SessionRoute)
 
 IMAP_PROVIDERS = ("imap", "custom", "icloud", "yahoo", "aol", "fastmail")
 
