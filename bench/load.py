@@ -133,6 +133,7 @@ def database(kind: str) -> Iterator[str | None]:
 @dataclass
 class Stats:
     latencies: list[float] = field(default_factory=list)
+    by_kind: dict[str, list[float]] = field(default_factory=dict)  # operation -> latencies
     outcomes: Counter[str] = field(default_factory=Counter)
     statuses: Counter[int] = field(default_factory=Counter)
     by_operation: Counter[str] = field(default_factory=Counter)
@@ -169,7 +170,9 @@ class Client:
             self.stats.outcomes["error"] += 1
             self._sample(f"{op}: {type(exc).__name__}: {exc}")
             return None
-        self.stats.latencies.append(time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        self.stats.latencies.append(elapsed)
+        self.stats.by_kind.setdefault(op, []).append(elapsed)
         self.stats.statuses[reply.status_code] += 1
         self.stats.by_operation[op] += 1
         if reply.status_code == 503:
@@ -320,6 +323,13 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
+def per_operation(stats: Stats) -> str:
+    return ", ".join(
+        f"{op} {percentile(times, 50) * 1000:.0f}/{percentile(times, 99) * 1000:.0f} ms"
+        for op, times in sorted(stats.by_kind.items())
+    )
+
+
 def load_average() -> str:
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -379,6 +389,7 @@ def run_database(kind: str, args: argparse.Namespace) -> list[Row]:
                 )
                 rows.append(row)
                 print(format_row(row), flush=True)
+                print("   p50/p99 by operation: " + per_operation(stats), flush=True)
                 for line in stats.error_samples[:10]:
                     print("   error:", line, flush=True)
                 for line in problems[:10]:

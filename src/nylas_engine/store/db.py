@@ -11,11 +11,15 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from nylas_engine.store.sqlite_writers import take_turns
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+BUSY_TIMEOUT = 30.0  # seconds a SQLite writer waits for the write lock
 
 
 def make_engine(url: str, pool_size: int | None = None) -> Engine:
-    """An engine for `url`; SQLite files get WAL, foreign keys and a busy timeout.
+    """An engine for `url`; SQLite files get WAL, foreign keys, a busy timeout and writers
+    that take turns (store/sqlite_writers.py).
 
     `pool_size`: connections kept open (the API sizes it to the threads it runs at once, see
     config.Settings.db_pool_size); 16 more may be opened for bursts."""
@@ -23,7 +27,7 @@ def make_engine(url: str, pool_size: int | None = None) -> Engine:
     if pool_size is not None and url != "sqlite:///:memory:":
         kwargs.update(pool_size=pool_size, max_overflow=16)
     if url.startswith("sqlite"):
-        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": BUSY_TIMEOUT}
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, **kwargs)
@@ -35,9 +39,10 @@ def make_engine(url: str, pool_size: int | None = None) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
             cur.close()
 
+        take_turns(engine, BUSY_TIMEOUT)
     return engine
 
 
