@@ -1,4 +1,4 @@
-.PHONY: demo test bench bench-sync
+.PHONY: demo test bench bench-sync bench-load
 
 # The main job: install, serve a demo mailbox on http://127.0.0.1:5555/, read it with the SDK
 # (examples/quickstart.py), keep serving until Ctrl-C. See scripts/demo.sh for its settings.
@@ -18,3 +18,9 @@ bench:
 bench-sync:
 	python3 -m pip install -q --disable-pip-version-check -e '.[engine,test,dev]'
 	python3 bench/sync.py
+
+# 100 concurrent clients for 60 s mixing reads, writes and sends, on SQLite and PostgreSQL,
+# against a 10-client baseline; checks every acknowledged write and send afterwards.
+bench-load:
+	python3 -m pip install -q --disable-pip-version-check -e '.[engine,test,dev]'
+	python3 bench/load.py

@@ -69,6 +69,35 @@ class Settings:
         default_factory=lambda: env_number("NYLAS_ENGINE_IDEMPOTENCY_LEASE", 60.0)
     )
 
+    # Admission control (api/admission.py): short requests worked on at once; more wait, first
+    # come first served, `max_queued` at most and each `queue_timeout` seconds at most, then
+    # get 503 + Retry-After. Long-lived requests (delta longpoll/streaming) count apart, up
+    # to `max_streams`. Worker threads and the database pool are sized from these.
+    max_in_flight: int = field(
+        default_factory=lambda: max(1, int(env_number("NYLAS_ENGINE_MAX_IN_FLIGHT", 32)))
+    )
+    max_queued: int = field(
+        default_factory=lambda: max(0, int(env_number("NYLAS_ENGINE_MAX_QUEUED", 1000)))
+    )
+    queue_timeout: float = field(
+        default_factory=lambda: max(0.0, env_number("NYLAS_ENGINE_QUEUE_TIMEOUT", 10.0))
+    )
+    max_streams: int = field(
+        default_factory=lambda: max(1, int(env_number("NYLAS_ENGINE_MAX_STREAMS", 256)))
+    )
+
+    @property
+    def worker_threads(self) -> int:
+        """Threads for blocking work: one per admitted request, plus some for the short
+        database checks of long-lived requests."""
+        return self.max_in_flight + 8
+
+    @property
+    def db_pool_size(self) -> int:
+        """Connections kept: one per worker thread, plus some for sync and webhook threads,
+        so that a thread never waits for a connection another request holds."""
+        return self.worker_threads + 8
+
     @property
     def database_url(self) -> str:
         return self.db_url or f"sqlite:///{self.data_dir / 'engine.db'}"

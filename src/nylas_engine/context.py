@@ -24,7 +24,8 @@ class EngineContext:
     @classmethod
     def open(cls, settings: Settings) -> EngineContext:
         private_dir(settings.data_dir)
-        return cls(settings, Database(settings.database_url), BlobStore(settings.blob_dir))
+        database = Database(settings.database_url, pool_size=settings.db_pool_size)
+        return cls(settings, database, BlobStore(settings.blob_dir))
 
     @cached_property
     def vault(self) -> Vault:

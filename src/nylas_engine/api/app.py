@@ -1,14 +1,19 @@
 """The FastAPI application: error handlers, request ids, CORS, size limits, query checks,
+admission control,
 idempotency, routes."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nylas_engine import __version__
+from nylas_engine.api.admission import AdmissionMiddleware
 from nylas_engine.api.errors import APIError, install_handlers
 from nylas_engine.api.idempotency import IdempotencyMiddleware
 from nylas_engine.api.query_guard import QueryGuardMiddleware
@@ -125,12 +130,20 @@ class BodyLimitMiddleware:
 
 
 def create_app(ctx: EngineContext) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Route bodies and database calls run in anyio's worker threads: as many as the
+        # engine admits requests (api/admission.py), and no more than the database pool.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = ctx.settings.worker_threads
+        yield
+
     app = FastAPI(
         title="nylas-engine",
         version=__version__,
         description="An open-source server for the Nylas v2 REST API.",
         docs_url="/docs",
         redoc_url=None,
+        lifespan=lifespan,
     )
     app.state.ctx = ctx
     settings = ctx.settings
@@ -142,6 +155,7 @@ def create_app(ctx: EngineContext) -> FastAPI:
     for router in routers():
         app.include_router(router)
     app.add_middleware(IdempotencyMiddleware, ctx=ctx)
+    app.add_middleware(AdmissionMiddleware, settings=settings)
     app.add_middleware(BodyLimitMiddleware, ctx=ctx)
     app.add_middleware(QueryGuardMiddleware)
     if settings.cors_origins:

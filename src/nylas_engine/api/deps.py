@@ -10,10 +10,12 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 from fastapi import Depends, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -34,13 +36,37 @@ def get_ctx(request: Request) -> EngineContext:
     return ctx
 
 
-def _session(ctx: EngineContext = Depends(get_ctx)) -> Iterator[Session]:
-    with ctx.db.session() as session:
+async def _session(ctx: EngineContext = Depends(get_ctx)) -> AsyncIterator[Session]:
+    """The request's session. Made on the event loop (a Session connects only when used) and
+    used only inside worker-thread calls, each of which ends its own transaction before it
+    returns (`transaction` here, `api/routing.py` for route bodies): between those calls,
+    while the request waits for a thread, the client or the network, it holds no connection
+    and no lock. What is left at the end (nothing, unless a dependency failed half-way) is
+    rolled back in a thread that needs no slot of the busy pool."""
+    session = ctx.db.sessions()
+    try:
         yield session
+    finally:
+        if session.in_transaction():
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(session.close, limiter=anyio.CapacityLimiter(1))
+        else:
+            session.close()
 
 
-# Committed before the response is sent, so a client never sees success for a lost write.
 db_session = Depends(_session, scope="function")
+
+
+@contextmanager
+def transaction(session: Session) -> Iterator[None]:
+    """Ends the session's transaction when the block ends (commit, or rollback on an error),
+    which gives its connection back to the pool; the objects it loaded stay usable."""
+    try:
+        yield
+    except BaseException:
+        session.rollback()
+        raise
+    session.commit()
 
 
 def _authorization(request: Request) -> tuple[str, str]:
@@ -102,7 +128,8 @@ def account_scope(
     token = credential(request)
     if token is None:
         raise unauthorized()
-    found = resolve_token(session, token, ctx.settings.auth_mode)
+    with transaction(session):  # no connection held while the route waits for a thread
+        found = resolve_token(session, token, ctx.settings.auth_mode)
     if found is None:
         raise unauthorized()
     account, grants = found
@@ -147,13 +174,20 @@ def app_scope(
     ctx: EngineContext = Depends(get_ctx),
     session: Session = db_session,
 ) -> AppScope:
-    """/a/{client_id}/... authenticated with the app's client secret, and nothing else.
+    """
+        with transaction(session):
+            return _authenticated_app(request, client_id, ctx, session)
 
-    An access token is refused even when this app issued it: a token speaks for one user of
-    one account (perhaps with a read-only scope), while these routes act for the app on every
-    account linked to it (downgrade cuts all apps off). wire-api §1.2 notes that SDK 5 sends
-    its access token as Bearer on some /a/ calls; issue 10 overrides that: such a client
-    must be made with the app id and secret and no access token for these calls."""
+
+    def _authenticated_app(
+        request: Request, client_id: str, ctx: EngineContext, session: Session
+    ) -> AppScope:/a/{client_id}/... authenticated with the app's client secret, and nothing else.
+
+        An access token is refused even when this app issued it: a token speaks for one user of
+        one account (perhaps with a read-only scope), while these routes act for the app on every
+        account linked to it (downgrade cuts all apps off). wire-api §1.2 notes that SDK 5 sends
+        its access token as Bearer on some /a/ calls; issue 10 overrides that: such a client
+        must be made with the app id and secret and no access token for these calls."""
     scheme, value = _authorization(request)
     if not value:
         raise unauthorized()

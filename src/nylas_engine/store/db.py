@@ -12,15 +12,23 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from nylas_engine.store.private import DIR_MODE, private_file
+from nylas_engine.store.sqlite_writers import take_turns
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+BUSY_TIMEOUT = 30.0  # seconds a SQLite writer waits for the write lock
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite files get WAL, foreign keys and a busy timeout."""
+def make_engine(url: str, pool_size: int | None = None) -> Engine:
+    """An engine for `url`; SQLite files get WAL, foreign keys, a busy timeout and writers
+    that take turns (store/sqlite_writers.py).
+
+    `pool_size`: connections kept open (the API sizes it to the threads it runs at once, see
+    config.Settings.db_pool_size); 16 more may be opened for bursts."""
     kwargs: dict[str, Any] = {}
+    if pool_size is not None and url != "sqlite:///:memory:":
+        kwargs.update(pool_size=pool_size, max_overflow=16)
     if url.startswith("sqlite"):
-        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": BUSY_TIMEOUT}
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
             path = Path(url.removeprefix("sqlite:///"))
             path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
@@ -34,9 +42,10 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
             cur.close()
 
+        take_turns(engine, BUSY_TIMEOUT)
     return engine
 
 
@@ -76,9 +85,11 @@ def migrate(engine: Engine) -> None:
 class Database:
     """The engine plus a session factory; one per process."""
 
-    def __init__(self, url: str, *, run_migrations: bool = True) -> None:
+    def __init__(
+        self, url: str, *, run_migrations: bool = True, pool_size: int | None = None
+    ) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, pool_size)
         if run_migrations:
             migrate(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)

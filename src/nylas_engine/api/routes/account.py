@@ -10,12 +10,13 @@ from nylas_engine.api.deps import AccountScope, account_scope, db_session, get_c
 from nylas_engine.api.errors import not_found
 from nylas_engine.api.listing import list_response
 from nylas_engine.api.params import Query
+from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.views.account import account_json
 from nylas_engine.context import EngineContext
 from nylas_engine.store.accounts import live_accounts
 from nylas_engine.store.models import Account
 
-router = APIRouter()
+router = APIRouter(route_class=SessionRoute)
 
 
 @router.get("/account")

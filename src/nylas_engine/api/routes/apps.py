@@ -17,13 +17,14 @@ from nylas_engine.api.deps import AppScope, app_scope, json_object
 from nylas_engine.api.errors import bad_request, not_found
 from nylas_engine.api.listing import list_response
 from nylas_engine.api.params import check_id
+from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.views.account import management_account_json
 from nylas_engine.api.views.apps import app_json, token_info_json, webhook_json
 from nylas_engine.store import auth
 from nylas_engine.store.models import Account, Webhook
 from nylas_engine.store.webhooks import start_cursors
 
-router = APIRouter()
+router = APIRouter(route_class=SessionRoute)
 
 SUCCESS = {"success": True}
 WEBHOOK_TRIGGERS = {

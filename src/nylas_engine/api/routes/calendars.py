@@ -11,12 +11,13 @@ from nylas_engine.api.deps import AccountScope, account_scope, json_object, writ
 from nylas_engine.api.errors import bad_request, not_found
 from nylas_engine.api.listing import list_response
 from nylas_engine.api.params import check_id
+from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.views.calendar import calendar_fields, calendar_json
 from nylas_engine.calendar.when import InvalidInput
 from nylas_engine.store import calendar as store
 from nylas_engine.store.models import Calendar
 
-router = APIRouter()
+router = APIRouter(route_class=SessionRoute)
 
 
 def _calendar(scope: AccountScope, calendar_id: str) -> Calendar:

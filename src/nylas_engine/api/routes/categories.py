@@ -10,12 +10,13 @@ from fastapi import APIRouter, Depends, Request
 from nylas_engine.api.deps import AccountScope, account_scope, json_object, write_scope
 from nylas_engine.api.errors import bad_request, not_found
 from nylas_engine.api.params import Query, check_id
+from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.views.mail import category_json
 from nylas_engine.store import categories, paging
 from nylas_engine.store.models import Category
 from nylas_engine.store.roles import kind_of
 
-router = APIRouter()
+router = APIRouter(route_class=SessionRoute)
 
 WRONG_KIND = {
     "label": "Non-GMail accounts don't support labels",

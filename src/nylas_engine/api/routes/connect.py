@@ -31,6 +31,7 @@ from nylas_engine.api.ratelimit import (
     connect_attempts,
 )
 from nylas_engine.api.routes.oauth import redeem_code
+from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.scopes import scope_error
 from nylas_engine.api.views.account import account_json
 from nylas_engine.context import EngineContext
@@ -54,7 +55,7 @@ from nylas_engine.sync.imap import (
     default_smtp_port,
 )
 
-router = APIRouter()
+router = APIRouter(route_class=SessionRoute)
 log = logging.getLogger("nylas_engine.connect")
 
 IMAP_PROVIDERS = ("imap", "custom", "icloud", "yahoo", "aol", "fastmail")

@@ -26,13 +26,14 @@ from nylas_engine.api.deps import (
 )
 from nylas_engine.api.errors import APIError, bad_request, not_found
 from nylas_engine.api.params import Query, check_id
+from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.views.contacts import SOURCES, contact_fields, contact_json
 from nylas_engine.calendar.when import InvalidInput
 from nylas_engine.store import contacts as store
 from nylas_engine.store import paging
 from nylas_engine.store.models import Contact
 
-router = APIRouter()
+router = APIRouter(route_class=SessionRoute)
 
 MAX_PICTURE_BYTES = 5 * 1024 * 1024
 _IMAGE_MAGIC = [

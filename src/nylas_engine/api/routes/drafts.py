@@ -9,10 +9,11 @@ from fastapi import APIRouter, Depends, Request
 from nylas_engine.api.deps import AccountScope, account_scope, json_object, write_scope
 from nylas_engine.api.listing import list_response
 from nylas_engine.api.mail_filters import mail_filters
+from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.views.mail import message_json
 from nylas_engine.store import drafts
 
-router = APIRouter()
+router = APIRouter(route_class=SessionRoute)
 
 
 @router.get("/drafts")

@@ -28,6 +28,7 @@ from nylas_engine.api.deps import (
 )
 from nylas_engine.api.errors import bad_request, not_found, unauthorized
 from nylas_engine.api.params import Query, check_id
+from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.views.calendar import event_json, instance_json
 from nylas_engine.calendar import ical
 from nylas_engine.calendar.fields import event_changes
@@ -41,7 +42,7 @@ from nylas_engine.store import paging
 from nylas_engine.store.accounts import live_accounts
 from nylas_engine.store.models import Event, Message
 
-router = APIRouter()
+router = APIRouter(route_class=SessionRoute)
 
 
 def _event(scope: AccountScope, event_id: str) -> Event:

@@ -7,26 +7,26 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
 from nylas_engine.api.deps import AccountScope, account_scope, write_scope
 from nylas_engine.api.errors import not_found
 from nylas_engine.api.listing import list_response
 from nylas_engine.api.params import Query, check_id
+from nylas_engine.api.routing import SessionRoute, run_in_transaction
 from nylas_engine.api.uploads import UploadedPart, receive_files
 from nylas_engine.api.views.mail import file_json
 from nylas_engine.store import files as store
 from nylas_engine.store.models import File
 
-router = APIRouter()
+router = APIRouter(route_class=SessionRoute)
 
 
 @router.post("/files")
 @router.post("/files/", include_in_schema=False)
 async def upload(request: Request, scope: AccountScope = Depends(write_scope)) -> Any:
     parts = await receive_files(request, scope.ctx.blobs, scope.ctx.settings.max_upload_bytes)
-    return await run_in_threadpool(_save_uploads, scope, parts)
+    return await run_in_transaction(scope.session, _save_uploads, scope, parts)
 
 
 def _save_uploads(scope: AccountScope, parts: list[UploadedPart]) -> list[dict[str, Any]]:

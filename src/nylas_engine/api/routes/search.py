@@ -2,7 +2,7 @@
 
 Mounted before the threads and messages routers so `/threads/search` is never read as a
 thread id. The streaming variants write one JSON array per line, one batch at a time, from
-a session of their own (the request's session is closed once the handler returns).
+a session of their own per batch (none is held while the client reads).
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from fastapi.responses import StreamingResponse
 from nylas_engine.api.deps import AccountScope, write_scope
 from nylas_engine.api.errors import bad_request
 from nylas_engine.api.params import Query
+from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.views.mail import message_json, thread_json
 from nylas_engine.search import search_messages, search_threads
 from nylas_engine.store.models import Account
 
-router = APIRouter()
+router = APIRouter(route_class=SessionRoute)
 
 STREAM_BATCH = 100
 COUNT_CAP = 100_000
@@ -63,19 +64,27 @@ def search_message_list(request: Request, scope: AccountScope = Depends(write_sc
 def _stream(scope: AccountScope, q: str, search: Search, render: Callable[..., Any]) -> Any:
     db, account_id = scope.ctx.db, scope.account.id
 
-    def lines() -> Iterator[bytes]:
+    def batch_at(offset: int) -> tuple[bytes, int] | None:
+        """One line of the stream and how many results it holds (None: nothing more)."""
         with db.session() as session:
             account = session.get(Account, account_id)
-            offset = 0
-            while account is not None:
-                batch = search(session, account, q, STREAM_BATCH, offset)
-                if not batch and offset:
-                    return
-                payload = [render(item, account) for item in batch]
-                yield json.dumps(payload, separators=(",", ":")).encode() + b"\n"
-                if len(batch) < STREAM_BATCH:  # an empty first batch still sends `[]`
-                    return
-                offset += len(batch)
+            if account is None:
+                return None
+            batch = search(session, account, q, STREAM_BATCH, offset)
+            if not batch and offset:
+                return None
+            payload = [render(item, account) for item in batch]
+            return json.dumps(payload, separators=(",", ":")).encode() + b"\n", len(batch)
+
+    def lines() -> Iterator[bytes]:
+        # A session per batch: none is open while the client reads what was sent.
+        offset = 0
+        while (found := batch_at(offset)) is not None:
+            line, count = found
+            yield line
+            if count < STREAM_BATCH:  # an empty first batch still sends `[]`
+                return
+            offset += count
 
     return StreamingResponse(lines(), media_type="text/json-stream")
 

@@ -18,13 +18,14 @@ from fastapi.responses import JSONResponse
 from nylas_engine.api.deps import AccountScope, json_object, write_scope
 from nylas_engine.api.errors import APIError
 from nylas_engine.api.idempotency import KeyClaim
+from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.views.mail import message_json
 from nylas_engine.config import MAX_JSON_BYTES
 from nylas_engine.send import outbox
 from nylas_engine.send.errors import SendError
 from nylas_engine.store.models import Account, Message
 
-router = APIRouter()
+router = APIRouter(route_class=SessionRoute)
 log = logging.getLogger("nylas_engine.send")
 
 RFC822 = "message/rfc822"

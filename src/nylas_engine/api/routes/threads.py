@@ -11,11 +11,12 @@ from nylas_engine.api.errors import method_not_allowed, not_found
 from nylas_engine.api.listing import list_response
 from nylas_engine.api.mail_filters import mail_filters
 from nylas_engine.api.params import Query, check_id
+from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.views.mail import thread_json
 from nylas_engine.store import threads
 from nylas_engine.store.models import Thread
 
-router = APIRouter()
+router = APIRouter(route_class=SessionRoute)
 
 
 @router.get("/threads")

@@ -1,0 +1,66 @@
+"""Every route's database work ends inside the worker thread that did it.
+
+FastAPI runs a plain (`def`) route body in a worker thread and then, back on the event loop,
+turns its result into JSON and sends it. `SessionRoute` (the route class of every router)
+wraps such a body so that, in that same thread, the sessions it was given (an `AccountScope`'s
+or `AppScope`'s, or a bare `Session`) are committed when it returns and rolled back when it
+raises. So a write is durable before the client can be told about it, and no connection or
+SQLite write lock is held while the reply is rendered, while the request waits for another
+thread, or while the client reads (the deadlock of issue 10: requests holding connections
+waited for threads that were all waiting for connections).
+
+`async def` routes do their database work in `run_in_transaction` calls for the same reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from fastapi.routing import APIRoute
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from nylas_engine.api.deps import AccountScope, AppScope, transaction
+
+T = TypeVar("T")
+
+
+def _session_of(value: Any) -> Session | None:
+    if isinstance(value, Session):
+        return value
+    if isinstance(value, AccountScope | AppScope):
+        return value.session
+    return None
+
+
+def _in_transaction(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(endpoint)  # FastAPI reads the signature through __wrapped__
+    def run(*args: Any, **kwargs: Any) -> Any:
+        sessions = {id(s): s for v in kwargs.values() if (s := _session_of(v)) is not None}
+        with contextlib.ExitStack() as stack:  # one session per request, in practice
+            for session in sessions.values():
+                stack.enter_context(transaction(session))
+            return endpoint(*args, **kwargs)
+
+    return run
+
+
+class SessionRoute(APIRoute):
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if not inspect.iscoroutinefunction(endpoint):
+            endpoint = _in_transaction(endpoint)
+        super().__init__(path, endpoint, **kwargs)
+
+
+async def run_in_transaction(session: Session, fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)` in a worker thread, with `session`'s transaction ended before it returns."""
+
+    def call() -> T:
+        with transaction(session):
+            return fn(*args)
+
+    return await run_in_threadpool(call)
