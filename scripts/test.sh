@@ -18,6 +18,13 @@ if [ "$(id -u)" = 0 ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
     echo "warning: could not install postgresql; the PostgreSQL run will fail" >&2
 fi
 "$PY" -m pip install -q --disable-pip-version-check -e '.[engine,postgres,test,dev]'
+if [ "$(id -u)" = 0 ] && ! command -v npm >/dev/null 2>&1; then
+  # The official Node.js SDK 6.x drives the engine in tests/engine/test_node_*.py.
+  export DEBIAN_FRONTEND=noninteractive
+  (apt-get update -qq >/dev/null; apt-get install -y -qq nodejs npm >/dev/null) || \
+    echo "warning: could not install npm; the Node.js SDK tests will fail" >&2
+fi
+(cd tests/node && npm ci --silent --no-audit --no-fund)
 
 echo "== ruff"
 "$PY" -m ruff check src tests bench examples scripts
