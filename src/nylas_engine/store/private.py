@@ -9,11 +9,15 @@ private too. The CLI also sets the umask to 0o077 (`cli.main`), for any file not
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from pathlib import Path
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
+
+_creating = threading.Lock()
 
 
 def private_dir(path: Path) -> Path:
@@ -25,8 +29,15 @@ def private_dir(path: Path) -> Path:
 
 def private_file(path: Path) -> Path:
     """`path` as a file only its owner can read, made empty if missing (so that SQLite
-    opens it instead of creating it with the default mode); with its -wal and -shm files."""
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE))
+    opens it instead of creating it with the default mode); with its -wal and -shm files.
+
+    An existing file is never opened here: closing any descriptor of a SQLite database
+    drops every POSIX lock this process holds on it, so another connection of the process
+    would go on writing unlocked and could corrupt the file. Only a file this call creates
+    (O_EXCL) is opened and closed."""
+    # A thread that finds the file waits here until its creator has closed it.
+    with _creating, contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
     for each in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         if each.exists():
             _tighten(each, FILE_MODE)
