@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import httpx
 import pytest
@@ -71,17 +70,6 @@ def test_requests_without_credentials_are_never_replayed(engine):
 
 def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
-
-
-@pytest.fixture
-def listener():
-    with SmtpListener() as smtp:
-        yield smtp
-
-
-@pytest.fixture
-def sender(engine, listener) -> dict[str, Any]:
-    return engine.new_account(**listener.account_fields())
 
 
 def test_every_spelling_of_one_credential_shares_its_keys(engine, sender, listener):

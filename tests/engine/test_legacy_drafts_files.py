@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import os
 from email.message import EmailMessage
-from typing import Any
 
 import pytest
 from legacy_sdk import legacy_client
@@ -16,17 +15,6 @@ from smtp_listener import SmtpListener
 # Drafts are saved with their version only while nylas-legacy's shared read-only set is as
 # it ships (see the fixture in conftest.py).
 pytestmark = pytest.mark.usefixtures("pristine_read_only_attrs")
-
-
-@pytest.fixture
-def listener():
-    with SmtpListener() as smtp:
-        yield smtp
-
-
-@pytest.fixture
-def sender(engine, listener) -> dict[str, Any]:
-    return engine.new_account(**listener.account_fields())
 
 
 @pytest.fixture

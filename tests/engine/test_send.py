@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import time
 from email.message import EmailMessage
-from typing import Any
 
 import httpx
 import pytest
@@ -15,17 +14,6 @@ from mailfactory import Mailbox
 from smtp_listener import SmtpListener
 
 from nylas.testing import LocalEngine
-
-
-@pytest.fixture
-def listener():
-    with SmtpListener() as smtp:
-        yield smtp
-
-
-@pytest.fixture
-def sender(engine, listener) -> dict[str, Any]:
-    return engine.new_account(**listener.account_fields())
 
 
 @pytest.fixture

@@ -8,11 +8,8 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import httpx
-import pytest
-from smtp_listener import SmtpListener
 
 WRITERS = 10
 
@@ -34,17 +31,6 @@ def race(engine, token: str, request: Callable[[httpx.Client, int], httpx.Respon
     finally:
         for client in clients:
             client.close()
-
-
-@pytest.fixture
-def listener():
-    with SmtpListener() as smtp:
-        yield smtp
-
-
-@pytest.fixture
-def sender(engine, listener) -> dict[str, Any]:
-    return engine.new_account(**listener.account_fields())
 
 
 def test_concurrent_updates_of_one_version_have_one_winner(engine, api, account):

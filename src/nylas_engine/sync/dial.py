@@ -178,6 +178,18 @@ class _Pinned:
     _addresses: tuple[str, ...]
     _deadline: Deadline | None
 
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        addresses: tuple[str, ...],
+        deadline: Deadline | None = None,
+        **kw: Any,
+    ) -> None:
+        self._addresses, self._deadline = addresses, deadline
+        super().__init__(host, port, **kw)  # type: ignore[call-arg]  # smtplib's, next in the MRO
+
     def _get_socket(self, host: str, port: int, timeout: float | None) -> socket.socket:
         get_socket = super()._get_socket  # type: ignore[misc]
         return _connect(self._addresses, port, timeout, self._deadline, get_socket)
@@ -190,28 +202,8 @@ class _Pinned:
 
 
 class PinnedSMTP(_Pinned, smtplib.SMTP):
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        *,
-        addresses: tuple[str, ...],
-        deadline: Deadline | None = None,
-        **kw: Any,
-    ) -> None:
-        self._addresses, self._deadline = addresses, deadline
-        super().__init__(host, port, **kw)
+    pass
 
 
 class PinnedSMTPSSL(_Pinned, smtplib.SMTP_SSL):
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        *,
-        addresses: tuple[str, ...],
-        deadline: Deadline | None = None,
-        **kw: Any,
-    ) -> None:
-        self._addresses, self._deadline = addresses, deadline
-        super().__init__(host, port, **kw)
+    pass
