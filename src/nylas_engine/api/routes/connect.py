@@ -30,7 +30,7 @@ from nylas_engine.api.ratelimit import (
     client_ip,
     connect_attempts,
 )
-from nylas_engine.api.routes.oauth import redeem_code
+from nylas_engine.api.routes.oauth import app_by_secret, redeem_code
 from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.scopes import scope_error
 from nylas_engine.api.views.account import account_json
@@ -212,13 +212,10 @@ def _may_move(
     account. A wrong secret counts as a failed sign-in (api/ratelimit.py)."""
     if secret is None or plan.account_id is None:
         return False
-    limiter = auth_failures(request)
-    attempt = limiter.check(request, client_id, "client")
-    app = auth.authenticate_app(session, client_id, secret)
-    if app is None:
-        if auth.could_be_a_guess(session, client_id, [secret]):
-            limiter.failed(attempt)
-        raise APIError(403, "Invalid client_secret.")
+    attempt = auth_failures(request).check(request, client_id, "client")
+    app = app_by_secret(
+        request, session, client_id, secret, attempt, APIError(403, "Invalid client_secret.")
+    )
     if auth.app_account(session, app, plan.account_id) is None:
         raise APIError(403, MOVE_NEEDS_PROOF)
     return True

@@ -25,12 +25,14 @@ from sqlalchemy.orm import Session
 
 from nylas_engine.api.deps import credential, db_session, json_object
 from nylas_engine.api.errors import APIError, bad_request, unauthorized
-from nylas_engine.api.ratelimit import TooManyFailures, auth_failures
+from nylas_engine.api.ratelimit import Attempt, TooManyFailures, auth_failures
 from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.scopes import scope_error
 from nylas_engine.security import new_secret
 from nylas_engine.store import auth
 from nylas_engine.store.models import App
+
+BAD_CLIENT = "Invalid client_id or client_secret."
 
 router = APIRouter(route_class=SessionRoute)
 
@@ -312,11 +314,9 @@ def redeem_code(
     Both count towards the client id's 429 (api/ratelimit.py)."""
     limiter = auth_failures(request)
     attempt = limiter.check(request, client_id, "client")
-    app = auth.authenticate_app(session, client_id, client_secret)
-    if app is None:
-        if auth.could_be_a_guess(session, client_id, [client_secret]):
-            limiter.failed(attempt)
-        raise APIError(401, "Invalid client_id or client_secret.")
+    app = app_by_secret(
+        request, session, client_id, client_secret, attempt, APIError(401, BAD_CLIENT)
+    )
     grant = auth.exchange_code(session, app, code, redirect_uri)
     if grant is None:
         limiter.failed(attempt)
@@ -370,3 +370,22 @@ def revoke(request: Request, session: Session = db_session) -> Any:
         raise unauthorized()
     auth.revoke(row)
     return {"success": True}
+
+
+def app_by_secret(
+    request: Request,
+    session: Session,
+    client_id: str,
+    secret: str,
+    attempt: Attempt,
+    refusal: APIError,
+) -> App:
+    """The app of `client_id` if `secret` is its client secret (compared in constant time),
+    else `refusal` is raised; a wrong secret that could be a guess counts as a failed
+    `attempt` towards the client id's 429 (api/ratelimit.py)."""
+    app = auth.authenticate_app(session, client_id, secret)
+    if app is None:
+        if auth.could_be_a_guess(session, client_id, [secret]):
+            auth_failures(request).failed(attempt)
+        raise refusal
+    return app
