@@ -189,8 +189,7 @@ def _add_events(session: Session, account: Account, now: int) -> None:
 # ------------------------------------------------------------------------------ CLI
 
 
-def banner(account_id: str, host: str, port: int) -> str:
-    url = f"http://{host}:{port}/"
+def banner(account_id: str, url: str) -> str:
     return "\n".join(
         [
             f"Demo account: {DEMO_EMAIL}",
@@ -208,7 +207,7 @@ def banner(account_id: str, host: str, port: int) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from nylas_engine.cli import _is_loopback, _settings, serve
+    from nylas_engine.cli import _is_loopback, _settings, listen, serve
 
     settings = _settings(args)
     if not args.no_serve and not _is_loopback(args.host):
@@ -217,6 +216,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
             "so it only binds to loopback addresses such as 127.0.0.1."
         )
     settings.auth_mode = "open"
+    # The port (and certificate) first: a taken port is said before anything else is.
+    listener = None if args.no_serve else listen(args, settings)
     ctx = EngineContext.open(settings)
     summary = create_demo(ctx, messages=args.messages)
     if args.no_serve:
@@ -228,10 +229,5 @@ def cmd_demo(args: argparse.Namespace) -> None:
                 f"{summary['messages']} messages in {summary['threads']} threads"
             )
         return
-    serve(
-        settings,
-        args.host,
-        args.port,
-        banner=banner(summary["account_id"], args.host, args.port),
-        ctx=ctx,
-    )
+    assert listener is not None
+    serve(settings, listener, banner=banner(summary["account_id"], listener.url), ctx=ctx)
