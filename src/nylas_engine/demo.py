@@ -12,6 +12,7 @@ import argparse
 import json
 import time
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -189,14 +190,15 @@ def _add_events(session: Session, account: Account, now: int) -> None:
 # ------------------------------------------------------------------------------ CLI
 
 
-def banner(account_id: str, url: str) -> str:
+def banner(account_id: str, url: str, ca: Path | None = None) -> str:
+    curl = f"curl --cacert {ca}" if ca else "curl"
     return "\n".join(
         [
             f"Demo account: {DEMO_EMAIL}",
             f"Account id (your token in open mode): {account_id}",
             "",
             "Try it:",
-            f"  curl -u {account_id}: '{url}threads?limit=3'",
+            f"  {curl} -u {account_id}: '{url}threads?limit=3'",
             "",
             "  from nylas import APIClient",
             f"  client = APIClient(None, None, '{account_id}', '{url}')",
@@ -230,4 +232,5 @@ def cmd_demo(args: argparse.Namespace) -> None:
             )
         return
     assert listener is not None
-    serve(settings, listener, banner=banner(summary["account_id"], listener.url), ctx=ctx)
+    ca = listener.tls.ca if listener.tls else None
+    serve(settings, listener, banner=banner(summary["account_id"], listener.url, ca), ctx=ctx)

@@ -6,6 +6,7 @@ engine's local CA the way the README says, through their ordinary settings."""
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import ssl
 import stat
@@ -110,6 +111,17 @@ def test_curl_trusts_the_ca_file_and_nothing_else(tls_engine, mail):
     assert '"subject":"Plans"' in trusted.stdout.replace(" ", "")
     unknown = subprocess.run(["curl", "-sS", "-u", user, url], capture_output=True, timeout=60)
     assert unknown.returncode == 60  # curl: the peer's certificate could not be verified
+
+
+def test_nylas_sdk_over_https_with_ssl_cert_file(tls_engine, mail, monkeypatch):
+    from nylas import APIClient
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_engine.ca_file))
+    with APIClient(None, None, mail["account"]["id"], tls_engine.url) as client:
+        assert [t.subject for t in client.threads.all()] == ["Plans"]
+        label = client.folders.create(display_name="SDK over TLS")
+        label.save()
+        assert "SDK over TLS" in [f.display_name for f in client.folders.all()]
 
 
 def test_plain_http_gets_no_reply(tls_engine):
@@ -224,3 +236,6 @@ def test_demo_over_https(tmp_path):
         url = f"https://127.0.0.1:{port}/threads"
         reply = get(url, ca, params={"limit": 2}, auth=(token[1], ""))
         assert reply.status_code == 200 and len(reply.json()) == 2
+        curl = next(line for line in banner.splitlines() if "curl" in line).strip()
+        shown = subprocess.run(curl, shell=True, capture_output=True, text=True, timeout=60)
+        assert shown.returncode == 0 and len(json.loads(shown.stdout)) == 3, shown.stderr
