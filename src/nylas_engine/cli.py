@@ -313,7 +313,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="An open-source server for the Nylas v2 REST API.",
         parents=[_global_options(suppress=False)],
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(
+        dest="command",
+        required=True,
+        metavar="COMMAND",
+        help="`nylas-engine COMMAND --help` shows a command's options",
+    )
     common = [_global_options(suppress=True)]
 
     def command(

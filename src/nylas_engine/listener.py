@@ -78,15 +78,11 @@ def tls_files(
 def bind(host: str, port: int) -> socket.socket:
     """A TCP socket listening on `host:port`, as uvicorn would make it; SystemExit if the
     port is taken or the address can't be used."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as exc:
-        raise SystemExit(f"cannot listen on {host}: {exc.strerror}") from None
-    family, kind, proto, _, address = infos[0]
-    sock = socket.socket(family, kind, proto)
+    # As uvicorn binds: IPv6 for an IPv6 address, else IPv4 ("localhost" is 127.0.0.1).
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind(address)
+        sock.bind((host, port))
         # Listening at once holds the port: on Linux, SO_REUSEADDR lets a second socket bind
         # a port whose first socket is bound but not listening yet (an engine starting up).
         # Connections made before the app is ready wait in the backlog.
@@ -97,7 +93,7 @@ def bind(host: str, port: int) -> socket.socket:
             raise SystemExit(
                 f"port {port} is in use; pass --port to choose another (is a nylas-engine running?)"
             ) from None
-        raise SystemExit(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        raise SystemExit(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     sock.set_inheritable(True)
     return sock
 
