@@ -44,7 +44,7 @@ class Engine(LocalEngine):
             return {"id": account.public_id, "email_address": email}
 
     def client(self, token: str) -> httpx.Client:
-        return httpx.Client(base_url=self.url, auth=(token, ""), timeout=30)
+        return httpx.Client(base_url=self.url, auth=(token, ""), timeout=30, verify=self.verify)
 
 
 # `NYLAS_TEST_DB=postgresql`: the shared engine stores into a PostgreSQL server started for

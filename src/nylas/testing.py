@@ -15,6 +15,11 @@ Your own tests can talk to a real server instead of mocks:
 `nylas_engine` (session-scoped `LocalEngine`) and `nylas_account` (a fresh account dict) are
 fixtures too; `nylas_engine.import_mail(account_id, "mail.mbox")` loads test mail.
 
+`LocalEngine(tls=True)` serves HTTPS (`nylas-engine serve --tls-self-signed`) with a
+certificate from its own local certificate authority: `engine.url` is `https://...`, and
+clients trust `engine.ca_file` (`REQUESTS_CA_BUNDLE`, `SSL_CERT_FILE`, `NODE_EXTRA_CA_CERTS`,
+`curl --cacert`) or `engine.ssl_context()` (httpx's `verify=`).
+
 Needs the engine installed (`pip install 'nylas[engine]'`).
 """
 
@@ -23,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -55,6 +61,7 @@ class LocalEngine:
         db_url: str | None = None,
         extra_args: list[str] | None = None,
         env: dict[str, str] | None = None,
+        tls: bool = False,
     ) -> None:
         self._tmp = None if data_dir else tempfile.TemporaryDirectory(prefix="nylas-engine-")
         self.data_dir = Path(data_dir or self._tmp.name)  # type: ignore[union-attr]
@@ -62,9 +69,24 @@ class LocalEngine:
         self.db_url = db_url
         self.extra_args = extra_args or []
         self.env = env or {}
+        self.tls = tls
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def ca_file(self) -> Path:
+        """The CA that signed a TLS engine's certificate (made when the engine starts)."""
+        return self.data_dir / "tls" / "ca.pem"
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A client context that trusts this engine's certificate, and nothing else."""
+        return ssl.create_default_context(cafile=str(self.ca_file))
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """What to pass to httpx's `verify=` for this engine."""
+        return self.ssl_context() if self.tls else True
 
     def _base(self) -> list[str]:
         cmd = [sys.executable, "-m", "nylas_engine", "--data-dir", str(self.data_dir)]
@@ -110,6 +132,8 @@ class LocalEngine:
         # The log holds request lines of the engine's users: as private as the engine's data.
         log = os.fdopen(os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
         cmd = [*self._base(), "serve", "--port", str(self.port), "--auth", self.auth]
+        if self.tls:
+            cmd.append("--tls-self-signed")
         self.process = subprocess.Popen(
             cmd + self.extra_args,
             stdout=log,
@@ -121,10 +145,13 @@ class LocalEngine:
             if self.process.poll() is not None:
                 raise RuntimeError(f"engine exited early:\n{self.log_path.read_text()}")
             try:
-                httpx.get(self.url + "/", timeout=1.0)
-                return self
-            except httpx.TransportError:
-                time.sleep(0.1)
+                # The CA file is written before the engine listens; until then, wait.
+                if not self.tls or self.ca_file.exists():
+                    httpx.get(self.url + "/", timeout=1.0, verify=self.verify)
+                    return self
+            except (httpx.TransportError, ssl.SSLError):  # not listening yet, or CA half-written
+                pass
+            time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"engine did not start in {timeout}s:\n{self.log_path.read_text()}")
 

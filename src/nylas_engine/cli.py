@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from nylas_engine.config import DEFAULT_PORT, Settings, default_data_dir, parse_origins
+from nylas_engine.listener import Listener, open_listener
 from nylas_engine.sync.cli import add_imap_arguments
 
 
@@ -65,11 +66,13 @@ def check_cors(settings: Settings) -> None:
 
 
 def serve(
-    settings: Settings, host: str, port: int, *, banner: str | None = None, ctx: Any = None
+    settings: Settings, listener: Listener, *, banner: str | None = None, ctx: Any = None
 ) -> None:
+    """Serve the API on `listener` (bound already, see listener.py) until interrupted."""
     import uvicorn
 
     from nylas_engine.api.app import create_app
+    from nylas_engine.api.query_guard import AccessLogRedaction
     from nylas_engine.context import EngineContext
     from nylas_engine.webhooks.deliver import start_webhooks
 
@@ -78,16 +81,27 @@ def serve(
     app = create_app(ctx)
     if banner:
         print(banner, flush=True)
+    if hint := listener.trust_hint():
+        print(hint, flush=True)
     log_level = os.environ.get("NYLAS_ENGINE_LOG_LEVEL", "warning")
-    print(f"nylas-engine serving on http://{host}:{port}/ ({settings.auth_mode} mode)", flush=True)
+    print(f"nylas-engine serving on {listener.url} ({settings.auth_mode} mode)", flush=True)
     sync = start_sync(ctx)
     webhooks = start_webhooks(ctx)
-    from nylas_engine.api.query_guard import AccessLogRedaction
-
     logging.getLogger("uvicorn.access").addFilter(AccessLogRedaction())
+    tls = listener.tls
+    config = uvicorn.Config(
+        app,
+        host=listener.host,
+        port=listener.port,
+        log_level=log_level,
+        timeout_graceful_shutdown=2,
+        ssl_certfile=str(tls.cert) if tls else None,
+        ssl_keyfile=str(tls.key) if tls else None,
+    )
     try:
-        uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=2)
+        uvicorn.Server(config).run(sockets=[listener.sock])
     finally:
+        listener.close()
         for service in (sync, webhooks):
             if service is not None:
                 service.stop()
@@ -112,7 +126,20 @@ def cmd_serve(args: argparse.Namespace) -> None:
     if args.allow_mail_hosts is not None:
         settings.allow_mail_hosts = args.allow_mail_hosts
     _check_mail_hosts(settings.allow_mail_hosts)
-    serve(settings, args.host, args.port)
+    check_cors(settings)
+    serve(settings, listen(args, settings))
+
+
+def listen(args: argparse.Namespace, settings: Settings) -> Listener:
+    """The socket and certificate `serve`/`demo` asked for, or SystemExit saying why not."""
+    return open_listener(
+        args.host,
+        args.port,
+        settings.data_dir,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        tls_self_signed=args.tls_self_signed,
+    )
 
 
 def _check_mail_hosts(allowed: str) -> None:
@@ -210,6 +237,20 @@ def cmd_tokens_create(args: argparse.Namespace) -> None:
     _emit(args, data, token)
 
 
+def cmd_cert(args: argparse.Namespace) -> None:
+    from nylas_engine.tls import local_certificate
+
+    files = local_certificate(_settings(args).data_dir)
+    data = {"ca": str(files.ca), "cert": str(files.cert), "key": str(files.key)}
+    _emit(
+        args,
+        data,
+        f"CA to trust:  {files.ca}\ncertificate:  {files.cert}\nkey:          {files.key}\n"
+        f"(for localhost, 127.0.0.1 and ::1; served by `nylas-engine serve --tls-self-signed`)\n"
+        f"  export REQUESTS_CA_BUNDLE={files.ca} NODE_EXTRA_CA_CERTS={files.ca}",
+    )
+
+
 def cmd_sync(args: argparse.Namespace) -> None:
     from nylas_engine.sync.cli import cmd_sync as run
 
@@ -219,26 +260,89 @@ def cmd_sync(args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------------------ parser
 
 
+def _global_options(*, suppress: bool) -> argparse.ArgumentParser:
+    """--data-dir and --db, accepted before the command and after it (`nylas-engine serve
+    --db URL`). After it they are parsed by the command's parser, whose default (SUPPRESS)
+    leaves a value given before the command alone."""
+    default = argparse.SUPPRESS if suppress else None
+    options = argparse.ArgumentParser(add_help=False)
+    group = options.add_argument_group("global options")
+    group.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        default=default,
+        help="where the database, blobs and certificates live "
+        "(default: $NYLAS_ENGINE_HOME or ~/.local/share/nylas-engine)",
+    )
+    group.add_argument(
+        "--db",
+        metavar="URL",
+        default=default,
+        help="any SQLAlchemy URL, e.g. postgresql+psycopg://user@host/nylas "
+        "(default: SQLite in the data dir)",
+    )
+    return options
+
+
+def _json_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def _listen_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    p.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="port to listen on (default: %(default)s)"
+    )
+    tls = p.add_argument_group("HTTPS (default: plain HTTP)")
+    tls.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this PEM certificate")
+    tls.add_argument("--tls-key", metavar="FILE", help="the PEM private key of --tls-cert")
+    tls.add_argument(
+        "--tls-self-signed",
+        action="store_true",
+        help="serve HTTPS with a certificate for localhost/127.0.0.1/::1 signed by a local "
+        "certificate authority kept in the data dir (made on first use; its CA file is "
+        "printed, for REQUESTS_CA_BUNDLE / NODE_EXTRA_CA_CERTS / curl --cacert)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="nylas-engine", description="An open-source server for the Nylas v2 REST API."
+        prog="nylas-engine",
+        description="An open-source server for the Nylas v2 REST API.",
+        parents=[_global_options(suppress=False)],
     )
-    parser.add_argument(
-        "--data-dir",
-        help="where the database and blobs live (default: $NYLAS_ENGINE_HOME "
-        "or ~/.local/share/nylas-engine)",
+    sub = parser.add_subparsers(
+        dest="command",
+        required=True,
+        metavar="COMMAND",
+        help="`nylas-engine COMMAND --help` shows a command's options",
     )
-    parser.add_argument("--db", help="any SQLAlchemy URL (default: SQLite in the data dir)")
-    sub = parser.add_subparsers(dest="command", required=True)
+    common = [_global_options(suppress=True)]
 
-    p = sub.add_parser("serve", help="serve the REST API")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT)
-    p.add_argument("--auth", choices=["open", "token"], help="default: open on loopback only")
+    def command(
+        parent: Any, name: str, help: str, *, description: str | None = None
+    ) -> argparse.ArgumentParser:
+        return parent.add_parser(  # type: ignore[no-any-return]
+            name, help=help, description=description or help, parents=common
+        )
+
+    p = command(sub, "serve", "serve the REST API")
+    _listen_options(p)
+    p.add_argument(
+        "--auth",
+        choices=["open", "token"],
+        help="open: the account id is the token; token: OAuth tokens only "
+        "(default: open on loopback only, else token)",
+    )
     p.add_argument("--force-open", action="store_true", help="allow open mode off loopback")
-    p.add_argument("--max-upload-mb", type=float, help="upload size limit (default 64)")
+    p.add_argument(
+        "--max-upload-mb", type=float, metavar="MB", help="upload size limit (default 64)"
+    )
     p.add_argument(
         "--cors-origins",
+        metavar="LIST",
         help="comma-separated web origins allowed to call the API from a browser, e.g. "
         "https://app.example (default: $NYLAS_ENGINE_CORS_ORIGINS, else none)",
     )
@@ -251,62 +355,91 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("demo", help="create a demo account with a realistic mailbox, then serve")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT)
-    p.add_argument("--messages", type=int, default=300, help="about how many messages")
-    p.add_argument("--no-serve", action="store_true", help="only create the data")
-    p.add_argument("--json", action="store_true")
+    p = command(sub, "demo", "create a demo account with a realistic mailbox, then serve it")
+    _listen_options(p)
+    p.add_argument(
+        "--messages", type=int, default=300, help="about how many messages (default: 300)"
+    )
+    p.add_argument("--no-serve", action="store_true", help="only create the data, then exit")
+    _json_option(p)
     p.set_defaults(func=_lazy("nylas_engine.demo", "cmd_demo"))
 
-    p = sub.add_parser("sync", help="sync IMAP accounts in the foreground, with progress")
+    p = command(
+        sub,
+        "cert",
+        "make (or show) the local certificate that --tls-self-signed serves",
+        description="Make the engine's local certificate authority and its certificate for "
+        "localhost, 127.0.0.1 and ::1 in the data dir, or show the ones made before, and "
+        "print the CA file clients should trust.",
+    )
+    _json_option(p)
+    p.set_defaults(func=cmd_cert)
+
+    p = command(sub, "sync", "sync IMAP accounts in the foreground, with progress")
     p.add_argument("account", nargs="?", help="account id or email (default: every IMAP account)")
     p.add_argument("--once", action="store_true", help="one pass over every folder, then exit")
     p.add_argument("--json", action="store_true", help="no progress bar; a JSON line per account")
     p.set_defaults(func=cmd_sync)
 
-    p = sub.add_parser("import", help="import an mbox file or a Maildir into an account")
+    p = command(sub, "import", "import an mbox file, a Maildir or a .eml file into an account")
     p.add_argument("account", help="account id or email address")
-    p.add_argument("path")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("path", help="an mbox file, a Maildir, a folder of mboxes, or one .eml")
+    _json_option(p)
     p.set_defaults(func=_lazy("nylas_engine.importer", "cmd_import"))
 
-    accounts = sub.add_parser("accounts", help="manage accounts").add_subparsers(
-        dest="action", required=True
+    accounts = command(sub, "accounts", "manage accounts").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
     )
-    p = accounts.add_parser("add", help="add a local account, or a real one with --imap-host")
-    p.add_argument("--email", required=True)
-    p.add_argument("--name")
-    p.add_argument("--provider", default="custom")
-    p.add_argument("--organization-unit", choices=["folder", "label"], default="folder")
+    p = command(accounts, "add", "add a local account, or a real one with --imap-host")
+    p.add_argument("--email", required=True, help="the account's email address")
+    p.add_argument("--name", help="the account owner's display name")
+    p.add_argument(
+        "--provider", default="custom", help="provider name the API reports (default: custom)"
+    )
+    p.add_argument(
+        "--organization-unit",
+        choices=["folder", "label"],
+        default="folder",
+        help="folders (one per message) or labels (many); default: folder",
+    )
     p.add_argument("--password-env", help="env var holding the login/mail password")
-    p.add_argument("--smtp-host")
-    p.add_argument("--smtp-port", type=int)
-    p.add_argument("--smtp-username")
+    p.add_argument("--smtp-host", help="SMTP server that sends this account's mail")
+    p.add_argument(
+        "--smtp-port",
+        type=int,
+        help="SMTP port (default: 465 with --tls, 587 with --starttls, else 25)",
+    )
+    p.add_argument("--smtp-username", help="SMTP login (default: the email address)")
     add_imap_arguments(p)
-    p.add_argument("--json", action="store_true")
+    _json_option(p)
     p.set_defaults(func=cmd_accounts_add)
-    p = accounts.add_parser("list", help="list accounts")
-    p.add_argument("--json", action="store_true")
+    p = command(accounts, "list", "list accounts")
+    _json_option(p)
     p.set_defaults(func=cmd_accounts_list)
 
-    apps = sub.add_parser("apps", help="manage OAuth apps").add_subparsers(
-        dest="action", required=True
+    apps = command(sub, "apps", "manage OAuth apps").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
     )
-    p = apps.add_parser("create", help="create an app; prints its client id and secret")
-    p.add_argument("--name", default="My App")
-    p.add_argument("--redirect-uri", action="append", default=[])
-    p.add_argument("--json", action="store_true")
+    p = command(apps, "create", "create an app; prints its client id and secret")
+    p.add_argument("--name", default="My App", help="the app's name (default: My App)")
+    p.add_argument(
+        "--redirect-uri",
+        action="append",
+        default=[],
+        metavar="URI",
+        help="a redirect URI the OAuth flow may return to (repeat for more)",
+    )
+    _json_option(p)
     p.set_defaults(func=cmd_apps_create)
 
-    tokens = sub.add_parser("tokens", help="manage access tokens").add_subparsers(
-        dest="action", required=True
+    tokens = command(sub, "tokens", "manage access tokens").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
     )
-    p = tokens.add_parser("create", help="issue an access token for an account; prints it")
+    p = command(tokens, "create", "issue an access token for an account; prints it")
     p.add_argument("account", help="account id or email address")
     p.add_argument("--app", help="client id of the app the token is issued for")
     p.add_argument("--scopes", help="comma-separated (default: email,calendar,contacts)")
-    p.add_argument("--json", action="store_true")
+    _json_option(p)
     p.set_defaults(func=cmd_tokens_create)
     return parser
 

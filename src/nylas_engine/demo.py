@@ -12,6 +12,7 @@ import argparse
 import json
 import time
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -189,15 +190,15 @@ def _add_events(session: Session, account: Account, now: int) -> None:
 # ------------------------------------------------------------------------------ CLI
 
 
-def banner(account_id: str, host: str, port: int) -> str:
-    url = f"http://{host}:{port}/"
+def banner(account_id: str, url: str, ca: Path | None = None) -> str:
+    curl = f"curl --cacert {ca}" if ca else "curl"
     return "\n".join(
         [
             f"Demo account: {DEMO_EMAIL}",
             f"Account id (your token in open mode): {account_id}",
             "",
             "Try it:",
-            f"  curl -u {account_id}: '{url}threads?limit=3'",
+            f"  {curl} -u {account_id}: '{url}threads?limit=3'",
             "",
             "  from nylas import APIClient",
             f"  client = APIClient(None, None, '{account_id}', '{url}')",
@@ -208,7 +209,7 @@ def banner(account_id: str, host: str, port: int) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from nylas_engine.cli import _is_loopback, _settings, serve
+    from nylas_engine.cli import _is_loopback, _settings, listen, serve
 
     settings = _settings(args)
     if not args.no_serve and not _is_loopback(args.host):
@@ -217,6 +218,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
             "so it only binds to loopback addresses such as 127.0.0.1."
         )
     settings.auth_mode = "open"
+    # The port (and certificate) first: a taken port is said before anything else is.
+    listener = None if args.no_serve else listen(args, settings)
     ctx = EngineContext.open(settings)
     summary = create_demo(ctx, messages=args.messages)
     if args.no_serve:
@@ -228,10 +231,6 @@ def cmd_demo(args: argparse.Namespace) -> None:
                 f"{summary['messages']} messages in {summary['threads']} threads"
             )
         return
-    serve(
-        settings,
-        args.host,
-        args.port,
-        banner=banner(summary["account_id"], args.host, args.port),
-        ctx=ctx,
-    )
+    assert listener is not None
+    ca = listener.tls.ca if listener.tls else None
+    serve(settings, listener, banner=banner(summary["account_id"], listener.url, ca), ctx=ctx)

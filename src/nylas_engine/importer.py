@@ -150,12 +150,65 @@ def _reader(box: mailbox.mbox, key: str) -> Callable[[], bytes]:
     return lambda: box.get_bytes(key, from_=True)
 
 
-def _looks_like_mbox(path: Path) -> bool:
+_HEAD_BYTES = 65536
+# A header field line (RFC 5322 2.2: printable name, colon) and the fields that show a header
+# section is a message's: a text file can start with "Note: ..." but not with these.
+_FIELD = re.compile(rb"^([!-9;-~]+)[ \t]*:", re.MULTILINE)
+_MESSAGE_FIELDS = {
+    b"from",
+    b"to",
+    b"cc",
+    b"subject",
+    b"date",
+    b"message-id",
+    b"received",
+    b"return-path",
+    b"mime-version",
+    b"delivered-to",
+    b"sender",
+}
+
+
+def _head(path: Path) -> bytes:
     try:
         with path.open("rb") as fh:
-            return fh.read(5) == b"From "
+            return fh.read(_HEAD_BYTES)
     except OSError:
-        return False
+        return b""
+
+
+def _looks_like_message(data: bytes) -> bool:
+    """`data` starts with header fields (as a mail parser reads them: up to the first line
+    that is not a field or a field's fold) naming one that every mail has (From, Date, ...)."""
+    names = set()
+    for line in re.split(rb"\r?\n", data):
+        field = _FIELD.match(line)
+        if field:
+            names.add(field.group(1).lower())
+        elif not (names and line[:1] in (b" ", b"\t")):
+            break
+    return bool(names & _MESSAGE_FIELDS)
+
+
+def _looks_like_mbox(path: Path) -> bool:
+    """A "From " line, then a message's header section."""
+    first, _, rest = _head(path).partition(b"\n")
+    return first.startswith(b"From ") and _looks_like_message(rest)
+
+
+def _single_message(path: Path) -> _Folder:
+    """One message file (.eml), refused unless it looks like mail: importing a README or an
+    empty file would make an empty message, not an error the user can see."""
+    head = _head(path)
+    if not head.strip():
+        raise ImportFailed(f"{path} is empty: there is no mail in it to import")
+    if not _looks_like_message(head):
+        raise ImportFailed(
+            f'{path} is not mail: expected an mbox file (starting with a "From " line), a '
+            "Maildir, a folder of mbox files, or one message (.eml) starting with headers "
+            "such as From:, Date: and Subject:"
+        )
+    return _Folder(None, None, [_Entry(path.read_bytes)])
 
 
 def _folder_name(path: Path) -> str:
@@ -169,7 +222,7 @@ def discover(path: Path) -> list[_Folder]:
     if path.is_file():
         if _looks_like_mbox(path):
             return [_Folder(None, None, _mbox_entries(path))]
-        return [_Folder(None, None, [_Entry(path.read_bytes)])]  # one message (.eml)
+        return [_single_message(path)]
     if _is_maildir(path):
         return _maildir_folders(path)
     folders: list[_Folder] = []

@@ -307,6 +307,39 @@ def test_cli_reports_unknown_account_and_path(engine, tmp_path):
     assert plain.stdout.startswith("Imported 1 messages (0 attachments) into ")
 
 
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b"", "is empty"),
+        (b"  \n\n", "is empty"),
+        (b"# nylas-engine\n\nAn open-source server for the Nylas v2 REST API.\n", "is not mail"),
+        (b"Note: buy milk\nTodo: call Ann\n\nFrom: the shop\n", "is not mail"),
+        (b"From the desk of Ann\nDear all,\n", "is not mail"),  # a "From " line, not an mbox
+    ],
+)
+def test_import_refuses_what_is_not_mail(engine, tmp_path, content, said):
+    account = engine.new_account()
+    path = tmp_path / "README.md"
+    path.write_bytes(content)
+    done = subprocess.run(
+        [*engine._base(), "import", account["id"], str(path)], capture_output=True, text=True
+    )
+    assert done.returncode != 0
+    assert f"nylas-engine import: {path} {said}" in done.stderr
+    assert "Traceback" not in done.stderr
+    with engine.client(account["id"]) as api:
+        assert api.get("/messages", params={"view": "count"}).json() == {"count": 0}
+
+
+def test_a_message_file_with_only_some_headers_still_imports(engine, tmp_path):
+    account = engine.new_account()
+    path = tmp_path / "note.eml"
+    path.write_bytes(b"Subject: just a subject\r\nX-Tag: a\r\n  folded\r\n\r\nbody\r\n")
+    summary = run_import(engine, account, path)
+    assert summary["imported"] == 1
+    assert [m["subject"] for m in messages_of(engine, account).values()] == ["just a subject"]
+
+
 @pytest.fixture(scope="module")
 def searchable(engine, tmp_path_factory):
     """Two accounts with the same mail, so results can be checked for leaks."""

@@ -140,7 +140,19 @@ def test_connection_failure_raises_connection_error(slept: list[float]) -> None:
         client.threads.first()
     assert info.value.status_code is None
     assert info.value.__cause__ is not None  # the transport's own exception, for debugging
+    assert f"Could not connect to {url.removeprefix('http://')}" in str(info.value)
     assert len(slept) == 1
+
+
+@pytest.mark.anyio
+async def test_async_connection_error_names_host_and_port() -> None:
+    srv = FaultServer()
+    url = srv.url
+    srv.httpd.server_close()
+    async with AsyncAPIClient(None, None, TOKEN, url, max_retries=0) as client:
+        with pytest.raises(errors.ConnectionError) as info:
+            await client.threads.first()
+    assert f"Could not connect to {url.removeprefix('http://')}" in str(info.value)
 
 
 def test_slow_reply_times_out(server: FaultServer, slept: list[float]) -> None:

@@ -36,6 +36,13 @@ def to_httpx_timeout(value: Any) -> httpx.Timeout:
     return httpx.Timeout(value)
 
 
+def address_of(url: httpx.URL) -> str:
+    """`host:port` of `url`, the port spelt out even when it is the scheme's default."""
+    port = url.port or (443 if url.scheme == "https" else 80)
+    host = f"[{url.host}]" if ":" in url.host else url.host
+    return f"{host}:{port}"
+
+
 def request_id_of(headers: httpx.Headers) -> str | None:
     for name in REQUEST_ID_HEADERS:
         if name in headers:
@@ -110,8 +117,12 @@ class Transport:
                 error = RequestTimeoutError(f"Request timed out: {exc!r}")
                 error.__cause__ = exc
                 headers = None
+            except httpx.ConnectError as exc:
+                error = ConnectionError(f"Could not connect to {address_of(built.url)}: {exc!r}")
+                error.__cause__ = exc
+                headers = None
             except httpx.TransportError as exc:
-                error = ConnectionError(f"Could not connect to {built.url.host}: {exc!r}")
+                error = ConnectionError(f"Connection to {address_of(built.url)} failed: {exc!r}")
                 error.__cause__ = exc
                 headers = None
             else:

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nylas_engine import __version__
 from nylas_engine.api.admission import AdmissionMiddleware
+from nylas_engine.api.docs import install_docs
 from nylas_engine.api.errors import APIError, install_handlers
 from nylas_engine.api.idempotency import IdempotencyMiddleware
 from nylas_engine.api.query_guard import QueryGuardMiddleware
@@ -141,7 +142,7 @@ def create_app(ctx: EngineContext) -> FastAPI:
         title="nylas-engine",
         version=__version__,
         description="An open-source server for the Nylas v2 REST API.",
-        docs_url="/docs",
+        docs_url=None,  # api/docs.py serves it, with no CDN
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -152,6 +153,7 @@ def create_app(ctx: EngineContext) -> FastAPI:
     )
     app.state.connect_attempts = ConcurrencyCap.for_connect()
     install_handlers(app)
+    install_docs(app)
     for router in routers():
         app.include_router(router)
     app.add_middleware(IdempotencyMiddleware, ctx=ctx)
