@@ -149,8 +149,8 @@ def test_make_demo_in_a_fresh_clone_with_debian_python_sends_for_real(tmp_path: 
         answer = next(p for p in organizers.participants or [] if p["email"] == ME)
         assert answer["status"] == "yes"
 
-        os.killpg(demo.pid, signal.SIGINT)  # Ctrl-C
-        assert demo.wait(60) == 130
+        os.killpg(demo.pid, signal.SIGINT)  # Ctrl-C: make dies of it, the script exits 130
+        assert demo.wait(60) in (130, -signal.SIGINT)
     with pytest.raises(httpx.TransportError):
         httpx.get(url, timeout=2)
     assert sys.executable != str(venv_python)
