@@ -120,6 +120,18 @@ def test_mail_to_anyone_else_is_accepted_and_dropped(demo: Demo) -> None:
     assert friend.messages.count() == before
 
 
+def test_each_demo_recipient_gets_a_copy_bcc_and_the_sender_too(demo: Demo) -> None:
+    client, friend = demo.client(ME), demo.client(FRIEND)
+    subject = f"To us both {uuid.uuid4().hex[:6]}"
+    draft = client.drafts.create(
+        to=[{"email": ME}, {"email": "ben@nylas.com"}], bcc=[{"email": FRIEND}], subject=subject
+    )
+    draft.send()
+    assert subject in subjects(client, "inbox") and subject in subjects(client, "sent")
+    [copy] = [m for m in friend.messages.where(in_="inbox") if m.subject == subject]
+    assert copy.bcc == []  # Bcc is not in the message the recipients get
+
+
 def test_an_invitation_arrives_as_an_event(demo: Demo) -> None:
     client, friend = demo.client(ME), demo.client(FRIEND)
     title = f"Party at the Ritz {uuid.uuid4().hex[:6]}"
