@@ -156,6 +156,27 @@ def test_an_invitation_arrives_as_an_event(demo: Demo) -> None:
     assert answer["status"] == "maybe"
 
 
+def test_nylas_legacy_answers_an_invitation_without_credentials(demo: Demo) -> None:
+    """SDK 5 posts its RSVP with no credentials; an open engine of several accounts (the
+    demo's two) takes it as the account whose event it answers."""
+    from legacy_sdk import legacy_client
+
+    client = demo.client(ME)
+    title = f"Standup {uuid.uuid4().hex[:6]}"
+    calendar = next(cal for cal in client.calendars if not cal.read_only)
+    ev = client.events.create(
+        title=title, calendar_id=calendar.id, when={"time": 1416423667}, participants=[]
+    )
+    ev.participants = [{"name": "My Friend", "email": FRIEND}]
+    ev.save(notify_participants="true")
+
+    legacy = legacy_client(demo.url, demo.ids[FRIEND])
+    [invited] = [e for e in legacy.events.all() if e.title == title]
+    answered = invited.rsvp("no", "Away that day")
+    assert [p["status"] for p in answered.participants if p["email"] == FRIEND] == ["no"]
+    assert f"Declined: {title}" in subjects(client, "inbox")
+
+
 def test_rsvp_to_the_invitation_the_demo_ships(demo: Demo) -> None:
     client, friend = demo.client(ME), demo.client(FRIEND)
     [ev] = [e for e in client.events.all() if e.title == "Dinner at Trattoria Vela"]
