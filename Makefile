@@ -1,7 +1,12 @@
 .PHONY: demo test bench bench-sync bench-load
 
-# The main job: install, serve a demo mailbox on http://127.0.0.1:5555/, read it with the SDK
-# (examples/quickstart.py), keep serving until Ctrl-C. See scripts/demo.sh for its settings.
+# Every target runs in the project's virtual environment .venv, made with a Python >= 3.10
+# found on this machine (or `make demo PYTHON=/path/to/python3`): scripts/venv.sh.
+export PYTHON
+
+# The main job: install, serve the demo mailboxes on http://127.0.0.1:5555/ (their mail going
+# to a local mail sink), read one with the SDK (examples/quickstart.py), keep serving until
+# Ctrl-C. See scripts/demo.sh for its settings.
 demo:
 	bash scripts/demo.sh
 
@@ -10,17 +15,17 @@ test:
 	bash scripts/test.sh
 
 bench:
-	python3 -m pip install -q --disable-pip-version-check -e '.[engine,test,dev]'
-	python3 bench/run.py
+	bash scripts/venv.sh engine,test,dev
+	.venv/bin/python bench/run.py
 
 # Initial IMAP sync of 10,000 messages from a real Dovecot against a bare imapclient FETCH loop,
 # the sync's peak RSS and new-mail-to-delta latency with IDLE (needs dovecot-imapd/-lmtpd).
 bench-sync:
-	python3 -m pip install -q --disable-pip-version-check -e '.[engine,test,dev]'
-	python3 bench/sync.py
+	bash scripts/venv.sh engine,test,dev
+	.venv/bin/python bench/sync.py
 
 # 100 concurrent clients for 60 s mixing reads, writes and sends, on SQLite and PostgreSQL,
 # against a 10-client baseline; checks every acknowledged write and send afterwards.
 bench-load:
-	python3 -m pip install -q --disable-pip-version-check -e '.[engine,test,dev]'
-	python3 bench/load.py
+	bash scripts/venv.sh engine,postgres,test,dev
+	.venv/bin/python bench/load.py

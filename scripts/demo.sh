@@ -3,20 +3,24 @@
 #
 #   NYLAS_DEMO_PORT=5555 NYLAS_DEMO_DATA=.demo-data bash scripts/demo.sh
 #
-# Starts `nylas-engine --data-dir $NYLAS_DEMO_DATA demo` (the demo mailbox is created on the
-# first run and reused after), waits until it answers, runs examples/quickstart.py against it,
+# Makes the project's virtual environment .venv and installs into it (scripts/venv.sh; PYTHON
+# names the Python to make it with), starts `nylas-engine --data-dir $NYLAS_DEMO_DATA demo`
+# (the demo mailboxes are created on the first run and reused after; the demo's local mail
+# sink takes what they send), waits until it answers, runs examples/quickstart.py against it,
 # then keeps serving until Ctrl-C. NYLAS_DEMO_EXIT_AFTER_QUICKSTART=1 stops after the
-# quickstart instead; NYLAS_DEMO_SKIP_INSTALL=1 skips the pip install.
+# quickstart instead; NYLAS_DEMO_SKIP_INSTALL=1 makes no venv and installs nothing, and runs
+# with $PYTHON (default .venv/bin/python) as it is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
 PORT=${NYLAS_DEMO_PORT:-5555}
 DATA=${NYLAS_DEMO_DATA:-.demo-data}
 URL="http://127.0.0.1:$PORT/"
 
-if [ "${NYLAS_DEMO_SKIP_INSTALL:-0}" != 1 ]; then
-  echo "== Installing the engine and the SDK (pip install -e '.[engine]')"
-  "$PY" -m pip install -q --disable-pip-version-check -e '.[engine]'
+if [ "${NYLAS_DEMO_SKIP_INSTALL:-0}" = 1 ]; then
+  PY=${PYTHON:-.venv/bin/python}
+else
+  bash scripts/venv.sh engine
+  PY=.venv/bin/python
 fi
 
 echo "== Starting nylas-engine --data-dir $DATA demo --port $PORT"

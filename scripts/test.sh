@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The whole check: install what the tests need, lint, type-check, run the suite.
+# Python packages go into the project's virtual environment .venv (scripts/venv.sh; PYTHON
+# names the Python to make it with); the suite runs with .venv/bin/python, and so do the
+# engines it starts (nylas.testing.LocalEngine runs sys.executable).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
 
 if [ "$(id -u)" = 0 ] && ! command -v dovecot >/dev/null 2>&1; then
   # The IMAP sync tests run a real Dovecot (see tests/sync).
@@ -17,7 +19,8 @@ if [ "$(id -u)" = 0 ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
   (apt-get update -qq >/dev/null; apt-get install -y -qq postgresql >/dev/null) || \
     echo "warning: could not install postgresql; the PostgreSQL run will fail" >&2
 fi
-"$PY" -m pip install -q --disable-pip-version-check -e '.[engine,postgres,test,dev]'
+bash scripts/venv.sh engine,postgres,test,dev
+PY=.venv/bin/python
 if [ "$(id -u)" = 0 ] && ! command -v npm >/dev/null 2>&1; then
   # The official Node.js SDK 6.x drives the engine in tests/engine/test_node_*.py.
   export DEBIAN_FRONTEND=noninteractive

@@ -1,30 +1,48 @@
-"""`nylas-engine demo`: a demo account with a realistic mailbox, then serve it.
+"""`nylas-engine demo`: demo accounts with a realistic mailbox, then serve them.
 
 The account `demo@example.com` gets ~300 messages in ~100 threads (replies, attachments,
-newsletters, receipts, user folders), contacts and a primary calendar with events. Mail goes
-through `ingest_message` as real MIME, exactly like imported mail. Running the demo again
-reuses the account and its data.
+newsletters, receipts, user folders, and an emailed invitation to answer with `event.rsvp`),
+contacts and a primary calendar with events. A second account, `my.friend@example.com` (the
+address the seed README's examples write to), organizes that invitation. Mail goes through
+`ingest_message` as real MIME, exactly like imported mail. Running the demo again reuses the
+accounts and their data.
+
+While the demo serves, both accounts send through a local mail sink (send/local_sink.py):
+their mail really goes out over SMTP, lands in the sender's Sent folder, and a copy for the
+other demo account lands in its inbox (an invitation becomes an event there, an RSVP answers
+the organizer's event); mail for anyone else is accepted and dropped. The accounts' SMTP
+setting points at the sink only while the demo runs; served otherwise (`nylas-engine serve`),
+they have none, and a send says how to configure one.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
+import sys
 import time
 from datetime import date, datetime, timedelta, timezone
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from nylas_engine.calendar import ical
+from nylas_engine.calendar.fields import event_changes
 from nylas_engine.context import EngineContext
 from nylas_engine.demo_data import DAY, HOUR, ME, PEOPLE, MailboxGenerator
+from nylas_engine.send.local_sink import LocalMailSink
 from nylas_engine.store.accounts import create_account, find_by_email
+from nylas_engine.store.calendar import create_event
 from nylas_engine.store.mail import category_by_role, get_or_create_category, ingest_message
 from nylas_engine.store.models import Account, Calendar, Category, Contact, Event, Message, Thread
 
 DEMO_EMAIL = ME[1]
+FRIEND = ("My Friend", "my.friend@example.com")
+INVITATION_ID = "<invitation.dinner@example.com>"
 USER_FOLDERS = ["Receipts", "Projects/Alpha", "Travel"]
 
 
@@ -38,13 +56,21 @@ def create_demo(ctx: EngineContext, messages: int = 300, now: int | None = None)
         has_mail = session.scalar(
             select(func.count(Message.id)).where(Message.account_id == account.id)
         )
+        friend = find_by_email(session, FRIEND[1])
+        if friend is None:
+            friend = create_account(session, FRIEND[1], name=FRIEND[0], provider="custom")
         if not has_mail:
-            _fill_mailbox(ctx, session, account, messages, now)
+            # The invitation is one of the `messages`.
+            _fill_mailbox(ctx, session, account, max(messages - 1, 1), now)
             _add_contacts(session, account)
             _add_events(session, account, now)
+        if not _has_message(session, account, INVITATION_ID):
+            _ship_invitation(ctx, session, organizer=friend, invitee=account, now=now)
         return {
             "account_id": account.public_id,
             "email_address": account.email_address,
+            "friend_account_id": friend.public_id,
+            "friend_email_address": friend.email_address,
             "messages": session.scalar(
                 select(func.count(Message.id)).where(
                     Message.account_id == account.id, Message.is_draft.is_(False)
@@ -78,6 +104,67 @@ def _fill_mailbox(
                 starred=item.starred,
                 is_sent=item.folder == "sent",
             )
+
+
+def _has_message(session: Session, account: Account, message_id: str) -> bool:
+    found = session.scalar(
+        select(Message.id).where(
+            Message.account_id == account.id, Message.message_id_header == message_id
+        )
+    )
+    return found is not None
+
+
+def _ship_invitation(
+    ctx: EngineContext, session: Session, *, organizer: Account, invitee: Account, now: int
+) -> None:
+    """An event in the organizer's calendar, and its emailed invitation (an iCalendar
+    REQUEST, as the engine sends them) received in the invitee's inbox: there it is an event
+    of the "Emailed events" calendar that `event.rsvp(...)` answers, and the answer goes to
+    the organizer (through the demo's mail sink) and is recorded on the organizer's event."""
+    calendar = session.scalar(
+        select(Calendar).where(Calendar.account_id == organizer.id, Calendar.is_primary.is_(True))
+    )
+    if calendar is None:
+        return
+    day = datetime.fromtimestamp(now, timezone.utc).date() + timedelta(days=3)
+    start = int(datetime(day.year, day.month, day.day, 19, tzinfo=timezone.utc).timestamp())
+    host = (organizer.name or "", organizer.email_address)
+    guest = {"name": invitee.name or "", "email": invitee.email_address, "status": "noreply"}
+    body = {
+        "title": "Dinner at Trattoria Vela",
+        "description": "Table for two at seven. Let me know if that works!",
+        "location": "Trattoria Vela",
+        "when": {"start_time": start, "end_time": start + 2 * HOUR},
+        "participants": [{"name": host[0], "email": host[1], "status": "yes"}, guest],
+    }
+    event = create_event(session, organizer, calendar, event_changes(body, creating=True))
+    ics = ical.invitation_calendar(
+        method="REQUEST",
+        uid=event.ical_uid or f"{event.public_id}@nylas-engine",
+        sequence=0,
+        when=event.when,
+        recurrence=None,
+        title=event.title,
+        description=event.description,
+        location=event.location,
+        busy=True,
+        organizer=host,
+        attendees=event.participants or [],
+    )
+    message = ical.invitation_message(
+        organizer=host,
+        recipients=[guest],
+        kind="new",
+        title=event.title,
+        when=event.when,
+        location=event.location,
+        ics=ics,
+    )
+    message.replace_header("Message-ID", INVITATION_ID)
+    sent = datetime.fromtimestamp(now - 2 * HOUR, timezone.utc)
+    message.replace_header("Date", format_datetime(sent))
+    ingest_message(session, ctx.blobs, invitee, message.as_bytes(), unread=True)
 
 
 def _add_contacts(session: Session, account: Account) -> None:
@@ -190,22 +277,31 @@ def _add_events(session: Session, account: Account, now: int) -> None:
 # ------------------------------------------------------------------------------ CLI
 
 
-def banner(account_id: str, url: str, ca: Path | None = None) -> str:
+def banner(
+    account_id: str, url: str, ca: Path | None = None, sink: LocalMailSink | None = None
+) -> str:
     curl = f"curl --cacert {ca}" if ca else "curl"
-    return "\n".join(
-        [
-            f"Demo account: {DEMO_EMAIL}",
-            f"Account id (your token in open mode): {account_id}",
-            "",
-            "Try it:",
-            f"  {curl} -u {account_id}: '{url}threads?limit=3'",
-            "",
-            "  from nylas import APIClient",
-            f"  client = APIClient(None, None, '{account_id}', '{url}')",
-            "  print([t.subject for t in client.threads.all(limit=3)])",
+    lines = [
+        f"Demo account: {DEMO_EMAIL}",
+        f"Account id (your token in open mode): {account_id}",
+        "",
+        "Try it:",
+        f"  {curl} -u {account_id}: '{url}threads?limit=3'",
+        "",
+        "  from nylas import APIClient",
+        f"  client = APIClient(None, None, '{account_id}', '{url}')",
+        "  print([t.subject for t in client.threads.all(limit=3)])",
+        "",
+    ]
+    if sink is not None:
+        lines += [
+            f"Mail sent from the demo accounts goes to a local mail sink (SMTP on "
+            f"{sink.host}:{sink.port}):",
+            f"mail to {DEMO_EMAIL} or {FRIEND[1]} lands in that account's inbox, mail to",
+            "anyone else is accepted and dropped; every send is filed in the sender's Sent.",
             "",
         ]
-    )
+    return "\n".join(lines)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -233,4 +329,35 @@ def cmd_demo(args: argparse.Namespace) -> None:
         return
     assert listener is not None
     ca = listener.tls.ca if listener.tls else None
-    serve(settings, listener, banner=banner(summary["account_id"], listener.url, ca), ctx=ctx)
+    # uvicorn stops on SIGTERM, then raises it again: as SystemExit, so the `finally` runs.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    with LocalMailSink(ctx, demo_accounts(ctx)) as sink:
+        send_through(ctx, sink)
+        try:
+            serve(
+                settings,
+                listener,
+                banner=banner(summary["account_id"], listener.url, ca, sink),
+                ctx=ctx,
+            )
+        finally:
+            send_through(ctx, None)
+
+
+def demo_accounts(ctx: EngineContext) -> dict[str, int]:
+    """The demo's accounts that exist: email -> account id."""
+    with ctx.db.session() as session:
+        found = (find_by_email(session, email) for email in (DEMO_EMAIL, FRIEND[1]))
+        return {a.email_address: a.id for a in found if a is not None}
+
+
+def send_through(ctx: EngineContext, sink: LocalMailSink | None) -> None:
+    """Point the demo accounts' SMTP setting at `sink`, or (None) take it away: a send when
+    no demo runs says the account has no SMTP server, rather than trying a dead port."""
+    accounts = demo_accounts(ctx)
+    with ctx.db.session() as session:
+        for account_id in accounts.values():
+            account = session.get(Account, account_id)
+            if account is not None:
+                account.smtp_host = sink.host if sink is not None else None
+                account.smtp_port = sink.port if sink is not None else None

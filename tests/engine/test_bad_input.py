@@ -477,7 +477,7 @@ def test_nulls_huge_strings_and_odd_values_never_give_5xx(all_routes, target, pr
     odd: list[Any] = [None, HUGE, "", -1, 2**70, {"nested": [HUGE]}]
     for route in _writes(all_routes):
         if str(route) in HTML_PAGES or route.path == "/send":
-            continue  # /send with a valid body would really send (no SMTP here: a 503)
+            continue  # /send with a valid body would really send (no SMTP here: a 400)
         fixed = FIXED_STATUS.get(str(route))
         allowed = (lambda status, fixed=fixed: status == fixed) if fixed else below_500
         if route.path == "/connect/authorize":

@@ -122,8 +122,11 @@ def test_demo_contacts_and_events(demo):
         assert ada.emails == [{"type": "work", "email": "ada.okafor@northwind.example"}]
         assert ada.phone_numbers[0]["number"].startswith("+1")
 
+        (invitation,) = [e for e in events if not e.calendar.is_primary]
+        assert invitation.calendar.name == "Emailed events" and invitation.message_id
+        assert invitation.title == "Dinner at Trattoria Vela"
+        events = [e for e in events if e.calendar.is_primary]
         assert len(events) >= 20
-        assert all(e.calendar.is_primary for e in events)
         kinds = {e.when["object"] for e in events}
         assert kinds == {"timespan", "date", "datespan"}
         (weekly,) = [e for e in events if e.recurrence]
@@ -140,9 +143,12 @@ def test_second_run_reuses_the_account(demo):
         demo_accounts = session.scalar(
             select(func.count(Account.id)).where(Account.email_address == "demo@example.com")
         )
+        friends = session.scalar(
+            select(func.count(Account.id)).where(Account.email_address == "my.friend@example.com")
+        )
         messages = session.scalar(select(func.count(Message.id)))
     db.engine.dispose()
-    assert demo_accounts == 1 and messages == 300
+    assert demo_accounts == 1 and friends == 1 and messages == 300
 
 
 def test_demo_serves_and_its_banner_works(tmp_path):

@@ -296,14 +296,15 @@ def test_without_notify_nothing_is_sent(engine):
         assert smtp.messages == []
 
 
-def test_notify_without_smtp_settings_is_503_and_saves_nothing(engine):
+def test_notify_without_smtp_settings_is_a_400_and_saves_nothing(engine):
     account = engine.new_account()
     with engine.client(account["id"]) as api:
         body = {"calendar_id": primary(api), "when": {"time": T0}, "participants": FRIENDS}
         response = api.post("/events", params=NOTIFY, json=body)
-        assert response.status_code == 503
-        assert response.json()["type"] == "api_error"
-        assert "SMTP" in response.json()["message"]
+        assert response.status_code == 400
+        assert response.json()["type"] == "invalid_request_error"
+        assert "no SMTP server configured" in response.json()["message"]
+        assert "nylas-engine accounts add" in response.json()["message"]
         assert api.get("/events", params={"view": "count"}).json() == {"count": 0}
         # Nobody to invite: nothing to send, so no SMTP server is needed.
         alone = api.post("/events", params=NOTIFY, json={**body, "participants": []})

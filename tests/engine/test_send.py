@@ -13,6 +13,8 @@ import pytest
 from mailfactory import Mailbox
 from smtp_listener import SmtpListener
 
+from nylas import APIClient
+from nylas.client import errors
 from nylas.testing import LocalEngine
 
 
@@ -208,13 +210,29 @@ def test_recipient_checks(api, listener):
     assert listener.messages == []
 
 
-def test_account_without_smtp_settings_gets_503(engine):
+def test_account_without_smtp_settings_gets_a_400_saying_how_to_configure_one(engine):
+    """Not a 503: no retry can help, so the SDK must not retry it (it retries 503s)."""
     account = engine.new_account()
     with engine.client(account["id"]) as client:
         response = client.post("/send", json={"to": [{"email": "a@x.com"}]})
-    assert response.status_code == 503
-    assert response.json()["type"] == "api_error"
-    assert "SMTP" in response.json()["message"]
+        draft = client.post("/drafts", json={"to": [{"email": "a@x.com"}]}).json()
+        saved = client.post("/send", json={"draft_id": draft["id"], "version": 0})
+        raw = client.post(
+            "/send",
+            content=b"To: a@x.com\r\nSubject: raw\r\n\r\nHi\r\n",
+            headers={"Content-Type": "message/rfc822"},
+        )
+    for reply in (response, saved, raw):
+        assert reply.status_code == 400, reply.text
+        assert reply.json()["type"] == "invalid_request_error"
+        message = reply.json()["message"]
+        assert message.startswith("This account has no SMTP server configured")
+        assert f"nylas-engine accounts add --email {account['email_address']}" in message
+        assert "--smtp-host" in message
+
+    sdk = APIClient(None, None, account["id"], engine.url)
+    with pytest.raises(errors.InvalidRequestError, match="no SMTP server configured"):
+        sdk.drafts.create(to=[{"email": "a@x.com"}], subject="s").send()
 
 
 @pytest.mark.parametrize(

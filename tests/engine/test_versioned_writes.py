@@ -95,6 +95,6 @@ def test_a_send_that_fails_gives_the_version_back(engine, api):
     # The account of `api` has no SMTP server: the send fails before anything goes out.
     draft = api.post("/drafts", json={"subject": "s", "to": [{"email": "a@x.com"}]}).json()
     failed = api.post("/send", json={"draft_id": draft["id"], "version": 0})
-    assert failed.status_code == 503
+    assert failed.status_code == 400
     updated = api.put(f"/drafts/{draft['id']}", json={"version": 0, "subject": "again"})
     assert (updated.status_code, updated.json()["version"]) == (200, 1)

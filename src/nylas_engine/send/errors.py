@@ -77,17 +77,19 @@ class SendError(Exception):
         *,
         server_error: str | None = None,
         failures: dict[str, list[Any]] | None = None,
+        type: str = "api_error",
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.type = type
         self.server_error = server_error
         self.failures = failures
         # Set when the connection failed after DATA began: the message may have gone out.
         self.outcome_unknown = False
 
     def body(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"message": self.message, "type": "api_error"}
+        data: dict[str, Any] = {"message": self.message, "type": self.type}
         if self.server_error is not None:
             data["server_error"] = self.server_error
         if self.failures:
@@ -166,8 +168,15 @@ def unreachable(detail: str) -> SendError:
     return SendError(UNAVAILABLE, "Could not connect to the SMTP server.", server_error=detail)
 
 
-def not_configured() -> SendError:
+def not_configured(email_address: str) -> SendError:
+    """A 400, not a 503: no retry can help until an operator gives the account a server."""
     return SendError(
-        UNAVAILABLE,
-        "This account has no SMTP server configured, so it cannot send mail.",
+        400,
+        "This account has no SMTP server configured, so it cannot send mail. Give it one: "
+        f"`nylas-engine accounts add --email {email_address} --imap-host IMAP_HOST "
+        "--smtp-host SMTP_HOST --password-env VAR` (or POST /connect/authorize with "
+        "smtp_host); a local account takes `--smtp-host HOST --smtp-port PORT` when it is "
+        "added. The accounts of `nylas-engine demo` send through its local mail sink while "
+        "the demo runs.",
+        type="invalid_request_error",
     )

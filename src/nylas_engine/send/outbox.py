@@ -308,7 +308,7 @@ def server_for(ctx: EngineContext, account: Account) -> smtp.SmtpServer:
 
 def api_error(exc: SendError) -> APIError:
     return APIError(
-        exc.status, exc.message, "api_error", server_error=exc.server_error, failures=exc.failures
+        exc.status, exc.message, exc.type, server_error=exc.server_error, failures=exc.failures
     )
 
 

@@ -43,13 +43,14 @@ class SmtpServer:
 
 
 def server_for(account: Account, data_dir: Path | None = None) -> SmtpServer:
-    """The account's SMTP settings and login; 503 when it has none (nothing can be sent).
+    """The account's SMTP settings and login; a 400 saying how to configure them when it
+    has none (nothing can be sent, and no retry will change that).
 
     The password is the account's stored one (decrypted with the engine's key in
     `data_dir`); accounts without stored credentials may name an environment variable.
     """
     if not account.smtp_host:
-        raise errors.not_configured()
+        raise errors.not_configured(account.email_address)
     security = (account.security or "plain").lower()
     port = account.smtp_port or {"tls": 465, "starttls": 587}.get(security, 25)
     username, password = account.smtp_username, None

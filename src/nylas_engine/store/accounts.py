@@ -8,7 +8,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from nylas_engine.security import hash_password
-from nylas_engine.store.models import Account, Calendar, Category
+from nylas_engine.store.models import Account, Calendar, Category, Event
 
 STANDARD_FOLDERS = [
     ("inbox", "Inbox"),
@@ -79,4 +79,14 @@ def find_by_public_id(session: Session, public_id: str) -> Account | None:
 
 def find_by_email(session: Session, email: str) -> Account | None:
     account: Account | None = session.scalar(live_accounts().where(Account.email_address == email))
+    return account
+
+
+def owner_of_event(session: Session, event_public_id: str) -> Account | None:
+    """The live account an event belongs to."""
+    account: Account | None = session.scalar(
+        live_accounts()
+        .join(Event, Event.account_id == Account.id)
+        .where(Event.public_id == event_public_id)
+    )
     return account

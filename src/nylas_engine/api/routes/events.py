@@ -39,7 +39,7 @@ from nylas_engine.send import outbox, smtp
 from nylas_engine.send.errors import SendError
 from nylas_engine.store import calendar as store
 from nylas_engine.store import paging
-from nylas_engine.store.accounts import live_accounts
+from nylas_engine.store.accounts import live_accounts, owner_of_event
 from nylas_engine.store.models import Event, Message
 
 router = APIRouter(route_class=SessionRoute)
@@ -301,13 +301,21 @@ def _invitation(
 
 
 def rsvp_scope(
-    request: Request, ctx: EngineContext = Depends(get_ctx), session: Session = db_session
+    request: Request,
+    body: dict[str, Any] = Depends(json_object),
+    ctx: EngineContext = Depends(get_ctx),
+    session: Session = db_session,
 ) -> AccountScope:
-    """SDK 5 posts RSVPs without credentials (wire-api §18.12). An open engine with exactly one
-    account takes such a request as that account's; otherwise credentials are required as
-    everywhere (a token-mode engine never answers without a token)."""
+    """SDK 5 posts RSVPs without credentials (wire-api §18.12). An open engine takes such a
+    request as its one account's, or as the account whose event it answers (in open mode
+    every account id is public on GET /accounts, so that reveals nothing; the demo has two
+    accounts); otherwise credentials are required as everywhere (a token-mode engine never
+    answers without a token)."""
     if credential(request) is None and ctx.settings.auth_mode == "open":
         accounts = list(session.scalars(live_accounts().limit(2)))
+        event_id = body.get("event_id")
+        if len(accounts) != 1 and isinstance(event_id, str):
+            accounts = [a for a in [owner_of_event(session, event_id)] if a is not None]
         if len(accounts) != 1:
             raise unauthorized()
         scope = AccountScope(ctx, session, accounts[0], accounts[0].public_id)
