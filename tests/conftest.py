@@ -123,3 +123,18 @@ def pristine_read_only_attrs() -> Iterator[None]:
     NylasAPIObject.read_only_attrs = {"id", "account_id", "object", "job_status_id"}
     yield
     NylasAPIObject.read_only_attrs = shared
+
+
+@pytest.fixture
+def listener() -> Iterator[Any]:
+    """A real SMTP server on loopback that keeps what it receives (tests/engine/smtp_listener)."""
+    from smtp_listener import SmtpListener
+
+    with SmtpListener() as smtp:
+        yield smtp
+
+
+@pytest.fixture
+def sender(engine: Engine, listener: Any) -> dict[str, Any]:
+    """An account whose SMTP server is `listener`."""
+    return engine.new_account(**listener.account_fields())
