@@ -20,6 +20,8 @@ from nylas_engine.calendar.invites import Invite
 from nylas_engine.calendar.recurrence import instance_suffix, occurrences
 from nylas_engine.calendar.when import When, shifted, stored_when
 from nylas_engine.ids import new_public_id
+from nylas_engine.metadata import MetadataFilter
+from nylas_engine.store import metadata as meta
 from nylas_engine.store.models import Account, Calendar, Event, Message, now
 
 # Expansion without an end bound covers about a year ahead (wire-api §12), and never more
@@ -32,10 +34,14 @@ _EARLIEST, _LATEST = -62135596800, 253402300799
 # ---------------------------------------------------------------------------------- calendars
 
 
-def calendars(account: Account) -> Select[Any]:
+def calendars(account: Account, metadata: MetadataFilter | None = None) -> Select[Any]:
     return (
         select(Calendar)
-        .where(Calendar.account_id == account.id, Calendar.deleted_at.is_(None))
+        .where(
+            Calendar.account_id == account.id,
+            Calendar.deleted_at.is_(None),
+            *meta.calendar_conditions(metadata),
+        )
         .order_by(Calendar.id)
     )
 
@@ -85,6 +91,7 @@ class EventFilter:
     ends_before: int | None = None
     ends_after: int | None = None
     show_cancelled: bool = False
+    metadata: MetadataFilter | None = None
 
     def matches_times(self, start: int, end: int) -> bool:
         return (
@@ -153,7 +160,7 @@ def _filtered(stmt: Select[Any], f: EventFilter) -> Select[Any]:
             stmt = stmt.where(column.icontains(value, autoescape=True))
     if f.busy is not None:
         stmt = stmt.where(Event.busy.is_(f.busy))
-    return stmt
+    return stmt.where(*meta.event_conditions(f.metadata))
 
 
 def _timed(stmt: Select[Any], f: EventFilter) -> Select[Any]:
