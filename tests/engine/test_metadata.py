@@ -332,8 +332,8 @@ def test_delta_takes_the_sdk_spellings_of_type_filters(api, mail):
 # ------------------------------------------------------------------------------ accounts (per app)
 
 
-def _app(engine: Any, account: dict[str, Any], name: str) -> tuple[str, httpx.Client]:
-    """An app on the shared engine with a token for `account`: (client id, admin client)."""
+def new_app(engine: Any, account: dict[str, Any], name: str) -> tuple[str, str]:
+    """An app on the shared engine with a token for `account`: (client id, client secret)."""
     from sqlalchemy import select
 
     from nylas_engine.store import auth
@@ -343,7 +343,11 @@ def _app(engine: Any, account: dict[str, Any], name: str) -> tuple[str, httpx.Cl
         app, secret = auth.create_app(session, name, [])
         row = session.scalar(select(Account).where(Account.public_id == account["id"]))
         auth.issue_token(session, row, app)
-        client_id = app.client_id
+        return app.client_id, secret
+
+
+def _app(engine: Any, account: dict[str, Any], name: str) -> tuple[str, httpx.Client]:
+    client_id, secret = new_app(engine, account, name)
     return client_id, httpx.Client(base_url=engine.url, auth=(secret, ""), timeout=30)
 
 

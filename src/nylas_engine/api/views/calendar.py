@@ -36,7 +36,8 @@ def calendar_fields(body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
         if name not in body:
             continue
         value = body[name]
-        if value is None and name != "name":
+        # The Node SDK 6 sends `"timezone": ""` for a calendar built without one.
+        if (value is None and name != "name") or (value == "" and name == "timezone"):
             fields[name] = None
             continue
         if not isinstance(value, str):
