@@ -403,3 +403,44 @@ def _relink(engine: Any, account: dict[str, Any], client_id: str) -> None:
         row = session.scalar(select(Account).where(Account.public_id == account["id"]))
         assert app is not None and row is not None
         auth.issue_token(session, row, app)
+
+
+# ------------------------------------------------------------------------------ migration
+
+
+def test_upgrading_copies_existing_metadata_into_the_filter_rows(new_database, tmp_path):
+    """Revision 0008 fills metadata_entries from the messages' and events' metadata (valid
+    pairs only), and keeps events when it changes the calendars table."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import select
+
+    from nylas_engine.store.accounts import create_account
+    from nylas_engine.store.db import MIGRATIONS_DIR, Database
+    from nylas_engine.store.models import Calendar, Event, Message, MetadataEntry
+
+    url = new_database() or f"sqlite:///{tmp_path / 'engine.db'}"
+    db = Database(url)
+    with db.session() as session:
+        account = create_account(session, "old@example.com", name="Old")
+        calendar = session.scalar(select(Calendar).where(Calendar.account_id == account.id))
+        message = Message(account_id=account.id, metadata_={"ok": "1", "long": "v" * 501, "n": 5})
+        event = Event(account_id=account.id, calendar_id=calendar.id, metadata_={"kind": "x"})
+        session.add_all([message, event])
+        session.flush()
+        ids = (message.id, event.id)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    for revision in ("0007", "head"):
+        with db.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            (command.downgrade if revision == "0007" else command.upgrade)(config, revision)
+    with db.session() as session:
+        rows = session.execute(
+            select(MetadataEntry.message_id, MetadataEntry.event_id, MetadataEntry.key)
+        ).all()
+        assert sorted(rows, key=str) == sorted(
+            [(ids[0], None, "ok"), (None, ids[1], "kind")], key=str
+        )
+        assert session.get(Event, ids[1]) is not None
+    db.engine.dispose()

@@ -24,10 +24,10 @@ _BATCH = 1000
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("calendars") as batch:
-        batch.add_column(
-            sa.Column("metadata", sa.JSON(), nullable=False, server_default=sa.text("'{}'"))
-        )
+    op.add_column(
+        "calendars",
+        sa.Column("metadata", sa.JSON(), nullable=False, server_default=sa.text("'{}'")),
+    )
     entries = op.create_table(
         "metadata_entries",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -90,5 +90,5 @@ def _copy(entries: sa.Table, table: str, owner: str) -> None:
 
 def downgrade() -> None:
     op.drop_table("metadata_entries")
-    with op.batch_alter_table("calendars") as batch:
-        batch.drop_column("metadata")
+    # Not a batch copy: on SQLite, dropping the old calendars table would cascade to events.
+    op.execute("ALTER TABLE calendars DROP COLUMN metadata")
