@@ -61,6 +61,7 @@ def test_message_metadata_is_set_returned_and_filtered(api, mail):
     assert found(api, "/messages", metadata_pair="order:43") == []
     assert found(api, "/messages", metadata_search="wo") == [m1]  # any case, key or value
     assert found(api, "/messages", metadata_search="ORD") == [m3, m1]
+    assert found(api, "/messages", metadata_search="%") == []  # no wildcards
     # Every filter given must hold, repeated ones too.
     both = [("metadata_pair", "order:42"), ("metadata_pair", "stage:Won")]
     assert [m["id"] for m in api.get("/messages", params=both).json()] == [m1]

@@ -40,7 +40,7 @@ def calendars(account: Account, metadata: MetadataFilter | None = None) -> Selec
         .where(
             Calendar.account_id == account.id,
             Calendar.deleted_at.is_(None),
-            *meta.calendar_conditions(metadata),
+            *meta.calendar_conditions(account, metadata),
         )
         .order_by(Calendar.id)
     )
@@ -146,7 +146,7 @@ def find_event(session: Session, account: Account, public_id: str) -> Event | No
     return found
 
 
-def _filtered(stmt: Select[Any], f: EventFilter) -> Select[Any]:
+def _filtered(stmt: Select[Any], f: EventFilter, account: Account) -> Select[Any]:
     if f.event_id is not None:
         stmt = stmt.where(Event.public_id == f.event_id)
     if f.calendar_id is not None:
@@ -160,7 +160,7 @@ def _filtered(stmt: Select[Any], f: EventFilter) -> Select[Any]:
             stmt = stmt.where(column.icontains(value, autoescape=True))
     if f.busy is not None:
         stmt = stmt.where(Event.busy.is_(f.busy))
-    return stmt.where(*meta.event_conditions(f.metadata))
+    return stmt.where(*meta.event_conditions(account, f.metadata))
 
 
 def _timed(stmt: Select[Any], f: EventFilter) -> Select[Any]:
@@ -182,7 +182,7 @@ def _ordered(stmt: Select[Any]) -> Select[Any]:
 def events(account: Account, f: EventFilter) -> Select[Any]:
     """Stored events matching `f`, by start time. Masters appear once, with their recurrence;
     cancelled overrides stay visible so that clients can expand series themselves."""
-    stmt = _timed(_filtered(_live_events(account), f), f)
+    stmt = _timed(_filtered(_live_events(account), f, account), f)
     if not f.show_cancelled:
         stmt = stmt.where(or_(Event.status != "cancelled", Event.master_event_id.is_not(None)))
     return _ordered(stmt)
@@ -192,7 +192,7 @@ def expanded_events(
     session: Session, account: Account, f: EventFilter, at: int | None = None
 ) -> list[Event | Instance]:
     """Single events, overrides, and every master's instances inside the window, by start."""
-    base = _filtered(_live_events(account), f)
+    base = _filtered(_live_events(account), f, account)
     if not f.show_cancelled:
         base = base.where(Event.status != "cancelled")
     single = _timed(base, f).where(_NOT_RECURRING, Event.master_event_id.is_(None))

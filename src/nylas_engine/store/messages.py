@@ -107,7 +107,7 @@ def message_conditions(account: Account, f: MailFilters) -> list[ColumnElement[b
         conds.append(_has_filename(f.filename))
     if f.in_ is not None:
         conds.append(_in_category(account, f.in_))
-    conds += meta.message_conditions(f.metadata)
+    conds += meta.message_conditions(account, f.metadata)
     return conds
 
 

@@ -7,16 +7,16 @@ same transaction. An account's metadata belongs to the app that set it through
 /a/{client_id}/accounts: it lives only in rows carrying that `app_id`, so one app never sees
 or matches another's (and none can touch the operator's `Account.metadata_`).
 
-A filter is an EXISTS per term on (account_id, key, value)-indexed rows: portable SQL that
-SQLite and PostgreSQL both answer from the index, whatever the objects' other filters.
+A filter is an `id IN (rows matching the term)` per term, over rows indexed by
+(account_id, key, value): portable SQL that SQLite and PostgreSQL both answer from the index,
+whatever the objects' other filters.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, event, exists, func, insert, inspect, or_, select
+from sqlalchemy import ColumnElement, and_, delete, event, func, insert, inspect, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from nylas_engine.metadata import MetadataFilter, fits
@@ -76,63 +76,58 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def conditions(
-    owner: ColumnElement[bool],
-    account_id: Any,
-    f: MetadataFilter | None,
-    *,
-    extra: Iterable[ColumnElement[bool]] = (),
-) -> list[ColumnElement[bool]]:
-    """One EXISTS per filter term: a row of this owner (`owner` is its column in
-    MetadataEntry, compared with the outer query's object), in this account, that matches.
-    `extra` narrows the rows further (an app, or a join to a thread's messages)."""
-    if not f:
-        return []
-    base = [MetadataEntry.account_id == account_id, *extra]
-
-    def term(*where: ColumnElement[bool]) -> ColumnElement[bool]:
-        return exists().where(*base, *where)
-
-    result = [term(owner, MetadataEntry.key == key) for key in f.keys]
-    result += [term(owner, MetadataEntry.value == value) for value in f.values]
-    result += [
-        term(owner, MetadataEntry.key == key, MetadataEntry.value == value)
-        for key, value in f.pairs
-    ]
+def _row_terms(f: MetadataFilter) -> list[ColumnElement[bool]]:
+    """One condition on a row per filter term."""
+    terms = [MetadataEntry.key == key for key in f.keys]
+    terms += [MetadataEntry.value == value for value in f.values]
+    terms += [and_(MetadataEntry.key == k, MetadataEntry.value == v) for k, v in f.pairs]
     for text in f.searches:
         pattern = f"%{_escape_like(text.lower())}%"
-        result.append(
-            term(
-                owner,
-                or_(
-                    func.lower(MetadataEntry.key).like(pattern, escape="\\"),
-                    func.lower(MetadataEntry.value).like(pattern, escape="\\"),
-                ),
+        terms.append(
+            or_(
+                func.lower(MetadataEntry.key).like(pattern, escape="\\"),
+                func.lower(MetadataEntry.value).like(pattern, escape="\\"),
             )
         )
-    return result
+    return terms
 
 
-def message_conditions(f: MetadataFilter | None) -> list[ColumnElement[bool]]:
-    return conditions(MetadataEntry.message_id == Message.id, Message.account_id, f)
+def conditions(
+    object_id: Any, owner: Any, account_id: int, f: MetadataFilter | None
+) -> list[ColumnElement[bool]]:
+    """One condition per filter term: `object_id` (the outer query's object, e.g.
+    `Message.id`) is among the owners (`owner`, e.g. `MetadataEntry.message_id`) of a
+    matching row of this account. An uncorrelated IN: the rows are found once, through the
+    (account_id, key, value) index, rather than probed once per object (half the time on
+    SQLite for a page of 50,000 messages)."""
+    if not f:
+        return []
+    return [
+        object_id.in_(select(owner).where(MetadataEntry.account_id == account_id, term))
+        for term in _row_terms(f)
+    ]
 
 
-def event_conditions(f: MetadataFilter | None) -> list[ColumnElement[bool]]:
-    return conditions(MetadataEntry.event_id == Event.id, Event.account_id, f)
+def message_conditions(account: Account, f: MetadataFilter | None) -> list[ColumnElement[bool]]:
+    return conditions(Message.id, MetadataEntry.message_id, account.id, f)
 
 
-def calendar_conditions(f: MetadataFilter | None) -> list[ColumnElement[bool]]:
-    return conditions(MetadataEntry.calendar_id == Calendar.id, Calendar.account_id, f)
+def event_conditions(account: Account, f: MetadataFilter | None) -> list[ColumnElement[bool]]:
+    return conditions(Event.id, MetadataEntry.event_id, account.id, f)
+
+
+def calendar_conditions(account: Account, f: MetadataFilter | None) -> list[ColumnElement[bool]]:
+    return conditions(Calendar.id, MetadataEntry.calendar_id, account.id, f)
 
 
 def app_account_conditions(app: App, f: MetadataFilter | None) -> list[ColumnElement[bool]]:
     """For a query over accounts: their metadata as `app` set it."""
-    return conditions(
-        MetadataEntry.account_id == Account.id,
-        Account.id,
-        f,
-        extra=(MetadataEntry.app_id == app.id,),
-    )
+    if not f:
+        return []
+    return [
+        Account.id.in_(select(MetadataEntry.account_id).where(MetadataEntry.app_id == app.id, c))
+        for c in _row_terms(f)
+    ]
 
 
 # ------------------------------------------------------------------------- app-level accounts
