@@ -38,6 +38,7 @@ def test_new_account_has_one_primary_calendar(api, account):
         "is_primary",
         "location",
         "timezone",
+        "metadata",
     }
     assert api.get(f"/calendars/{primary['id']}").json() == primary
 

@@ -72,7 +72,7 @@ def test_empty_body_makes_an_empty_draft(api):
         ({"thread_id": "nosuchthread"}, "Invalid thread public id nosuchthread"),
         ({"thread_id": "bad id!"}, "Invalid thread public id bad id!"),
         ({"reply_to_message_id": "nosuchmsg"}, "Invalid message public id nosuchmsg"),
-        ({"metadata": "x"}, '"metadata" should be an object'),
+        ({"metadata": "x"}, "'metadata' must be an object of string keys and string values."),
     ],
 )
 def test_create_validation_errors(api, body, message):

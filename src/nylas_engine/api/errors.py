@@ -15,6 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from nylas_engine.metadata import InvalidMetadata
+
 log = logging.getLogger("nylas_engine")
 
 INVALID = "invalid_request_error"
@@ -79,6 +81,10 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(APIError)
     async def _api_error(_request: Request, exc: APIError) -> JSONResponse:
         return exc.response()
+
+    @app.exception_handler(InvalidMetadata)
+    async def _invalid_metadata(_request: Request, exc: InvalidMetadata) -> JSONResponse:
+        return bad_request(str(exc)).response()
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from nylas_engine.api.metadata_query import metadata_filter
 from nylas_engine.api.params import Query
 from nylas_engine.store.messages import MailFilters
 
@@ -12,8 +13,8 @@ def mail_filters(request: Request) -> MailFilters:
     """Parse and validate the filters; a bad value is a 400 naming the parameter.
 
     `folder_id` and `label_id` (sent by the SDK's `Folder.threads`/`Label.threads`) are
-    aliases of `in`; `from_`/`in_` are accepted too. Hosted `metadata_*` filters are
-    tolerated and ignored: threads carry no metadata.
+    aliases of `in`; `from_`/`in_` are accepted too. The hosted `metadata_*` filters match
+    a message's (or draft's) metadata; a thread matches when one of its messages does.
     """
     q = Query(request)
     thread_id = q.string("thread_id")
@@ -37,4 +38,5 @@ def mail_filters(request: Request) -> MailFilters:
         in_=q.string("in", "in_", "folder_id", "label_id"),
         unread=q.boolean("unread"),
         starred=q.boolean("starred"),
+        metadata=metadata_filter(request),
     )

@@ -10,6 +10,7 @@ from email.utils import parseaddr
 from typing import Any
 
 from nylas_engine.calendar.when import InvalidInput, parse_when
+from nylas_engine.metadata import optional_metadata
 
 STATUSES = ("yes", "no", "maybe", "noreply")
 MAX_PARTICIPANTS = 500
@@ -37,8 +38,9 @@ def event_changes(body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
         changes["participants"] = parse_participants(body["participants"])
     if body.get("when") is not None:
         changes["when"] = parse_when(body["when"])
-    if body.get("metadata") is not None:
-        changes["metadata_"] = _metadata(body["metadata"])
+    metadata = optional_metadata(body)
+    if metadata is not None:
+        changes["metadata_"] = metadata
     return changes
 
 
@@ -86,10 +88,4 @@ def _text(name: str, value: Any, *, nullable: bool) -> Any:
         raise InvalidInput(f"'{name}' must be a string.")
     if len(value) > 65536:
         raise InvalidInput(f"'{name}' is too long.")
-    return value
-
-
-def _metadata(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise InvalidInput("'metadata' must be an object of string values.")
     return value

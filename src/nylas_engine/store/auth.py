@@ -21,6 +21,7 @@ from nylas_engine.store.models import (
     Account,
     App,
     AuthCode,
+    MetadataEntry,
     Webhook,
     WebhookCursor,
     now,
@@ -239,7 +240,12 @@ def unlink_account(session: Session, app: App, account: Account) -> None:
     session.execute(
         delete(AuthCode).where(AuthCode.app_id == app.id, AuthCode.account_id == account.id)
     )
-    # Its webhooks forget the account too: linked again, it starts afresh.
+    # So do the metadata the app set on it, and its webhooks: linked again, it starts afresh.
+    session.execute(
+        delete(MetadataEntry).where(
+            MetadataEntry.app_id == app.id, MetadataEntry.account_id == account.id
+        )
+    )
     session.execute(
         delete(WebhookCursor).where(
             WebhookCursor.account_id == account.id,

@@ -20,6 +20,8 @@ from nylas_engine.calendar.invites import Invite
 from nylas_engine.calendar.recurrence import instance_suffix, occurrences
 from nylas_engine.calendar.when import When, shifted, stored_when
 from nylas_engine.ids import new_public_id
+from nylas_engine.metadata import MetadataFilter
+from nylas_engine.store import metadata as meta
 from nylas_engine.store.models import Account, Calendar, Event, Message, now
 
 # Expansion without an end bound covers about a year ahead (wire-api §12), and never more
@@ -32,10 +34,14 @@ _EARLIEST, _LATEST = -62135596800, 253402300799
 # ---------------------------------------------------------------------------------- calendars
 
 
-def calendars(account: Account) -> Select[Any]:
+def calendars(account: Account, metadata: MetadataFilter | None = None) -> Select[Any]:
     return (
         select(Calendar)
-        .where(Calendar.account_id == account.id, Calendar.deleted_at.is_(None))
+        .where(
+            Calendar.account_id == account.id,
+            Calendar.deleted_at.is_(None),
+            *meta.calendar_conditions(account, metadata),
+        )
         .order_by(Calendar.id)
     )
 
@@ -85,6 +91,7 @@ class EventFilter:
     ends_before: int | None = None
     ends_after: int | None = None
     show_cancelled: bool = False
+    metadata: MetadataFilter | None = None
 
     def matches_times(self, start: int, end: int) -> bool:
         return (
@@ -139,7 +146,7 @@ def find_event(session: Session, account: Account, public_id: str) -> Event | No
     return found
 
 
-def _filtered(stmt: Select[Any], f: EventFilter) -> Select[Any]:
+def _filtered(stmt: Select[Any], f: EventFilter, account: Account) -> Select[Any]:
     if f.event_id is not None:
         stmt = stmt.where(Event.public_id == f.event_id)
     if f.calendar_id is not None:
@@ -153,7 +160,7 @@ def _filtered(stmt: Select[Any], f: EventFilter) -> Select[Any]:
             stmt = stmt.where(column.icontains(value, autoescape=True))
     if f.busy is not None:
         stmt = stmt.where(Event.busy.is_(f.busy))
-    return stmt
+    return stmt.where(*meta.event_conditions(account, f.metadata))
 
 
 def _timed(stmt: Select[Any], f: EventFilter) -> Select[Any]:
@@ -175,7 +182,7 @@ def _ordered(stmt: Select[Any]) -> Select[Any]:
 def events(account: Account, f: EventFilter) -> Select[Any]:
     """Stored events matching `f`, by start time. Masters appear once, with their recurrence;
     cancelled overrides stay visible so that clients can expand series themselves."""
-    stmt = _timed(_filtered(_live_events(account), f), f)
+    stmt = _timed(_filtered(_live_events(account), f, account), f)
     if not f.show_cancelled:
         stmt = stmt.where(or_(Event.status != "cancelled", Event.master_event_id.is_not(None)))
     return _ordered(stmt)
@@ -185,7 +192,7 @@ def expanded_events(
     session: Session, account: Account, f: EventFilter, at: int | None = None
 ) -> list[Event | Instance]:
     """Single events, overrides, and every master's instances inside the window, by start."""
-    base = _filtered(_live_events(account), f)
+    base = _filtered(_live_events(account), f, account)
     if not f.show_cancelled:
         base = base.where(Event.status != "cancelled")
     single = _timed(base, f).where(_NOT_RECURRING, Event.master_event_id.is_(None))

@@ -94,8 +94,10 @@ class Database:
             migrate(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         from nylas_engine.delta import log
+        from nylas_engine.store import metadata
 
         log.install(self.sessions)
+        metadata.install(self.sessions)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -23,6 +23,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from nylas_engine.api.errors import bad_request, conflict, not_found
 from nylas_engine.api.params import check_id
 from nylas_engine.ids import is_valid_public_id, new_public_id
+from nylas_engine.metadata import optional_metadata
 from nylas_engine.mime.parse import html_to_text, make_snippet
 from nylas_engine.store import messages as msgs
 from nylas_engine.store import threads
@@ -48,7 +49,7 @@ class DraftInput:
     files: list[File] | None = None
     thread: Thread | None = None
     reply_to_message: Message | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: dict[str, str] | None = None
     tracking: dict[str, Any] | None = None
     given: set[str] = field(default_factory=set)
 
@@ -100,7 +101,7 @@ def parse_input(
         reply_to=_participants(data, "reply_to"),
         subject=_string(data, "subject"),
         body=_string(data, "body"),
-        metadata=optional_object(data, "metadata"),
+        metadata=optional_metadata(data),
         tracking=optional_object(data, "tracking"),
     )
     # The old engine read the sender from `from` on create and `from_addr` on update.

@@ -11,12 +11,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Text, cast, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, Text, case, cast, exists, func, or_, select
 from sqlalchemy.orm import Session, contains_eager, selectinload
 
 from nylas_engine.api.errors import bad_request
 from nylas_engine.api.params import check_id
+from nylas_engine.metadata import MetadataFilter, optional_metadata
 from nylas_engine.store import categories as cats
+from nylas_engine.store import metadata as meta
 from nylas_engine.store.models import (
     Account,
     Attachment,
@@ -54,6 +56,7 @@ class MailFilters:
     in_: str | None = None
     unread: bool | None = None
     starred: bool | None = None
+    metadata: MetadataFilter | None = None
 
 
 # --------------------------------------------------------------------------- conditions
@@ -104,6 +107,7 @@ def message_conditions(account: Account, f: MailFilters) -> list[ColumnElement[b
         conds.append(_has_filename(f.filename))
     if f.in_ is not None:
         conds.append(_in_category(account, f.in_))
+    conds += meta.message_conditions(account, f.metadata)
     return conds
 
 
@@ -162,6 +166,22 @@ def find_message(session: Session, account: Account, public_id: str) -> Message 
         )
     )
     return message
+
+
+def messages_by_ids(account: Account, public_ids: list[str]) -> Select[Any]:
+    """The account's live messages and drafts among `public_ids`, in that order (the
+    comma-separated GET /messages/{id},{id}); ids it doesn't own are simply not there."""
+    order = case({public_id: i for i, public_id in enumerate(public_ids)}, value=Message.public_id)
+    return (
+        select(Message)
+        .options(selectinload(Message.events))
+        .where(
+            Message.account_id == account.id,
+            Message.public_id.in_(public_ids),
+            Message.deleted_at.is_(None),
+        )
+        .order_by(order)
+    )
 
 
 # --------------------------------------------------------------------------- updates
@@ -286,10 +306,12 @@ def change_labels(
 def update_message(
     session: Session, account: Account, message: Message, body: dict[str, Any]
 ) -> Message:
-    """PUT /messages/{id}: flags, folder or labels; keys of the other kind and unknown keys
-    are ignored (wire-api §7)."""
+    """PUT /messages/{id}: flags, folder or labels, and (hosted v2) metadata, which replaces
+    the message's whole mapping; keys of the other kind and unknown keys are ignored
+    (wire-api §7)."""
     body = dict(body)
     unread, starred = pop_flags(body)
+    metadata = optional_metadata(body)
     if kind_of(account) == "label":
         labels = pop_labels(session, account, body)
         if labels is not None:
@@ -302,5 +324,7 @@ def update_message(
         if folder is not None:
             move_to_folder(message, folder)
     set_flags(message, unread, starred)
+    if metadata is not None and metadata != message.metadata_:
+        message.metadata_ = metadata
     session.flush()
     return message

@@ -322,6 +322,7 @@ class Calendar(PublicIdMixin, Base):
     timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
     read_only: Mapped[bool] = mapped_column(Boolean, default=False)
     is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
     deleted_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
@@ -363,6 +364,45 @@ class Event(PublicIdMixin, Base):
         Index("ix_events_account_start", "account_id", "start_ts"),
         Index("ix_events_message", "message_id"),
         Index("ix_events_ical_uid", "account_id", "ical_uid"),
+    )
+
+
+# ---------------------------------------------------------------------------------- metadata
+
+
+class MetadataEntry(Base):
+    """One key and value of an object's metadata, kept for filtering (store/metadata.py).
+
+    The owner is one of: a message or draft, an event, a calendar (their `metadata` JSON
+    column is what reads return; these rows follow it), or an account as one app sees it
+    (`app_id` set, no other owner: these rows are that metadata). Deleting the owner deletes
+    its rows.
+    """
+
+    __tablename__ = "metadata_entries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    app_id: Mapped[int | None] = mapped_column(
+        ForeignKey("apps.id", ondelete="CASCADE"), nullable=True
+    )
+    message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), nullable=True
+    )
+    event_id: Mapped[int | None] = mapped_column(
+        ForeignKey("events.id", ondelete="CASCADE"), nullable=True
+    )
+    calendar_id: Mapped[int | None] = mapped_column(
+        ForeignKey("calendars.id", ondelete="CASCADE"), nullable=True
+    )
+    key: Mapped[str] = mapped_column(String(40))
+    value: Mapped[str] = mapped_column(String(500))
+    __table_args__ = (
+        Index("ix_metadata_entries_pair", "account_id", "key", "value"),
+        Index("ix_metadata_entries_value", "account_id", "value"),
+        Index("ix_metadata_entries_message", "message_id"),
+        Index("ix_metadata_entries_event", "event_id"),
+        Index("ix_metadata_entries_calendar", "calendar_id"),
+        Index("ix_metadata_entries_app", "app_id", "account_id"),
     )
 
 

@@ -16,11 +16,14 @@ from fastapi import APIRouter, Depends, Request
 from nylas_engine.api.deps import AppScope, app_scope, json_object
 from nylas_engine.api.errors import bad_request, not_found
 from nylas_engine.api.listing import list_response
+from nylas_engine.api.metadata_query import metadata_filter
 from nylas_engine.api.params import check_id
 from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.views.account import management_account_json
 from nylas_engine.api.views.apps import app_json, token_info_json, webhook_json
+from nylas_engine.metadata import optional_metadata
 from nylas_engine.store import auth
+from nylas_engine.store import metadata as meta
 from nylas_engine.store.models import Account, Webhook
 from nylas_engine.store.webhooks import start_cursors
 
@@ -91,18 +94,22 @@ def ip_addresses(scope: AppScope = Depends(app_scope)) -> Any:
 
 @router.get("/a/{client_id}/accounts")
 def list_accounts(request: Request, scope: AppScope = Depends(app_scope)) -> Any:
+    """The app's accounts; `metadata_*` filters match the metadata this app set on them."""
+    stmt = auth.app_accounts(scope.app).where(
+        *meta.app_account_conditions(scope.app, metadata_filter(request))
+    )
     return list_response(
         request,
         scope.session,
-        auth.app_accounts(scope.app),
-        lambda account, _expanded: management_account_json(account),
+        stmt,
+        lambda account, _expanded: _account_json(scope, account),
         views=("count", "ids"),
     )
 
 
 @router.get("/a/{client_id}/accounts/{account_id}")
 def get_account(account_id: str, scope: AppScope = Depends(app_scope)) -> Any:
-    return management_account_json(_account(scope, account_id))
+    return _account_json(scope, _account(scope, account_id))
 
 
 @router.put("/a/{client_id}/accounts/{account_id}")
@@ -111,13 +118,13 @@ def update_account(
     scope: AppScope = Depends(app_scope),
     body: dict[str, Any] = Depends(json_object),
 ) -> Any:
+    """Sets this app's metadata on the account (hosted v2: the whole mapping is replaced).
+    Other apps' metadata, and the operator's account settings, are untouched."""
     account = _account(scope, account_id)
-    if "metadata" in body:
-        metadata = body["metadata"]
-        if not isinstance(metadata, dict) or not all(isinstance(k, str) for k in metadata):
-            raise bad_request("metadata must be an object with string keys")
-        account.metadata_ = metadata
-    return management_account_json(account)
+    metadata = optional_metadata(body)
+    if metadata is not None:
+        meta.set_app_metadata(scope.session, scope.app, account, metadata)
+    return _account_json(scope, account)
 
 
 @router.delete("/a/{client_id}/accounts/{account_id}")
@@ -135,7 +142,7 @@ def downgrade(account_id: str, scope: AppScope = Depends(app_scope)) -> Any:
     account.billing_state = "cancelled"
     if account.sync_state == "running":
         account.sync_state = "stopped"
-    return {**management_account_json(account), **SUCCESS}
+    return {**_account_json(scope, account), **SUCCESS}
 
 
 @router.post("/a/{client_id}/accounts/{account_id}/upgrade")
@@ -145,7 +152,7 @@ def upgrade(account_id: str, scope: AppScope = Depends(app_scope)) -> Any:
     account.billing_state = "paid"
     if account.sync_state == "stopped":
         account.sync_state = "running"
-    return {**management_account_json(account), **SUCCESS}
+    return {**_account_json(scope, account), **SUCCESS}
 
 
 @router.post("/a/{client_id}/accounts/{account_id}/revoke-all")
@@ -174,6 +181,11 @@ def token_info(
     if row is None:
         raise not_found("No such access token for this account and application.")
     return token_info_json(row)
+
+
+def _account_json(scope: AppScope, account: Account) -> dict[str, Any]:
+    metadata = meta.app_metadata(scope.session, scope.app, [account]).get(account.id, {})
+    return management_account_json(account, metadata)
 
 
 def _account(scope: AppScope, account_id: str) -> Account:

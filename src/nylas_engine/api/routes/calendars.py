@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from nylas_engine.api.deps import AccountScope, account_scope, json_object, write_scope
 from nylas_engine.api.errors import bad_request, not_found
 from nylas_engine.api.listing import list_response
+from nylas_engine.api.metadata_query import metadata_filter
 from nylas_engine.api.params import check_id
 from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.views.calendar import calendar_fields, calendar_json
@@ -40,7 +41,7 @@ def list_calendars(request: Request, scope: AccountScope = Depends(account_scope
     return list_response(
         request,
         scope.session,
-        store.calendars(scope.account),
+        store.calendars(scope.account, metadata_filter(request)),
         lambda calendar, _expanded: calendar_json(calendar, scope.account),
         views=("count", "ids"),
     )

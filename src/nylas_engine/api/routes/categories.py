@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request
 
 from nylas_engine.api.deps import AccountScope, account_scope, json_object, write_scope
 from nylas_engine.api.errors import bad_request, not_found
+from nylas_engine.api.metadata_query import refuse_metadata_filters
 from nylas_engine.api.params import Query, check_id
 from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.views.mail import category_json
@@ -16,7 +17,8 @@ from nylas_engine.store import categories, paging
 from nylas_engine.store.models import Category
 from nylas_engine.store.roles import kind_of
 
-router = APIRouter(route_class=SessionRoute)
+# Their objects carry no metadata: a metadata_* filter is refused, not ignored.
+router = APIRouter(route_class=SessionRoute, dependencies=[Depends(refuse_metadata_filters)])
 
 WRONG_KIND = {
     "label": "Non-GMail accounts don't support labels",

@@ -25,6 +25,7 @@ from nylas_engine.api.deps import (
     write_scope,
 )
 from nylas_engine.api.errors import APIError, bad_request, not_found
+from nylas_engine.api.metadata_query import refuse_metadata_filters
 from nylas_engine.api.params import Query, check_id
 from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.views.contacts import SOURCES, contact_fields, contact_json
@@ -33,7 +34,8 @@ from nylas_engine.store import contacts as store
 from nylas_engine.store import paging
 from nylas_engine.store.models import Contact
 
-router = APIRouter(route_class=SessionRoute)
+# Their objects carry no metadata: a metadata_* filter is refused, not ignored.
+router = APIRouter(route_class=SessionRoute, dependencies=[Depends(refuse_metadata_filters)])
 
 MAX_PICTURE_BYTES = 5 * 1024 * 1024
 _IMAGE_MAGIC = [

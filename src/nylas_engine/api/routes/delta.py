@@ -60,6 +60,14 @@ def _type_list(value: str | None) -> frozenset[str] | None:
     return names or None
 
 
+def _spelling(query: Query, *names: str) -> str | None:
+    """The value of a parameter SDKs spell several ways; spellings that disagree are a 400."""
+    given = {name: query.string(name) for name in names if name in query}
+    if len(set(given.values())) > 1:
+        raise bad_request(f"Give one of {' or '.join(given)}: they disagree")
+    return next(iter(given.values()), None)
+
+
 def delta_args(request: Request, grants: Grants) -> DeltaArgs:
     """`grants`: object types the token's scopes do not cover are left out of every page."""
     query = Query(request)
@@ -68,9 +76,9 @@ def delta_args(request: Request, grants: Grants) -> DeltaArgs:
         raise bad_request("Missing required parameter: cursor")
     if cursor != delta.START and not is_valid_public_id(cursor):
         raise bad_request("Invalid cursor parameter")
-    include = _type_list(query.string("include_types"))
-    # SDK 5 sends `excluded_types` (wire-api §18.11).
-    exclude = _type_list(query.string("exclude_types", "excluded_types"))
+    include = _type_list(_spelling(query, "include_types", "includeTypes"))
+    # SDK 5 sends `excluded_types` (wire-api §18.11), the Node SDK 6 `includeTypes`.
+    exclude = _type_list(_spelling(query, "exclude_types", "excluded_types", "excludeTypes"))
     if include is not None and exclude is not None:
         raise bad_request("Invalid Request. Cannot specify both include_types and exclude_types")
     hidden = set(exclude or ()) | grants.hidden_delta_types()

@@ -35,6 +35,7 @@ from nylas_engine.calendar.fields import event_changes
 from nylas_engine.calendar.recurrence import parse_recurrence
 from nylas_engine.calendar.when import InvalidInput
 from nylas_engine.context import EngineContext
+from nylas_engine.metadata import parse_filter
 from nylas_engine.send import outbox, smtp
 from nylas_engine.send.errors import SendError
 from nylas_engine.store import calendar as store
@@ -69,6 +70,7 @@ def _filters(query: Query) -> store.EventFilter:
         ends_before=query.timestamp("ends_before"),
         ends_after=query.timestamp("ends_after"),
         show_cancelled=bool(query.boolean("show_cancelled", False)),
+        metadata=parse_filter(query.params.getlist),
     )
 
 
@@ -150,14 +152,16 @@ def update_event(
     event = _event(scope, event_id)
     if event.read_only or event.calendar.read_only:
         raise bad_request("Cannot update read_only event.")
-    if event.recurrence is not None or event.master_event_id is not None:
-        raise bad_request("Cannot update a recurring event yet.")
-    if event.message_id is not None:
-        raise bad_request("Cannot update an event imported from an iCalendar invite.")
     try:
         changes = event_changes(body, creating=False)
     except InvalidInput as exc:
         raise bad_request(str(exc)) from exc
+    # Metadata is the app's own: it may be set where the event itself can't change.
+    if set(changes) - {"metadata_"}:
+        if event.recurrence is not None or event.master_event_id is not None:
+            raise bad_request("Cannot update a recurring event yet.")
+        if event.message_id is not None:
+            raise bad_request("Cannot update an event imported from an iCalendar invite.")
     before = _snapshot(event)
     with scope.session.no_autoflush:  # nothing is written before the invitations are sent
         store.update_event(event, changes)

@@ -12,6 +12,7 @@ from starlette.responses import StreamingResponse
 from nylas_engine.api.deps import AccountScope, account_scope, write_scope
 from nylas_engine.api.errors import not_found
 from nylas_engine.api.listing import list_response
+from nylas_engine.api.metadata_query import refuse_metadata_filters
 from nylas_engine.api.params import Query, check_id
 from nylas_engine.api.routing import SessionRoute, run_in_transaction
 from nylas_engine.api.uploads import UploadedPart, receive_files
@@ -19,7 +20,8 @@ from nylas_engine.api.views.mail import file_json
 from nylas_engine.store import files as store
 from nylas_engine.store.models import File
 
-router = APIRouter(route_class=SessionRoute)
+# Their objects carry no metadata: a metadata_* filter is refused, not ignored.
+router = APIRouter(route_class=SessionRoute, dependencies=[Depends(refuse_metadata_filters)])
 
 
 @router.post("/files")

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
 from nylas_engine.api.deps import AccountScope, account_scope, json_object, write_scope
-from nylas_engine.api.errors import method_not_allowed, not_found
+from nylas_engine.api.errors import bad_request, method_not_allowed, not_found
 from nylas_engine.api.listing import list_response
 from nylas_engine.api.mail_filters import mail_filters
 from nylas_engine.api.params import Query, check_id
@@ -21,6 +21,7 @@ from nylas_engine.store.models import Message
 router = APIRouter(route_class=SessionRoute)
 
 RFC822 = "message/rfc822"
+MAX_IDS = 100  # ids in one GET /messages/{id},{id},...
 
 
 @router.get("/messages")
@@ -51,11 +52,30 @@ def _wants_raw(request: Request) -> bool:
 def get_message(
     message_id: str, request: Request, scope: AccountScope = Depends(account_scope)
 ) -> Any:
+    """One message; or, for `{id},{id},...` (the Node SDK's findMultiple), a list of the
+    ones found, in the order asked, paged with `limit`/`offset` like any list."""
+    if "," in message_id:
+        return _several(request, scope, message_id)
     message = _message(scope, message_id)
     if _wants_raw(request):
         return _raw(scope, message)
     expanded = Query(request).view() == "expanded"
     return message_json(message, scope.account, expanded)
+
+
+def _several(request: Request, scope: AccountScope, joined: str) -> Any:
+    parts = joined.split(",")
+    if len(parts) > MAX_IDS:
+        raise bad_request(f"At most {MAX_IDS} message ids can be read at once.")
+    ids = list(dict.fromkeys(check_id(part.strip()) for part in parts))
+    if _wants_raw(request):
+        raise bad_request("Raw messages (message/rfc822) are read one at a time.")
+    return list_response(
+        request,
+        scope.session,
+        messages.messages_by_ids(scope.account, ids),
+        lambda message, expanded: message_json(message, scope.account, expanded),
+    )
 
 
 def _raw(scope: AccountScope, message: Message) -> StreamingResponse:

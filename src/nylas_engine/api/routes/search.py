@@ -16,13 +16,15 @@ from fastapi.responses import StreamingResponse
 
 from nylas_engine.api.deps import AccountScope, write_scope
 from nylas_engine.api.errors import bad_request
+from nylas_engine.api.metadata_query import refuse_metadata_filters
 from nylas_engine.api.params import Query
 from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.views.mail import message_json, thread_json
 from nylas_engine.search import search_messages, search_threads
 from nylas_engine.store.models import Account
 
-router = APIRouter(route_class=SessionRoute)
+# Their objects carry no metadata: a metadata_* filter is refused, not ignored.
+router = APIRouter(route_class=SessionRoute, dependencies=[Depends(refuse_metadata_filters)])
 
 STREAM_BATCH = 100
 COUNT_CAP = 100_000

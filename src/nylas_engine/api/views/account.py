@@ -34,7 +34,8 @@ def account_json(account: Account, expanded: bool = False) -> dict[str, Any]:
     return data
 
 
-def management_account_json(account: Account) -> dict[str, Any]:
+def management_account_json(account: Account, metadata: dict[str, str]) -> dict[str, Any]:
+    """`metadata` is the one the asking app set (store.metadata.app_metadata)."""
     return {
         "id": account.public_id,
         "object": "account",
@@ -46,5 +47,5 @@ def management_account_json(account: Account) -> dict[str, Any]:
         "billing_state": account.billing_state,
         "trial": account.trial,
         "authentication_type": "password",
-        "metadata": account.metadata_ or {},
+        "metadata": metadata,
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from nylas_engine.calendar.when import InvalidInput, is_time_zone
+from nylas_engine.metadata import optional_metadata
 from nylas_engine.store.calendar import Instance, Refs
 from nylas_engine.store.models import Account, Calendar, Event
 
@@ -22,6 +23,7 @@ def calendar_json(calendar: Calendar, account: Account) -> dict[str, Any]:
         "is_primary": calendar.is_primary,
         "location": calendar.location,
         "timezone": calendar.timezone,
+        "metadata": calendar.metadata_ or {},
     }
 
 
@@ -34,7 +36,8 @@ def calendar_fields(body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
         if name not in body:
             continue
         value = body[name]
-        if value is None and name != "name":
+        # The Node SDK 6 sends `"timezone": ""` for a calendar built without one.
+        if (value is None and name != "name") or (value == "" and name == "timezone"):
             fields[name] = None
             continue
         if not isinstance(value, str):
@@ -44,6 +47,9 @@ def calendar_fields(body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
         if name == "timezone" and not is_time_zone(value):
             raise InvalidInput("'timezone' must be an IANA time zone name such as 'Europe/Paris'.")
         fields[name] = value
+    metadata = optional_metadata(body)
+    if metadata is not None:
+        fields["metadata_"] = metadata
     return fields
 
 
