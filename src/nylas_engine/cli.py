@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from nylas_engine.config import DEFAULT_PORT, Settings, default_data_dir, parse_origins
+from nylas_engine.resources_cli import add_resources_commands
 from nylas_engine.sync.cli import add_imap_arguments
 
 
@@ -308,6 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scopes", help="comma-separated (default: email,calendar,contacts)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_tokens_create)
+
+    add_resources_commands(sub)
     return parser
 
 
