@@ -140,3 +140,35 @@ def test_resources_come_from_the_operator(engine, api):
     assert cli("remove", "room-1a@example.org").returncode == 0
     assert cli("remove", "lobby@example.org").returncode == 0
     assert api.get("/resources").json() == []
+
+
+def test_nylas_legacy_calls(engine, account, api):
+    """nylas-legacy 5.15's free_busy, availability, consecutive_availability, generate_ics."""
+    from legacy_sdk import legacy_client
+
+    client = legacy_client(engine.url, account["id"])
+    me = account["email_address"]
+    calendar_id = api.get("/calendars").json()[0]["id"]
+    api.post(
+        "/events",
+        json={
+            "calendar_id": calendar_id,
+            "when": {"start_time": MONDAY + 9 * H, "end_time": MONDAY + 10 * H},
+        },
+    )
+    (free_busy,) = client.free_busy([me], MONDAY, MONDAY + 86400)
+    assert [(s["start_time"], s["end_time"]) for s in free_busy["time_slots"]] == [
+        (MONDAY + 9 * H, MONDAY + 10 * H)
+    ]
+    hours = client.open_hours([me], [0], "UTC", "09:00", "12:00")
+    single = client.availability([me], 60, 60, MONDAY, MONDAY + 86400, open_hours=[hours])
+    assert [s["start_time"] for s in single["time_slots"]] == [MONDAY + 10 * H, MONDAY + 11 * H]
+    chains = client.consecutive_availability([[me]], 60, 60, MONDAY + 8 * H, MONDAY + 10 * H)
+    assert chains == [[{"emails": [me], "start_time": MONDAY + 8 * H, "end_time": MONDAY + 9 * H}]]
+
+    event = client.events.create()
+    event.calendar_id = calendar_id
+    event.title = "Legacy"
+    event.when = {"start_time": MONDAY, "end_time": MONDAY + H}
+    ics = event.generate_ics(method="publish")
+    assert "METHOD:PUBLISH" in ics and "SUMMARY:Legacy" in ics
