@@ -414,3 +414,45 @@ def test_a_read_only_calendar_token_may_check_availability(engine, account):
         }
         assert c.post("/calendars/free-busy", json=body).status_code == 200
         assert c.get("/resources").status_code == 200
+
+
+def test_calendars_limit_busy_times_to_those_calendars(engine, account, api):
+    work = calendar_id(api)
+    home = api.post("/calendars", json={"name": "Home"})
+    assert home.status_code == 200, home.text
+    add_event(api, span(MONDAY + 9 * H, MONDAY + 10 * H))  # in the first calendar
+    reply = api.post(
+        "/events",
+        json={"calendar_id": home.json()["id"], "when": span(MONDAY + 18 * H, MONDAY + 19 * H)},
+    )
+    assert reply.status_code == 200, reply.text
+    body = {
+        "start_time": MONDAY,
+        "end_time": MONDAY + 86400,
+        "calendars": [{"account_id": account["id"], "calendar_ids": [home.json()["id"]]}],
+    }
+    reply = api.post("/calendars/free-busy", json=body)
+    assert reply.json()[0]["email"] == account["email_address"]
+    assert busy_slots(reply) == [(MONDAY + 18 * H, MONDAY + 19 * H)]
+    body["calendars"][0]["calendar_ids"] = [work]
+    assert busy_slots(api.post("/calendars/free-busy", json=body)) == [
+        (MONDAY + 9 * H, MONDAY + 10 * H)
+    ]
+
+
+def test_tentative_events_are_busy_unless_asked_otherwise(engine, account, api):
+    from nylas_engine.store.models import Event
+
+    event = add_event(api, span(MONDAY + 9 * H, MONDAY + 10 * H))
+    with engine.db.session() as session:  # as an emailed invitation answered "maybe" makes it
+        session.scalar(select(Event).where(Event.public_id == event["id"])).status = "tentative"
+    body = {
+        "emails": [account["email_address"]],
+        "start_time": MONDAY + 9 * H,
+        "end_time": MONDAY + 10 * H,
+        "duration_minutes": 60,
+        "interval_minutes": 60,
+    }
+    assert api.post("/calendars/availability", json=body).json()["time_slots"] == []
+    free = api.post("/calendars/availability", json={**body, "tentative_busy": False}).json()
+    assert [s["start_time"] for s in free["time_slots"]] == [MONDAY + 9 * H]

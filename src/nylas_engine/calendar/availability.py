@@ -11,14 +11,17 @@ A slot is free for an email when no busy interval, widened by `buffer` minutes o
 side, overlaps it, and it lies inside that email's `open_hours` (if any were given for it).
 
 The work is bounded because every bound comes from the client: at most `MAX_EMAILS` emails,
-a window of at most `MAX_RANGE` seconds, at most `MAX_CANDIDATES` candidate slots, and for
-consecutive availability at most `MAX_GROUPS` meetings (their orders are all tried).
+a window of at most `MAX_RANGE` seconds, at most `MAX_CANDIDATES` candidate slots, at most
+`MAX_CHECKS` (slot, email) pairs, and for consecutive availability at most `MAX_GROUPS`
+meetings, whose orders are all tried at each start: candidates x orders is at most
+`MAX_CANDIDATES`, which also bounds the size of the answer.
 """
 
 from __future__ import annotations
 
 import bisect
 import itertools
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -31,6 +34,7 @@ from nylas_engine.calendar.when import InvalidInput, is_time_zone
 MAX_EMAILS = 50
 MAX_RANGE = 93 * 86400  # hosted v2 (Google) answered about three months at a time
 MAX_CANDIDATES = 50_000
+MAX_CHECKS = 500_000  # candidate slots x emails, for single availability
 MAX_GROUPS = 4
 MAX_SLOTS_PER_EMAIL = 10_000  # caller-supplied `free_busy` time slots per email
 ROUND_ROBIN = ("max-availability", "max-fairness")
@@ -264,11 +268,7 @@ def parse_availability(body: dict[str, Any], *, consecutive: bool) -> Availabili
     duration = _minutes("duration_minutes", body.get("duration_minutes")) * 60
     interval = _minutes("interval_minutes", body.get("interval_minutes")) * 60
     buffer = _minutes("buffer", body.get("buffer"), default=0, low=0) * 60
-    if (end - start) // interval > MAX_CANDIDATES:
-        raise InvalidInput(
-            f"Too many slots to check: at most {MAX_CANDIDATES} (a shorter range or a longer "
-            "'interval_minutes')."
-        )
+    _check_work(groups, (end - start) // interval, consecutive)
     tentative = body.get("tentative_busy", True)
     if tentative is None:
         tentative = True
@@ -303,6 +303,21 @@ def parse_availability(body: dict[str, Any], *, consecutive: bool) -> Availabili
         body.get("open_hours"), set(request.emails) | set(supplied)
     )
     return request
+
+
+def _check_work(groups: list[list[str]], slots: int, consecutive: bool) -> None:
+    """Refuse a request whose answer would take too long or be too large: single
+    availability checks each candidate slot for each email; consecutive availability tries
+    every order of the meetings at each candidate start (and may answer each of them)."""
+    if consecutive:
+        work, limit = slots * math.factorial(max(1, len(groups))), MAX_CANDIDATES
+    else:
+        work, limit = slots * max(1, len(groups[0])), MAX_CHECKS
+    if slots > MAX_CANDIDATES or work > limit:
+        raise InvalidInput(
+            f"Too many slots to check ({work}; at most {limit}): use a shorter range, a longer "
+            "'interval_minutes', or fewer emails."
+        )
 
 
 # ---------------------------------------------------------------------------- computing
