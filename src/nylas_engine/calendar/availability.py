@@ -246,6 +246,14 @@ class AvailabilityRequest:
     def emails(self) -> list[str]:
         return list(dict.fromkeys(e for group in self.groups for e in group))
 
+    def add_to_every_meeting(self, email: str) -> None:
+        """The owner of a `calendars` entry attends every meeting (or the only one)."""
+        if not self.groups:
+            self.groups = [[]]
+        for group in self.groups:
+            if email not in group:
+                group.append(email)
+
 
 def parse_availability(body: dict[str, Any], *, consecutive: bool) -> AvailabilityRequest:
     raw = body.get("emails")

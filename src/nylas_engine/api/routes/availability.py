@@ -98,11 +98,7 @@ def _busy(scope: AccountScope, request: compute.AvailabilityRequest) -> dict[str
     )
     for email, spans in by_calendars:
         by_email.setdefault(email, []).extend(spans)
-        for group in request.groups or [[]]:
-            if email not in group:
-                group.append(email)
-    if not request.groups:
-        request.groups = [[e for e, _ in by_calendars]]
+        request.add_to_every_meeting(email)
     return by_email
 
 
