@@ -13,6 +13,7 @@ from typing import Any
 
 from nylas_engine.config import DEFAULT_PORT, Settings, default_data_dir, parse_origins
 from nylas_engine.listener import Listener, open_listener
+from nylas_engine.resources_cli import add_resources_commands
 from nylas_engine.sync.cli import add_imap_arguments
 
 
@@ -441,6 +442,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scopes", help="comma-separated (default: email,calendar,contacts)")
     _json_option(p)
     p.set_defaults(func=cmd_tokens_create)
+
+    add_resources_commands(sub, command)
     return parser
 
 

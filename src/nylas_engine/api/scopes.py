@@ -34,7 +34,18 @@ _AREAS: dict[str, str | None] = {
     "events": "calendar",
     "send-rsvp": "calendar",
     "contacts": "contacts",
+    "resources": "calendar",
 }
+# POSTs that only read (free-busy, availability, an .ics made from an event): a read-only
+# calendar token may make them, as hosted v2 allowed.
+_POST_READS = frozenset(
+    (
+        "/calendars/free-busy",
+        "/calendars/availability",
+        "/calendars/availability/consecutive",
+        "/events/to-ics",
+    )
+)
 
 _MAIL = frozenset(("mail.read", "mail.write"))
 _DRAFTS = frozenset(("drafts.read", "drafts.write"))
@@ -87,7 +98,7 @@ def required_permission(method: str, path: str) -> str | None:
         return None
     if area == "send":
         return "send"
-    if method in _READS:
+    if method in _READS or path.rstrip("/") in _POST_READS:
         return f"{area}.read"
     if area == "files" and method == "POST":
         return "files.upload"

@@ -83,6 +83,8 @@ def invitation_calendar(
     organizer: tuple[str, str],
     attendees: list[dict[str, Any]],
     recurrence_id: int | None = None,
+    prodid: str = INVITE_PRODID,
+    status: str | None = None,
 ) -> bytes:
     """The organizer's VCALENDAR: METHOD:REQUEST (a new or changed event, every attendee
     with their PARTSTAT and RSVP=TRUE) or METHOD:CANCEL (STATUS:CANCELLED, naming the
@@ -112,11 +114,11 @@ def invitation_calendar(
     if location:
         event.add("location", location)
     event.add("transp", "OPAQUE" if busy else "TRANSPARENT")
-    event.add("status", "CANCELLED" if method == "CANCEL" else "CONFIRMED")
+    event.add("status", status or ("CANCELLED" if method == "CANCEL" else "CONFIRMED"))
     for name, value in _recurrence_properties(recurrence, zone):
         event.add(name, value)
     _add_recurrence_id(event, recurrence_id, when)
-    return _calendar(INVITE_PRODID, method, event)
+    return _calendar(prodid, method, event)
 
 
 def _add_recurrence_id(event: IEvent, recurrence_id: int | None, when: dict[str, Any]) -> None:

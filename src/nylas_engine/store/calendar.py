@@ -120,6 +120,10 @@ class Instance:
         return self.when.start_ts
 
     @property
+    def end_ts(self) -> int:
+        return self.when.end_ts
+
+    @property
     def public_id(self) -> str:
         return self.id
 

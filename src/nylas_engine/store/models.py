@@ -476,3 +476,18 @@ class WebhookCursor(Base):
     transaction_id: Mapped[int] = mapped_column(Integer, default=0)
     sync_state: Mapped[str] = mapped_column(String(32))
     __table_args__ = (UniqueConstraint("webhook_id", "account_id", name="uq_webhook_cursor"),)
+
+
+class RoomResource(Base):
+    """A room (or other bookable resource) an operator configured (`nylas-engine resources
+    add`), listed to every account at GET /resources as hosted v2 listed its providers'."""
+
+    __tablename__ = "room_resources"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String(255), unique=True)  # lower case
+    name: Mapped[str] = mapped_column(String(255), default="")
+    capacity: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    building: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    floor_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    floor_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
