@@ -71,6 +71,7 @@ def serve(
 
     from nylas_engine.api.app import create_app
     from nylas_engine.context import EngineContext
+    from nylas_engine.send.scheduler import start_outbox
     from nylas_engine.webhooks.deliver import start_webhooks
 
     check_cors(settings)
@@ -82,13 +83,14 @@ def serve(
     print(f"nylas-engine serving on http://{host}:{port}/ ({settings.auth_mode} mode)", flush=True)
     sync = start_sync(ctx)
     webhooks = start_webhooks(ctx)
+    scheduled = start_outbox(ctx)
     from nylas_engine.api.query_guard import AccessLogRedaction
 
     logging.getLogger("uvicorn.access").addFilter(AccessLogRedaction())
     try:
         uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=2)
     finally:
-        for service in (sync, webhooks):
+        for service in (sync, webhooks, scheduled):
             if service is not None:
                 service.stop()
 
