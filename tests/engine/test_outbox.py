@@ -19,6 +19,8 @@ from typing import Any
 import httpx
 import pytest
 from conftest import Engine
+from legacy_sdk import legacy_client
+from node_sdk import run_node
 from smtp_listener import SmtpListener
 from test_webhook_delivery import Receiver
 
@@ -470,3 +472,86 @@ def test_delta_pages_pass_over_job_outcomes(api, smtp):
     deltas = api.get("/delta", params={"cursor": cursor}).json()["deltas"]
     assert {d["object"] for d in deltas} <= {"message", "thread"}
     assert any(d["object"] == "message" for d in deltas)
+
+
+# --------------------------------------------------------------------------- official SDKs
+
+
+def test_the_node_sdk_schedules_updates_cancels_and_reads_job_statuses(api, sender, smtp):
+    now = int(time.time())
+    scheduled = run_node(
+        str(api.base_url).rstrip("/"),
+        sender["id"],
+        """
+        const Draft = require('nylas/lib/models/draft').default;
+        const draft = new Draft(nylas, {subject: 'From Node', body: '<p>Hi</p>',
+                                        to: [{name: 'Ann', email: 'ann@example.org'}]});
+        const later = new Date(values.later * 1000);
+        const limit = new Date(values.limit * 1000);
+        const job = await nylas.outbox.send(draft, {sendAt: later, retryLimitDatetime: limit});
+        draft.subject = 'Updated from Node';
+        const updated = await nylas.outbox.update(job.jobStatusId, {
+          updatedMessage: draft, sendAt: new Date(values.soon * 1000)});
+        const doomed = await nylas.outbox.send(new Draft(nylas, {
+          subject: 'Never', to: [{email: 'ann@example.org'}]}), {sendAt: later});
+        await nylas.outbox.delete(doomed.jobStatusId);
+        const statuses = await nylas.jobStatuses.list();
+        return {
+          job: [job.jobStatusId, job.status, job.originalData.subject,
+                job.originalData.sendAt.getTime() / 1000, job.constructor.name],
+          updated: [updated.status, updated.sendAt.getTime() / 1000,
+                    updated.originalSendAt.getTime() / 1000, updated.originalData.subject],
+          doomed: doomed.jobStatusId,
+          statuses: statuses.map(s => [s.jobStatusId, s.status, s.action, s.constructor.name]),
+        };
+        """,
+        later=now + 3600,
+        limit=now + 7200,
+        soon=now + 2,
+    )
+    job_id, status, subject, send_at, model = scheduled["job"]
+    assert (status, subject, send_at) == ("pending", "From Node", now + 3600)
+    assert model == "OutboxJobStatus"
+    assert scheduled["updated"] == ["pending", now + 2, now + 3600, "Updated from Node"]
+    assert scheduled["statuses"] == [
+        [job_id, "pending", "outbox", "OutboxJobStatus"],
+        [scheduled["doomed"], "cancelled", "outbox", "OutboxJobStatus"],
+    ]
+
+    assert wait_done(api, job_id)["status"] == "successful"
+    [received] = smtp.messages
+    assert received.message["Subject"] == "Updated from Node"
+    assert received.at >= now + 2
+    seen = run_node(
+        str(api.base_url).rstrip("/"),
+        sender["id"],
+        """
+        const status = await nylas.jobStatuses.find(values.job);
+        const message = await nylas.messages.find(status.messageId);
+        return [status.isSuccessful(), status.object, message.subject];
+        """,
+        job=job_id,
+    )
+    assert seen == [True, "message", "Updated from Node"]
+
+
+def test_nylas_legacy_schedules_updates_and_cancels(api, sender, smtp, pristine_read_only_attrs):
+    client = legacy_client(str(api.base_url).rstrip("/"), sender["id"])
+    draft = client.drafts.create()
+    draft.subject = "From legacy"
+    draft.to = [{"email": "ann@example.org"}]
+    draft.body = "Hello from nylas-legacy"
+    now = int(time.time())
+    job = client.outbox.send(draft, now + 3600, retry_limit_datetime=now + 7200)
+    assert job.status == "pending" and job.original_data["subject"] == "From legacy"
+    draft.subject = "Updated by legacy"
+    updated = client.outbox.update(job.job_status_id, draft=draft, send_at=now + 2)
+    assert updated.original_data["subject"] == "Updated by legacy"
+    assert updated.original_data["send_at"] == now + 2
+    doomed = client.outbox.send(draft, now + 3600)
+    client.outbox.delete(doomed.job_status_id)
+    assert wait_done(api, job.job_status_id)["status"] == "successful"
+    statuses = {s.job_status_id: s for s in client.job_statuses.all()}
+    assert statuses[job.job_status_id].is_successful()
+    assert statuses[doomed.job_status_id].status == "cancelled"
+    assert [r.message["Subject"] for r in smtp.messages] == ["Updated by legacy"]
