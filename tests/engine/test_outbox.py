@@ -351,6 +351,18 @@ def test_a_rejected_message_fails_at_once(engine):
             assert smtp.messages == []
 
 
+def test_a_message_some_recipients_refuse_is_sent_to_the_others(engine):
+    with SmtpListener(mode="reject_some") as smtp:
+        account = engine.new_account(**smtp.account_fields())
+        with engine.client(account["id"]) as api:
+            job = schedule(api, to=[*TO, {"email": "bad@example.org"}])
+            done = wait_done(api, job["job_status_id"])
+            assert done["status"] == "successful"
+            assert "bad@example.org: 550" in done["metadata"]["reason"]
+            [received] = smtp.messages
+            assert received.rcpt_tos == ["ann@example.org"]
+
+
 # --------------------------------------------------------------------------- restarts
 
 

@@ -158,6 +158,7 @@ class _JobWitness:
         self.job_id = job_id
         self.started = False  # DATA may have begun and the server's answer is not known
         self.sent: tuple[str, str | None] | None = None  # (message id, thread id)
+        self.refused: str | None = None  # the recipients that refused it, if some did
 
     def starting(self, message_id: str) -> None:
         with self.ctx.db.session() as session:
@@ -172,6 +173,8 @@ class _JobWitness:
     def accepted(self, message: Message, partial: SendError | None) -> None:
         thread = message.thread
         self.sent = (message.public_id, thread.public_id if thread is not None else None)
+        if partial is not None:
+            self.refused = _reason(outbox.api_error(partial))
 
 
 @dataclass(frozen=True)
@@ -241,9 +244,10 @@ def _settle(
         job = session.get(OutboxJob, job_id)
         assert job is not None
         if witness.sent is not None:
-            jobs.succeed(session, job, *witness.sent)
+            jobs.succeed(session, job, *witness.sent, refused=witness.refused)
             return jobs.SUCCESSFUL
-        assert failure is not None
+        if failure is None:  # the send returned without saying it went out: never again
+            failure = Failure("The send ended without an answer from the server.", False)
         if witness.started:
             jobs.fail(session, job, f"{failure.reason} The message may have gone out.")
             return jobs.FAILED

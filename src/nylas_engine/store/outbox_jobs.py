@@ -147,7 +147,15 @@ def set_data_started(session: Session, job_id: int, started: bool) -> None:
     )
 
 
-def succeed(session: Session, job: OutboxJob, message_id: str, thread_id: str | None) -> bool:
+def succeed(
+    session: Session,
+    job: OutboxJob,
+    message_id: str,
+    thread_id: str | None,
+    *,
+    refused: str | None = None,
+) -> bool:
+    """Sent (`refused`: the recipients that refused it, when some did)."""
     done = _move(
         session,
         job.id,
@@ -155,7 +163,7 @@ def succeed(session: Session, job: OutboxJob, message_id: str, thread_id: str | 
         status=SUCCESSFUL,
         message_id=message_id,
         thread_id=thread_id,
-        reason=None,
+        reason=refused,
     )
     if done:
         log_inserts(session, job.account_id, [(JOB_OBJECT, job.public_id)], "success")
