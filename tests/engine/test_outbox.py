@@ -251,6 +251,21 @@ def test_another_accounts_jobs_are_invisible(engine, api, smtp):
     assert api.get("/job-statuses", params={"view": "ids"}).json() == [job_id]
 
 
+def test_the_outbox_needs_a_token_that_may_send(engine, sender):
+    def token(scopes: str) -> str:
+        issued = engine.cli("tokens", "create", sender["id"], "--scopes", scopes, "--json")
+        return str(json.loads(issued)["access_token"])
+
+    with engine.client(token("email.read_only")) as reader:
+        refused = reader.post("/v2/outbox", json={"to": TO, "send_at": 4102444800})
+        assert refused.status_code == 403, refused.text
+        assert reader.get("/v2/outbox").status_code == 403
+        assert reader.get("/job-statuses").status_code == 200
+    with engine.client(token("email.send")) as sender_only:
+        allowed = sender_only.post("/v2/outbox", json={"to": TO, "send_at": 4102444800})
+        assert allowed.status_code == 202, allowed.text
+
+
 def test_a_cancel_while_the_message_is_being_sent_is_refused(engine):
     with SmtpListener(hold="MAIL") as smtp:
         account = engine.new_account(**smtp.account_fields())
