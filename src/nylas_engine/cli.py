@@ -75,6 +75,7 @@ def serve(
     from nylas_engine.api.app import create_app
     from nylas_engine.api.query_guard import AccessLogRedaction
     from nylas_engine.context import EngineContext
+    from nylas_engine.send.scheduler import start_outbox
     from nylas_engine.webhooks.deliver import start_webhooks
 
     check_cors(settings)
@@ -88,6 +89,7 @@ def serve(
     print(f"nylas-engine serving on {listener.url} ({settings.auth_mode} mode)", flush=True)
     sync = start_sync(ctx)
     webhooks = start_webhooks(ctx)
+    scheduled = start_outbox(ctx)
     logging.getLogger("uvicorn.access").addFilter(AccessLogRedaction())
     tls = listener.tls
     config = uvicorn.Config(
@@ -103,7 +105,7 @@ def serve(
         uvicorn.Server(config).run(sockets=[listener.sock])
     finally:
         listener.close()
-        for service in (sync, webhooks):
+        for service in (sync, webhooks, scheduled):
             if service is not None:
                 service.stop()
 

@@ -144,6 +144,9 @@ def populate(engine: Any, account: dict[str, Any], label_account: dict[str, Any]
         if contact.status_code == 200:
             objects.ids["contact_id"] = contact.json()["id"]
             _ok(api.put(f"/contacts/{objects['contact_id']}/picture", content=PNG))
+        job = api.post("/v2/outbox", json={"to": [{"email": "x@y.com"}], "send_at": 4102444800})
+        if job.status_code == 202:  # a secret message for 2100
+            objects.ids["job_status_id"] = job.json()["job_status_id"]
     labelled = Mailbox(engine, label_account)
     with engine.client(label_account["id"]) as api:
         objects.ids["label_id"] = _ok(api.post("/labels", json={"display_name": "Hidden"}))["id"]
@@ -176,6 +179,9 @@ def snapshot(engine: Any, objects: Objects, label_account: dict[str, Any]) -> di
         if f"{name}_id" in objects.ids:
             paths[name] = f"/{name}s/{objects[f'{name}_id']}"
             paths[f"{name}s"] = f"/{name}s"
+    if "job_status_id" in objects.ids:
+        paths["outbox"] = f"/v2/outbox/{objects['job_status_id']}"
+        paths["job_statuses"] = "/job-statuses"
     if "contact_id" in objects.ids:
         paths["picture"] = f"/contacts/{objects['contact_id']}/picture"
     state: dict[str, Any] = {}

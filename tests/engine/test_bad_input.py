@@ -46,6 +46,7 @@ BODYLESS = {
     "DELETE /contacts/{contact_id}",
     "DELETE /contacts/{contact_id}/picture",
     "PUT /contacts/{contact_id}/picture",  # the body is an image: a bad one is a 400 anyway
+    "DELETE /v2/outbox/{job_status_id}",
     "POST /files",  # multipart: anything else is a 400 anyway
     "POST /delta/latest_cursor",
     "POST /oauth/revoke",
@@ -171,6 +172,8 @@ CONTACT = {
     "physical_addresses": "addresses",
 }
 CALENDAR = {"name": "str", "description": "str", "location": "str", "timezone": "timezone"}
+OUTBOX = {**DRAFT, "send_at": "int", "retry_limit_datetime": "int"}
+LATER = 4102444800  # 2100: a scheduled message these tests make is never due
 # The typed fields of each write route (the others are ignored by design, wire-api §8, §12).
 FIELDS: dict[str, dict[str, str]] = {
     "PUT /threads/{thread_id}": {"unread": "bool", "starred": "bool", "folder_id": "id"},
@@ -192,6 +195,8 @@ FIELDS: dict[str, dict[str, str]] = {
     "POST /events": {**EVENT, "calendar_id": "id"},
     "PUT /events/{event_id}": EVENT,
     "POST /send-rsvp": {"event_id": "id", "status": "rsvp_status", "comment": "str"},
+    "POST /v2/outbox": OUTBOX,
+    "PATCH /v2/outbox/{job_status_id}": OUTBOX,
     "POST /contacts": CONTACT,
     "PUT /contacts/{contact_id}": CONTACT,
     "POST /delta/generate_cursor": {"start": "int"},
@@ -275,6 +280,9 @@ class Target:
             "calendar_id": lambda: self._post("/calendars", {"name": "Calendar"}),
             "event_id": lambda: self._post("/events", self.event_body()),
             "contact_id": lambda: self._post("/contacts", {"given_name": "Contact"}),
+            "job_status_id": lambda: self.api.post(
+                "/v2/outbox", json={"to": [{"email": "a@example.com"}], "send_at": LATER}
+            ).json()["job_status_id"],
             "client_id": lambda: str(self.app["client_id"]),
             "account_id": lambda: str(self.app["account_id"]),
             "webhook_id": lambda: self._post(
@@ -342,6 +350,7 @@ _PARAMS = {
     "calendar_id",
     "event_id",
     "contact_id",
+    "job_status_id",
     "client_id",
     "account_id",
     "webhook_id",
@@ -449,6 +458,8 @@ def _base_body(route: Route, target: Target) -> dict[str, Any]:
         return {"event_id": target.fresh("event_id"), "status": "yes"}
     if key == "POST /calendars":
         return {"name": "Calendar"}
+    if key == "POST /v2/outbox":
+        return {"to": [{"email": "a@example.com"}], "send_at": LATER}
     if key == "POST /a/{client_id}/webhooks":
         return {"callback_url": "http://127.0.0.1:9/hook", "triggers": ["message.created"]}
     if key == "POST /connect/authorize":

@@ -42,6 +42,7 @@ ACCOUNT_PARAMS = {
     "calendar_id",
     "event_id",
     "contact_id",
+    "job_status_id",
 }
 APP_PARAMS = {"client_id", "account_id", "webhook_id"}
 
@@ -67,6 +68,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "/calendars/{calendar_id}": {"name": "Taken over"},
     "/events/{event_id}": {"title": "Taken over"},
     "/contacts/{contact_id}": {"given_name": "Taken over"},
+    "/v2/outbox/{job_status_id}": {"subject": "Taken over"},
 }
 
 

@@ -30,6 +30,8 @@ _AREAS: dict[str, str | None] = {
     "labels": "folders",
     "send": "send",
     "send-with-features": "send",
+    "v2": "send",  # /v2/outbox: scheduled sends
+    "job-statuses": None,  # the account's own jobs
     "calendars": "calendar",
     "events": "calendar",
     "send-rsvp": "calendar",

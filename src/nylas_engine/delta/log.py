@@ -79,14 +79,17 @@ def _entry(account_id: int, object_type: str, public_id: str, command: str) -> d
     }
 
 
-def log_inserts(session: Session, account_id: int, objects: list[tuple[str, str]]) -> None:
+def log_inserts(
+    session: Session, account_id: int, objects: list[tuple[str, str]], command: str = "insert"
+) -> None:
     """Log objects a caller inserted without the unit of work (a bulk INSERT, which no
-    flush hook sees), given as (object type, public id)."""
+    flush hook sees), given as (object type, public id). Also logs an outbox job's outcome
+    (store/outbox_jobs.py), which webhooks announce and delta pages pass over."""
     if objects:
         _hold_log(session, [account_id])
         session.connection().execute(
             insert(Transaction),
-            [_entry(account_id, type_, public_id, "insert") for type_, public_id in objects],
+            [_entry(account_id, type_, public_id, command) for type_, public_id in objects],
         )
 
 

@@ -330,6 +330,11 @@ def _recipients(*groups: list[dict[str, Any]]) -> list[str]:
     return found
 
 
+def check_recipients(*groups: list[dict[str, Any]]) -> list[str]:
+    """The recipients as a send checks them (400/402), for a send scheduled for later."""
+    return _recipients(*groups)
+
+
 def _sent_categories(session: Session, account: Account) -> list[Category]:
     roles = ["sent"] if account.organization_unit != "label" else ["sent", "all"]
     found = [category_by_role(session, account, role) for role in roles]

@@ -491,3 +491,35 @@ class RoomResource(Base):
     floor_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
     floor_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+
+
+class OutboxJob(Base):
+    """A message to send later (`/v2/outbox`): its draft fields as given, when to send it,
+    and how far it got. `public_id` is its job status id. store/outbox_jobs.py says how a
+    job moves from `pending` to `sending` to `successful` / `failed` (or `cancelled`)."""
+
+    __tablename__ = "outbox_jobs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True, default=new_public_id)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    send_at: Mapped[int] = mapped_column(BigInteger)
+    original_send_at: Mapped[int] = mapped_column(BigInteger)
+    retry_limit: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    due_at: Mapped[int] = mapped_column(BigInteger)  # send_at, or the next retry
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The scheduler sending it (its boot id) and since when; `data_started` once SMTP DATA
+    # may have begun: from then on the job is never tried again.
+    claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    claimed_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    data_started: Mapped[bool] = mapped_column(Boolean, default=False)
+    message_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    thread_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    updated_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    __table_args__ = (
+        Index("ix_outbox_jobs_account", "account_id", "id"),
+        Index("ix_outbox_jobs_due", "status", "due_at"),
+    )

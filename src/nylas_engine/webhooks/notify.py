@@ -5,8 +5,9 @@ is announced the same way; an app hears only of the object types its tokens for 
 may read (their scopes, `api.scopes`). Account triggers come from the account's sync state,
 which is compared with the one last announced: `running`, `invalid`, `stopped`, and `sync_error` for
 a connection failure; `account.connected` when an account is linked to the app (its first
-token) after the webhook was made. Tracking and job triggers are accepted but never fire:
-the engine does no tracking and has no job queue.
+token) after the webhook was made. `job.successful` / `job.failed` announce an outbox job's
+outcome (its `job` row in the delta log, store/outbox_jobs.py), as a `message` whose id is
+the job status id. Tracking triggers are accepted but never fire: the engine does no tracking.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from nylas_engine.api.scopes import Grants
 from nylas_engine.store.models import Webhook, now
+from nylas_engine.store.outbox_jobs import FAILED, JOB_OBJECT, OUTCOME_COMMANDS, SUCCESSFUL
 from nylas_engine.store.webhooks import (
     Linked,
     granted_scopes,
@@ -26,12 +28,15 @@ from nylas_engine.store.webhooks import (
     message_attributes,
     transactions_after,
 )
+from nylas_engine.webhooks.jobs import describe_jobs
 
 BATCH = 100  # deltas per notification at most
 
 OBJECT_TRIGGERS = {
     ("message", "insert"): "message.created",
     ("message", "update"): "message.updated",
+    (JOB_OBJECT, OUTCOME_COMMANDS[SUCCESSFUL]): "job.successful",
+    (JOB_OBJECT, OUTCOME_COMMANDS[FAILED]): "job.failed",
     **{
         (kind, command): f"{kind}.{word}"
         for kind in ("contact", "calendar", "event")
@@ -102,6 +107,7 @@ def next_batch(session: Session, webhook: Webhook, limit: int = BATCH) -> Batch:
         data = delta["object_data"]
         if data["object"] == "message":
             data["attributes"] = attributes.get(data["id"])
+    describe_jobs(session, batch.deltas)
     return batch
 
 

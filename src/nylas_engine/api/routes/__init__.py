@@ -14,6 +14,8 @@ MODULES = [
     "messages",
     "drafts",
     "send",
+    "outbox",
+    "job_statuses",
     "files",
     "categories",
     "availability",

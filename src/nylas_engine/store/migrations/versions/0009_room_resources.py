@@ -1,7 +1,7 @@
 """Room resources an operator configures (hosted v2 `GET /resources`).
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-05
 """
 import sqlalchemy as sa
