@@ -23,6 +23,8 @@ from email.parser import BytesParser
 from html.parser import HTMLParser
 from typing import Any
 
+from nylas_engine.mime.tree import build_tree
+
 SNIPPET_LENGTH = 191
 MAX_HEADER_LENGTH = 998  # the longest line RFC 5322 allows; the store's column width
 _MAX_DEPTH = 40  # deeper MIME nesting is treated as opaque data, not walked
@@ -103,7 +105,8 @@ def parse_message(raw: bytes, *, fallback_date: int | None = None) -> ParsedMess
     """
     parsed = ParsedMessage()
     try:
-        msg = BytesParser(policy=policy.compat32).parsebytes(raw)
+        # The fast tree where it is sure to be the stdlib's (see mime/tree.py), else the stdlib.
+        msg = build_tree(raw) or BytesParser(policy=policy.compat32).parsebytes(raw)
     except Exception:  # the parser is lenient; this is a last line of defence
         parsed.defects = 1
         parsed.date = fallback_date or int(time.time())
