@@ -13,8 +13,9 @@ bench:
 	python3 -m pip install -q --disable-pip-version-check -e '.[engine,test,dev]'
 	python3 bench/run.py
 
-# Initial IMAP sync of 10,000 messages from a real Dovecot against a bare imapclient FETCH loop,
-# the sync's peak RSS and new-mail-to-delta latency with IDLE (needs dovecot-imapd/-lmtpd).
+# Initial IMAP sync of 10,000 messages from a real Dovecot, alternating with mbsync and
+# offlineimap on the same mailbox (installed with apt-get when missing and root): wall, CPU and
+# peak RSS ratios, inbox-usable time, new-mail-to-delta latency (needs dovecot-imapd/-lmtpd).
 bench-sync:
 	python3 -m pip install -q --disable-pip-version-check -e '.[engine,test,dev]'
 	python3 bench/sync.py

@@ -1,23 +1,30 @@
-"""IMAP sync benchmark against a real Dovecot, with its baseline measured in the same run.
+"""IMAP sync benchmark against a real Dovecot: the engine raced against mbsync and offlineimap.
 
-    make bench-sync       # or: python bench/sync.py [--messages 10000] [--no-write]
+    make bench-sync       # or: python bench/sync.py [--messages 10000] [--rounds 3] [--no-write]
 
 Fills a fresh Dovecot mailbox with N varied messages (Maildir files written before the server
 starts: plain text, HTML newsletters, attachments and inline images, ISO-8859-1 bodies, reply
-threads, a few malformed ones; spread over Inbox, Archive and Sent), then measures:
+threads, a few malformed ones; spread over Inbox, Archive and Sent), lets Dovecot read it all
+once (untimed, so every run starts warm), then, `--rounds` times in turn:
 
-* the baseline: a bare imapclient loop that selects each folder and FETCHes BODY.PEEK[] and
-  FLAGS for every message in batches of 100 (the same batch size as the engine), doing
-  nothing with the bytes;
-* the engine's initial sync: `nylas-engine sync ACCOUNT --once --json` in a subprocess, its
-  wall time, when the first 100 inbox messages became readable (the database is polled while
-  it runs), and peak RSS (read by a fresh wrapper process with getrusage(RUSAGE_CHILDREN),
-  so the number is the sync's own);
-* new mail to delta with IDLE: `nylas-engine serve` on the synced data, a message delivered
-  over LMTP, `/delta/longpoll` read until the message shows up; the median of several.
+* the engine's initial sync: `nylas-engine sync ACCOUNT --once --json` into a fresh data
+  directory;
+* mbsync (Debian `isync`) and offlineimap (Debian `offlineimap3`) pulling the same mailbox
+  into an empty Maildir, with their default settings (both fsync what they write). They are
+  installed with apt-get when missing and this runs as root; otherwise left out.
 
-Dovecot reads the whole mailbox once (untimed) before either run, so both start warm.
-`--profile FILE` also writes a cProfile of the engine's sync (which then runs slower).
+Each run is measured by a wrapper process (`--measure`) that reaps the whole process tree:
+wall time, CPU of every process in it (the engine's worker processes included), and peak
+RSS summed over the tree (sampled every 50 ms, each process's own peak counted). "Inbox
+usable" is when the first 100 inbox messages can be read: in the engine's database (polled
+while it runs) or as files in the peer's local INBOX. Medians of the rounds are reported,
+with the engine's ratios to each peer.
+
+Then new mail to delta: `nylas-engine serve` on the synced data, messages delivered to the
+inbox over LMTP and APPENDed to Archive by another client, `/delta/longpoll` read until each
+shows up. A bare imapclient FETCH loop (no parsing) is timed once, for reference.
+
+`--profile FILE` writes a cProfile of the engine's first sync (which then runs slower).
 Writes the numbers into the "IMAP sync" section of bench/RESULTS.md unless --no-write.
 """
 
