@@ -195,20 +195,24 @@ class _Headers:
         found: list[tuple[str, str]] = []
         try:
             found = [(a.display_name, a.addr_spec) for a in header.addresses]
+            # Only these flaws in an otherwise well-formed header keep an address that has
+            # no domain or is empty; elsewhere such a "local part" is debris of junk.
+            as_written = all(str(d) in _TOLERATED_DEFECTS for d in header.defects)
         except Exception:
             found = email.utils.getaddresses([value])
+            as_written = False
         people: list[Participant] = []
         for display, addr in found:
             addr = _repair(addr).strip()
             if inner := _ANGLE_ADDR.search(addr):  # `"broken <a@b>"` parsed as one local part
                 addr = inner.group(1)
-            if addr == "<>" or (not addr and "<>" in value):
+            if addr == "<>" and as_written:
                 addr = ""  # the null address (a bounce's sender): kept, as the server has it
             else:
                 addr = addr.strip("<>").strip()
                 # An address without a domain (`From: foo`, local mail) is kept as it is;
                 # what is neither that nor an address is junk.
-                if "@" not in addr and not _LOCAL_PART.fullmatch(addr):
+                if "@" not in addr and not (as_written and _LOCAL_PART.fullmatch(addr)):
                     self.defects += 1
                     continue
             people.append({"name": _one_line(_repair(display or "")), "email": addr.lower()})
@@ -239,6 +243,7 @@ _FOLDING = re.compile(r"\r?\n[ \t]*")
 _MSGID = re.compile(r"<[^<>\s]+>")
 _SURROGATES = re.compile("[\udc80-\udcff]")
 _ANGLE_ADDR = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
+_TOLERATED_DEFECTS = {"addr-spec local part with no domain", "null addr-spec in angle-addr"}
 _LOCAL_PART = re.compile(r"[^\s<>()\[\]\\,;:@\"]+")  # an atom-like local part, no domain
 
 
