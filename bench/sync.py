@@ -432,6 +432,7 @@ def engine_sync(engine: LocalEngine, account: str, profile: str | None) -> dict[
 # ------------------------------------------------------------------------------ the peers
 
 PEERS = {"mbsync": "isync", "offlineimap": "offlineimap3"}  # command: Debian package
+BASELINE = "engine (baseline)"
 
 MBSYNC_CONFIG = """\
 IMAPAccount bench
@@ -601,16 +602,23 @@ def main() -> None:
     parser.add_argument("--idle-runs", type=int, default=5, help="new inbox mail probes")
     parser.add_argument("--folder-runs", type=int, default=3, help="new Archive mail probes")
     parser.add_argument("--no-peers", action="store_true", help="the engine alone")
+    parser.add_argument("--peers", default=",".join(PEERS), help="which peers (comma list)")
     parser.add_argument("--profile", help="write a cProfile of the engine's sync here")
     parser.add_argument(
         "--engine-src",
         help="run the engine from this source tree (e.g. a git worktree of an "
         "older commit, to compare before/after under the same machine conditions)",
     )
+    parser.add_argument(
+        "--baseline-src",
+        help="also run the engine from this source tree in every round (before/after in the "
+        "same run; its rows say 'engine (baseline)')",
+    )
     parser.add_argument("--no-write", action="store_true", help="don't update RESULTS.md")
     parser.add_argument("--note", default="", help="a label for this run in RESULTS.md")
     args = parser.parse_args()
-    peers = [] if args.no_peers else install_peers()
+    wanted = set(args.peers.split(","))
+    peers = [] if args.no_peers else [p for p in install_peers() if p in wanted]
 
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp:
         os.chmod(tmp, 0o755)  # Dovecot's unprivileged processes must reach its directory
@@ -627,6 +635,8 @@ def main() -> None:
         load_before = _load()
         server.start()
         runs: dict[str, list[dict[str, Any]]] = {"engine": [], **{p: [] for p in peers}}
+        if args.baseline_src:
+            runs[BASELINE] = []
         try:
             t0 = time.perf_counter()
             bare_fetch(server, USER)  # Dovecot builds its indexes and caches: untimed
@@ -644,6 +654,13 @@ def main() -> None:
                 runs["engine"].append(result)
                 _report("engine", round_, result)
                 if round_ < args.rounds - 1:
+                    shutil.rmtree(root)
+                if args.baseline_src:
+                    root = Path(tmp) / f"baseline-{round_}"
+                    baseline, baseline_account = new_engine(server, root, args.baseline_src)
+                    result = engine_sync(baseline, baseline_account, None)
+                    runs[BASELINE].append(result)
+                    _report(BASELINE, round_, result)
                     shutil.rmtree(root)
                 for peer in peers:
                     result = peer_sync(peer, server, Path(tmp) / peer)
@@ -681,7 +698,9 @@ def _report(name: str, round_: int, result: dict[str, Any]) -> None:
     ready = result["inbox_ready"]
     print(
         f"[{round_ + 1}] {name}: {result['seconds']:.2f} s wall, "
-        f"CPU {result['cpu_seconds']:.2f} s, peak RSS {result['tree_peak_kib'] / 1024:.0f} MiB "
+        f"CPU {result['cpu_seconds']:.2f} s (below the main process "
+        f"{result['worker_cpu_seconds']:.2f} s), "
+        f"peak RSS {result['tree_peak_kib'] / 1024:.0f} MiB "
         "(process tree), inbox usable "
         + (f"after {ready:.2f} s" if ready is not None else "never before the end"),
         flush=True,
@@ -721,6 +740,26 @@ def _rows(
     ]
     for peer, results in runs.items():
         if peer == "engine" or not results:
+            continue
+        if peer == BASELINE:
+            b_wall, b_cpu = _median(results, "seconds"), _median(results, "cpu_seconds")
+            b_rss = _median(results, "tree_peak_kib") / 1024
+            b_ready = [r["inbox_ready"] for r in results if r["inbox_ready"] is not None]
+            rows.append(
+                (
+                    BASELINE,
+                    f"{b_wall:.2f} s wall, {b_cpu:.2f} s CPU, {b_rss:.0f} MiB",
+                    f"median of {len(results)}; inbox usable after "
+                    + (f"{statistics.median(b_ready):.2f} s" if b_ready else "n/a")
+                    + "; "
+                    + ", ".join(
+                        f"engine (baseline)/{p}: wall {b_wall / _median(r, 'seconds'):.2f}x, "
+                        f"CPU {b_cpu / _median(r, 'cpu_seconds'):.2f}x"
+                        for p, r in runs.items()
+                        if p in PEERS and r
+                    ),
+                )
+            )
             continue
         p_wall, p_cpu = _median(results, "seconds"), _median(results, "cpu_seconds")
         p_rss = _median(results, "tree_peak_kib") / 1024
