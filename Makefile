@@ -18,8 +18,9 @@ bench:
 	bash scripts/venv.sh engine,test,dev
 	.venv/bin/python bench/run.py
 
-# Initial IMAP sync of 10,000 messages from a real Dovecot against a bare imapclient FETCH loop,
-# the sync's peak RSS and new-mail-to-delta latency with IDLE (needs dovecot-imapd/-lmtpd).
+# Initial IMAP sync of 10,000 messages from a real Dovecot, alternating with mbsync and
+# offlineimap on the same mailbox (installed with apt-get when missing and root): wall, CPU and
+# peak RSS ratios, inbox-usable time, new-mail-to-delta latency (needs dovecot-imapd/-lmtpd).
 bench-sync:
 	bash scripts/venv.sh engine,test,dev
 	.venv/bin/python bench/sync.py

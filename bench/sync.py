@@ -1,40 +1,50 @@
-"""IMAP sync benchmark against a real Dovecot, with its baseline measured in the same run.
+"""IMAP sync benchmark against a real Dovecot: the engine raced against mbsync and offlineimap.
 
-    make bench-sync       # or: python bench/sync.py [--messages 10000] [--no-write]
+    make bench-sync       # or: python bench/sync.py [--messages 10000] [--rounds 3] [--no-write]
 
 Fills a fresh Dovecot mailbox with N varied messages (Maildir files written before the server
 starts: plain text, HTML newsletters, attachments and inline images, ISO-8859-1 bodies, reply
-threads, a few malformed ones; spread over Inbox, Archive and Sent), then measures:
+threads, a few malformed ones; spread over Inbox, Archive and Sent), lets Dovecot read it all
+once (untimed, so every run starts warm), then, `--rounds` times in turn:
 
-* the baseline: a bare imapclient loop that selects each folder and FETCHes BODY.PEEK[] and
-  FLAGS for every message in batches of 100 (the same batch size as the engine), doing
-  nothing with the bytes;
-* the engine's initial sync: `nylas-engine sync ACCOUNT --once --json` in a subprocess, its
-  wall time, when the first 100 inbox messages became readable (the database is polled while
-  it runs), and peak RSS (read by a fresh wrapper process with getrusage(RUSAGE_CHILDREN),
-  so the number is the sync's own);
-* new mail to delta with IDLE: `nylas-engine serve` on the synced data, a message delivered
-  over LMTP, `/delta/longpoll` read until the message shows up; the median of several.
+* the engine's initial sync: `nylas-engine sync ACCOUNT --once --json` into a fresh data
+  directory;
+* mbsync (Debian `isync`) and offlineimap (Debian `offlineimap3`) pulling the same mailbox
+  into an empty Maildir, with their default settings (both fsync what they write). They are
+  installed with apt-get when missing and this runs as root; otherwise left out.
 
-Dovecot reads the whole mailbox once (untimed) before either run, so both start warm.
-`--profile FILE` also writes a cProfile of the engine's sync (which then runs slower).
+Each run is measured by a wrapper process (`--measure`) that reaps the whole process tree:
+wall time, CPU of every process in it (the engine's worker processes included), and peak
+RSS summed over the tree (sampled every 50 ms, each process's own peak counted). "Inbox
+usable" is when the first 100 inbox messages can be read: in the engine's database (polled
+while it runs) or as files in the peer's local INBOX. Medians of the rounds are reported,
+with the engine's ratios to each peer.
+
+Then new mail to delta: `nylas-engine serve` on the synced data, messages delivered to the
+inbox over LMTP and APPENDed to Archive by another client, `/delta/longpoll` read until each
+shows up. A bare imapclient FETCH loop (no parsing) is timed once, for reference.
+
+`--profile FILE` writes a cProfile of the engine's first sync (which then runs slower).
 Writes the numbers into the "IMAP sync" section of bench/RESULTS.md unless --no-write.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import random
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -243,7 +253,9 @@ def bare_fetch(server: Dovecot, user: str) -> tuple[float, int]:
 
 
 def _tree(root: int) -> dict[int, tuple[int, float]]:
-    """{pid: (RSS KiB, CPU seconds)} of `root` and every process below it."""
+    """{pid: (RSS KiB, CPU seconds)} of `root` and every process below it. The RSS is the
+    larger of now and the process's own peak (VmHWM), so a short peak between two samples
+    of a single process is not missed."""
     parents: dict[int, int] = {}
     stats: dict[int, tuple[int, float]] = {}
     tick = os.sysconf("SC_CLK_TCK")
@@ -266,15 +278,30 @@ def _tree(root: int) -> dict[int, tuple[int, float]]:
             if parent in below and pid not in below:
                 below.add(pid)
                 grew = True
-    return {pid: stats[pid] for pid in below if pid in stats}
+    found = {}
+    for pid in below:
+        if pid not in stats:
+            continue
+        rss, cpu = stats[pid]
+        with contextlib.suppress(OSError, ValueError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    rss = max(rss, int(line.split()[1]))
+        found[pid] = (rss, cpu)
+    return found
 
 
 def measured_child() -> None:
-    """`bench/sync.py --measure CMD...`: run CMD, print its wall time and peak RSS as JSON.
-    A fresh process, so RUSAGE_CHILDREN holds the command alone. The command's worker
-    processes (MIME parsing) are not its waited-for children: their memory and CPU are
-    sampled from /proc every 50 ms, summed over the process tree."""
+    """`bench/sync.py --measure CMD...`: run CMD, print its wall time, CPU and peak RSS as
+    JSON. A fresh process that makes itself the reaper of everything CMD starts
+    (PR_SET_CHILD_SUBREAPER) and waits for all of it, so RUSAGE_CHILDREN holds the CPU of the
+    whole process tree, each process once (the engine's worker processes included). Memory
+    is sampled from /proc every 50 ms and summed over the tree."""
+    import ctypes
+
     cmd = sys.argv[sys.argv.index("--measure") + 1 :]
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
     start = time.perf_counter()
     process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     tree_peak_kib = 0
@@ -294,20 +321,30 @@ def measured_child() -> None:
     sampler = threading.Thread(target=sample)
     sampler.start()
     stdout, stderr = process.communicate()
+    seconds = time.perf_counter() - start
     done.set()
     sampler.join()
-    seconds = time.perf_counter() - start
+    own = resource.getrusage(resource.RUSAGE_CHILDREN)
+    deadline = time.monotonic() + 30  # worker processes left behind exit within a second
+    while time.monotonic() < deadline:
+        try:
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            time.sleep(0.05)
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     print(
         json.dumps(
             {
                 "seconds": seconds,
-                "peak_kib": usage.ru_maxrss,
+                "peak_kib": own.ru_maxrss,
+                # (not ru_maxrss: it counts this Python process, forked before the exec)
                 "tree_peak_kib": tree_peak_kib,
                 "cpu_seconds": usage.ru_utime + usage.ru_stime,
                 "worker_cpu_seconds": sum(cpu.values()),
                 "returncode": process.returncode,
-                "stdout": stdout,
+                "stdout": stdout[-20000:],
                 "stderr": stderr[-4000:],
             }
         )
@@ -331,20 +368,19 @@ def _inbox_count(db_path: Path) -> int:
         return 0
 
 
-def engine_sync(engine: LocalEngine, account: str, profile: str | None) -> dict[str, Any]:
-    cmd = [*engine._base()]
-    if profile:
-        cmd[1:1] = ["-m", "cProfile", "-o", profile]
-    cmd += ["sync", account, "--once", "--json"]
-    # While it runs: when the first INBOX_FIRST inbox messages (newest first) are readable.
+def measure(
+    cmd: list[str], env: dict[str, str], inbox_count: Callable[[], int], poll: float
+) -> dict[str, Any]:
+    """Run `cmd` under the `--measure` wrapper; meanwhile note when `inbox_count()` (what a
+    mail client reading the result would see) first reaches INBOX_FIRST."""
     inbox_ready: list[float] = []
     done = threading.Event()
 
     def watch_inbox() -> None:
         while not done.is_set() and not inbox_ready:
-            if _inbox_count(engine.data_dir / "engine.db") >= INBOX_FIRST:
+            if inbox_count() >= INBOX_FIRST:
                 inbox_ready.append(time.perf_counter() - start)
-            done.wait(0.02)
+            done.wait(poll)
 
     watcher = threading.Thread(target=watch_inbox)
     start = time.perf_counter()
@@ -355,7 +391,7 @@ def engine_sync(engine: LocalEngine, account: str, profile: str | None) -> dict[
             capture_output=True,
             text=True,
             check=True,
-            env={**os.environ, **engine.env},
+            env={**os.environ, **env},
         )
     finally:
         done.set()
@@ -363,55 +399,188 @@ def engine_sync(engine: LocalEngine, account: str, profile: str | None) -> dict[
     result: dict[str, Any] = json.loads(out.stdout)
     result["inbox_ready"] = inbox_ready[0] if inbox_ready else None
     if result["returncode"] != 0:
-        raise RuntimeError(f"engine sync failed:\n{result['stderr']}")
+        raise RuntimeError(f"{cmd[0]} failed:\n{result['stderr']}\n{result['stdout'][-3000:]}")
+    return result
+
+
+def new_engine(server: Dovecot, root: Path, src: str | None) -> tuple[LocalEngine, str]:
+    """A fresh engine data directory with the bench account added (not synced)."""
+    env = {"PYTHONPATH": str(Path(src) / "src")} if src else {}
+    engine = LocalEngine(root, env=env)
+    engine.data_dir.mkdir(parents=True)
+    secret = engine.data_dir / "password"
+    secret.write_text(PASSWORD + "\n")
+    imap = ["--imap-host", server.host, "--imap-port", str(server.imap_port), "--plain"]
+    added = engine.cli(
+        "accounts", "add", "--email", USER, "--json", *imap, "--password-file", str(secret)
+    )
+    return engine, json.loads(added)["id"]
+
+
+def engine_sync(engine: LocalEngine, account: str, profile: str | None) -> dict[str, Any]:
+    cmd = [*engine._base()]
+    if profile:
+        cmd[1:1] = ["-m", "cProfile", "-o", profile]
+    cmd += ["sync", account, "--once", "--json"]
+    # The engine files the newest messages first: the inbox is usable once they are readable.
+    db = engine.data_dir / "engine.db"
+    result = measure(cmd, engine.env, lambda: _inbox_count(db), 0.02)
     result["summary"] = json.loads(result["stdout"].splitlines()[-1])
     return result
 
 
-def idle_latency(server: Dovecot, engine: LocalEngine, account: str, runs: int) -> list[float]:
-    """Deliver over LMTP, read /delta/longpoll until the message is there; seconds each."""
+# ------------------------------------------------------------------------------ the peers
+
+PEERS = {"mbsync": "isync", "offlineimap": "offlineimap3"}  # command: Debian package
+BASELINE = "engine (baseline)"
+
+MBSYNC_CONFIG = """\
+IMAPAccount bench
+Host {host}
+Port {port}
+User {user}
+Pass {password}
+SSLType None
+AuthMechs LOGIN
+
+IMAPStore remote
+Account bench
+
+MaildirStore local
+Path {dir}/
+Inbox {dir}/INBOX
+SubFolders Verbatim
+
+Channel bench
+Far :remote:
+Near :local:
+Patterns *
+Create Near
+Sync Pull
+SyncState *
+"""
+
+OFFLINEIMAP_CONFIG = """\
+[general]
+accounts = bench
+metadata = {dir}/metadata
+ui = quiet
+
+[Account bench]
+localrepository = local
+remoterepository = remote
+
+[Repository local]
+type = Maildir
+localfolders = {dir}
+
+[Repository remote]
+type = IMAP
+remotehost = {host}
+remoteport = {port}
+remoteuser = {user}
+remotepass = {password}
+ssl = no
+starttls = no
+"""
+
+
+def install_peers() -> list[str]:
+    """The peers found on this machine, installed with apt-get first when missing (as root);
+    a peer that can't be had is left out of the comparison, with a line saying so."""
+    missing = [pkg for cmd, pkg in PEERS.items() if shutil.which(cmd) is None]
+    if missing and os.geteuid() == 0 and shutil.which("apt-get"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        install = ["apt-get", "install", "-y", "-qq", *missing]
+        if subprocess.run(install, env=env, capture_output=True).returncode != 0:
+            subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True)
+            subprocess.run(install, env=env, capture_output=True)
+    found = [cmd for cmd in PEERS if shutil.which(cmd)]
+    for cmd in PEERS:
+        if cmd not in found:
+            print(f"{cmd} is not installed (Debian package {PEERS[cmd]}): left out", flush=True)
+    return found
+
+
+def _maildir_count(folder: Path) -> int:
+    count = 0
+    for sub in ("cur", "new"):
+        with contextlib.suppress(OSError), os.scandir(folder / sub) as entries:
+            count += sum(1 for _ in entries)
+    return count
+
+
+def peer_sync(name: str, server: Dovecot, root: Path) -> dict[str, Any]:
+    """One initial sync of the bench mailbox into an empty Maildir by `name` (mbsync or
+    offlineimap, with their default settings: both fsync what they write)."""
+    if root.exists():
+        shutil.rmtree(root)
+    local = root / "mail"
+    local.mkdir(parents=True)
+    values = {
+        "host": server.host,
+        "port": server.imap_port,
+        "user": USER,
+        "password": PASSWORD,
+        "dir": local,
+    }
+    config = root / "config"
+    if name == "mbsync":
+        config.write_text(MBSYNC_CONFIG.format(**values))
+        cmd = ["mbsync", "-c", str(config), "-q", "bench"]
+    else:
+        config.write_text(OFFLINEIMAP_CONFIG.format(**{**values, "dir": local}))
+        cmd = ["offlineimap", "-c", str(config), "-o", "-u", "quiet"]
+    result = measure(cmd, {}, lambda: _maildir_count(local / "INBOX"), 0.1)
+    synced = sum(_maildir_count(Path(d)) for d, subs, _ in os.walk(local) if "cur" in subs)
+    result["synced"] = synced
+    return result
+
+
+def delta_latency(
+    server: Dovecot, engine: LocalEngine, account: str, runs: int, folder_runs: int
+) -> tuple[list[float], list[float]]:
+    """New mail to delta, in seconds each: messages delivered to the inbox over LMTP, then
+    messages APPENDed to Archive (another folder) by another client; /delta/longpoll read
+    until each shows up. The first inbox probe is not counted: it proves the worker is
+    watching (a message landing between its first pass and IDLE waits for the next pass)."""
     import httpx
 
     engine.start()
     try:
         with httpx.Client(base_url=engine.url, auth=(account, ""), timeout=60) as api:
             _wait_running(api)
-            # The worker's first pass (nothing new: CONDSTORE says so at once), then IDLE.
-            # A message landing between that pass and IDLE waits for the next full pass
-            # (60 s), so the first probe, not counted, gets time and proves IDLE is on.
             time.sleep(3)
-            samples = []
-            for n in range(runs + 1):  # the first one only proves the worker is in IDLE
-                cursor = api.post("/delta/latest_cursor").json()["cursor"]
-                subject = f"IDLE probe {n} {time.time()}"
-                raw = (
-                    f"From: Probe <probe@example.org>\nTo: {USER}\nSubject: {subject}\n"
-                    f"Message-ID: <probe-{n}-{time.time()}@example.org>\n\nHello.\n"
-                ).encode()
-                start = time.perf_counter()
-                server.deliver(USER, raw)
-                found = False
-                deadline = time.monotonic() + 90
-                while not found and time.monotonic() < deadline:
-                    page = api.get(
-                        "/delta/longpoll", params={"cursor": cursor, "timeout": 30}
-                    ).json()
-                    for item in page.get("deltas", []):
-                        attrs = item.get("attributes") or {}
-                        if item.get("object") == "message" and attrs.get("subject") == subject:
-                            found = True
-                    cursor = page.get("cursor_end") or cursor
-                if not found:
-                    raise RuntimeError(
-                        "the delivered message never showed up in /delta:\n"
-                        + engine.log_path.read_text()[-3000:]
-                    )
-                if n:
-                    samples.append(time.perf_counter() - start)
-                time.sleep(1)  # the worker syncs the inbox, then goes back to IDLE
-            return samples
+            inbox = [_probe(server, api, n, None) for n in range(runs + 1)][1:]
+            archive = [_probe(server, api, n, "Archive") for n in range(folder_runs)]
+            return inbox, archive
     finally:
         engine.stop()
+
+
+def _probe(server: Dovecot, api: Any, n: int, folder: str | None) -> float:
+    cursor = api.post("/delta/latest_cursor").json()["cursor"]
+    subject = f"Delta probe {folder or 'INBOX'} {n} {time.time()}"
+    raw = (
+        f"From: Probe <probe@example.org>\r\nTo: {USER}\r\nSubject: {subject}\r\n"
+        f"Message-ID: <probe-{n}-{time.time()}@example.org>\r\n\r\nHello.\r\n"
+    ).encode()
+    start = time.perf_counter()
+    if folder is None:
+        server.deliver(USER, raw)
+    else:
+        server.append(USER, [raw], folder=folder)
+    deadline = time.monotonic() + 150
+    while time.monotonic() < deadline:
+        page = api.get("/delta/longpoll", params={"cursor": cursor, "timeout": 30}).json()
+        for item in page.get("deltas", []):
+            attrs = item.get("attributes") or {}
+            if item.get("object") == "message" and attrs.get("subject") == subject:
+                seconds = time.perf_counter() - start
+                time.sleep(1)  # the worker stores it, then goes back to waiting
+                return seconds
+        cursor = page.get("cursor_end") or cursor
+    raise RuntimeError(f"{subject!r} never showed up in /delta")
 
 
 def _wait_running(api: Any, timeout: float = 120) -> None:
@@ -429,16 +598,27 @@ USER = "user1@example.com"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=10_000)
-    parser.add_argument("--idle-runs", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating runs of each tool")
+    parser.add_argument("--idle-runs", type=int, default=5, help="new inbox mail probes")
+    parser.add_argument("--folder-runs", type=int, default=3, help="new Archive mail probes")
+    parser.add_argument("--no-peers", action="store_true", help="the engine alone")
+    parser.add_argument("--peers", default=",".join(PEERS), help="which peers (comma list)")
     parser.add_argument("--profile", help="write a cProfile of the engine's sync here")
     parser.add_argument(
         "--engine-src",
         help="run the engine from this source tree (e.g. a git worktree of an "
         "older commit, to compare before/after under the same machine conditions)",
     )
+    parser.add_argument(
+        "--baseline-src",
+        help="also run the engine from this source tree in every round (before/after in the "
+        "same run; its rows say 'engine (baseline)')",
+    )
     parser.add_argument("--no-write", action="store_true", help="don't update RESULTS.md")
     parser.add_argument("--note", default="", help="a label for this run in RESULTS.md")
     args = parser.parse_args()
+    wanted = set(args.peers.split(","))
+    peers = [] if args.no_peers else [p for p in install_peers() if p in wanted]
 
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp:
         os.chmod(tmp, 0o755)  # Dovecot's unprivileged processes must reach its directory
@@ -452,7 +632,11 @@ def main() -> None:
             f"written in {time.perf_counter() - t0:.1f} s",
             flush=True,
         )
+        load_before = _load()
         server.start()
+        runs: dict[str, list[dict[str, Any]]] = {"engine": [], **{p: [] for p in peers}}
+        if args.baseline_src:
+            runs[BASELINE] = []
         try:
             t0 = time.perf_counter()
             bare_fetch(server, USER)  # Dovecot builds its indexes and caches: untimed
@@ -461,75 +645,149 @@ def main() -> None:
             assert fetched == args.messages, (fetched, args.messages)
             print(f"bare imapclient FETCH loop: {bare:.2f} s ({fetched} messages)", flush=True)
 
-            env = {"PYTHONPATH": str(Path(args.engine_src) / "src")} if args.engine_src else {}
-            engine = LocalEngine(Path(tmp) / "engine", env=env)
-            engine.data_dir.mkdir(parents=True)
-            secret = engine.data_dir / "password"
-            secret.write_text(PASSWORD + "\n")
-            imap = ["--imap-host", server.host, "--imap-port", str(server.imap_port), "--plain"]
-            added_account = engine.cli(
-                "accounts", "add", "--email", USER, "--json", *imap, "--password-file", str(secret)
+            engine = account = None
+            for round_ in range(args.rounds):
+                root = Path(tmp) / f"engine-{round_}"
+                engine, account = new_engine(server, root, args.engine_src)
+                result = engine_sync(engine, account, args.profile if round_ == 0 else None)
+                assert result["summary"]["added"] == args.messages, result["summary"]
+                runs["engine"].append(result)
+                _report("engine", round_, result)
+                if round_ < args.rounds - 1:
+                    shutil.rmtree(root)
+                if args.baseline_src:
+                    root = Path(tmp) / f"baseline-{round_}"
+                    baseline, baseline_account = new_engine(server, root, args.baseline_src)
+                    result = engine_sync(baseline, baseline_account, None)
+                    runs[BASELINE].append(result)
+                    _report(BASELINE, round_, result)
+                    shutil.rmtree(root)
+                for peer in peers:
+                    result = peer_sync(peer, server, Path(tmp) / peer)
+                    runs[peer].append(result)
+                    _report(peer, round_, result)
+            assert engine is not None and account is not None
+            inbox_latency, folder_latency = (
+                delta_latency(server, engine, account, args.idle_runs, args.folder_runs)
+                if args.idle_runs or args.folder_runs
+                else ([], [])
             )
-            account = json.loads(added_account)["id"]
-            result = engine_sync(engine, account, args.profile)
-            seconds, peak = result["seconds"], result["peak_kib"] / 1024
-            tree_peak = max(result["tree_peak_kib"] / 1024, peak)
-            added = result["summary"]["added"]
-            print(
-                f"engine initial sync: {seconds:.2f} s ({added} added), "
-                f"{seconds / bare:.2f}x bare, peak RSS {peak:.0f} MiB "
-                f"({tree_peak:.0f} MiB with its workers), "
-                f"{seconds / max(added, 1) * 1000:.2f} ms/message, "
-                f"CPU {result['cpu_seconds']:.1f} s + workers {result['worker_cpu_seconds']:.1f} s",
-                flush=True,
-            )
-            inbox_ready = result["inbox_ready"]
-            print(
-                f"first {INBOX_FIRST} inbox messages readable after "
-                + (f"{inbox_ready:.2f} s" if inbox_ready is not None else "(never seen)"),
-                flush=True,
-            )
-            latencies = (
-                idle_latency(server, engine, account, args.idle_runs) if args.idle_runs else []
-            )
-            if not latencies:
-                return
-            median = statistics.median(latencies)
-            print(
-                "new mail to delta (IDLE): median "
-                f"{median:.2f} s of {[round(x, 2) for x in latencies]}",
-                flush=True,
-            )
+            for what, samples in (("inbox", inbox_latency), ("Archive", folder_latency)):
+                if samples:
+                    print(
+                        f"new mail to delta ({what}): median {statistics.median(samples):.2f} s "
+                        f"of {[round(x, 2) for x in samples]}",
+                        flush=True,
+                    )
         finally:
             server.stop()
+        load_after = _load()
 
+    rows = _rows(runs, bare, fetched, inbox_latency, folder_latency)
+    print("\n".join(f"{a}: {b} ({c})" for a, b, c in rows), flush=True)
+    if not args.no_write:
+        note = f"load average {load_before} before, {load_after} after"
+        write_results(args.messages, size, rows, ", ".join(x for x in (args.note, note) if x))
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _report(name: str, round_: int, result: dict[str, Any]) -> None:
+    ready = result["inbox_ready"]
+    print(
+        f"[{round_ + 1}] {name}: {result['seconds']:.2f} s wall, "
+        f"CPU {result['cpu_seconds']:.2f} s (below the main process "
+        f"{result['worker_cpu_seconds']:.2f} s), "
+        f"peak RSS {result['tree_peak_kib'] / 1024:.0f} MiB "
+        "(process tree), inbox usable "
+        + (f"after {ready:.2f} s" if ready is not None else "never before the end"),
+        flush=True,
+    )
+
+
+def _median(results: list[dict[str, Any]], key: str) -> float:
+    return statistics.median(r[key] for r in results)
+
+
+def _rows(
+    runs: dict[str, list[dict[str, Any]]],
+    bare: float,
+    fetched: int,
+    inbox_latency: list[float],
+    folder_latency: list[float],
+) -> list[tuple[str, str, str]]:
+    """The table: medians of the alternating rounds, each peer as a ratio to the engine."""
+    engine = runs["engine"]
+    wall, cpu = _median(engine, "seconds"), _median(engine, "cpu_seconds")
+    rss = _median(engine, "tree_peak_kib") / 1024
+    readies = [r["inbox_ready"] for r in engine if r["inbox_ready"] is not None]
+    n = len(engine)
+    walls = ", ".join(f"{r['seconds']:.2f}" for r in engine)
     rows = [
-        ("bare imapclient FETCH loop", f"{bare:.2f} s", f"1.00x (baseline), {fetched} messages"),
         (
             "engine initial sync",
-            f"{seconds:.2f} s",
-            f"{seconds / bare:.2f}x bare (target ≤ 1.5x); "
-            f"{seconds / max(added, 1) * 1000:.1f} ms/message",
+            f"{wall:.2f} s wall, {cpu:.2f} s CPU, {rss:.0f} MiB",
+            f"median of {n}; walls {walls} s; "
+            "peak RSS summed over the process tree (engine + worker processes)",
         ),
         (
-            f"inbox usable: first {INBOX_FIRST} messages readable",
-            f"{inbox_ready:.2f} s" if inbox_ready is not None else "n/a",
-            "during the same initial sync (newest first); the process starts at 0",
-        ),
-        (
-            "engine peak RSS",
-            f"{tree_peak:.0f} MiB",
-            f"target ≤ 300 MiB; engine process {peak:.0f} MiB + its worker processes "
-            "(sum over the process tree)",
-        ),
-        (
-            "new mail → delta (IDLE)",
-            f"{median:.2f} s",
-            f"median of {len(latencies)}, target < 2 s",
+            f"engine inbox usable (first {INBOX_FIRST} messages readable)",
+            f"{statistics.median(readies):.2f} s" if readies else "n/a",
+            "during the same initial syncs; target ≤ 1 s",
         ),
     ]
-    if not args.no_write:
-        write_results(args.messages, size, rows, args.note)
+    for peer, results in runs.items():
+        if peer == "engine" or not results:
+            continue
+        if peer == BASELINE:
+            b_wall, b_cpu = _median(results, "seconds"), _median(results, "cpu_seconds")
+            b_rss = _median(results, "tree_peak_kib") / 1024
+            b_ready = [r["inbox_ready"] for r in results if r["inbox_ready"] is not None]
+            rows.append(
+                (
+                    BASELINE,
+                    f"{b_wall:.2f} s wall, {b_cpu:.2f} s CPU, {b_rss:.0f} MiB",
+                    f"median of {len(results)}; inbox usable after "
+                    + (f"{statistics.median(b_ready):.2f} s" if b_ready else "n/a")
+                    + "; "
+                    + ", ".join(
+                        f"engine (baseline)/{p}: wall {b_wall / _median(r, 'seconds'):.2f}x, "
+                        f"CPU {b_cpu / _median(r, 'cpu_seconds'):.2f}x"
+                        for p, r in runs.items()
+                        if p in PEERS and r
+                    ),
+                )
+            )
+            continue
+        p_wall, p_cpu = _median(results, "seconds"), _median(results, "cpu_seconds")
+        p_rss = _median(results, "tree_peak_kib") / 1024
+        p_ready = [r["inbox_ready"] for r in results if r["inbox_ready"] is not None]
+        on_disk = f"{statistics.median(p_ready):.2f} s" if p_ready else "n/a"
+        rows.append(
+            (
+                f"{peer} initial sync",
+                f"{p_wall:.2f} s wall, {p_cpu:.2f} s CPU, {p_rss:.0f} MiB",
+                f"median of {len(results)}, {results[0]['synced']} messages; "
+                f"**engine/{peer}: wall {wall / p_wall:.2f}x, CPU {cpu / p_cpu:.2f}x, "
+                f"RSS {rss / p_rss:.1f}x**; its first {INBOX_FIRST} inbox messages on disk "
+                f"after {on_disk}",
+            )
+        )
+    rows.append(
+        ("bare imapclient FETCH loop", f"{bare:.2f} s", f"{fetched} messages, parses nothing")
+    )
+    for what, samples in (("inbox", inbox_latency), ("another folder (Archive)", folder_latency)):
+        if samples:
+            rows.append(
+                (
+                    f"new mail → delta, {what}",
+                    f"{statistics.median(samples):.2f} s",
+                    f"median of {len(samples)}: {', '.join(f'{x:.2f}' for x in samples)} s",
+                )
+            )
+    return rows
 
 
 SECTION = "## IMAP sync"

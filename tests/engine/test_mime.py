@@ -334,3 +334,84 @@ def test_mangled_messages_never_raise_and_always_store():
         for att in parsed.attachments:
             assert att.filename is None or ("/" not in att.filename and "\\" not in att.filename)
         assert len(parsed.snippet) <= 191 and parsed.date > 0
+
+
+def test_addresses_without_a_domain_and_the_null_address_are_kept():
+    raw = crlf(
+        """From: foo
+To: MAILER DAEMON <>, Local Bob <bob>, ann@example.org
+Cc: <>
+Subject: local mail
+
+hello
+"""
+    )
+    parsed = parse_message(raw)
+    assert parsed.from_ == [{"name": "", "email": "foo"}]
+    assert parsed.to == [
+        {"name": "MAILER DAEMON", "email": ""},
+        {"name": "Local Bob", "email": "bob"},
+        {"name": "", "email": "ann@example.org"},
+    ]
+    assert parsed.cc == [{"name": "", "email": ""}]
+
+
+def _named_text_parts(disposition: str, second: str = "") -> bytes:
+    return crlf(
+        f"""From: a@example.com
+Subject: named text
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="b"
+
+--b
+Content-Type: text/plain; name="msg.txt"
+{disposition}
+a simple kind of mirror
+--b
+Content-Type: text/plain; name="second.txt"
+{disposition}
+{second or "to reflect upon our own"}
+--b--
+"""
+    )
+
+
+def test_text_parts_with_a_filename_and_no_other_body_are_the_body():
+    # No disposition (an old mailer's name=) and inline: shown as the body, not as files.
+    for disposition in ("", 'Content-Disposition: inline; filename="msg.txt"\n'):
+        parsed = parse_message(_named_text_parts(disposition))
+        assert "a simple kind of mirror" in parsed.body
+        assert "to reflect upon our own" in parsed.body
+        assert parsed.snippet == "a simple kind of mirror to reflect upon our own"
+        assert parsed.attachments == []
+
+    # Real attachments: the body, and files too.
+    parsed = parse_message(_named_text_parts("Content-Disposition: attachment\n"))
+    assert "a simple kind of mirror" in parsed.body
+    assert [(a.filename, a.data) for a in parsed.attachments] == [
+        ("msg.txt", b"a simple kind of mirror"),  # the CRLF before a boundary is the boundary's
+        ("second.txt", b"to reflect upon our own"),
+    ]
+
+
+def test_a_named_text_part_beside_a_body_stays_a_file():
+    raw = crlf(
+        """From: a@example.com
+Subject: body and a named text
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="b"
+
+--b
+Content-Type: text/plain
+
+the real body
+--b
+Content-Type: text/plain; name="notes.txt"
+
+notes in a file
+--b--
+"""
+    )
+    parsed = parse_message(raw)
+    assert "the real body" in parsed.body and "notes in a file" not in parsed.body
+    assert [a.filename for a in parsed.attachments] == ["notes.txt"]

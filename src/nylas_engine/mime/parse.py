@@ -23,6 +23,8 @@ from email.parser import BytesParser
 from html.parser import HTMLParser
 from typing import Any
 
+from nylas_engine.mime.tree import build_tree
+
 SNIPPET_LENGTH = 191
 MAX_HEADER_LENGTH = 998  # the longest line RFC 5322 allows; the store's column width
 _MAX_DEPTH = 40  # deeper MIME nesting is treated as opaque data, not walked
@@ -103,7 +105,8 @@ def parse_message(raw: bytes, *, fallback_date: int | None = None) -> ParsedMess
     """
     parsed = ParsedMessage()
     try:
-        msg = BytesParser(policy=policy.compat32).parsebytes(raw)
+        # The fast tree where it is sure to be the stdlib's (see mime/tree.py), else the stdlib.
+        msg = build_tree(raw) or BytesParser(policy=policy.compat32).parsebytes(raw)
     except Exception:  # the parser is lenient; this is a last line of defence
         parsed.defects = 1
         parsed.date = fallback_date or int(time.time())
@@ -126,6 +129,7 @@ def parse_message(raw: bytes, *, fallback_date: int | None = None) -> ParsedMess
 
     walker = _BodyWalker()
     walker.walk(msg, 0)
+    walker.named_text_as_body()
     html_body = "".join(walker.html_parts)
     text_body = "\n".join(walker.text_parts)
     if html_body.strip():
@@ -191,17 +195,26 @@ class _Headers:
         found: list[tuple[str, str]] = []
         try:
             found = [(a.display_name, a.addr_spec) for a in header.addresses]
+            # Only these flaws in an otherwise well-formed header keep an address that has
+            # no domain or is empty; elsewhere such a "local part" is debris of junk.
+            as_written = all(str(d) in _TOLERATED_DEFECTS for d in header.defects)
         except Exception:
             found = email.utils.getaddresses([value])
+            as_written = False
         people: list[Participant] = []
         for display, addr in found:
             addr = _repair(addr).strip()
             if inner := _ANGLE_ADDR.search(addr):  # `"broken <a@b>"` parsed as one local part
                 addr = inner.group(1)
-            addr = addr.strip("<>").strip()
-            if "@" not in addr:
-                self.defects += 1
-                continue
+            if addr == "<>" and as_written:
+                addr = ""  # the null address (a bounce's sender): kept, as the server has it
+            else:
+                addr = addr.strip("<>").strip()
+                # An address without a domain (`From: foo`, local mail) is kept as it is;
+                # what is neither that nor an address is junk.
+                if "@" not in addr and not (as_written and _LOCAL_PART.fullmatch(addr)):
+                    self.defects += 1
+                    continue
             people.append({"name": _one_line(_repair(display or "")), "email": addr.lower()})
         return people
 
@@ -230,6 +243,8 @@ _FOLDING = re.compile(r"\r?\n[ \t]*")
 _MSGID = re.compile(r"<[^<>\s]+>")
 _SURROGATES = re.compile("[\udc80-\udcff]")
 _ANGLE_ADDR = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
+_TOLERATED_DEFECTS = {"addr-spec local part with no domain", "null addr-spec in angle-addr"}
+_LOCAL_PART = re.compile(r"[^\s<>()\[\]\\,;:@\"]+")  # an atom-like local part, no domain
 
 
 def _unfold(value: str) -> str:
@@ -277,6 +292,9 @@ class _BodyWalker:
         self.text_parts: list[str] = []
         self.attachments: list[ParsedAttachment] = []
         self.calendar_parts: list[str] = []
+        # Text parts set aside as files for their filename: (content type, text, the file,
+        # whether it is a real attachment, i.e. has `Content-Disposition: attachment`).
+        self.named_text: list[tuple[str, str, ParsedAttachment, bool]] = []
         self.defects = 0
 
     def walk(self, part: Message, depth: int) -> None:
@@ -319,7 +337,23 @@ class _BodyWalker:
             kind = "attachment"  # a named part without a disposition: an old-style attachment
         else:
             return  # an anonymous part without a disposition: nothing a user could open
-        self.attachments.append(ParsedAttachment(filename, ctype, data, content_id, kind))
+        attachment = ParsedAttachment(filename, ctype, data, content_id, kind)
+        self.attachments.append(attachment)
+        if filename and ctype in ("text/plain", "text/html"):
+            text = _decode(data, part.get_content_charset())
+            self.named_text.append((ctype, text, attachment, disposition == "attachment"))
+
+    def named_text_as_body(self) -> None:
+        """A message whose only text parts carry a filename shows them as its body, as mail
+        clients do; each stays a file only if it is a real attachment."""
+        if self.html_parts or self.text_parts or not self.named_text:
+            return
+        dropped = set()
+        for ctype, text, attachment, real in self.named_text:
+            (self.html_parts if ctype == "text/html" else self.text_parts).append(text)
+            if not real:
+                dropped.add(id(attachment))
+        self.attachments = [a for a in self.attachments if id(a) not in dropped]
 
     def _attach_message(self, part: Message) -> None:
         try:

@@ -17,13 +17,11 @@ from typing import Any
 from sqlalchemy import insert, inspect, select
 from sqlalchemy.orm import Session
 
-from nylas_engine.calendar.invites import read_invites
 from nylas_engine.delta.log import log_inserts
 from nylas_engine.ids import new_public_id
 from nylas_engine.mime.parse import ParsedMessage, parse_message
 from nylas_engine.search.index import index_messages
 from nylas_engine.store.blobs import BlobBatch, BlobStore
-from nylas_engine.store.calendar import file_invites
 from nylas_engine.store.models import (
     Account,
     Attachment,
@@ -201,10 +199,19 @@ def ingest_messages(
         for row in rows:
             # Not from its own copies of what it sent: those events are the account's already.
             if row.parsed.calendar_parts and row.id and not (row.is_sent or row.is_draft):
-                file_invites(session, account, row.id, read_invites(row.parsed.calendar_parts))
+                _file_invites(session, account, row.id, row.parsed.calendar_parts)
         for thread in threader.changed.values():
             session.expire(thread, ["messages"])  # it has new messages the session hasn't seen
     return [row.id for row in rows if row.id is not None]
+
+
+def _file_invites(session: Session, account: Account, message_id: int, parts: list[str]) -> None:
+    """Invitations become events. Imported here: the iCalendar parser is a large import
+    that a sync or an import of mail without invitations never needs."""
+    from nylas_engine.calendar.invites import read_invites
+    from nylas_engine.store.calendar import file_invites
+
+    file_invites(session, account, message_id, read_invites(parts))
 
 
 def _insert_rows(

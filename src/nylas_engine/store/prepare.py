@@ -120,6 +120,43 @@ class Preparing(Generic[T]):
             return self.fallback()
 
 
+# A pool's processes outlive it for IDLE_SECONDS, for the next pool to take over: a sync
+# opens one per folder, and starting the workers again for each would cost more than the
+# folder's own parsing.
+IDLE_SECONDS = 10.0
+_idle: dict[tuple[int, str], tuple[ProcessPoolExecutor, threading.Timer]] = {}
+_idle_lock = threading.Lock()
+
+
+def _take_idle(key: tuple[int, str]) -> ProcessPoolExecutor | None:
+    with _idle_lock:
+        found = _idle.pop(key, None)
+    if found is None:
+        return None
+    executor, timer = found
+    timer.cancel()
+    return executor
+
+
+def _park(key: tuple[int, str], executor: ProcessPoolExecutor) -> None:
+    def expire() -> None:
+        with _idle_lock:
+            if _idle.get(key, (None,))[0] is not executor:
+                return
+            del _idle[key]
+        executor.shutdown(wait=False, cancel_futures=True)
+
+    timer = threading.Timer(IDLE_SECONDS, expire)
+    timer.daemon = True
+    with _idle_lock:
+        previous = _idle.pop(key, None)
+        _idle[key] = (executor, timer)
+    if previous is not None:
+        previous[1].cancel()
+        previous[0].shutdown(wait=False, cancel_futures=True)
+    timer.start()
+
+
 class PreparePool:
     """Worker processes that prepare batches for `blobs`: `submit(raws)` parses messages,
     `map(...)` runs any picklable function over slices of a batch (the IMAP sync has the
@@ -128,9 +165,12 @@ class PreparePool:
     Open one for a long fetch and close it afterwards: the workers are started on first
     use and hold memory only while the pool is open."""
 
-    def __init__(self, blobs: BlobStore, workers: int | None = None) -> None:
+    def __init__(
+        self, blobs: BlobStore, workers: int | None = None, *, start_method: str = "forkserver"
+    ) -> None:
         self.blob_root = blobs.root
         self.workers = _default_workers() if workers is None else workers
+        self.start_method = start_method
         self._executor: ProcessPoolExecutor | None = None
         self._broken = self.workers <= 0
 
@@ -164,9 +204,12 @@ class PreparePool:
 
     def _get_executor(self) -> ProcessPoolExecutor | None:
         if self._executor is None and not self._broken:
+            self._executor = _take_idle(self._key)
+        if self._executor is None and not self._broken:
             try:
-                context = multiprocessing.get_context("forkserver")
-                context.set_forkserver_preload(["nylas_engine.store.prepare"])
+                context = multiprocessing.get_context(self.start_method)
+                if self.start_method == "forkserver":
+                    context.set_forkserver_preload(["nylas_engine.store.prepare"])
                 self._executor = ProcessPoolExecutor(
                     self.workers,
                     mp_context=context,
@@ -178,9 +221,18 @@ class PreparePool:
                 self._broken = True
         return None if self._broken else self._executor
 
+    @property
+    def _key(self) -> tuple[int, str]:
+        return (self.workers, self.start_method)
+
     def close(self) -> None:
+        """Hand the workers to the next pool of the same shape (they stop after IDLE_SECONDS
+        unused); none is left running when this one broke."""
         if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
+            if self._broken:
+                self._executor.shutdown(wait=False, cancel_futures=True)
+            else:
+                _park(self._key, self._executor)
             self._executor = None
 
     def __enter__(self) -> PreparePool:

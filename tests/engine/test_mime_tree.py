@@ -1,0 +1,106 @@
+"""The fast MIME tree (mime/tree.py) builds exactly what the stdlib's feed parser builds, or
+leaves the message to it: checked part for part on the CPython email test corpus (when the
+interpreter ships it), the bench mailbox's kinds of mail and randomly damaged copies."""
+
+from __future__ import annotations
+
+import random
+import sys
+import sysconfig
+from email import policy
+from email.message import Message
+from email.parser import BytesParser
+from pathlib import Path
+
+from nylas_engine.mime import parse as parse_module
+from nylas_engine.mime import parse_message
+from nylas_engine.mime.tree import build_tree
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _cpython_corpus() -> list[bytes]:
+    data = Path(sysconfig.get_paths()["stdlib"]) / "test" / "test_email" / "data"
+    return [p.read_bytes() for p in sorted(data.glob("msg_*.txt"))]
+
+
+def _bench_corpus(count: int) -> list[bytes]:
+    sys.path.insert(0, str(ROOT / "bench"))
+    sys.path.insert(0, str(ROOT / "tests" / "sync"))
+    try:
+        import sync as bench  # bench/sync.py: the benchmark's message generator
+    finally:
+        del sys.path[:2]
+    rng = random.Random(4)
+    threads: list[tuple[str, str]] = []
+    return [bench.make_message(i, rng, "me@example.com", threads) for i in range(count)]
+
+
+def _difference(a: Message, b: Message, path: str = "message") -> str | None:
+    if a._headers != b._headers:  # type: ignore[attr-defined]
+        return f"{path}: headers"
+    for attr in ("preamble", "epilogue", "_unixfrom", "_default_type", "_charset"):
+        if getattr(a, attr) != getattr(b, attr):
+            return f"{path}: {attr}"
+    if len(a.defects) != len(b.defects):
+        return f"{path}: defects"
+    pa, pb = a._payload, b._payload  # type: ignore[attr-defined]
+    if isinstance(pa, list) and isinstance(pb, list) and len(pa) == len(pb):
+        for i, (x, y) in enumerate(zip(pa, pb, strict=True)):
+            if found := _difference(x, y, f"{path}.{i}"):
+                return found
+        return None
+    return None if pa == pb else f"{path}: payload"
+
+
+def _damaged(messages: list[bytes], seed: int) -> list[bytes]:
+    rng = random.Random(seed)
+    out = []
+    for base in messages:
+        for _ in range(4):
+            data = bytearray(base)
+            for _ in range(rng.randint(1, 10)):
+                pos = rng.randrange(len(data))
+                op = rng.random()
+                if op < 0.4:
+                    data[pos] = rng.randrange(256)
+                elif op < 0.7:
+                    del data[pos : pos + rng.randint(1, 40)]
+                else:
+                    noise = b'<>"=?;:\r\n\\- @\x00\xff\t'
+                    data[pos:pos] = bytes(rng.choice(noise) for _ in range(5))
+            out.append(bytes(data))
+    return out
+
+
+def test_fast_tree_equals_the_stdlib_tree_or_defers_to_it():
+    cpython = _cpython_corpus()
+    bench = _bench_corpus(400)
+    corpus = cpython + [m.replace(b"\n", b"\r\n") for m in cpython] + bench
+    corpus += _damaged(bench[:150] + cpython, seed=7)
+    fast = 0
+    for raw in corpus:
+        tree = build_tree(raw)
+        if tree is None:
+            continue
+        fast += 1
+        reference = BytesParser(policy=policy.compat32).parsebytes(raw)
+        assert _difference(tree, reference) is None, raw[:300]
+    assert all(build_tree(raw) is not None for raw in bench)  # well-formed mail takes it
+    assert fast > len(bench)
+
+
+def test_parsed_messages_are_the_same_either_way(monkeypatch):
+    corpus = _cpython_corpus() + _bench_corpus(300)
+    fast = [parse_message(raw, fallback_date=1) for raw in corpus]
+    monkeypatch.setattr(parse_module, "build_tree", lambda raw: None)
+    assert [parse_message(raw, fallback_date=1) for raw in corpus] == fast
+
+
+def test_lone_cr_envelope_lines_and_missing_boundaries_go_to_the_stdlib():
+    assert build_tree(b"Subject: x\r\rbody") is None
+    assert build_tree(b"From someone Sat Jan  1 00:00:00 2000\nSubject: x\n\nbody\n") is None
+    assert build_tree(b"Content-Type: multipart/mixed\n\ntext\n") is None
+    unterminated = b"Content-Type: multipart/mixed; boundary=b\n\n--b\n\nfirst\n"
+    assert build_tree(unterminated) is None
+    assert build_tree(b"Subject: x\n\nbody\n") is not None
