@@ -88,7 +88,7 @@ protocol imap {{
 }}
 namespace inbox {{
   inbox = yes
-{mailboxes}}}
+{namespace}{mailboxes}}}
 """
 
 MAILBOX = """\
@@ -116,7 +116,13 @@ class Dovecot:
     host = "127.0.0.1"
 
     def __init__(
-        self, base_dir: str | Path | None = None, *, capabilities: str | None = None
+        self,
+        base_dir: str | Path | None = None,
+        *,
+        capabilities: str | None = None,
+        prefix: str = "",
+        separator: str | None = None,
+        notify: bool = False,
     ) -> None:
         self._made_dir = base_dir is None
         self.dir = Path(base_dir or tempfile.mkdtemp(prefix="dovecot-"))
@@ -130,6 +136,13 @@ class Dovecot:
         self._pid: int | None = None
         # A replacement capability list, to play an older server (no CONDSTORE, no MOVE).
         self.capabilities = capabilities
+        # The personal namespace (RFC 2342): `prefix="INBOX.", separator="."` plays Cyrus or
+        # Courier, where every folder lives under the inbox.
+        self.prefix = prefix
+        self.separator = separator
+        # IMAP NOTIFY (RFC 5465): Dovecot offers it with the notify plugin and the mailbox
+        # list index.
+        self.notify = notify
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -146,6 +159,11 @@ class Dovecot:
             internal_group = grp.getgrgid(gid).gr_name
         mailboxes = "".join(MAILBOX.format(name=n, flag=f) for n, f in SPECIAL_FOLDERS.items())
         extra = f"imap_capability = {self.capabilities}\n" if self.capabilities else ""
+        if self.notify:
+            extra += "mail_plugins = $mail_plugins notify\nmailbox_list_index = yes\n"
+        namespace = f"  prefix = {self.prefix}\n" if self.prefix else ""
+        if self.separator:
+            namespace += f"  separator = {self.separator}\n"
         return extra + CONFIG.format(
             dir=self.dir,
             uid=uid,
@@ -156,6 +174,7 @@ class Dovecot:
             imap_port=self.imap_port,
             lmtp_port=self.lmtp_port,
             mailboxes=mailboxes,
+            namespace=namespace,
         )
 
     @property

@@ -1,9 +1,15 @@
 """Connecting to an account's mail servers: IMAP login, SMTP check, and what failures mean.
 
-Every failure becomes one of two exceptions, because the sync worker treats them differently:
-`AuthFailed` (the server said no: sync_state `invalid`, wait for new credentials) and
-`ServerUnreachable` (network, TLS or protocol trouble: sync_state `connerror`, retry later).
-Messages name the server and the cause, never the password.
+Every failure to connect becomes one of two exceptions, because the sync worker treats them
+differently: `AuthFailed` (the server said no: sync_state `invalid`, wait for new
+credentials) and `ServerUnreachable` (network, TLS or protocol trouble: sync_state
+`connerror`, retry later). Messages name the server and the cause, never the password.
+
+Once logged in, a failure is one of two kinds. `NETWORK_ERRORS`: the connection broke or
+the server's replies make no sense; the connection is done for (`connerror`). `REFUSED`: the
+server answered one command with a tagged NO or BAD (a name it rejects, a permission, a
+folder gone); the connection is fine and only that operation failed: the caller records it
+and goes on (`is_refusal` tells them apart, imaplib's classes nest).
 """
 
 from __future__ import annotations
@@ -27,8 +33,20 @@ from nylas_engine.sync.dial import Deadline, PinnedIMAPClient, PinnedSMTP, Pinne
 
 SECURITY_MODES = ("tls", "starttls", "plain")
 TIMEOUT = 30.0
-# What a dropped or confused connection raises once logged in (imaplib's errors included).
-NETWORK_ERRORS = (OSError, imap_errors.IMAPClientError)
+# What a dropped or confused connection raises once logged in.
+NETWORK_ERRORS = (
+    OSError,
+    imap_errors.IMAPClientAbortError,  # imaplib's abort: EOF, BYE, an unexpected reply
+    imap_errors.ProtocolError,
+)
+# A command the server answered NO or BAD (imaplib's `error`; its subclass `abort` above is
+# a broken connection, so catch NETWORK_ERRORS first or use `is_refusal`).
+REFUSED = imap_errors.IMAPClientError
+
+
+def is_refusal(exc: BaseException) -> bool:
+    """True if `exc` is the server refusing one command, the connection still usable."""
+    return isinstance(exc, REFUSED) and not isinstance(exc, NETWORK_ERRORS)
 
 
 class SyncError(Exception):
@@ -272,7 +290,7 @@ def verify(
     client = connect_imap(settings, credentials, timeout, deadline)
     try:
         capabilities = {bytes(c).upper() for c in client.capabilities()}
-    except NETWORK_ERRORS as exc:
+    except (OSError, imap_errors.IMAPClientError) as exc:
         raise ServerUnreachable(
             f"lost the IMAP server {settings.imap_host}: {_describe(exc)}"
         ) from None

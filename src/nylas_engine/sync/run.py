@@ -2,10 +2,15 @@
 
 `AccountSync` is what both `nylas-engine sync` and the worker inside `serve` drive: the CLI
 runs `full_pass()` once with a progress bar, the worker runs it and then waits in IDLE.
+
+A folder the server refuses to open or read (a NO to STATUS, SELECT or FETCH: an ACL, a
+folder deleted a moment ago) is skipped for this pass with a log line; the other folders
+sync, and the next pass tries it again. Only a broken connection ends the pass.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,8 +23,16 @@ from nylas_engine.context import EngineContext
 from nylas_engine.store.credentials import MailCredentials
 from nylas_engine.store.credentials import load as load_credentials
 from nylas_engine.store.models import Account, Category, ImapUid
-from nylas_engine.sync.folders import list_remote_folders, match_folders, remove_category
+from nylas_engine.sync.folders import (
+    Namespace,
+    list_remote_folders,
+    match_folders,
+    personal_namespace,
+    remove_category,
+)
 from nylas_engine.sync.imap import (
+    NETWORK_ERRORS,
+    REFUSED,
     AuthFailed,
     ServerSettings,
     close_quietly,
@@ -33,6 +46,8 @@ from nylas_engine.sync.messages import (
     delete_orphans,
     detach,
 )
+
+log = logging.getLogger("nylas_engine.sync")
 
 
 def set_sync_state(session: Session, account_id: int, state: str, error: str | None = None) -> None:
@@ -63,6 +78,9 @@ class AccountSync:
     folders: list[SyncedFolder] = field(default_factory=list)
     condstore: bool = False
     qresync: bool = False
+    namespace: Namespace | None = None  # the personal namespace, asked once per connection
+    unseen: dict[int, int | None] = field(default_factory=dict)  # by category: last UNSEEN
+    refused: set[int] = field(default_factory=set)  # categories whose folder the server refused
     # How the connection was made: worker processes of a long fetch log in the same way.
     remote: tuple[ServerSettings, MailCredentials] | None = None
 
@@ -80,6 +98,7 @@ class AccountSync:
         self.remote = (settings, credentials)
         try:
             self.condstore, self.qresync = enable_extensions(client)
+            self.namespace = personal_namespace(client)
         except Exception:
             close_quietly(client)
             raise
@@ -90,7 +109,8 @@ class AccountSync:
         with self.ctx.db.session() as session:
             account = session.get(Account, self.account_id)
             assert account is not None
-            pairs, gone = match_folders(session, account, list_remote_folders(client))
+            remote = list_remote_folders(client, self.namespace)
+            pairs, gone = match_folders(session, account, remote)
             self.folders = [SyncedFolder(f.name, c.id, f.role) for f, c in pairs]
             gone_ids = [c.id for c in gone]
             synced = session.scalar(
@@ -98,7 +118,12 @@ class AccountSync:
             )
         progress = Progress(folders_total=len(self.folders), listeners=self.listeners)
         for folder in self.folders:
-            status = client.folder_status(folder.remote_name, [b"MESSAGES"])
+            try:
+                status = client.folder_status(folder.remote_name, [b"MESSAGES"])
+            except NETWORK_ERRORS:
+                raise
+            except REFUSED:
+                continue  # the folder's sync below says why
             progress.messages_total += int(status.get(b"MESSAGES", 0))
         progress.messages_synced = min(int(synced or 0), progress.messages_total)
         self._save(progress)
@@ -107,7 +132,7 @@ class AccountSync:
         for folder in self.folders:
             progress.folder = folder.remote_name
             progress.changed()
-            changes = self.sync_folder(client, folder, progress)
+            changes = self.sync_folder_or_skip(client, folder, progress)
             total.added += changes.added
             total.updated += changes.updated
             total.removed += changes.removed
@@ -122,6 +147,27 @@ class AccountSync:
         self._save(progress)
         progress.changed()
         return total
+
+    def sync_folder_or_skip(
+        self, client: IMAPClient, folder: SyncedFolder, progress: Progress | None = None
+    ) -> FolderChanges:
+        """`sync_folder`, but a folder the server refuses to open or read is skipped with a
+        log line (and left out of `changed_folders` until the next full pass)."""
+        try:
+            changes = self.sync_folder(client, folder, progress)
+        except NETWORK_ERRORS:
+            raise
+        except REFUSED as exc:
+            log.warning(
+                "account %s: folder %r skipped, the server refused: %s",
+                self.account_id,
+                folder.remote_name,
+                exc,
+            )
+            self.refused.add(folder.category_id)
+            return FolderChanges()
+        self.refused.discard(folder.category_id)
+        return changes
 
     def sync_folder(
         self, client: IMAPClient, folder: SyncedFolder, progress: Progress | None = None
@@ -138,6 +184,54 @@ class AccountSync:
             save_progress=lambda session, p: save_progress(session, self.account_id, p),
             remote=self.remote,
         ).run()
+
+    def changed_folders(self, client: IMAPClient) -> list[SyncedFolder]:
+        """The folders whose STATUS says they changed since their last sync: one cheap
+        STATUS per folder, compared with what the store holds (UIDNEXT, the message count,
+        and HIGHESTMODSEQ where the server has CONDSTORE, which covers flag changes too).
+        Without CONDSTORE the UNSEEN count stands in for flag changes, compared with the
+        previous look (other flags wait for the next full pass). A folder the server
+        refuses STATUS for is left to the full pass."""
+        items = [b"MESSAGES", b"UIDNEXT"] + ([b"HIGHESTMODSEQ"] if self.condstore else [b"UNSEEN"])
+        ids = [f.category_id for f in self.folders]
+        with self.ctx.db.session() as session:
+            known = {
+                c.id: (c.uidnext, c.highestmodseq)
+                for c in session.scalars(select(Category).where(Category.id.in_(ids)))
+            }
+            counts = dict(
+                session.execute(
+                    select(ImapUid.category_id, func.count(ImapUid.id))
+                    .where(ImapUid.category_id.in_(ids))
+                    .group_by(ImapUid.category_id)
+                ).all()
+            )
+        changed = []
+        for folder in self.folders:
+            if folder.category_id in self.refused:
+                continue  # tried again by the next full pass
+            try:
+                status = client.folder_status(folder.remote_name, items)
+            except NETWORK_ERRORS:
+                raise
+            except REFUSED:
+                continue
+            uidnext, modseq = known.get(folder.category_id, (None, None))
+            now = {key: int(value) for key, value in status.items()}
+            if self.condstore:
+                flags_changed = now.get(b"HIGHESTMODSEQ") != modseq
+            else:
+                unseen = now.get(b"UNSEEN")
+                before = self.unseen.get(folder.category_id, unseen)
+                self.unseen[folder.category_id] = unseen
+                flags_changed = unseen != before
+            if (
+                flags_changed
+                or now.get(b"UIDNEXT") != uidnext
+                or now.get(b"MESSAGES") != counts.get(folder.category_id, 0)
+            ):
+                changed.append(folder)
+        return changed
 
     def folder_by_role(self, role: str) -> SyncedFolder | None:
         return next((f for f in self.folders if f.role == role), None)
