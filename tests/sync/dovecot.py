@@ -122,7 +122,6 @@ class Dovecot:
         capabilities: str | None = None,
         prefix: str = "",
         separator: str | None = None,
-        notify: bool = False,
     ) -> None:
         self._made_dir = base_dir is None
         self.dir = Path(base_dir or tempfile.mkdtemp(prefix="dovecot-"))
@@ -140,9 +139,6 @@ class Dovecot:
         # Courier, where every folder lives under the inbox.
         self.prefix = prefix
         self.separator = separator
-        # IMAP NOTIFY (RFC 5465): Dovecot offers it with the notify plugin and the mailbox
-        # list index.
-        self.notify = notify
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -159,8 +155,6 @@ class Dovecot:
             internal_group = grp.getgrgid(gid).gr_name
         mailboxes = "".join(MAILBOX.format(name=n, flag=f) for n, f in SPECIAL_FOLDERS.items())
         extra = f"imap_capability = {self.capabilities}\n" if self.capabilities else ""
-        if self.notify:
-            extra += "mail_plugins = $mail_plugins notify\nmailbox_list_index = yes\n"
         namespace = f"  prefix = {self.prefix}\n" if self.prefix else ""
         if self.separator:
             namespace += f"  separator = {self.separator}\n"

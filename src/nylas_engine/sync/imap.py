@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import imaplib
 import re
 import smtplib
 import socket
@@ -159,6 +160,42 @@ def enable_extensions(client: IMAPClient) -> tuple[bool, bool]:
         return condstore, False  # CONDSTORE also works without ENABLE (RFC 7162 §3.1)
     enabled = {c.upper() for c in client.enable(*wanted)}
     return condstore, b"QRESYNC" in enabled
+
+
+# RFC 5465: the server reports changes in the selected folder as usual, and in every other
+# folder of the account as an unsolicited STATUS, also during IDLE.
+NOTIFY_EVENTS = "(MessageNew MessageExpunge FlagChange)"
+# Untagged responses that mean "something changed" (NOTIFY's STATUS, the selected folder's).
+CHANGE_RESPONSES = ("STATUS", "EXISTS", "EXPUNGE", "FETCH", "VANISHED")
+
+
+def enable_notify(client: IMAPClient) -> bool:
+    """`NOTIFY SET` for new mail, expunges and flag changes in the selected folder and all
+    personal folders, where the server offers NOTIFY (RFC 5465). True if it took."""
+    if b"NOTIFY" not in set(client.capabilities()):
+        return False
+    imaplib.Commands.setdefault("NOTIFY", ("AUTH", "SELECTED"))  # imaplib does not know it
+    try:
+        typ, _ = client._imap._simple_command(
+            "NOTIFY", "SET", f"(selected {NOTIFY_EVENTS})", f"(personal {NOTIFY_EVENTS})"
+        )
+    except NETWORK_ERRORS:
+        raise
+    except REFUSED:
+        return False
+    return bool(typ == "OK")
+
+
+def pending_changes(client: IMAPClient, *, clear: bool = False) -> bool:
+    """True if the server reported a change (NOTIFY's STATUS of another folder, or new,
+    expunged or changed messages in the selected one) that no command has consumed yet:
+    it arrived while the connection was busy with something else. `clear` forgets them."""
+    untagged = client._imap.untagged_responses
+    found = any(untagged.get(name) for name in CHANGE_RESPONSES)
+    if clear:
+        for name in CHANGE_RESPONSES:
+            untagged.pop(name, None)
+    return found
 
 
 class UidSet:

@@ -45,6 +45,8 @@ from nylas_engine.sync.imap import (
     ServerUnreachable,
     SyncError,
     close_quietly,
+    enable_notify,
+    pending_changes,
 )
 from nylas_engine.sync.run import AccountSync, imap_account_ids, set_sync_state
 from nylas_engine.sync.writeback import WriteBack
@@ -55,6 +57,7 @@ POLL_ENV = "NYLAS_ENGINE_SYNC_POLL"
 DEFAULT_POLL = 60.0  # seconds between full passes over all folders
 CHECK_ENV = "NYLAS_ENGINE_SYNC_CHECK"
 DEFAULT_CHECK = 2.0  # seconds between looks at every folder's STATUS
+NOTIFY_CHECK_FACTOR = 15  # with NOTIFY, the look is a safety net: this many times rarer
 SCAN_ENV = "NYLAS_ENGINE_SYNC_SCAN"
 DEFAULT_SCAN = 5.0  # seconds between looks for newly added accounts
 IDLE_RENEW = 25 * 60  # RFC 2177: re-issue IDLE before the server's 30-minute timeout
@@ -140,24 +143,32 @@ class AccountWorker(threading.Thread):
             next_pass = 0.0
         inbox = sync.folder_by_role("inbox")
         can_idle = inbox is not None and b"IDLE" in set(client.capabilities())
+        # With NOTIFY, IDLE also hears of changes in the other folders: the timed check is
+        # only a safety net then.
+        notify = can_idle and enable_notify(client)
+        check = self.check * NOTIFY_CHECK_FACTOR if notify else self.check
         next_check = 0.0  # at once: what arrived during the pass raised no IDLE event
         in_inbox = False  # the inbox is selected (IDLE watches the selected folder)
         while not self.stopping.is_set():
+            if can_idle and inbox is not None and not in_inbox:
+                client.select_folder(inbox.remote_name, readonly=True)
+                in_inbox = True
+                next_check = 0.0  # what changed while the connection was busy raised no event
             if time.monotonic() >= next_check:
+                pending_changes(client, clear=True)  # the check sees them all
                 synced, expunged = self._check(sync, client)
                 in_inbox = in_inbox and not synced
                 if expunged:
                     next_pass = 0.0  # moved elsewhere, or deleted: the full pass tells which
-                next_check = time.monotonic() + self.check
+                next_check = time.monotonic() + check
+                if not in_inbox and can_idle:
+                    continue
             wake = min(
                 next_pass, next_check, time.monotonic() + IDLE_RENEW, self._sent_due(writeback)
             )
             if can_idle and inbox is not None:
-                if not in_inbox:
-                    client.select_folder(inbox.remote_name, readonly=True)
-                    in_inbox = True
                 if self._idle(client, wake, writeback) == "server":
-                    next_check = 0.0  # the inbox changed: look now
+                    next_check = 0.0  # a folder changed: look now
             else:
                 self._wait(wake, writeback)
             if self.stopping.is_set():
@@ -247,6 +258,8 @@ class AccountWorker(threading.Thread):
         client.idle()
         quick_empty = 0
         try:
+            if pending_changes(client):  # reported between the last check and the IDLE
+                return "server"
             while not self.stopping.is_set() and time.monotonic() < until:
                 started = time.monotonic()
                 responses = client.idle_check(timeout=1)
@@ -254,7 +267,8 @@ class AccountWorker(threading.Thread):
                     raise ServerUnreachable("the IMAP server closed the connection (BYE)")
                 if any(r[1] in (b"EXISTS", b"EXPUNGE", b"FETCH") for r in responses if len(r) > 1):
                     return "server"
-                if any(r and r[0] == b"VANISHED" for r in responses):  # EXPUNGE under QRESYNC
+                # EXPUNGE under QRESYNC; another folder's change under NOTIFY
+                if any(r and r[0] in (b"VANISHED", b"STATUS") for r in responses):
                     return "server"
                 # At end of stream idle_check returns nothing at once instead of waiting.
                 quick_empty = (
