@@ -43,7 +43,12 @@ Sent mail: many servers file a copy of what goes through their SMTP server thems
 message sent through the API gets `APPEND_GRACE` seconds for that; then the worker syncs the
 Sent folder (which links a copy the server filed, by its Message-ID) and appends the message
 only if it is still on no folder. The appended copy is linked the same way, and a message is
-appended at most once per worker run (and never once linked).
+appended at most once per worker run (and never once linked), unless the server refused it.
+
+Refusals: a NO or BAD to one command (CREATE, RENAME, DELETE, SELECT, STORE, COPY, MOVE,
+EXPUNGE, APPEND) fails only the folder or the messages it was for. They are tried again a
+few times, then the API's change is undone (`refusals.py`); the rest of the write-back, and
+the sync, go on. A broken connection still ends the pass (`imap.NETWORK_ERRORS`).
 """
 
 from __future__ import annotations
