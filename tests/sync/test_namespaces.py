@@ -1,12 +1,9 @@
-"""Servers that keep every folder under the inbox, and operations a server refuses.
+"""Servers that keep every folder under the inbox.
 
 Cyrus, Courier and many hosted servers announce `NAMESPACE (("INBOX." "."))`: a folder is
 `INBOX.Archive` on the server. The API shows it as `Archive`, and a folder created or
 renamed through the API lands under the prefix. The Dovecot here is configured that way
 (`namespace inbox { prefix = INBOX. separator = . }`), the other tests' Dovecot is not.
-
-A command the server refuses (NO or BAD) is that operation's failure: the account stays
-`running`, the rest syncs, and the API's change is undone after a few attempts.
 """
 
 from __future__ import annotations
@@ -105,40 +102,3 @@ def test_folders_under_the_inbox_prefix_are_shown_without_it(prefixed_dovecot, s
         eventually(lambda: "After the delete" in _inbox_subjects(api), "inbox mail after it")
         assert "Work/Invoices" not in _folder_names(api)
         assert api.get("/account").json()["sync_state"] == "running"
-
-
-def test_a_folder_the_server_refuses_is_dropped_and_sync_goes_on(dovecot, sync_engine):
-    user, password = dovecot.new_user()
-    account = sync_engine.add_imap_account(dovecot, user, password)
-
-    with sync_engine.client(account["id"]) as api:
-        eventually(lambda: api.get("/account").json().get("sync_progress"), "the first sync")
-        cursor = api.post("/delta/latest_cursor").json()["cursor"]
-        # Dovecot refuses names that begin with "~" ([CANNOT] Invalid mailbox name).
-        refused = api.post("/folders", json={"display_name": "~Secret"})
-        assert refused.status_code == 200, refused.text
-        kept = api.post("/folders", json={"display_name": "Kept"})
-
-        # Other work is not held up: the next folder is created, mail keeps arriving.
-        eventually(lambda: "Kept" in _server_folders(dovecot, user, password), "CREATE of Kept")
-        dovecot.deliver(user, samples.plain("Mail during the refusals", user))
-        eventually(lambda: "Mail during the refusals" in _inbox_subjects(api), "new inbox mail")
-        assert api.get("/account").json()["sync_state"] == "running"
-
-        # Tried a few times, then dropped: the folder goes away in the API, as the delta
-        # feed tells clients.
-        eventually(lambda: "~Secret" not in _folder_names(api), "the refused folder dropped")
-        deltas = api.get(
-            "/delta", params={"cursor": cursor, "exclude_folders": "false", "limit": 1000}
-        ).json()["deltas"]
-        assert {"event": "delete", "id": refused.json()["id"]} in [
-            {"event": d["event"], "id": d["id"]} for d in deltas
-        ]
-        assert "~Secret" not in _server_folders(dovecot, user, password)
-        assert api.get(f"/folders/{kept.json()['id']}").json()["display_name"] == "Kept"
-        assert api.get("/account").json()["sync_state"] == "running"
-        with sync_engine.db.session() as session:
-            from nylas_engine.store.models import Account
-
-            row = session.query(Account).filter_by(public_id=account["id"]).one()
-            assert row.sync_error is None

@@ -14,7 +14,7 @@ NAMESPACE extension has an empty prefix and the separator LIST reports.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,9 +142,14 @@ def _live(account: Account) -> Select[Any]:
 
 
 def match_folders(
-    session: Session, account: Account, remote: list[RemoteFolder]
+    session: Session,
+    account: Account,
+    remote: list[RemoteFolder],
+    keep_names: Collection[int] = (),
 ) -> tuple[list[tuple[RemoteFolder, Category]], list[Category]]:
-    """Pair each remote folder with a category (claiming or creating one).
+    """Pair each remote folder with a category (claiming or creating one). A category takes
+    its folder's name, except those in `keep_names` (a rename through the API the server
+    refused, to be tried again).
 
     Returns the pairs in sync order, and the synced categories whose folder is gone from the
     server (the caller removes them once the other folders are synced, so messages that moved
@@ -173,7 +178,7 @@ def match_folders(
             category = Category(account_id=account.id, type=category_kind(account), display_name="")
             session.add(category)
         category.remote_name = folder.name
-        if category.display_name != folder.display_name:
+        if category.display_name != folder.display_name and category.id not in keep_names:
             category.display_name = folder.display_name
         if folder.role and category.name != folder.role:
             category.name = folder.role

@@ -11,7 +11,7 @@ sync, and the next pass tries it again. Only a broken connection ends the pass.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,13 +104,14 @@ class AccountSync:
             raise
         return client
 
-    def full_pass(self, client: IMAPClient) -> FolderChanges:
-        """Match the folder list, then sync every folder (inbox first)."""
+    def full_pass(self, client: IMAPClient, keep_names: Collection[int] = ()) -> FolderChanges:
+        """Match the folder list, then sync every folder (inbox first). The categories in
+        `keep_names` keep their names (see `match_folders`)."""
         with self.ctx.db.session() as session:
             account = session.get(Account, self.account_id)
             assert account is not None
             remote = list_remote_folders(client, self.namespace)
-            pairs, gone = match_folders(session, account, remote)
+            pairs, gone = match_folders(session, account, remote, keep_names)
             self.folders = [SyncedFolder(f.name, c.id, f.role) for f, c in pairs]
             gone_ids = [c.id for c in gone]
             synced = session.scalar(

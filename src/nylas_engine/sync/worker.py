@@ -95,7 +95,7 @@ class AccountWorker(threading.Thread):
             try:
                 client = sync.connect()
                 writeback.folders(client)
-                sync.full_pass(client)
+                sync.full_pass(client, writeback.renaming())
                 self._set_state("running")
                 delay = first_delay
                 self._watch(sync, client, writeback, credentials)
@@ -185,7 +185,7 @@ class AccountWorker(threading.Thread):
                     return
                 in_inbox = False
                 writeback.folders(client)
-                sync.full_pass(client)
+                sync.full_pass(client, writeback.renaming())
                 next_pass = time.monotonic() + self.poll
                 next_check = time.monotonic() + self.check
                 if self._write_back(sync, client, writeback):

@@ -76,6 +76,7 @@ from nylas_engine.store.models import (
     message_categories,
     now,
 )
+from nylas_engine.sync import folder_writeback
 from nylas_engine.sync.folders import Namespace, personal_namespace
 from nylas_engine.sync.imap import (
     NETWORK_ERRORS,
@@ -115,87 +116,23 @@ class WriteBack:
 
     def folders(self, client: IMAPClient) -> None:
         """Folders (labels, on a label account) created, renamed or deleted through the API:
-        CREATE, RENAME, DELETE, under the personal namespace (`folders.Namespace`).
+        CREATE, RENAME, DELETE (`folder_writeback`).
 
         Runs before each full pass, so the pass finds the server already matching the API
-        (a pass first would take the old name for a change made on the server). One the
-        server refuses is retried, then dropped and undone (`refusals`)."""
+        (a pass first would take the old name for a change made on the server)."""
+        if self.namespace is None:
+            self.namespace = personal_namespace(client)
         with self.ctx.db.session() as session:
-            account = session.get(Account, self.account_id)
-            if account is None:
-                return
-            categories = [
-                c
-                for c in session.scalars(
-                    select(Category).where(
-                        Category.account_id == self.account_id,
-                        Category.type == category_kind(account),
-                    )
-                )
-                if self.refusals.ready(("folder", c.id))
-            ]
-            if self.namespace is None:
-                self.namespace = personal_namespace(client)
-            namespace = self.namespace
-            creates = [c for c in categories if not (c.remote_name or c.deleted_at or c.name)]
-            deletes = [c for c in categories if c.remote_name and c.deleted_at is not None]
-            renames = [
-                c
-                for c in categories
-                if c.remote_name
-                and c.deleted_at is None
-                and c.name != "inbox"
-                and c.display_name != namespace.display_name(c.remote_name, c.name)
-            ]
-            if not (creates or deletes or renames):
-                return
-            existing = {_text(name) for _, _, name in client.list_folders()}
-            for category in deletes:
-                assert category.remote_name is not None
-                what = f"DELETE of folder {category.remote_name!r}"
-                if category.remote_name in existing and not self._try(
-                    category, what, client.delete_folder, category.remote_name
-                ):
-                    continue
-                category.remote_name = None
-                # A deleted label may still have held copies: they went with the folder.
-                held = select(ImapUid).where(ImapUid.category_id == category.id)
-                detach(session, list(session.scalars(held)))
-            for category in renames:
-                assert category.remote_name is not None
-                wanted = namespace.remote_name(category.display_name)
-                what = f"RENAME of folder {category.remote_name!r} to {wanted!r}"
-                if self._try(category, what, client.rename_folder, category.remote_name, wanted):
-                    category.remote_name = wanted
-            for category in creates:
-                wanted = namespace.remote_name(category.display_name)
-                what = f"CREATE of folder {wanted!r}"
-                if wanted in existing or self._try(category, what, _create, client, wanted):
-                    category.remote_name = wanted
+            changes = folder_writeback.plan(session, self.account_id, self.namespace, self.refusals)
+        if not changes:
+            return
+        outcomes = folder_writeback.execute(client, changes)
+        with self.ctx.db.session() as session:
+            folder_writeback.record(session, outcomes, self.namespace, self.refusals)
 
-    def _try(self, category: Category, what: str, call: Callable[..., Any], *args: Any) -> bool:
-        """Run one folder command; True if it went through. A refusal is counted, and once
-        the folder change is dropped it is undone: a folder never created goes away, a
-        rename goes back to the server's name, a deleted folder comes back."""
-        key = ("folder", category.id)
-        try:
-            call(*args)
-        except NETWORK_ERRORS:
-            raise
-        except REFUSED as exc:
-            if self.refusals.refused(key, what, exc):
-                if category.remote_name is None:
-                    category.deleted_at = now()
-                elif category.deleted_at is not None:
-                    category.deleted_at = None
-                else:
-                    assert self.namespace is not None
-                    category.display_name = self.namespace.display_name(
-                        category.remote_name, category.name
-                    )
-            return False
-        self.refusals.done(key)
-        return True
+    def renaming(self) -> set[int]:
+        """Folders whose refused rename waits to be tried again (see `folder_writeback`)."""
+        return folder_writeback.renaming(self.refusals)
 
     def run(self, client: IMAPClient) -> Outcome:
         """Push every pending local change (see the module docstring for conflicts)."""
@@ -700,15 +637,6 @@ def _with(flags: list[str], seen: bool, flagged: bool) -> list[str]:
     """`flags` with \\Seen and \\Flagged set as given, the others kept; sorted."""
     kept = set(flags) - {SEEN, FLAGGED}
     return sorted(kept | ({SEEN} if seen else set()) | ({FLAGGED} if flagged else set()))
-
-
-def _create(client: IMAPClient, name: str) -> None:
-    client.create_folder(name)
-    client.subscribe_folder(name)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _chunks(items: list[T]) -> Iterable[list[T]]:
