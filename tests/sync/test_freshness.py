@@ -139,3 +139,19 @@ def test_changes_in_another_folder_reach_the_longpoll_within_seconds(watched, sl
         f"\n{server.kind} server, change in Archive -> delta: "
         + ", ".join(f"{what} {seconds:.2f} s" for what, seconds in latencies.items())
     )
+
+
+def test_notify_reports_met_during_a_status_check_are_kept(dovecot):
+    """Under NOTIFY the server may report another folder's change in the middle of the
+    engine's STATUS check; that report names the folder to sync, it is not lost."""
+    from nylas_engine.sync.imap import enable_notify, status_and_notices
+
+    user, password = dovecot.new_user()
+    with dovecot.client(user, password) as watcher:
+        watcher.select_folder("INBOX", readonly=True)
+        assert enable_notify(watcher)
+        dovecot.append(user, [samples.plain("Filed meanwhile", user)], folder="Archive")
+        time.sleep(1)  # the server reports it as soon as it notices; no command asked yet
+        status, others = status_and_notices(watcher, "Sent", ["MESSAGES", "UIDNEXT"])
+        assert status == {b"MESSAGES": 0, b"UIDNEXT": 1}
+        assert others == {"Archive"}

@@ -27,7 +27,8 @@ from typing import Any
 
 from imapclient import IMAPClient
 from imapclient import exceptions as imap_errors
-from imapclient.response_parser import parse_fetch_response
+from imapclient.imap_utf7 import decode as decode_utf7
+from imapclient.response_parser import parse_fetch_response, parse_response
 
 from nylas_engine.store.credentials import MailCredentials
 from nylas_engine.sync.dial import Deadline, PinnedIMAPClient, PinnedSMTP, PinnedSMTPSSL
@@ -196,6 +197,34 @@ def pending_changes(client: IMAPClient, *, clear: bool = False) -> bool:
         for name in CHANGE_RESPONSES:
             untagged.pop(name, None)
     return found
+
+
+def status_and_notices(
+    client: IMAPClient, folder: str, items: Iterable[str]
+) -> tuple[dict[bytes, int], set[str]]:
+    """`STATUS folder (items)`: its items, and the names of the other folders the server
+    reported a STATUS of meanwhile (unsolicited, under NOTIFY: they changed).
+    imapclient's `folder_status` keeps only the last STATUS reply and drops the others."""
+    data = client._command_and_check(
+        "status", client._normalise_folder(folder), f"({' '.join(items)})"
+    )
+    replies = parse_response(data)
+    found: dict[bytes, int] = {}
+    others: set[str] = set()
+    for at in range(0, len(replies) - 1, 2):
+        name = replies[at]
+        if isinstance(name, bytes | str):
+            name = name.decode() if isinstance(name, bytes) else name
+            text = decode_utf7(name) if client.folder_encode else name
+        else:  # a folder named like a number comes back as an int
+            text = str(name)
+        values = replies[at + 1]
+        pairs = {bytes(values[i]).upper(): int(values[i + 1]) for i in range(0, len(values) - 1, 2)}
+        if at == len(replies) - 2:
+            found = pairs  # the reply to this command comes last
+        else:
+            others.add(text)
+    return found, others
 
 
 class UidSet:

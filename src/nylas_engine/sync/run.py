@@ -38,6 +38,7 @@ from nylas_engine.sync.imap import (
     close_quietly,
     connect_imap,
     enable_extensions,
+    status_and_notices,
 )
 from nylas_engine.sync.messages import (
     FolderChanges,
@@ -193,7 +194,7 @@ class AccountSync:
         Without CONDSTORE the UNSEEN count stands in for flag changes, compared with the
         previous look (other flags wait for the next full pass). A folder the server
         refuses STATUS for is left to the full pass."""
-        items = [b"MESSAGES", b"UIDNEXT"] + ([b"HIGHESTMODSEQ"] if self.condstore else [b"UNSEEN"])
+        items = ["MESSAGES", "UIDNEXT"] + (["HIGHESTMODSEQ"] if self.condstore else ["UNSEEN"])
         ids = [f.category_id for f in self.folders]
         with self.ctx.db.session() as session:
             known = {
@@ -207,18 +208,19 @@ class AccountSync:
                     .group_by(ImapUid.category_id)
                 ).all()
             )
-        changed = []
+        changed: list[SyncedFolder] = []
+        notified: set[str] = set()  # folders the server said changed (NOTIFY) meanwhile
         for folder in self.folders:
             if folder.category_id in self.refused:
                 continue  # tried again by the next full pass
             try:
-                status = client.folder_status(folder.remote_name, items)
+                now, others = status_and_notices(client, folder.remote_name, items)
             except NETWORK_ERRORS:
                 raise
             except REFUSED:
                 continue
+            notified |= others
             uidnext, modseq = known.get(folder.category_id, (None, None))
-            now = {key: int(value) for key, value in status.items()}
             if self.condstore:
                 flags_changed = now.get(b"HIGHESTMODSEQ") != modseq
             else:
@@ -232,6 +234,7 @@ class AccountSync:
                 or now.get(b"MESSAGES") != counts.get(folder.category_id, 0)
             ):
                 changed.append(folder)
+        changed += [f for f in self.folders if f.remote_name in notified and f not in changed]
         return changed
 
     def folder_by_role(self, role: str) -> SyncedFolder | None:
