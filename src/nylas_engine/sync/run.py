@@ -80,7 +80,8 @@ class AccountSync:
     condstore: bool = False
     qresync: bool = False
     namespace: Namespace | None = None  # the personal namespace, asked once per connection
-    unseen: dict[int, int | None] = field(default_factory=dict)  # by category: last UNSEEN
+    # By category: the STATUS the last check saw (see `changed_folders`).
+    last_status: dict[int, tuple[int | None, ...]] = field(default_factory=dict)
     refused: set[int] = field(default_factory=set)  # categories whose folder the server refused
     # How the connection was made: worker processes of a long fetch log in the same way.
     remote: tuple[ServerSettings, MailCredentials] | None = None
@@ -192,8 +193,11 @@ class AccountSync:
         STATUS per folder, compared with what the store holds (UIDNEXT, the message count,
         and HIGHESTMODSEQ where the server has CONDSTORE, which covers flag changes too).
         Without CONDSTORE the UNSEEN count stands in for flag changes, compared with the
-        previous look (other flags wait for the next full pass). A folder the server
-        refuses STATUS for is left to the full pass."""
+        previous look (other flags wait for the next full pass). A folder whose STATUS is
+        the same as at the previous look is not synced again: one that a sync cannot bring
+        to agree with the store (a message the server fails to return) would else be
+        synced over and over. Folders NOTIFY reported a change of meanwhile are added. A
+        folder the server refuses STATUS for is left to the full pass."""
         items = ["MESSAGES", "UIDNEXT"] + (["HIGHESTMODSEQ"] if self.condstore else ["UNSEEN"])
         ids = [f.category_id for f in self.folders]
         with self.ctx.db.session() as session:
@@ -221,13 +225,15 @@ class AccountSync:
                 continue
             notified |= others
             uidnext, modseq = known.get(folder.category_id, (None, None))
+            seen = tuple(now.get(item.encode()) for item in items)
+            before = self.last_status.get(folder.category_id)
+            self.last_status[folder.category_id] = seen
+            if seen == before:
+                continue
             if self.condstore:
                 flags_changed = now.get(b"HIGHESTMODSEQ") != modseq
-            else:
-                unseen = now.get(b"UNSEEN")
-                before = self.unseen.get(folder.category_id, unseen)
-                self.unseen[folder.category_id] = unseen
-                flags_changed = unseen != before
+            else:  # UNSEEN is the last item: changed since the previous look
+                flags_changed = before is not None and seen[-1] != before[-1]
             if (
                 flags_changed
                 or now.get(b"UIDNEXT") != uidnext
