@@ -155,3 +155,28 @@ def test_notify_reports_met_during_a_status_check_are_kept(dovecot):
         status, others = status_and_notices(watcher, "Sent", ["MESSAGES", "UIDNEXT"])
         assert status == {b"MESSAGES": 0, b"UIDNEXT": 1}
         assert others == {"Archive"}
+
+
+def test_a_folder_made_by_another_client_shows_within_seconds(dovecot, slow_poll_engine):
+    """The check's LIST-STATUS (RFC 5819) also lists the folders: a new one brings a full
+    pass at once, rather than at the next poll (10 minutes here)."""
+    user, password = dovecot.new_user()
+    account = slow_poll_engine.add_imap_account(dovecot, user, password)
+    with slow_poll_engine.client(account["id"]) as api:
+        eventually(lambda: api.get("/account").json().get("sync_progress"), "the first sync")
+        eventually(lambda: api.get("/folders").json(), "the folders")
+        cursor = api.post("/delta/latest_cursor").json()["cursor"]
+        with dovecot.client(user, password) as other:
+            other.create_folder("Travel")
+        dovecot.append(user, [samples.plain("Boarding pass", user)], folder="Travel")
+        delta, seconds, _ = _longpoll_until(
+            api,
+            cursor,
+            lambda d: (
+                d["object"] == "message"
+                and d["event"] == "create"
+                and d["attributes"]["subject"] == "Boarding pass"
+            ),
+        )
+        assert delta["attributes"]["folder"]["display_name"] == "Travel"
+    print(f"\nnew folder with a message in it -> delta: {seconds:.2f} s")

@@ -208,9 +208,35 @@ def status_and_notices(
     data = client._command_and_check(
         "status", client._normalise_folder(folder), f"({' '.join(items)})"
     )
-    replies = parse_response(data)
-    found: dict[bytes, int] = {}
-    others: set[str] = set()
+    replies = _status_replies(client, data)
+    if not replies:
+        return {}, set()
+    return replies[-1][1], {name for name, _ in replies[:-1]}  # this command's reply is last
+
+
+def list_status(
+    client: IMAPClient, items: Iterable[str]
+) -> tuple[list[tuple[tuple[bytes, ...], str]], dict[str, dict[bytes, int]]] | None:
+    """`LIST "" "*" RETURN (STATUS (items))` (RFC 5819): every folder's flags and name, and
+    the STATUS of each, in one round trip. A folder reported twice (NOTIFY's unsolicited
+    STATUS too) keeps its last report. None if the server lacks LIST-STATUS."""
+    if b"LIST-STATUS" not in set(client.capabilities()):
+        return None
+    imap = client._imap
+    imap.untagged_responses.pop("STATUS", None)  # older ones are the check's to see anyway
+    typ, data = imap._simple_command("LIST", '""', '"*"', "RETURN", f"(STATUS ({' '.join(items)}))")
+    client._checkok("list", typ, data)
+    typ, data = imap._untagged_response(typ, data, "LIST")
+    listed = [(tuple(flags), str(name)) for flags, _, name in client._proc_folder_list(data)]
+    statuses = dict(_status_replies(client, imap.untagged_responses.pop("STATUS", [])))
+    return listed, statuses
+
+
+def _status_replies(client: IMAPClient, data: list[Any]) -> list[tuple[str, dict[bytes, int]]]:
+    """The STATUS responses' data (`name (ITEM n ...)`), parsed, in order."""
+    data = [line for line in data if line not in (b"", None)]
+    replies = parse_response(data) if data else ()
+    found: list[tuple[str, dict[bytes, int]]] = []
     for at in range(0, len(replies) - 1, 2):
         name = replies[at]
         if isinstance(name, bytes | str):
@@ -220,11 +246,8 @@ def status_and_notices(
             text = str(name)
         values = replies[at + 1]
         pairs = {bytes(values[i]).upper(): int(values[i + 1]) for i in range(0, len(values) - 1, 2)}
-        if at == len(replies) - 2:
-            found = pairs  # the reply to this command comes last
-        else:
-            others.add(text)
-    return found, others
+        found.append((text, pairs))
+    return found
 
 
 class UidSet:

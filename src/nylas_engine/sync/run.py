@@ -24,6 +24,7 @@ from nylas_engine.store.credentials import MailCredentials
 from nylas_engine.store.credentials import load as load_credentials
 from nylas_engine.store.models import Account, Category, ImapUid
 from nylas_engine.sync.folders import (
+    SKIP_FLAGS,
     Namespace,
     list_remote_folders,
     match_folders,
@@ -38,6 +39,7 @@ from nylas_engine.sync.imap import (
     close_quietly,
     connect_imap,
     enable_extensions,
+    list_status,
     status_and_notices,
 )
 from nylas_engine.sync.messages import (
@@ -83,6 +85,8 @@ class AccountSync:
     # By category: the STATUS the last check saw (see `changed_folders`).
     last_status: dict[int, tuple[int | None, ...]] = field(default_factory=dict)
     refused: set[int] = field(default_factory=set)  # categories whose folder the server refused
+    listed: set[str] | None = None  # the folders LIST showed at the last full pass
+    folder_list_changed: bool = False  # a check saw folders added or removed since then
     # How the connection was made: worker processes of a long fetch log in the same way.
     remote: tuple[ServerSettings, MailCredentials] | None = None
 
@@ -113,6 +117,8 @@ class AccountSync:
             account = session.get(Account, self.account_id)
             assert account is not None
             remote = list_remote_folders(client, self.namespace)
+            self.listed = {f.name for f in remote}
+            self.folder_list_changed = False
             pairs, gone = match_folders(session, account, remote, keep_names)
             self.folders = [SyncedFolder(f.name, c.id, f.role) for f, c in pairs]
             gone_ids = [c.id for c in gone]
@@ -214,16 +220,19 @@ class AccountSync:
             )
         changed: list[SyncedFolder] = []
         notified: set[str] = set()  # folders the server said changed (NOTIFY) meanwhile
+        statuses = self._list_status(client, items)
         for folder in self.folders:
             if folder.category_id in self.refused:
                 continue  # tried again by the next full pass
-            try:
-                now, others = status_and_notices(client, folder.remote_name, items)
-            except NETWORK_ERRORS:
-                raise
-            except REFUSED:
-                continue
-            notified |= others
+            now = statuses.get(folder.remote_name)
+            if now is None:
+                try:
+                    now, others = status_and_notices(client, folder.remote_name, items)
+                except NETWORK_ERRORS:
+                    raise
+                except REFUSED:
+                    continue
+                notified |= others
             uidnext, modseq = known.get(folder.category_id, (None, None))
             seen = tuple(now.get(item.encode()) for item in items)
             before = self.last_status.get(folder.category_id)
@@ -242,6 +251,24 @@ class AccountSync:
                 changed.append(folder)
         changed += [f for f in self.folders if f.remote_name in notified and f not in changed]
         return changed
+
+    def _list_status(self, client: IMAPClient, items: list[str]) -> dict[str, dict[bytes, int]]:
+        """Every folder's STATUS in one round trip where the server has LIST-STATUS (else
+        {}: one STATUS each). The folder list comes with it: a folder added or removed on
+        the server since the last full pass sets `folder_list_changed`."""
+        try:
+            listing = list_status(client, items)
+        except NETWORK_ERRORS:
+            raise
+        except REFUSED:
+            return {}
+        if listing is None:
+            return {}
+        listed, statuses = listing
+        names = {n for flags, n in listed if not any(f.lower() in SKIP_FLAGS for f in flags)}
+        if self.listed is not None and names != self.listed:
+            self.folder_list_changed = True
+        return statuses
 
     def folder_by_role(self, role: str) -> SyncedFolder | None:
         return next((f for f in self.folders if f.role == role), None)

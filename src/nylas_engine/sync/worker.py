@@ -1,13 +1,16 @@
 """Keeping accounts synced inside `nylas-engine serve`: one thread per IMAP account.
 
 A worker logs in, runs a full pass, then waits in IDLE on the inbox. Every folder is kept
-fresh within seconds: every check interval (`NYLAS_ENGINE_SYNC_CHECK`, 2 s by default, and
-at once when IDLE reports a change in the inbox) it asks each folder's STATUS (UIDNEXT,
-MESSAGES, and HIGHESTMODSEQ where the server has CONDSTORE, else UNSEEN), a few bytes per
-folder, and syncs only the folders whose STATUS differs from what the store holds; a
-folder that lost messages (moved elsewhere, or deleted) brings a full pass at once, which
-tells which. A full pass over every folder (which also finds folders added or removed on
-the server) still runs each poll interval (`NYLAS_ENGINE_SYNC_POLL`, 60 s).
+fresh within seconds. Where the server offers NOTIFY (RFC 5465) the worker asks for it, and
+IDLE then hears of new mail, expunges and flag changes in every folder. Either way a check
+runs when IDLE reports something and every check interval (`NYLAS_ENGINE_SYNC_CHECK`, 2 s
+by default; 15 times that under NOTIFY, as a safety net): it asks every folder's STATUS
+(UIDNEXT, MESSAGES, and HIGHESTMODSEQ where the server has CONDSTORE, else UNSEEN), in one
+round trip with LIST-STATUS (RFC 5819, which also shows folders added or removed) or one
+STATUS per folder, and syncs only the folders whose STATUS differs from what the store
+holds. A folder that lost messages (moved elsewhere, or deleted), or a changed folder list,
+brings a full pass at once. A full pass over every folder still runs each poll interval
+(`NYLAS_ENGINE_SYNC_POLL`, 60 s).
 Between passes it writes changes made through the API back (`writeback.py`; a write-back
 that finds messages gone from where they were asks for a full pass at once) and files mail
 sent through the API in Sent a few seconds after sending.
@@ -158,8 +161,10 @@ class AccountWorker(threading.Thread):
                 pending_changes(client, clear=True)  # the check sees them all
                 synced, expunged = self._check(sync, client)
                 in_inbox = in_inbox and not synced
-                if expunged:
-                    next_pass = 0.0  # moved elsewhere, or deleted: the full pass tells which
+                if expunged or sync.folder_list_changed:
+                    # Moved elsewhere, or deleted: the full pass tells which. Or folders
+                    # added or removed on the server: the full pass matches them.
+                    next_pass = 0.0
                 next_check = time.monotonic() + check
                 if not in_inbox and can_idle:
                     continue
