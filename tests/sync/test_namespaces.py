@@ -102,3 +102,22 @@ def test_folders_under_the_inbox_prefix_are_shown_without_it(prefixed_dovecot, s
         eventually(lambda: "After the delete" in _inbox_subjects(api), "inbox mail after it")
         assert "Work/Invoices" not in _folder_names(api)
         assert api.get("/account").json()["sync_state"] == "running"
+
+
+def test_names_map_both_ways_whatever_the_separator():
+    from nylas_engine.sync.folders import Namespace
+
+    cyrus = Namespace("INBOX.", ".")
+    assert cyrus.display_name("INBOX.Archive") == "Archive"
+    assert cyrus.display_name("INBOX.Work.Clients") == "Work/Clients"
+    assert cyrus.display_name("INBOX", "inbox") == "Inbox"
+    assert cyrus.display_name("Shared.Team") == "Shared/Team"  # outside the namespace: kept
+    assert cyrus.remote_name("Projects/2024") == "INBOX.Projects.2024"
+    slash = Namespace("INBOX/", "/")
+    assert slash.display_name("INBOX/Sent") == "Sent"
+    assert slash.remote_name("Receipts") == "INBOX/Receipts"
+    plain = Namespace("", ".")  # Dovecot as it comes: names as before
+    assert plain.display_name("Work.Clients") == "Work/Clients"
+    assert plain.remote_name("Work/Clients") == "Work.Clients"
+    flat = Namespace("", None)
+    assert flat.remote_name("A/B") == "A/B" and flat.display_name("A/B") == "A/B"
