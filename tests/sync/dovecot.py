@@ -88,7 +88,7 @@ protocol imap {{
 }}
 namespace inbox {{
   inbox = yes
-{mailboxes}}}
+{namespace}{mailboxes}}}
 """
 
 MAILBOX = """\
@@ -116,7 +116,13 @@ class Dovecot:
     host = "127.0.0.1"
 
     def __init__(
-        self, base_dir: str | Path | None = None, *, capabilities: str | None = None
+        self,
+        base_dir: str | Path | None = None,
+        *,
+        capabilities: str | None = None,
+        prefix: str = "",
+        separator: str | None = None,
+        acl: str | None = None,
     ) -> None:
         self._made_dir = base_dir is None
         self.dir = Path(base_dir or tempfile.mkdtemp(prefix="dovecot-"))
@@ -130,6 +136,13 @@ class Dovecot:
         self._pid: int | None = None
         # A replacement capability list, to play an older server (no CONDSTORE, no MOVE).
         self.capabilities = capabilities
+        # The personal namespace (RFC 2342): `prefix="INBOX.", separator="."` plays Cyrus or
+        # Courier, where every folder lives under the inbox.
+        self.prefix = prefix
+        self.separator = separator
+        # Access rights (RFC 4314) as lines of Dovecot's global ACL file, e.g. `Locked owner
+        # lrs` (the owner may only look and read there): a server that refuses some commands.
+        self.acl = acl
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -146,6 +159,18 @@ class Dovecot:
             internal_group = grp.getgrgid(gid).gr_name
         mailboxes = "".join(MAILBOX.format(name=n, flag=f) for n, f in SPECIAL_FOLDERS.items())
         extra = f"imap_capability = {self.capabilities}\n" if self.capabilities else ""
+        if self.acl is not None:
+            acl_file = self.dir / "global-acl"
+            acl_file.write_text(self.acl)
+            os.chmod(acl_file, 0o644)
+            extra += (
+                "mail_plugins = $mail_plugins acl\n"
+                "protocol imap {\n  mail_plugins = $mail_plugins imap_acl\n}\n"
+                f"plugin {{\n  acl = vfile:{acl_file}\n}}\n"
+            )
+        namespace = f"  prefix = {self.prefix}\n" if self.prefix else ""
+        if self.separator:
+            namespace += f"  separator = {self.separator}\n"
         return extra + CONFIG.format(
             dir=self.dir,
             uid=uid,
@@ -156,6 +181,7 @@ class Dovecot:
             imap_port=self.imap_port,
             lmtp_port=self.lmtp_port,
             mailboxes=mailboxes,
+            namespace=namespace,
         )
 
     @property

@@ -148,7 +148,7 @@ def _sync_once(ctx: Any, account_id: int, *, quiet: bool) -> bool:
     from sqlalchemy.exc import IntegrityError
 
     from nylas_engine.store.models import Account
-    from nylas_engine.sync.imap import NETWORK_ERRORS, SyncError, close_quietly
+    from nylas_engine.sync.imap import NETWORK_ERRORS, REFUSED, SyncError, close_quietly
     from nylas_engine.sync.run import AccountSync, set_sync_state
 
     with ctx.db.session() as session:
@@ -191,6 +191,9 @@ def _sync_once(ctx: Any, account_id: int, *, quiet: bool) -> bool:
         with ctx.db.session() as session:
             set_sync_state(session, account_id, state, str(exc))
         print(f"error: {email}: {exc}", file=sys.stderr)
+        return False
+    except REFUSED as exc:  # one command refused: the account itself is fine
+        print(f"error: {email}: the IMAP server refused: {exc}", file=sys.stderr)
         return False
     finally:
         if client is not None:

@@ -3,11 +3,18 @@
 A remote folder is matched to a category by its IMAP path (`remote_name`). A new account
 already has local standard folders (Inbox, Sent, ...) without a remote path: the first remote
 folder with that role claims it, so ids handed out before the first sync stay valid.
+
+Names (RFC 2342 NAMESPACE): the API shows a folder's path with `/` between levels, without
+the server's personal namespace prefix. Cyrus, Courier and many hosted servers keep every
+folder under the inbox (`NAMESPACE (("INBOX." "."))`): `INBOX.Archive` is shown as
+`Archive`, and a folder created through the API as `Projects/2024` is created as
+`INBOX.Projects.2024`. `Namespace` is that one mapping, both ways; a server without the
+NAMESPACE extension has an empty prefix and the separator LIST reports.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,18 +41,52 @@ SKIP_FLAGS = {b"\\noselect", b"\\nonexistent"}
 
 
 @dataclass(frozen=True)
+class Namespace:
+    """Where the account's own folders live on the server: the personal namespace's prefix
+    (`""`, or `INBOX.` on Cyrus) and hierarchy separator (None: a flat server)."""
+
+    prefix: str = ""
+    delimiter: str | None = "/"
+
+    def display_name(self, remote_name: str, role: str | None = None) -> str:
+        """The name the API shows for a folder: no prefix, `/` between levels."""
+        if role == "inbox":
+            return "Inbox"
+        name = remote_name
+        if self.prefix and name.startswith(self.prefix) and len(name) > len(self.prefix):
+            name = name[len(self.prefix) :]
+        if self.delimiter and self.delimiter != "/":
+            name = name.replace(self.delimiter, "/")
+        return name
+
+    def remote_name(self, display_name: str) -> str:
+        """The IMAP path of a folder the API names `display_name` (for CREATE and RENAME)."""
+        name = display_name.replace("/", self.delimiter) if self.delimiter else display_name
+        return self.prefix + name
+
+
+def personal_namespace(client: IMAPClient) -> Namespace:
+    """The account's personal namespace as the server announces it (RFC 2342), else an
+    empty prefix and the separator of the first folder LIST shows (`/` if it shows none)."""
+    if b"NAMESPACE" in set(client.capabilities()):
+        personal = client.namespace().personal
+        if personal:
+            prefix, delimiter = personal[0]
+            return Namespace(_text(prefix), _text(delimiter) if delimiter else None)
+    delimiter = next((_text(d) for _, d, _ in client.list_folders() if d), "/")
+    return Namespace("", delimiter)
+
+
+@dataclass(frozen=True)
 class RemoteFolder:
     name: str  # the IMAP path, as LIST returned it (imapclient decodes modified UTF-7)
     delimiter: str | None
     role: str | None
+    prefix: str = ""  # the personal namespace's (see `Namespace`)
 
     @property
     def display_name(self) -> str:
-        if self.role == "inbox":
-            return "Inbox"
-        if self.delimiter and self.delimiter != "/":
-            return self.name.replace(self.delimiter, "/")
-        return self.name
+        return Namespace(self.prefix, self.delimiter).display_name(self.name, self.role)
 
 
 def role_for(name: str, flags: Iterable[bytes], delimiter: str | None) -> str | None:
@@ -61,8 +102,13 @@ def role_for(name: str, flags: Iterable[bytes], delimiter: str | None) -> str | 
     return None
 
 
-def list_remote_folders(client: IMAPClient) -> list[RemoteFolder]:
-    """Selectable folders, roles decided, each role given to one folder only, sync order."""
+def list_remote_folders(
+    client: IMAPClient, namespace: Namespace | None = None
+) -> list[RemoteFolder]:
+    """Selectable folders, roles decided, each role given to one folder only, sync order.
+    Names are shown without the `namespace` prefix (asked of the server if not given)."""
+    if namespace is None:
+        namespace = personal_namespace(client)
     folders: list[RemoteFolder] = []
     taken: set[str] = set()
     listed = client.list_folders()
@@ -71,14 +117,14 @@ def list_remote_folders(client: IMAPClient) -> list[RemoteFolder]:
     for flags, delimiter, name in listed:
         if any(f.lower() in SKIP_FLAGS for f in flags):
             continue
-        sep = delimiter.decode() if isinstance(delimiter, bytes) else delimiter
-        name = name.decode() if isinstance(name, bytes) else str(name)
+        sep = _text(delimiter) if delimiter else None
+        name = _text(name)
         role = role_for(name, flags, sep)
         if role in taken:
             role = None
         if role:
             taken.add(role)
-        folders.append(RemoteFolder(name, sep, role))
+        folders.append(RemoteFolder(name, sep, role, namespace.prefix))
 
     def order(folder: RemoteFolder) -> tuple[int, str]:
         rank = ROLE_ORDER.index(folder.role) if folder.role in ROLE_ORDER else len(ROLE_ORDER)
@@ -96,9 +142,14 @@ def _live(account: Account) -> Select[Any]:
 
 
 def match_folders(
-    session: Session, account: Account, remote: list[RemoteFolder]
+    session: Session,
+    account: Account,
+    remote: list[RemoteFolder],
+    keep_names: Collection[int] = (),
 ) -> tuple[list[tuple[RemoteFolder, Category]], list[Category]]:
-    """Pair each remote folder with a category (claiming or creating one).
+    """Pair each remote folder with a category (claiming or creating one). A category takes
+    its folder's name, except those in `keep_names` (a rename through the API the server
+    refused, to be tried again).
 
     Returns the pairs in sync order, and the synced categories whose folder is gone from the
     server (the caller removes them once the other folders are synced, so messages that moved
@@ -127,7 +178,7 @@ def match_folders(
             category = Category(account_id=account.id, type=category_kind(account), display_name="")
             session.add(category)
         category.remote_name = folder.name
-        if category.display_name != folder.display_name:
+        if category.display_name != folder.display_name and category.id not in keep_names:
             category.display_name = folder.display_name
         if folder.role and category.name != folder.role:
             category.name = folder.role
@@ -144,6 +195,10 @@ def _claim(unclaimed: list[Category], folder: RemoteFolder) -> Category | None:
             unclaimed.remove(category)
             return category
     return None
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def remove_category(session: Session, category: Category) -> None:

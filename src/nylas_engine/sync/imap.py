@@ -1,15 +1,22 @@
 """Connecting to an account's mail servers: IMAP login, SMTP check, and what failures mean.
 
-Every failure becomes one of two exceptions, because the sync worker treats them differently:
-`AuthFailed` (the server said no: sync_state `invalid`, wait for new credentials) and
-`ServerUnreachable` (network, TLS or protocol trouble: sync_state `connerror`, retry later).
-Messages name the server and the cause, never the password.
+Every failure to connect becomes one of two exceptions, because the sync worker treats them
+differently: `AuthFailed` (the server said no: sync_state `invalid`, wait for new
+credentials) and `ServerUnreachable` (network, TLS or protocol trouble: sync_state
+`connerror`, retry later). Messages name the server and the cause, never the password.
+
+Once logged in, a failure is one of two kinds. `NETWORK_ERRORS`: the connection broke or
+the server's replies make no sense; the connection is done for (`connerror`). `REFUSED`: the
+server answered one command with a tagged NO or BAD (a name it rejects, a permission, a
+folder gone); the connection is fine and only that operation failed: the caller records it
+and goes on (`is_refusal` tells them apart, imaplib's classes nest).
 """
 
 from __future__ import annotations
 
 import bisect
 import contextlib
+import imaplib
 import re
 import smtplib
 import socket
@@ -20,15 +27,28 @@ from typing import Any
 
 from imapclient import IMAPClient
 from imapclient import exceptions as imap_errors
-from imapclient.response_parser import parse_fetch_response
+from imapclient.imap_utf7 import decode as decode_utf7
+from imapclient.response_parser import parse_fetch_response, parse_response
 
 from nylas_engine.store.credentials import MailCredentials
 from nylas_engine.sync.dial import Deadline, PinnedIMAPClient, PinnedSMTP, PinnedSMTPSSL
 
 SECURITY_MODES = ("tls", "starttls", "plain")
 TIMEOUT = 30.0
-# What a dropped or confused connection raises once logged in (imaplib's errors included).
-NETWORK_ERRORS = (OSError, imap_errors.IMAPClientError)
+# What a dropped or confused connection raises once logged in.
+NETWORK_ERRORS = (
+    OSError,
+    imap_errors.IMAPClientAbortError,  # imaplib's abort: EOF, BYE, an unexpected reply
+    imap_errors.ProtocolError,
+)
+# A command the server answered NO or BAD (imaplib's `error`; its subclass `abort` above is
+# a broken connection, so catch NETWORK_ERRORS first or use `is_refusal`).
+REFUSED = imap_errors.IMAPClientError
+
+
+def is_refusal(exc: BaseException) -> bool:
+    """True if `exc` is the server refusing one command, the connection still usable."""
+    return isinstance(exc, REFUSED) and not isinstance(exc, NETWORK_ERRORS)
 
 
 class SyncError(Exception):
@@ -141,6 +161,93 @@ def enable_extensions(client: IMAPClient) -> tuple[bool, bool]:
         return condstore, False  # CONDSTORE also works without ENABLE (RFC 7162 §3.1)
     enabled = {c.upper() for c in client.enable(*wanted)}
     return condstore, b"QRESYNC" in enabled
+
+
+# RFC 5465: the server reports changes in the selected folder as usual, and in every other
+# folder of the account as an unsolicited STATUS, also during IDLE.
+NOTIFY_EVENTS = "(MessageNew MessageExpunge FlagChange)"
+# Untagged responses that mean "something changed" (NOTIFY's STATUS, the selected folder's).
+CHANGE_RESPONSES = ("STATUS", "EXISTS", "EXPUNGE", "FETCH", "VANISHED")
+
+
+def enable_notify(client: IMAPClient) -> bool:
+    """`NOTIFY SET` for new mail, expunges and flag changes in the selected folder and all
+    personal folders, where the server offers NOTIFY (RFC 5465). True if it took."""
+    if b"NOTIFY" not in set(client.capabilities()):
+        return False
+    imaplib.Commands.setdefault("NOTIFY", ("AUTH", "SELECTED"))  # imaplib does not know it
+    try:
+        typ, _ = client._imap._simple_command(
+            "NOTIFY", "SET", f"(selected {NOTIFY_EVENTS})", f"(personal {NOTIFY_EVENTS})"
+        )
+    except NETWORK_ERRORS:
+        raise
+    except REFUSED:
+        return False
+    return bool(typ == "OK")
+
+
+def pending_changes(client: IMAPClient, *, clear: bool = False) -> bool:
+    """True if the server reported a change (NOTIFY's STATUS of another folder, or new,
+    expunged or changed messages in the selected one) that no command has consumed yet:
+    it arrived while the connection was busy with something else. `clear` forgets them."""
+    untagged = client._imap.untagged_responses
+    found = any(untagged.get(name) for name in CHANGE_RESPONSES)
+    if clear:
+        for name in CHANGE_RESPONSES:
+            untagged.pop(name, None)
+    return found
+
+
+def status_and_notices(
+    client: IMAPClient, folder: str, items: Iterable[str]
+) -> tuple[dict[bytes, int], set[str]]:
+    """`STATUS folder (items)`: its items, and the names of the other folders the server
+    reported a STATUS of meanwhile (unsolicited, under NOTIFY: they changed).
+    imapclient's `folder_status` keeps only the last STATUS reply and drops the others."""
+    data = client._command_and_check(
+        "status", client._normalise_folder(folder), f"({' '.join(items)})"
+    )
+    replies = _status_replies(client, data)
+    if not replies:
+        return {}, set()
+    return replies[-1][1], {name for name, _ in replies[:-1]}  # this command's reply is last
+
+
+def list_status(
+    client: IMAPClient, items: Iterable[str]
+) -> tuple[list[tuple[tuple[bytes, ...], str]], dict[str, dict[bytes, int]]] | None:
+    """`LIST "" "*" RETURN (STATUS (items))` (RFC 5819): every folder's flags and name, and
+    the STATUS of each, in one round trip. A folder reported twice (NOTIFY's unsolicited
+    STATUS too) keeps its last report. None if the server lacks LIST-STATUS."""
+    if b"LIST-STATUS" not in set(client.capabilities()):
+        return None
+    imap = client._imap
+    imap.untagged_responses.pop("STATUS", None)  # older ones are the check's to see anyway
+    typ, data = imap._simple_command("LIST", '""', '"*"', "RETURN", f"(STATUS ({' '.join(items)}))")
+    client._checkok("list", typ, data)
+    typ, data = imap._untagged_response(typ, data, "LIST")
+    listed = [(tuple(flags), str(name)) for flags, _, name in client._proc_folder_list(data)]
+    statuses = dict(_status_replies(client, imap.untagged_responses.pop("STATUS", [])))
+    return listed, statuses
+
+
+def _status_replies(client: IMAPClient, data: list[Any]) -> list[tuple[str, dict[bytes, int]]]:
+    """The STATUS responses' data (`name (ITEM n ...)`), parsed, in order."""
+    data = [line for line in data if line not in (b"", None)]
+    replies = parse_response(data) if data else ()
+    found: list[tuple[str, dict[bytes, int]]] = []
+    for at in range(0, len(replies) - 1, 2):
+        name = replies[at]
+        if isinstance(name, bytes | str):
+            name = name.decode() if isinstance(name, bytes) else name
+            text = decode_utf7(name) if client.folder_encode else name
+        else:  # a folder named like a number comes back as an int
+            text = str(name)
+        values = replies[at + 1]
+        pairs = {bytes(values[i]).upper(): int(values[i + 1]) for i in range(0, len(values) - 1, 2)}
+        found.append((text, pairs))
+    return found
 
 
 class UidSet:
@@ -272,7 +379,7 @@ def verify(
     client = connect_imap(settings, credentials, timeout, deadline)
     try:
         capabilities = {bytes(c).upper() for c in client.capabilities()}
-    except NETWORK_ERRORS as exc:
+    except (OSError, imap_errors.IMAPClientError) as exc:
         raise ServerUnreachable(
             f"lost the IMAP server {settings.imap_host}: {_describe(exc)}"
         ) from None

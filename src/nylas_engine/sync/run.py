@@ -2,11 +2,16 @@
 
 `AccountSync` is what both `nylas-engine sync` and the worker inside `serve` drive: the CLI
 runs `full_pass()` once with a progress bar, the worker runs it and then waits in IDLE.
+
+A folder the server refuses to open or read (a NO to STATUS, SELECT or FETCH: an ACL, a
+folder deleted a moment ago) is skipped for this pass with a log line; the other folders
+sync, and the next pass tries it again. Only a broken connection ends the pass.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,13 +23,24 @@ from nylas_engine.context import EngineContext
 from nylas_engine.store.credentials import MailCredentials
 from nylas_engine.store.credentials import load as load_credentials
 from nylas_engine.store.models import Account, Category, ImapUid
-from nylas_engine.sync.folders import list_remote_folders, match_folders, remove_category
+from nylas_engine.sync.folders import (
+    SKIP_FLAGS,
+    Namespace,
+    list_remote_folders,
+    match_folders,
+    personal_namespace,
+    remove_category,
+)
 from nylas_engine.sync.imap import (
+    NETWORK_ERRORS,
+    REFUSED,
     AuthFailed,
     ServerSettings,
     close_quietly,
     connect_imap,
     enable_extensions,
+    list_status,
+    status_and_notices,
 )
 from nylas_engine.sync.messages import (
     FolderChanges,
@@ -33,6 +49,8 @@ from nylas_engine.sync.messages import (
     delete_orphans,
     detach,
 )
+
+log = logging.getLogger("nylas_engine.sync")
 
 
 def set_sync_state(session: Session, account_id: int, state: str, error: str | None = None) -> None:
@@ -63,6 +81,12 @@ class AccountSync:
     folders: list[SyncedFolder] = field(default_factory=list)
     condstore: bool = False
     qresync: bool = False
+    namespace: Namespace | None = None  # the personal namespace, asked once per connection
+    # By category: the STATUS the last check saw (see `changed_folders`).
+    last_status: dict[int, tuple[int | None, ...]] = field(default_factory=dict)
+    refused: set[int] = field(default_factory=set)  # categories whose folder the server refused
+    listed: set[str] | None = None  # the folders LIST showed at the last full pass
+    folder_list_changed: bool = False  # a check saw folders added or removed since then
     # How the connection was made: worker processes of a long fetch log in the same way.
     remote: tuple[ServerSettings, MailCredentials] | None = None
 
@@ -80,17 +104,22 @@ class AccountSync:
         self.remote = (settings, credentials)
         try:
             self.condstore, self.qresync = enable_extensions(client)
+            self.namespace = personal_namespace(client)
         except Exception:
             close_quietly(client)
             raise
         return client
 
-    def full_pass(self, client: IMAPClient) -> FolderChanges:
-        """Match the folder list, then sync every folder (inbox first)."""
+    def full_pass(self, client: IMAPClient, keep_names: Collection[int] = ()) -> FolderChanges:
+        """Match the folder list, then sync every folder (inbox first). The categories in
+        `keep_names` keep their names (see `match_folders`)."""
         with self.ctx.db.session() as session:
             account = session.get(Account, self.account_id)
             assert account is not None
-            pairs, gone = match_folders(session, account, list_remote_folders(client))
+            remote = list_remote_folders(client, self.namespace)
+            self.listed = {f.name for f in remote}
+            self.folder_list_changed = False
+            pairs, gone = match_folders(session, account, remote, keep_names)
             self.folders = [SyncedFolder(f.name, c.id, f.role) for f, c in pairs]
             gone_ids = [c.id for c in gone]
             synced = session.scalar(
@@ -98,7 +127,12 @@ class AccountSync:
             )
         progress = Progress(folders_total=len(self.folders), listeners=self.listeners)
         for folder in self.folders:
-            status = client.folder_status(folder.remote_name, [b"MESSAGES"])
+            try:
+                status = client.folder_status(folder.remote_name, [b"MESSAGES"])
+            except NETWORK_ERRORS:
+                raise
+            except REFUSED:
+                continue  # the folder's sync below says why
             progress.messages_total += int(status.get(b"MESSAGES", 0))
         progress.messages_synced = min(int(synced or 0), progress.messages_total)
         self._save(progress)
@@ -107,7 +141,7 @@ class AccountSync:
         for folder in self.folders:
             progress.folder = folder.remote_name
             progress.changed()
-            changes = self.sync_folder(client, folder, progress)
+            changes = self.sync_folder_or_skip(client, folder, progress)
             total.added += changes.added
             total.updated += changes.updated
             total.removed += changes.removed
@@ -122,6 +156,27 @@ class AccountSync:
         self._save(progress)
         progress.changed()
         return total
+
+    def sync_folder_or_skip(
+        self, client: IMAPClient, folder: SyncedFolder, progress: Progress | None = None
+    ) -> FolderChanges:
+        """`sync_folder`, but a folder the server refuses to open or read is skipped with a
+        log line (and left out of `changed_folders` until the next full pass)."""
+        try:
+            changes = self.sync_folder(client, folder, progress)
+        except NETWORK_ERRORS:
+            raise
+        except REFUSED as exc:
+            log.warning(
+                "account %s: folder %r skipped, the server refused: %s",
+                self.account_id,
+                folder.remote_name,
+                exc,
+            )
+            self.refused.add(folder.category_id)
+            return FolderChanges()
+        self.refused.discard(folder.category_id)
+        return changes
 
     def sync_folder(
         self, client: IMAPClient, folder: SyncedFolder, progress: Progress | None = None
@@ -138,6 +193,82 @@ class AccountSync:
             save_progress=lambda session, p: save_progress(session, self.account_id, p),
             remote=self.remote,
         ).run()
+
+    def changed_folders(self, client: IMAPClient) -> list[SyncedFolder]:
+        """The folders whose STATUS says they changed since their last sync: one cheap
+        STATUS per folder, compared with what the store holds (UIDNEXT, the message count,
+        and HIGHESTMODSEQ where the server has CONDSTORE, which covers flag changes too).
+        Without CONDSTORE the UNSEEN count stands in for flag changes, compared with the
+        previous look (other flags wait for the next full pass). A folder whose STATUS is
+        the same as at the previous look is not synced again: one that a sync cannot bring
+        to agree with the store (a message the server fails to return) would else be
+        synced over and over. Folders NOTIFY reported a change of meanwhile are added. A
+        folder the server refuses STATUS for is left to the full pass."""
+        items = ["MESSAGES", "UIDNEXT"] + (["HIGHESTMODSEQ"] if self.condstore else ["UNSEEN"])
+        ids = [f.category_id for f in self.folders]
+        with self.ctx.db.session() as session:
+            known = {
+                c.id: (c.uidnext, c.highestmodseq)
+                for c in session.scalars(select(Category).where(Category.id.in_(ids)))
+            }
+            counts = dict(
+                session.execute(
+                    select(ImapUid.category_id, func.count(ImapUid.id))
+                    .where(ImapUid.category_id.in_(ids))
+                    .group_by(ImapUid.category_id)
+                ).all()
+            )
+        changed: list[SyncedFolder] = []
+        notified: set[str] = set()  # folders the server said changed (NOTIFY) meanwhile
+        statuses = self._list_status(client, items)
+        for folder in self.folders:
+            if folder.category_id in self.refused:
+                continue  # tried again by the next full pass
+            now = statuses.get(folder.remote_name)
+            if now is None:
+                try:
+                    now, others = status_and_notices(client, folder.remote_name, items)
+                except NETWORK_ERRORS:
+                    raise
+                except REFUSED:
+                    continue
+                notified |= others
+            uidnext, modseq = known.get(folder.category_id, (None, None))
+            seen = tuple(now.get(item.encode()) for item in items)
+            before = self.last_status.get(folder.category_id)
+            self.last_status[folder.category_id] = seen
+            if seen == before:
+                continue
+            if self.condstore:
+                flags_changed = now.get(b"HIGHESTMODSEQ") != modseq
+            else:  # UNSEEN is the last item: changed since the previous look
+                flags_changed = before is not None and seen[-1] != before[-1]
+            if (
+                flags_changed
+                or now.get(b"UIDNEXT") != uidnext
+                or now.get(b"MESSAGES") != counts.get(folder.category_id, 0)
+            ):
+                changed.append(folder)
+        changed += [f for f in self.folders if f.remote_name in notified and f not in changed]
+        return changed
+
+    def _list_status(self, client: IMAPClient, items: list[str]) -> dict[str, dict[bytes, int]]:
+        """Every folder's STATUS in one round trip where the server has LIST-STATUS (else
+        {}: one STATUS each). The folder list comes with it: a folder added or removed on
+        the server since the last full pass sets `folder_list_changed`."""
+        try:
+            listing = list_status(client, items)
+        except NETWORK_ERRORS:
+            raise
+        except REFUSED:
+            return {}
+        if listing is None:
+            return {}
+        listed, statuses = listing
+        names = {n for flags, n in listed if not any(f.lower() in SKIP_FLAGS for f in flags)}
+        if self.listed is not None and names != self.listed:
+            self.folder_list_changed = True
+        return statuses
 
     def folder_by_role(self, role: str) -> SyncedFolder | None:
         return next((f for f in self.folders if f.role == role), None)

@@ -1,13 +1,26 @@
 """Keeping accounts synced inside `nylas-engine serve`: one thread per IMAP account.
 
-A worker logs in, runs a full pass, then waits in IDLE on the inbox (new mail is synced as
-soon as the server announces it) and runs a full pass over every folder each poll interval.
+A worker logs in, runs a full pass, then waits in IDLE on the inbox. Every folder is kept
+fresh within seconds. Where the server offers NOTIFY (RFC 5465) the worker asks for it, and
+IDLE then hears of new mail, expunges and flag changes in every folder. Either way a check
+runs when IDLE reports something and every check interval (`NYLAS_ENGINE_SYNC_CHECK`, 2 s
+by default; 15 times that under NOTIFY, as a safety net): it asks every folder's STATUS
+(UIDNEXT, MESSAGES, and HIGHESTMODSEQ where the server has CONDSTORE, else UNSEEN), in one
+round trip with LIST-STATUS (RFC 5819, which also shows folders added or removed) or one
+STATUS per folder, and syncs only the folders whose STATUS differs from what the store
+holds. A folder that lost messages (moved elsewhere, or deleted), or a changed folder list,
+brings a full pass at once. A full pass over every folder still runs each poll interval
+(`NYLAS_ENGINE_SYNC_POLL`, 60 s).
 Between passes it writes changes made through the API back (`writeback.py`; a write-back
 that finds messages gone from where they were asks for a full pass at once) and files mail
 sent through the API in Sent a few seconds after sending.
+
 Failures never end the thread: a refused login sets sync_state `invalid` and retries
 slowly (at once when the account's credentials change), a network problem sets `connerror`
-and retries with exponential backoff. `SyncService` starts workers for the accounts it finds
+and retries with exponential backoff. A command the server refuses (NO or BAD) is that
+operation's failure only: the write-back retries it a few times and then drops it
+(`refusals.py`), the sync skips a folder it cannot read until the next pass, and
+sync_state stays as it is. `SyncService` starts workers for the accounts it finds
 (rescanning for new ones) and stops them all on shutdown.
 """
 
@@ -30,10 +43,13 @@ from nylas_engine.store.models import Account
 from nylas_engine.sync.drafts import sync_drafts
 from nylas_engine.sync.imap import (
     NETWORK_ERRORS,
+    REFUSED,
     AuthFailed,
     ServerUnreachable,
     SyncError,
     close_quietly,
+    enable_notify,
+    pending_changes,
 )
 from nylas_engine.sync.run import AccountSync, imap_account_ids, set_sync_state
 from nylas_engine.sync.writeback import WriteBack
@@ -42,6 +58,9 @@ log = logging.getLogger("nylas_engine.sync")
 
 POLL_ENV = "NYLAS_ENGINE_SYNC_POLL"
 DEFAULT_POLL = 60.0  # seconds between full passes over all folders
+CHECK_ENV = "NYLAS_ENGINE_SYNC_CHECK"
+DEFAULT_CHECK = 2.0  # seconds between looks at every folder's STATUS
+NOTIFY_CHECK_FACTOR = 15  # with NOTIFY, the look is a safety net: this many times rarer
 SCAN_ENV = "NYLAS_ENGINE_SYNC_SCAN"
 DEFAULT_SCAN = 5.0  # seconds between looks for newly added accounts
 IDLE_RENEW = 25 * 60  # RFC 2177: re-issue IDLE before the server's 30-minute timeout
@@ -51,11 +70,18 @@ AUTH_RETRY = 600.0
 
 
 class AccountWorker(threading.Thread):
-    def __init__(self, ctx: EngineContext, account_id: int, poll: float | None = None) -> None:
+    def __init__(
+        self,
+        ctx: EngineContext,
+        account_id: int,
+        poll: float | None = None,
+        check: float | None = None,
+    ) -> None:
         super().__init__(name=f"sync-{account_id}", daemon=True)
         self.ctx = ctx
         self.account_id = account_id
         self.poll = poll if poll is not None else env_number(POLL_ENV, DEFAULT_POLL)
+        self.check = check if check is not None else env_number(CHECK_ENV, DEFAULT_CHECK)
         self.stopping = threading.Event()
 
     def stop(self) -> None:
@@ -72,7 +98,7 @@ class AccountWorker(threading.Thread):
             try:
                 client = sync.connect()
                 writeback.folders(client)
-                sync.full_pass(client)
+                sync.full_pass(client, writeback.renaming())
                 self._set_state("running")
                 delay = first_delay
                 self._watch(sync, client, writeback, credentials)
@@ -89,6 +115,9 @@ class AccountWorker(threading.Thread):
                 delay = self._backoff(delay)
             except NETWORK_ERRORS as exc:
                 self._set_state("connerror", f"lost the IMAP connection: {exc}")
+                delay = self._backoff(delay)
+            except REFUSED as exc:  # a command the rest does not depend on: not the account's
+                log.warning("account %s: the IMAP server refused: %s", self.account_id, exc)
                 delay = self._backoff(delay)
             except Exception as exc:  # a bug must not kill the worker or spin
                 log.exception("sync of account %s failed", self.account_id)
@@ -117,32 +146,64 @@ class AccountWorker(threading.Thread):
             next_pass = 0.0
         inbox = sync.folder_by_role("inbox")
         can_idle = inbox is not None and b"IDLE" in set(client.capabilities())
+        # With NOTIFY, IDLE also hears of changes in the other folders: the timed check is
+        # only a safety net then.
+        notify = can_idle and enable_notify(client)
+        check = self.check * NOTIFY_CHECK_FACTOR if notify else self.check
+        next_check = 0.0  # at once: what arrived during the pass raised no IDLE event
+        in_inbox = False  # the inbox is selected (IDLE watches the selected folder)
         while not self.stopping.is_set():
-            wake = min(next_pass, time.monotonic() + IDLE_RENEW, self._sent_due(writeback))
+            if can_idle and inbox is not None and not in_inbox:
+                client.select_folder(inbox.remote_name, readonly=True)
+                in_inbox = True
+                next_check = 0.0  # what changed while the connection was busy raised no event
+            if time.monotonic() >= next_check:
+                pending_changes(client, clear=True)  # the check sees them all
+                synced, expunged = self._check(sync, client)
+                in_inbox = in_inbox and not synced
+                if expunged or sync.folder_list_changed:
+                    # Moved elsewhere, or deleted: the full pass tells which. Or folders
+                    # added or removed on the server: the full pass matches them.
+                    next_pass = 0.0
+                next_check = time.monotonic() + check
+                if not in_inbox and can_idle:
+                    continue
+            wake = min(
+                next_pass, next_check, time.monotonic() + IDLE_RENEW, self._sent_due(writeback)
+            )
             if can_idle and inbox is not None:
-                # Look before every IDLE (this also selects the inbox): mail that arrived while
-                # we were busy (a full pass, the previous sync) raises no IDLE event and would
-                # otherwise wait for the next full pass. A server wake-up loops back to here.
-                if sync.sync_folder(client, inbox).expunged:
-                    next_pass = 0.0  # moved elsewhere, or deleted: the full pass tells which
-                else:
-                    self._idle(client, wake, writeback)
+                if self._idle(client, wake, writeback) == "server":
+                    next_check = 0.0  # a folder changed: look now
             else:
                 self._wait(wake, writeback)
             if self.stopping.is_set():
                 return
-            if writeback.pending() and self._write_back(sync, client, writeback):
-                next_pass = 0.0
+            if writeback.pending():
+                in_inbox = False
+                if self._write_back(sync, client, writeback):
+                    next_pass = 0.0
             if self._sent_due(writeback) <= time.monotonic():
+                in_inbox = False
                 self._file_sent(sync, client, writeback)
             if time.monotonic() >= next_pass:
                 if self._credentials() != credentials:
                     return
+                in_inbox = False
                 writeback.folders(client)
-                sync.full_pass(client)
+                sync.full_pass(client, writeback.renaming())
                 next_pass = time.monotonic() + self.poll
+                next_check = time.monotonic() + self.check
                 if self._write_back(sync, client, writeback):
                     next_pass = 0.0
+
+    def _check(self, sync: AccountSync, client: IMAPClient) -> tuple[bool, bool]:
+        """Sync the folders whose STATUS changed. Returns (whether any folder was synced,
+        whether messages left one)."""
+        changed = sync.changed_folders(client)
+        expunged = False
+        for folder in changed:
+            expunged = bool(sync.sync_folder_or_skip(client, folder).expunged) or expunged
+        return bool(changed), expunged
 
     def _write_back(self, sync: AccountSync, client: IMAPClient, writeback: WriteBack) -> bool:
         """Write API changes to the server and sync the folders that received messages.
@@ -150,11 +211,27 @@ class AccountWorker(threading.Thread):
         them: the pass finds where the server has them)."""
         writeback.folders(client)
         targets: set[str] = set()
-        if drafts_folder := sync_drafts(self.ctx, self.account_id, client):
+        if drafts_folder := self._sync_drafts(client, writeback):
             targets.add(drafts_folder)
         outcome = writeback.run(client)
         synced = {t for t in targets | outcome.targets if self._sync_named(sync, client, t)}
         return writeback.settle(outcome, synced)
+
+    def _sync_drafts(self, client: IMAPClient, writeback: WriteBack) -> str | None:
+        """`sync_drafts`, a refusal counted like the write-back's (nothing to undo: the
+        drafts stay in the API and are saved again with a later write-back)."""
+        key = ("drafts", self.account_id)
+        if not writeback.refusals.ready(key):
+            return None
+        try:
+            folder = sync_drafts(self.ctx, self.account_id, client)
+        except NETWORK_ERRORS:
+            raise
+        except REFUSED as exc:
+            writeback.refusals.refused(key, "saving drafts to the Drafts folder", exc)
+            return None
+        writeback.refusals.done(key)
+        return folder
 
     def _sent_due(self, writeback: WriteBack) -> float:
         """When (monotonic) sent mail not on the server yet is due to be filed; inf if none."""
@@ -177,7 +254,7 @@ class AccountWorker(threading.Thread):
         folder = next((f for f in sync.folders if f.remote_name == remote_name), None)
         if folder is None:
             return False
-        sync.sync_folder(client, folder)
+        sync.sync_folder_or_skip(client, folder)
         return True
 
     def _idle(self, client: IMAPClient, until: float, writeback: WriteBack) -> str | None:
@@ -186,6 +263,8 @@ class AccountWorker(threading.Thread):
         client.idle()
         quick_empty = 0
         try:
+            if pending_changes(client):  # reported between the last check and the IDLE
+                return "server"
             while not self.stopping.is_set() and time.monotonic() < until:
                 started = time.monotonic()
                 responses = client.idle_check(timeout=1)
@@ -193,7 +272,8 @@ class AccountWorker(threading.Thread):
                     raise ServerUnreachable("the IMAP server closed the connection (BYE)")
                 if any(r[1] in (b"EXISTS", b"EXPUNGE", b"FETCH") for r in responses if len(r) > 1):
                     return "server"
-                if any(r and r[0] == b"VANISHED" for r in responses):  # EXPUNGE under QRESYNC
+                # EXPUNGE under QRESYNC; another folder's change under NOTIFY
+                if any(r and r[0] in (b"VANISHED", b"STATUS") for r in responses):
                     return "server"
                 # At end of stream idle_check returns nothing at once instead of waiting.
                 quick_empty = (
@@ -205,7 +285,7 @@ class AccountWorker(threading.Thread):
                     return "local"
             return None
         finally:
-            with contextlib.suppress(*NETWORK_ERRORS):
+            with contextlib.suppress(*NETWORK_ERRORS, REFUSED):
                 client.idle_done()
 
     def _wait(self, until: float, writeback: WriteBack) -> None:

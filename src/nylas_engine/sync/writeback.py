@@ -43,13 +43,18 @@ Sent mail: many servers file a copy of what goes through their SMTP server thems
 message sent through the API gets `APPEND_GRACE` seconds for that; then the worker syncs the
 Sent folder (which links a copy the server filed, by its Message-ID) and appends the message
 only if it is still on no folder. The appended copy is linked the same way, and a message is
-appended at most once per worker run (and never once linked).
+appended at most once per worker run (and never once linked), unless the server refused it.
+
+Refusals: a NO or BAD to one command (CREATE, RENAME, DELETE, SELECT, STORE, COPY, MOVE,
+EXPUNGE, APPEND) fails only the folder or the messages it was for. They are tried again a
+few times, then the API's change is undone (`refusals.py`); the rest of the write-back, and
+the sync, go on. A broken connection still ends the pass (`imap.NETWORK_ERRORS`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -57,7 +62,7 @@ from typing import Any, TypeVar
 from imapclient import IMAPClient
 from imapclient.imapclient import join_message_ids, seq_to_parenstr
 from imapclient.response_parser import parse_fetch_response
-from sqlalchemy import Select, exists, func, select
+from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from nylas_engine.context import EngineContext
@@ -71,9 +76,17 @@ from nylas_engine.store.models import (
     message_categories,
     now,
 )
-from nylas_engine.sync.folders import RemoteFolder
-from nylas_engine.sync.imap import expunge_uids, flag_names, modseq_value
+from nylas_engine.sync import folder_writeback
+from nylas_engine.sync.folders import Namespace, personal_namespace
+from nylas_engine.sync.imap import (
+    NETWORK_ERRORS,
+    REFUSED,
+    expunge_uids,
+    flag_names,
+    modseq_value,
+)
 from nylas_engine.sync.messages import FLAGGED, SEEN, apply_flags, detach, reset_folders
+from nylas_engine.sync.refusals import Refusals
 
 T = TypeVar("T")
 UID_CHUNK = 500
@@ -85,7 +98,8 @@ class WriteBack:
         self.ctx = ctx
         self.account_id = account_id
         self.seen_txn: int | None = None  # the newest delta-log row already looked at
-        self.delimiter: str | None = None  # the server's hierarchy separator
+        self.namespace: Namespace | None = None  # the server's personal namespace
+        self.refusals = Refusals(account_id)  # operations the server refused
         self.filed: set[int] = set()  # sent messages already appended (or given up on)
 
     def _latest_txn(self, session: Session) -> int:
@@ -95,62 +109,30 @@ class WriteBack:
         return int(latest or 0)
 
     def pending(self) -> bool:
+        if self.refusals.due():
+            return True  # a refused operation is to be tried again
         with self.ctx.db.session() as session:
             return self.seen_txn is None or self._latest_txn(session) > self.seen_txn
 
     def folders(self, client: IMAPClient) -> None:
         """Folders (labels, on a label account) created, renamed or deleted through the API:
-        CREATE, RENAME, DELETE.
+        CREATE, RENAME, DELETE (`folder_writeback`).
 
         Runs before each full pass, so the pass finds the server already matching the API
         (a pass first would take the old name for a change made on the server)."""
+        if self.namespace is None:
+            self.namespace = personal_namespace(client)
         with self.ctx.db.session() as session:
-            account = session.get(Account, self.account_id)
-            if account is None:
-                return
-            categories = list(
-                session.scalars(
-                    select(Category).where(
-                        Category.account_id == self.account_id,
-                        Category.type == category_kind(account),
-                    )
-                )
-            )
-            if self.delimiter is None:
-                self.delimiter = next((_text(d) for _, d, _ in client.list_folders() if d), "/")
-            delimiter = self.delimiter
-            creates = [c for c in categories if not (c.remote_name or c.deleted_at or c.name)]
-            deletes = [c for c in categories if c.remote_name and c.deleted_at is not None]
-            renames = [
-                c
-                for c in categories
-                if c.remote_name
-                and c.deleted_at is None
-                and c.name != "inbox"
-                and c.display_name != RemoteFolder(c.remote_name, delimiter, c.name).display_name
-            ]
-            if not (creates or deletes or renames):
-                return
-            existing = {_text(name) for _, _, name in client.list_folders()}
-            for category in deletes:
-                assert category.remote_name is not None
-                if category.remote_name in existing:
-                    client.delete_folder(category.remote_name)
-                category.remote_name = None
-                # A deleted label may still have held copies: they went with the folder.
-                held = select(ImapUid).where(ImapUid.category_id == category.id)
-                detach(session, list(session.scalars(held)))
-            for category in renames:
-                assert category.remote_name is not None
-                wanted = category.display_name.replace("/", delimiter)
-                client.rename_folder(category.remote_name, wanted)
-                category.remote_name = wanted
-            for category in creates:
-                wanted = category.display_name.replace("/", delimiter)
-                if wanted not in existing:
-                    client.create_folder(wanted)
-                    client.subscribe_folder(wanted)
-                category.remote_name = wanted
+            changes = folder_writeback.plan(session, self.account_id, self.namespace, self.refusals)
+        if not changes:
+            return
+        outcomes = folder_writeback.execute(client, changes)
+        with self.ctx.db.session() as session:
+            folder_writeback.record(session, outcomes, self.namespace, self.refusals)
+
+    def renaming(self) -> set[int]:
+        """Folders whose refused rename waits to be tried again (see `folder_writeback`)."""
+        return folder_writeback.renaming(self.refusals)
 
     def run(self, client: IMAPClient) -> Outcome:
         """Push every pending local change (see the module docstring for conflicts)."""
@@ -170,12 +152,14 @@ class WriteBack:
             sources = {c_id: c.remote_name for c_id, c in folders.items()}
             jobs: dict[int, list[_Job]] = defaultdict(list)  # by source folder
             by_message: dict[int, list[tuple[ImapUid, Message]]] = defaultdict(list)
-            for uid_row, message in self._rows(session, self.seen_txn):
+            waiting = {key[1] for key in self.refusals.waiting() if key[0] == "message"}
+            retry = {m for m in waiting if self.refusals.ready(("message", m))}
+            for uid_row, message in self._rows(session, self.seen_txn, retry):
                 by_message[message.id].append((uid_row, message))
             for pairs in by_message.values():
                 message = pairs[0][1]
-                if message.deleted_at is not None:
-                    continue
+                if message.deleted_at is not None or message.id in waiting - retry:
+                    continue  # deleted; or refused by the server, and not due again yet
                 wanted = {c.id for c in message.categories if c.id in folders}
                 on_server = {row.category_id for row, _ in pairs}
                 if labels:
@@ -205,15 +189,21 @@ class WriteBack:
         # Labels removed: only once every copy is made, and not from a message one of whose
         # UIDs vanished (the full pass that follows finds where the server has it).
         unsure = {job.message_id for r in results for job in r.failed}
+        unsure |= {job.message_id for r in results for job, _ in r.refused}
         removals: dict[int, list[_Job]] = defaultdict(list)
         for result in results:
             for job in result.to_remove:
                 if job.message_id not in unsure:
                     removals[job.category_id].append(job)
         removed: list[_Job] = []
+        removing = _Result()
         for category_id, folder_jobs in removals.items():
             if (name := sources.get(category_id)) is not None:
-                removed += _remove_copies(client, name, folder_jobs)
+                removed += _remove_copies(client, name, folder_jobs, removing)
+        results.append(removing)
+        refused = {job.message_id: why for r in results for job, why in r.refused}
+        for message_id in retry - refused.keys():
+            self.refusals.done(("message", message_id))
 
         with self.ctx.db.session() as session:
             vanished: list[ImapUid] = []
@@ -247,6 +237,10 @@ class WriteBack:
             if vanished:
                 detach(session, vanished)  # the message keeps only the folders still known
                 outcome.vanished = True
+            for message_id, why in refused.items():
+                what = f"the write-back of message {message_id}"
+                if self.refusals.refused(("message", message_id), what, why):
+                    _undo(session, message_id)
         self.seen_txn = latest
         return outcome
 
@@ -306,7 +300,11 @@ class WriteBack:
             rows = session.execute(self._unfiled_sent(account)).all()
         if not rows:
             return None, set()
-        return min(r.created_at for r in rows) + APPEND_GRACE, {r.remote_name for r in rows}
+        due = min(
+            max(r.created_at + APPEND_GRACE, self.refusals.retry_at(("append", r.id)) or 0)
+            for r in rows
+        )
+        return due, {r.remote_name for r in rows}
 
     def append_sent(self, client: IMAPClient) -> set[str]:
         """APPEND the sent messages past their grace period that are on no folder yet (the
@@ -323,15 +321,32 @@ class WriteBack:
             ).all()
         folders: set[str] = set()
         for message_id, _, folder, sha, date in rows:
-            self.filed.add(message_id)  # once, whatever happens: never appended twice
+            key = ("append", message_id)
+            if not self.refusals.ready(key):
+                continue
+            # Once, whatever happens: never appended twice (but tried again if refused).
+            self.filed.add(message_id)
             if sha is None or folder is None or not self.ctx.blobs.exists(sha):
                 continue
             when = datetime.fromtimestamp(date, timezone.utc) if date else None
-            client.append(folder, self.ctx.blobs.read(sha), flags=[SEEN], msg_time=when)
+            try:
+                client.append(folder, self.ctx.blobs.read(sha), flags=[SEEN], msg_time=when)
+            except NETWORK_ERRORS:
+                raise
+            except REFUSED as exc:
+                what = f"the APPEND of sent message {message_id} to {folder!r}"
+                if not self.refusals.refused(key, what, exc):
+                    self.filed.discard(message_id)  # tried again once its retry is due
+                continue
+            self.refusals.done(key)
             folders.add(folder)
         return folders
 
-    def _rows(self, session: Session, after: int | None) -> Iterable[tuple[ImapUid, Message]]:
+    def _rows(
+        self, session: Session, after: int | None, retry: set[int]
+    ) -> Iterable[tuple[ImapUid, Message]]:
+        """The UIDs of the messages changed since delta-log row `after` (all if None), and of
+        the messages in `retry`."""
         stmt = (
             select(ImapUid, Message)
             .join(Message, Message.id == ImapUid.message_id)
@@ -347,7 +362,7 @@ class WriteBack:
                 )
                 .distinct()
             )
-            stmt = stmt.where(Message.public_id.in_(changed))
+            stmt = stmt.where(or_(Message.public_id.in_(changed), Message.id.in_(retry)))
         return [(row, message) for row, message in session.execute(stmt)]
 
 
@@ -386,6 +401,36 @@ class _Result:
     to_remove: list[_Job] = field(default_factory=list)  # copies to expunge once all are made
     vanished: list[int] = field(default_factory=list)  # ImapUid ids gone from the server
     failed: list[_Job] = field(default_factory=list)  # the jobs of those
+    refused: list[tuple[_Job, str]] = field(default_factory=list)  # NO/BAD: job, command and why
+
+    def refuse(self, jobs: list[_Job], what: str, exc: BaseException) -> None:
+        self.refused += [(job, f"{what}: {exc}") for job in jobs]
+
+    def refused_rows(self) -> set[int]:
+        return {job.row_id for job, _ in self.refused}
+
+    def attempt(self, jobs: list[_Job], what: str, call: Callable[..., Any], *args: Any) -> bool:
+        """`call(*args)` for these jobs; False if the server refused it (the jobs are then
+        `refused`; a broken connection still raises)."""
+        try:
+            call(*args)
+        except NETWORK_ERRORS:
+            raise
+        except REFUSED as exc:
+            self.refuse(jobs, what, exc)
+            return False
+        return True
+
+
+def _undo(session: Session, message_id: int) -> None:
+    """A change to this message the server refused for good: its flags and folders go back
+    to what the server last reported."""
+    message = session.get(Message, message_id)
+    rows = list(session.scalars(select(ImapUid).where(ImapUid.message_id == message_id)))
+    if message is None or not rows:
+        return
+    apply_flags(message, list(rows[0].flags or []))
+    reset_folders(session, [message_id])
 
 
 def _label_jobs(
@@ -428,9 +473,15 @@ def _write_folder(
     """STORE, MOVE and COPY for the UIDs of one folder, the server winning on conflict
     (label removals are left in `to_remove`: they wait until every folder's copies are made)."""
     result = _Result()
-    info = client.select_folder(name)  # read-write: STORE and MOVE need it
+    try:
+        info = client.select_folder(name)  # read-write: STORE and MOVE need it
+        current = _fetch_flags(client, [job.uid for job in jobs])
+    except NETWORK_ERRORS:
+        raise
+    except REFUSED as exc:  # the folder is gone, or may not be written: none of its jobs
+        result.refuse(jobs, f"SELECT of {name!r}", exc)
+        return result
     highest = info.get(b"HIGHESTMODSEQ") if condstore else None
-    current = _fetch_flags(client, [job.uid for job in jobs])
     live: list[_Job] = []
     for job in jobs:
         flags = current.get(job.uid)
@@ -459,26 +510,36 @@ def _write_folder(
             result.to_remove.append(job)
     for target, group in copies.items():
         for chunk in _chunks(group):
-            client.copy([job.uid for job in chunk], target)
-    result.copied = [job for job in live if job.copies and job.row_id not in vanished]
+            uids = [job.uid for job in chunk]
+            result.attempt(chunk, f"COPY to {target!r}", client.copy, uids, target)
+    refused = result.refused_rows()
+    result.copied = [job for job in live if job.copies and job.row_id not in vanished | refused]
     for target, group in moves.items():
         for chunk in _chunks(group):
             uids = [job.uid for job in chunk]
             if can_move:
-                client.move(uids, target)
+                moved = result.attempt(chunk, f"MOVE to {target!r}", client.move, uids, target)
             else:
-                client.copy(uids, target)
-                expunge_uids(client, uids)
-            result.moved += chunk
+                moved = result.attempt(chunk, f"COPY to {target!r}", client.copy, uids, target)
+                moved = moved and result.attempt(
+                    chunk, f"EXPUNGE in {name!r}", expunge_uids, client, uids
+                )
+            if moved:
+                result.moved += chunk
     return result
 
 
-def _remove_copies(client: IMAPClient, name: str, jobs: list[_Job]) -> list[_Job]:
-    """Expunge these UIDs (copies whose label the API removed) from one folder."""
-    client.select_folder(name)
+def _remove_copies(client: IMAPClient, name: str, jobs: list[_Job], result: _Result) -> list[_Job]:
+    """Expunge these UIDs (copies whose label the API removed) from one folder; the ones
+    removed (a refusal goes to `result`)."""
+    if not result.attempt(jobs, f"SELECT of {name!r}", client.select_folder, name):
+        return []
+    removed: list[_Job] = []
     for chunk in _chunks(jobs):
-        expunge_uids(client, [job.uid for job in chunk])
-    return jobs
+        what = f"EXPUNGE in {name!r}"
+        if result.attempt(chunk, what, expunge_uids, client, [job.uid for job in chunk]):
+            removed += chunk
+    return removed
 
 
 def _store_flags(client: IMAPClient, jobs: list[_Job], highest: Any, result: _Result) -> None:
@@ -502,11 +563,18 @@ def _store_flags(client: IMAPClient, jobs: list[_Job], highest: Any, result: _Re
     for (command, names), group in commands.items():
         for chunk in _chunks(group):
             uids = [job.uid for job in chunk]
-            fetched, refused = _store(client, uids, command, list(names), highest)
-            modified |= refused
+            try:
+                fetched, changed = _store(client, uids, command, list(names), highest)
+            except NETWORK_ERRORS:
+                raise
+            except REFUSED as exc:
+                result.refuse(chunk, f"STORE {command}", exc)
+                continue
+            modified |= changed
             replies.update((uid, fetched[uid]) for uid in uids if uid in fetched)
+    refused = result.refused_rows()
     for job in jobs:
-        if job.want != job.flags and job.uid not in modified:
+        if job.want != job.flags and job.uid not in modified and job.row_id not in refused:
             data = replies.get(job.uid, {})
             flags = flag_names(data[b"FLAGS"]) if b"FLAGS" in data else job.want
             result.stored[job.row_id] = (flags, modseq_value(data.get(b"MODSEQ")))
@@ -569,10 +637,6 @@ def _with(flags: list[str], seen: bool, flagged: bool) -> list[str]:
     """`flags` with \\Seen and \\Flagged set as given, the others kept; sorted."""
     kept = set(flags) - {SEEN, FLAGGED}
     return sorted(kept | ({SEEN} if seen else set()) | ({FLAGGED} if flagged else set()))
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _chunks(items: list[T]) -> Iterable[list[T]]:

@@ -1,0 +1,152 @@
+"""Folders (labels, on a label account) created, renamed and deleted through the API, made
+on the server: CREATE (and SUBSCRIBE), RENAME, DELETE.
+
+Names go under the personal namespace (`folders.Namespace`): on a server that keeps every
+folder under the inbox (`INBOX.` with `.`), the API's `Projects/2024` is created as
+`INBOX.Projects.2024`.
+
+Plan, execute, record: `plan` reads from the database what differs from the server (no
+connection used), `execute` sends the commands (no database session open), `record` writes
+the outcome in a session of its own, re-reading each folder, so an API change made in
+between is kept and written back next time.
+
+A command the server refuses (NO or BAD: a name it rejects, a permission it denies) fails
+that folder change only; it is tried again a few times, then dropped and undone
+(`refusals.py`): a folder never created goes away, a rename goes back to the server's name,
+a deleted folder comes back. A rename waiting to be tried again keeps its API name through
+the full passes in between (`renaming`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from imapclient import IMAPClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from nylas_engine.store.mail import category_kind
+from nylas_engine.store.models import Account, Category, ImapUid, now
+from nylas_engine.sync.folders import Namespace
+from nylas_engine.sync.imap import NETWORK_ERRORS, REFUSED
+from nylas_engine.sync.messages import detach
+from nylas_engine.sync.refusals import Refusals
+
+
+@dataclass(frozen=True)
+class FolderChange:
+    kind: str  # "delete", "rename" or "create" (run in that order)
+    category_id: int
+    current: str | None  # the folder's name on the server (None: not created yet)
+    wanted: str | None  # its name once changed (None: deleted)
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.kind, self.category_id)
+
+    def describe(self) -> str:
+        if self.kind == "create":
+            return f"CREATE of folder {self.wanted!r}"
+        if self.kind == "rename":
+            return f"RENAME of folder {self.current!r} to {self.wanted!r}"
+        return f"DELETE of folder {self.current!r}"
+
+
+def plan(
+    session: Session, account_id: int, namespace: Namespace, refusals: Refusals
+) -> list[FolderChange]:
+    """The folder changes made through the API that the server does not have yet (those
+    refused and not due again yet left out)."""
+    account = session.get(Account, account_id)
+    if account is None:
+        return []
+    changes: list[FolderChange] = []
+    for c in session.scalars(
+        select(Category).where(
+            Category.account_id == account_id, Category.type == category_kind(account)
+        )
+    ):
+        if c.remote_name and c.deleted_at is not None:
+            changes.append(FolderChange("delete", c.id, c.remote_name, None))
+        elif not (c.remote_name or c.deleted_at or c.name):
+            changes.append(
+                FolderChange("create", c.id, None, namespace.remote_name(c.display_name))
+            )
+        elif (
+            c.remote_name
+            and c.deleted_at is None
+            and c.name != "inbox"
+            and c.display_name != namespace.display_name(c.remote_name, c.name)
+        ):
+            wanted = namespace.remote_name(c.display_name)
+            changes.append(FolderChange("rename", c.id, c.remote_name, wanted))
+    order = {"delete": 0, "rename": 1, "create": 2}
+    changes.sort(key=lambda change: (order[change.kind], change.category_id))
+    return [change for change in changes if refusals.ready(change.key)]
+
+
+def execute(client: IMAPClient, changes: list[FolderChange]) -> list[tuple[FolderChange, str]]:
+    """Send each change; returns each with "" if it went through, else the server's refusal
+    (a broken connection raises). A folder already as wanted needs no command."""
+    existing = {_text(name) for _, _, name in client.list_folders()}
+    outcomes: list[tuple[FolderChange, str]] = []
+    for change in changes:
+        try:
+            if change.kind == "delete" and change.current in existing:
+                client.delete_folder(change.current)
+            elif change.kind == "rename":
+                client.rename_folder(change.current, change.wanted)
+            elif change.kind == "create" and change.wanted not in existing:
+                client.create_folder(change.wanted)
+                client.subscribe_folder(change.wanted)
+        except NETWORK_ERRORS:
+            raise
+        except REFUSED as exc:
+            outcomes.append((change, str(exc) or type(exc).__name__))
+            continue
+        outcomes.append((change, ""))
+    return outcomes
+
+
+def record(
+    session: Session,
+    outcomes: list[tuple[FolderChange, str]],
+    namespace: Namespace,
+    refusals: Refusals,
+) -> None:
+    """Write what the server now has; count refusals, and undo the changes dropped."""
+    for change, refused in outcomes:
+        category = session.get(Category, change.category_id)
+        if category is None:
+            continue
+        if refused:
+            if refusals.refused(change.key, change.describe(), refused):
+                _undo(category, namespace)
+            continue
+        refusals.done(change.key)
+        if change.kind == "delete":
+            category.remote_name = None
+            # A deleted label may still have held copies: they went with the folder.
+            held = select(ImapUid).where(ImapUid.category_id == category.id)
+            detach(session, list(session.scalars(held)))
+        else:
+            category.remote_name = change.wanted
+
+
+def renaming(refusals: Refusals) -> set[int]:
+    """The folders whose rename the server refused and is to be tried again: a full pass
+    keeps their API names meanwhile (else it would take the server's name back at once)."""
+    return {category_id for kind, category_id in refusals.waiting() if kind == "rename"}
+
+
+def _undo(category: Category, namespace: Namespace) -> None:
+    if category.remote_name is None:
+        category.deleted_at = now()  # never created
+    elif category.deleted_at is not None:
+        category.deleted_at = None  # not deleted after all
+    else:
+        category.display_name = namespace.display_name(category.remote_name, category.name)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

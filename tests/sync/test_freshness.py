@@ -1,0 +1,182 @@
+"""Every folder is fresh within seconds, not only the inbox.
+
+New mail, a flag change and a delete in a folder other than the inbox reach the delta feed
+while a client waits on `/delta/longpoll` for at most 5 s in all (the bound the engine
+promises). The engine's full pass is set to 10 minutes here. Runs on Dovecot as it is
+(NOTIFY: the server reports changes in every folder during IDLE, and the engine's timed
+check is 30 s apart, so NOTIFY alone brings them), on a Dovecot that does not offer NOTIFY
+(the STATUS check over every folder every `NYLAS_ENGINE_SYNC_CHECK` seconds, 2 by default;
+HIGHESTMODSEQ tells flag changes), and on the oldest one (no CONDSTORE either: UIDNEXT,
+MESSAGES and UNSEEN tell them).
+
+The measured latencies are printed (`pytest -s`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import samples
+from dovecot import Dovecot
+from sync_engines import SyncEngine
+from test_live_sync import eventually
+
+BOUND = 5.0  # seconds: the longest a client waits on the longpoll for each change
+
+
+MODERN_WITHOUT_NOTIFY = (
+    "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ NAMESPACE UIDPLUS CHILDREN "
+    "CONDSTORE QRESYNC ESEARCH MOVE SPECIAL-USE"
+)
+
+
+@pytest.fixture(scope="module")
+def dovecot_without_notify() -> Iterator[Dovecot]:
+    server = Dovecot(capabilities=MODERN_WITHOUT_NOTIFY).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["notify", "condstore", "oldest"])
+def watched(request: pytest.FixtureRequest) -> Dovecot:
+    """Dovecot with NOTIFY (the shared one); with CONDSTORE but no NOTIFY; with neither."""
+    fixture = {
+        "notify": "dovecot",
+        "condstore": "dovecot_without_notify",
+        "oldest": "oldest_dovecot",
+    }[request.param]
+    server: Dovecot = request.getfixturevalue(fixture)
+    server.kind = request.param  # type: ignore[attr-defined]
+    return server
+
+
+@pytest.fixture(scope="module")
+def slow_poll_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SyncEngine]:
+    engine = SyncEngine(
+        tmp_path_factory.mktemp("slow-poll"),
+        env={"NYLAS_ENGINE_SYNC_POLL": "600", "NYLAS_ENGINE_SYNC_SCAN": "0.5"},
+    )
+    engine.start()
+    yield engine
+    engine.close()
+
+
+def _longpoll_until(
+    api, cursor: str, found: Callable[[dict[str, Any]], bool]
+) -> tuple[dict[str, Any], float, str]:
+    """Wait on /delta/longpoll, following its cursor, until a delta `found` accepts arrives;
+    at most BOUND seconds in all. Returns the delta, the time it took, and the next cursor."""
+    start = time.monotonic()
+    while True:
+        left = BOUND - (time.monotonic() - start)
+        assert left > 0, f"no such delta within {BOUND} s"
+        reply = api.get(
+            "/delta/longpoll", params={"cursor": cursor, "timeout": max(1, math.ceil(left))}
+        )
+        assert reply.status_code == 200, reply.text
+        page = reply.json()
+        cursor = page["cursor_end"]
+        for delta in page["deltas"]:
+            if found(delta):
+                return delta, time.monotonic() - start, cursor
+
+
+def test_changes_in_another_folder_reach_the_longpoll_within_seconds(watched, slow_poll_engine):
+    server = watched
+    with server.client(*server.new_user()) as probe:
+        assert (b"NOTIFY" in probe.capabilities()) == (server.kind == "notify")
+    user, password = server.new_user()
+    server.append(user, [samples.plain("Already filed", user)], folder="Archive")
+    account = slow_poll_engine.add_imap_account(server, user, password)
+    latencies = {}
+
+    with slow_poll_engine.client(account["id"]) as api:
+        eventually(lambda: api.get("/messages").json(), "the first sync")
+        cursor = api.post("/delta/latest_cursor").json()["cursor"]
+
+        # New mail filed straight into Archive (a server-side filter would do this).
+        server.append(user, [samples.plain("Filed by a rule", user, minutes=1)], folder="Archive")
+        created, latencies["new mail"], cursor = _longpoll_until(
+            api,
+            cursor,
+            lambda d: (
+                d["object"] == "message"
+                and d["event"] == "create"
+                and d["attributes"]["subject"] == "Filed by a rule"
+            ),
+        )
+        message_id = created["id"]
+        assert created["attributes"]["folder"]["name"] == "archive"
+        assert created["attributes"]["unread"] is True
+
+        # Another client reads it there.
+        with server.client(user, password) as other:
+            other.select_folder("Archive")
+            uid = other.search(["SUBJECT", "Filed by a rule"])[0]
+            other.add_flags([uid], [b"\\Seen"])
+        _, latencies["flag change"], cursor = _longpoll_until(
+            api,
+            cursor,
+            lambda d: d["id"] == message_id and d.get("attributes", {}).get("unread") is False,
+        )
+
+        # ... and deletes it for good.
+        with server.client(user, password) as other:
+            other.select_folder("Archive")
+            other.delete_messages([uid])
+            other.expunge()
+        _, latencies["delete"], cursor = _longpoll_until(
+            api, cursor, lambda d: d["id"] == message_id and d["event"] == "delete"
+        )
+        assert api.get(f"/messages/{message_id}").status_code == 404
+        assert [m["subject"] for m in api.get("/messages").json()] == ["Already filed"]
+
+    print(
+        f"\n{server.kind} server, change in Archive -> delta: "
+        + ", ".join(f"{what} {seconds:.2f} s" for what, seconds in latencies.items())
+    )
+
+
+def test_notify_reports_met_during_a_status_check_are_kept(dovecot):
+    """Under NOTIFY the server may report another folder's change in the middle of the
+    engine's STATUS check; that report names the folder to sync, it is not lost."""
+    from nylas_engine.sync.imap import enable_notify, status_and_notices
+
+    user, password = dovecot.new_user()
+    with dovecot.client(user, password) as watcher:
+        watcher.select_folder("INBOX", readonly=True)
+        assert enable_notify(watcher)
+        dovecot.append(user, [samples.plain("Filed meanwhile", user)], folder="Archive")
+        time.sleep(1)  # the server reports it as soon as it notices; no command asked yet
+        status, others = status_and_notices(watcher, "Sent", ["MESSAGES", "UIDNEXT"])
+        assert status == {b"MESSAGES": 0, b"UIDNEXT": 1}
+        assert others == {"Archive"}
+
+
+def test_a_folder_made_by_another_client_shows_within_seconds(dovecot, slow_poll_engine):
+    """The check's LIST-STATUS (RFC 5819) also lists the folders: a new one brings a full
+    pass at once, rather than at the next poll (10 minutes here)."""
+    user, password = dovecot.new_user()
+    account = slow_poll_engine.add_imap_account(dovecot, user, password)
+    with slow_poll_engine.client(account["id"]) as api:
+        eventually(lambda: api.get("/account").json().get("sync_progress"), "the first sync")
+        eventually(lambda: api.get("/folders").json(), "the folders")
+        cursor = api.post("/delta/latest_cursor").json()["cursor"]
+        with dovecot.client(user, password) as other:
+            other.create_folder("Travel")
+        dovecot.append(user, [samples.plain("Boarding pass", user)], folder="Travel")
+        delta, seconds, _ = _longpoll_until(
+            api,
+            cursor,
+            lambda d: (
+                d["object"] == "message"
+                and d["event"] == "create"
+                and d["attributes"]["subject"] == "Boarding pass"
+            ),
+        )
+        assert delta["attributes"]["folder"]["display_name"] == "Travel"
+    print(f"\nnew folder with a message in it -> delta: {seconds:.2f} s")
