@@ -1,4 +1,4 @@
-"""Checking that a webhook notification came from the API (wire-api §16.4)."""
+"""Checking that a webhook notification came from the API (docs/protocol.md §16.4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Public ids: lowercase base-36 renderings of random 128-bit UUIDs (wire-api §1.5)."""
+"""Public ids: lowercase base-36 renderings of random 128-bit UUIDs (docs/protocol.md §1.5)."""
 
 from __future__ import annotations
 

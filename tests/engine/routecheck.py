@@ -59,7 +59,7 @@ def unfillable(found: list[Route], known: set[str]) -> list[str]:
 
 
 def json_error_problem(response: httpx.Response) -> str | None:
-    """Why `response` is not the JSON error body of wire-api §2, or None if it is."""
+    """Why `response` is not the JSON error body of docs/protocol.md §2, or None if it is."""
     try:
         body = response.json()
     except ValueError:

@@ -1,7 +1,7 @@
 """A real SMTP server for send tests: aiosmtpd in a thread on a free loopback port.
 
 `SmtpListener()` accepts and records every message; the `mode` variants answer the way real
-providers fail, so the engine's error mapping (wire-api §2.3) is tested against real SMTP
+providers fail, so the engine's error mapping (docs/protocol.md §2.3) is tested against real SMTP
 replies:
 
 * "ok": accept everything;

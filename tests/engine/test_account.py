@@ -1,4 +1,4 @@
-"""GET /account and /accounts, authentication forms and auth errors (wire-api §1.2, §5)."""
+"""GET /account and /accounts, authentication forms and auth errors (docs/protocol.md §1.2, §5)."""
 
 import base64
 

@@ -1,4 +1,5 @@
-"""Application-level endpoints /a/{client_id}/... (wire-api §16.3, §16.4) on a token-mode engine."""
+"""Application-level endpoints /a/{client_id}/... (docs/protocol.md §16.3, §16.4) on a
+token-mode engine."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Bad input on every route the engine documents never gives a 5xx or a hang: malformed or
 non-object JSON, wrong field types, bad query values, bad ids, bad cursors, bad `when`
-objects and oversized bodies all get the 4xx JSON error of wire-api §2, and the engine logs
+objects and oversized bodies all get the 4xx JSON error of docs/protocol.md §2, and the engine logs
 no traceback for any of them.
 
 Routes come from the live `/openapi.json`. Each write gets fresh objects to work on, so a
@@ -57,7 +57,7 @@ BODYLESS = {
 }
 # Browser pages (the OAuth login form): HTML errors, not JSON ones.
 HTML_PAGES = {"GET /oauth/authorize", "POST /oauth/authorize"}
-# wire-api names these answers whatever the id or body.
+# docs/protocol.md names these answers whatever the id or body.
 FIXED_STATUS = {"DELETE /threads/{thread_id}": 405, "DELETE /messages/{message_id}": 405}
 
 HUGE = "x" * 1_000_000
@@ -174,7 +174,7 @@ CONTACT = {
 CALENDAR = {"name": "str", "description": "str", "location": "str", "timezone": "timezone"}
 OUTBOX = {**DRAFT, "send_at": "int", "retry_limit_datetime": "int"}
 LATER = 4102444800  # 2100: a scheduled message these tests make is never due
-# The typed fields of each write route (the others are ignored by design, wire-api §8, §12).
+# The typed fields of each write route (the others are ignored by design, docs/protocol.md §8, §12).
 FIELDS: dict[str, dict[str, str]] = {
     "PUT /threads/{thread_id}": {"unread": "bool", "starred": "bool", "folder_id": "id"},
     "PUT /messages/{message_id}": {"unread": "bool", "starred": "bool", "folder_id": "id"},
@@ -655,7 +655,7 @@ def test_bad_and_unknown_ids_in_paths(all_routes, target, problems):
                 "PUT /folders/{folder_id}",
                 "PUT /labels/{label_id}",
             ):
-                expected = 400  # wire-api §11: renaming an unknown category is a 400
+                expected = 400  # docs/protocol.md §11: renaming an unknown category is a 400
             problems.check(f"{route} unknown {param}", response, lambda s, e=expected: s == e)
     problems.assert_none()
 

@@ -1,4 +1,4 @@
-"""Calendars (wire-api §12): list and get as the open engine served them, plus hosted v2's
+"""Calendars (docs/protocol.md §12): list and get as the open engine served them, plus hosted v2's
 create, update and delete."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Folders and labels (wire-api §11, §18 item 16): every row of the table."""
+"""Folders and labels (docs/protocol.md §11, §18 item 16): every row of the table."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Contacts in hosted v2's shape (wire-api §13): CRUD, list filters, pictures, validation."""
+"""Contacts in hosted v2's shape (docs/protocol.md §13): CRUD, list filters, pictures,
+validation."""
 
 from __future__ import annotations
 

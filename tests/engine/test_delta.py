@@ -1,4 +1,5 @@
-"""Delta sync over HTTP (wire-api §15, §18.11): cursors, pages, filters, longpoll, streaming."""
+"""Delta sync over HTTP (docs/protocol.md §15, §18.11): cursors, pages, filters, longpoll,
+streaming."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Drafts (wire-api §8): create, validation, replies, attachments, versioned update and
+"""Drafts (docs/protocol.md §8): create, validation, replies, attachments, versioned update and
 delete, list filters, and isolation between accounts."""
 
 from __future__ import annotations

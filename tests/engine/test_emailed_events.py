@@ -371,7 +371,7 @@ def test_a_cancelled_occurrence_leaves_the_rest_of_the_series(engine, account, a
         "end_timezone": "Europe/Paris",
     }
     assert cancelled["title"] == "Project kickoff"  # the occurrence as the series had it
-    # Not expanded, the cancelled override is listed (wire-api §12), so clients can expand.
+    # Not expanded, the cancelled override is listed (docs/protocol.md §12), so clients can expand.
     listed = api.get("/events").json()
     assert [e["id"] for e in listed] == [series["id"], cancelled["id"]]
 

@@ -1,4 +1,4 @@
-"""Emailed invitations: `notify_participants=true` on event writes (wire-api §12).
+"""Emailed invitations: `notify_participants=true` on event writes (docs/protocol.md §12).
 
 A real SMTP listener receives what the engine sends; each message's text/calendar part is
 parsed with `icalendar` and checked the way a calendar program would read it.

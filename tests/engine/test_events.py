@@ -1,4 +1,4 @@
-"""Events (wire-api §4 `when`, §12): create, read, filter, expand, update, cancel, RSVP."""
+"""Events (docs/protocol.md §4 `when`, §12): create, read, filter, expand, update, cancel, RSVP."""
 
 from __future__ import annotations
 

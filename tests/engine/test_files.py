@@ -1,4 +1,4 @@
-"""Files (wire-api §10): streamed upload and download, metadata, filters, delete, limits."""
+"""Files (docs/protocol.md §10): streamed upload and download, metadata, filters, delete, limits."""
 
 from __future__ import annotations
 

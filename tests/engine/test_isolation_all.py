@@ -1,5 +1,5 @@
 """Isolation across every route the engine documents: account B given account A's ids gets
-exactly what an unknown id gets (404, or the status wire-api names for that route), never
+exactly what an unknown id gets (404, or the status docs/protocol.md names for that route), never
 A's data, and A's objects stay as they were. App-level routes refuse another app's secret.
 
 The routes come from the live `/openapi.json`, so a new route is covered as soon as it
@@ -48,7 +48,7 @@ APP_PARAMS = {"client_id", "account_id", "webhook_id"}
 
 UNKNOWN = {name: new_public_id() for name in ACCOUNT_PARAMS}
 
-# Where wire-api names another status than 404 for an id the account does not have.
+# Where docs/protocol.md names another status than 404 for an id the account does not have.
 NOT_404 = {
     "PUT /folders/{folder_id}": 400,  # §11: an unknown id is a 400 on rename
     "PATCH /folders/{folder_id}": 400,

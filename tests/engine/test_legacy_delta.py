@@ -1,4 +1,4 @@
-"""The official nylas-legacy 5.15 SDK drives the delta endpoints (wire-api §18.11)."""
+"""The official nylas-legacy 5.15 SDK drives the delta endpoints (docs/protocol.md §18.11)."""
 
 from __future__ import annotations
 

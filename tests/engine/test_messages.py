@@ -1,4 +1,5 @@
-"""GET/PUT /messages (wire-api §7, §18 items 3, 5, 10): filters, expanded headers, raw MIME."""
+"""GET/PUT /messages (docs/protocol.md §7, §18 items 3, 5, 10): filters, expanded headers,
+raw MIME."""
 
 from __future__ import annotations
 

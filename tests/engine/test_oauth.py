@@ -1,4 +1,5 @@
-"""OAuth on a token-mode engine (wire-api §16.1): the login page, code exchange, revocation."""
+"""OAuth on a token-mode engine (docs/protocol.md §16.1): the login page, code exchange,
+revocation."""
 
 from __future__ import annotations
 

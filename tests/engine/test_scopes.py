@@ -1,4 +1,4 @@
-"""Access-token scopes (wire-api §16.1): a token reaches only what its scopes allow."""
+"""Access-token scopes (docs/protocol.md §16.1): a token reaches only what its scopes allow."""
 
 from __future__ import annotations
 

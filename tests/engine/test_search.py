@@ -1,4 +1,4 @@
-"""GET /threads/search and /messages/search, plain and streaming (wire-api §14)."""
+"""GET /threads/search and /messages/search, plain and streaming (docs/protocol.md §14)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Sending (wire-api §9, §2.2, §2.3) through a real SMTP listener: saved drafts, inline
+"""Sending (docs/protocol.md §9, §2.2, §2.3) through a real SMTP listener: saved drafts, inline
 drafts, raw MIME, what the SMTP server receives, error mapping, partial failure,
 idempotent retries and SMTP AUTH."""
 

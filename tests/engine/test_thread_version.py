@@ -1,4 +1,5 @@
-"""A thread's `version` grows by one per change (wire-api §6), however many messages changed."""
+"""A thread's `version` grows by one per change (docs/protocol.md §6), however many messages
+changed."""
 
 from mailfactory import Mailbox
 

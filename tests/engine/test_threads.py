@@ -1,4 +1,4 @@
-"""GET/PUT/DELETE /threads (wire-api §6, §18 items 2-5): every filter, views, updates."""
+"""GET/PUT/DELETE /threads (docs/protocol.md §6, §18 items 2-5): every filter, views, updates."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Webhook delivery: a real receiver (an HTTP server in this process) gets the challenge and
-then signed notifications from a live engine (wire-api §16.4), checked with the SDK's
+then signed notifications from a live engine (docs/protocol.md §16.4), checked with the SDK's
 `verify_webhook_signature`. The engine retries quickly here (NYLAS_ENGINE_WEBHOOK_RETRY)."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Native authentication (wire-api §16.2): POST /connect/authorize + /connect/token for IMAP."""
+"""Native authentication (docs/protocol.md §16.2): POST /connect/authorize + /connect/token
+for IMAP."""
 
 from __future__ import annotations
 

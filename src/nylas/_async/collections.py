@@ -1,4 +1,4 @@
-"""Collections: immutable queries over one kind of object (wire-api §3 paging).
+"""Collections: immutable queries over one kind of object (docs/protocol.md §3 paging).
 
 async for thread in client.threads.where(unread=True, limit=5): ...
 thread = await client.threads.first()

@@ -1,4 +1,4 @@
-"""`client.deltas`: the transaction log (wire-api §15)."""
+"""`client.deltas`: the transaction log (docs/protocol.md §15)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Delta objects (wire-api §15): what changed, with the object's current state."""
+"""Delta objects (docs/protocol.md §15): what changed, with the object's current state."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Attribute definitions of every model (wire-api §5-§13), shared by sync and async.
+"""Attribute definitions of every model (docs/protocol.md §5-§13), shared by sync and async.
 
 These classes carry no I/O: `nylas._async.models` (and its generated twin `nylas._sync.models`)
 adds the methods that talk to the server.

@@ -1,7 +1,7 @@
 """Request dependencies: the engine context, a database session, the authenticated account.
 
 Every account-scoped route takes `scope: AccountScope = Depends(account_scope)` (or
-`write_scope` for writes, which also applies the account-state checks of wire-api §1.2) and
+`write_scope` for writes, which also applies the account-state checks of docs/protocol.md §1.2) and
 passes `scope.account` to the store, which filters every query on it.
 """
 
@@ -185,9 +185,10 @@ def app_scope(
 
         An access token is refused even when this app issued it: a token speaks for one user of
         one account (perhaps with a read-only scope), while these routes act for the app on every
-        account linked to it (downgrade cuts all apps off). wire-api §1.2 notes that SDK 5 sends
-        its access token as Bearer on some /a/ calls; issue 10 overrides that: such a client
-        must be made with the app id and secret and no access token for these calls."""
+        account linked to it (downgrade cuts all apps off). SDK 5 sends its access token as
+        Bearer on some /a/ calls, which hosted accepted; the engine refuses it (issue 10,
+        docs/protocol.md §1.2): such a client must be made with the app id and secret and no
+        access token for these calls."""
     scheme, value = _authorization(request)
     if not value:
         raise unauthorized()

@@ -1,4 +1,4 @@
-"""The JSON error body of wire-api §2: `{"message", "type", ["server_error"], ...}`.
+"""The JSON error body of docs/protocol.md §2: `{"message", "type", ["server_error"], ...}`.
 
 Routes and store functions raise `APIError` (or one of its shorthands); the handlers installed
 by `install_handlers` turn it, framework errors and unexpected exceptions into that body, so

@@ -1,4 +1,4 @@
-"""The query filters of GET /threads and GET /messages (wire-api §6, §7, §18 items 3-4)."""
+"""The query filters of GET /threads and GET /messages (docs/protocol.md §6, §7, §18 items 3-4)."""
 
 from __future__ import annotations
 

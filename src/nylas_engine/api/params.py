@@ -1,4 +1,4 @@
-"""Query-string parsing with the rules of wire-api §1.6 and §3.
+"""Query-string parsing with the rules of docs/protocol.md §1.6 and §3.
 
 Unknown parameters are ignored (the hosted API was lenient and SDKs send extras, §18).
 Every bad value becomes a 400 JSON error with a message that names the parameter.

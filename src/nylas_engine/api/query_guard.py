@@ -3,7 +3,7 @@
 Secrets (a client secret, a password, an access or refresh token) are accepted in request
 bodies and headers only: a query string ends up in access logs, proxy logs, browser history
 and Referer headers. A request carrying one there is a 400 and is not processed, whatever
-the route (wire-api §16.1 let Node 6 send /oauth/token's fields as query parameters; issue
+the route (docs/protocol.md §16.1 let Node 6 send /oauth/token's fields as query parameters; issue
 10 withdrew that). `AccessLogRedaction` keeps such values out of uvicorn's access log too.
 
 A NUL (`%00`) in any parameter is a 400: no parameter of the API can hold one, and

@@ -1,4 +1,4 @@
-"""What an access token's scopes let it reach (hosted Nylas v2 scopes, wire-api §16.1).
+"""What an access token's scopes let it reach (hosted Nylas v2 scopes, docs/protocol.md §16.1).
 
 A request needs one *permission*, derived from its method and the first segment of its path
 (`GET /messages/{id}` needs `mail.read`, `POST /send` needs `send`); each scope grants a set of

@@ -1,4 +1,4 @@
-"""What a client may write on an event (wire-api §12 POST/PUT), checked field by field.
+"""What a client may write on an event (docs/protocol.md §12 POST/PUT), checked field by field.
 
 `event_changes(body, creating=...)` returns the column values to set; anything it does not know
 is ignored, because SDKs send back whole objects (read-only keys included).

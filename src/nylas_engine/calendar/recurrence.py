@@ -1,9 +1,10 @@
 """Recurring events: validate a `recurrence` object and expand a master into its instances.
 
-A recurrence is `{"rrule": ["RRULE:...", "EXDATE:...", ...], "timezone": "<IANA>"}` (wire-api
-§12). Timed events repeat on the wall clock of that zone, so a 09:00 meeting stays at 09:00
-across daylight-saving changes; all-day events repeat in UTC days. Values without a zone
-(`EXDATE:20240315T090000`, `UNTIL=20240401`) are read in the event's zone.
+A recurrence is `{"rrule": ["RRULE:...", "EXDATE:...", ...], "timezone": "<IANA>"}`
+(docs/protocol.md §12). Timed events repeat on the wall clock of that zone, so a 09:00
+meeting stays at 09:00 across daylight-saving changes; all-day events repeat in UTC days.
+Values without a zone (`EXDATE:20240315T090000`, `UNTIL=20240401`) are read in the event's
+zone.
 
 Expansion is bounded, because a rule comes from a client: it stops at the end of the
 requested window, at most `MAX_INSTANCES` instances come out per master, and a window

@@ -1,4 +1,4 @@
-"""The four `when` shapes of wire-api §4, validated, and the time range they cover.
+"""The four `when` shapes of docs/protocol.md §4, validated, and the time range they cover.
 
 `start_ts`/`end_ts` are what the events table filters and sorts on: a timed event covers
 [start, end]; an all-day `date` covers its whole UTC day and a `datespan` runs until the

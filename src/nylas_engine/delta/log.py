@@ -2,7 +2,7 @@
 
 `install(sessionmaker_or_session_class)` hooks two session events:
 * before_flush: a message whose flags, categories or draft state change bumps its thread's
-  `version`, so the thread shows up as modified too (wire-api §15);
+  `version`, so the thread shows up as modified too (docs/protocol.md §15);
 * after_flush: one `Transaction` row per created, modified or deleted API object. A soft delete
   (`deleted_at` set) is logged as a delete; a draft that became a message is logged as a
   `draft` delete followed by a `message` insert.

@@ -1,4 +1,4 @@
-"""Full-text search over an account's messages and threads (wire-api §14).
+"""Full-text search over an account's messages and threads (docs/protocol.md §14).
 
 The user's words are never passed to FTS5 as syntax: each word becomes a quoted prefix
 phrase (`"word"*`), and all of them must match, so `foo AND (` searches for the words

@@ -194,7 +194,7 @@ class RawMessage:
 
 
 def prepare_raw(raw: bytes, default_message_id: str, default_from: dict[str, Any]) -> RawMessage:
-    """Parse a raw message (wire-api §9 mode 3): at most one From and one Reply-To; From
+    """Parse a raw message (docs/protocol.md §9 mode 3): at most one From and one Reply-To; From
     (the account), Message-Id and User-Agent are added when missing; Bcc is taken out."""
     msg = BytesParser(policy=policy.default).parsebytes(raw)
     for name in ("From", "Reply-To"):

@@ -1,4 +1,4 @@
-"""SMTP replies turned into the HTTP errors of wire-api §2.3.
+"""SMTP replies turned into the HTTP errors of docs/protocol.md §2.3.
 
 The HTTP status says what the client can do about it: 402 the provider rejected the message
 (retrying will not help), 429 the provider is throttling (retry later), 403 our credentials

@@ -1,4 +1,4 @@
-"""Sending (wire-api §9): a saved draft, a draft given inline, or the client's own MIME.
+"""Sending (docs/protocol.md §9): a saved draft, a draft given inline, or the client's own MIME.
 
 Each mode checks its input, renders the message into the blob store, hands it to the SMTP
 server, and only then records it as sent (Sent folder or label, its thread, the raw bytes

@@ -2,7 +2,7 @@
 
 The message is read from a file line by line and written to the DATA stream as it is read
 (dot-stuffed), so a large attachment never sits in memory whole. Every failure leaves as a
-`SendError` carrying the HTTP status of wire-api §2.3; refused recipients are collected so
+`SendError` carrying the HTTP status of docs/protocol.md §2.3; refused recipients are collected so
 the caller can tell a partial failure (some accepted) from a rejection (none accepted).
 """
 

@@ -1,4 +1,4 @@
-"""Calendar and event queries (wire-api §12). Every query is filtered on the account.
+"""Calendar and event queries (docs/protocol.md §12). Every query is filtered on the account.
 
 Events keep the client's `when` as JSON plus `start_ts`/`end_ts`, which the filters and the
 start-time order use. A recurring master carries `recurrence`; an override or exception of one
@@ -24,7 +24,7 @@ from nylas_engine.metadata import MetadataFilter
 from nylas_engine.store import metadata as meta
 from nylas_engine.store.models import Account, Calendar, Event, Message, now
 
-# Expansion without an end bound covers about a year ahead (wire-api §12), and never more
+# Expansion without an end bound covers about a year ahead (docs/protocol.md §12), and never more
 # than ten years past its start, whatever the bounds say.
 DEFAULT_HORIZON = 365 * 86400
 MAX_HORIZON = 3653 * 86400

@@ -1,4 +1,4 @@
-"""Folders and labels (wire-api §11): lookups, the `in` filter, create/rename/delete checks.
+"""Folders and labels (docs/protocol.md §11): lookups, the `in` filter, create/rename/delete checks.
 
 An account has one kind of category: labels when its `organization_unit` is `label` (Gmail),
 folders otherwise. A category with a non-null `name` (its role: inbox, sent, ...) is standard

@@ -1,4 +1,4 @@
-"""Contact queries (wire-api §13). Every query is filtered on the account.
+"""Contact queries (docs/protocol.md §13). Every query is filtered on the account.
 
 The list filters look inside the JSON lists (emails, phone numbers, addresses, groups), which
 SQL cannot do portably; `ContactFilter.matches` applies them in Python to the account's

@@ -1,4 +1,5 @@
-"""Delta queries (wire-api §15): cursors, pages of the transaction log, and the objects they name.
+"""Delta queries (docs/protocol.md §15): cursors, pages of the transaction log, and the objects
+they name.
 
 A cursor is a `Transaction.public_id` ("0" is the start of the log). Internally a page starts
 after a *position*, the integer id of that transaction, so paging is an indexed range scan on
@@ -33,7 +34,7 @@ from nylas_engine.store.models import (
 
 START = "0"
 
-# The types a client may name in include_types / exclude_types (wire-api §15).
+# The types a client may name in include_types / exclude_types (docs/protocol.md §15).
 FILTERABLE_TYPES = frozenset(
     ("contact", "message", "event", "file", "thread", "calendar", "draft", "folder", "label")
 )

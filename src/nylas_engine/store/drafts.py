@@ -1,4 +1,4 @@
-"""Drafts (wire-api §8): validation of draft JSON, create, update, delete, version checks.
+"""Drafts (docs/protocol.md §8): validation of draft JSON, create, update, delete, version checks.
 
 A draft is a `Message` with `is_draft`; it always has a thread (a new one unless it replies)
 and sits in the Drafts folder or label. Sending (send/outbox.py) turns the same row into a
@@ -93,7 +93,7 @@ def parse_input(
     session: Session, account: Account, data: dict[str, Any], *, new: bool
 ) -> DraftInput:
     """Check a POST /drafts (new=True) or PUT /drafts/{id} body; unknown keys are ignored
-    (SDKs send whole objects back, wire-api §18 item 6)."""
+    (SDKs send whole objects back, docs/protocol.md §18 item 6)."""
     inp = DraftInput(
         to=_participants(data, "to"),
         cc=_participants(data, "cc"),

@@ -1,4 +1,4 @@
-"""File queries (wire-api §10): uploads and message attachments, bytes in the blob store."""
+"""File queries (docs/protocol.md §10): uploads and message attachments, bytes in the blob store."""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ def find_file(session: Session, account: Account, public_id: str) -> File | None
 
 def files_for_ids(session: Session, account: Account, public_ids: list[str]) -> list[File]:
     """The files named by `public_ids` (in that order); 400 for any that is not this
-    account's (wire-api §8: `Invalid block public id <id>`)."""
+    account's (docs/protocol.md §8: `Invalid block public id <id>`)."""
     found: list[File] = []
     for public_id in public_ids:
         if not isinstance(public_id, str):

@@ -1,4 +1,5 @@
-"""Message queries, the mail filters shared with threads (wire-api §6, §7), and message updates.
+"""Message queries, the mail filters shared with threads (docs/protocol.md §6, §7), and message
+updates.
 
 Participants are stored as JSON lists of `{"name", "email"}` objects. An address filter
 matches the JSON text against `"email": "<address>"` (lower-cased, LIKE wildcards escaped),
@@ -308,7 +309,7 @@ def update_message(
 ) -> Message:
     """PUT /messages/{id}: flags, folder or labels, and (hosted v2) metadata, which replaces
     the message's whole mapping; keys of the other kind and unknown keys are ignored
-    (wire-api §7)."""
+    (docs/protocol.md §7)."""
     body = dict(body)
     unread, starred = pop_flags(body)
     metadata = optional_metadata(body)

@@ -281,7 +281,7 @@ class ImapUid(Base):
 
 
 class Contact(PublicIdMixin, Base):
-    """The hosted v2 contact shape (wire-api §13); list fields are stored as JSON."""
+    """The hosted v2 contact shape (docs/protocol.md §13); list fields are stored as JSON."""
 
     __tablename__ = "contacts"
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))

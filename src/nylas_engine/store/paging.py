@@ -1,4 +1,4 @@
-"""Apply the list conventions of wire-api §3 (limit/offset, view=count|ids) to a query."""
+"""Apply the list conventions of docs/protocol.md §3 (limit/offset, view=count|ids) to a query."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Delivering webhook notifications from `nylas-engine serve` (wire-api §16.4).
+"""Delivering webhook notifications from `nylas-engine serve` (docs/protocol.md §16.4).
 
 Every `NYLAS_ENGINE_WEBHOOK_POLL` seconds (default 0.5) each active webhook with work is
 handed to one of 8 sender threads, so a receiver slow to answer (it has

@@ -1,4 +1,4 @@
-"""Turning the delta log into webhook notifications (wire-api §16.4).
+"""Turning the delta log into webhook notifications (docs/protocol.md §16.4).
 
 Object changes come from the delta log, so whatever wrote them (the API, IMAP sync, import)
 is announced the same way; an app hears only of the object types its tokens for the account

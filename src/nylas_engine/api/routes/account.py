@@ -1,4 +1,4 @@
-"""GET /account (wire-api §5) and the open engine's unauthenticated GET /accounts."""
+"""GET /account (docs/protocol.md §5) and the open engine's unauthenticated GET /accounts."""
 
 from __future__ import annotations
 

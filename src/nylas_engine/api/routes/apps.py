@@ -1,4 +1,4 @@
-"""Application-level endpoints `/a/{client_id}/...` (wire-api §16.3, §16.4).
+"""Application-level endpoints `/a/{client_id}/...` (docs/protocol.md §16.3, §16.4).
 
 Authenticated with the app's client secret (Basic `<secret>:` or `<client_id>:<secret>`)
 only: an access token is a 401 here, even one the same app issued (see `deps.app_scope`).
@@ -243,7 +243,7 @@ def update_webhook(
     scope: AppScope = Depends(app_scope),
     body: dict[str, Any] = Depends(json_object),
 ) -> Any:
-    """Only `state` can change (wire-api §16.4); other fields are ignored."""
+    """Only `state` can change (docs/protocol.md §16.4); other fields are ignored."""
     webhook = _webhook(scope, webhook_id)
     if "state" in body:
         state = _state(body["state"])

@@ -1,4 +1,4 @@
-"""Calendars (wire-api §12): the open engine's list and get, plus hosted v2's create, update
+"""Calendars (docs/protocol.md §12): the open engine's list and get, plus hosted v2's create, update
 and delete. The primary calendar and read-only ones cannot be deleted."""
 
 from __future__ import annotations

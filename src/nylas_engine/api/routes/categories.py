@@ -1,4 +1,4 @@
-"""Folders and labels (wire-api §11). Each account has one kind: asking a folder account
+"""Folders and labels (docs/protocol.md §11). Each account has one kind: asking a folder account
 for labels (or the reverse) is a 404 that says so."""
 
 from __future__ import annotations

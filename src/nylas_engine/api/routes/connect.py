@@ -1,4 +1,4 @@
-"""Native authentication (wire-api §16.2): connect an IMAP account without a browser.
+"""Native authentication (docs/protocol.md §16.2): connect an IMAP account without a browser.
 
 `POST /connect/authorize` takes the server settings and passwords, logs in to IMAP (and
 SMTP) to check them, creates the account (or re-authenticates the one with that address, on

@@ -1,4 +1,4 @@
-"""Contacts in hosted v2's shape with full CRUD (wire-api §13), and contact pictures.
+"""Contacts in hosted v2's shape with full CRUD (docs/protocol.md §13), and contact pictures.
 
 Pictures: `PUT /contacts/{id}/picture` takes the image itself as the request body (PNG, JPEG,
 GIF or WebP, recognised from its bytes; at most 5 MiB and at most the upload limit,

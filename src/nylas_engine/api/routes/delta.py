@@ -1,4 +1,4 @@
-"""Delta sync (wire-api §15): cursors, one page at a time, long-polling and streaming.
+"""Delta sync (docs/protocol.md §15): cursors, one page at a time, long-polling and streaming.
 
 GET /delta is a plain route. The long-lived ones (longpoll, streaming) are `async` and hold
 neither a database session nor a threadpool thread while they wait: each check of the log
@@ -77,7 +77,7 @@ def delta_args(request: Request, grants: Grants) -> DeltaArgs:
     if cursor != delta.START and not is_valid_public_id(cursor):
         raise bad_request("Invalid cursor parameter")
     include = _type_list(_spelling(query, "include_types", "includeTypes"))
-    # SDK 5 sends `excluded_types` (wire-api §18.11), the Node SDK 6 `includeTypes`.
+    # SDK 5 sends `excluded_types` (docs/protocol.md §18.11), the Node SDK 6 `includeTypes`.
     exclude = _type_list(_spelling(query, "exclude_types", "excluded_types", "excludeTypes"))
     if include is not None and exclude is not None:
         raise bad_request("Invalid Request. Cannot specify both include_types and exclude_types")

@@ -1,4 +1,4 @@
-"""Drafts (wire-api §8): list, get, create, update (versioned), delete (versioned)."""
+"""Drafts (docs/protocol.md §8): list, get, create, update (versioned), delete (versioned)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Events and RSVP (wire-api §12, §18 item 12).
+"""Events and RSVP (docs/protocol.md §12, §18 item 12).
 
 Lists filter in SQL; with `expand_recurring=true` recurring masters become their instances
 (ids `<master>_<YYYYMMDDTHHMMSSZ>`), so that list is built, counted and paged in Python.
@@ -310,7 +310,7 @@ def rsvp_scope(
     ctx: EngineContext = Depends(get_ctx),
     session: Session = db_session,
 ) -> AccountScope:
-    """SDK 5 posts RSVPs without credentials (wire-api §18.12). An open engine takes such a
+    """SDK 5 posts RSVPs without credentials (docs/protocol.md §18.12). An open engine takes such a
     request as its one account's, or as the account whose event it answers (in open mode
     every account id is public on GET /accounts, so that reveals nothing; the demo has two
     accounts); otherwise credentials are required as everywhere (a token-mode engine never

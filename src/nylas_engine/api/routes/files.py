@@ -1,4 +1,4 @@
-"""Files (wire-api §10): streamed multipart upload, metadata, streamed download, delete."""
+"""Files (docs/protocol.md §10): streamed multipart upload, metadata, streamed download, delete."""
 
 from __future__ import annotations
 

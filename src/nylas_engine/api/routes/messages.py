@@ -1,4 +1,4 @@
-"""Messages (wire-api §7): list with filters, get (JSON, expanded headers or raw MIME),
+"""Messages (docs/protocol.md §7): list with filters, get (JSON, expanded headers or raw MIME),
 update flags/folder/labels. Messages are never deleted through the API (405)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Hosted-style OAuth (wire-api §16.1): the login/consent page, code exchange, revocation.
+"""Hosted-style OAuth (docs/protocol.md §16.1): the login/consent page, code exchange, revocation.
 
 `GET /oauth/authorize` shows a small login page for the engine's local accounts; the form
 posts back to `/oauth/authorize`. The form carries a random nonce that must equal the one in

@@ -1,4 +1,4 @@
-"""Search (wire-api §14): /threads/search and /messages/search, plain or streaming.
+"""Search (docs/protocol.md §14): /threads/search and /messages/search, plain or streaming.
 
 Mounted before the threads and messages routers so `/threads/search` is never read as a
 thread id. The streaming variants write one JSON array per line, one batch at a time, from

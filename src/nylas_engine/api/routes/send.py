@@ -1,4 +1,4 @@
-"""POST /send (wire-api §9): a saved draft, a draft given inline, or raw MIME.
+"""POST /send (docs/protocol.md §9): a saved draft, a draft given inline, or raw MIME.
 
 Once the SMTP server has accepted the message the reply is 200, even if recording the
 message as sent then fails (it did go out; the reply is the message as it was sent); a
@@ -110,6 +110,6 @@ def send(
     if not sent.recorded:
         return JSONResponse(witness.known, status_code=200)
     if sent.partial is not None:
-        # Delivered to some recipients only: 200 with the error body (wire-api §2.2).
+        # Delivered to some recipients only: 200 with the error body (docs/protocol.md §2.2).
         return JSONResponse(sent.partial.body(), status_code=200)
     return message_json(sent.message, account)

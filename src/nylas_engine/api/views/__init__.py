@@ -1,1 +1,2 @@
-"""JSON views of stored objects (the wire shapes of wire-api §5-§13), one module per area."""
+"""JSON views of stored objects (the wire shapes of docs/protocol.md §5-§13), one module per
+area."""

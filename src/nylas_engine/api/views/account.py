@@ -1,4 +1,5 @@
-"""Account JSON (wire-api §5) and the management shape of /a/{client_id}/accounts (§16.3)."""
+"""Account JSON (docs/protocol.md §5) and the management shape of /a/{client_id}/accounts
+(§16.3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""JSON of the application-level endpoints (wire-api §16.3, §16.4)."""
+"""JSON of the application-level endpoints (docs/protocol.md §16.3, §16.4)."""
 
 from __future__ import annotations
 

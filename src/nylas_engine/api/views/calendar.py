@@ -1,4 +1,5 @@
-"""JSON views of calendars and events (wire-api §12), and the calendar fields a client writes."""
+"""JSON views of calendars and events (docs/protocol.md §12), and the calendar fields a client
+writes."""
 
 from __future__ import annotations
 
@@ -83,7 +84,7 @@ def event_json(event: Event, account: Account, refs: Refs) -> dict[str, Any]:
 
 def instance_json(instance: Instance, account: Account) -> dict[str, Any]:
     """An expanded occurrence: the master's fields at the instance's time, read-only, and with
-    no `message_id` key (wire-api §12)."""
+    no `message_id` key (docs/protocol.md §12)."""
     master = instance.master
     data = event_json(master, account, Refs())
     del data["message_id"]

@@ -1,4 +1,4 @@
-"""Contacts in hosted v2's shape (wire-api §13), out and in.
+"""Contacts in hosted v2's shape (docs/protocol.md §13), out and in.
 
 `contact_fields(body)` checks what a client writes: plain strings, a `YYYY-MM-DD` birthday,
 and the typed lists (`emails`, `phone_numbers`, ...) as lists of objects. Keys the engine owns

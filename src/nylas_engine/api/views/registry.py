@@ -1,4 +1,4 @@
-"""From a delta's object type to the JSON of the object's current state (wire-api §15).
+"""From a delta's object type to the JSON of the object's current state (docs/protocol.md §15).
 
 The store loads a page's objects (`store.delta.current_objects`, one query per type); this
 module knows which view renders each type. Each type has a *preparer* that sees all of the
