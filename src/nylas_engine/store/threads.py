@@ -1,4 +1,4 @@
-"""Thread queries and thread-wide updates (wire-api §6).
+"""Thread queries and thread-wide updates (docs/protocol.md §6).
 
 A thread filter on message fields holds when *some* live message of the thread matches it;
 every such filter is its own EXISTS, as in the old engine (`from=a&to=b` may match through

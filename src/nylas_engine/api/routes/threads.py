@@ -1,4 +1,4 @@
-"""Threads (wire-api §6): list with filters, get, update flags/folder/labels."""
+"""Threads (docs/protocol.md §6): list with filters, get, update flags/folder/labels."""
 
 from __future__ import annotations
 
