@@ -39,14 +39,19 @@ if [ $# -gt 0 ]; then
   echo "== pytest $*"
   exec "$PY" -m pytest -q -p no:cacheprovider "$@"
 fi
-# The whole suite on SQLite and, alongside it (the tests mostly wait on servers, so two runs
-# share the cores well), tests/engine again on PostgreSQL; its report follows the first.
-echo "== pytest (SQLite), with tests/engine on PostgreSQL alongside"
+# The whole suite on SQLite and, alongside it, tests/engine again on PostgreSQL, each spread over
+# PYTEST_WORKERS processes (pytest-xdist; work stealing, since a few tests take much longer
+# than the rest). The tests mostly wait on servers and subprocesses, so 2 × 3 workers share two
+# cores well. The PostgreSQL report follows the SQLite one.
+workers=${PYTEST_WORKERS:-3}
+parallel=(-n "$workers" --dist worksteal)
+echo "== pytest (SQLite), with tests/engine on PostgreSQL alongside ($workers workers each)"
 pg_log=$(mktemp)
-NYLAS_TEST_DB=postgresql "$PY" -m pytest -q -p no:cacheprovider tests/engine >"$pg_log" 2>&1 &
+NYLAS_TEST_DB=postgresql "$PY" -m pytest -q -p no:cacheprovider "${parallel[@]}" tests/engine \
+  >"$pg_log" 2>&1 &
 pg_run=$!
 status=0
-"$PY" -m pytest -q -p no:cacheprovider || status=$?
+"$PY" -m pytest -q -p no:cacheprovider "${parallel[@]}" || status=$?
 pg_status=0
 wait "$pg_run" || pg_status=$?
 echo "== pytest tests/engine on PostgreSQL"

@@ -430,8 +430,17 @@ MALFORMED = {
 }
 
 
-def test_malformed_and_non_object_bodies_are_400(all_routes, target, problems):
-    for route in _writes(all_routes):
+# The slowest checks run in shards (one test per shard) so that parallel workers share them.
+SHARDS = 4
+
+
+def _shard(found: list[Route], shard: int) -> list[Route]:
+    return found[shard::SHARDS]
+
+
+@pytest.mark.parametrize("shard", range(SHARDS))
+def test_malformed_and_non_object_bodies_are_400(all_routes, target, problems, shard):
+    for route in _shard(_writes(all_routes), shard):
         if str(route) in HTML_PAGES:
             continue
         for what, body in MALFORMED.items():
@@ -471,8 +480,9 @@ def _base_body(route: Route, target: Target) -> dict[str, Any]:
     return {}
 
 
-def test_wrong_field_types_are_4xx(all_routes, target, problems):
-    for route in _writes(all_routes):
+@pytest.mark.parametrize("shard", range(SHARDS))
+def test_wrong_field_types_are_4xx(all_routes, target, problems, shard):
+    for route in _shard(_writes(all_routes), shard):
         fields = FIELDS.get(str(route), {})
         for name, kind in fields.items():
             for value in BAD[kind]:
@@ -484,9 +494,10 @@ def test_wrong_field_types_are_4xx(all_routes, target, problems):
     problems.assert_none()
 
 
-def test_nulls_huge_strings_and_odd_values_never_give_5xx(all_routes, target, problems):
+@pytest.mark.parametrize("shard", range(SHARDS))
+def test_nulls_huge_strings_and_odd_values_never_give_5xx(all_routes, target, problems, shard):
     odd: list[Any] = [None, HUGE, "", -1, 2**70, {"nested": [HUGE]}]
-    for route in _writes(all_routes):
+    for route in _shard(_writes(all_routes), shard):
         if str(route) in HTML_PAGES or route.path == "/send":
             continue  # /send with a valid body would really send (no SMTP here: a 400)
         fixed = FIXED_STATUS.get(str(route))
@@ -573,10 +584,11 @@ def _lists(found: list[Route]) -> list[Route]:
     ]
 
 
-def test_list_routes_refuse_bad_paging_and_typed_filters(all_routes, target, problems):
+@pytest.mark.parametrize("shard", range(SHARDS))
+def test_list_routes_refuse_bad_paging_and_typed_filters(all_routes, target, problems, shard):
     lists = _lists(all_routes)
     assert {"/threads", "/messages", "/files", "/folders"} <= {r.path for r in lists}
-    for route in lists:
+    for route in _shard(lists, shard):
         client = target.client(route)
         url = target.fill(route)
         base = {"q": "hello"} if "/search" in route.path else {}
@@ -627,9 +639,10 @@ def test_string_filters_and_address_lists_are_checked(target, problems):
 BAD_IDS = ["bad!id", "a.b", "a-b_c", "x" * 300, "ünï", "%27%3B", "%00", "a%20b"]
 
 
-def test_bad_and_unknown_ids_in_paths(all_routes, target, problems):
+@pytest.mark.parametrize("shard", range(SHARDS))
+def test_bad_and_unknown_ids_in_paths(all_routes, target, problems, shard):
     with_ids = [r for r in all_routes if r.params and str(r) not in HTML_PAGES]
-    for route in with_ids:
+    for route in _shard(with_ids, shard):
         client = target.client(route)
         fixed = FIXED_STATUS.get(str(route))
         for param in route.params:
