@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from conftest import Engine
 from icalendar import Calendar as ICalendar
 from smtp_listener import SmtpListener
+from test_outbox import wait_for
 
 from nylas import APIClient, AsyncAPIClient
 from nylas.client.errors import InvalidRequestError, NotFoundError
@@ -41,15 +42,6 @@ def client(engine: Engine, smtp: SmtpListener) -> Iterator[APIClient]:
     account = engine.new_account(**smtp.account_fields())
     with APIClient(None, None, account["id"], engine.url) as c:
         yield c
-
-
-def wait_for(found: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := found():
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _busy_meeting(client: APIClient) -> str:
