@@ -83,6 +83,8 @@ class Account(PublicIdMixin, Base):
     smtp_port: Mapped[int | None] = mapped_column(Integer, nullable=True)
     smtp_username: Mapped[str | None] = mapped_column(String(255), nullable=True)
     security: Mapped[str] = mapped_column(String(16), default="plain")  # tls|starttls|plain
+    # SMTP's security where it differs from IMAP's (Microsoft 365: STARTTLS on 587).
+    smtp_security: Mapped[str | None] = mapped_column(String(16), nullable=True)
     credentials: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)

@@ -23,6 +23,7 @@ from nylas_engine.context import EngineContext
 from nylas_engine.store.credentials import MailCredentials
 from nylas_engine.store.credentials import load as load_credentials
 from nylas_engine.store.models import Account, Category, ImapUid
+from nylas_engine.sync.accounts import store_rotated
 from nylas_engine.sync.folders import (
     SKIP_FLAGS,
     Namespace,
@@ -101,6 +102,7 @@ class AccountSync:
         if credentials is None:
             raise AuthFailed("the account has no stored IMAP credentials")
         client = connect_imap(settings, credentials)
+        store_rotated(self.ctx.db, self.ctx.settings.data_dir, self.account_id, credentials)
         self.remote = (settings, credentials)
         try:
             self.condstore, self.qresync = enable_extensions(client)

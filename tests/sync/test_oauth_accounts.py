@@ -1,0 +1,238 @@
+"""OAuth 2.0 accounts (Gmail, Microsoft 365) against real parts: an OAuth 2.0 server (Authlib,
+tests/oauth_server.py) plays Google for the engine through the endpoint overrides, Dovecot
+checks the bearer tokens by introspection at that server (passdb oauth2), and the SMTP
+listener takes AUTH XOAUTH2 only, checking tokens the same way."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import samples
+from dovecot import Dovecot
+from oauth_server import OAuthServer
+from smtp_listener import SmtpListener
+from test_webhook_delivery import Receiver
+
+from nylas.testing import LocalEngine
+
+DEADLINE = 60.0
+
+
+def eventually(check: Callable[[], Any], what: str) -> Any:
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline:
+        if found := check():
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[OAuthServer]:
+    server = OAuthServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def oauth_dovecot(provider: OAuthServer) -> Iterator[Dovecot]:
+    server = Dovecot(introspection_url=f"{provider.url}/introspect").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def oauth_smtp(provider: OAuthServer) -> Iterator[SmtpListener]:
+    with SmtpListener(oauth=f"{provider.url}/introspect") as listener:
+        yield listener
+
+
+@pytest.fixture(scope="module")
+def engine(
+    tmp_path_factory: pytest.TempPathFactory,
+    provider: OAuthServer,
+    oauth_dovecot: Dovecot,
+    oauth_smtp: SmtpListener,
+) -> Iterator[LocalEngine]:
+    hosted = provider.add_client(["loopback"])
+    env = {
+        **provider.env("google", hosted),
+        "NYLAS_ENGINE_GOOGLE_IMAP": f"{oauth_dovecot.host}:{oauth_dovecot.imap_port}",
+        "NYLAS_ENGINE_GOOGLE_SMTP": f"{oauth_smtp.host}:{oauth_smtp.port}",
+        "NYLAS_ENGINE_GOOGLE_SECURITY": "plain",
+        "NYLAS_ENGINE_ALLOW_MAIL_HOSTS": "127.0.0.1",
+        "NYLAS_ENGINE_SYNC_POLL": "2",
+        "NYLAS_ENGINE_SYNC_SCAN": "0.5",
+        "NYLAS_ENGINE_SYNC_RETRY": "0.5",
+        "NYLAS_ENGINE_WEBHOOK_POLL": "0.1",
+        "NYLAS_ENGINE_WEBHOOK_RETRY": "0.2",
+    }
+    data_dir = tmp_path_factory.mktemp("oauth")
+    with LocalEngine(data_dir, auth="token", env=env) as engine:
+        yield engine
+
+
+@pytest.fixture(scope="module")
+def app(engine: LocalEngine) -> dict[str, str]:
+    return engine.create_app("Mail app")
+
+
+def connect_gmail(
+    engine: LocalEngine, app: dict[str, str], email: str, client: Any, refresh_token: str
+) -> httpx.Response:
+    return httpx.post(
+        engine.url + "/connect/authorize",
+        json={
+            "client_id": app["client_id"],
+            "name": "Gail Mail",
+            "email_address": email,
+            "provider": "gmail",
+            "settings": {
+                "google_client_id": client.client_id,
+                "google_client_secret": client.client_secret,
+                "google_refresh_token": refresh_token,
+            },
+        },
+        timeout=60,
+    )
+
+
+def native_account(
+    engine: LocalEngine, app: dict[str, str], provider: OAuthServer, email: str
+) -> tuple[dict[str, Any], str]:
+    """Native auth with a refresh token the user's consent gave the app's own client."""
+    client = provider.add_client()
+    refresh_token = provider.issue(client, email).refresh_token
+    assert refresh_token is not None
+    code = connect_gmail(engine, app, email, client, refresh_token)
+    assert code.status_code == 200, code.text
+    token = httpx.post(
+        engine.url + "/connect/token",
+        json={**app, "code": code.json()["code"]},
+        timeout=30,
+    )
+    assert token.status_code == 200, token.text
+    assert refresh_token not in code.text + token.text
+    return token.json(), refresh_token
+
+
+def api(engine: LocalEngine, account: dict[str, Any]) -> httpx.Client:
+    return httpx.Client(base_url=engine.url, auth=(account["access_token"], ""), timeout=30)
+
+
+def subjects(client: httpx.Client) -> set[str]:
+    return {m["subject"] for m in client.get("/messages").json()}
+
+
+def test_native_auth_with_a_refresh_token_syncs_the_mailbox(
+    engine: LocalEngine, app: dict[str, str], provider: OAuthServer, oauth_dovecot: Dovecot
+) -> None:
+    email, _ = oauth_dovecot.new_user()
+    oauth_dovecot.deliver(email, samples.plain("Before connecting", email))
+    account, refresh_token = native_account(engine, app, provider, email)
+    assert account["email_address"] == email
+    assert account["provider"] == "gmail"
+    with api(engine, account) as user:
+        eventually(lambda: "Before connecting" in subjects(user), "the first sync")
+        oauth_dovecot.deliver(email, samples.plain("After connecting", email))
+        eventually(lambda: "After connecting" in subjects(user), "new mail")
+        assert user.get("/account").json()["sync_state"] == "running"
+    # The refresh token is stored sealed, never in the clear.
+    stored = (engine.data_dir / "engine.db").read_bytes()
+    assert refresh_token.encode() not in stored
+
+
+def test_a_refused_refresh_token_is_refused_before_any_account_exists(
+    engine: LocalEngine, app: dict[str, str], provider: OAuthServer, oauth_dovecot: Dovecot
+) -> None:
+    email, _ = oauth_dovecot.new_user()
+    client = provider.add_client()
+    reply = connect_gmail(engine, app, email, client, "not-a-refresh-token")
+    assert reply.status_code == 403, reply.text
+    assert reply.json()["type"] == "api_error" or "log in" in reply.json()["message"]
+    admin = httpx.get(
+        f"{engine.url}/a/{app['client_id']}/accounts",
+        auth=(app["client_secret"], ""),
+        timeout=30,
+    )
+    assert email not in admin.text
+
+
+def test_send_over_smtp_with_xoauth2(
+    engine: LocalEngine,
+    app: dict[str, str],
+    provider: OAuthServer,
+    oauth_dovecot: Dovecot,
+    oauth_smtp: SmtpListener,
+) -> None:
+    email, _ = oauth_dovecot.new_user()
+    account, _ = native_account(engine, app, provider, email)
+    with api(engine, account) as user:
+        sent = user.post(
+            "/send",
+            json={"to": [{"email": "friend@example.org"}], "subject": "Via XOAUTH2", "body": "hi"},
+        )
+        assert sent.status_code == 200, sent.text
+    received = [m for m in oauth_smtp.messages if m.message["Subject"] == "Via XOAUTH2"]
+    assert len(received) == 1 and received[0].rcpt_tos == ["friend@example.org"]
+    assert email in oauth_smtp.oauth_users
+
+
+def test_expired_tokens_are_refreshed_and_the_sync_carries_on(
+    engine: LocalEngine, app: dict[str, str], provider: OAuthServer, oauth_dovecot: Dovecot
+) -> None:
+    provider.lifetime = 2  # every access token from now on is short-lived
+    try:
+        email, _ = oauth_dovecot.new_user()
+        account, _ = native_account(engine, app, provider, email)
+        with api(engine, account) as user:
+            oauth_dovecot.deliver(email, samples.plain("First", email))
+            eventually(lambda: "First" in subjects(user), "the first sync")
+            refreshes = provider.refreshes
+            for n in range(3):
+                time.sleep(2.5)  # the token the session logged in with has expired
+                oauth_dovecot.kick(email)  # and the provider ends the session
+                oauth_dovecot.deliver(email, samples.plain(f"Later {n}", email))
+                eventually(lambda n=n: f"Later {n}" in subjects(user), f"mail {n} after expiry")
+            assert provider.refreshes >= refreshes + 3  # a fresh token for each login
+            assert subjects(user) == {"First", "Later 0", "Later 1", "Later 2"}
+            assert user.get("/account").json()["sync_state"] == "running"
+    finally:
+        provider.lifetime = 3600
+
+
+def test_a_revoked_grant_makes_the_account_invalid_and_fires_the_webhook(
+    engine: LocalEngine, app: dict[str, str], provider: OAuthServer, oauth_dovecot: Dovecot
+) -> None:
+    email, _ = oauth_dovecot.new_user()
+    account, refresh_token = native_account(engine, app, provider, email)
+    receiver = Receiver()
+    try:
+        admin = httpx.Client(base_url=engine.url, auth=(app["client_secret"], ""), timeout=30)
+        hook = admin.post(
+            f"/a/{app['client_id']}/webhooks",
+            json={"callback_url": receiver.url, "triggers": ["account.invalid"]},
+        )
+        assert hook.status_code == 200, hook.text
+        receiver.wait_for(lambda: receiver.requests, "the challenge")
+        with api(engine, account) as user:
+            oauth_dovecot.deliver(email, samples.plain("Synced", email))
+            eventually(lambda: "Synced" in subjects(user), "the first sync")
+            provider.revoke_user(email)  # the user removes the app in their Google account
+            oauth_dovecot.kick(email)
+            eventually(
+                lambda: user.get("/account").json()["sync_state"] == "invalid", "sync_state invalid"
+            )
+        delta = receiver.wait_for_delta("account.invalid", account["id"])
+        assert delta["object"] == "account"
+        accounts = admin.get(f"/a/{app['client_id']}/accounts").json()
+        (found,) = [a for a in accounts if a["id"] == account["id"]]
+        assert found["sync_state"] == "invalid"
+        assert refresh_token not in json.dumps(accounts)
+    finally:
+        receiver.close()
