@@ -5,7 +5,11 @@ listener takes AUTH XOAUTH2 only, checking tokens the same way."""
 
 from __future__ import annotations
 
+import html
 import json
+import os
+import re
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -236,3 +240,61 @@ def test_a_revoked_grant_makes_the_account_invalid_and_fires_the_webhook(
         assert refresh_token not in json.dumps(accounts)
     finally:
         receiver.close()
+
+
+def test_cli_adds_an_account_with_a_refresh_token_and_no_host_flags(
+    engine: LocalEngine, provider: OAuthServer, oauth_dovecot: Dovecot
+) -> None:
+    email, _ = oauth_dovecot.new_user()
+    hosted = provider.clients[engine.env["NYLAS_ENGINE_GOOGLE_CLIENT_ID"]]
+    refresh_token = provider.issue(hosted, email).refresh_token
+    assert refresh_token is not None
+    engine.env["TEST_REFRESH_TOKEN"] = refresh_token
+    try:
+        out = engine.cli(
+            "accounts", "add", "--email", email, "--oauth", "google",
+            "--refresh-token-env", "TEST_REFRESH_TOKEN", "--json",
+        )  # fmt: skip
+    finally:
+        del engine.env["TEST_REFRESH_TOKEN"]
+    added = json.loads(out)
+    assert added["email_address"] == email and added["sync_state"] == "running"
+    assert refresh_token not in out
+
+
+def test_cli_signs_in_through_a_loopback_redirect(
+    engine: LocalEngine, provider: OAuthServer, oauth_dovecot: Dovecot
+) -> None:
+    email, _ = oauth_dovecot.new_user()
+    provider.add_user(email, "provider-password")
+    command = subprocess.Popen(
+        [*engine._base(), "accounts", "add", "--email", email, "--oauth", "google", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **engine.env, "BROWSER": "true"},
+    )
+    try:
+        assert command.stderr is not None
+        lines = [command.stderr.readline(), command.stderr.readline()]
+        url = lines[1].strip()
+        assert url.startswith(provider.url + "/authorize?"), lines
+        with httpx.Client(follow_redirects=True, timeout=30) as browser:
+            form = browser.get(url)
+            assert form.status_code == 200 and "<form" in form.text
+            done = browser.post(provider.url + "/authorize", data=_form_fields(form.text, email))
+            assert done.status_code == 200, done.text
+            assert "Signed in" in done.text
+        out, err = command.communicate(timeout=60)
+    finally:
+        if command.poll() is None:
+            command.kill()
+    assert command.returncode == 0, err
+    assert json.loads(out)["email_address"] == email
+
+
+def _form_fields(page: str, email: str) -> dict[str, str]:
+    """The provider's sign-in form filled in: its hidden fields, the email and password."""
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page))
+    return {**{k: html.unescape(v) for k, v in fields.items()}, "email": email,
+            "password": "provider-password"}  # fmt: skip
