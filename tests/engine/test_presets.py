@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from nylas.testing import LocalEngine
 from nylas_engine.sync import presets
 
 TABLE = [
@@ -125,3 +128,17 @@ def test_oauth_accounts_use_their_providers_servers() -> None:
     assert presets.for_oauth("google", "me@workspace.example") == presets.GMAIL
     assert presets.for_oauth("microsoft", "me@outlook.com") == presets.OUTLOOK
     assert presets.for_oauth("microsoft", "me@contoso.example") == presets.MICROSOFT
+
+
+def test_accounts_add_needs_no_host_flags_for_a_known_provider(tmp_path: Path) -> None:
+    """The preset's server is the one contacted (no Gmail is reachable from the tests, so
+    the login fails, naming it); explicit flags still win."""
+    engine = LocalEngine(tmp_path, env={"APP_PASSWORD": "app-password"})
+    base = ["accounts", "add", "--email", "me@gmail.com", "--password-env", "APP_PASSWORD"]
+    with pytest.raises(RuntimeError, match=r"IMAP server imap\.gmail\.com:993"):
+        engine.cli(*base)
+    with pytest.raises(RuntimeError, match=r"IMAP server 127\.0\.0\.1:1\b"):
+        engine.cli(*base, "--imap-host", "127.0.0.1", "--imap-port", "1", "--plain")
+    # An address without a preset stays a local account, as before.
+    local = engine.cli("accounts", "add", "--email", "me@example.com", "--json")
+    assert "me@example.com" in local
