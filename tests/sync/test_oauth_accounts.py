@@ -298,3 +298,82 @@ def _form_fields(page: str, email: str) -> dict[str, str]:
     fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page))
     return {**{k: html.unescape(v) for k, v in fields.items()}, "email": email,
             "password": "provider-password"}  # fmt: skip
+
+
+def test_hosted_auth_signs_in_with_the_provider_and_syncs(
+    engine: LocalEngine, provider: OAuthServer, oauth_dovecot: Dovecot
+) -> None:
+    email, _ = oauth_dovecot.new_user()
+    oauth_dovecot.deliver(email, samples.plain("Waiting for you", email))
+    provider.add_user(email, "provider-password")
+    redirect_uri = "https://app.example/callback"
+    app = engine.create_app("Hosted app", redirect_uri=redirect_uri)
+    with httpx.Client(timeout=60) as browser:  # follows redirects by hand, keeps cookies
+        page = browser.get(
+            engine.url + "/oauth/authorize",
+            params={
+                "client_id": app["client_id"],
+                "redirect_uri": redirect_uri,
+                "response_type": "code",
+                "scopes": "email",
+                "state": "app-state-1",
+            },
+        )
+        assert page.status_code == 200
+        link = re.search(r'href="(/oauth/provider/start\?[^"]+)">Sign in with Google', page.text)
+        assert link is not None, page.text
+        reply = browser.get(engine.url + html.unescape(link.group(1)))
+        reply = _follow(browser, reply, stop_at=provider.url + "/authorize")
+        form = browser.get(reply.headers["location"])
+        assert "<form" in form.text
+        reply = browser.post(provider.url + "/authorize", data=_form_fields(form.text, email))
+        back = _follow(browser, reply, stop_at=redirect_uri)
+    params = dict(httpx.URL(back.headers["location"]).params)
+    assert params["state"] == "app-state-1" and "code" in params
+    token = httpx.post(
+        engine.url + "/oauth/token",
+        data={**app, "grant_type": "authorization_code", "code": params["code"]},
+        timeout=30,
+    )
+    assert token.status_code == 200, token.text
+    assert token.json()["email_address"] == email
+    assert token.json()["provider"] == "gmail"
+    with api(engine, token.json()) as user:
+        eventually(lambda: "Waiting for you" in subjects(user), "the first sync")
+
+
+def test_a_callback_with_another_state_is_refused(
+    engine: LocalEngine, provider: OAuthServer
+) -> None:
+    app = engine.create_app("Hosted app 2", redirect_uri="https://app.example/cb")
+    with httpx.Client(timeout=30) as browser:
+        start = browser.get(
+            engine.url + "/oauth/provider/start",
+            params={
+                "provider": "google",
+                "client_id": app["client_id"],
+                "redirect_uri": "https://app.example/cb",
+                "response_type": "code",
+            },
+        )
+        assert start.status_code == 303
+        assert start.headers["location"].startswith(provider.url + "/authorize?")
+        forged = browser.get(
+            engine.url + "/oauth/provider/callback", params={"code": "x", "state": "forged"}
+        )
+    assert forged.status_code == 400
+    assert "another state" in forged.text
+    # Without the cookie of a started sign-in (another browser): refused as well.
+    bare = httpx.get(engine.url + "/oauth/provider/callback", params={"code": "x", "state": "y"})
+    assert bare.status_code == 400
+
+
+def _follow(browser: httpx.Client, reply: httpx.Response, *, stop_at: str) -> httpx.Response:
+    """Follow redirects until one points at `stop_at` (which is not fetched)."""
+    for _ in range(10):
+        assert reply.is_redirect, reply.text
+        location = reply.headers["location"]
+        if location.startswith(stop_at):
+            return reply
+        reply = browser.get(location)
+    raise AssertionError("too many redirects")
