@@ -200,6 +200,14 @@ class OAuthServer:
                 if token.user == user:
                     token.revoked = True
 
+    def expire_access_tokens(self, user: str) -> None:
+        """End `user`'s access tokens before their time (their refresh tokens stay good), as
+        a provider may: a password change, a security event."""
+        with self.lock:
+            for token in self.tokens:
+                if token.user == user:
+                    token.expires_in = 0
+
     def find(self, value: str, kind: str | None = None) -> Token | None:
         with self.lock:
             for token in self.tokens:
@@ -280,9 +288,12 @@ class OAuthServer:
                 return outer.find(value, hint)
 
             def revoke_token(self, token: Token, req: Any) -> None:
+                hint = req.form.get("token_type_hint")
+                value = req.form.get("token")
+                whole_grant = hint == "refresh_token" or value == token.refresh_token
                 with outer.lock:
                     for other in outer.tokens:
-                        if other is token or (token.grant and other.grant == token.grant):
+                        if other is token or (whole_grant and other.grant == token.grant):
                             other.revoked = True
 
         class Introspection(IntrospectionEndpoint):  # type: ignore[misc]

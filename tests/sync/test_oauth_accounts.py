@@ -25,6 +25,8 @@ from test_webhook_delivery import Receiver
 from nylas.testing import LocalEngine
 
 DEADLINE = 60.0
+# The SMTP listener takes AUTH without TLS on loopback, which aiosmtpd warns of.
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 
 
 def eventually(check: Callable[[], Any], what: str) -> Any:
@@ -377,3 +379,49 @@ def _follow(browser: httpx.Client, reply: httpx.Response, *, stop_at: str) -> ht
             return reply
         reply = browser.get(location)
     raise AssertionError("too many redirects")
+
+
+def test_a_refused_access_token_is_refreshed_once_and_the_sync_goes_on(
+    engine: LocalEngine, app: dict[str, str], provider: OAuthServer, oauth_dovecot: Dovecot
+) -> None:
+    email, _ = oauth_dovecot.new_user()
+    account, _ = native_account(engine, app, provider, email)
+    with api(engine, account) as user:
+        oauth_dovecot.deliver(email, samples.plain("One", email))
+        eventually(lambda: "One" in subjects(user), "the first sync")
+        refreshes = provider.refreshes
+        provider.expire_access_tokens(email)  # the engine's cached token is no longer good
+        oauth_dovecot.kick(email)
+        oauth_dovecot.deliver(email, samples.plain("Two", email))
+        eventually(lambda: "Two" in subjects(user), "mail after the refused token")
+        assert provider.refreshes > refreshes
+        assert user.get("/account").json()["sync_state"] == "running"
+
+
+def test_rotated_refresh_tokens_are_kept(
+    engine: LocalEngine, app: dict[str, str], provider: OAuthServer, oauth_dovecot: Dovecot
+) -> None:
+    from nylas_engine.store.credentials import Vault
+    from nylas_engine.store.db import Database
+    from nylas_engine.store.models import Account
+
+    provider.rotate = True  # each refresh spends the refresh token and gives a new one
+    try:
+        email, _ = oauth_dovecot.new_user()
+        account, first = native_account(engine, app, provider, email)
+        with api(engine, account) as user:
+            oauth_dovecot.deliver(email, samples.plain("Rotating", email))
+            eventually(lambda: "Rotating" in subjects(user), "the first sync")
+            provider.expire_access_tokens(email)
+            oauth_dovecot.kick(email)  # the next login needs another refresh
+            oauth_dovecot.deliver(email, samples.plain("Rotated", email))
+            eventually(lambda: "Rotated" in subjects(user), "mail after a rotation")
+        db = Database(f"sqlite:///{engine.data_dir / 'engine.db'}", run_migrations=False)
+        with db.session() as session:
+            row = session.query(Account).filter_by(public_id=account["id"]).one()
+            grant = Vault.for_data_dir(engine.data_dir).open(row.credentials).oauth
+        assert grant is not None and grant.refresh_token != first
+        current = provider.find(grant.refresh_token, "refresh_token")
+        assert current is not None and not current.revoked  # the live one is stored
+    finally:
+        provider.rotate = False

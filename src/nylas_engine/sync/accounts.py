@@ -192,6 +192,12 @@ def store_account(
     to `running`; unless the `operator` says so, only if its current servers are among the
     `verified` ones (they may have changed since the plan: `MoveRefused`).
     """
+    if credentials.oauth is not None:
+        # Checking the servers refreshed the token: a provider that rotates refresh tokens
+        # has spent the one given, so the newer one is what the account keeps.
+        from nylas_engine.oauth.tokens import TOKENS
+
+        credentials = replace(credentials, oauth=TOKENS.current(credentials.oauth))
     sealed = Vault.for_data_dir(data_dir).seal(credentials)
     fields: dict[str, Any] = {
         "imap_host": settings.imap_host,
