@@ -425,3 +425,46 @@ def test_rotated_refresh_tokens_are_kept(
         assert current is not None and not current.revoked  # the live one is stored
     finally:
         provider.rotate = False
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        None,
+        "google_refresh_token=x",
+        {"google_client_id": "a", "google_client_secret": "b"},
+        {"google_client_id": "a", "google_client_secret": "b", "google_refresh_token": 7},
+        {
+            "microsoft_client_id": "a",
+            "microsoft_client_secret": "b",
+            "microsoft_refresh_token": "c",
+        },
+    ],
+)
+def test_native_auth_bad_input_is_a_json_400(
+    engine: LocalEngine, app: dict[str, str], settings: Any
+) -> None:
+    reply = httpx.post(
+        engine.url + "/connect/authorize",
+        json={
+            "client_id": app["client_id"],
+            "email_address": "someone@gmail.com",
+            "provider": "gmail",
+            "settings": settings,
+        },
+        timeout=30,
+    )
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["type"] == "invalid_request_error"
+
+
+def test_provider_sign_in_bad_input_is_a_400_page(engine: LocalEngine, app: dict[str, str]) -> None:
+    for query in (
+        {"provider": "yahoo", "client_id": app["client_id"]},
+        {"provider": "microsoft", "client_id": app["client_id"]},  # not set up here
+        {"provider": "google", "client_id": "unknown"},
+        {"provider": "google", "client_id": app["client_id"], "redirect_uri": "https://evil"},
+    ):
+        reply = httpx.get(engine.url + "/oauth/provider/start", params=query, timeout=30)
+        assert reply.status_code == 400, (query, reply.text)
+        assert "location" not in reply.headers
