@@ -10,7 +10,7 @@ revoking a refresh token also ends the access tokens of its grant), introspectio
 OpenID Connect's userinfo (`/userinfo`: the signed-in email).
 
 Users sign in with an email and a password (`add_user`). `lifetime` is the access tokens'
-lifetime in seconds; `refreshes` counts refresh grants served.
+lifetime in seconds; `refreshes` counts refresh grants served (`refreshes_of` by user).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,6 +140,7 @@ class OAuthServer:
         self.lifetime = lifetime
         self.rotate = rotate
         self.refreshes = 0
+        self.refreshes_of: Counter[str] = Counter()  # by user
         self.users: dict[str, str] = {}
         self.clients: dict[str, Client] = {}
         self.codes: dict[str, Code] = {}
@@ -275,6 +277,7 @@ class OAuthServer:
 
             def authenticate_user(self, token: Token) -> str:
                 outer.refreshes += 1
+                outer.refreshes_of[token.user] += 1
                 return token.user
 
             def revoke_old_credential(self, token: Token) -> None:

@@ -75,6 +75,7 @@ def engine(
         "NYLAS_ENGINE_SYNC_POLL": "2",
         "NYLAS_ENGINE_SYNC_SCAN": "0.5",
         "NYLAS_ENGINE_SYNC_RETRY": "0.5",
+        "NYLAS_ENGINE_SYNC_BATCH": "5",  # a dozen messages take a worker process
         "NYLAS_ENGINE_WEBHOOK_POLL": "0.1",
         "NYLAS_ENGINE_WEBHOOK_RETRY": "0.2",
     }
@@ -468,3 +469,17 @@ def test_provider_sign_in_bad_input_is_a_400_page(engine: LocalEngine, app: dict
         reply = httpx.get(engine.url + "/oauth/provider/start", params=query, timeout=30)
         assert reply.status_code == 400, (query, reply.text)
         assert "location" not in reply.headers
+
+
+def test_a_long_first_sync_shares_the_token_with_its_worker_processes(
+    engine: LocalEngine, app: dict[str, str], provider: OAuthServer, oauth_dovecot: Dovecot
+) -> None:
+    email, _ = oauth_dovecot.new_user()
+    for n in range(12):
+        oauth_dovecot.deliver(email, samples.plain(f"Old mail {n}", email))
+    account, _ = native_account(engine, app, provider, email)
+    with api(engine, account) as user:
+        eventually(lambda: len(subjects(user)) == 12, "all twelve messages")
+    # One refresh, when the account was connected: the sync and the process that fetched
+    # batches for it logged in with that token.
+    assert provider.refreshes_of[email] == 1

@@ -64,6 +64,9 @@ class MailCredentials:
     imap_password: str
     smtp_password: str | None = None
     oauth: OAuthGrant | None = None
+    # An access token already had for `oauth`, handed to the worker processes of a long
+    # fetch so that they do not refresh on their own. Never sealed.
+    access_token: str | None = None
 
     @property
     def smtp(self) -> str:

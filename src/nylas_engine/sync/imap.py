@@ -171,6 +171,8 @@ def token_source(credentials: MailCredentials, server: str) -> Any:
     assert grant is not None
 
     def token(fresh: bool) -> str:
+        if not fresh and credentials.access_token:
+            return credentials.access_token
         try:
             return TOKENS.access_token(grant, fresh=fresh)
         except GrantRejected as exc:
