@@ -66,11 +66,19 @@ def engine(
     oauth_smtp: SmtpListener,
 ) -> Iterator[LocalEngine]:
     hosted = provider.add_client(["loopback"])
+    servers = {
+        f"NYLAS_ENGINE_{name}_{key}": value
+        for name in ("GOOGLE", "MICROSOFT")
+        for key, value in (
+            ("IMAP", f"{oauth_dovecot.host}:{oauth_dovecot.imap_port}"),
+            ("SMTP", f"{oauth_smtp.host}:{oauth_smtp.port}"),
+            ("SECURITY", "plain"),
+        )
+    }
     env = {
         **provider.env("google", hosted),
-        "NYLAS_ENGINE_GOOGLE_IMAP": f"{oauth_dovecot.host}:{oauth_dovecot.imap_port}",
-        "NYLAS_ENGINE_GOOGLE_SMTP": f"{oauth_smtp.host}:{oauth_smtp.port}",
-        "NYLAS_ENGINE_GOOGLE_SECURITY": "plain",
+        **provider.env("microsoft"),  # its endpoints only: no hosted sign-in client
+        **servers,
         "NYLAS_ENGINE_ALLOW_MAIL_HOSTS": "127.0.0.1",
         "NYLAS_ENGINE_SYNC_POLL": "2",
         "NYLAS_ENGINE_SYNC_SCAN": "0.5",
@@ -488,3 +496,33 @@ def test_a_long_first_sync_shares_the_token_with_its_worker_processes(
     # One refresh, when the account was connected: the sync and the process that fetched
     # batches for it logged in with that token.
     assert provider.refreshes_of[email] == 1
+
+
+def test_native_auth_for_office365(
+    engine: LocalEngine, app: dict[str, str], provider: OAuthServer, oauth_dovecot: Dovecot
+) -> None:
+    email, _ = oauth_dovecot.new_user()
+    oauth_dovecot.deliver(email, samples.plain("From Exchange Online", email))
+    client = provider.add_client()
+    refresh_token = provider.issue(client, email).refresh_token
+    code = httpx.post(
+        engine.url + "/connect/authorize",
+        json={
+            "client_id": app["client_id"],
+            "email_address": email,
+            "provider": "office365",
+            "settings": {
+                "microsoft_client_id": client.client_id,
+                "microsoft_client_secret": client.client_secret,
+                "microsoft_refresh_token": refresh_token,
+                "redirect_uri": "https://app.example/ms",
+            },
+        },
+        timeout=60,
+    )
+    assert code.status_code == 200, code.text
+    token = httpx.post(engine.url + "/connect/token", json={**app, **code.json()}, timeout=30)
+    assert token.status_code == 200, token.text
+    assert token.json()["provider"] == "office365"
+    with api(engine, token.json()) as user:
+        eventually(lambda: "From Exchange Online" in subjects(user), "the first sync")
