@@ -84,7 +84,10 @@ class _Responder:
 
 def smtp_login(smtp: smtplib.SMTP, user: str, token: Callable[[bool], str]) -> None:
     """AUTH with the token, once more with a fresh one if refused (the server's
-    SMTPAuthenticationError escapes the second time)."""
+    SMTPAuthenticationError escapes the second time). A server that offers no AUTH (a relay)
+    is used without, as with passwords."""
+    if not smtp.has_extn("auth"):
+        return
     mechanism = choose(smtp.esmtp_features.get("auth", "").split())
     for fresh in (False, True):
         initial = base64.b64encode(_initial(mechanism, user, token(fresh)).encode()).decode()
