@@ -16,7 +16,8 @@ answer 535 to any other credentials.
 
 `oauth="<introspection URL>"` makes it require AUTH XOAUTH2 or OAUTHBEARER instead, as Gmail
 and Microsoft 365 do: the bearer token is checked at that OAuth 2.0 introspection endpoint
-(RFC 7662) and must be active for the user named; `oauth_users` records who logged in.
+(RFC 7662) and must be active for the user named; `oauth_users` records who logged in;
+`oauth_mechanisms` limits the mechanisms offered.
 
 `hold="MAIL"` or `hold="DATA"` makes the first transaction stop there: `held` is set when it
 arrives, and the reply waits until `release` is set (a test kills the sender meanwhile). A
@@ -137,6 +138,7 @@ class SmtpListener:
         auth: tuple[str, str] | None = None,
         hold: str | None = None,
         oauth: str | None = None,
+        oauth_mechanisms: tuple[str, ...] = ("XOAUTH2", "OAUTHBEARER"),
     ) -> None:
         self.mode = mode
         self.auth = auth
@@ -153,7 +155,11 @@ class SmtpListener:
             kwargs.update(
                 auth_required=True,
                 auth_require_tls=False,
-                auth_exclude_mechanism=["LOGIN", "PLAIN"],
+                auth_exclude_mechanism=[
+                    m
+                    for m in ("LOGIN", "PLAIN", "XOAUTH2", "OAUTHBEARER")
+                    if m not in oauth_mechanisms
+                ],
             )
         elif auth is not None:
             kwargs.update(

@@ -526,3 +526,26 @@ def test_native_auth_for_office365(
     assert token.json()["provider"] == "office365"
     with api(engine, token.json()) as user:
         eventually(lambda: "From Exchange Online" in subjects(user), "the first sync")
+
+
+def test_oauthbearer_where_the_server_offers_only_that(
+    provider: OAuthServer, oauth_dovecot: Dovecot
+) -> None:
+    from nylas_engine.store.credentials import MailCredentials, OAuthGrant
+    from nylas_engine.sync.imap import ServerSettings, check_smtp
+
+    email, _ = oauth_dovecot.new_user()
+    client = provider.add_client()
+    refresh_token = provider.issue(client, email).refresh_token
+    assert refresh_token is not None
+    grant = OAuthGrant(
+        "google", f"{provider.url}/token", client.client_id, client.client_secret, refresh_token
+    )
+    introspection = f"{provider.url}/introspect"
+    with SmtpListener(oauth=introspection, oauth_mechanisms=("OAUTHBEARER",)) as smtp:
+        settings = ServerSettings(
+            email, oauth_dovecot.host, oauth_dovecot.imap_port, email,
+            smtp_host=smtp.host, smtp_port=smtp.port, smtp_username=email, security="plain",
+        )  # fmt: skip
+        check_smtp(settings, MailCredentials("", None, grant))
+        assert smtp.oauth_users == [email]
