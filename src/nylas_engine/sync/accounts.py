@@ -181,6 +181,7 @@ def store_account(
     provider: str = "custom",
     login_password: bool = True,
     labels: bool = False,
+    hosts_checked: bool = False,
 ) -> Account:
     """Create the account, or update the one with that address, with the settings and
     credentials `verify` accepted (for the servers in `verified`).
@@ -190,7 +191,8 @@ def store_account(
     Gmail; else a folder account. An existing account keeps its kind, and gets the new
     settings and credentials (that is how a user fixes a changed password) and is set back
     to `running`; unless the `operator` says so, only if its current servers are among the
-    `verified` ones (they may have changed since the plan: `MoveRefused`).
+    `verified` ones (they may have changed since the plan: `MoveRefused`). `hosts_checked`:
+    the hosts are a caller's choice, to be checked on every connection (sync/hosts.py).
     """
     if credentials.oauth is not None:
         # Checking the servers refreshed the token: a provider that rotates refresh tokens
@@ -209,6 +211,7 @@ def store_account(
         "security": settings.security,
         "smtp_security": settings.smtp_security,
         "credentials": sealed,
+        "hosts_checked": hosts_checked,
     }
     account = find_by_email(session, settings.email)
     if account is None:

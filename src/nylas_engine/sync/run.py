@@ -34,6 +34,7 @@ from nylas_engine.sync.folders import (
     personal_namespace,
     remove_category,
 )
+from nylas_engine.sync.hosts import checked_again
 from nylas_engine.sync.imap import (
     NETWORK_ERRORS,
     REFUSED,
@@ -101,8 +102,11 @@ class AccountSync:
                 raise AuthFailed("the account has no IMAP server")
             settings = ServerSettings.from_account(account)
             credentials = load_credentials(self.ctx.settings.data_dir, account)
+            hosts_checked = account.hosts_checked
         if credentials is None:
             raise AuthFailed("the account has no stored IMAP credentials")
+        if hosts_checked:
+            settings = checked_again(self.ctx.settings, settings)
         client = connect_imap(settings, credentials)
         store_rotated(self.ctx.db, self.ctx.settings.data_dir, self.account_id, credentials)
         if credentials.oauth is not None:

@@ -16,7 +16,6 @@ only which server could not be reached or logged in to, nothing the server said.
 from __future__ import annotations
 
 import logging
-from functools import cache
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -47,7 +46,7 @@ from nylas_engine.sync.accounts import (
     store_account,
     verify_servers,
 )
-from nylas_engine.sync.hosts import UNRESTRICTED, HostRefused, MailHostPolicy
+from nylas_engine.sync.hosts import UNRESTRICTED, HostRefused, policy_for
 from nylas_engine.sync.imap import (
     SECURITY_MODES,
     AuthFailed,
@@ -158,12 +157,6 @@ def oauth_settings(
     return oauth_account(p, email.strip(), grant)
 
 
-@cache
-def mail_host_policy(auth_mode: str, allowed: str) -> MailHostPolicy:
-    """Token mode connects to public hosts and the operator's; open mode (loopback) to any."""
-    return MailHostPolicy.parse(allowed, restricted=auth_mode == "token")
-
-
 @router.post("/connect/authorize")
 def authorize(
     request: Request,
@@ -202,7 +195,7 @@ def authorize(
         servers = plan.servers_to_verify(move_allowed=move_allowed)
     except MoveRefused as exc:
         raise APIError(403, str(exc)) from None
-    policy = mail_host_policy(ctx.settings.auth_mode, ctx.settings.allow_mail_hosts)
+    policy = policy_for(ctx.settings.auth_mode, ctx.settings.allow_mail_hosts)
     try:
         with connect_attempts(request).hold([f"client:{client_id}", f"ip:{client_ip(request)}"]):
             # Only the new servers are the caller's choice; the account's current ones
@@ -235,6 +228,8 @@ def authorize(
                 name=_string(body, "name") or "",
                 provider="custom" if provider == "imap" else provider,
                 labels=labels,
+                # The servers of an OAuth provider are the operator's, not the caller's.
+                hosts_checked=policy.restricted and provider not in OAUTH_PROVIDERS,
             )
         except MoveRefused as exc:
             raise APIError(409, str(exc)) from None

@@ -27,7 +27,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from nylas_engine.api.deps import get_ctx
-from nylas_engine.api.routes.connect import mail_host_policy
 from nylas_engine.api.routes.oauth import (
     PageError,
     RedirectableError,
@@ -42,7 +41,7 @@ from nylas_engine.oauth import login, providers
 from nylas_engine.store import auth
 from nylas_engine.store.credentials import CredentialsError
 from nylas_engine.sync.accounts import MoveRefused, plan_connection, store_account, verify_servers
-from nylas_engine.sync.hosts import HostRefused
+from nylas_engine.sync.hosts import HostRefused, policy_for
 from nylas_engine.sync.imap import SyncError
 
 router = APIRouter(route_class=SessionRoute)
@@ -146,7 +145,7 @@ def provider_callback(request: Request, ctx: EngineContext = Depends(get_ctx)) -
         )
         with ctx.db.session() as session:
             servers = plan_connection(session, settings).servers_to_verify(move_allowed=False)
-        policy = mail_host_policy(ctx.settings.auth_mode, ctx.settings.allow_mail_hosts)
+        policy = policy_for(ctx.settings.auth_mode, ctx.settings.allow_mail_hosts)
         pinned = [policy.pin(s) for s in servers]
         capabilities = verify_servers(pinned, credentials, within=VERIFY_SECONDS)
         with ctx.db.session() as session:

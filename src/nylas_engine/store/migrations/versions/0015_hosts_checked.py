@@ -1,14 +1,13 @@
-"""OAuth 2.0 accounts: SMTP's own security mode (Microsoft 365 sends with STARTTLS on 587
-while its IMAP uses implicit TLS on 993).
+"""Accounts whose mail hosts a caller chose: their addresses are checked on every connection.
 
-Revision ID: 0013
+Revision ID: 0015
 Revises: 0010
 Create Date: 2026-12-06
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
+revision = "0015"
 down_revision = "0010"
 branch_labels = None
 depends_on = None
@@ -16,9 +15,11 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("accounts") as batch:
-        batch.add_column(sa.Column("smtp_security", sa.String(length=16), nullable=True))
+        batch.add_column(
+            sa.Column("hosts_checked", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("accounts") as batch:
-        batch.drop_column("smtp_security")
+        batch.drop_column("hosts_checked")
