@@ -161,7 +161,8 @@ def cmd_accounts_add(args: argparse.Namespace) -> None:
     from nylas_engine.store.accounts import create_account
     from nylas_engine.sync.cli import cmd_accounts_add_imap, read_password
 
-    if args.imap_host:  # a real mailbox: verified against its servers first
+    if args.imap_host or args.oauth or _has_preset(args):
+        # A real mailbox: verified against its servers (named, or the provider's) first.
         data = cmd_accounts_add_imap(args, _open(args))
         _emit(args, data, f"{data['id']}  {data['email_address']}")
         return
@@ -181,6 +182,13 @@ def cmd_accounts_add(args: argparse.Namespace) -> None:
         )
         data = {"id": account.public_id, "email_address": account.email_address}
     _emit(args, data, f"{data['id']}  {data['email_address']}")
+
+
+def _has_preset(args: argparse.Namespace) -> bool:
+    """A password was given for an address of a provider the engine knows the servers of."""
+    from nylas_engine.sync.presets import lookup
+
+    return bool(args.password_env or args.password_file) and lookup(args.email) is not None
 
 
 def cmd_accounts_list(args: argparse.Namespace) -> None:

@@ -46,6 +46,8 @@ class SmtpServer:
     # Set for an account whose hosts a caller chose: the host's addresses are checked
     # against it at each connection (sync/hosts.py).
     policy: MailHostPolicy | None = None
+    # An OAuth 2.0 account's credentials: AUTH XOAUTH2/OAUTHBEARER instead of a password.
+    oauth: MailCredentials | None = None
 
 
 def server_for(
@@ -60,15 +62,18 @@ def server_for(
     """
     if not account.smtp_host:
         raise errors.not_configured(account.email_address)
-    security = (account.security or "plain").lower()
+    security = (account.smtp_security or account.security or "plain").lower()
     port = account.smtp_port or {"tls": 465, "starttls": 587}.get(security, 25)
     username, password = account.smtp_username, None
     stored = _stored_credentials(account, data_dir)
+    checked = policy if account.hosts_checked else None
+    if stored is not None and stored.oauth is not None:
+        user = username or account.imap_username or account.email_address
+        return SmtpServer(account.smtp_host, port, security, user, None, checked, stored)
     if stored is not None:
         username, password = username or account.imap_username, stored.smtp
     else:
         password = _password_from_env(account)
-    checked = policy if account.hosts_checked else None
     return SmtpServer(account.smtp_host, port, security, username, password, checked)
 
 
@@ -175,13 +180,31 @@ def _connect(server: SmtpServer) -> smtplib.SMTP:
 
 
 def _login(smtp: smtplib.SMTP, server: SmtpServer) -> None:
-    """Log in when we have a password and the server offers AUTH (a relay may not)."""
+    """Log in when we have a password and the server offers AUTH (a relay may not); with an
+    OAuth token always (oauth/sasl.py)."""
+    if server.oauth is not None and server.username:
+        _oauth_login(smtp, server.username, server.oauth)
+        return
     if not server.username or server.password is None or not smtp.has_extn("auth"):
         return
     try:
         smtp.login(server.username, server.password)
     except smtplib.SMTPAuthenticationError as exc:
         raise errors.auth_failed(exc.smtp_code, exc.smtp_error) from exc
+
+
+def _oauth_login(smtp: smtplib.SMTP, user: str, oauth: MailCredentials) -> None:
+    from nylas_engine.oauth import sasl
+    from nylas_engine.sync.imap import AuthFailed, SyncError, token_source
+
+    try:
+        sasl.smtp_login(smtp, user, token_source(oauth, "SMTP"))
+    except smtplib.SMTPAuthenticationError as exc:
+        raise errors.auth_failed(exc.smtp_code, exc.smtp_error) from exc
+    except AuthFailed as exc:
+        raise SendError(403, "The account's OAuth authorization was revoked or expired.") from exc
+    except SyncError as exc:
+        raise errors.unreachable(str(exc)) from exc
 
 
 def _transaction(

@@ -84,6 +84,8 @@ class Account(PublicIdMixin, Base):
     smtp_port: Mapped[int | None] = mapped_column(Integer, nullable=True)
     smtp_username: Mapped[str | None] = mapped_column(String(255), nullable=True)
     security: Mapped[str] = mapped_column(String(16), default="plain")  # tls|starttls|plain
+    # SMTP's security where it differs from IMAP's (Microsoft 365: STARTTLS on 587).
+    smtp_security: Mapped[str | None] = mapped_column(String(16), nullable=True)
     credentials: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     # The mail hosts were a caller's choice (POST /connect/authorize in token mode): every
     # connection checks again what they resolve to (sync/hosts.py), not only the first.

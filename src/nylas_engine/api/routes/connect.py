@@ -34,8 +34,10 @@ from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.scopes import scope_error
 from nylas_engine.api.views.account import account_json
 from nylas_engine.context import EngineContext
+from nylas_engine.oauth import providers
+from nylas_engine.oauth.login import oauth_account
 from nylas_engine.store import auth
-from nylas_engine.store.credentials import MailCredentials
+from nylas_engine.store.credentials import MailCredentials, OAuthGrant
 from nylas_engine.sync.accounts import (
     MOVE_NEEDS_PROOF,
     MoveRefused,
@@ -58,6 +60,8 @@ router = APIRouter(route_class=SessionRoute)
 log = logging.getLogger("nylas_engine.connect")
 
 IMAP_PROVIDERS = ("imap", "custom", "icloud", "yahoo", "aol", "fastmail")
+# Native auth with a refresh token (hosted v2's fields): the settings' key prefix by provider.
+OAUTH_PROVIDERS = {"gmail": "google", "office365": "microsoft"}
 
 
 def _string(data: dict[str, Any], name: str, *, required: bool = False) -> str | None:
@@ -128,6 +132,31 @@ def server_settings(body: dict[str, Any]) -> tuple[ServerSettings, MailCredentia
     )
 
 
+def oauth_settings(
+    body: dict[str, Any], provider: str
+) -> tuple[ServerSettings, MailCredentials, bool]:
+    """`provider: gmail` with `settings: {google_client_id, google_client_secret,
+    google_refresh_token}`, or `office365` with the `microsoft_` ones: the account's servers
+    (the provider's, sync/presets.py), its credentials and folder model. The token
+    endpoint is the operator's setting for the provider, never the caller's."""
+    email = _string(body, "email_address", required=True)
+    settings = body.get("settings")
+    if not isinstance(settings, dict):
+        raise bad_request("Missing required field: settings")
+    prefix = OAUTH_PROVIDERS[provider]
+    found = {
+        key: _string(settings, f"{prefix}_{key}", required=True)
+        for key in ("client_id", "client_secret", "refresh_token")
+    }
+    assert email is not None
+    p = providers.provider(prefix)
+    grant = OAuthGrant(
+        p.name, p.token_url, str(found["client_id"]), str(found["client_secret"]),
+        str(found["refresh_token"]),
+    )  # fmt: skip
+    return oauth_account(p, email.strip(), grant)
+
+
 @router.post("/connect/authorize")
 def authorize(
     request: Request,
@@ -141,9 +170,16 @@ def authorize(
     client_id = _string(body, "client_id", required=True)
     assert client_id is not None
     provider = _string(body, "provider") or "imap"
-    if provider not in IMAP_PROVIDERS:
-        raise bad_request(f"Provider {provider!r} is not supported: this engine connects IMAP.")
-    settings, credentials = server_settings(body)
+    labels = False
+    if provider in OAUTH_PROVIDERS:
+        settings, credentials, labels = oauth_settings(body, provider)
+    elif provider in IMAP_PROVIDERS:
+        settings, credentials = server_settings(body)
+    else:
+        raise bad_request(
+            f"Provider {provider!r} is not supported: this engine connects IMAP, "
+            "gmail and office365."
+        )
     scopes = _string(body, "scopes") or auth.DEFAULT_SCOPES
     if problem := scope_error(scopes):
         raise bad_request(problem)
@@ -191,7 +227,9 @@ def authorize(
                 verified=servers,
                 name=_string(body, "name") or "",
                 provider="custom" if provider == "imap" else provider,
-                hosts_checked=policy.restricted,
+                labels=labels,
+                # The servers of an OAuth provider are the operator's, not the caller's.
+                hosts_checked=policy.restricted and provider not in OAUTH_PROVIDERS,
             )
         except MoveRefused as exc:
             raise APIError(409, str(exc)) from None
