@@ -12,7 +12,7 @@ from nylas_engine.api.listing import list_response
 from nylas_engine.api.mail_filters import mail_filters
 from nylas_engine.api.params import Query, check_id
 from nylas_engine.api.routing import SessionRoute
-from nylas_engine.api.views.mail import thread_json
+from nylas_engine.api.views.mail import one_thread_json, thread_page_json
 from nylas_engine.store import threads
 from nylas_engine.store.models import Thread
 
@@ -27,7 +27,9 @@ def list_threads(request: Request, scope: AccountScope = Depends(account_scope))
         request,
         scope.session,
         stmt,
-        lambda thread, expanded: thread_json(thread, scope.account, expanded),
+        render_page=lambda threads, expanded: thread_page_json(
+            scope.session, threads, scope.account, expanded
+        ),
     )
 
 
@@ -43,7 +45,7 @@ def get_thread(
     thread_id: str, request: Request, scope: AccountScope = Depends(account_scope)
 ) -> Any:
     expanded = Query(request).view() == "expanded"
-    return thread_json(_thread(scope, thread_id), scope.account, expanded)
+    return one_thread_json(scope.session, _thread(scope, thread_id), scope.account, expanded)
 
 
 @router.put("/threads/{thread_id}")
@@ -56,7 +58,7 @@ def update_thread(
 ) -> Any:
     thread = threads.update_thread(scope.session, scope.account, _thread(scope, thread_id), body)
     expanded = Query(request).view() == "expanded"
-    return thread_json(thread, scope.account, expanded)
+    return one_thread_json(scope.session, thread, scope.account, expanded)
 
 
 @router.delete("/threads/{thread_id}")
