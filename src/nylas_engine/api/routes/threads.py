@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 
 from nylas_engine.api.deps import AccountScope, account_scope, json_object, write_scope
 from nylas_engine.api.errors import method_not_allowed, not_found
-from nylas_engine.api.listing import list_response
+from nylas_engine.api.listing import ListParams, list_params, list_response
 from nylas_engine.api.mail_filters import mail_filters
 from nylas_engine.api.params import Query, check_id
 from nylas_engine.api.routing import SessionRoute
@@ -21,12 +21,17 @@ router = APIRouter(route_class=SessionRoute)
 
 @router.get("/threads")
 @router.get("/threads/", include_in_schema=False)
-def list_threads(request: Request, scope: AccountScope = Depends(account_scope)) -> Any:
+def list_threads(
+    request: Request,
+    scope: AccountScope = Depends(account_scope),
+    params: ListParams = Depends(list_params),
+) -> Any:
     stmt = threads.list_threads(scope.account, mail_filters(request))
     return list_response(
         request,
         scope.session,
         stmt,
+        params=params,
         render_page=lambda threads, expanded: thread_page_json(
             scope.session, threads, scope.account, expanded
         ),
