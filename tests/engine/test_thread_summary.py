@@ -188,3 +188,29 @@ def test_a_long_thread_lists_as_one_row(api, engine, box, first):
     page = api.get("/threads", params={"limit": 1}).json()
     assert page == [thread]
     assert api.get("/threads", params={"view": "ids", "limit": 1}).json() == [thread["id"]]
+
+
+def test_api_move_after_the_sync_moved_the_message_meanwhile(api, engine, box, first):
+    """The message's folder changed between the API's read and its write (the sync filed
+    it elsewhere): the move is worked out again from fresh rows, not a 500."""
+    from nylas_engine.store.messages import find_message, update_message
+    from nylas_engine.store.models import Account, Category, Message
+
+    archive = category_id(api, "folder", "archive")
+    with engine.db.session() as reader:
+        account = reader.scalar(select(Account).where(Account.public_id == first_account(api)))
+        message = find_message(reader, account, first["id"])
+        assert [c.name for c in message.categories] == ["inbox"]
+        with engine.db.session() as sync:  # another writer files it in the archive
+            moved = sync.scalar(select(Message).where(Message.public_id == first["id"]))
+            moved.categories = [sync.scalar(select(Category).where(Category.public_id == archive))]
+        trash = reader.scalar(
+            select(Category).where(Category.account_id == account.id, Category.name == "trash")
+        )
+        update_message(reader, account, message, {"folder_id": trash.public_id})
+    thread = check(api, engine, first["thread_id"])
+    assert [f["name"] for f in thread["folders"]] == ["trash"]
+
+
+def first_account(api: Any) -> str:
+    return str(api.get("/account").json()["id"])

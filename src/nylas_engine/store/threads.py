@@ -17,6 +17,7 @@ from nylas_engine.store import messages as msgs
 from nylas_engine.store.messages import MailFilters
 from nylas_engine.store.models import Account, Category, Message, Thread, ThreadSummary
 from nylas_engine.store.roles import kind_of
+from nylas_engine.store.stale import apply_once_more_if_stale
 
 
 def _some_message(*conds: ColumnElement[bool]) -> ColumnElement[bool]:
@@ -85,19 +86,22 @@ def update_thread(
     if body:
         raise bad_request(f"Unexpected attribute: {next(iter(body))}")
 
-    live = [m for m in thread.messages if m.deleted_at is None]
-    targets = [m for m in live if not m.is_draft]
-    if labels is not None:
-        current = set().union(*(msgs.live_categories(m) for m in live))
-        added, removed = labels - current, current - labels
-        msgs.check_label_change(added, removed)
+    def apply() -> None:
+        live = [m for m in thread.messages if m.deleted_at is None]
+        targets = [m for m in live if not m.is_draft]
+        if labels is not None:
+            current = set().union(*(msgs.live_categories(m) for m in live))
+            added, removed = labels - current, current - labels
+            msgs.check_label_change(added, removed)
+            for message in targets:
+                msgs.change_labels(session, account, message, added, removed)
+        if folder is not None:
+            for message in targets:
+                if not _is_sent(message):
+                    msgs.move_to_folder(message, folder)
         for message in targets:
-            msgs.change_labels(session, account, message, added, removed)
-    if folder is not None:
-        for message in targets:
-            if not _is_sent(message):
-                msgs.move_to_folder(message, folder)
-    for message in targets:
-        msgs.set_flags(message, unread, starred)
-    session.flush()
+            msgs.set_flags(message, unread, starred)
+        session.flush()
+
+    apply_once_more_if_stale(session, apply, lambda: list(thread.messages))
     return thread
