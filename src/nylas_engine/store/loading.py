@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, defer, selectinload
 from sqlalchemy.orm.interfaces import LoaderOption
 
@@ -35,11 +35,6 @@ def message_options(*, body: bool = True) -> tuple[LoaderOption, ...]:
     if body:
         return (*options, selectinload(Message.events))
     return (*options, defer(Message.body))
-
-
-def ids_only(stmt: Select[Any], entity: Any) -> Select[Any]:
-    """`stmt` (selecting `entity`, filtered and ordered) reduced to the public ids."""
-    return stmt.with_only_columns(entity.public_id, maintain_column_froms=True)
 
 
 @dataclass
