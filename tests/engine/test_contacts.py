@@ -286,3 +286,30 @@ def test_other_accounts_contacts_are_not_found(engine, api):
     with engine.client(other["id"]) as theirs:
         still = theirs.get(f"/contacts/{cid}").json()
         assert still["notes"] == ADA["notes"] and still["picture_url"] is not None
+
+
+def test_filtered_pages_are_slices_of_the_filtered_list(api):
+    """Filters that SQL narrows (by the stored text) and Python decides (exactly)."""
+    made = [
+        create(
+            api,
+            {
+                "given_name": f"P{n}",
+                "emails": [{"type": "work", "email": f"Same@Team.example{'' if n % 2 else 'x'}"}],
+                "physical_addresses": [{"type": "work", "country": "N_Z" if n % 3 else "NZ"}],
+            },
+        )
+        for n in range(7)
+    ]
+
+    def ids(**params: Any) -> list[str]:
+        response = api.get("/contacts", params=params)
+        assert response.status_code == 200, response.text
+        return [c["id"] for c in response.json()]
+
+    team = [c["id"] for n, c in enumerate(made) if n % 2]
+    assert ids(email="same@TEAM.example") == team
+    for offset in range(0, 5):
+        assert ids(email="same@team.example", limit=2, offset=offset) == team[offset : offset + 2]
+    assert ids(country="n_z") == [c["id"] for n, c in enumerate(made) if n % 3]
+    assert ids(country="N%") == []  # LIKE's wildcards are matched as themselves

@@ -739,3 +739,27 @@ def test_other_accounts_events_are_not_found(engine, api, account):
     assert api.get("/events", params={"expand_recurring": "true"}).json() == []
     with engine.client(other["id"]) as theirs:
         assert theirs.get(f"/events/{their_event['id']}").json() == their_event
+
+
+def test_expanded_list_pages_like_the_whole_list(api):
+    """Single events (read a page's worth from the database) and a master's instances
+    (expanded in full) interleave; every page is the matching slice of the whole list,
+    including single events that start at the same time."""
+    start = ts(2030, 3, 1, 14)
+    create(
+        api,
+        title="Daily",
+        when={"start_time": start, "end_time": start + HOUR},
+        recurrence={"rrule": ["RRULE:FREQ=DAILY;COUNT=6"], "timezone": "UTC"},
+    )
+    for day in (0, 1, 1, 1, 3, 7):  # three at the same time on the second day
+        at = start + day * 24 * HOUR + 30 * 60
+        create(api, title=f"Single {day}", when={"start_time": at, "end_time": at + HOUR})
+    expand = {"expand_recurring": "true", "starts_before": ts(2031, 1, 1)}
+    whole = [e["id"] for e in api.get("/events", params=expand).json()]
+    assert len(whole) == 12
+    assert api.get("/events", params={**expand, "view": "count"}).json() == {"count": 12}
+    for limit in (1, 2, 5):
+        for offset in range(0, 13):
+            page = api.get("/events", params={**expand, "limit": limit, "offset": offset})
+            assert [e["id"] for e in page.json()] == whole[offset : offset + limit]

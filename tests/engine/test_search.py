@@ -95,3 +95,27 @@ def test_search_needs_a_working_account(engine, api, account, mail):
     response = api.get("/messages/search", params={"q": "zebra"})
     assert response.status_code == 403
     assert api.get("/messages", params={"limit": 1}).status_code == 200
+
+
+def test_search_leaves_out_deleted_mail_and_other_accounts(engine, api, account, mail):
+    """Hits are read from the index first: what the index still holds for a deleted message,
+    a deleted thread or another account's mail is not found."""
+    from sqlalchemy import select
+
+    from nylas_engine.store.models import Message, Thread, now
+
+    stranger = engine.new_account()
+    Mailbox(engine, stranger).add("zebra elsewhere", body="zebra", date=T0 + 50)
+    with engine.db.session() as session:
+        message = session.scalar(select(Message).where(Message.public_id == mail["other"]["id"]))
+        message.deleted_at = now()
+        thread = session.scalar(
+            select(Thread).where(Thread.public_id == mail["first"]["thread_id"])
+        )
+        thread.deleted_at = now()
+    assert api.get("/messages/search", params={"q": "zebra"}).json() == []
+    assert api.get("/threads/search", params={"q": "zebra"}).json() == []
+    with engine.client(stranger["id"]) as theirs:
+        assert [
+            m["subject"] for m in theirs.get("/messages/search", params={"q": "zebra"}).json()
+        ] == ["zebra elsewhere"]

@@ -6,11 +6,13 @@ Every bad value becomes a 400 JSON error with a message that names the parameter
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parseaddr
 
 from fastapi import Request
+from starlette.datastructures import QueryParams
 
 from nylas_engine.api.errors import bad_request
 from nylas_engine.ids import is_valid_public_id
@@ -68,6 +70,13 @@ class Query:
 
     def __init__(self, request: Request) -> None:
         self.params = request.query_params
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, str | None]) -> Query:
+        """The same rules over parameters a route declared (absent ones as None)."""
+        query = cls.__new__(cls)
+        query.params = QueryParams({k: v for k, v in values.items() if v is not None})
+        return query
 
     def __contains__(self, name: str) -> bool:
         return name in self.params

@@ -12,7 +12,19 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, and_, cast, column, or_, select, table, text
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    cast,
+    column,
+    exists,
+    or_,
+    select,
+    table,
+    text,
+)
 from sqlalchemy.orm import Session, selectinload
 
 from nylas_engine.search.index import uses_fts
@@ -84,8 +96,22 @@ def _matching_messages(
         expression = fts_query(q)
         if expression is None:
             return None
+        # Driven by the index hits: each hit's message and thread are found by primary key.
+        # (`account_id + 0` keeps SQLite from instead walking every message of the account
+        # by its (account_id, ...) index and testing each against the hits.)
         hits = select(_FTS.c.rowid).where(text("message_search MATCH :q").bindparams(q=expression))
-        return stmt.where(Message.id.in_(hits))
+        live = exists().where(
+            Thread.id == Message.thread_id,
+            Thread.account_id == account.id,
+            Thread.deleted_at.is_(None),
+        )
+        return select(Message.id).where(
+            Message.id.in_(hits),
+            (Message.account_id + 0) == account.id,
+            Message.is_draft.is_(False),
+            Message.deleted_at.is_(None),
+            or_(Message.thread_id.is_(None), live),
+        )
     if not _words(q):
         return None
     return stmt.where(_like_match(q))

@@ -192,17 +192,39 @@ def events(account: Account, f: EventFilter) -> Select[Any]:
     return _ordered(stmt)
 
 
+def _first_by_start(session: Session, stmt: Select[Any], upto: int | None) -> list[Event]:
+    """The rows of `stmt`; with `upto`, only its first `upto` by start time and any others
+    starting at the same time as the last of those (so that sorting by (start, public id)
+    afterwards puts the same rows first as sorting all of them would)."""
+    if upto is None:
+        return list(session.scalars(stmt))
+    first = list(session.scalars(stmt.order_by(Event.start_ts, Event.id).limit(upto)))
+    if len(first) < upto:
+        return first
+    boundary = first[-1].start_ts
+    seen = {e.id for e in first}
+    ties = session.scalars(stmt.where(Event.start_ts == boundary))
+    return first + [e for e in ties if e.id not in seen]
+
+
 def expanded_events(
-    session: Session, account: Account, f: EventFilter, at: int | None = None
+    session: Session,
+    account: Account,
+    f: EventFilter,
+    at: int | None = None,
+    *,
+    upto: int | None = None,
 ) -> list[Event | Instance]:
-    """Single events, overrides, and every master's instances inside the window, by start."""
+    """Single events, overrides, and every master's instances inside the window, by start.
+    With `upto` (a page's offset + limit), the list is right for its first `upto` items
+    only: single events and overrides are read from the database that far, not all."""
     base = _filtered(_live_events(account), f, account)
     if not f.show_cancelled:
         base = base.where(Event.status != "cancelled")
     single = _timed(base, f).where(_NOT_RECURRING, Event.master_event_id.is_(None))
     overrides = _timed(base, f).where(Event.master_event_id.is_not(None))
-    results: list[Event | Instance] = list(session.scalars(single))
-    results += session.scalars(overrides)
+    results: list[Event | Instance] = list(_first_by_start(session, single, upto))
+    results += _first_by_start(session, overrides, upto)
     masters = list(session.scalars(base.where(~_NOT_RECURRING, Event.master_event_id.is_(None))))
     if masters:
         replaced = set(

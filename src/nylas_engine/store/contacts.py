@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, Text, cast, func, select
 from sqlalchemy.orm import Session
 
 from nylas_engine.store.blobs import BlobStore
@@ -78,8 +78,56 @@ def contacts(account: Account, f: ContactFilter | None = None) -> Select[Any]:
     return stmt.order_by(Contact.id)
 
 
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _candidates(account: Account, f: ContactFilter) -> Select[Any]:
+    """`contacts(account, f)` narrowed in SQL to rows whose stored JSON contains each wanted
+    value as text (case-insensitively): a superset of the matches, which `matches` then
+    decides exactly. Only plain ASCII values narrow (JSON text escapes the rest), and only
+    the values compared as they are (not phone numbers, compared by digits)."""
+    stmt = contacts(account, f)
+    wanted = [
+        (Contact.emails, f.email),
+        (Contact.physical_addresses, f.street_address),
+        (Contact.physical_addresses, f.postal_code),
+        (Contact.physical_addresses, f.state),
+        (Contact.physical_addresses, f.country),
+        (Contact.groups, f.group),
+    ]
+    for column, value in wanted:
+        text = (value or "").strip()
+        if text and text.isascii() and text.isprintable() and not set(text) & {'"', "\\"}:
+            pattern = f"%{_escape_like(text.lower())}%"
+            stmt = stmt.where(func.lower(cast(column, Text)).like(pattern, escape="\\"))
+    return stmt
+
+
 def scan(session: Session, account: Account, f: ContactFilter) -> list[Contact]:
-    return [c for c in session.scalars(contacts(account, f)) if f.matches(c)]
+    """Every contact matching `f`."""
+    return [c for c in session.scalars(_candidates(account, f)) if f.matches(c)]
+
+
+def scan_page(
+    session: Session, account: Account, f: ContactFilter, limit: int, offset: int
+) -> list[Contact]:
+    """One page of the contacts matching `f`: candidates are read in batches, and no
+    further than the page's end."""
+    found: list[Contact] = []
+    end = offset + limit
+    if limit == 0:
+        return found
+    result = session.scalars(_candidates(account, f).execution_options(yield_per=200))
+    try:
+        for contact in result:
+            if f.matches(contact):
+                found.append(contact)
+                if len(found) >= end:
+                    break
+    finally:
+        result.close()
+    return found[offset:end]
 
 
 def find_contact(session: Session, account: Account, public_id: str) -> Contact | None:

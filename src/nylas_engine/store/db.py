@@ -94,10 +94,11 @@ class Database:
             migrate(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         from nylas_engine.delta import log
-        from nylas_engine.store import metadata
+        from nylas_engine.store import metadata, thread_summary
 
         log.install(self.sessions)
         metadata.install(self.sessions)
+        thread_summary.install(self.sessions)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

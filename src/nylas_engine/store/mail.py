@@ -21,6 +21,7 @@ from nylas_engine.delta.log import log_inserts
 from nylas_engine.ids import new_public_id
 from nylas_engine.mime.parse import ParsedMessage, parse_message
 from nylas_engine.search.index import index_messages
+from nylas_engine.store import thread_summary
 from nylas_engine.store.blobs import BlobBatch, BlobStore
 from nylas_engine.store.models import (
     Account,
@@ -305,6 +306,8 @@ def _insert(session: Session, account: Account, rows: list[_Row]) -> None:
         + [("file", file["values"]["public_id"]) for _, file in files],
     )
     index_messages(session, [(row.id, row.parsed) for row in rows if row.id is not None])
+    # Core INSERTs: no flush hook saw these messages.
+    thread_summary.refresh(session.connection(), {row.values["thread_id"] for row in rows})
 
 
 def _new_row(

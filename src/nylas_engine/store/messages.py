@@ -30,6 +30,7 @@ from nylas_engine.store.models import (
     message_categories,
 )
 from nylas_engine.store.roles import kind_of
+from nylas_engine.store.stale import apply_once_more_if_stale
 
 ADDRESS_FIELDS = ("from_", "to", "cc", "bcc")
 EXCLUSIVE_LABELS = ("all", "trash", "spam")
@@ -313,19 +314,24 @@ def update_message(
     body = dict(body)
     unread, starred = pop_flags(body)
     metadata = optional_metadata(body)
+    labels = folder = None
     if kind_of(account) == "label":
         labels = pop_labels(session, account, body)
+    else:
+        folder = pop_folder(session, account, body)
+
+    def apply() -> None:
         if labels is not None:
             current = live_categories(message)
             added, removed = labels - current, current - labels
             check_label_change(added, removed)
             change_labels(session, account, message, added, removed)
-    else:
-        folder = pop_folder(session, account, body)
         if folder is not None:
             move_to_folder(message, folder)
-    set_flags(message, unread, starred)
-    if metadata is not None and metadata != message.metadata_:
-        message.metadata_ = metadata
-    session.flush()
+        set_flags(message, unread, starred)
+        if metadata is not None and metadata != message.metadata_:
+            message.metadata_ = metadata
+        session.flush()
+
+    apply_once_more_if_stale(session, apply, lambda: [message])
     return message

@@ -169,13 +169,35 @@ class Thread(PublicIdMixin, Base):
     version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
     deleted_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    messages: Mapped[list[Message]] = relationship(
-        back_populates="thread", order_by="Message.date", lazy="selectin"
-    )
+    # Loaded on access only: pages of threads render from `ThreadSummary`, and the few
+    # writers that walk a thread's messages ask for them (store/loading.py).
+    messages: Mapped[list[Message]] = relationship(back_populates="thread", order_by="Message.date")
     __table_args__ = (
         Index("ix_threads_account_last", "account_id", "last_message_ts"),
         Index("ix_threads_subject", "account_id", "subject_key"),
     )
+
+
+class ThreadSummary(Base):
+    """What a thread shows in a list, kept as its messages change (store/thread_summary.py):
+    its aggregates over live messages, the ids of its messages and drafts (date order) and
+    the ids of the categories they carry (first-seen order, deleted ones included; the view
+    leaves those out). Never written through the unit of work: Core statements only."""
+
+    __tablename__ = "thread_summaries"
+    thread_id: Mapped[int] = mapped_column(
+        ForeignKey("threads.id", ondelete="CASCADE"), primary_key=True
+    )
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    unread: Mapped[bool] = mapped_column(Boolean, default=False)
+    starred: Mapped[bool] = mapped_column(Boolean, default=False)
+    has_attachments: Mapped[bool] = mapped_column(Boolean, default=False)
+    snippet: Mapped[str] = mapped_column(String(191), default="")
+    participants: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    message_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    draft_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    category_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    __table_args__ = (Index("ix_thread_summaries_account", "account_id", "unread"),)
 
 
 class Message(PublicIdMixin, Base):
@@ -215,6 +237,10 @@ class Message(PublicIdMixin, Base):
     deleted_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     thread: Mapped[Thread | None] = relationship(back_populates="messages", lazy="joined")
+    # The message a draft replies to (the view shows it only when it is in the same thread).
+    reply_target: Mapped[Message | None] = relationship(
+        foreign_keys=[reply_to_message_id], remote_side="Message.id", viewonly=True
+    )
     categories: Mapped[list[Category]] = relationship(secondary=message_categories, lazy="selectin")
     attachments: Mapped[list[Attachment]] = relationship(
         back_populates="message", lazy="selectin", cascade="all, delete-orphan"

@@ -10,26 +10,35 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, exists, select
-from sqlalchemy.orm import Session, lazyload, selectinload
+from sqlalchemy.orm import Session
 
 from nylas_engine.api.errors import bad_request
 from nylas_engine.store import messages as msgs
 from nylas_engine.store.messages import MailFilters
-from nylas_engine.store.models import Account, Category, Message, Thread
+from nylas_engine.store.models import Account, Category, Message, Thread, ThreadSummary
 from nylas_engine.store.roles import kind_of
+from nylas_engine.store.stale import apply_once_more_if_stale
 
 
 def _some_message(*conds: ColumnElement[bool]) -> ColumnElement[bool]:
     return exists().where(Message.thread_id == Thread.id, Message.deleted_at.is_(None), *conds)
 
 
+def _summary(cond: ColumnElement[bool]) -> ColumnElement[bool]:
+    return exists().where(ThreadSummary.thread_id == Thread.id, cond)
+
+
 def list_threads(account: Account, f: MailFilters) -> Select[Any]:
     """Live threads matching `f`, most recent activity first."""
     conds = [_some_message(c) for c in msgs.message_conditions(account, f)]
-    if f.unread is not None:
-        conds.append(_some_message(Message.is_draft.is_(False), Message.unread.is_(f.unread)))
-    if f.starred is not None:
-        conds.append(_some_message(Message.is_draft.is_(False), Message.starred.is_(f.starred)))
+    if f.unread:  # "some non-draft message is unread" is what the summary stores
+        conds.append(_summary(ThreadSummary.unread.is_(True)))
+    elif f.unread is not None:
+        conds.append(_some_message(Message.is_draft.is_(False), Message.unread.is_(False)))
+    if f.starred:
+        conds.append(_summary(ThreadSummary.starred.is_(True)))
+    elif f.starred is not None:
+        conds.append(_some_message(Message.is_draft.is_(False), Message.starred.is_(False)))
     return (
         select(Thread)
         .where(
@@ -39,9 +48,6 @@ def list_threads(account: Account, f: MailFilters) -> Select[Any]:
             *conds,
         )
         .order_by(Thread.last_message_ts.desc(), Thread.id.desc())
-        # A message's thread is the one being loaded (found in the identity map): loading it
-        # again through the mapper's default join would double the rows of every page.
-        .options(selectinload(Thread.messages).options(lazyload(Message.thread)))
     )
 
 
@@ -80,19 +86,22 @@ def update_thread(
     if body:
         raise bad_request(f"Unexpected attribute: {next(iter(body))}")
 
-    live = [m for m in thread.messages if m.deleted_at is None]
-    targets = [m for m in live if not m.is_draft]
-    if labels is not None:
-        current = set().union(*(msgs.live_categories(m) for m in live))
-        added, removed = labels - current, current - labels
-        msgs.check_label_change(added, removed)
+    def apply() -> None:
+        live = [m for m in thread.messages if m.deleted_at is None]
+        targets = [m for m in live if not m.is_draft]
+        if labels is not None:
+            current = set().union(*(msgs.live_categories(m) for m in live))
+            added, removed = labels - current, current - labels
+            msgs.check_label_change(added, removed)
+            for message in targets:
+                msgs.change_labels(session, account, message, added, removed)
+        if folder is not None:
+            for message in targets:
+                if not _is_sent(message):
+                    msgs.move_to_folder(message, folder)
         for message in targets:
-            msgs.change_labels(session, account, message, added, removed)
-    if folder is not None:
-        for message in targets:
-            if not _is_sent(message):
-                msgs.move_to_folder(message, folder)
-    for message in targets:
-        msgs.set_flags(message, unread, starred)
-    session.flush()
+            msgs.set_flags(message, unread, starred)
+        session.flush()
+
+    apply_once_more_if_stale(session, apply, lambda: list(thread.messages))
     return thread

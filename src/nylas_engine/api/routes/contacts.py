@@ -96,10 +96,9 @@ def list_contacts(request: Request, scope: AccountScope = Depends(account_scope)
     page = query.page()
     rows: list[Contact]
     if f.needs_scan:
-        found = store.scan(scope.session, scope.account, f)
         if view == "count":
-            return {"count": len(found)}
-        rows = found[page.offset : page.offset + page.limit]
+            return {"count": len(store.scan(scope.session, scope.account, f))}
+        rows = store.scan_page(scope.session, scope.account, f, page.limit, page.offset)
     else:
         stmt = store.contacts(scope.account, f)
         if view == "count":

@@ -84,10 +84,11 @@ def list_events(request: Request, scope: AccountScope = Depends(account_scope)) 
     view = request.query_params.get("view")
     page = query.page()
     if query.boolean("expand_recurring", False):
-        rows = store.expanded_events(scope.session, scope.account, filters)
         if view == "count":
-            return {"count": len(rows)}
-        rows = rows[page.offset : page.offset + page.limit]
+            return {"count": len(store.expanded_events(scope.session, scope.account, filters))}
+        upto = page.offset + page.limit
+        rows = store.expanded_events(scope.session, scope.account, filters, upto=upto)
+        rows = rows[page.offset : upto]
     else:
         stmt = store.events(scope.account, filters)
         if view == "count":

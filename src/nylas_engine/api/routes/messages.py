@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 
 from nylas_engine.api.deps import AccountScope, account_scope, json_object, write_scope
 from nylas_engine.api.errors import bad_request, method_not_allowed, not_found
-from nylas_engine.api.listing import list_response
+from nylas_engine.api.listing import ListParams, list_params, list_response
 from nylas_engine.api.mail_filters import mail_filters
 from nylas_engine.api.params import Query, check_id
 from nylas_engine.api.routing import SessionRoute
@@ -26,13 +26,18 @@ MAX_IDS = 100  # ids in one GET /messages/{id},{id},...
 
 @router.get("/messages")
 @router.get("/messages/", include_in_schema=False)
-def list_messages(request: Request, scope: AccountScope = Depends(account_scope)) -> Any:
+def list_messages(
+    request: Request,
+    scope: AccountScope = Depends(account_scope),
+    params: ListParams = Depends(list_params),
+) -> Any:
     stmt = messages.list_messages(scope.account, mail_filters(request))
     return list_response(
         request,
         scope.session,
         stmt,
         lambda message, expanded: message_json(message, scope.account, expanded),
+        params=params,
     )
 
 

@@ -13,13 +13,14 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
 
 from nylas_engine.api.deps import AccountScope, write_scope
 from nylas_engine.api.errors import bad_request
 from nylas_engine.api.metadata_query import refuse_metadata_filters
 from nylas_engine.api.params import Query
 from nylas_engine.api.routing import SessionRoute
-from nylas_engine.api.views.mail import message_json, thread_json
+from nylas_engine.api.views.mail import message_json, thread_page_json
 from nylas_engine.search import search_messages, search_threads
 from nylas_engine.store.models import Account
 
@@ -51,7 +52,7 @@ def search_thread_list(request: Request, scope: AccountScope = Depends(write_sco
     threads = search_threads(scope.session, scope.account, q, page.limit, page.offset)
     if view == "ids":
         return [t.public_id for t in threads]
-    return [thread_json(t, scope.account, view == "expanded") for t in threads]
+    return thread_page_json(scope.session, threads, scope.account, view == "expanded")
 
 
 @router.get("/messages/search")
@@ -75,7 +76,7 @@ def _stream(scope: AccountScope, q: str, search: Search, render: Callable[..., A
             batch = search(session, account, q, STREAM_BATCH, offset)
             if not batch and offset:
                 return None
-            payload = [render(item, account) for item in batch]
+            payload = render(session, batch, account)
             return json.dumps(payload, separators=(",", ":")).encode() + b"\n", len(batch)
 
     def lines() -> Iterator[bytes]:
@@ -93,9 +94,13 @@ def _stream(scope: AccountScope, q: str, search: Search, render: Callable[..., A
 
 @router.get("/threads/search/streaming")
 def stream_thread_search(request: Request, scope: AccountScope = Depends(write_scope)) -> Any:
-    return _stream(scope, _q(Query(request)), search_threads, thread_json)
+    return _stream(scope, _q(Query(request)), search_threads, thread_page_json)
 
 
 @router.get("/messages/search/streaming")
 def stream_message_search(request: Request, scope: AccountScope = Depends(write_scope)) -> Any:
-    return _stream(scope, _q(Query(request)), search_messages, message_json)
+    return _stream(scope, _q(Query(request)), search_messages, _messages_json)
+
+
+def _messages_json(_session: Session, messages: list[Any], account: Account) -> list[Any]:
+    return [message_json(m, account) for m in messages]

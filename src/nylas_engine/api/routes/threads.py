@@ -8,11 +8,11 @@ from fastapi import APIRouter, Depends, Request
 
 from nylas_engine.api.deps import AccountScope, account_scope, json_object, write_scope
 from nylas_engine.api.errors import method_not_allowed, not_found
-from nylas_engine.api.listing import list_response
+from nylas_engine.api.listing import ListParams, list_params, list_response
 from nylas_engine.api.mail_filters import mail_filters
 from nylas_engine.api.params import Query, check_id
 from nylas_engine.api.routing import SessionRoute
-from nylas_engine.api.views.mail import thread_json
+from nylas_engine.api.views.mail import one_thread_json, thread_page_json
 from nylas_engine.store import threads
 from nylas_engine.store.models import Thread
 
@@ -21,13 +21,20 @@ router = APIRouter(route_class=SessionRoute)
 
 @router.get("/threads")
 @router.get("/threads/", include_in_schema=False)
-def list_threads(request: Request, scope: AccountScope = Depends(account_scope)) -> Any:
+def list_threads(
+    request: Request,
+    scope: AccountScope = Depends(account_scope),
+    params: ListParams = Depends(list_params),
+) -> Any:
     stmt = threads.list_threads(scope.account, mail_filters(request))
     return list_response(
         request,
         scope.session,
         stmt,
-        lambda thread, expanded: thread_json(thread, scope.account, expanded),
+        params=params,
+        render_page=lambda threads, expanded: thread_page_json(
+            scope.session, threads, scope.account, expanded
+        ),
     )
 
 
@@ -43,7 +50,7 @@ def get_thread(
     thread_id: str, request: Request, scope: AccountScope = Depends(account_scope)
 ) -> Any:
     expanded = Query(request).view() == "expanded"
-    return thread_json(_thread(scope, thread_id), scope.account, expanded)
+    return one_thread_json(scope.session, _thread(scope, thread_id), scope.account, expanded)
 
 
 @router.put("/threads/{thread_id}")
@@ -56,7 +63,7 @@ def update_thread(
 ) -> Any:
     thread = threads.update_thread(scope.session, scope.account, _thread(scope, thread_id), body)
     expanded = Query(request).view() == "expanded"
-    return thread_json(thread, scope.account, expanded)
+    return one_thread_json(scope.session, thread, scope.account, expanded)
 
 
 @router.delete("/threads/{thread_id}")

@@ -4,10 +4,14 @@ folder/label choice (`organization_unit`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from nylas_engine.api.views.calendar import event_json
 from nylas_engine.store.calendar import Refs, master_ids
+from nylas_engine.store.loading import ThreadPage, thread_page
 from nylas_engine.store.models import Account, Attachment, Category, File, Message, Thread
 
 
@@ -102,62 +106,59 @@ def message_json(
 
 
 def _reply_target_id(message: Message) -> str | None:
-    if message.reply_to_message_id is None or message.thread is None:
+    target = message.reply_target if message.reply_to_message_id is not None else None
+    if target is None or message.thread_id is None or target.thread_id != message.thread_id:
         return None
-    for other in message.thread.messages:
-        if other.id == message.reply_to_message_id:
-            return other.public_id
-    return None
+    return target.public_id
 
 
-def thread_json(thread: Thread, account: Account, expanded: bool = False) -> dict[str, Any]:
-    """A thread with aggregates computed over its live messages (§6)."""
-    live = [m for m in thread.messages if m.deleted_at is None]
-    sent_or_received = [m for m in live if not m.is_draft]
-    drafts = [m for m in live if m.is_draft]
-    newest: Message | None = (sent_or_received or drafts)[-1] if live else None
-
-    participants: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for message in sent_or_received:
-        for person in [*message.from_, *message.to, *message.cc, *message.bcc]:
-            email = (person.get("email") or "").lower()
-            if email and email not in seen:
-                seen.add(email)
-                participants.append({"name": person.get("name") or "", "email": email})
-
-    categories: dict[int, Category] = {}
-    for message in live:
-        for category in _live_categories(message):
-            categories.setdefault(category.id, category)
-
+def thread_json(
+    thread: Thread, account: Account, page: ThreadPage, expanded: bool = False
+) -> dict[str, Any]:
+    """A thread with its aggregates over its live messages (§6), as stored in its summary
+    (store/thread_summary.py); `page` is what `store.loading.thread_page` loaded for it."""
+    summary = page.summaries[thread.id]
     data: dict[str, Any] = {
         "id": thread.public_id,
         "object": "thread",
         "account_id": account.public_id,
         "subject": thread.subject,
-        "participants": participants,
+        "participants": summary["participants"],
         "last_message_timestamp": thread.last_message_ts,
         "last_message_received_timestamp": thread.last_received_ts or thread.last_message_ts,
         "last_message_sent_timestamp": thread.last_sent_ts,
         "first_message_timestamp": thread.first_message_ts,
-        "snippet": newest.snippet if newest is not None else "",
-        "unread": any(m.unread for m in sent_or_received),
-        "starred": any(m.starred for m in sent_or_received),
-        "has_attachments": any(
-            a.disposition == "attachment" for m in sent_or_received for a in m.attachments
-        ),
+        "snippet": summary["snippet"],
+        "unread": summary["unread"],
+        "starred": summary["starred"],
+        "has_attachments": summary["has_attachments"],
         "version": thread.version,
     }
-    key, value = _categories_field(account, list(categories.values()), single=False)
+    categories = [page.categories[i] for i in summary["category_ids"] if i in page.categories]
+    key, value = _categories_field(account, categories, single=False)
     data[key] = value
     if expanded:
-        data["messages"] = [message_json(m, account, with_body=False) for m in sent_or_received]
-        data["drafts"] = [message_json(m, account, with_body=False) for m in drafts]
+        for field, ids in (("messages", "message_ids"), ("drafts", "draft_ids")):
+            loaded = (page.messages.get(i) for i in summary[ids])
+            data[field] = [message_json(m, account, with_body=False) for m in loaded if m]
     else:
-        data["message_ids"] = [m.public_id for m in sent_or_received]
-        data["draft_ids"] = [m.public_id for m in drafts]
+        data["message_ids"] = list(summary["message_ids"])
+        data["draft_ids"] = list(summary["draft_ids"])
     return data
+
+
+def thread_page_json(
+    session: Session, threads: Sequence[Thread], account: Account, expanded: bool = False
+) -> list[dict[str, Any]]:
+    """Threads rendered with what their page needs loaded once for all of them."""
+    page = thread_page(session, threads, expanded=expanded)
+    return [thread_json(thread, account, page, expanded) for thread in threads]
+
+
+def one_thread_json(
+    session: Session, thread: Thread, account: Account, expanded: bool = False
+) -> dict[str, Any]:
+    return thread_page_json(session, [thread], account, expanded)[0]
 
 
 def file_json(file: File, account: Account, expanded: bool = False) -> dict[str, Any]:

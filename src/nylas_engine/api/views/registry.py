@@ -39,8 +39,10 @@ def _message(objs: list[Any], ctx: RenderContext) -> Render:
 
 def _thread(objs: list[Any], ctx: RenderContext) -> Render:
     from nylas_engine.api.views.mail import thread_json
+    from nylas_engine.store.loading import thread_page
 
-    return lambda obj: thread_json(obj, ctx.account, ctx.expanded)
+    page = thread_page(ctx.session, objs, expanded=ctx.expanded)
+    return lambda obj: thread_json(obj, ctx.account, page, ctx.expanded)
 
 
 def _file(objs: list[Any], ctx: RenderContext) -> Render:
