@@ -1,14 +1,14 @@
 """Thread summaries: what a thread shows in a list, kept as its messages change.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-06
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
-down_revision = "0010"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
