@@ -98,6 +98,9 @@ class Database:
 
         log.install(self.sessions)
         metadata.install(self.sessions)
+        from nylas_engine.store import dav_writeback
+
+        dav_writeback.install(self.sessions)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -1,0 +1,165 @@
+"""Writing what the server holds into the store: one calendar object or vCard at a time.
+
+Every function here runs in a session marked `SYNC_MARK` (nothing is pushed back) and is
+idempotent: applying the same object twice (a sync cut short and run again) finds the
+event or contact by the object's href, or an API-made event by its UID, and updates it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import null, select
+from sqlalchemy.orm import Session
+
+from nylas_engine.dav.contacts import parse_vcard
+from nylas_engine.dav.events import parse_object
+from nylas_engine.store import contacts as contact_store
+from nylas_engine.store.blobs import BlobStore
+from nylas_engine.store.calendar import update_event
+from nylas_engine.store.dav import DavCollection, DavObject, forget_object, object_by_href
+from nylas_engine.store.models import Contact, Event, now
+
+log = logging.getLogger("nylas_engine.dav")
+
+
+def _object(session: Session, coll: DavCollection, href: str) -> DavObject:
+    obj = object_by_href(session, coll.id, href)
+    if obj is None:
+        obj = DavObject(account_id=coll.account_id, collection_id=coll.id, href=href)
+        session.add(obj)
+    return obj
+
+
+def apply_event_object(
+    session: Session, coll: DavCollection, href: str, etag: str | None, raw: str
+) -> None:
+    obj = _object(session, coll, href)
+    obj.etag, obj.raw = etag, raw
+    try:
+        parsed = parse_object(raw)
+    except Exception as exc:  # icalendar raises many kinds on broken input
+        log.info("unreadable calendar object %s: %s", href, type(exc).__name__)
+        parsed = None
+    if parsed is None or coll.calendar_id is None:
+        session.flush()
+        return
+    obj.uid = parsed.uid
+    head = parsed.master or (parsed.overrides[0] if parsed.overrides else None)
+    if head is None:
+        return
+    master = session.get(Event, obj.event_id) if obj.event_id else None
+    if master is None:
+        master = session.scalar(
+            select(Event).where(
+                Event.calendar_id == coll.calendar_id,
+                Event.ical_uid == parsed.uid,
+                Event.master_event_id.is_(None),
+                Event.original_start_time.is_(None),
+            )
+        )
+    if master is None:
+        master = Event(
+            account_id=coll.account_id,
+            calendar_id=coll.calendar_id,
+            ical_uid=parsed.uid,
+            sequence=head.invite.sequence,
+        )
+        session.add(master)
+    update_event(master, head.fields())
+    master.read_only = coll.read_only
+    master.deleted_at = None
+    recurrence = head.invite.recurrence if parsed.master is not None else None
+    if recurrence is not None:
+        master.recurrence = recurrence
+    elif master.recurrence is not None:
+        master.recurrence = null()
+    session.flush()
+    obj.event_id = master.id
+    existing = {
+        e.original_start_time: e
+        for e in session.scalars(
+            select(Event).where(Event.master_event_id == master.id, Event.deleted_at.is_(None))
+        )
+    }
+    for changed in parsed.overrides if parsed.master is not None else []:
+        rid = changed.invite.recurrence_id
+        override = existing.pop(rid, None)
+        if override is None:
+            override = Event(
+                account_id=coll.account_id,
+                calendar_id=coll.calendar_id,
+                ical_uid=parsed.uid,
+                master_event_id=master.id,
+                original_start_time=rid,
+            )
+            session.add(override)
+        fields = changed.fields()
+        if not changed.invite.has_start and override.when:
+            del fields["when"]
+        update_event(override, fields)
+        override.read_only = coll.read_only
+    for gone in existing.values():  # the occurrence is back to what the series says
+        gone.deleted_at = now()
+    session.flush()
+
+
+def apply_contact(
+    session: Session,
+    blobs: BlobStore,
+    coll: DavCollection,
+    href: str,
+    etag: str | None,
+    raw: str,
+) -> None:
+    obj = _object(session, coll, href)
+    obj.etag, obj.raw = etag, raw
+    try:
+        parsed = parse_vcard(raw)
+    except Exception as exc:  # vobject raises many kinds on broken input
+        log.info("unreadable vCard %s: %s", href, type(exc).__name__)
+        session.flush()
+        return
+    obj.uid = parsed.uid or None
+    contact = session.get(Contact, obj.contact_id) if obj.contact_id else None
+    if contact is None:
+        contact = Contact(account_id=coll.account_id, source="address_book")
+        session.add(contact)
+    _set_fields(contact, parsed.fields)
+    contact.deleted_at = None
+    if parsed.picture is not None:
+        data, content_type = parsed.picture
+        contact_store.set_picture(blobs, contact, data, content_type)
+    elif contact.picture_sha256 is not None:
+        contact_store.clear_picture(contact)
+    session.flush()
+    obj.contact_id = contact.id
+    session.flush()
+
+
+def _set_fields(contact: Contact, fields: dict[str, Any]) -> None:
+    for name, value in fields.items():
+        if getattr(contact, name) != value:
+            setattr(contact, name, value)
+
+
+def apply_deleted(session: Session, coll: DavCollection, href: str) -> None:
+    obj = object_by_href(session, coll.id, href)
+    if obj is None:
+        return
+    stamp = now()
+    if obj.event_id is not None:
+        for event in session.scalars(
+            select(Event).where(
+                (Event.id == obj.event_id) | (Event.master_event_id == obj.event_id),
+                Event.deleted_at.is_(None),
+            )
+        ):
+            event.deleted_at = stamp
+    if obj.contact_id is not None:
+        contact = session.get(Contact, obj.contact_id)
+        if contact is not None and contact.deleted_at is None:
+            contact.deleted_at = stamp
+    forget_object(session, obj)
+    session.flush()

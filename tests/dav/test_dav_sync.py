@@ -1,0 +1,101 @@
+"""Two-way sync of calendars and contacts with a real CalDAV/CardDAV server (Radicale).
+
+The user's phone is a second, independent client (python `caldav`, raw WebDAV for the
+address book). Each check polls the API or the server until the change shows up, as a
+user watching either side would; the engine polls every second here.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from dav_helpers import (
+    Phone,
+    add_dav_account,
+    calendar_named,
+    eventually,
+    events_by_title,
+)
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def _ts(*parts: int) -> int:
+    return int(datetime(*parts, tzinfo=PARIS).timestamp())
+
+
+def _ics(uid: str, body: str) -> str:
+    return (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//phone//EN\r\n"
+        f"BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20260101T000000Z\r\n{body}END:VEVENT\r\n"
+        "END:VCALENDAR\r\n"
+    )
+
+
+def test_initial_sync_then_the_phones_changes_reach_the_api(radicale, dav_engine):
+    user, password = radicale.add_user()
+    phone = Phone(radicale, user, password)
+    personal = phone.make_calendar("Personal")
+    personal.save_event(
+        _ics(
+            "dentist-1",
+            "DTSTART;TZID=Europe/Paris:20270310T093000\r\n"
+            "DTEND;TZID=Europe/Paris:20270310T103000\r\nSUMMARY:Dentist\r\nLOCATION:Rue X\r\n",
+        )
+    )
+    personal.save_event(
+        _ics(
+            "weekend-1",
+            "DTSTART;VALUE=DATE:20270312\r\nDTEND;VALUE=DATE:20270314\r\nSUMMARY:Long weekend\r\n",
+        )
+    )
+    account = add_dav_account(dav_engine, radicale, user, password)
+
+    with dav_engine.client(account["id"]) as api:
+        calendar = eventually(lambda: calendar_named(api, "Personal"), "the calendar listed")
+        assert calendar["read_only"] is False
+        events = eventually(
+            lambda: (e := events_by_title(api, calendar["id"])) and len(e) == 2 and e,
+            "the initial sync of both events",
+        )
+        dentist = events["Dentist"]
+        assert dentist["location"] == "Rue X"
+        assert dentist["when"]["start_time"] == _ts(2027, 3, 10, 9, 30)
+        assert dentist["when"]["end_time"] == _ts(2027, 3, 10, 9, 30) + 3600
+        assert dentist["when"]["start_timezone"] == "Europe/Paris"
+        weekend = events["Long weekend"]["when"]
+        assert (weekend["start_date"], weekend["end_date"]) == ("2027-03-12", "2027-03-13")
+        cursor = api.post("/delta/latest_cursor").json()["cursor"]
+
+        # The phone adds an event, changes one and deletes the other.
+        personal.save_event(
+            _ics(
+                "added-1",
+                "DTSTART:20270311T080000Z\r\nDTEND:20270311T100000Z\r\n"
+                "SUMMARY:Added on the phone\r\n",
+            )
+        )
+        found = phone.events_by_title(personal)
+        vevent = found["Dentist"].icalendar_instance.walk("VEVENT")[0]
+        vevent["SUMMARY"] = "Dentist (moved)"
+        found["Dentist"].save()
+        found["Long weekend"].delete()
+
+        titles = eventually(
+            lambda: (
+                (t := set(events_by_title(api, calendar["id"])))
+                == {"Added on the phone", "Dentist (moved)"}
+                and t
+            ),
+            "the phone's three changes in the API",
+        )
+        assert titles
+        deltas = api.get("/delta", params={"cursor": cursor}).json()["deltas"]
+        events_now = events_by_title(api, calendar["id"])
+        changed = {d["id"] for d in deltas if d["object"] == "event"}
+        assert events_now["Added on the phone"]["id"] in changed
+        assert dentist["id"] in changed
+        removed = [d for d in deltas if d["object"] == "event" and d["event"] == "delete"]
+        assert events["Long weekend"]["id"] in {d["id"] for d in removed}
