@@ -7,7 +7,6 @@ user watching either side would; the engine polls every second here.
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -15,8 +14,8 @@ from dav_helpers import (
     Phone,
     add_dav_account,
     calendar_named,
-    eventually,
     events_by_title,
+    eventually,
 )
 
 PARIS = ZoneInfo("Europe/Paris")
