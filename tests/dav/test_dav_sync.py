@@ -98,3 +98,54 @@ def test_initial_sync_then_the_phones_changes_reach_the_api(radicale, dav_engine
         assert dentist["id"] in changed
         removed = [d for d in deltas if d["object"] == "event" and d["event"] == "delete"]
         assert events["Long weekend"]["id"] in {d["id"] for d in removed}
+
+
+def _etag(phone: Phone, url: str) -> str | None:
+    reply = phone.http.get(url)
+    return reply.headers.get("ETag") if reply.status_code == 200 else None
+
+
+def test_api_creates_updates_and_deletes_reach_the_phone(radicale, dav_engine):
+    user, password = radicale.add_user()
+    phone = Phone(radicale, user, password)
+    personal = phone.make_calendar("Work")
+    account = add_dav_account(dav_engine, radicale, user, password)
+
+    with dav_engine.client(account["id"]) as api:
+        calendar = eventually(lambda: calendar_named(api, "Work"), "the calendar listed")
+        created = api.post(
+            "/events",
+            json={
+                "calendar_id": calendar["id"],
+                "title": "Planning",
+                "location": "Room 4",
+                "when": {
+                    "start_time": _ts(2027, 4, 1, 14, 0),
+                    "end_time": _ts(2027, 4, 1, 15, 0),
+                    "start_timezone": "Europe/Paris",
+                    "end_timezone": "Europe/Paris",
+                },
+                "participants": [{"email": "ann@example.com", "name": "Ann"}],
+            },
+        )
+        assert created.status_code == 200, created.text
+        on_phone = eventually(
+            lambda: phone.events_by_title(personal).get("Planning"), "the API's event on the phone"
+        )
+        url = str(on_phone.url)
+        vevent = on_phone.icalendar_instance.walk("VEVENT")[0]
+        assert str(vevent["LOCATION"]) == "Room 4"
+        assert vevent.decoded("DTSTART") == datetime(2027, 4, 1, 14, 0, tzinfo=PARIS)
+        assert vevent["DTSTART"].params.get("TZID") == "Europe/Paris"
+        assert any("ann@example.com" in str(a) for a in [vevent["ATTENDEE"]])
+        first_etag = _etag(phone, url)
+
+        changed = api.put(f"/events/{created.json()['id']}", json={"title": "Planning v2"})
+        assert changed.status_code == 200, changed.text
+        eventually(lambda: _etag(phone, url) != first_etag, "a new version on the server")
+        updated = phone.events_by_title(personal)["Planning v2"]
+        assert str(updated.icalendar_instance.walk("VEVENT")[0]["LOCATION"]) == "Room 4"
+
+        assert api.delete(f"/events/{created.json()['id']}").status_code == 200
+        eventually(lambda: _etag(phone, url) is None, "the event gone from the server")
+        assert phone.events_by_title(personal) == {}
