@@ -7,6 +7,7 @@ user watching either side would; the engine polls every second here.
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -149,3 +150,73 @@ def test_api_creates_updates_and_deletes_reach_the_phone(radicale, dav_engine):
         assert api.delete(f"/events/{created.json()['id']}").status_code == 200
         eventually(lambda: _etag(phone, url) is None, "the event gone from the server")
         assert phone.events_by_title(personal) == {}
+
+
+# A 1x1 PNG.
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
+
+
+def _card(uid: str) -> str:
+    photo = base64.b64encode(PNG).decode()
+    return (
+        "BEGIN:VCARD\r\nVERSION:3.0\r\n"
+        f"UID:{uid}\r\nN:Lovelace;Ada;;;\r\nFN:Ada Lovelace\r\n"
+        "EMAIL;TYPE=WORK:ada@work.example\r\nEMAIL;TYPE=HOME:ada@home.example\r\n"
+        "TEL;TYPE=CELL:+44 20 7946 0000\r\nORG:Analytical Engines\r\n"
+        f"PHOTO;ENCODING=b;TYPE=PNG:{photo}\r\n"
+        "X-PHONE-ONLY:kept as it was\r\nEND:VCARD\r\n"
+    )
+
+
+def test_a_contact_with_photo_and_typed_emails_round_trips(radicale, dav_engine):
+    user, password = radicale.add_user()
+    phone = Phone(radicale, user, password)
+    phone.make_address_book()
+    url = phone.put_card(_card("ada-1"), "ada.vcf")
+    account = add_dav_account(dav_engine, radicale, user, password)
+
+    with dav_engine.client(account["id"]) as api:
+        ada = eventually(
+            lambda: next(
+                (c for c in api.get("/contacts").json() if c["surname"] == "Lovelace"), None
+            ),
+            "the phone's contact in the API",
+        )
+        assert ada["given_name"] == "Ada"
+        assert ada["company_name"] == "Analytical Engines"
+        emails = {(e["type"], e["email"]) for e in ada["emails"]}
+        assert emails == {("work", "ada@work.example"), ("home", "ada@home.example")}
+        assert ada["phone_numbers"] == [{"type": "cell", "number": "+44 20 7946 0000"}]
+        picture = api.get(f"/contacts/{ada['id']}/picture")
+        assert picture.content == PNG and picture.headers["content-type"] == "image/png"
+
+        # An API update changes what it names and leaves the rest of the card alone.
+        before = phone.http.get(url).headers["ETag"]
+        assert api.put(f"/contacts/{ada['id']}", json={"job_title": "Analyst"}).status_code == 200
+        eventually(lambda: phone.http.get(url).headers["ETag"] != before, "the card updated")
+        card = phone.http.get(url).text.replace("\r\n ", "")
+        assert "TITLE:Analyst" in card
+        assert "X-PHONE-ONLY:kept as it was" in card
+        assert "ada@work.example" in card and "ada@home.example" in card
+        assert base64.b64encode(PNG).decode() in card
+
+        # A contact made through the API lands in the address book.
+        made = api.post(
+            "/contacts",
+            json={
+                "given_name": "Grace",
+                "emails": [{"type": "work", "email": "grace@navy.example"}],
+            },
+        )
+        assert made.status_code == 200, made.text
+        eventually(
+            lambda: any("grace@navy.example" in c for c in phone.cards().values()),
+            "the API's contact on the phone",
+        )
+        # And one deleted on the phone leaves the API.
+        assert phone.http.delete(url).status_code in (200, 204)
+        eventually(
+            lambda: api.get(f"/contacts/{ada['id']}").status_code == 404, "the deletion in the API"
+        )
