@@ -220,3 +220,74 @@ def test_a_contact_with_photo_and_typed_emails_round_trips(radicale, dav_engine)
         eventually(
             lambda: api.get(f"/contacts/{ada['id']}").status_code == 404, "the deletion in the API"
         )
+
+
+SERIES = (
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//phone//EN\r\n"
+    "BEGIN:VEVENT\r\nUID:standup-1\r\nDTSTAMP:20260101T000000Z\r\n"
+    "DTSTART;TZID=Europe/Paris:20270301T090000\r\nDTEND;TZID=Europe/Paris:20270301T091500\r\n"
+    "RRULE:FREQ=WEEKLY;COUNT=5\r\nEXDATE;TZID=Europe/Paris:20270315T090000\r\n"
+    "SUMMARY:Standup\r\nEND:VEVENT\r\n"
+    "BEGIN:VEVENT\r\nUID:standup-1\r\nDTSTAMP:20260101T000000Z\r\n"
+    "RECURRENCE-ID;TZID=Europe/Paris:20270308T090000\r\n"
+    "DTSTART;TZID=Europe/Paris:20270308T110000\r\nDTEND;TZID=Europe/Paris:20270308T111500\r\n"
+    "SUMMARY:Standup (late)\r\nEND:VEVENT\r\n"
+    "END:VCALENDAR\r\n"
+)
+
+
+def test_a_recurring_series_with_changed_and_cancelled_occurrences_both_ways(radicale, dav_engine):
+    user, password = radicale.add_user()
+    phone = Phone(radicale, user, password)
+    personal = phone.make_calendar("Team")
+    personal.save_event(SERIES)
+    account = add_dav_account(dav_engine, radicale, user, password)
+
+    with dav_engine.client(account["id"]) as api:
+        calendar = eventually(lambda: calendar_named(api, "Team"), "the calendar listed")
+        eventually(lambda: events_by_title(api, calendar["id"]), "the series synced")
+        params = {
+            "calendar_id": calendar["id"],
+            "expand_recurring": "true",
+            "starts_after": _ts(2027, 2, 1, 0, 0),
+            "ends_before": _ts(2027, 5, 1, 0, 0),
+        }
+        instances = api.get("/events", params=params).json()
+        starts = sorted((e["when"]["start_time"], e["title"]) for e in instances)
+        assert starts == [
+            (_ts(2027, 3, 1, 9, 0), "Standup"),
+            (_ts(2027, 3, 8, 11, 0), "Standup (late)"),  # changed
+            # 15 March cancelled (EXDATE)
+            (_ts(2027, 3, 22, 9, 0), "Standup"),
+            (_ts(2027, 3, 29, 9, 0), "Standup"),
+        ]
+
+        # A series made through the API, with a cancelled occurrence, on the phone.
+        made = api.post(
+            "/events",
+            json={
+                "calendar_id": calendar["id"],
+                "title": "Gym",
+                "when": {"start_time": _ts(2027, 6, 1, 7, 0), "end_time": _ts(2027, 6, 1, 8, 0)},
+                "recurrence": {
+                    "rrule": ["RRULE:FREQ=DAILY;COUNT=4", "EXDATE:20270602T070000"],
+                    "timezone": "Europe/Paris",
+                },
+            },
+        )
+        assert made.status_code == 200, made.text
+        gym = eventually(
+            lambda: phone.events_by_title(personal).get("Gym"), "the series on the phone"
+        )
+        vevent = gym.icalendar_instance.walk("VEVENT")[0]
+        assert vevent["RRULE"].to_ical() == b"FREQ=DAILY;COUNT=4"
+        on_phone = personal.search(
+            start=datetime(2027, 5, 30, tzinfo=PARIS), end=datetime(2027, 6, 10, tzinfo=PARIS),
+            event=True, expand=True,
+        )  # fmt: skip
+        days = sorted(
+            e.icalendar_instance.walk("VEVENT")[0].decoded("DTSTART").astimezone(PARIS).day
+            for e in on_phone
+            if "Gym" in e.data
+        )
+        assert days == [1, 3, 4]
