@@ -291,3 +291,137 @@ def test_a_recurring_series_with_changed_and_cancelled_occurrences_both_ways(rad
             if "Gym" in e.data
         )
         assert days == [1, 3, 4]
+
+
+def _sync_state(api) -> tuple[str, str | None]:
+    account = api.get("/account").json()
+    return account["sync_state"], account.get("sync_error")
+
+
+def test_wrong_password_is_invalid(radicale, dav_engine):
+    user, password = radicale.add_user()
+    account = add_dav_account(dav_engine, radicale, user, "not-" + password)
+    with dav_engine.client(account["id"]) as api:
+        eventually(lambda: _sync_state(api)[0] == "invalid", "sync_state invalid")
+
+
+def test_a_stopped_server_is_a_connection_error_until_it_is_back(tmp_path, dav_engine):
+    from radicale_server import Radicale
+
+    server = Radicale(tmp_path).start()
+    try:
+        user, password = server.add_user()
+        Phone(server, user, password).make_calendar("Home")
+        account = add_dav_account(dav_engine, server, user, password)
+        with dav_engine.client(account["id"]) as api:
+            eventually(lambda: calendar_named(api, "Home"), "the calendar listed")
+            server.stop()
+            eventually(lambda: _sync_state(api)[0] == "connerror", "sync_state connerror")
+            server.start()
+            eventually(lambda: _sync_state(api)[0] == "running", "running again")
+    finally:
+        server.stop()
+
+
+def _own_engine(tmp_path_factory, poll: str):
+    from sync_engines import SyncEngine
+
+    return SyncEngine(
+        tmp_path_factory.mktemp("dav-own"),
+        env={
+            "NYLAS_ENGINE_DAV_POLL": poll,
+            "NYLAS_ENGINE_SYNC_SCAN": "0.3",
+            "NYLAS_ENGINE_SYNC_RETRY": "0.5",
+        },
+    ).start()
+
+
+def test_a_conflict_the_server_wins(radicale, tmp_path_factory):
+    # The engine looks at the server only once here (no poll), so the phone's change is
+    # certainly unseen when the API writes the same event.
+    engine = _own_engine(tmp_path_factory, "600")
+    try:
+        user, password = radicale.add_user()
+        phone = Phone(radicale, user, password)
+        personal = phone.make_calendar("Shared")
+        personal.save_event(
+            _ics(
+                "lunch-1", "DTSTART:20270501T120000Z\r\nDTEND:20270501T130000Z\r\nSUMMARY:Lunch\r\n"
+            )
+        )
+        account = add_dav_account(engine, radicale, user, password)
+        with engine.client(account["id"]) as api:
+            calendar = eventually(lambda: calendar_named(api, "Shared"), "the calendar listed")
+            lunch = eventually(
+                lambda: events_by_title(api, calendar["id"]).get("Lunch"), "the event synced"
+            )
+            on_phone = phone.events_by_title(personal)["Lunch"]
+            on_phone.icalendar_instance.walk("VEVENT")[0]["SUMMARY"] = "Lunch (phone)"
+            on_phone.save()
+
+            reply = api.put(f"/events/{lunch['id']}", json={"title": "Lunch (API)"})
+            assert reply.status_code == 200
+            eventually(
+                lambda: api.get(f"/events/{lunch['id']}").json()["title"] == "Lunch (phone)",
+                "the server's version in the API",
+            )
+            assert set(phone.events_by_title(personal)) == {"Lunch (phone)"}
+    finally:
+        engine.close()
+
+
+def _big_calendar(count: int) -> str:
+    events = "".join(
+        f"BEGIN:VEVENT\r\nUID:bulk-{n}\r\nDTSTAMP:20260101T000000Z\r\n"
+        f"DTSTART:20270701T{n % 24:02d}0000Z\r\nDURATION:PT30M\r\nSUMMARY:Bulk {n}\r\n"
+        "END:VEVENT\r\n"
+        for n in range(count)
+    )
+    return f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//phone//EN\r\n{events}END:VCALENDAR\r\n"
+
+
+def test_sigkill_mid_sync_then_restart_no_duplicates_no_gaps(radicale, tmp_path_factory):
+    from sqlalchemy import func, select
+
+    from nylas_engine.store.models import Event
+
+    total = 300  # Radicale takes ~10 ms per object to store and list
+    user, password = radicale.add_user()
+    phone = Phone(radicale, user, password)
+    phone.principal  # noqa: B018  (the principal exists once the phone logged in)
+    bulk = f"{radicale.url}/{user}/bulk/"
+    reply = phone.http.put(
+        bulk, content=_big_calendar(total).encode(), headers={"Content-Type": "text/calendar"}
+    )
+    assert reply.status_code in (201, 204), reply.text
+    engine = _own_engine(tmp_path_factory, "1")
+    try:
+        account = add_dav_account(engine, radicale, user, password)
+
+        def stored() -> int:
+            with engine.db.session() as session:
+                return int(session.scalar(select(func.count(Event.id))) or 0)
+
+        eventually(lambda: stored() > 0, "the sync under way", deadline=30)
+        assert engine.process is not None
+        engine.process.kill()  # SIGKILL: no clean shutdown
+        engine.process.wait(10)
+        engine.start()
+        with engine.client(account["id"]) as api:
+            # Radicale names a calendar made by a PUT after its path.
+            calendar = eventually(lambda: calendar_named(api, f"{user}/bulk"), "the calendar")
+            eventually(
+                lambda: (
+                    api.get(
+                        "/events", params={"calendar_id": calendar["id"], "view": "count"}
+                    ).json()["count"]
+                    == total
+                ),
+                "every event after the restart",
+            )
+            titles = api.get(
+                "/events", params={"calendar_id": calendar["id"], "limit": 1000}
+            ).json()
+            assert sorted(e["title"] for e in titles) == sorted(f"Bulk {n}" for n in range(total))
+    finally:
+        engine.close()
