@@ -425,3 +425,40 @@ def test_sigkill_mid_sync_then_restart_no_duplicates_no_gaps(radicale, tmp_path_
             assert sorted(e["title"] for e in titles) == sorted(f"Bulk {n}" for n in range(total))
     finally:
         engine.close()
+
+
+def test_calendars_created_renamed_and_deleted_through_the_api(radicale, dav_engine):
+    user, password = radicale.add_user()
+    phone = Phone(radicale, user, password)
+    phone.make_calendar("Personal")
+    account = add_dav_account(dav_engine, radicale, user, password)
+
+    def names() -> set[str]:
+        return {c.name for c in phone.principal.calendars()}
+
+    with dav_engine.client(account["id"]) as api:
+        eventually(lambda: calendar_named(api, "Personal"), "the calendar listed")
+        trips = api.post("/calendars", json={"name": "Trips", "description": "Away"})
+        assert trips.status_code == 200, trips.text
+        eventually(lambda: "Trips" in names(), "MKCALENDAR on the server")
+        made = api.post(
+            "/events",
+            json={
+                "calendar_id": trips.json()["id"],
+                "title": "Flight",
+                "when": {"date": "2027-08-01"},
+            },
+        )
+        assert made.status_code == 200, made.text
+        eventually(
+            lambda: "Flight" in phone.events_by_title(phone.calendar("Trips")),
+            "the event in the new calendar",
+        )
+        renamed = api.put(f"/calendars/{trips.json()['id']}", json={"name": "Travel"})
+        assert renamed.status_code == 200, renamed.text
+        eventually(lambda: "Travel" in names() and "Trips" not in names(), "PROPPATCH")
+        assert api.delete(f"/calendars/{trips.json()['id']}").status_code == 200
+        eventually(lambda: names() == {"Personal"}, "DELETE on the server")
+        # The server's own calendars are listed once, never twice.
+        listed = [c["name"] for c in api.get("/calendars").json()]
+        assert listed.count("Personal") == 1 and "Travel" not in listed

@@ -90,15 +90,21 @@ class DavSync:
                             account_id=self.account_id, kind=kind, href=remote.href
                         )
                         session.add(coll)
+                    # Only what changed on the server since the last look is copied: a
+                    # rename made through the API and not pushed yet is not undone.
+                    changed = coll.id is None or (coll.display_name, coll.read_only) != (
+                        remote.display_name,
+                        remote.read_only,
+                    )
                     coll.display_name = remote.display_name
                     coll.read_only = remote.read_only
                     if kind == "calendar":
-                        self._calendar_for(session, coll, remote)
+                        self._calendar_for(session, coll, remote, changed)
                 for gone in known.values():
                     self._forget_collection(session, gone)
 
     def _calendar_for(
-        self, session: Session, coll: store.DavCollection, remote: RemoteCollection
+        self, session: Session, coll: store.DavCollection, remote: RemoteCollection, changed: bool
     ) -> None:
         calendar = session.get(Calendar, coll.calendar_id) if coll.calendar_id else None
         name = remote.display_name or remote.href.rstrip("/").rpartition("/")[2]
@@ -109,6 +115,8 @@ class DavSync:
                 {"name": name, "description": remote.description, "read_only": remote.read_only},
             )
             coll.calendar_id = calendar.id
+            return
+        if not changed:
             return
         for attr, value in (
             ("name", name),
