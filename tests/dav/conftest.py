@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from dovecot import dovecot, mailbox  # noqa: F401  (fixtures for test_dav_connect.py)
 from radicale_server import Radicale
 from sync_engines import SyncEngine
 

@@ -30,9 +30,9 @@ class Radicale:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def add_user(self, name: str | None = None) -> tuple[str, str]:
+    def add_user(self, name: str | None = None, password: str | None = None) -> tuple[str, str]:
         name = name or f"u{uuid.uuid4().hex[:8]}"
-        password = uuid.uuid4().hex
+        password = password or uuid.uuid4().hex
         self.users[name] = password
         (self.root / "users").write_text("".join(f"{u}:{p}\n" for u, p in self.users.items()))
         return name, password

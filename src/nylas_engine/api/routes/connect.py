@@ -34,7 +34,9 @@ from nylas_engine.api.routes.oauth import app_by_secret, redeem_code
 from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.scopes import scope_error
 from nylas_engine.api.views.account import account_json
+from nylas_engine.calendar.when import InvalidInput
 from nylas_engine.context import EngineContext
+from nylas_engine.dav.settings import check_hosts, read_settings, store_settings
 from nylas_engine.store import auth
 from nylas_engine.store.credentials import MailCredentials
 from nylas_engine.sync.accounts import (
@@ -151,6 +153,10 @@ def authorize(
     if provider not in IMAP_PROVIDERS:
         raise bad_request(f"Provider {provider!r} is not supported: this engine connects IMAP.")
     settings, credentials = server_settings(body)
+    try:  # calendars and contacts on CalDAV/CardDAV servers, if given (dav/settings.py)
+        dav = read_settings(body["settings"])
+    except InvalidInput as exc:
+        raise bad_request(str(exc)) from None
     scopes = _string(body, "scopes") or auth.DEFAULT_SCOPES
     if problem := scope_error(scopes):
         raise bad_request(problem)
@@ -168,6 +174,8 @@ def authorize(
         raise APIError(403, str(exc)) from None
     policy = mail_host_policy(ctx.settings.auth_mode, ctx.settings.allow_mail_hosts)
     try:
+        if dav is not None:
+            check_hosts(policy, dav)
         with connect_attempts(request).hold([f"client:{client_id}", f"ip:{client_ip(request)}"]):
             # Only the new servers are the caller's choice; the account's current ones
             # (checked first when it moves) are where its mail already lives. Name lookups
@@ -201,6 +209,8 @@ def authorize(
             )
         except MoveRefused as exc:
             raise APIError(409, str(exc)) from None
+        if dav is not None:
+            store_settings(session, ctx.settings.data_dir, account.id, dav)
         return {"code": auth.create_code(session, app, account, "", scopes)}
 
 
