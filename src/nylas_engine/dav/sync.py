@@ -108,7 +108,9 @@ class DavSync:
     ) -> None:
         calendar = session.get(Calendar, coll.calendar_id) if coll.calendar_id else None
         name = remote.display_name or remote.href.rstrip("/").rpartition("/")[2]
-        if calendar is None or calendar.deleted_at is not None:
+        if calendar is not None and calendar.deleted_at is not None:
+            return  # deleted through the API: its DELETE is queued (dav/push.py)
+        if calendar is None:
             calendar = calendar_store.create_calendar(
                 session,
                 session.get(Account, self.account_id),  # type: ignore[arg-type]
