@@ -24,18 +24,30 @@ from nylas_engine.store.models import Contact, Event, now
 log = logging.getLogger("nylas_engine.dav")
 
 
-def _object(session: Session, coll: DavCollection, href: str) -> DavObject:
-    obj = object_by_href(session, coll.id, href)
+def _object(
+    session: Session, coll: DavCollection, href: str, known: dict[str, DavObject] | None
+) -> DavObject:
+    """The object at `href` (from `known`, the collection's objects loaded once per batch)."""
+    obj = known.get(href) if known is not None else object_by_href(session, coll.id, href)
     if obj is None:
         obj = DavObject(account_id=coll.account_id, collection_id=coll.id, href=href)
         session.add(obj)
+        if known is not None:
+            known[href] = obj
     return obj
 
 
 def apply_event_object(
-    session: Session, coll: DavCollection, href: str, etag: str | None, raw: str
+    session: Session,
+    coll: DavCollection,
+    href: str,
+    etag: str | None,
+    raw: str,
+    known: dict[str, DavObject] | None = None,
 ) -> None:
-    obj = _object(session, coll, href)
+    """Store one calendar object. An event made through the API is found by its href: the
+    push records the href before its PUT (dav/push.py)."""
+    obj = _object(session, coll, href, known)
     obj.etag, obj.raw = etag, raw
     try:
         parsed = parse_object(raw)
@@ -50,15 +62,7 @@ def apply_event_object(
     if head is None:
         return
     master = session.get(Event, obj.event_id) if obj.event_id else None
-    if master is None:
-        master = session.scalar(
-            select(Event).where(
-                Event.calendar_id == coll.calendar_id,
-                Event.ical_uid == parsed.uid,
-                Event.master_event_id.is_(None),
-                Event.original_start_time.is_(None),
-            )
-        )
+    had_master = master is not None
     if master is None:
         master = Event(
             account_id=coll.account_id,
@@ -77,12 +81,16 @@ def apply_event_object(
         master.recurrence = null()
     session.flush()
     obj.event_id = master.id
-    existing = {
-        e.original_start_time: e
-        for e in session.scalars(
-            select(Event).where(Event.master_event_id == master.id, Event.deleted_at.is_(None))
-        )
-    }
+    existing = (
+        {
+            e.original_start_time: e
+            for e in session.scalars(
+                select(Event).where(Event.master_event_id == master.id, Event.deleted_at.is_(None))
+            )
+        }
+        if had_master
+        else {}
+    )
     for changed in parsed.overrides if parsed.master is not None else []:
         rid = changed.invite.recurrence_id
         override = existing.pop(rid, None)
@@ -102,7 +110,6 @@ def apply_event_object(
         override.read_only = coll.read_only
     for gone in existing.values():  # the occurrence is back to what the series says
         gone.deleted_at = now()
-    session.flush()
 
 
 def apply_contact(
@@ -112,8 +119,9 @@ def apply_contact(
     href: str,
     etag: str | None,
     raw: str,
+    known: dict[str, DavObject] | None = None,
 ) -> None:
-    obj = _object(session, coll, href)
+    obj = _object(session, coll, href, known)
     obj.etag, obj.raw = etag, raw
     try:
         parsed = parse_vcard(raw)
@@ -135,7 +143,6 @@ def apply_contact(
         contact_store.clear_picture(contact)
     session.flush()
     obj.contact_id = contact.id
-    session.flush()
 
 
 def _set_fields(contact: Contact, fields: dict[str, Any]) -> None:

@@ -203,11 +203,15 @@ class DavSync:
                 coll = session.get(store.DavCollection, coll_id)
                 if coll is None:
                     return count
+                objects = store.objects(session, coll_id)
                 for row in found:
                     data = row.text(*(_DATA[kind]))
                     if row.status != 200 or data is None:
                         continue
-                    self._apply(session, coll, row.href, row.text(DAV, "getetag"), data)
+                    with session.no_autoflush:
+                        self._apply(
+                            session, coll, row.href, row.text(DAV, "getetag"), data, objects
+                        )
                     count += 1
         with self.session() as session:
             coll = session.get(store.DavCollection, coll_id)
@@ -236,12 +240,18 @@ class DavSync:
                 self._apply(session, coll, row.href, row.text(DAV, "getetag"), data)
 
     def _apply(
-        self, session: Session, coll: store.DavCollection, href: str, etag: str | None, data: str
+        self,
+        session: Session,
+        coll: store.DavCollection,
+        href: str,
+        etag: str | None,
+        data: str,
+        objects: dict[str, store.DavObject] | None = None,
     ) -> None:
         if coll.kind == "calendar":
-            apply_event_object(session, coll, href, etag, data)
+            apply_event_object(session, coll, href, etag, data, objects)
         else:
-            apply_contact(session, self.ctx.blobs, coll, href, etag, data)
+            apply_contact(session, self.ctx.blobs, coll, href, etag, data, objects)
 
 
 _DATA = {
