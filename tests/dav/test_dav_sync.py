@@ -462,3 +462,30 @@ def test_calendars_created_renamed_and_deleted_through_the_api(radicale, dav_eng
         # The server's own calendars are listed once, never twice.
         listed = [c["name"] for c in api.get("/calendars").json()]
         assert listed.count("Personal") == 1 and "Travel" not in listed
+
+
+def test_an_api_update_leaves_what_the_api_does_not_show(radicale, dav_engine):
+    user, password = radicale.add_user()
+    phone = Phone(radicale, user, password)
+    personal = phone.make_calendar("Mine")
+    personal.save_event(
+        _ics(
+            "alarm-1",
+            "DTSTART:20270901T100000Z\r\nDTEND:20270901T110000Z\r\nSUMMARY:Review\r\n"
+            "LOCATION:Here\r\nX-PHONE-COLOR:teal\r\nCATEGORIES:Work\r\n"
+            "BEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:Soon\r\nTRIGGER:-PT15M\r\n"
+            "END:VALARM\r\n",
+        )
+    )
+    account = add_dav_account(dav_engine, radicale, user, password)
+    with dav_engine.client(account["id"]) as api:
+        calendar = eventually(lambda: calendar_named(api, "Mine"), "the calendar listed")
+        review = eventually(lambda: events_by_title(api, calendar["id"]).get("Review"), "synced")
+        assert api.put(f"/events/{review['id']}", json={"title": "Review v2"}).status_code == 200
+        updated = eventually(
+            lambda: phone.events_by_title(personal).get("Review v2"), "the new title on the phone"
+        )
+        text = updated.data.replace("\r\n ", "")
+        assert "X-PHONE-COLOR:teal" in text and "CATEGORIES:Work" in text
+        assert "BEGIN:VALARM" in text and "TRIGGER:-PT15M" in text
+        assert "LOCATION:Here" in text
