@@ -215,6 +215,11 @@ def test_a_contact_with_photo_and_typed_emails_round_trips(radicale, dav_engine)
             lambda: any("grace@navy.example" in c for c in phone.cards().values()),
             "the API's contact on the phone",
         )
+        assert api.delete(f"/contacts/{made.json()['id']}").status_code == 200
+        eventually(
+            lambda: not any("grace@navy.example" in c for c in phone.cards().values()),
+            "the API's deletion on the phone",
+        )
         # And one deleted on the phone leaves the API.
         assert phone.http.delete(url).status_code in (200, 204)
         eventually(
