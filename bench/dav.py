@@ -20,7 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path[:0] = [str(Path(__file__).parent.parent / "tests" / "dav")]
+_TESTS = Path(__file__).parent.parent / "tests"
+sys.path[:0] = [str(_TESTS / "dav"), str(_TESTS / "sync"), str(_TESTS)]
 
 import httpx  # noqa: E402
 from radicale_server import Radicale  # noqa: E402
@@ -95,14 +96,67 @@ def profile(url: str, user: str, password: str) -> None:
     pstats.Stats("/tmp/dav.prof").sort_stats("cumulative").print_stats(35)
 
 
+def latency(server: Radicale, poll: float, rounds: int) -> None:
+    """An engine process with `NYLAS_ENGINE_DAV_POLL=poll`: how long until an event made
+    through the API is on the server (seen by another client), and one made by that client
+    is in the API."""
+    from dav_helpers import Phone, add_dav_account, calendar_named, eventually
+    from sync_engines import SyncEngine
+
+    engine = SyncEngine(
+        Path(tempfile.mkdtemp(prefix="dav-latency-")),
+        env={"NYLAS_ENGINE_DAV_POLL": str(poll), "NYLAS_ENGINE_SYNC_SCAN": "0.3"},
+    ).start()
+    try:
+        user, password = server.add_user()
+        phone = Phone(server, user, password)
+        calendar = phone.make_calendar("Bench")
+        account = add_dav_account(engine, server, user, password)
+        to_phone, to_api = [], []
+        with engine.client(account["id"]) as api:
+            listed = eventually(lambda: calendar_named(api, "Bench"), "the calendar", 60)
+            for n in range(rounds):
+                when = {"start_time": 1900000000 + n * 3600, "end_time": 1900001800 + n * 3600}
+                t = time.monotonic()
+                api.post(
+                    "/events", json={"calendar_id": listed["id"], "title": f"api {n}", "when": when}
+                )
+                eventually(
+                    lambda n=n: f"api {n}" in phone.events_by_title(calendar), "on the phone"
+                )
+                to_phone.append(time.monotonic() - t)
+                t = time.monotonic()
+                calendar.save_event(
+                    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//bench//EN\r\nBEGIN:VEVENT\r\n"
+                    f"UID:phone-{n}\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20300101T1{n}0000Z\r\n"
+                    f"SUMMARY:phone {n}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+                )
+                eventually(
+                    lambda n=n: api.get("/events", params={"title": f"phone {n}"}).json(),
+                    "in the API",
+                    poll + 30,
+                )
+                to_api.append(time.monotonic() - t)
+        print(f"API write on the server (other client sees it): max {max(to_phone):.2f} s")
+        print(f"other client's write in the API (poll {poll:g} s): max {max(to_api):.2f} s")
+    finally:
+        engine.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--profile", action="store_true", help="cProfile one engine sync")
+    parser.add_argument(
+        "--latency", action="store_true", help="only the latencies (engine process)"
+    )
     args = parser.parse_args()
     server = Radicale(Path(tempfile.mkdtemp(prefix="radicale-bench-"))).start()
     try:
+        if args.latency:
+            latency(server, poll=5.0, rounds=5)
+            return
         user, password = server.add_user()
         http = httpx.Client(auth=(user, password), timeout=600)
         started = time.monotonic()
