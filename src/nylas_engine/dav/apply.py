@@ -22,6 +22,19 @@ from nylas_engine.store.dav import DavCollection, DavObject, forget_object, obje
 from nylas_engine.store.models import Contact, Event, now
 
 log = logging.getLogger("nylas_engine.dav")
+# New objects and the event or contact each became, linked once a flush gave them ids.
+Links = list[tuple[DavObject, Event | Contact]]
+
+
+def link(session: Session, links: Links) -> None:
+    """One flush for a batch of new events or contacts, then point their objects at them."""
+    session.flush()
+    for obj, row in links:
+        if isinstance(row, Event):
+            obj.event_id = row.id
+        else:
+            obj.contact_id = row.id
+    links.clear()
 
 
 def _object(
@@ -44,6 +57,7 @@ def apply_event_object(
     etag: str | None,
     raw: str,
     known: dict[str, DavObject] | None = None,
+    links: Links | None = None,
 ) -> None:
     """Store one calendar object. An event made through the API is found by its href: the
     push records the href before its PUT (dav/push.py)."""
@@ -55,7 +69,6 @@ def apply_event_object(
         log.info("unreadable calendar object %s: %s", href, type(exc).__name__)
         parsed = None
     if parsed is None or coll.calendar_id is None:
-        session.flush()
         return
     obj.uid = parsed.uid
     head = parsed.master or (parsed.overrides[0] if parsed.overrides else None)
@@ -79,6 +92,10 @@ def apply_event_object(
         master.recurrence = recurrence
     elif master.recurrence is not None:
         master.recurrence = null()
+    overrides = parsed.overrides if parsed.master is not None else []
+    if links is not None and not had_master and not overrides:
+        links.append((obj, master))  # linked after the batch's single flush
+        return
     session.flush()
     obj.event_id = master.id
     existing = (
@@ -91,7 +108,7 @@ def apply_event_object(
         if had_master
         else {}
     )
-    for changed in parsed.overrides if parsed.master is not None else []:
+    for changed in overrides:
         rid = changed.invite.recurrence_id
         override = existing.pop(rid, None)
         if override is None:
@@ -120,6 +137,7 @@ def apply_contact(
     etag: str | None,
     raw: str,
     known: dict[str, DavObject] | None = None,
+    links: Links | None = None,
 ) -> None:
     obj = _object(session, coll, href, known)
     obj.etag, obj.raw = etag, raw
@@ -127,7 +145,6 @@ def apply_contact(
         parsed = parse_vcard(raw)
     except Exception as exc:  # vobject raises many kinds on broken input
         log.info("unreadable vCard %s: %s", href, type(exc).__name__)
-        session.flush()
         return
     obj.uid = parsed.uid or None
     contact = session.get(Contact, obj.contact_id) if obj.contact_id else None
@@ -141,6 +158,9 @@ def apply_contact(
         contact_store.set_picture(blobs, contact, data, content_type)
     elif contact.picture_sha256 is not None:
         contact_store.clear_picture(contact)
+    if links is not None and obj.contact_id is None:
+        links.append((obj, contact))
+        return
     session.flush()
     obj.contact_id = contact.id
 

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nylas_engine.context import EngineContext
-from nylas_engine.dav.apply import apply_contact, apply_deleted, apply_event_object
+from nylas_engine.dav.apply import Links, apply_contact, apply_deleted, apply_event_object, link
 from nylas_engine.dav.client import DAV, DavAuthFailed, DavClient, DavError, q
 from nylas_engine.dav.discovery import RemoteCollection, list_collections
 from nylas_engine.store import calendar as calendar_store
@@ -204,15 +204,16 @@ class DavSync:
                 if coll is None:
                     return count
                 objects = store.objects(session, coll_id)
-                for row in found:
-                    data = row.text(*(_DATA[kind]))
-                    if row.status != 200 or data is None:
-                        continue
-                    with session.no_autoflush:
-                        self._apply(
-                            session, coll, row.href, row.text(DAV, "getetag"), data, objects
-                        )
-                    count += 1
+                links: Links = []
+                with session.no_autoflush:
+                    for row in found:
+                        data = row.text(*(_DATA[kind]))
+                        if row.status != 200 or data is None:
+                            continue
+                        etag = row.text(DAV, "getetag")
+                        self._apply(session, coll, row.href, etag, data, objects, links)
+                        count += 1
+                link(session, links)
         with self.session() as session:
             coll = session.get(store.DavCollection, coll_id)
             if coll is None:
@@ -247,11 +248,12 @@ class DavSync:
         etag: str | None,
         data: str,
         objects: dict[str, store.DavObject] | None = None,
+        links: Links | None = None,
     ) -> None:
         if coll.kind == "calendar":
-            apply_event_object(session, coll, href, etag, data, objects)
+            apply_event_object(session, coll, href, etag, data, objects, links)
         else:
-            apply_contact(session, self.ctx.blobs, coll, href, etag, data, objects)
+            apply_contact(session, self.ctx.blobs, coll, href, etag, data, objects, links)
 
 
 _DATA = {
