@@ -63,3 +63,39 @@ def test_native_auth_refuses_malformed_dav_urls(dovecot, mailbox, dav_engine):
         )
         assert reply.status_code == 400, reply.text
         assert reply.json()["type"] == "invalid_request_error"
+
+
+def test_well_known_urls_lead_to_the_calendars_and_address_book(radicale, dav_engine, tmp_path):
+    import json
+
+    user, password = radicale.add_user()
+    phone = Phone(radicale, user, password)
+    phone.make_calendar("Found")
+    phone.make_address_book()
+    secret = tmp_path / "dav-password"
+    secret.write_text(password + "\n")
+    account = json.loads(
+        dav_engine.cli(
+            "accounts",
+            "add",
+            "--email",
+            f"{user}@example.com",
+            "--json",
+            "--caldav-url",
+            radicale.url + "/.well-known/caldav",
+            "--carddav-url",
+            radicale.url + "/.well-known/carddav",
+            "--dav-username",
+            user,
+            "--dav-password-file",
+            str(secret),
+        )  # fmt: skip
+    )
+    with dav_engine.client(account["id"]) as api:
+        eventually(lambda: calendar_named(api, "Found"), "the calendar found from well-known")
+        made = api.post("/contacts", json={"given_name": "Via", "surname": "WellKnown"})
+        assert made.status_code == 200
+        eventually(
+            lambda: any("WellKnown" in card for card in phone.cards().values()),
+            "the contact in the address book found from well-known",
+        )

@@ -17,7 +17,8 @@ def add_dav_arguments(p: argparse.ArgumentParser) -> None:
     dav.add_argument(
         "--dav-discover",
         action="store_true",
-        help="find both at https://<email domain>/.well-known/caldav and /carddav (RFC 6764)",
+        help="find both: a provider preset (iCloud, Fastmail, mailbox.org), else "
+        "https://<email domain>/.well-known/caldav and /carddav (RFC 6764)",
     )
     dav.add_argument("--dav-username", help="DAV login (default: the mail login)")
     dav.add_argument("--dav-password-env", help="env var holding the DAV password")

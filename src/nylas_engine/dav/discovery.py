@@ -1,10 +1,11 @@
 """Finding an account's calendars and address books.
 
-From a starting URL (the one configured, else `https://<email domain>/.well-known/caldav`
-or `/carddav`, RFC 6764 §5) the principal comes from `current-user-principal` (RFC 5397),
-its home from `calendar-home-set` / `addressbook-home-set`, and the collections are the
-home's children whose resource type says so. A starting URL that is itself a collection
-is taken as the only one.
+From a starting URL (the one configured, else a provider preset such as iCloud's or
+Fastmail's, else `https://<email domain>/.well-known/caldav` or `/carddav`, RFC 6764 §5)
+the principal comes from `current-user-principal` (RFC 5397), its home from
+`calendar-home-set` / `addressbook-home-set`, and the collections are the home's children
+whose resource type says so. A starting URL that is itself a collection is taken as the
+only one.
 """
 
 from __future__ import annotations
@@ -41,8 +42,30 @@ class RemoteCollection:
     read_only: bool
 
 
+# Providers whose servers are not at the mail domain's well-known URLs.
+_ICLOUD = {"calendar": "https://caldav.icloud.com/", "addressbook": "https://contacts.icloud.com/"}
+_FASTMAIL = {
+    "calendar": "https://caldav.fastmail.com/",
+    "addressbook": "https://carddav.fastmail.com/",
+}
+PRESETS = {
+    "icloud.com": _ICLOUD,
+    "me.com": _ICLOUD,
+    "mac.com": _ICLOUD,
+    "fastmail.com": _FASTMAIL,
+    "fastmail.fm": _FASTMAIL,
+    "mailbox.org": {
+        "calendar": "https://dav.mailbox.org/",
+        "addressbook": "https://dav.mailbox.org/",
+    },
+}
+
+
 def well_known(email: str, kind: str) -> str:
-    return f"https://{email.rpartition('@')[2]}{WELL_KNOWN[kind]}"
+    """Where to start looking: a provider's known server, else the domain's well-known URL."""
+    domain = email.rpartition("@")[2].lower()
+    preset = PRESETS.get(domain)
+    return preset[kind] if preset else f"https://{domain}{WELL_KNOWN[kind]}"
 
 
 def home_set(client: DavClient, start: str, kind: str) -> str:
