@@ -126,7 +126,7 @@ class LocalEngine:
         result: dict[str, Any] = json.loads(self.cli(*args))
         return result
 
-    def start(self, timeout: float = 30.0) -> LocalEngine:
+    def start(self, timeout: float = 90.0) -> LocalEngine:
         self.log_path = self.data_dir / "engine.log"
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         # The log holds request lines of the engine's users: as private as the engine's data.

@@ -165,7 +165,8 @@ def cmd_accounts_add(args: argparse.Namespace) -> None:
     from nylas_engine.store.accounts import create_account
     from nylas_engine.sync.cli import cmd_accounts_add_imap, read_password
 
-    if args.imap_host:  # a real mailbox: verified against its servers first
+    if args.imap_host or args.oauth or _has_preset(args):
+        # A real mailbox: verified against its servers (named, or the provider's) first.
         ctx = _open(args)
         data = cmd_accounts_add_imap(args, ctx)
         if wants_dav(args):
@@ -190,6 +191,13 @@ def cmd_accounts_add(args: argparse.Namespace) -> None:
     if wants_dav(args):  # a calendar-only or contacts-only account, or a local one with both
         configure_dav(ctx, data["id"], args, password)
     _emit(args, data, f"{data['id']}  {data['email_address']}")
+
+
+def _has_preset(args: argparse.Namespace) -> bool:
+    """A password was given for an address of a provider the engine knows the servers of."""
+    from nylas_engine.sync.presets import lookup
+
+    return bool(args.password_env or args.password_file) and lookup(args.email) is not None
 
 
 def cmd_accounts_list(args: argparse.Namespace) -> None:

@@ -82,6 +82,10 @@ class Settings:
     queue_timeout: float = field(
         default_factory=lambda: max(0.0, env_number("NYLAS_ENGINE_QUEUE_TIMEOUT", 10.0))
     )
+    # Seconds a request body may stop arriving before the request is answered 408.
+    body_timeout: float = field(
+        default_factory=lambda: max(0.1, env_number("NYLAS_ENGINE_BODY_TIMEOUT", 30.0))
+    )
     max_streams: int = field(
         default_factory=lambda: max(1, int(env_number("NYLAS_ENGINE_MAX_STREAMS", 256)))
     )

@@ -14,6 +14,11 @@ replies:
 `auth=(user, password)` makes the server require AUTH (LOGIN/PLAIN over plain text) and
 answer 535 to any other credentials.
 
+`oauth="<introspection URL>"` makes it require AUTH XOAUTH2 or OAUTHBEARER instead, as Gmail
+and Microsoft 365 do: the bearer token is checked at that OAuth 2.0 introspection endpoint
+(RFC 7662) and must be active for the user named; `oauth_users` records who logged in;
+`oauth_mechanisms` limits the mechanisms offered.
+
 `hold="MAIL"` or `hold="DATA"` makes the first transaction stop there: `held` is set when it
 arrives, and the reply waits until `release` is set (a test kills the sender meanwhile). A
 message held at DATA has been received and is counted in `messages`: a server that took
@@ -23,6 +28,7 @@ the message but whose "250" never reached the sender.
 from __future__ import annotations
 
 import asyncio
+import base64
 import threading
 import time
 from dataclasses import dataclass, field
@@ -31,6 +37,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from typing import Any
 
+import httpx
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
@@ -53,6 +60,27 @@ class Received:
 class _Handler:
     def __init__(self, listener: SmtpListener) -> None:
         self.listener = listener
+
+    async def _bearer(self, server: Any, args: list[str], parse: Any) -> AuthResult:
+        url = self.listener.oauth
+        if url is None or len(args) != 2:
+            return AuthResult(success=False)
+        try:
+            user, token = parse(base64.b64decode(args[1]).decode())
+        except (ValueError, UnicodeDecodeError):
+            return AuthResult(success=False)
+        async with httpx.AsyncClient(timeout=10) as client:
+            found = (await client.post(url, data={"token": token})).json()
+        if found.get("active") is not True or found.get("email") != user:
+            return AuthResult(success=False)
+        self.listener.oauth_users.append(user)
+        return AuthResult(success=True, auth_data=user)
+
+    async def auth_XOAUTH2(self, server: Any, args: list[str]) -> AuthResult:  # noqa: N802
+        return await self._bearer(server, args, _xoauth2_fields)
+
+    async def auth_OAUTHBEARER(self, server: Any, args: list[str]) -> AuthResult:  # noqa: N802
+        return await self._bearer(server, args, _oauthbearer_fields)
 
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
@@ -88,12 +116,34 @@ class _Handler:
         return "250 Message accepted for delivery"
 
 
+def _xoauth2_fields(text: str) -> tuple[str, str]:
+    """`user=U^Aauth=Bearer T^A^A` -> (U, T)."""
+    parts = dict(p.split("=", 1) for p in text.split("\x01") if p)
+    return parts["user"], parts["auth"].removeprefix("Bearer ")
+
+
+def _oauthbearer_fields(text: str) -> tuple[str, str]:
+    """RFC 7628: `n,a=U,^Aauth=Bearer T^A^A` -> (U, T)."""
+    header, _, rest = text.partition("\x01")
+    user = header.split(",")[1].removeprefix("a=").replace("=2C", ",").replace("=3D", "=")
+    parts = dict(p.split("=", 1) for p in rest.split("\x01") if p)
+    return user, parts["auth"].removeprefix("Bearer ")
+
+
 class SmtpListener:
     def __init__(
-        self, mode: str = "ok", *, auth: tuple[str, str] | None = None, hold: str | None = None
+        self,
+        mode: str = "ok",
+        *,
+        auth: tuple[str, str] | None = None,
+        hold: str | None = None,
+        oauth: str | None = None,
+        oauth_mechanisms: tuple[str, ...] = ("XOAUTH2", "OAUTHBEARER"),
     ) -> None:
         self.mode = mode
         self.auth = auth
+        self.oauth = oauth
+        self.oauth_users: list[str] = []
         self.hold = hold
         self.held = threading.Event()
         self.release = threading.Event()
@@ -101,7 +151,17 @@ class SmtpListener:
         self.port = free_port()
         self.messages: list[Received] = []
         kwargs: dict[str, Any] = {}
-        if auth is not None:
+        if oauth is not None:
+            kwargs.update(
+                auth_required=True,
+                auth_require_tls=False,
+                auth_exclude_mechanism=[
+                    m
+                    for m in ("LOGIN", "PLAIN", "XOAUTH2", "OAUTHBEARER")
+                    if m not in oauth_mechanisms
+                ],
+            )
+        elif auth is not None:
             kwargs.update(
                 authenticator=self._authenticate, auth_required=True, auth_require_tls=False
             )

@@ -333,6 +333,34 @@ def test_moving_the_whole_series_drops_its_changed_occurrences(engine, account, 
     ]
 
 
+def test_a_series_that_stops_recurring_drops_its_changed_occurrences(
+    engine, account, api, tmp_path
+):
+    me = account["email_address"]
+    week = timedelta(days=7)
+    receive(engine, account, tmp_path, invitation(me, weekly=True), "series")
+    move = invitation(
+        me,
+        title="Kickoff (moved)",
+        sequence=1,
+        start=START + week + timedelta(hours=3),
+        recurrence_id=START + week,
+        msgid="<moved@example.org>",
+    )
+    receive(engine, account, tmp_path, move, "moved")
+    series = only_message(api, "Invitation: Project kickoff")["events"][0]
+    assert len(api.get("/events").json()) == 2  # the series and its changed week
+    # The organizer turns it into a single meeting: only that meeting is left.
+    single = invitation(me, sequence=2, title="Kickoff (once)", msgid="<once@example.org>")
+    receive(engine, account, tmp_path, single, "once")
+    listed = api.get("/events").json()
+    assert [(e["id"], e["title"]) for e in listed] == [(series["id"], "Kickoff (once)")]
+    assert [e["id"] for e in weekly_instances(api)] == [series["id"]]
+    assert [e["id"] for e in api.get("/events", params={"show_cancelled": "true"}).json()] == [
+        series["id"]
+    ]
+
+
 def test_a_cancelled_occurrence_leaves_the_rest_of_the_series(engine, account, api, tmp_path):
     me = account["email_address"]
     receive(engine, account, tmp_path, invitation(me, weekly=True), "series")

@@ -6,15 +6,20 @@ parsed with `icalendar` and checked the way a calendar program would read it.
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timezone
 from email import policy
 from email.parser import BytesParser
 from typing import Any
 
 import httpx
+import pytest
+from conftest import TEST_DB
 from icalendar import Calendar as ICalendar
 from legacy_sdk import legacy_client
 from smtp_listener import Received, SmtpListener
+from sqlalchemy import text
 from test_events import HOUR, T0, add_override, primary
 
 NOTIFY = {"notify_participants": "true"}
@@ -439,3 +444,29 @@ def test_refused_cancellation_after_sent_invitations_keeps_the_change(engine):
             assert [p["email"] for p in stored["participants"]] == ["good@example.org"]
         assert [m.rcpt_tos for m in smtp.messages] == [["good@example.org"]]
         assert _vevent(smtp.messages[0], "REQUEST")["sequence"] == 1
+
+
+@pytest.mark.skipif(TEST_DB != "postgresql", reason="reads PostgreSQL's pg_stat_activity")
+def test_no_transaction_stays_open_while_smtp_talks(engine):
+    """While the SMTP server holds the invitation at DATA, the engine has no transaction
+    open on the database (PostgreSQL shows none idle in a transaction for over a second);
+    the event is written once the invitation has gone."""
+    idle = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%' "
+        "AND now() - state_change > interval '1 second'"
+    )
+    with SmtpListener(hold="DATA") as smtp, ThreadPoolExecutor(1) as pool:
+        _account_, api = _account(engine, smtp)
+        with api:
+            body = {"calendar_id": primary(api), "when": {"time": T0}, "participants": FRIENDS}
+            pending = pool.submit(api.post, "/events", params=NOTIFY, json=body)
+            assert smtp.held.wait(30)
+            time.sleep(1.5)
+            with engine.db.engine.connect() as connection:
+                assert connection.execute(idle).scalar() == 0
+            smtp.release.set()
+            created = pending.result(timeout=60)
+            assert created.status_code == 200, created.text
+            assert api.get(f"/events/{created.json()['id']}").json() == created.json()
+        assert len(smtp.messages) == 1

@@ -3,8 +3,9 @@
 
 Each test starts an engine of its own: one with admission caps set very low through the
 environment (api/admission.py), one with the defaults for a crowd of writers and readers.
-A request "holds" the only slot by sending its headers and not yet its body: the engine
-admits a request before reading it, so the slot stays taken until the body arrives.
+A request "holds" the only slot by sending mail through an SMTP server that keeps it waiting
+at DATA. A client slow to send its body holds no slot: the engine reads a body before it
+admits the request.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ LOW_CAPS = {
     "NYLAS_ENGINE_MAX_IN_FLIGHT": "1",
     "NYLAS_ENGINE_MAX_QUEUED": "1",
     "NYLAS_ENGINE_QUEUE_TIMEOUT": "1",
+    "NYLAS_ENGINE_BODY_TIMEOUT": "2",
 }
 
 
@@ -39,29 +41,55 @@ def tight(
     engine.close()
 
 
-class HeldRequest:
-    """A POST /drafts whose body is sent only on `finish()`: until then it holds a slot."""
+class SlowBody:
+    """A POST /drafts whose body is sent only on `finish()`."""
 
     BODY = json.dumps({"subject": "held"}).encode()
 
-    def __init__(self, engine: Engine, token: str) -> None:
+    def __init__(self, engine: Engine, token: str, sent: bytes = b"") -> None:
         url = urlsplit(engine.url)
         self.sock = socket.create_connection((url.hostname, url.port), timeout=30)
         self.sock.sendall(
             b"POST /drafts HTTP/1.1\r\nHost: engine\r\nConnection: close\r\n"
             b"Authorization: Bearer " + token.encode() + b"\r\n"
             b"Content-Type: application/json\r\n"
-            b"Content-Length: " + str(len(self.BODY)).encode() + b"\r\n\r\n"
+            b"Content-Length: " + str(len(self.BODY)).encode() + b"\r\n\r\n" + sent
         )
+        self.sent = len(sent)
 
-    def finish(self) -> int:
-        """Send the body; the reply's status."""
-        self.sock.sendall(self.BODY)
+    def reply(self) -> tuple[int, bytes]:
         reply = b""
         while chunk := self.sock.recv(65536):
             reply += chunk
         self.sock.close()
-        return int(reply.split(b" ", 2)[1])
+        return int(reply.split(b" ", 2)[1]), reply
+
+    def finish(self) -> int:
+        """Send the rest of the body; the reply's status."""
+        self.sock.sendall(self.BODY[self.sent :])
+        return self.reply()[0]
+
+
+class HeldSend:
+    """A POST /send kept waiting by its SMTP server at DATA: it holds a slot until
+    `finish()`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.smtp = SmtpListener(hold="DATA").start()
+        account = engine.new_account(**self.smtp.account_fields())
+        self.api = engine.client(account["id"])
+        self.pool = ThreadPoolExecutor(1)
+        body = {"to": [{"email": "ann@example.org"}], "subject": "held", "body": "x"}
+        self.pending = self.pool.submit(self.api.post, "/send", json=body)
+        assert self.smtp.held.wait(30)
+
+    def finish(self) -> int:
+        self.smtp.release.set()
+        status = self.pending.result(timeout=60).status_code
+        self.pool.shutdown()
+        self.api.close()
+        self.smtp.stop()
+        return status
 
 
 def wait_for_slot_taken(api: httpx.Client) -> httpx.Response:
@@ -85,12 +113,31 @@ def assert_busy(reply: httpx.Response) -> None:
 def test_past_the_queue_a_request_gets_503_with_retry_after(tight: Engine) -> None:
     account = tight.new_account()
     with tight.client(account["id"]) as api:
-        held = HeldRequest(tight, account["id"])
+        held = HeldSend(tight)
         assert_busy(wait_for_slot_taken(api))
         assert held.finish() == 200
         # The slot is free again: the engine serves as before.
         assert api.get("/account").status_code == 200
-        assert [d["subject"] for d in api.get("/drafts").json()] == ["held"]
+
+
+def test_a_slow_body_holds_no_slot(tight: Engine) -> None:
+    account = tight.new_account()
+    with tight.client(account["id"]) as api:
+        slow = [SlowBody(tight, account["id"], sent=b'{"subj') for _ in range(3)]
+        # Three bodies still on their way, one slot: this is served at once all the same.
+        assert api.get("/account").status_code == 200
+        assert [s.finish() for s in slow] == [200, 200, 200]
+        assert [d["subject"] for d in api.get("/drafts").json()] == ["held"] * 3
+
+
+def test_a_body_that_stops_arriving_is_answered_408(tight: Engine) -> None:
+    account = tight.new_account()
+    stalled = SlowBody(tight, account["id"], sent=b'{"subj')
+    status, reply = stalled.reply()  # the engine gives up after NYLAS_ENGINE_BODY_TIMEOUT
+    assert status == 408
+    assert b"stopped arriving" in reply
+    with tight.client(account["id"]) as api:
+        assert api.get("/drafts").json() == []
 
 
 def test_long_polls_do_not_take_the_slots_of_short_requests(tight: Engine) -> None:
@@ -114,7 +161,7 @@ def test_a_long_poll_is_answered_while_every_short_slot_is_taken(tight: Engine) 
     account = tight.new_account()
     with tight.client(account["id"]) as api:
         cursor = api.post("/delta/latest_cursor").json()["cursor"]
-        held = HeldRequest(tight, account["id"])
+        held = HeldSend(tight)
         wait_for_slot_taken(api)
         reply = api.get("/delta/longpoll", params={"cursor": cursor, "timeout": 0})
         assert reply.status_code == 200

@@ -52,7 +52,7 @@ state_dir = {dir}/state
 log_path = {dir}/dovecot.log
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
 auth_failure_delay = 0
 mail_location = maildir:{dir}/mail/%u
 mail_uid = {uid}
@@ -91,6 +91,23 @@ namespace inbox {{
 {namespace}{mailboxes}}}
 """
 
+# Dovecot's oauth2 passdb (checked after the passwd-file, which refuses a token): the bearer
+# token is posted to the introspection endpoint, which must call it active for the user.
+OAUTH2_PASSDB = """\
+passdb {{
+  driver = oauth2
+  args = {conf}
+}}
+"""
+OAUTH2_CONF = """\
+introspection_mode = post
+introspection_url = {url}
+force_introspection = yes
+username_attribute = email
+active_attribute = active
+active_value = true
+"""
+
 MAILBOX = """\
   mailbox {name} {{
     special_use = {flag}
@@ -123,6 +140,7 @@ class Dovecot:
         prefix: str = "",
         separator: str | None = None,
         acl: str | None = None,
+        introspection_url: str | None = None,
     ) -> None:
         self._made_dir = base_dir is None
         self.dir = Path(base_dir or tempfile.mkdtemp(prefix="dovecot-"))
@@ -143,6 +161,9 @@ class Dovecot:
         # Access rights (RFC 4314) as lines of Dovecot's global ACL file, e.g. `Locked owner
         # lrs` (the owner may only look and read there): a server that refuses some commands.
         self.acl = acl
+        # An OAuth 2.0 introspection endpoint (RFC 7662): logins with XOAUTH2/OAUTHBEARER
+        # are then checked against it (passdb oauth2), besides the passwords.
+        self.introspection_url = introspection_url
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -168,6 +189,11 @@ class Dovecot:
                 "protocol imap {\n  mail_plugins = $mail_plugins imap_acl\n}\n"
                 f"plugin {{\n  acl = vfile:{acl_file}\n}}\n"
             )
+        if self.introspection_url is not None:
+            oauth_conf = self.dir / "oauth2.conf.ext"
+            oauth_conf.write_text(OAUTH2_CONF.format(url=self.introspection_url))
+            os.chmod(oauth_conf, 0o644)
+            extra += OAUTH2_PASSDB.format(conf=oauth_conf)
         namespace = f"  prefix = {self.prefix}\n" if self.prefix else ""
         if self.separator:
             namespace += f"  separator = {self.separator}\n"
@@ -182,6 +208,8 @@ class Dovecot:
             lmtp_port=self.lmtp_port,
             mailboxes=mailboxes,
             namespace=namespace,
+            mechanisms="plain login"
+            + (" xoauth2 oauthbearer" if self.introspection_url is not None else ""),
         )
 
     @property
@@ -263,6 +291,17 @@ class Dovecot:
                     os.kill(int(proc.name), signal.SIGKILL)
             except OSError:
                 continue
+
+    def kick(self, user: str) -> None:
+        """End `user`'s IMAP sessions (`doveadm kick`), as a provider does when access is
+        revoked or the session's token expired."""
+        binary = shutil.which("doveadm") or "/usr/bin/doveadm"
+        subprocess.run(
+            [binary, "-c", str(self.config_path), "kick", user],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
 
     def log(self) -> str:
         path = self.dir / "dovecot.log"

@@ -10,8 +10,10 @@ pass on what the server said.
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -252,3 +254,67 @@ def test_an_allowed_name_is_allowed_by_name_only(start_engine, dovecot: Dovecot,
     assert by_address.status_code == 400, by_address.text
     by_name = authorize(engine, settings)
     assert by_name.status_code == 200, by_name.text
+
+
+def _wait_for_state(engine: LocalEngine, token: str, wanted: str) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"}
+    seen: dict[str, Any] = {}
+    for _ in range(150):
+        seen = httpx.get(engine.url + "/account", headers=headers, timeout=30).json()
+        if seen.get("sync_state") == wanted:
+            return seen
+        time.sleep(0.2)
+    raise AssertionError(f"sync_state stayed {seen.get('sync_state')!r}, not {wanted!r}")
+
+
+def test_a_callers_hosts_are_checked_again_on_every_connection(
+    tmp_path, new_database, dovecot: Dovecot, mailbox, smtp_relay
+):
+    """Hosts a caller chose are checked when the engine syncs and sends, not only when the
+    account is connected: after the operator narrows the allow list (as a DNS answer that
+    changes to a private address would), sync stops with connerror and /send answers 503
+    without connecting; an account the operator added on the same server keeps syncing."""
+    user, password = mailbox
+    db_url = new_database()
+    loopback = ["--allow-mail-hosts", "127.0.0.0/8"]
+    env = {"NYLAS_ENGINE_ALLOW_MAIL_HOSTS": ""}
+    with LocalEngine(tmp_path, auth="token", db_url=db_url, extra_args=loopback, env=env) as first:
+        app = first.create_app("Connector")
+        settings = settings_for(
+            dovecot.host,
+            dovecot.imap_port,
+            imap_username=user,
+            smtp_host=smtp_relay.host,
+            smtp_port=smtp_relay.port,
+        )
+        settings["imap_password"] = password
+        code = authorize(first, settings, app["client_id"])
+        assert code.status_code == 200, code.text
+        token = httpx.post(
+            first.url + "/connect/token",
+            json={**{k: app[k] for k in ("client_id", "client_secret")}, **code.json()},
+            timeout=30,
+        ).json()["access_token"]
+        _wait_for_state(first, token, "running")
+
+    operators, operators_password = dovecot.new_user()
+    env["OPERATOR_PASSWORD"] = operators_password
+    with LocalEngine(tmp_path, auth="token", db_url=db_url, env=env) as strict:
+        assert _wait_for_state(strict, token, "connerror")["sync_state"] == "connerror"
+        headers = {"Authorization": f"Bearer {token}"}
+        sent = httpx.post(
+            strict.url + "/send",
+            headers=headers,
+            json={"to": [{"email": user}], "subject": "checked", "body": "hello"},
+            timeout=60,
+        )
+        assert sent.status_code == 503, sent.text
+        assert sent.json()["message"] == "Could not connect to the SMTP server."
+        # The operator's own account on the same loopback server is trusted.
+        added = strict.cli(
+            "accounts", "add", "--email", operators, "--json", "--plain",
+            "--imap-host", dovecot.host, "--imap-port", str(dovecot.imap_port),
+            "--password-env", "OPERATOR_PASSWORD",
+        )  # fmt: skip
+        own = strict.cli("tokens", "create", json.loads(added)["id"]).strip()
+        assert _wait_for_state(strict, own, "running")["sync_state"] == "running"

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from nylas._async.collections import Collection
+from nylas._async.collections import Collection, Outbox
 from nylas._async.deltas import Deltas
 from nylas._async.models import (
     MODELS,
@@ -18,9 +18,11 @@ from nylas._async.models import (
     Event,
     File,
     Folder,
+    JobStatus,
     Label,
     Message,
     Model,
+    RoomResource,
     Thread,
     Webhook,
 )
@@ -291,6 +293,71 @@ class AsyncAPIClient:
         )
 
     @property
+    def job_statuses(self) -> Collection[JobStatus]:
+        return Collection(self, JobStatus)
+
+    @property
+    def outbox(self) -> Outbox:
+        return Outbox(self)
+
+    @property
+    def room_resources(self) -> Collection[RoomResource]:
+        return Collection(self, RoomResource)
+
+    # ------------------------------------------------------------------- free-busy, availability
+
+    async def free_busy(
+        self,
+        emails: Iterable[str],
+        start_at: int,
+        end_at: int,
+        calendars: Iterable[Mapping[str, Any]] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Busy time slots per email (and per `calendars` entry: `{"account_id",
+        "calendar_ids"}`) between two Unix times (`POST /calendars/free-busy`)."""
+        body: dict[str, Any] = {
+            "emails": list(emails),
+            "start_time": start_at,
+            "end_time": end_at,
+        }
+        if calendars is not None:
+            body["calendars"] = [dict(c) for c in calendars]
+        reply = await self._send(Request("POST", "/calendars/free-busy", json=body))
+        return list(reply.json())
+
+    async def availability(
+        self,
+        emails: Iterable[str],
+        duration: int,
+        interval: int,
+        start_at: int,
+        end_at: int,
+        **options: Any,
+    ) -> dict[str, Any]:
+        """Times everyone in `emails` is free for a `duration`-minute meeting, starting every
+        `interval` minutes (`POST /calendars/availability`). `options`: `free_busy`,
+        `open_hours`, `calendars`, `buffer`, `round_robin`, `tentative_busy`."""
+        body = _availability_body(list(emails), duration, interval, start_at, end_at, options)
+        reply = await self._send(Request("POST", "/calendars/availability", json=body))
+        return dict(reply.json())
+
+    async def consecutive_availability(
+        self,
+        emails: Iterable[Iterable[str]],
+        duration: int,
+        interval: int,
+        start_at: int,
+        end_at: int,
+        **options: Any,
+    ) -> list[Any]:
+        """Back-to-back meetings, one per group of `emails`, in any order
+        (`POST /calendars/availability/consecutive`); options as for `availability`."""
+        groups = [list(group) for group in emails]
+        body = _availability_body(groups, duration, interval, start_at, end_at, options)
+        reply = await self._send(Request("POST", "/calendars/availability/consecutive", json=body))
+        return list(reply.json())
+
+    @property
     def deltas(self) -> Deltas:
         return Deltas(self)
 
@@ -301,3 +368,21 @@ class AsyncAPIClient:
             Request("POST", "/send", content=content, headers={"Content-Type": "message/rfc822"})
         )
         return Message._build(self, reply.json())
+
+
+def _availability_body(
+    emails: list[Any],
+    duration: int,
+    interval: int,
+    start_at: int,
+    end_at: int,
+    options: Mapping[str, Any],
+) -> dict[str, Any]:
+    return {
+        "emails": emails,
+        "duration_minutes": duration,
+        "interval_minutes": interval,
+        "start_time": start_at,
+        "end_time": end_at,
+        **{k: v for k, v in options.items() if v is not None},
+    }

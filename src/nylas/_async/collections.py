@@ -16,6 +16,7 @@ from nylas._transport.request import AuthKind, Request
 
 if TYPE_CHECKING:
     from nylas._async.client import AsyncAPIClient
+    from nylas._async.models import OutboxJob
 
 M = TypeVar("M", bound=Model)
 
@@ -158,3 +159,28 @@ class Collection(Generic[M]):
             )
         )
         return reply.json()
+
+
+class Outbox(Collection["OutboxJob"]):
+    """`client.outbox`: messages the server sends at a later time (`/v2/outbox`). Lists like
+    any collection; `find(job_status_id)`, `send(...)` to schedule one."""
+
+    def __init__(self, client: AsyncAPIClient) -> None:
+        from nylas._async.models import OutboxJob
+
+        super().__init__(client, OutboxJob)
+
+    async def send(
+        self,
+        message: Model | Mapping[str, Any],
+        send_at: int,
+        retry_limit_datetime: int | None = None,
+    ) -> OutboxJob:
+        """Schedule `message` (a `Draft`, or the fields `POST /send` takes) for `send_at`
+        (a Unix time); the server tries until `retry_limit_datetime` if given."""
+        body = dict(message.as_json() if isinstance(message, Model) else message)
+        body["send_at"] = send_at
+        if retry_limit_datetime is not None:
+            body["retry_limit_datetime"] = retry_limit_datetime
+        reply = await self._client._send(Request("POST", self.path, json=body))
+        return self.model._build(self._client, reply.json())

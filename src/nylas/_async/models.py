@@ -316,6 +316,23 @@ class Event(fields.EventFields, Savable):
         await self._apply("POST", "/send-rsvp", json=body)
         return self
 
+    async def generate_ics(
+        self, ical_uid: str | None = None, method: str | None = None, prodid: str | None = None
+    ) -> str:
+        """The event as an iCalendar file (`POST /events/to-ics`): a saved event by its id,
+        an unsaved one from its fields. `method` is "request" (default), "publish", "reply",
+        "add", "cancel", "refresh", "counter" or "declinecounter"."""
+        options = {
+            k: v
+            for k, v in (("ical_uid", ical_uid), ("method", method), ("prodid", prodid))
+            if v is not None
+        }
+        body: dict[str, Any] = {"event_id": self.id} if self.id else self.as_json()
+        if options:
+            body["ics_options"] = options
+        data = await self._call("POST", "/events/to-ics", json=body)
+        return str(data["ics"])
+
 
 class Contact(fields.ContactFields, Savable):
     async def get_picture(self) -> bytes:
@@ -355,6 +372,49 @@ class Webhook(fields.WebhookFields, Model):
 
     async def delete(self) -> None:
         await self._call("DELETE", self._url(), auth="app")
+
+
+class JobStatus(fields.JobStatusFields, Model):
+    """Read-only (`client.job_statuses`); `reload()` fetches the current status."""
+
+    @property
+    def is_successful(self) -> bool:
+        return self.status == "successful"
+
+
+class OutboxJob(fields.OutboxJobFields, Model):
+    """A scheduled message (`client.outbox`): change its time or content, or cancel it."""
+
+    def _url(self, suffix: str = "") -> str:
+        job_id = self.__dict__.get("job_status_id")
+        if not job_id:
+            raise ValueError("this OutboxJob has no job_status_id yet: send() it first")
+        return f"{type(self)._path}/{path_id(job_id)}{suffix}"
+
+    async def update(
+        self,
+        send_at: int | None = None,
+        retry_limit_datetime: int | None = None,
+        **message: Any,
+    ) -> OutboxJob:
+        """Reschedule (`send_at`, `retry_limit_datetime`) and/or change message fields
+        (`subject`, `body`, `to`...) while the job has not been sent."""
+        body = dict(message)
+        if send_at is not None:
+            body["send_at"] = send_at
+        if retry_limit_datetime is not None:
+            body["retry_limit_datetime"] = retry_limit_datetime
+        await self._apply("PATCH", self._url(), json=body)
+        return self
+
+    async def cancel(self) -> OutboxJob:
+        """Cancel the send (`DELETE`); the job then shows `status` "cancelled"."""
+        await self._apply("DELETE", self._url())
+        return self
+
+
+class RoomResource(fields.RoomResourceFields, Model):
+    pass
 
 
 MODELS: dict[str, type[Model]] = {

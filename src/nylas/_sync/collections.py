@@ -17,6 +17,7 @@ from nylas._transport.request import AuthKind, Request
 
 if TYPE_CHECKING:
     from nylas._sync.client import APIClient
+    from nylas._sync.models import OutboxJob
 
 M = TypeVar("M", bound=Model)
 
@@ -156,3 +157,28 @@ class Collection(Generic[M]):
             )
         )
         return reply.json()
+
+
+class Outbox(Collection["OutboxJob"]):
+    """`client.outbox`: messages the server sends at a later time (`/v2/outbox`). Lists like
+    any collection; `find(job_status_id)`, `send(...)` to schedule one."""
+
+    def __init__(self, client: APIClient) -> None:
+        from nylas._sync.models import OutboxJob
+
+        super().__init__(client, OutboxJob)
+
+    def send(
+        self,
+        message: Model | Mapping[str, Any],
+        send_at: int,
+        retry_limit_datetime: int | None = None,
+    ) -> OutboxJob:
+        """Schedule `message` (a `Draft`, or the fields `POST /send` takes) for `send_at`
+        (a Unix time); the server tries until `retry_limit_datetime` if given."""
+        body = dict(message.as_json() if isinstance(message, Model) else message)
+        body["send_at"] = send_at
+        if retry_limit_datetime is not None:
+            body["retry_limit_datetime"] = retry_limit_datetime
+        reply = self._client._send(Request("POST", self.path, json=body))
+        return self.model._build(self._client, reply.json())

@@ -248,3 +248,48 @@ class WebhookFields(ModelData):
     state: str | None
     triggers: list[str] | None
     version: int | None
+
+
+class JobStatusFields(ModelData):
+    """A job's progress (`/job-statuses`): for an outbox message, `action` "outbox"."""
+
+    _object_type = "job_status"
+    _path = "/job-statuses"
+
+    action: str | None
+    status: str | None
+    created_at: int | None
+    send_at: int | None
+    original_send_at: int | None
+    message_id: str | None
+    thread_id: str | None
+    original_data: dict[str, Any] | None
+    metadata: dict[str, Any] | None
+
+
+class OutboxJobFields(ModelData):
+    """A message scheduled in the outbox (`/v2/outbox`), known by its `job_status_id`."""
+
+    _object_type = "outbox"
+    _path = "/v2/outbox"
+
+    status: str | None
+    send_at: int | None
+    original_send_at: int | None
+    message_id: str | None
+    thread_id: str | None
+    original_data: dict[str, Any] | None
+
+
+class RoomResourceFields(ModelData):
+    """A meeting room (`/resources`); capacity and floor number come as strings."""
+
+    _object_type = "room_resource"
+    _path = "/resources"
+
+    email: str | None
+    name: str | None
+    capacity: str | None
+    building: str | None
+    floor_name: str | None
+    floor_number: str | None

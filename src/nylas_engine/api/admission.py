@@ -7,6 +7,10 @@ request that finds the queue full, or waits longer, is answered at once with 503
 Under a crowd the engine so stays quick for what it admits and tells the rest to come back,
 instead of letting every request time out.
 
+A request's body is read before it takes a slot (api/bodies.py): a client that sends its
+body slowly, or stops, holds only its own connection; one that stops for `body_timeout`
+seconds is answered 408.
+
 Long-lived requests (`/delta/longpoll`, `/delta/streaming`) spend their time waiting for
 changes, holding no database session (api/routes/delta.py); they count against a cap of
 their own (`max_streams`, no queue) so that they never take the slots short requests need.
@@ -21,6 +25,15 @@ from __future__ import annotations
 import anyio
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from nylas_engine.api.bodies import (
+    BodyTimeout,
+    BodyTooLarge,
+    body_limit,
+    has_body,
+    read_body,
+    replaying,
+    spooled,
+)
 from nylas_engine.api.errors import APIError
 from nylas_engine.config import Settings
 
@@ -76,12 +89,39 @@ class AdmissionMiddleware:
         self.app = app
         self.short = Gate(settings.max_in_flight, settings.max_queued, settings.queue_timeout)
         self.long = Gate(settings.max_streams, 0, 0.0)
+        self.upload = settings.max_upload_bytes
+        self.body_timeout = settings.body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         gate = self.long if scope["path"].rstrip("/") in LONG_LIVED else self.short
+        if not has_body(scope):
+            await self._admitted(gate, scope, receive, send)
+            return
+        # The body first, then a slot: a client slow to send it holds no slot meanwhile.
+        async with spooled() as spool:
+            try:
+                await read_body(receive, spool, body_limit(scope, self.upload), self.body_timeout)
+            except BodyTooLarge:
+                limit = body_limit(scope, self.upload)
+                error = APIError(
+                    413, f"Request body is larger than the limit of {limit} bytes.", "api_error"
+                )
+                await error.response()(scope, receive, send)
+                return
+            except BodyTimeout:
+                error = APIError(
+                    408,
+                    f"The request body stopped arriving for {self.body_timeout:g} seconds.",
+                    headers={"Connection": "close"},
+                )
+                await error.response()(scope, receive, send)
+                return
+            await self._admitted(gate, scope, replaying(spool, receive), send)
+
+    async def _admitted(self, gate: Gate, scope: Scope, receive: Receive, send: Send) -> None:
         if not await gate.enter():
             await busy().response()(scope, receive, send)
             return

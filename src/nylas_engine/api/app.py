@@ -14,13 +14,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nylas_engine import __version__
 from nylas_engine.api.admission import AdmissionMiddleware
+from nylas_engine.api.bodies import body_limit
 from nylas_engine.api.docs import install_docs
 from nylas_engine.api.errors import APIError, install_handlers
 from nylas_engine.api.idempotency import IdempotencyMiddleware
 from nylas_engine.api.query_guard import QueryGuardMiddleware
 from nylas_engine.api.ratelimit import ConcurrencyCap, FailureLimiter
 from nylas_engine.api.routes import routers
-from nylas_engine.config import MAX_JSON_BYTES, Settings
+from nylas_engine.config import Settings
 from nylas_engine.context import EngineContext
 
 
@@ -111,16 +112,8 @@ class BodyLimitMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            headers = dict(scope.get("headers") or [])
-            length = headers.get(b"content-length")
-            ctype = headers.get(b"content-type", b"")
-            limit = (
-                self.ctx.settings.max_upload_bytes + 1024 * 1024
-                if ctype.startswith(b"multipart/")
-                else max(MAX_JSON_BYTES, self.ctx.settings.max_upload_bytes)
-                if ctype.startswith(b"message/rfc822")
-                else MAX_JSON_BYTES
-            )
+            length = dict(scope.get("headers") or []).get(b"content-length")
+            limit = body_limit(scope, self.ctx.settings.max_upload_bytes)
             if length is not None and length.isdigit() and int(length) > limit:
                 response = APIError(
                     413, f"Request body is larger than the limit of {limit} bytes.", "api_error"

@@ -69,6 +69,23 @@ def transaction(session: Session) -> Iterator[None]:
     session.commit()
 
 
+@contextmanager
+def released(session: Session, *unsaved: object) -> Iterator[None]:
+    """Ends the session's transaction without writing anything, for network I/O that must
+    happen before a write (no connection or lock is held while it waits). The `unsaved`
+    objects keep their changes: they leave the session and come back when the block ends,
+    to be written with the rest; everything else is read again when next used."""
+    kept = [o for o in unsaved if o in session]
+    for obj in kept:
+        session.expunge(obj)
+    session.rollback()
+    try:
+        yield
+    finally:
+        for obj in kept:
+            session.add(obj)
+
+
 def _authorization(request: Request) -> tuple[str, str]:
     """(scheme in lower case, credentials) of the Authorization header."""
     scheme, _, value = request.headers.get("authorization", "").partition(" ")

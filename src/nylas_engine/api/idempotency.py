@@ -26,17 +26,15 @@ store/idempotency.py, which holds the SQL. Here:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
 import secrets
-import tempfile
-from typing import IO
 
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from nylas_engine.api.bodies import BodyTooLarge, read_body, replaying, spooled
 from nylas_engine.api.deps import basic_pair
 from nylas_engine.api.errors import APIError
 from nylas_engine.config import MAX_JSON_BYTES
@@ -48,8 +46,6 @@ log = logging.getLogger("nylas_engine")
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 MAX_KEY_LENGTH = 255
 MAX_STORED_BODY = 4 * 1024 * 1024
-SPOOL_IN_MEMORY = 1024 * 1024
-REPLAY_CHUNK = 64 * 1024
 # Routes whose replies hand out credentials: never replayed, so never stored.
 UNSTORED_PREFIXES = ("/connect/", "/oauth/")
 SECRET_NAMES = ("access_token", "client_secret", "refresh_token")
@@ -114,13 +110,13 @@ class IdempotencyMiddleware:
             await _error(send, 400, f"Idempotency-Key is longer than {MAX_KEY_LENGTH} characters.")
             return
         # Spooled: an upload's body is not held in memory (past the first MiB) while waiting.
-        with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
-            body_digest = await _read_body(receive, spool, self._body_limit())
-            if body_digest is None:
+        async with spooled() as spool:
+            try:
+                body_digest = await read_body(receive, spool, self._body_limit())
+            except BodyTooLarge:
                 await _error(send, 413, "Request body is too large.", "api_error")
                 return
-            spool.seek(0)
-            await self._keyed(scope, _replaying(spool, receive), send, key, body_digest)
+            await self._keyed(scope, replaying(spool, receive), send, key, body_digest)
 
     async def _keyed(
         self, scope: Scope, receive: Receive, send: Send, key: str, body_digest: str
@@ -274,25 +270,6 @@ class IdempotencyMiddleware:
             log.exception("Could not keep the reply for an Idempotency-Key")
 
 
-async def _read_body(receive: Receive, spool: IO[bytes], limit: int) -> str | None:
-    """Copy the request body into `spool`; its SHA-256, or None past `limit` bytes."""
-    digest = hashlib.sha256()
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":  # the client left
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        digest.update(chunk)
-        spool.write(chunk)
-        if not message.get("more_body", False):
-            break
-    return digest.hexdigest()
-
-
 def _carries_secret(body: bytes) -> bool:
     """Whether a reply hands out a credential: a top-level `access_token`, `client_secret`
     or `refresh_token` (a draft's metadata may hold such a key, which hands out nothing)."""
@@ -303,21 +280,6 @@ def _carries_secret(body: bytes) -> bool:
     except ValueError:
         return True  # not JSON, yet it names one: keep nothing
     return isinstance(data, dict) and any(name in data for name in SECRET_NAMES)
-
-
-def _replaying(spool: IO[bytes], receive: Receive) -> Receive:
-    """A `receive` that hands the app the body already read, then the client's own events."""
-    done = False
-
-    async def replay() -> Message:
-        nonlocal done
-        if done:
-            return await receive()
-        chunk = spool.read(REPLAY_CHUNK)
-        done = len(chunk) < REPLAY_CHUNK
-        return {"type": "http.request", "body": chunk, "more_body": not done}
-
-    return replay
 
 
 async def _error(

@@ -60,7 +60,7 @@ class DavSync:
                 password = vault.open_text(dav.sealed_password, "DAV password")
             else:
                 mail = load_credentials(self.ctx.settings.data_dir, account)
-                if mail is None:
+                if mail is None or not mail.imap_password:  # none, or an OAuth login
                     raise DavAuthFailed("the account has no stored password for CalDAV/CardDAV")
                 password = mail.imap_password
             self.urls: dict[str, str | None] = {

@@ -34,6 +34,7 @@ from nylas_engine.send.errors import SendError
 from nylas_engine.store import drafts
 from nylas_engine.store.mail import category_by_role, ingest_message, refresh_thread
 from nylas_engine.store.models import Account, Category, Message, now
+from nylas_engine.sync.hosts import policy_for
 
 log = logging.getLogger("nylas_engine.send")
 
@@ -301,7 +302,8 @@ def _deliver(
 
 def server_for(ctx: EngineContext, account: Account) -> smtp.SmtpServer:
     try:
-        return smtp.server_for(account, ctx.settings.data_dir)
+        policy = policy_for(ctx.settings.auth_mode, ctx.settings.allow_mail_hosts)
+        return smtp.server_for(account, ctx.settings.data_dir, policy)
     except SendError as exc:
         raise api_error(exc) from exc
 

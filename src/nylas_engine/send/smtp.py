@@ -22,6 +22,9 @@ from nylas_engine.send.errors import SendError
 from nylas_engine.store import credentials
 from nylas_engine.store.credentials import CredentialsError, MailCredentials
 from nylas_engine.store.models import Account
+from nylas_engine.sync.dial import PinnedSMTP, PinnedSMTPSSL
+from nylas_engine.sync.hosts import HostRefused, MailHostPolicy
+from nylas_engine.sync.imap import SyncError
 
 log = logging.getLogger("nylas_engine.send")
 
@@ -40,26 +43,38 @@ class SmtpServer:
     security: str = "plain"  # tls | starttls | plain
     username: str | None = None
     password: str | None = None
+    # Set for an account whose hosts a caller chose: the host's addresses are checked
+    # against it at each connection (sync/hosts.py).
+    policy: MailHostPolicy | None = None
+    # An OAuth 2.0 account's credentials: AUTH XOAUTH2/OAUTHBEARER instead of a password.
+    oauth: MailCredentials | None = None
 
 
-def server_for(account: Account, data_dir: Path | None = None) -> SmtpServer:
+def server_for(
+    account: Account, data_dir: Path | None = None, policy: MailHostPolicy | None = None
+) -> SmtpServer:
     """The account's SMTP settings and login; a 400 saying how to configure them when it
     has none (nothing can be sent, and no retry will change that).
 
     The password is the account's stored one (decrypted with the engine's key in
     `data_dir`); accounts without stored credentials may name an environment variable.
+    `policy` is applied to the host when the account's hosts are checked ones.
     """
     if not account.smtp_host:
         raise errors.not_configured(account.email_address)
-    security = (account.security or "plain").lower()
+    security = (account.smtp_security or account.security or "plain").lower()
     port = account.smtp_port or {"tls": 465, "starttls": 587}.get(security, 25)
     username, password = account.smtp_username, None
     stored = _stored_credentials(account, data_dir)
+    checked = policy if account.hosts_checked else None
+    if stored is not None and stored.oauth is not None:
+        user = username or account.imap_username or account.email_address
+        return SmtpServer(account.smtp_host, port, security, user, None, checked, stored)
     if stored is not None:
         username, password = username or account.imap_username, stored.smtp
     else:
         password = _password_from_env(account)
-    return SmtpServer(account.smtp_host, port, security, username, password)
+    return SmtpServer(account.smtp_host, port, security, username, password, checked)
 
 
 def _stored_credentials(account: Account, data_dir: Path | None) -> MailCredentials | None:
@@ -129,13 +144,26 @@ class _DataStarted:
         return error
 
 
+def _addresses(server: SmtpServer) -> tuple[str, ...]:
+    """Where to connect: the host itself, or its addresses the policy allows now."""
+    if server.policy is None:
+        return (server.host,)
+    try:
+        return server.policy.addresses(server.host, server.port, "SMTP")
+    except (HostRefused, SyncError) as exc:
+        raise errors.unreachable(str(exc)) from None
+
+
 def _connect(server: SmtpServer) -> smtplib.SMTP:
     context = ssl.create_default_context()
+    addresses = _addresses(server)
     smtp: smtplib.SMTP
     if server.security == "tls":
-        smtp = smtplib.SMTP_SSL(server.host, server.port, timeout=TIMEOUT, context=context)
+        smtp = PinnedSMTPSSL(
+            server.host, server.port, addresses=addresses, timeout=TIMEOUT, context=context
+        )
     else:
-        smtp = smtplib.SMTP(server.host, server.port, timeout=TIMEOUT)
+        smtp = PinnedSMTP(server.host, server.port, addresses=addresses, timeout=TIMEOUT)
     try:
         smtp.ehlo_or_helo_if_needed()
         if server.security == "starttls":
@@ -152,13 +180,31 @@ def _connect(server: SmtpServer) -> smtplib.SMTP:
 
 
 def _login(smtp: smtplib.SMTP, server: SmtpServer) -> None:
-    """Log in when we have a password and the server offers AUTH (a relay may not)."""
+    """Log in when we have a password and the server offers AUTH (a relay may not); with an
+    OAuth token always (oauth/sasl.py)."""
+    if server.oauth is not None and server.username:
+        _oauth_login(smtp, server.username, server.oauth)
+        return
     if not server.username or server.password is None or not smtp.has_extn("auth"):
         return
     try:
         smtp.login(server.username, server.password)
     except smtplib.SMTPAuthenticationError as exc:
         raise errors.auth_failed(exc.smtp_code, exc.smtp_error) from exc
+
+
+def _oauth_login(smtp: smtplib.SMTP, user: str, oauth: MailCredentials) -> None:
+    from nylas_engine.oauth import sasl
+    from nylas_engine.sync.imap import AuthFailed, SyncError, token_source
+
+    try:
+        sasl.smtp_login(smtp, user, token_source(oauth, "SMTP"))
+    except smtplib.SMTPAuthenticationError as exc:
+        raise errors.auth_failed(exc.smtp_code, exc.smtp_error) from exc
+    except AuthFailed as exc:
+        raise SendError(403, "The account's OAuth authorization was revoked or expired.") from exc
+    except SyncError as exc:
+        raise errors.unreachable(str(exc)) from exc
 
 
 def _transaction(

@@ -417,14 +417,19 @@ def file_invites(
         elif invite.sequence < (emailed.sequence or 0):
             continue  # an older version of the invitation than the one already filed
         changes = invite.changes()
+        stopped_recurring = False
         if changes["recurrence"] is None:
             del changes["recurrence"]  # SQL NULL (never set), not a JSON null
             if emailed.recurrence is not None:
                 emailed.recurrence = null()
+                stopped_recurring = True
         update_event(emailed, changes)
         emailed.message_id = message_id
         session.flush()  # ingest runs without autoflush; the next invitation may look it up
-        if invite.status == "cancelled":  # the whole series: every changed occurrence too
+        if stopped_recurring:  # no longer a series: its changed occurrences mean nothing
+            for override in session.scalars(_overrides(account, invite.uid)):
+                override.deleted_at = now()
+        elif invite.status == "cancelled":  # the whole series: every changed occurrence too
             for override in session.scalars(_overrides(account, invite.uid)):
                 cancel_event(override)
         elif changes.get("recurrence") is not None:

@@ -1,5 +1,5 @@
-"""Mail server passwords and apps' client secrets, encrypted at rest (Fernet: AES-128-CBC +
-HMAC-SHA256).
+"""Mail server passwords, OAuth 2.0 refresh tokens and apps' client secrets, encrypted at
+rest (Fernet: AES-128-CBC + HMAC-SHA256).
 
 The key comes from `$NYLAS_ENGINE_KEY` (a Fernet key, or any passphrase, which is stretched
 with scrypt), else from `secret.key` in the data directory, created on first use with mode
@@ -15,7 +15,7 @@ import base64
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +32,41 @@ class CredentialsError(Exception):
 
 
 @dataclass(frozen=True)
+class OAuthGrant:
+    """What renews an OAuth 2.0 account's access tokens (oauth/tokens.py): the provider's
+    token endpoint, the client the refresh token was issued to, and the refresh token. The
+    secrets stay out of its repr."""
+
+    provider: str  # "google" | "microsoft"
+    token_url: str
+    client_id: str
+    client_secret: str
+    refresh_token: str
+    scope: str = ""
+
+    def with_refresh_token(self, refresh_token: str) -> OAuthGrant:
+        return replace(self, refresh_token=refresh_token)
+
+    def to_json(self) -> dict[str, str]:
+        return asdict(self)
+
+    def __repr__(self) -> str:
+        return f"OAuthGrant(provider={self.provider!r}, client_id={self.client_id!r}, ***)"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
 class MailCredentials:
+    """A password login (`imap_password`, `smtp_password`), or an OAuth 2.0 one (`oauth`,
+    with an empty password): IMAP and SMTP then log in with XOAUTH2 / OAUTHBEARER."""
+
     imap_password: str
     smtp_password: str | None = None
+    oauth: OAuthGrant | None = None
+    # An access token already had for `oauth`, handed to the worker processes of a long
+    # fetch so that they do not refresh on their own. Never sealed.
+    access_token: str | None = None
 
     @property
     def smtp(self) -> str:
@@ -42,7 +74,8 @@ class MailCredentials:
         return self.smtp_password if self.smtp_password is not None else self.imap_password
 
     def __repr__(self) -> str:
-        return "MailCredentials(imap_password=***, smtp_password=***)"
+        kind = f", oauth={self.oauth!r}" if self.oauth is not None else ""
+        return f"MailCredentials(imap_password=***, smtp_password=***{kind})"
 
     __str__ = __repr__
 
@@ -88,9 +121,11 @@ class Vault:
         return cls(Fernet(_key_file(data_dir)))
 
     def seal(self, credentials: MailCredentials) -> bytes:
-        plain = {"imap_password": credentials.imap_password}
+        plain: dict[str, Any] = {"imap_password": credentials.imap_password}
         if credentials.smtp_password is not None:
             plain["smtp_password"] = credentials.smtp_password
+        if credentials.oauth is not None:
+            plain["oauth"] = credentials.oauth.to_json()
         return self._fernet.encrypt(json.dumps(plain).encode())
 
     def open(self, sealed: bytes) -> MailCredentials:
@@ -98,7 +133,12 @@ class Vault:
             plain = json.loads(self._decrypt(sealed, "mail credentials"))
         except ValueError as exc:
             raise CredentialsError("the stored mail credentials are damaged") from exc
-        return MailCredentials(plain["imap_password"], plain.get("smtp_password"))
+        grant = plain.get("oauth")
+        return MailCredentials(
+            plain["imap_password"],
+            plain.get("smtp_password"),
+            OAuthGrant(**grant) if isinstance(grant, dict) else None,
+        )
 
     def seal_text(self, secret: str) -> bytes:
         """Any other secret the engine must be able to read back (an app's client secret)."""

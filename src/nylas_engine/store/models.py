@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -83,7 +84,12 @@ class Account(PublicIdMixin, Base):
     smtp_port: Mapped[int | None] = mapped_column(Integer, nullable=True)
     smtp_username: Mapped[str | None] = mapped_column(String(255), nullable=True)
     security: Mapped[str] = mapped_column(String(16), default="plain")  # tls|starttls|plain
+    # SMTP's security where it differs from IMAP's (Microsoft 365: STARTTLS on 587).
+    smtp_security: Mapped[str | None] = mapped_column(String(16), nullable=True)
     credentials: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # The mail hosts were a caller's choice (POST /connect/authorize in token mode): every
+    # connection checks again what they resolve to (sync/hosts.py), not only the first.
+    hosts_checked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
     deleted_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

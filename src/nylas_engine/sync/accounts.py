@@ -59,7 +59,7 @@ CHANGED = "The account's mail servers changed while the new ones were being chec
 
 
 def _server_key(settings: ServerSettings) -> tuple[object, ...]:
-    smtp_port = settings.smtp_port or default_smtp_port(settings.security)
+    smtp_port = settings.smtp_port or default_smtp_port(settings.smtp_mode)
     return (
         settings.imap_host.strip().lower(),
         settings.imap_port,
@@ -181,6 +181,7 @@ def store_account(
     provider: str = "custom",
     login_password: bool = True,
     labels: bool = False,
+    hosts_checked: bool = False,
 ) -> Account:
     """Create the account, or update the one with that address, with the settings and
     credentials `verify` accepted (for the servers in `verified`).
@@ -190,8 +191,15 @@ def store_account(
     Gmail; else a folder account. An existing account keeps its kind, and gets the new
     settings and credentials (that is how a user fixes a changed password) and is set back
     to `running`; unless the `operator` says so, only if its current servers are among the
-    `verified` ones (they may have changed since the plan: `MoveRefused`).
+    `verified` ones (they may have changed since the plan: `MoveRefused`). `hosts_checked`:
+    the hosts are a caller's choice, to be checked on every connection (sync/hosts.py).
     """
+    if credentials.oauth is not None:
+        # Checking the servers refreshed the token: a provider that rotates refresh tokens
+        # has spent the one given, so the newer one is what the account keeps.
+        from nylas_engine.oauth.tokens import TOKENS
+
+        credentials = replace(credentials, oauth=TOKENS.current(credentials.oauth))
     sealed = Vault.for_data_dir(data_dir).seal(credentials)
     fields: dict[str, Any] = {
         "imap_host": settings.imap_host,
@@ -201,7 +209,9 @@ def store_account(
         "smtp_port": settings.smtp_port,
         "smtp_username": settings.smtp_username,
         "security": settings.security,
+        "smtp_security": settings.smtp_security,
         "credentials": sealed,
+        "hosts_checked": hosts_checked,
     }
     account = find_by_email(session, settings.email)
     if account is None:
@@ -212,7 +222,9 @@ def store_account(
             provider=provider,
             organization_unit=organization_unit(capabilities, labels),
             # The same password unlocks the /oauth/authorize consent page (stored hashed).
-            password=credentials.imap_password if login_password else None,
+            password=credentials.imap_password
+            if login_password and credentials.imap_password
+            else None,
             sync_state="running",
             **fields,
         )
@@ -227,3 +239,24 @@ def store_account(
     account.sync_error = None
     session.flush()
     return account
+
+
+def store_rotated(db: Database, data_dir: Path, account_id: int, used: MailCredentials) -> None:
+    """Store the newer refresh token the provider gave for `used` (the credentials loaded
+    from the account), if it rotated it (oauth/tokens.py), unless the account's credentials
+    changed meanwhile (a reconnection wins)."""
+    from nylas_engine.oauth.tokens import TOKENS
+
+    if used.oauth is None:
+        return
+    newer = TOKENS.current(used.oauth)
+    if newer == used.oauth:
+        return
+    vault = Vault.for_data_dir(data_dir)
+    with db.session() as session:
+        account = session.get(Account, account_id)
+        if account is None or not account.credentials:
+            return
+        if vault.open(account.credentials).oauth != used.oauth:
+            return
+        account.credentials = vault.seal(replace(used, oauth=newer))

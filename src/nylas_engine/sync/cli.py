@@ -21,6 +21,16 @@ def add_imap_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--password-file", help="file holding the password (first line)")
     p.add_argument("--smtp-password-env", help="env var with the SMTP password, if different")
     p.add_argument(
+        "--oauth",
+        choices=["google", "microsoft"],
+        help="sign in with the provider (OAuth 2.0, XOAUTH2): opens a browser sign-in on a "
+        "loopback address unless --refresh-token-env is given",
+    )
+    p.add_argument(
+        "--refresh-token-env",
+        help="env var holding a refresh token issued to the operator's OAuth client",
+    )
+    p.add_argument(
         "--labels",
         action="store_true",
         help="the server's folders are labels (a message in two folders has two labels); "
@@ -64,7 +74,12 @@ def cmd_accounts_add_imap(args: argparse.Namespace, ctx: Any) -> dict[str, Any]:
         default_smtp_port,
     )
 
-    password = read_password(args)
+    password: str | None = ""
+    if args.oauth:
+        credentials, labels = _oauth_credentials(args)
+    else:
+        password = read_password(args)
+        labels = False
     if password is None:
         raise SystemExit(
             "an IMAP account needs a password: --password-env VAR or --password-file F"
@@ -74,27 +89,45 @@ def cmd_accounts_add_imap(args: argparse.Namespace, ctx: Any) -> dict[str, Any]:
         smtp_password = os.environ.get(args.smtp_password_env)
         if smtp_password is None:
             raise SystemExit(f"the environment variable {args.smtp_password_env} is not set")
-    security = args.security or "tls"
+    preset = None if args.imap_host else _preset(args)
+    security = args.security or (preset.security if preset else "tls")
+    smtp_security = None
+    imap_host, smtp_host = args.imap_host, args.smtp_host
+    imap_port, smtp_port = args.imap_port, args.smtp_port
+    if preset is not None:  # explicit flags win over the preset's values
+        imap_host, imap_port = preset.imap_host, imap_port or preset.imap_port
+        smtp_host = smtp_host or preset.smtp_host
+        smtp_port = smtp_port or (preset.smtp_port if smtp_host == preset.smtp_host else None)
+        if not args.security and smtp_host == preset.smtp_host:
+            smtp_security = preset.smtp_security
+        labels = labels or preset.organization_unit == "label"
     settings = ServerSettings(
         email=args.email,
-        imap_host=args.imap_host,
-        imap_port=args.imap_port or default_imap_port(security),
+        imap_host=imap_host,
+        imap_port=imap_port or default_imap_port(security),
         imap_username=args.username or args.email,
-        smtp_host=args.smtp_host,
-        smtp_port=(args.smtp_port or default_smtp_port(security)) if args.smtp_host else None,
+        smtp_host=smtp_host,
+        smtp_port=(smtp_port or default_smtp_port(smtp_security or security))
+        if smtp_host
+        else None,
         smtp_username=args.smtp_username or args.username or args.email,
         security=security,
+        smtp_security=smtp_security if smtp_security != security else None,
     )
+    if args.oauth:
+        credentials = MailCredentials("", None, credentials.oauth)
+    else:
+        credentials = MailCredentials(password, smtp_password)
     try:
         account = connect_account(
             ctx.db,
             ctx.settings.data_dir,
             settings,
-            MailCredentials(password, smtp_password),
+            credentials,
             allow_move=True,  # the operator may move an account to other servers
             name=args.name or "",
-            provider=args.provider,
-            labels=args.labels or args.organization_unit == "label",
+            provider=_provider_name(args, preset),
+            labels=labels or args.labels or args.organization_unit == "label",
         )
         return {
             "id": account.public_id,
@@ -104,6 +137,59 @@ def cmd_accounts_add_imap(args: argparse.Namespace, ctx: Any) -> dict[str, Any]:
         }
     except SyncError as exc:
         raise SystemExit(f"error: {exc}") from None
+
+
+def _preset(args: argparse.Namespace) -> Any:
+    """The servers of the email's provider (sync/presets.py), or those of the `--oauth`
+    provider (a Google Workspace or Microsoft 365 custom domain); SystemExit when there are
+    none and no --imap-host."""
+    from nylas_engine.sync import presets
+
+    if args.oauth:
+        from nylas_engine.oauth.providers import provider
+
+        p = provider(args.oauth)
+        if p.servers_set:  # the operator's servers for the provider
+            return presets.Preset(
+                p.api_name, p.imap[0], p.smtp[0], p.imap[1], p.smtp[1], p.security,
+                p.smtp_security, "folder", p.name,
+            )  # fmt: skip
+        return presets.for_oauth(p.name, args.email)
+    found = presets.lookup(args.email)
+    if found is None:
+        raise SystemExit(f"no preset for {args.email}: give --imap-host (and --smtp-host)")
+    return found
+
+
+def _provider_name(args: argparse.Namespace, preset: Any) -> str:
+    if args.provider != "custom" or preset is None:
+        return str(args.provider)
+    return str(preset.name)
+
+
+def _oauth_credentials(args: argparse.Namespace) -> tuple[Any, bool]:
+    """An OAuth grant for the operator's client of `--oauth`: from --refresh-token-env, or
+    by signing in in a browser (oauth/loopback.py)."""
+    from nylas_engine.oauth.providers import provider
+    from nylas_engine.store.credentials import MailCredentials, OAuthGrant
+
+    p = provider(args.oauth)
+    if not p.configured:
+        prefix = f"NYLAS_ENGINE_{p.name.upper()}_"
+        raise SystemExit(f"set {prefix}CLIENT_ID and {prefix}CLIENT_SECRET (the OAuth client)")
+    if args.refresh_token_env:
+        token = os.environ.get(args.refresh_token_env)
+        if not token:
+            raise SystemExit(f"the environment variable {args.refresh_token_env} is not set")
+        grant = OAuthGrant(p.name, p.token_url, p.client_id, p.client_secret, token)
+    else:
+        from nylas_engine.oauth.loopback import sign_in
+
+        signed_in = sign_in(p, args.email)
+        if signed_in.email != args.email.strip().lower():
+            raise SystemExit(f"signed in as {signed_in.email}, not {args.email}")
+        grant = signed_in.grant
+    return MailCredentials("", None, grant), False
 
 
 # ------------------------------------------------------------------------------ sync

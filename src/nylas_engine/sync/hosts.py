@@ -11,7 +11,11 @@ allow more by name, address or network (`serve --allow-mail-hosts`, or
 `NYLAS_ENGINE_ALLOW_MAIL_HOSTS="127.0.0.1,10.0.0.0/8,mail.internal"`; `*` allows all). An
 allowed name is trusted whatever it resolves to.
 
-The name is resolved once, here, and `pin` puts the allowed addresses into the
+An account whose hosts a caller chose (`Account.hosts_checked`) has them checked again on
+every connection, by sync and by send: a name that was public when the account was connected
+may point at a private address later.
+
+The name is resolved once per connection, here, and `pin` puts the allowed addresses into the
 `ServerSettings`; the connection then goes to one of them (sync/dial.py), so a DNS answer
 that changes between the check and the connection (rebinding) cannot slip a private address
 past the check. TLS still checks the server's certificate against the name.
@@ -22,6 +26,8 @@ from __future__ import annotations
 import ipaddress
 import socket
 from dataclasses import dataclass, replace
+from functools import cache
+from typing import Any
 
 from nylas_engine.sync.imap import ServerSettings, ServerUnreachable
 
@@ -124,6 +130,12 @@ class MailHostPolicy:
 UNRESTRICTED = MailHostPolicy(restricted=False)
 
 
+@cache
+def policy_for(auth_mode: str, allowed: str) -> MailHostPolicy:
+    """Token mode connects to public hosts and the operator's; open mode (loopback) to any."""
+    return MailHostPolicy.parse(allowed, restricted=auth_mode == "token")
+
+
 def _resolve(host: str, port: int, server: str) -> list[Address]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
@@ -138,3 +150,14 @@ def _resolve(host: str, port: int, server: str) -> list[Address]:
         except ValueError:
             continue
     return addresses
+
+
+def checked_again(engine: Any, settings: ServerSettings) -> ServerSettings:
+    """`settings` pinned to addresses the engine's policy (`engine`: its settings, with
+    `auth_mode` and `allow_mail_hosts`) allows now; `ServerUnreachable` when the host no
+    longer resolves to one (a changed DNS answer is treated like an outage, retried later)."""
+    policy = policy_for(engine.auth_mode, engine.allow_mail_hosts)
+    try:
+        return policy.pin(settings)
+    except HostRefused as exc:
+        raise ServerUnreachable(f"{exc} (the host now resolves to another address)") from None

@@ -30,6 +30,8 @@ from imapclient import exceptions as imap_errors
 from imapclient.imap_utf7 import decode as decode_utf7
 from imapclient.response_parser import parse_fetch_response, parse_response
 
+from nylas_engine.oauth import sasl
+from nylas_engine.oauth.tokens import TOKENS, GrantRejected, TokenUnavailable
 from nylas_engine.store.credentials import MailCredentials
 from nylas_engine.sync.dial import Deadline, PinnedIMAPClient, PinnedSMTP, PinnedSMTPSSL
 
@@ -82,6 +84,9 @@ class ServerSettings:
     smtp_port: int | None = None
     smtp_username: str | None = None
     security: str = "tls"
+    # SMTP's own security where it differs from IMAP's (Microsoft 365: IMAP on 993 with TLS,
+    # SMTP on 587 with STARTTLS); None: the same as `security`.
+    smtp_security: str | None = None
     # The addresses to connect to instead of looking the host names up again: set once
     # checked (sync/hosts.py). TLS still checks the certificates against the names.
     imap_addresses: tuple[str, ...] = ()
@@ -98,7 +103,12 @@ class ServerSettings:
             smtp_port=account.smtp_port,
             smtp_username=account.smtp_username or account.imap_username or account.email_address,
             security=account.security,
+            smtp_security=getattr(account, "smtp_security", None),
         )
+
+    @property
+    def smtp_mode(self) -> str:
+        return self.smtp_security or self.security
 
 
 def default_imap_port(security: str) -> int:
@@ -136,7 +146,13 @@ def connect_imap(
     try:
         if settings.security == "starttls":
             client.starttls(_tls_context())
-        client.login(settings.imap_username, credentials.imap_password)
+        if credentials.oauth is not None:
+            sasl.imap_login(client, settings.imap_username, token_source(credentials, "IMAP"))
+        else:
+            client.login(settings.imap_username, credentials.imap_password)
+    except SyncError:
+        close_quietly(client)
+        raise
     except imap_errors.LoginError as exc:
         close_quietly(client)
         raise AuthFailed(
@@ -146,6 +162,25 @@ def connect_imap(
         close_quietly(client)
         raise ServerUnreachable(f"lost the {where} while logging in: {_describe(exc)}") from None
     return client
+
+
+def token_source(credentials: MailCredentials, server: str) -> Any:
+    """`fresh -> access token` for an OAuth login: a refresh token the provider refuses is
+    `AuthFailed` (new consent needed), an unusable token endpoint `ServerUnreachable`."""
+    grant = credentials.oauth
+    assert grant is not None
+
+    def token(fresh: bool) -> str:
+        if not fresh and credentials.access_token:
+            return credentials.access_token
+        try:
+            return TOKENS.access_token(grant, fresh=fresh)
+        except GrantRejected as exc:
+            raise AuthFailed(f"{exc}; the account must be connected again", server) from None
+        except TokenUnavailable as exc:
+            raise ServerUnreachable(str(exc), server) from None
+
+    return token
 
 
 def enable_extensions(client: IMAPClient) -> tuple[bool, bool]:
@@ -331,12 +366,13 @@ def check_smtp(
     """Connect to the SMTP server and log in if it offers AUTH; raise like `connect_imap`."""
     if not settings.smtp_host:
         return
-    port = settings.smtp_port or default_smtp_port(settings.security)
+    mode = settings.smtp_mode
+    port = settings.smtp_port or default_smtp_port(mode)
     where = f"SMTP server {settings.smtp_host}:{port}"
     addresses = settings.smtp_addresses or (settings.smtp_host,)
     smtp: smtplib.SMTP | None = None
     try:
-        if settings.security == "tls":
+        if mode == "tls":
             smtp = PinnedSMTPSSL(
                 settings.smtp_host,
                 port,
@@ -350,11 +386,14 @@ def check_smtp(
                 settings.smtp_host, port, addresses=addresses, deadline=deadline, timeout=timeout
             )
         smtp.ehlo()
-        if settings.security == "starttls":
+        if mode == "starttls":
             smtp.starttls(context=_tls_context())
             smtp.ehlo()
-        if smtp.has_extn("auth"):
-            smtp.login(settings.smtp_username or settings.imap_username, credentials.smtp)
+        user = settings.smtp_username or settings.imap_username
+        if credentials.oauth is not None:
+            sasl.smtp_login(smtp, user, token_source(credentials, "SMTP"))
+        elif smtp.has_extn("auth"):
+            smtp.login(user, credentials.smtp)
     except smtplib.SMTPAuthenticationError as exc:
         raise AuthFailed(f"the {where} refused the login: {_describe(exc)}", "SMTP") from None
     except (OSError, smtplib.SMTPException) as exc:

@@ -10,9 +10,10 @@ sync, and the next pass tries it again. Only a broken connection ends the pass.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from imapclient import IMAPClient
@@ -20,9 +21,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from nylas_engine.context import EngineContext
+from nylas_engine.oauth.tokens import TOKENS, TokenError
 from nylas_engine.store.credentials import MailCredentials
 from nylas_engine.store.credentials import load as load_credentials
 from nylas_engine.store.models import Account, Category, ImapUid
+from nylas_engine.sync.accounts import store_rotated
 from nylas_engine.sync.folders import (
     SKIP_FLAGS,
     Namespace,
@@ -31,6 +34,7 @@ from nylas_engine.sync.folders import (
     personal_namespace,
     remove_category,
 )
+from nylas_engine.sync.hosts import checked_again
 from nylas_engine.sync.imap import (
     NETWORK_ERRORS,
     REFUSED,
@@ -98,9 +102,18 @@ class AccountSync:
                 raise AuthFailed("the account has no IMAP server")
             settings = ServerSettings.from_account(account)
             credentials = load_credentials(self.ctx.settings.data_dir, account)
+            hosts_checked = account.hosts_checked
         if credentials is None:
             raise AuthFailed("the account has no stored IMAP credentials")
+        if hosts_checked:
+            settings = checked_again(self.ctx.settings, settings)
         client = connect_imap(settings, credentials)
+        store_rotated(self.ctx.db, self.ctx.settings.data_dir, self.account_id, credentials)
+        if credentials.oauth is not None:
+            # Worker processes of a long fetch log in with the token this login used.
+            with contextlib.suppress(TokenError):  # then they refresh on their own
+                token = TOKENS.access_token(credentials.oauth)
+                credentials = replace(credentials, access_token=token)
         self.remote = (settings, credentials)
         try:
             self.condstore, self.qresync = enable_extensions(client)

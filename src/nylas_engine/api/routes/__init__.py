@@ -27,6 +27,7 @@ MODULES = [
     "delta",
     "connect",
     "oauth",
+    "oauth_providers",
     "apps",
 ]
 

@@ -16,7 +16,6 @@ only which server could not be reached or logged in to, nothing the server said.
 from __future__ import annotations
 
 import logging
-from functools import cache
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -37,8 +36,10 @@ from nylas_engine.api.views.account import account_json
 from nylas_engine.calendar.when import InvalidInput
 from nylas_engine.context import EngineContext
 from nylas_engine.dav.settings import check_hosts, read_settings, store_settings
+from nylas_engine.oauth import providers
+from nylas_engine.oauth.login import oauth_account
 from nylas_engine.store import auth
-from nylas_engine.store.credentials import MailCredentials
+from nylas_engine.store.credentials import MailCredentials, OAuthGrant
 from nylas_engine.sync.accounts import (
     MOVE_NEEDS_PROOF,
     MoveRefused,
@@ -47,7 +48,7 @@ from nylas_engine.sync.accounts import (
     store_account,
     verify_servers,
 )
-from nylas_engine.sync.hosts import UNRESTRICTED, HostRefused, MailHostPolicy
+from nylas_engine.sync.hosts import UNRESTRICTED, HostRefused, policy_for
 from nylas_engine.sync.imap import (
     SECURITY_MODES,
     AuthFailed,
@@ -61,6 +62,8 @@ router = APIRouter(route_class=SessionRoute)
 log = logging.getLogger("nylas_engine.connect")
 
 IMAP_PROVIDERS = ("imap", "custom", "icloud", "yahoo", "aol", "fastmail")
+# Native auth with a refresh token (hosted v2's fields): the settings' key prefix by provider.
+OAUTH_PROVIDERS = {"gmail": "google", "office365": "microsoft"}
 
 
 def _string(data: dict[str, Any], name: str, *, required: bool = False) -> str | None:
@@ -131,10 +134,29 @@ def server_settings(body: dict[str, Any]) -> tuple[ServerSettings, MailCredentia
     )
 
 
-@cache
-def mail_host_policy(auth_mode: str, allowed: str) -> MailHostPolicy:
-    """Token mode connects to public hosts and the operator's; open mode (loopback) to any."""
-    return MailHostPolicy.parse(allowed, restricted=auth_mode == "token")
+def oauth_settings(
+    body: dict[str, Any], provider: str
+) -> tuple[ServerSettings, MailCredentials, bool]:
+    """`provider: gmail` with `settings: {google_client_id, google_client_secret,
+    google_refresh_token}`, or `office365` with the `microsoft_` ones: the account's servers
+    (the provider's, sync/presets.py), its credentials and folder model. The token
+    endpoint is the operator's setting for the provider, never the caller's."""
+    email = _string(body, "email_address", required=True)
+    settings = body.get("settings")
+    if not isinstance(settings, dict):
+        raise bad_request("Missing required field: settings")
+    prefix = OAUTH_PROVIDERS[provider]
+    found = {
+        key: _string(settings, f"{prefix}_{key}", required=True)
+        for key in ("client_id", "client_secret", "refresh_token")
+    }
+    assert email is not None
+    p = providers.provider(prefix)
+    grant = OAuthGrant(
+        p.name, p.token_url, str(found["client_id"]), str(found["client_secret"]),
+        str(found["refresh_token"]),
+    )  # fmt: skip
+    return oauth_account(p, email.strip(), grant)
 
 
 @router.post("/connect/authorize")
@@ -150,11 +172,18 @@ def authorize(
     client_id = _string(body, "client_id", required=True)
     assert client_id is not None
     provider = _string(body, "provider") or "imap"
-    if provider not in IMAP_PROVIDERS:
-        raise bad_request(f"Provider {provider!r} is not supported: this engine connects IMAP.")
-    settings, credentials = server_settings(body)
+    labels = False
+    if provider in OAUTH_PROVIDERS:
+        settings, credentials, labels = oauth_settings(body, provider)
+    elif provider in IMAP_PROVIDERS:
+        settings, credentials = server_settings(body)
+    else:
+        raise bad_request(
+            f"Provider {provider!r} is not supported: this engine connects IMAP, "
+            "gmail and office365."
+        )
     try:  # calendars and contacts on CalDAV/CardDAV servers, if given (dav/settings.py)
-        dav = read_settings(body["settings"])
+        dav = read_settings(body.get("settings") or {})
     except InvalidInput as exc:
         raise bad_request(str(exc)) from None
     scopes = _string(body, "scopes") or auth.DEFAULT_SCOPES
@@ -172,7 +201,7 @@ def authorize(
         servers = plan.servers_to_verify(move_allowed=move_allowed)
     except MoveRefused as exc:
         raise APIError(403, str(exc)) from None
-    policy = mail_host_policy(ctx.settings.auth_mode, ctx.settings.allow_mail_hosts)
+    policy = policy_for(ctx.settings.auth_mode, ctx.settings.allow_mail_hosts)
     try:
         if dav is not None:
             check_hosts(policy, dav)
@@ -206,6 +235,9 @@ def authorize(
                 verified=servers,
                 name=_string(body, "name") or "",
                 provider="custom" if provider == "imap" else provider,
+                labels=labels,
+                # The servers of an OAuth provider are the operator's, not the caller's.
+                hosts_checked=policy.restricted and provider not in OAUTH_PROVIDERS,
             )
         except MoveRefused as exc:
             raise APIError(409, str(exc)) from None

@@ -24,6 +24,7 @@ from nylas_engine.api.deps import (
     db_session,
     get_ctx,
     json_object,
+    released,
     write_scope,
 )
 from nylas_engine.api.errors import bad_request, not_found, unauthorized
@@ -226,7 +227,7 @@ def _notify(
 ) -> None:
     """Email `invited` a REQUEST (`kind` "new" or "update") for the event as it now is, and
     `removed` a CANCEL; the account itself is never emailed. Called before the change is
-    written, inside the request's transaction.
+    written; the request's transaction is ended (nothing written yet) while SMTP talks.
 
     Why send first: a delivery that fails leaves nothing behind. The handler raises the
     SMTP error (§2.3: 402, 403, 429, 503...), the session rolls back, and the event is as
@@ -246,28 +247,31 @@ def _notify(
     if not to_invite and not to_cancel:
         return
     server = outbox.server_for(scope.ctx, scope.account)
+    sender = scope.account.email_address
+    messages = [
+        ([p["email"] for p in recipients], _invitation(scope, event, message_kind, recipients))
+        for recipients, message_kind in ((to_invite, kind), (to_cancel, "cancel"))
+        if recipients
+    ]
     sent_any = False
-    for recipients, message_kind in ((to_invite, kind), (to_cancel, "cancel")):
-        if not recipients:
-            continue
-        message = _invitation(scope, event, message_kind, recipients)
-        try:
-            smtp.deliver(
-                server,
-                scope.account.email_address,
-                [p["email"] for p in recipients],
-                BytesIO(message.as_bytes()),
+    failure: SendError | None = None
+    with released(scope.session, event):  # no transaction open while SMTP talks
+        for addresses, message in messages:
+            try:
+                smtp.deliver(server, sender, addresses, BytesIO(message.as_bytes()))
+            except SendError as exc:
+                failure = exc
+                break
+            sent_any = True
+    if failure is not None:
+        error = outbox.api_error(failure)
+        if sent_any:
+            scope.session.commit()
+            error.message = (
+                "The event was saved and its invitations sent, but the cancellations "
+                f"to removed participants were not: {error.message}"
             )
-        except SendError as exc:
-            error = outbox.api_error(exc)
-            if sent_any:
-                scope.session.commit()
-                error.message = (
-                    "The event was saved and its invitations sent, but the cancellations "
-                    f"to removed participants were not: {error.message}"
-                )
-            raise error from exc
-        sent_any = True
+        raise error from failure
 
 
 def _invitation(
@@ -394,12 +398,10 @@ def _email_reply(
     message = ical.rsvp_reply_message(
         sender=me, organizer=organizer, title=event.title, status=status, comment=comment, ics=ics
     )
+    server = outbox.server_for(scope.ctx, account)
+    sender = account.email_address
     try:
-        smtp.deliver(
-            outbox.server_for(scope.ctx, account),
-            account.email_address,
-            [organizer[1]],
-            BytesIO(message.as_bytes()),
-        )
+        with released(scope.session, event):  # no transaction open while SMTP talks
+            smtp.deliver(server, sender, [organizer[1]], BytesIO(message.as_bytes()))
     except SendError as exc:
         raise outbox.api_error(exc) from exc

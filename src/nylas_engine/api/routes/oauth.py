@@ -190,6 +190,7 @@ def login_page(
         hidden=hidden,
         email=escape(email or authz.login_hint),
         redirect_uri=escape(authz.redirect_uri),
+        providers=_provider_buttons(authz),
     )
     response = HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
     response.set_cookie(
@@ -202,6 +203,23 @@ def login_page(
         secure=request.url.scheme == "https",
     )
     return response
+
+
+def _provider_buttons(authz: AuthorizeRequest) -> str:
+    """ "Sign in with Google / Microsoft" for the providers the operator set up
+    (api/routes/oauth_providers.py)."""
+    from nylas_engine.oauth.providers import configured_providers
+
+    links = []
+    for p in configured_providers():
+        query = urlencode(
+            {**authz.hidden_fields(), "login_hint": authz.login_hint, "provider": p.name}
+        )
+        links.append(
+            f'<a class="provider" href="/oauth/provider/start?{escape(query)}">'
+            f"Sign in with {escape(p.label)}</a>"
+        )
+    return f'<div class="providers">{"".join(links)}</div><p class="or">or</p>' if links else ""
 
 
 # ------------------------------------------------------------------------------ authorize

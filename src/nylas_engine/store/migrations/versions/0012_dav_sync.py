@@ -1,14 +1,14 @@
 """CalDAV/CardDAV sync: endpoints, collections, objects, and API writes owed to the server.
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0016
 Create Date: 2026-12-06
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0010"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
