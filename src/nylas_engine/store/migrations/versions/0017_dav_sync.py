@@ -1,13 +1,13 @@
 """CalDAV/CardDAV sync: endpoints, collections, objects, and API writes owed to the server.
 
-Revision ID: 0012
+Revision ID: 0017
 Revises: 0016
 Create Date: 2026-12-06
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
+revision = "0017"
 down_revision = "0016"
 branch_labels = None
 depends_on = None
