@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from nylas_engine.config import DEFAULT_PORT, Settings, default_data_dir, parse_origins
+from nylas_engine.dav.cli import add_dav_arguments
 from nylas_engine.listener import Listener, open_listener
 from nylas_engine.resources_cli import add_resources_commands
 from nylas_engine.sync.cli import add_imap_arguments
@@ -75,6 +76,7 @@ def serve(
     from nylas_engine.api.app import create_app
     from nylas_engine.api.query_guard import AccessLogRedaction
     from nylas_engine.context import EngineContext
+    from nylas_engine.dav.worker import start_dav
     from nylas_engine.send.scheduler import start_outbox
     from nylas_engine.webhooks.deliver import start_webhooks
 
@@ -88,6 +90,7 @@ def serve(
     log_level = os.environ.get("NYLAS_ENGINE_LOG_LEVEL", "warning")
     print(f"nylas-engine serving on {listener.url} ({settings.auth_mode} mode)", flush=True)
     sync = start_sync(ctx)
+    dav = start_dav(ctx)
     webhooks = start_webhooks(ctx)
     scheduled = start_outbox(ctx)
     logging.getLogger("uvicorn.access").addFilter(AccessLogRedaction())
@@ -105,7 +108,7 @@ def serve(
         uvicorn.Server(config).run(sockets=[listener.sock])
     finally:
         listener.close()
-        for service in (sync, webhooks, scheduled):
+        for service in (sync, dav, webhooks, scheduled):
             if service is not None:
                 service.stop()
 
@@ -158,12 +161,16 @@ def _check_mail_hosts(allowed: str) -> None:
 
 
 def cmd_accounts_add(args: argparse.Namespace) -> None:
+    from nylas_engine.dav.cli import configure_dav, wants_dav
     from nylas_engine.store.accounts import create_account
     from nylas_engine.sync.cli import cmd_accounts_add_imap, read_password
 
     if args.imap_host or args.oauth or _has_preset(args):
         # A real mailbox: verified against its servers (named, or the provider's) first.
-        data = cmd_accounts_add_imap(args, _open(args))
+        ctx = _open(args)
+        data = cmd_accounts_add_imap(args, ctx)
+        if wants_dav(args):
+            configure_dav(ctx, data["id"], args, None)
         _emit(args, data, f"{data['id']}  {data['email_address']}")
         return
     password = read_password(args)
@@ -181,6 +188,8 @@ def cmd_accounts_add(args: argparse.Namespace) -> None:
             smtp_username=args.smtp_username,
         )
         data = {"id": account.public_id, "email_address": account.email_address}
+    if wants_dav(args):  # a calendar-only or contacts-only account, or a local one with both
+        configure_dav(ctx, data["id"], args, password)
     _emit(args, data, f"{data['id']}  {data['email_address']}")
 
 
@@ -422,6 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--smtp-username", help="SMTP login (default: the email address)")
     add_imap_arguments(p)
+    add_dav_arguments(p)
     _json_option(p)
     p.set_defaults(func=cmd_accounts_add)
     p = command(accounts, "list", "list accounts")

@@ -207,3 +207,9 @@ def _list(value: Any) -> list[Any]:
     if value is None:
         return []
     return list(value) if isinstance(value, list) else [value]
+
+
+def read_vevent(vevent: Any) -> Invite | None:
+    """One VEVENT of a stored calendar object (no iTIP method) read as `read_invites` does;
+    errors propagate (the caller decides what a broken event means)."""
+    return _invite("", vevent)

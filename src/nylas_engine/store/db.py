@@ -94,11 +94,12 @@ class Database:
             migrate(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         from nylas_engine.delta import log
-        from nylas_engine.store import metadata, thread_summary
+        from nylas_engine.store import dav_writeback, metadata, thread_summary
 
         log.install(self.sessions)
         metadata.install(self.sessions)
         thread_summary.install(self.sessions)
+        dav_writeback.install(self.sessions)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

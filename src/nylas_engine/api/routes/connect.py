@@ -33,7 +33,9 @@ from nylas_engine.api.routes.oauth import app_by_secret, redeem_code
 from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.scopes import scope_error
 from nylas_engine.api.views.account import account_json
+from nylas_engine.calendar.when import InvalidInput
 from nylas_engine.context import EngineContext
+from nylas_engine.dav.settings import check_hosts, read_settings, store_settings
 from nylas_engine.oauth import providers
 from nylas_engine.oauth.login import oauth_account
 from nylas_engine.store import auth
@@ -180,6 +182,10 @@ def authorize(
             f"Provider {provider!r} is not supported: this engine connects IMAP, "
             "gmail and office365."
         )
+    try:  # calendars and contacts on CalDAV/CardDAV servers, if given (dav/settings.py)
+        dav = read_settings(body.get("settings") or {})
+    except InvalidInput as exc:
+        raise bad_request(str(exc)) from None
     scopes = _string(body, "scopes") or auth.DEFAULT_SCOPES
     if problem := scope_error(scopes):
         raise bad_request(problem)
@@ -197,6 +203,8 @@ def authorize(
         raise APIError(403, str(exc)) from None
     policy = policy_for(ctx.settings.auth_mode, ctx.settings.allow_mail_hosts)
     try:
+        if dav is not None:
+            check_hosts(policy, dav)
         with connect_attempts(request).hold([f"client:{client_id}", f"ip:{client_ip(request)}"]):
             # Only the new servers are the caller's choice; the account's current ones
             # (checked first when it moves) are where its mail already lives. Name lookups
@@ -233,6 +241,8 @@ def authorize(
             )
         except MoveRefused as exc:
             raise APIError(409, str(exc)) from None
+        if dav is not None:
+            store_settings(session, ctx.settings.data_dir, account.id, dav)
         return {"code": auth.create_code(session, app, account, "", scopes)}
 
 

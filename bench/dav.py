@@ -1,0 +1,201 @@
+"""Initial CalDAV/CardDAV sync of N events and N contacts from a local Radicale, measured
+against a bare client loop that only fetches the same objects (issue 15).
+
+    python bench/dav.py [--count 2000] [--rounds 2]
+
+The bare loop is the engine's own WebDAV client (dav/client.py) doing a sync-collection
+REPORT and multigets of 100, the requests the engine makes, with nothing stored. The engine
+run is `DavSync` (collections, pull, every object parsed and stored in SQLite with its delta
+rows) into a fresh data directory each round. Radicale lists everything once before the
+rounds (it builds its cache on the first listing). Peak RSS is this process's (`ru_maxrss`
+growth is printed; Radicale runs in its own process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+_TESTS = Path(__file__).parent.parent / "tests"
+sys.path[:0] = [str(_TESTS / "dav"), str(_TESTS / "sync"), str(_TESTS)]
+
+import httpx  # noqa: E402
+from radicale_server import Radicale  # noqa: E402
+
+from nylas_engine.config import Settings  # noqa: E402
+from nylas_engine.context import EngineContext  # noqa: E402
+from nylas_engine.dav.client import DavClient  # noqa: E402
+from nylas_engine.dav.sync import DavSync  # noqa: E402
+from nylas_engine.store.accounts import create_account  # noqa: E402
+from nylas_engine.store.credentials import Vault  # noqa: E402
+from nylas_engine.store.dav import set_dav_account  # noqa: E402
+
+
+def _calendar(count: int) -> str:
+    events = "".join(
+        f"BEGIN:VEVENT\r\nUID:ev-{n}\r\nDTSTAMP:20260101T000000Z\r\n"
+        f"DTSTART;TZID=Europe/Paris:2027{1 + n % 12:02d}{1 + n % 28:02d}T{8 + n % 10:02d}0000\r\n"
+        f"DURATION:PT45M\r\nSUMMARY:Meeting {n}\r\nLOCATION:Room {n % 40}\r\n"
+        f"ATTENDEE;CN=Person {n}:mailto:p{n}@example.com\r\nEND:VEVENT\r\n"
+        for n in range(count)
+    )
+    return f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//bench//EN\r\n{events}END:VCALENDAR\r\n"
+
+
+def _cards(count: int) -> str:
+    return "".join(
+        f"BEGIN:VCARD\r\nVERSION:3.0\r\nUID:card-{n}\r\nN:Surname{n};Given{n};;;\r\n"
+        f"FN:Given{n} Surname{n}\r\nEMAIL;TYPE=WORK:g{n}@work.example\r\n"
+        f"EMAIL;TYPE=HOME:g{n}@home.example\r\nTEL;TYPE=CELL:+33 6 00 00 {n % 100:02d}\r\n"
+        f"ORG:Company {n % 50}\r\nEND:VCARD\r\n"
+        for n in range(count)
+    )
+
+
+def bare_loop(url: str, user: str, password: str) -> int:
+    fetched = 0
+    with DavClient(user, password) as client:
+        for kind, path in (("calendar", "cal/"), ("addressbook", "book/")):
+            collection = f"{url}/{user}/{path}"
+            rows, _token = client.sync_collection(collection, None)
+            hrefs = [r.href for r in rows if r.status == 200]
+            for start in range(0, len(hrefs), 100):
+                fetched += len(client.multiget(collection, kind, hrefs[start : start + 100]))
+    return fetched
+
+
+def engine_sync(url: str, user: str, password: str) -> int:
+    data_dir = Path(tempfile.mkdtemp(prefix="dav-bench-"))
+    ctx = EngineContext.open(Settings(data_dir=data_dir))
+    with ctx.db.session() as session:
+        account = create_account(session, f"{user}@example.com")
+        set_dav_account(
+            session,
+            account.id,
+            caldav_url=f"{url}/",
+            carddav_url=f"{url}/",
+            username=user,
+            sealed_password=Vault.for_data_dir(data_dir).seal_text(password),
+        )
+        account_id = account.id
+    sync = DavSync(ctx, account_id)
+    with sync.connect() as client:
+        sync.refresh_collections(client)
+        return sync.pull(client)
+
+
+def profile(url: str, user: str, password: str) -> None:
+    import cProfile
+    import pstats
+
+    cProfile.runctx("engine_sync(url, user, password)", globals(), locals(), "/tmp/dav.prof")
+    pstats.Stats("/tmp/dav.prof").sort_stats("cumulative").print_stats(35)
+
+
+def latency(server: Radicale, poll: float, rounds: int) -> None:
+    """An engine process with `NYLAS_ENGINE_DAV_POLL=poll`: how long until an event made
+    through the API is on the server (seen by another client), and one made by that client
+    is in the API."""
+    from dav_helpers import Phone, add_dav_account, calendar_named, eventually
+    from sync_engines import SyncEngine
+
+    engine = SyncEngine(
+        Path(tempfile.mkdtemp(prefix="dav-latency-")),
+        env={"NYLAS_ENGINE_DAV_POLL": str(poll), "NYLAS_ENGINE_SYNC_SCAN": "0.3"},
+    ).start()
+    try:
+        user, password = server.add_user()
+        phone = Phone(server, user, password)
+        calendar = phone.make_calendar("Bench")
+        account = add_dav_account(engine, server, user, password)
+        to_phone, to_api = [], []
+        with engine.client(account["id"]) as api:
+            listed = eventually(lambda: calendar_named(api, "Bench"), "the calendar", 60)
+            for n in range(rounds):
+                when = {"start_time": 1900000000 + n * 3600, "end_time": 1900001800 + n * 3600}
+                t = time.monotonic()
+                api.post(
+                    "/events", json={"calendar_id": listed["id"], "title": f"api {n}", "when": when}
+                )
+                eventually(
+                    lambda n=n: f"api {n}" in phone.events_by_title(calendar), "on the phone"
+                )
+                to_phone.append(time.monotonic() - t)
+                t = time.monotonic()
+                calendar.save_event(
+                    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//bench//EN\r\nBEGIN:VEVENT\r\n"
+                    f"UID:phone-{n}\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20300101T1{n}0000Z\r\n"
+                    f"SUMMARY:phone {n}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+                )
+                eventually(
+                    lambda n=n: api.get("/events", params={"title": f"phone {n}"}).json(),
+                    "in the API",
+                    poll + 30,
+                )
+                to_api.append(time.monotonic() - t)
+        print(f"API write on the server (other client sees it): max {max(to_phone):.2f} s")
+        print(f"other client's write in the API (poll {poll:g} s): max {max(to_api):.2f} s")
+    finally:
+        engine.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--profile", action="store_true", help="cProfile one engine sync")
+    parser.add_argument(
+        "--latency", action="store_true", help="only the latencies (engine process)"
+    )
+    args = parser.parse_args()
+    server = Radicale(Path(tempfile.mkdtemp(prefix="radicale-bench-"))).start()
+    try:
+        if args.latency:
+            latency(server, poll=5.0, rounds=5)
+            return
+        user, password = server.add_user()
+        http = httpx.Client(auth=(user, password), timeout=600)
+        started = time.monotonic()
+        for path, body, kind in (
+            ("cal/", _calendar(args.count), "text/calendar"),
+            ("book/", _cards(args.count), "text/vcard"),
+        ):
+            reply = http.put(
+                f"{server.url}/{user}/{path}", content=body.encode(), headers={"Content-Type": kind}
+            )
+            assert reply.status_code in (201, 204), reply.text
+        print(
+            f"seeded {args.count} events + {args.count} contacts"
+            f" in {time.monotonic() - started:.1f} s"
+        )
+        bare_loop(server.url, user, password)  # Radicale builds its cache
+        if args.profile:
+            profile(server.url, user, password)
+            return
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        bare, engine = [], []
+        for _ in range(args.rounds):
+            t = time.monotonic()
+            fetched = bare_loop(server.url, user, password)
+            bare.append(time.monotonic() - t)
+            t = time.monotonic()
+            stored = engine_sync(server.url, user, password)
+            engine.append(time.monotonic() - t)
+        rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(f"bare client loop: {min(bare):.2f} s ({fetched} objects fetched)")
+        print(f"engine initial sync: {min(engine):.2f} s ({stored} objects stored)")
+        print(f"ratio engine/bare: {min(engine) / min(bare):.2f}x")
+        print(
+            f"peak RSS of this process: {rss_after / 1024:.0f} MiB"
+            f" (after the warm-up: {rss_before / 1024:.0f} MiB)"
+        )
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""A real CalDAV/CardDAV server for the tests: Radicale in a temp dir, htpasswd users."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Radicale:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port = _free_port()
+        self.users: dict[str, str] = {}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def add_user(self, name: str | None = None, password: str | None = None) -> tuple[str, str]:
+        name = name or f"u{uuid.uuid4().hex[:8]}"
+        password = password or uuid.uuid4().hex
+        self.users[name] = password
+        (self.root / "users").write_text("".join(f"{u}:{p}\n" for u, p in self.users.items()))
+        return name, password
+
+    def start(self) -> Radicale:
+        (self.root / "users").touch()
+        config = self.root / "config"
+        config.write_text(
+            f"[server]\nhosts = 127.0.0.1:{self.port}\n"
+            f"[auth]\ntype = htpasswd\nhtpasswd_filename = {self.root / 'users'}\n"
+            "htpasswd_encryption = plain\ndelay = 0\n"
+            f"[storage]\nfilesystem_folder = {self.root / 'collections'}\n"
+            "[rights]\ntype = owner_only\n[logging]\nlevel = warning\n"
+        )
+        log = (self.root / "radicale.log").open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "radicale", "--config", str(config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(self.url + "/.web/", timeout=1)
+                return self
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError((self.root / "radicale.log").read_text())
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+        self.process = None
