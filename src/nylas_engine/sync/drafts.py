@@ -27,6 +27,8 @@ from sqlalchemy.orm import Session
 
 from nylas_engine.context import EngineContext
 from nylas_engine.search.index import remove_message
+from nylas_engine.send import build
+from nylas_engine.store import drafts
 from nylas_engine.store.models import Account, Category, ImapUid, Message
 from nylas_engine.sync.imap import expunge_uids
 
@@ -47,9 +49,6 @@ def _appended_version(ctx: EngineContext, draft: Message) -> int | None:
 
 
 def _render(ctx: EngineContext, account: Account, draft: Message, message_id: str) -> bytes:
-    from nylas_engine.send import build
-    from nylas_engine.store import drafts
-
     outgoing = build.Outgoing(
         from_=draft.from_ or drafts.default_sender(account),
         to=draft.to or [],
@@ -72,8 +71,6 @@ def _render(ctx: EngineContext, account: Account, draft: Message, message_id: st
 
 
 def _message_id(account: Account, draft: Message) -> str:
-    from nylas_engine.send import build
-
     domain = (account.email_address or "").rpartition("@")[2] or None
     return build.new_message_id(domain, draft.public_id)
 
@@ -144,8 +141,6 @@ def drop_drafts_gone_from_server(session: Session, message_ids: Iterable[int]) -
     Called when the folder sync sees UIDs expunged by another client: the draft was sent or
     discarded there, and must not be appended again. (The engine's own expunges of old
     versions drop their rows itself, so they never come here.) Returns how many went."""
-    from nylas_engine.store import drafts
-
     ids = list(message_ids)
     if not ids:
         return 0

@@ -22,9 +22,9 @@ from imapclient import IMAPClient
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from nylas_engine.store.categories import role_for_name
 from nylas_engine.store.mail import category_kind
 from nylas_engine.store.models import Account, Category, now
-from nylas_engine.store.roles import role_for_name
 
 SPECIAL_USE_ROLES = {
     b"\\sent": "sent",

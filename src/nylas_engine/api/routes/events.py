@@ -26,7 +26,7 @@ from nylas_engine.api.deps import (
     json_object,
     write_scope,
 )
-from nylas_engine.api.errors import bad_request, not_found, unauthorized
+from nylas_engine.api.errors import bad_request, from_domain, not_found, unauthorized
 from nylas_engine.api.params import Query, check_id
 from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.views.calendar import event_json, instance_json
@@ -259,7 +259,7 @@ def _notify(
                 BytesIO(message.as_bytes()),
             )
         except SendError as exc:
-            error = outbox.api_error(exc)
+            error = from_domain(exc)
             if sent_any:
                 scope.session.commit()
                 error.message = (
@@ -394,12 +394,9 @@ def _email_reply(
     message = ical.rsvp_reply_message(
         sender=me, organizer=organizer, title=event.title, status=status, comment=comment, ics=ics
     )
-    try:
-        smtp.deliver(
-            outbox.server_for(scope.ctx, account),
-            account.email_address,
-            [organizer[1]],
-            BytesIO(message.as_bytes()),
-        )
-    except SendError as exc:
-        raise outbox.api_error(exc) from exc
+    smtp.deliver(  # a SendError answers with its own status (api/errors.py)
+        outbox.server_for(scope.ctx, account),
+        account.email_address,
+        [organizer[1]],
+        BytesIO(message.as_bytes()),
+    )
