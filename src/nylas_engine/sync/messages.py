@@ -38,6 +38,7 @@ from nylas_engine.store import imap_uids
 from nylas_engine.store.blobs import BlobStore
 from nylas_engine.store.credentials import MailCredentials
 from nylas_engine.store.db import Database
+from nylas_engine.store.draft_copies import drop_drafts_gone_from_server
 from nylas_engine.store.mail import NewMessage, ingest_messages
 from nylas_engine.store.models import (
     Account,
@@ -45,7 +46,6 @@ from nylas_engine.store.models import (
     Message,
 )
 from nylas_engine.store.prepare import BATCHES_AHEAD, WORKERS_ENV, PreparePool, Preparing
-from nylas_engine.sync.drafts import drop_drafts_gone_from_server
 from nylas_engine.sync.fetch import Fetched, FolderAccess, fetch_here, fetch_in_worker
 from nylas_engine.sync.imap import (
     ServerSettings,
