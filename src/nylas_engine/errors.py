@@ -33,6 +33,10 @@ class InvalidRequest(DomainError):
     """The request's own content is wrong (a bad field, an unknown id in a body, ...)."""
 
 
+class Forbidden(DomainError):
+    """The token or account may not do this (a scope it lacks, ...)."""
+
+
 class NotFound(DomainError):
     """The object named by the request does not exist for this account."""
 
@@ -52,6 +56,7 @@ __all__ = [
     "INVALID",
     "Conflict",
     "DomainError",
+    "Forbidden",
     "InvalidRequest",
     "MessageRejected",
     "NotFound",

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from nylas_engine.errors import (
     Conflict,
     DomainError,
+    Forbidden,
     InvalidRequest,
     MessageRejected,
     NotFound,
@@ -90,6 +91,7 @@ def unauthorized() -> APIError:
 DOMAIN_STATUS: dict[type[DomainError], int] = {
     InvalidRequest: 400,
     MessageRejected: 402,
+    Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
 }

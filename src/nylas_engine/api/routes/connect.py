@@ -32,9 +32,9 @@ from nylas_engine.api.ratelimit import (
 )
 from nylas_engine.api.routes.oauth import app_by_secret, redeem_code
 from nylas_engine.api.routing import SessionRoute
-from nylas_engine.api.scopes import scope_error
 from nylas_engine.api.views.account import account_json
 from nylas_engine.context import EngineContext
+from nylas_engine.scopes import scope_error
 from nylas_engine.store import auth
 from nylas_engine.store.credentials import MailCredentials
 from nylas_engine.sync.accounts import (
