@@ -236,7 +236,7 @@ def cmd_apps_create(args: argparse.Namespace) -> None:
 
 def cmd_tokens_create(args: argparse.Namespace) -> None:
     """Issue an access token without the browser flow (scripts, tests, token mode by hand)."""
-    from nylas_engine.api.scopes import scope_error
+    from nylas_engine.scopes import scope_error
     from nylas_engine.store.accounts import find_by_email, find_by_public_id
     from nylas_engine.store.auth import DEFAULT_SCOPES, find_app, issue_token
 

@@ -6,6 +6,8 @@ import os
 import re
 import threading
 
+from nylas_engine.errors import InvalidRequest
+
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 _PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]  # two digits per division: half the work
 _VALID = re.compile(r"^[0-9a-zA-Z]{1,40}$")
@@ -46,3 +48,10 @@ def new_public_id() -> str:
 def is_valid_public_id(value: str) -> bool:
     """The old engine parsed ids as base 36, so any short alphanumeric string passes."""
     return bool(_VALID.match(value))
+
+
+def check_id(value: str, what: str = "id") -> str:
+    """`value` if it is a well-formed public id, else an InvalidRequest naming `what`."""
+    if not is_valid_public_id(value):
+        raise InvalidRequest(f"Invalid {what}: {value}")
+    return value

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from nylas_engine.context import EngineContext
 from nylas_engine.mime.parse import ParsedMessage, parse_date
+from nylas_engine.store.categories import role_for_name
 from nylas_engine.store.mail import (
     NewMessage,
     category_by_role,
@@ -46,7 +47,6 @@ from nylas_engine.store.mail import (
 )
 from nylas_engine.store.models import Account, Category, Message, message_categories
 from nylas_engine.store.prepare import BATCHES_AHEAD, PreparePool, Preparing, prepare_dated
-from nylas_engine.store.roles import role_for_name
 
 BATCH_SIZE = 200
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from nylas import APIClient
 from nylas.client.errors import NotAuthorizedError
 from nylas_engine.api.app import create_app
-from nylas_engine.api.scopes import required_permission
+from nylas_engine.scopes import required_permission
 from nylas_engine.store.auth import issue_token
 from nylas_engine.store.models import Account
 
@@ -195,7 +195,7 @@ NOT_ACCOUNT_ROUTES = {"", "accounts", "oauth", "connect", "a", "docs", "openapi.
 
 
 def test_every_account_route_has_a_scope_rule(tmp_path):
-    """A new account route must get a rule in api/scopes.py, or only full tokens can use it."""
+    """A new account route must get a rule in scopes.py, or only full tokens can use it."""
     from nylas_engine.config import Settings
     from nylas_engine.context import EngineContext
 

@@ -22,9 +22,9 @@ from sqlalchemy.orm import Session
 
 from nylas_engine.api.errors import APIError, bad_request, unauthorized
 from nylas_engine.api.ratelimit import auth_failures
-from nylas_engine.api.scopes import FULL, Grants
 from nylas_engine.config import MAX_JSON_BYTES
 from nylas_engine.context import EngineContext
+from nylas_engine.scopes import FULL, Grants
 from nylas_engine.security import digest
 from nylas_engine.store.auth import authenticate_app, could_be_a_guess
 from nylas_engine.store.models import AccessToken, Account, App
@@ -154,7 +154,8 @@ def account_scope(
         raise APIError(404, "The account does not exist.")
     if account.billing_state in ("cancelled", "deleted"):
         raise APIError(403, "This account has been downgraded. Upgrade it to use the API again.")
-    grants.require(request)  # the token's scopes (api/scopes.py) cover this route
+    route = getattr(request.scope.get("route"), "path", None) or request.url.path
+    grants.require(request.method, route, request.url.path)  # the token's scopes (scopes.py)
     return AccountScope(ctx, session, account, token, grants)
 
 

@@ -1,6 +1,7 @@
 """The JSON error body of docs/protocol.md §2: `{"message", "type", ["server_error"], ...}`.
 
-Routes and store functions raise `APIError` (or one of its shorthands); the handlers installed
+Routes raise `APIError` (or one of its shorthands), the layers below raise the domain errors
+of nylas_engine/errors.py (mapped here once, `from_domain`); the handlers installed
 by `install_handlers` turn it, framework errors and unexpected exceptions into that body, so
 no request ever gets an HTML page or a bare 500 without JSON.
 """
@@ -15,7 +16,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from nylas_engine.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidRequest,
+    MessageRejected,
+    NotFound,
+)
 from nylas_engine.metadata import InvalidMetadata
+from nylas_engine.send.errors import SendError
 
 log = logging.getLogger("nylas_engine")
 
@@ -77,7 +87,31 @@ def unauthorized() -> APIError:
     )
 
 
+# The one table from the domain's errors (nylas_engine/errors.py) to HTTP statuses.
+DOMAIN_STATUS: dict[type[DomainError], int] = {
+    InvalidRequest: 400,
+    MessageRejected: 402,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+}
+
+
+def from_domain(exc: DomainError) -> APIError:
+    """The reply to a domain error: its class's status (a send's status is the one
+    docs/protocol.md §2.3 gives the SMTP server's answer), its body unchanged."""
+    if isinstance(exc, SendError):
+        status = exc.status
+    else:
+        status = next((code for kind, code in DOMAIN_STATUS.items() if isinstance(exc, kind)), 400)
+    return APIError(status, exc.message, exc.type, **exc.extra)
+
+
 def install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
+        return from_domain(exc).response()
+
     @app.exception_handler(APIError)
     async def _api_error(_request: Request, exc: APIError) -> JSONResponse:
         return exc.response()

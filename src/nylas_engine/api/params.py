@@ -15,7 +15,7 @@ from fastapi import Request
 from starlette.datastructures import QueryParams
 
 from nylas_engine.api.errors import bad_request
-from nylas_engine.ids import is_valid_public_id
+from nylas_engine.ids import check_id as check_id
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
@@ -51,12 +51,6 @@ def parse_timestamp(name: str, value: str) -> int:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     return int(parsed.timestamp())
-
-
-def check_id(value: str, what: str = "id") -> str:
-    if not is_valid_public_id(value):
-        raise bad_request(f"Invalid {what}: {value}")
-    return value
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import null, select
+from sqlalchemy import null
 from sqlalchemy.orm import Session
 
 from nylas_engine.dav.contacts import parse_vcard
@@ -18,7 +18,14 @@ from nylas_engine.dav.events import parse_object
 from nylas_engine.store import contacts as contact_store
 from nylas_engine.store.blobs import BlobStore
 from nylas_engine.store.calendar import update_event
-from nylas_engine.store.dav import DavCollection, DavObject, forget_object, object_by_href
+from nylas_engine.store.dav import (
+    DavCollection,
+    DavObject,
+    forget_object,
+    live_overrides,
+    live_series,
+    object_by_href,
+)
 from nylas_engine.store.models import Contact, Event, now
 
 log = logging.getLogger("nylas_engine.dav")
@@ -99,14 +106,7 @@ def apply_event_object(
     session.flush()
     obj.event_id = master.id
     existing = (
-        {
-            e.original_start_time: e
-            for e in session.scalars(
-                select(Event).where(Event.master_event_id == master.id, Event.deleted_at.is_(None))
-            )
-        }
-        if had_master
-        else {}
+        {e.original_start_time: e for e in live_overrides(session, master.id)} if had_master else {}
     )
     for changed in overrides:
         rid = changed.invite.recurrence_id
@@ -177,12 +177,7 @@ def apply_deleted(session: Session, coll: DavCollection, href: str) -> None:
         return
     stamp = now()
     if obj.event_id is not None:
-        for event in session.scalars(
-            select(Event).where(
-                (Event.id == obj.event_id) | (Event.master_event_id == obj.event_id),
-                Event.deleted_at.is_(None),
-            )
-        ):
+        for event in live_series(session, obj.event_id):
             event.deleted_at = stamp
     if obj.contact_id is not None:
         contact = session.get(Contact, obj.contact_id)

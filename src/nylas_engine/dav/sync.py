@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nylas_engine.context import EngineContext
@@ -28,7 +27,7 @@ from nylas_engine.store import dav as store
 from nylas_engine.store.credentials import Vault
 from nylas_engine.store.credentials import load as load_credentials
 from nylas_engine.store.dav_writeback import SYNC_MARK
-from nylas_engine.store.models import Account, Calendar, Contact, now
+from nylas_engine.store.models import Account, Calendar, now
 
 log = logging.getLogger("nylas_engine.dav")
 BATCH = 100
@@ -135,7 +134,7 @@ class DavSync:
                 calendar_store.delete_calendar(session, calendar)
         else:
             ids = [o.contact_id for o in store.objects(session, coll.id).values() if o.contact_id]
-            for contact in session.scalars(select(Contact).where(Contact.id.in_(ids))):
+            for contact in store.contacts_by_id(session, ids):
                 contact.deleted_at = contact.deleted_at or now()
         session.delete(coll)
         session.flush()

@@ -26,7 +26,7 @@ from nylas_engine.store import dav as store
 from nylas_engine.store.credentials import CredentialsError
 from nylas_engine.store.dav_writeback import has_pending
 from nylas_engine.store.models import Account
-from nylas_engine.sync.run import set_sync_state
+from nylas_engine.store.sync_status import set_sync_state
 from nylas_engine.sync.worker import AUTH_RETRY, RETRY_ENV, RETRY_FIRST, RETRY_MAX, SCAN_ENV
 
 log = logging.getLogger("nylas_engine.dav")

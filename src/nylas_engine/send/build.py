@@ -24,7 +24,7 @@ from email.parser import BytesParser
 from typing import Any
 
 from nylas_engine import __version__
-from nylas_engine.api.errors import bad_request
+from nylas_engine.errors import InvalidRequest
 from nylas_engine.mime.parse import html_to_text
 from nylas_engine.store.blobs import BlobStore
 
@@ -85,7 +85,7 @@ def addresses(participants: list[dict[str, Any]]) -> list[Address]:
         if not p.get("email"):
             continue
         if not is_address(p["email"]):
-            raise bad_request(f"Invalid address {p['email']}")
+            raise InvalidRequest(f"Invalid address {p['email']}")
         found.append(Address(display_name=one_line(p.get("name") or ""), addr_spec=p["email"]))
     return found
 
@@ -201,7 +201,7 @@ def prepare_raw(raw: bytes, default_message_id: str, default_from: dict[str, Any
         values = msg.get_all(name) or []
         found = sum(len(_header_addresses(v)) for v in values)
         if len(values) > 1 or found > 1:
-            raise bad_request(f"A message can have at most one {name} address")
+            raise InvalidRequest(f"A message can have at most one {name} address")
     bcc = [p for v in msg.get_all("Bcc") or [] for p in _header_addresses(v)]
     del msg["Bcc"]
     if not msg.get_all("From"):

@@ -1,4 +1,4 @@
-"""SMTP replies turned into the HTTP errors of docs/protocol.md §2.3.
+"""SMTP replies turned into the errors of docs/protocol.md §2.3 (their HTTP status included).
 
 The HTTP status says what the client can do about it: 402 the provider rejected the message
 (retrying will not help), 429 the provider is throttling (retry later), 403 our credentials
@@ -9,6 +9,8 @@ are wrong, 503 the server could not be reached or failed in a way we do not reco
 from __future__ import annotations
 
 from typing import Any
+
+from nylas_engine.errors import API_ERROR, DomainError
 
 REJECTED = 402
 THROTTLED = 429
@@ -67,8 +69,11 @@ _TEXT_RULES = [
 ]
 
 
-class SendError(Exception):
-    """A send that did not go out (or only partly): the HTTP status and error body to return."""
+class SendError(DomainError):
+    """A send that did not go out (or only partly). `status` is the HTTP status §2.3 gives
+    the SMTP server's answer (the table above); api/errors.py answers with it."""
+
+    type = API_ERROR
 
     def __init__(
         self,
@@ -77,24 +82,14 @@ class SendError(Exception):
         *,
         server_error: str | None = None,
         failures: dict[str, list[Any]] | None = None,
-        type: str = "api_error",
+        type: str = API_ERROR,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, type=type, server_error=server_error, failures=failures or None)
         self.status = status
-        self.message = message
-        self.type = type
         self.server_error = server_error
         self.failures = failures
         # Set when the connection failed after DATA began: the message may have gone out.
         self.outcome_unknown = False
-
-    def body(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"message": self.message, "type": self.type}
-        if self.server_error is not None:
-            data["server_error"] = self.server_error
-        if self.failures:
-            data["failures"] = self.failures
-        return data
 
 
 def _text(reply: bytes | str) -> str:

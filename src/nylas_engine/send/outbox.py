@@ -25,8 +25,8 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
-from nylas_engine.api.errors import APIError, bad_request
 from nylas_engine.context import EngineContext
+from nylas_engine.errors import InvalidRequest, MessageRejected
 from nylas_engine.ids import new_public_id
 from nylas_engine.search.index import index_message
 from nylas_engine.send import build, errors, smtp
@@ -83,7 +83,7 @@ def send_saved_draft(
 ) -> Sent:
     draft_id = body.get("draft_id")
     if not isinstance(draft_id, str):
-        raise bad_request(f"Invalid draft id: {draft_id}")
+        raise InvalidRequest(f"Invalid draft id: {draft_id}")
     draft = drafts.draft_for_write(session, account, draft_id, body.get("version"))
     tracking = drafts.optional_object(body, "tracking")
     recipients = _recipients(draft.to, draft.cc, draft.bcc)
@@ -109,7 +109,7 @@ def send_inline(
     witness: SendWitness = NO_WITNESS,
 ) -> Sent:
     if not body:
-        raise bad_request("Invalid request body: nothing to send")
+        raise InvalidRequest("Invalid request body: nothing to send")
     # Nothing may reach the database before delivery: the draft is built but not added.
     with session.no_autoflush:
         inp = drafts.parse_input(session, account, body, new=True)
@@ -219,7 +219,7 @@ def send_raw(
 ) -> Sent:
     """Mode 3: the client's MIME, sent as given apart from Message-Id, User-Agent and Bcc."""
     if not raw.strip():
-        raise bad_request("Invalid request body: an empty message")
+        raise InvalidRequest("Invalid request body: an empty message")
     prepared = build.prepare_raw(
         raw,
         build.new_message_id(_domain(account)),
@@ -286,7 +286,7 @@ def _deliver(
     message_id: str,
     witness: SendWitness = NO_WITNESS,
 ) -> SendError | None:
-    """Hand the stored message to SMTP; an APIError when nothing went out (or, after DATA
+    """Hand the stored message to SMTP; a SendError when nothing went out (or, after DATA
     began, when the server's answer was lost: then the witness is not told "not sent")."""
     try:
         with ctx.blobs.open(raw_sha) as message:
@@ -296,22 +296,13 @@ def _deliver(
     except SendError as exc:
         if not exc.outcome_unknown:
             witness.not_sent()
-        raise api_error(exc) from exc
+        raise
     return errors.partly_refused(refused) if refused else None
 
 
 def server_for(ctx: EngineContext, account: Account) -> smtp.SmtpServer:
-    try:
-        policy = policy_for(ctx.settings.auth_mode, ctx.settings.allow_mail_hosts)
-        return smtp.server_for(account, ctx.settings.data_dir, policy)
-    except SendError as exc:
-        raise api_error(exc) from exc
-
-
-def api_error(exc: SendError) -> APIError:
-    return APIError(
-        exc.status, exc.message, exc.type, server_error=exc.server_error, failures=exc.failures
-    )
+    policy = policy_for(ctx.settings.auth_mode, ctx.settings.allow_mail_hosts)
+    return smtp.server_for(account, ctx.settings.data_dir, policy)
 
 
 def _recipients(*groups: list[dict[str, Any]]) -> list[str]:
@@ -322,13 +313,13 @@ def _recipients(*groups: list[dict[str, Any]]) -> list[str]:
             address = (person.get("email") or "").strip()
             _, parsed = parseaddr(address)
             if not parsed or parsed != address or " " in address or not build.is_address(address):
-                raise bad_request(f"Invalid recipient address {address}")
+                raise InvalidRequest(f"Invalid recipient address {address}")
             if not address.isascii():
-                raise APIError(402, f"Recipient address can't be encoded: {address}", "api_error")
+                raise MessageRejected(f"Recipient address can't be encoded: {address}")
             if address.lower() not in (a.lower() for a in found):
                 found.append(address)
     if not found:
-        raise bad_request("No recipients specified")
+        raise InvalidRequest("No recipients specified")
     return found
 
 

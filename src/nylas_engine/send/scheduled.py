@@ -24,8 +24,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from nylas_engine.api.errors import APIError, bad_request, conflict, not_found
 from nylas_engine.context import EngineContext
+from nylas_engine.errors import Conflict, DomainError, InvalidRequest, NotFound
 from nylas_engine.send import outbox
 from nylas_engine.send.errors import SendError
 from nylas_engine.store import drafts
@@ -69,9 +69,9 @@ def _timestamp(body: dict[str, Any], key: str) -> int | None:
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise bad_request(f'"{key}" should be a unix timestamp (seconds)')
+        raise InvalidRequest(f'"{key}" should be a unix timestamp (seconds)')
     if not 0 <= value <= MAX_TIMESTAMP:
-        raise bad_request(f'"{key}" is out of range: {value}')
+        raise InvalidRequest(f'"{key}" is out of range: {value}')
     return int(value) or None
 
 
@@ -84,12 +84,12 @@ def _times(
         keep = current is not None and "send_at" not in body
         send_at = current.send_at if keep and current is not None else moment
     elif send_at < moment - PAST_TOLERANCE:
-        raise bad_request("Cannot set message to be sent at a time before the current time.")
+        raise InvalidRequest("Cannot set message to be sent at a time before the current time.")
     retry_limit = _timestamp(body, "retry_limit_datetime")
     if retry_limit is None and current is not None and "retry_limit_datetime" not in body:
         retry_limit = current.retry_limit
     if retry_limit is not None and retry_limit < send_at:
-        raise bad_request("Cannot set message to stop retrying before time to send at.")
+        raise InvalidRequest("Cannot set message to stop retrying before time to send at.")
     return send_at, retry_limit
 
 
@@ -111,13 +111,13 @@ def schedule(session: Session, account: Account, body: dict[str, Any]) -> Outbox
 def find(session: Session, account: Account, public_id: str) -> OutboxJob:
     job = jobs.find(session, account, public_id)
     if job is None:
-        raise not_found(f"Couldn't find job status {public_id}")
+        raise NotFound(f"Couldn't find job status {public_id}")
     return job
 
 
-def _not_pending(job: OutboxJob, doing: str) -> APIError:
+def _not_pending(job: OutboxJob, doing: str) -> Conflict:
     state = "being sent" if job.status == jobs.SENDING else job.status
-    return conflict(f"Cannot {doing} job {job.public_id}: it is {state}, not pending.")
+    return Conflict(f"Cannot {doing} job {job.public_id}: it is {state}, not pending.")
 
 
 def reschedule(
@@ -174,7 +174,7 @@ class _JobWitness:
         thread = message.thread
         self.sent = (message.public_id, thread.public_id if thread is not None else None)
         if partial is not None:
-            self.refused = _reason(outbox.api_error(partial))
+            self.refused = _reason(partial)
 
 
 @dataclass(frozen=True)
@@ -184,12 +184,14 @@ class Failure:
 
 
 def _failure(exc: BaseException) -> Failure:
-    if isinstance(exc, APIError):
+    if isinstance(exc, SendError):
         return Failure(_reason(exc), exc.status >= 500 or exc.status == 429)
+    if isinstance(exc, DomainError):
+        return Failure(_reason(exc), False)
     return Failure(f"An error in the engine: {exc!r}", True)
 
 
-def _reason(exc: APIError) -> str:
+def _reason(exc: DomainError) -> str:
     """The error a send would have answered, with the server's own words."""
     parts = [exc.message]
     if server_error := exc.extra.get("server_error"):
@@ -226,7 +228,7 @@ def run_job(ctx: EngineContext, job_id: int, boot: str, retry_base: float) -> st
         session.rollback()
         if witness.sent is None:
             failure = _failure(exc)
-            if not isinstance(exc, APIError):
+            if not isinstance(exc, DomainError):
                 log.exception("outbox job %s: sending failed", job_id)
     finally:
         session.close()

@@ -12,11 +12,45 @@ from typing import Any
 from sqlalchemy import Select, exists, or_, select
 from sqlalchemy.orm import Session
 
-from nylas_engine.api.errors import bad_request
+from nylas_engine.errors import InvalidRequest
 from nylas_engine.store.models import Account, Category, Message, message_categories, now
-from nylas_engine.store.roles import kind_of
 
 MAX_DISPLAY_NAME = 191
+
+
+def kind_of(account: Account) -> str:
+    """`label` for Gmail-style accounts, `folder` for every other one."""
+    return "label" if account.organization_unit == "label" else "folder"
+
+
+# Folder names (lowercased) that carry a role, as mail clients and servers name them: what an
+# import or an IMAP server without SPECIAL-USE says Sent or Trash with.
+ROLE_NAMES = {
+    "inbox": "inbox",
+    "sent": "sent",
+    "sent items": "sent",
+    "sent mail": "sent",
+    "sent messages": "sent",
+    "drafts": "drafts",
+    "draft": "drafts",
+    "trash": "trash",
+    "deleted items": "trash",
+    "deleted messages": "trash",
+    "bin": "trash",
+    "junk": "spam",
+    "junk e-mail": "spam",
+    "junk email": "spam",
+    "spam": "spam",
+    "bulk mail": "spam",
+    "archive": "archive",
+    "archives": "archive",
+    "all mail": "all",
+}
+
+
+def role_for_name(name: str) -> str | None:
+    """The role a folder of this name plays (`Sent Items` -> sent), None for other names."""
+    return ROLE_NAMES.get(name.strip().lower())
 
 
 def live_categories(account: Account, kind: str) -> Select[Any]:
@@ -62,9 +96,9 @@ def matching_ids(account: Account, value: str) -> Select[Any]:
 def _display_name(body: dict[str, Any]) -> str:
     value = body.get("display_name")
     if not isinstance(value, str) or not value.strip():
-        raise bad_request('"display_name" must be a valid string')
+        raise InvalidRequest('"display_name" must be a valid string')
     if len(value) > MAX_DISPLAY_NAME:
-        raise bad_request(f'"display_name" must be at most {MAX_DISPLAY_NAME} characters long')
+        raise InvalidRequest(f'"display_name" must be at most {MAX_DISPLAY_NAME} characters long')
     return value
 
 
@@ -75,7 +109,7 @@ def _check_unique(
     if exclude is not None:
         stmt = stmt.where(Category.id != exclude)
     if session.scalar(stmt) is not None:
-        raise bad_request(f'{kind.capitalize()} with name "{name}" already exists')
+        raise InvalidRequest(f'{kind.capitalize()} with name "{name}" already exists')
 
 
 def create(session: Session, account: Account, kind: str, body: dict[str, Any]) -> Category:
@@ -92,7 +126,7 @@ def rename(
 ) -> Category:
     name = _display_name(body)
     if category.name is not None:
-        raise bad_request(f"Cannot modify a standard {category.type}")
+        raise InvalidRequest(f"Cannot modify a standard {category.type}")
     _check_unique(session, account, category.type, name, exclude=category.id)
     category.display_name = name
     session.flush()
@@ -113,9 +147,9 @@ def holds_messages(session: Session, category: Category) -> bool:
 
 def delete(session: Session, category: Category) -> None:
     if category.name is not None:
-        raise bad_request(f"Cannot delete a standard {category.type}")
+        raise InvalidRequest(f"Cannot delete a standard {category.type}")
     if category.type == "folder" and holds_messages(session, category):
-        raise bad_request(
+        raise InvalidRequest(
             f"Folder {category.public_id} cannot be deleted because it contains messages."
         )
     category.deleted_at = now()

@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from nylas_engine.store.models import Base, now
+from nylas_engine.store.models import Base, Contact, Event, now
 
 
 class DavAccount(Base):
@@ -148,3 +148,28 @@ def object_of_contact(session: Session, contact_id: int) -> DavObject | None:
 
 def forget_object(session: Session, obj: DavObject) -> None:
     session.execute(delete(DavObject).where(DavObject.id == obj.id))
+
+
+def live_overrides(session: Session, master_id: int) -> list[Event]:
+    """The changed occurrences of a series that are not deleted."""
+    return list(
+        session.scalars(
+            select(Event).where(Event.master_event_id == master_id, Event.deleted_at.is_(None))
+        )
+    )
+
+
+def live_series(session: Session, event_id: int) -> list[Event]:
+    """An event and, for a series, its changed occurrences; those not deleted."""
+    return list(
+        session.scalars(
+            select(Event).where(
+                (Event.id == event_id) | (Event.master_event_id == event_id),
+                Event.deleted_at.is_(None),
+            )
+        )
+    )
+
+
+def contacts_by_id(session: Session, ids: list[int]) -> list[Contact]:
+    return list(session.scalars(select(Contact).where(Contact.id.in_(ids)))) if ids else []

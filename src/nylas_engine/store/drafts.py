@@ -20,9 +20,8 @@ from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from nylas_engine.api.errors import bad_request, conflict, not_found
-from nylas_engine.api.params import check_id
-from nylas_engine.ids import is_valid_public_id, new_public_id
+from nylas_engine.errors import Conflict, InvalidRequest, NotFound
+from nylas_engine.ids import check_id, is_valid_public_id, new_public_id
 from nylas_engine.metadata import optional_metadata
 from nylas_engine.mime.parse import html_to_text, make_snippet
 from nylas_engine.store import messages as msgs
@@ -63,14 +62,14 @@ def _participants(data: dict[str, Any], key: str, label: str | None = None) -> P
         return None
     label = label or key
     if not isinstance(value, list):
-        raise bad_request(f"Invalid {label} field")
+        raise InvalidRequest(f"Invalid {label} field")
     people: Participants = []
     for item in value:
         if not isinstance(item, dict) or not isinstance(item.get("email"), str):
-            raise bad_request(f"Invalid {label} field")
+            raise InvalidRequest(f"Invalid {label} field")
         name = item.get("name")
         if name is not None and not isinstance(name, str):
-            raise bad_request(f"Invalid {label} field")
+            raise InvalidRequest(f"Invalid {label} field")
         people.append({"name": name or "", "email": item["email"].strip()})
     return people
 
@@ -78,14 +77,14 @@ def _participants(data: dict[str, Any], key: str, label: str | None = None) -> P
 def _string(data: dict[str, Any], key: str) -> str | None:
     value = data.get(key)
     if value is not None and not isinstance(value, str):
-        raise bad_request(f'"{key}" should be a string')
+        raise InvalidRequest(f'"{key}" should be a string')
     return value
 
 
 def optional_object(data: dict[str, Any], key: str) -> dict[str, Any] | None:
     value = data.get(key)
     if value is not None and not isinstance(value, dict):
-        raise bad_request(f'"{key}" should be an object')
+        raise InvalidRequest(f'"{key}" should be an object')
     return value
 
 
@@ -108,14 +107,14 @@ def parse_input(
     sender_key = "from" if data.get("from") is not None else "from_addr"
     inp.from_ = _participants(data, sender_key, "from_addr") or None  # [] is no sender
     if inp.from_ is not None and len(inp.from_) > 1:
-        raise bad_request("from_addr field can have at most one item")
+        raise InvalidRequest("from_addr field can have at most one item")
     if inp.reply_to is not None and len(inp.reply_to) > 1:
-        raise bad_request("reply_to field can have at most one item")
+        raise InvalidRequest("reply_to field can have at most one item")
 
     file_ids = data.get("file_ids")
     if file_ids is not None:
         if not isinstance(file_ids, list):
-            raise bad_request(f"{file_ids!r} is not a list of block ids")
+            raise InvalidRequest(f"{file_ids!r} is not a list of block ids")
         inp.files = files_for_ids(session, account, file_ids)
     if new:
         inp.thread, inp.reply_to_message = _reply_target(session, account, data)
@@ -130,18 +129,18 @@ def _reply_target(
     thread = message = None
     if thread_id is not None:
         if not isinstance(thread_id, str) or not is_valid_public_id(thread_id):
-            raise bad_request(f"Invalid thread public id {thread_id}")
+            raise InvalidRequest(f"Invalid thread public id {thread_id}")
         thread = threads.find_thread(session, account, thread_id)
         if thread is None:
-            raise bad_request(f"Invalid thread public id {thread_id}")
+            raise InvalidRequest(f"Invalid thread public id {thread_id}")
     if message_id is not None:
         if not isinstance(message_id, str) or not is_valid_public_id(message_id):
-            raise bad_request(f"Invalid message public id {message_id}")
+            raise InvalidRequest(f"Invalid message public id {message_id}")
         message = msgs.find_message(session, account, message_id)
         if message is None or message.is_draft:
-            raise bad_request(f"Invalid message public id {message_id}")
+            raise InvalidRequest(f"Invalid message public id {message_id}")
         if thread is not None and message.thread_id != thread.id:
-            raise bad_request(f"Message {message_id} is not in thread {thread_id}")
+            raise InvalidRequest(f"Message {message_id} is not in thread {thread_id}")
     return thread, message
 
 
@@ -157,7 +156,7 @@ def find_draft(session: Session, account: Account, public_id: str) -> Message:
     """The message with this id, draft or not (GET /drafts/{id}); 404 otherwise."""
     message = msgs.find_message(session, account, check_id(public_id))
     if message is None:
-        raise not_found(f"Couldn't find draft {public_id}")
+        raise NotFound(f"Couldn't find draft {public_id}")
     return message
 
 
@@ -169,19 +168,19 @@ def draft_for_write(session: Session, account: Account, public_id: str, version:
     in this transaction, and no other writer holding `version` can get past this point."""
     check_id(public_id)
     if version is None:
-        raise bad_request("Must specify draft version")
+        raise InvalidRequest("Must specify draft version")
     if isinstance(version, bool) or not isinstance(version, (int, str)):
-        raise bad_request("Invalid draft version")
+        raise InvalidRequest("Invalid draft version")
     try:
         number = int(version)
     except ValueError:
-        raise bad_request("Invalid draft version") from None
+        raise InvalidRequest("Invalid draft version") from None
     draft = find_draft(session, account, public_id)
     if not draft.is_draft:
-        raise bad_request(f"Message {public_id} is not a draft")
+        raise InvalidRequest(f"Message {public_id} is not a draft")
     if draft.version != number or not _compare_and_set(session, draft, number, number + 1):
         current = session.scalar(select(Message.version).where(Message.id == draft.id))
-        raise conflict(f"Draft {public_id}.{number} has already been updated to version {current}")
+        raise Conflict(f"Draft {public_id}.{number} has already been updated to version {current}")
     return draft
 
 

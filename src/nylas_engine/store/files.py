@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Select, exists, select
 from sqlalchemy.orm import Session
 
-from nylas_engine.api.errors import bad_request
+from nylas_engine.errors import InvalidRequest
 from nylas_engine.mime.parse import sanitize_filename
 from nylas_engine.store.models import Account, Attachment, File, Message, now
 
@@ -87,10 +87,10 @@ def files_for_ids(session: Session, account: Account, public_ids: list[str]) -> 
     found: list[File] = []
     for public_id in public_ids:
         if not isinstance(public_id, str):
-            raise bad_request(f"Invalid block public id {public_id}")
+            raise InvalidRequest(f"Invalid block public id {public_id}")
         file = find_file(session, account, public_id)
         if file is None:
-            raise bad_request(f"Invalid block public id {public_id}")
+            raise InvalidRequest(f"Invalid block public id {public_id}")
         if file not in found:
             found.append(file)
     return found
@@ -103,7 +103,7 @@ def is_attached(file: File) -> bool:
 def delete_file(file: File) -> None:
     """Soft delete (so delta reports it); a file still attached to a message stays."""
     if is_attached(file):
-        raise bad_request("Can't delete file that is attachment.")
+        raise InvalidRequest("Can't delete file that is attachment.")
     file.deleted_at = now()
 
 

@@ -23,6 +23,7 @@ from nylas_engine.mime.parse import ParsedMessage, parse_message
 from nylas_engine.search.index import index_messages
 from nylas_engine.store import thread_summary
 from nylas_engine.store.blobs import BlobBatch, BlobStore
+from nylas_engine.store.categories import kind_of as category_kind
 from nylas_engine.store.models import (
     Account,
     Attachment,
@@ -33,7 +34,6 @@ from nylas_engine.store.models import (
     message_categories,
     now,
 )
-from nylas_engine.store.roles import kind_of as category_kind
 from nylas_engine.store.threading import Threader, refresh_thread
 
 __all__ = [

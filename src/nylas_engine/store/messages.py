@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, Text, case, cast, exists, func, or_, select
 from sqlalchemy.orm import Session, contains_eager, selectinload
 
-from nylas_engine.api.errors import bad_request
-from nylas_engine.api.params import check_id
+from nylas_engine.errors import InvalidRequest
+from nylas_engine.ids import check_id
 from nylas_engine.metadata import MetadataFilter, optional_metadata
 from nylas_engine.store import categories as cats
 from nylas_engine.store import metadata as meta
@@ -29,7 +29,6 @@ from nylas_engine.store.models import (
     Thread,
     message_categories,
 )
-from nylas_engine.store.roles import kind_of
 from nylas_engine.store.stale import apply_once_more_if_stale
 
 ADDRESS_FIELDS = ("from_", "to", "cc", "bcc")
@@ -195,7 +194,7 @@ def pop_flags(body: dict[str, Any]) -> tuple[bool | None, bool | None]:
     for key in ("unread", "starred"):
         value = body.pop(key, None)
         if value is not None and not isinstance(value, bool):
-            raise bad_request(f'"{key}" must be true or false')
+            raise InvalidRequest(f'"{key}" must be true or false')
         values.append(value)
     return values[0], values[1]
 
@@ -208,12 +207,12 @@ def pop_folder(session: Session, account: Account, body: dict[str, Any]) -> Cate
     legacy = body.pop("folder", None)
     value = value if value is not None else legacy
     if value is None:
-        raise bad_request("Removing all folders is not allowed.")
+        raise InvalidRequest("Removing all folders is not allowed.")
     if not isinstance(value, str):
-        raise bad_request(f"Invalid id: {value}")
+        raise InvalidRequest(f"Invalid id: {value}")
     folder = cats.find(session, account, "folder", check_id(value))
     if folder is None:
-        raise bad_request(f"The folder {value} does not exist")
+        raise InvalidRequest(f"The folder {value} does not exist")
     return folder
 
 
@@ -225,16 +224,16 @@ def pop_labels(session: Session, account: Account, body: dict[str, Any]) -> set[
     legacy = body.pop("labels", None)
     value = value if value else legacy
     if value is not None and not isinstance(value, list):
-        raise bad_request('"labels" must be a list')
+        raise InvalidRequest('"labels" must be a list')
     if not value:
-        raise bad_request("Removing all labels is not allowed.")
+        raise InvalidRequest("Removing all labels is not allowed.")
     labels: set[Category] = set()
     for item in value:
         if not isinstance(item, str):
-            raise bad_request(f"Invalid id: {item}")
+            raise InvalidRequest(f"Invalid id: {item}")
         label = cats.find(session, account, "label", check_id(item))
         if label is None:
-            raise bad_request(f"The label {item} does not exist")
+            raise InvalidRequest(f"The label {item} does not exist")
         labels.add(label)
     return labels
 
@@ -259,12 +258,12 @@ def check_label_change(added: set[Category], removed: set[Category]) -> None:
     """Gmail's rules: sent/drafts are fixed; exactly one of all/trash/spam remains."""
     for category in (*added, *removed):
         if category.name in FIXED_LABELS:
-            raise bad_request(f'The "{category.name}" label cannot be changed')
+            raise InvalidRequest(f'The "{category.name}" label cannot be changed')
     adding = {c.name for c in added} & set(EXCLUSIVE_LABELS)
     if len(adding) > 1:
-        raise bad_request('Only one of "all", "trash" or "spam" can be added')
+        raise InvalidRequest('Only one of "all", "trash" or "spam" can be added')
     if set(EXCLUSIVE_LABELS) <= {c.name for c in removed}:
-        raise bad_request('"all", "trash" and "spam" cannot all be removed')
+        raise InvalidRequest('"all", "trash" and "spam" cannot all be removed')
 
 
 def change_labels(
@@ -315,7 +314,7 @@ def update_message(
     unread, starred = pop_flags(body)
     metadata = optional_metadata(body)
     labels = folder = None
-    if kind_of(account) == "label":
+    if cats.kind_of(account) == "label":
         labels = pop_labels(session, account, body)
     else:
         folder = pop_folder(session, account, body)

@@ -12,11 +12,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, exists, select
 from sqlalchemy.orm import Session
 
-from nylas_engine.api.errors import bad_request
+from nylas_engine.errors import InvalidRequest
 from nylas_engine.store import messages as msgs
+from nylas_engine.store.categories import kind_of
 from nylas_engine.store.messages import MailFilters
 from nylas_engine.store.models import Account, Category, Message, Thread, ThreadSummary
-from nylas_engine.store.roles import kind_of
 from nylas_engine.store.stale import apply_once_more_if_stale
 
 
@@ -84,7 +84,7 @@ def update_thread(
     else:
         folder = msgs.pop_folder(session, account, body)
     if body:
-        raise bad_request(f"Unexpected attribute: {next(iter(body))}")
+        raise InvalidRequest(f"Unexpected attribute: {next(iter(body))}")
 
     def apply() -> None:
         live = [m for m in thread.messages if m.deleted_at is None]

@@ -198,7 +198,7 @@ def _oauth_credentials(args: argparse.Namespace) -> tuple[Any, bool]:
 def cmd_sync(args: argparse.Namespace, ctx: Any) -> None:
     """`nylas-engine sync [ACCOUNT] [--once]`: sync in the foreground with a progress bar."""
     from nylas_engine.store.accounts import find_by_email, find_by_public_id
-    from nylas_engine.sync.run import imap_account_ids
+    from nylas_engine.store.sync_status import imap_account_ids
 
     with ctx.db.session() as session:
         if args.account:
@@ -234,8 +234,9 @@ def _sync_once(ctx: Any, account_id: int, *, quiet: bool) -> bool:
     from sqlalchemy.exc import IntegrityError
 
     from nylas_engine.store.models import Account
+    from nylas_engine.store.sync_status import set_sync_state
     from nylas_engine.sync.imap import NETWORK_ERRORS, REFUSED, SyncError, close_quietly
-    from nylas_engine.sync.run import AccountSync, set_sync_state
+    from nylas_engine.sync.run import AccountSync
 
     with ctx.db.session() as session:
         account = session.get(Account, account_id)

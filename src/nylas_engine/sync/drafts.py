@@ -13,22 +13,32 @@ one the engine appended: its server copy counts as version 0 of the draft (it ha
 header), so an update through the API appends the new version and expunges that copy, and a
 delete or send expunges it. When another client removes the last server copy of a draft
 (sends or discards it there), the draft is deleted in the API too: the server wins.
+
+No transaction is open while the server is talked to: `sync_drafts` plans in one short
+session (what to append, which copies go), APPENDs and expunges with none, then records in
+another, each new copy with a compare-and-set on the draft's version. A draft updated,
+sent or deleted through the API during the APPEND fails that check: the copy just appended
+is expunged again (found by its APPENDUID, else by its Message-ID), and the next write-back
+appends the draft's current version if it is still a draft.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from imapclient import IMAPClient
-from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
 from nylas_engine.context import EngineContext
-from nylas_engine.search.index import remove_message
-from nylas_engine.store.models import Account, Category, ImapUid, Message
+from nylas_engine.send import build
+from nylas_engine.store import draft_copies, drafts, imap_folders, imap_uids
+from nylas_engine.store.models import Account, Message
 from nylas_engine.sync.imap import expunge_uids
+
+log = logging.getLogger("nylas_engine.sync")
 
 VERSION_HEADER = b"X-Nylas-Draft-Version"
 _VERSION = re.compile(rb"^X-Nylas-Draft-Version:\s*(\d+)\s*$", re.MULTILINE | re.IGNORECASE)
@@ -47,9 +57,6 @@ def _appended_version(ctx: EngineContext, draft: Message) -> int | None:
 
 
 def _render(ctx: EngineContext, account: Account, draft: Message, message_id: str) -> bytes:
-    from nylas_engine.send import build
-    from nylas_engine.store import drafts
-
     outgoing = build.Outgoing(
         from_=draft.from_ or drafts.default_sender(account),
         to=draft.to or [],
@@ -72,107 +79,105 @@ def _render(ctx: EngineContext, account: Account, draft: Message, message_id: st
 
 
 def _message_id(account: Account, draft: Message) -> str:
-    from nylas_engine.send import build
-
     domain = (account.email_address or "").rpartition("@")[2] or None
     return build.new_message_id(domain, draft.public_id)
+
+
+@dataclass
+class _Append:
+    draft_id: int
+    version: int
+    header_id: str
+    raw: bytes
+    sha: str
+    size: int
+    when: datetime | None
+    uid: int | None = None  # its UID on the server (APPENDUID), when the server says
+
+
+@dataclass
+class _Plan:
+    remote: str
+    appends: list[_Append] = field(default_factory=list)
+    stale: dict[int, int] = field(default_factory=dict)  # ImapUid row id -> UID: copies to go
 
 
 def sync_drafts(ctx: EngineContext, account_id: int, client: IMAPClient) -> str | None:
     """Bring the server's Drafts folder in line with the API's drafts. Returns the folder's
     name if anything was appended (the caller syncs it to link the new UIDs)."""
     with ctx.db.session() as session:
-        account = session.get(Account, account_id)
-        folder = _drafts_folder(session, account_id)
-        if account is None or folder is None or folder.remote_name is None:
-            return None
-        remote = folder.remote_name
-        on_server = {
-            row.id: (row.uid, row.message_id)
-            for row in session.scalars(select(ImapUid).where(ImapUid.category_id == folder.id))
-        }
-        by_message: dict[int, list[int]] = {}
-        for row_id, (_, message_id) in on_server.items():
-            by_message.setdefault(message_id, []).append(row_id)
-        stale: list[int] = []  # ImapUid rows whose server copies go
-        appends: list[tuple[bytes, datetime | None]] = []
-        live = session.scalars(
-            select(Message).where(
-                Message.account_id == account_id,
-                Message.is_draft.is_(True),
-                Message.deleted_at.is_(None),
-            )
+        plan = _plan(ctx, session, account_id)
+    if plan is None or not (plan.appends or plan.stale):
+        return None
+    client.select_folder(plan.remote)
+    for item in plan.appends:
+        reply = client.append(
+            plan.remote, item.raw, flags=[b"\\Draft", b"\\Seen"], msg_time=item.when
         )
-        for draft in live:
-            rows = by_message.pop(draft.id, [])
-            if rows and _appended_version(ctx, draft) == draft.version:
-                continue
-            header_id = draft.message_id_header or _message_id(account, draft)
-            raw = _render(ctx, account, draft, header_id)
-            sha, size = ctx.blobs.put_bytes(raw)
-            # A plain UPDATE: where the draft's server copy lives is not an API change.
-            session.execute(
-                update(Message)
-                .where(Message.id == draft.id)
-                .values(raw_sha256=sha, size=size, message_id_header=header_id)
+        item.uid = _append_uid(reply)
+    if plan.stale:
+        expunge_uids(client, list(plan.stale.values()))
+    with ctx.db.session() as session:
+        imap_uids.remove(session, plan.stale)
+        lost = [
+            item
+            for item in plan.appends
+            if not draft_copies.record_copy(
+                session, item.draft_id, item.version, item.sha, item.size, item.header_id
             )
-            when = datetime.fromtimestamp(draft.date, timezone.utc) if draft.date else None
-            appends.append((raw, when))
-            stale += rows
-        # What is left in Drafts belongs to drafts deleted or sent through the API.
-        for message_id, rows in by_message.items():
-            message = session.get(Message, message_id)
-            if message is not None and (message.deleted_at is not None or message.is_sent):
-                stale += rows
-        stale_uids = [on_server[row_id][0] for row_id in stale]
-        if not appends and not stale_uids:
-            return None
-        client.select_folder(remote)
-        for raw, when in appends:
-            client.append(remote, raw, flags=[b"\\Draft", b"\\Seen"], msg_time=when)
-        if stale_uids:
-            expunge_uids(client, stale_uids)
-            for row_id in stale:
-                if (row := session.get(ImapUid, row_id)) is not None:
-                    session.delete(row)
-        return remote if appends else None
+        ]
+    for item in lost:
+        log.info("draft %s changed while its copy was saved: the copy goes again", item.draft_id)
+        _expunge_copy(client, item)
+    return plan.remote if len(lost) < len(plan.appends) else None
 
 
-def drop_drafts_gone_from_server(session: Session, message_ids: Iterable[int]) -> int:
-    """Delete the drafts among `message_ids` that no folder on the server holds any more.
+def _plan(ctx: EngineContext, session: Session, account_id: int) -> _Plan | None:
+    """What the Drafts folder needs: each draft whose server copy is missing or of an older
+    version, rendered; and the copies of older versions and of drafts deleted or sent."""
+    account = session.get(Account, account_id)
+    folder = imap_folders.drafts_folder(session, account_id)
+    if account is None or folder is None or folder.remote_name is None:
+        return None
+    plan = _Plan(folder.remote_name)
+    rows = imap_uids.in_folder(session, folder.id)
+    by_message: dict[int, list[int]] = {}
+    for row in rows:
+        by_message.setdefault(row.message_id, []).append(row.id)
+    uid_of = {row.id: row.uid for row in rows}
+    for draft in draft_copies.live_drafts(session, account_id):
+        held = by_message.pop(draft.id, [])
+        if held and _appended_version(ctx, draft) == draft.version:
+            continue
+        header_id = draft.message_id_header or _message_id(account, draft)
+        raw = _render(ctx, account, draft, header_id)
+        sha, size = ctx.blobs.put_bytes(raw)
+        when = datetime.fromtimestamp(draft.date, timezone.utc) if draft.date else None
+        plan.appends.append(_Append(draft.id, draft.version, header_id, raw, sha, size, when))
+        plan.stale.update((row_id, uid_of[row_id]) for row_id in held)
+    # What is left in Drafts belongs to drafts deleted or sent through the API.
+    for message_id, held in by_message.items():
+        if draft_copies.is_gone(session, message_id):
+            plan.stale.update((row_id, uid_of[row_id]) for row_id in held)
+    return plan
 
-    Called when the folder sync sees UIDs expunged by another client: the draft was sent or
-    discarded there, and must not be appended again. (The engine's own expunges of old
-    versions drop their rows itself, so they never come here.) Returns how many went."""
-    from nylas_engine.store import drafts
 
-    ids = list(message_ids)
-    if not ids:
-        return 0
-    gone = list(
-        session.scalars(
-            select(Message).where(
-                Message.id.in_(ids),
-                Message.is_draft.is_(True),
-                Message.deleted_at.is_(None),
-                ~exists().where(ImapUid.message_id == Message.id),
-            )
-        )
+_APPENDUID = re.compile(rb"\[APPENDUID \d+ (\d+)\]", re.IGNORECASE)
+
+
+def _append_uid(reply: object) -> int | None:
+    """The UID an APPEND reply names (UIDPLUS, RFC 4315), None without one."""
+    found = _APPENDUID.search(reply) if isinstance(reply, bytes) else None
+    return int(found.group(1)) if found else None
+
+
+def _expunge_copy(client: IMAPClient, item: _Append) -> None:
+    """Remove a copy appended for a draft that changed meanwhile: by its UID, else every
+    copy with its Message-ID (none of them holds the draft's current version)."""
+    uids = (
+        [item.uid]
+        if item.uid is not None
+        else client.search(["HEADER", "Message-ID", item.header_id])
     )
-    for draft in gone:
-        drafts.delete_draft(draft)
-        remove_message(session, draft.id)
-    session.flush()
-    return len(gone)
-
-
-def _drafts_folder(session: Session, account_id: int) -> Category | None:
-    folder: Category | None = session.scalar(
-        select(Category).where(
-            Category.account_id == account_id,
-            Category.name == "drafts",
-            Category.deleted_at.is_(None),
-            Category.remote_name.is_not(None),
-        )
-    )
-    return folder
+    if uids:
+        expunge_uids(client, list(uids))

@@ -22,14 +22,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from imapclient import IMAPClient
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nylas_engine.store.mail import category_kind
-from nylas_engine.store.models import Account, Category, ImapUid, now
+from nylas_engine.store import imap_folders, imap_uids
+from nylas_engine.store.models import Account, Category, now
 from nylas_engine.sync.folders import Namespace
 from nylas_engine.sync.imap import NETWORK_ERRORS, REFUSED
-from nylas_engine.sync.messages import detach
 from nylas_engine.sync.refusals import Refusals
 
 
@@ -61,11 +59,7 @@ def plan(
     if account is None:
         return []
     changes: list[FolderChange] = []
-    for c in session.scalars(
-        select(Category).where(
-            Category.account_id == account_id, Category.type == category_kind(account)
-        )
-    ):
+    for c in imap_folders.of_kind(session, account):
         if c.remote_name and c.deleted_at is not None:
             changes.append(FolderChange("delete", c.id, c.remote_name, None))
         elif not (c.remote_name or c.deleted_at or c.name):
@@ -127,8 +121,7 @@ def record(
         if change.kind == "delete":
             category.remote_name = None
             # A deleted label may still have held copies: they went with the folder.
-            held = select(ImapUid).where(ImapUid.category_id == category.id)
-            detach(session, list(session.scalars(held)))
+            imap_uids.detach(session, imap_uids.in_folder(session, category.id))
         else:
             category.remote_name = change.wanted
 

@@ -16,15 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from imapclient import IMAPClient
-from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from nylas_engine.store import imap_folders
+from nylas_engine.store.categories import role_for_name
 from nylas_engine.store.mail import category_kind
 from nylas_engine.store.models import Account, Category, now
-from nylas_engine.store.roles import role_for_name
 
 SPECIAL_USE_ROLES = {
     b"\\sent": "sent",
@@ -133,14 +132,6 @@ def list_remote_folders(
     return sorted(folders, key=order)
 
 
-def _live(account: Account) -> Select[Any]:
-    return select(Category).where(
-        Category.account_id == account.id,
-        Category.type == category_kind(account),
-        Category.deleted_at.is_(None),
-    )
-
-
 def match_folders(
     session: Session,
     account: Account,
@@ -155,17 +146,9 @@ def match_folders(
     server (the caller removes them once the other folders are synced, so messages that moved
     are found in their new folder rather than deleted and re-created).
     """
-    categories: list[Category] = list(session.scalars(_live(account)))
+    categories = imap_folders.live(session, account)
     # Folders deleted through the API but not yet on the server must not come back.
-    pending_delete = set(
-        session.scalars(
-            select(Category.remote_name).where(
-                Category.account_id == account.id,
-                Category.deleted_at.is_not(None),
-                Category.remote_name.is_not(None),
-            )
-        )
-    )
+    pending_delete = imap_folders.pending_delete_names(session, account)
     remote = [f for f in remote if f.name not in pending_delete]
     by_remote = {c.remote_name: c for c in categories if c.remote_name is not None}
     unclaimed = [c for c in categories if c.remote_name is None]

@@ -27,29 +27,25 @@ import hashlib
 import os
 import re
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from imapclient import IMAPClient
-from sqlalchemy import exists, func, insert, select
 from sqlalchemy.orm import Session
 
-from nylas_engine.search.index import remove_message
+from nylas_engine.store import imap_uids
 from nylas_engine.store.blobs import BlobStore
 from nylas_engine.store.credentials import MailCredentials
 from nylas_engine.store.db import Database
-from nylas_engine.store.mail import NewMessage, ingest_messages, refresh_thread
+from nylas_engine.store.draft_copies import drop_drafts_gone_from_server
+from nylas_engine.store.mail import NewMessage, ingest_messages
 from nylas_engine.store.models import (
     Account,
     Category,
-    ImapUid,
     Message,
-    message_categories,
-    now,
 )
 from nylas_engine.store.prepare import BATCHES_AHEAD, WORKERS_ENV, PreparePool, Preparing
-from nylas_engine.sync.drafts import drop_drafts_gone_from_server
 from nylas_engine.sync.fetch import Fetched, FolderAccess, fetch_here, fetch_in_worker
 from nylas_engine.sync.imap import (
     ServerSettings,
@@ -225,25 +221,17 @@ class FolderSync:
 
     def _local_count(self) -> int:
         with self.db.session() as session:
-            count = session.scalar(
-                select(func.count()).where(ImapUid.category_id == self.category_id)
-            )
-            return int(count or 0)
+            return imap_uids.count_in_folder(session, self.category_id)
 
     def _local_uids(self) -> dict[int, list[str]]:
         with self.db.session() as session:
-            rows = session.execute(
-                select(ImapUid.uid, ImapUid.flags).where(ImapUid.category_id == self.category_id)
-            )
-            return {int(uid): list(flags or []) for uid, flags in rows}
+            return imap_uids.flags_in_folder(session, self.category_id)
 
     def _forget_folder(self) -> int:
         """UIDVALIDITY changed: the old UIDs mean nothing any more."""
         with self.db.session() as session:
-            rows = list(
-                session.scalars(select(ImapUid).where(ImapUid.category_id == self.category_id))
-            )
-            detach(session, rows)
+            rows = imap_uids.in_folder(session, self.category_id)
+            imap_uids.detach(session, rows)
             category = self._category(session)
             category.uidvalidity = category.uidnext = category.highestmodseq = None
             return len(rows)
@@ -252,15 +240,9 @@ class FolderSync:
         removed = 0
         for chunk in _chunks(uids, UID_CHUNK):
             with self.db.session() as session:
-                rows = list(
-                    session.scalars(
-                        select(ImapUid).where(
-                            ImapUid.category_id == self.category_id, ImapUid.uid.in_(chunk)
-                        )
-                    )
-                )
+                rows = imap_uids.in_folder(session, self.category_id, chunk)
                 message_ids = {row.message_id for row in rows}
-                removed += detach(session, rows)
+                removed += imap_uids.detach(session, rows)
                 removed += drop_drafts_gone_from_server(session, message_ids)
         return removed
 
@@ -295,12 +277,7 @@ class FolderSync:
             return 0
         updated = 0
         with self.db.session() as session:
-            rows = session.scalars(
-                select(ImapUid).where(
-                    ImapUid.category_id == self.category_id, ImapUid.uid.in_(list(changed))
-                )
-            )
-            for row in rows:
+            for row in imap_uids.in_folder(session, self.category_id, list(changed)):
                 flags, modseq = changed[row.uid]
                 row.flags = flags
                 if modseq:
@@ -390,7 +367,9 @@ class FolderSync:
         account = session.get(Account, self.account_id)
         category = self._category(session)
         assert account is not None
-        known = known_message_ids(session, account, [f.parsed.message_id for f in fetched])
+        known = imap_uids.known_message_ids(
+            session, account, [f.parsed.message_id for f in fetched]
+        )
         new: list[NewMessage] = []
         new_by_copy: dict[tuple[str, str], int] = {}  # (Message-ID, sha256) -> index in new
         targets: list[Message | int] = []  # per UID: the message it links to, or an index
@@ -398,7 +377,11 @@ class FolderSync:
             message_id = item.parsed.message_id
             if message_id:
                 sha = item.parsed.raw_sha256 or hashlib.sha256(item.raw).hexdigest()
-                copy = find_copy(session, account, message_id, sha) if message_id in known else None
+                copy = (
+                    imap_uids.find_copy(session, account, message_id, sha)
+                    if message_id in known
+                    else None
+                )
                 if copy is not None:
                     if category not in copy.categories:
                         copy.categories = [*copy.categories, category]
@@ -434,8 +417,7 @@ class FolderSync:
             }
             for item, target in zip(fetched, targets, strict=True)
         ]
-        if uid_rows:
-            session.connection().execute(insert(ImapUid), uid_rows)  # Core: no per-row ORM work
+        imap_uids.add_rows(session, uid_rows)
 
 
 # ---------------------------------------------------------------------------------- helpers
@@ -452,113 +434,6 @@ def apply_flags(message: Message, flags: list[str]) -> bool:
         message.starred = starred
         changed = True
     return changed
-
-
-def known_message_ids(
-    session: Session, account: Account, message_ids: Iterable[str | None]
-) -> set[str]:
-    """Which of these Message-IDs the account already holds (one query per batch, so the
-    common case, a message never seen before, costs no lookup of its own)."""
-    wanted = list({m for m in message_ids if m})
-    if not wanted:
-        return set()
-    rows = session.scalars(
-        select(Message.message_id_header).where(
-            Message.account_id == account.id, Message.message_id_header.in_(wanted)
-        )
-    )
-    return {r for r in rows if r}
-
-
-def find_copy(
-    session: Session, account: Account, message_id: str | None, sha256: str
-) -> Message | None:
-    """A live message that is this one: same Message-ID and bytes (whose hash is `sha256`:
-    a copy in another folder, or a draft the engine appended), or same Message-ID and on no
-    folder at all (stored by the engine itself, e.g. sent through the API)."""
-    if not message_id:
-        return None
-    candidates = list(
-        session.scalars(
-            select(Message).where(
-                Message.account_id == account.id,
-                Message.message_id_header == message_id,
-                Message.deleted_at.is_(None),
-            )
-        )
-    )
-    if not candidates:
-        return None
-    for message in candidates:
-        if message.raw_sha256 == sha256:
-            return message
-    for message in candidates:
-        if message.is_draft:
-            continue
-        if session.scalar(select(ImapUid.id).where(ImapUid.message_id == message.id)) is None:
-            return message
-    return None
-
-
-def detach(session: Session, rows: list[ImapUid]) -> int:
-    """Remove UIDs; each message keeps the folders it is still in. A message left in no
-    folder stays until the end of the pass (`delete_orphans`): it may have moved to a folder
-    not synced yet, where it is linked again under the same id. Returns how many changed."""
-    if not rows:
-        return 0
-    message_ids = {row.message_id for row in rows}
-    for row in rows:
-        session.delete(row)
-    session.flush()
-    return reset_folders(session, message_ids)
-
-
-def reset_folders(session: Session, message_ids: Iterable[int]) -> int:
-    """Set each message's folders to exactly those the engine knows a UID of it in (the
-    server's word, over any change made through the API). Returns how many changed."""
-    changed = 0
-    for message_id in message_ids:
-        message = session.get(Message, message_id)
-        if message is None or message.deleted_at is not None:
-            continue
-        folders = list(
-            session.scalars(
-                select(Category)
-                .join(ImapUid, ImapUid.category_id == Category.id)
-                .where(ImapUid.message_id == message_id)
-                .order_by(ImapUid.id)
-            )
-        )
-        if {c.id for c in folders} != {c.id for c in message.categories}:
-            message.categories = folders
-            changed += 1 if folders else 0  # one in no folder is counted if deleted
-    session.flush()
-    return changed
-
-
-def delete_orphans(session: Session, account_id: int) -> int:
-    """Delete the synced messages no folder holds any more (after a full pass)."""
-    orphans = list(
-        session.scalars(
-            select(Message).where(
-                Message.account_id == account_id,
-                Message.deleted_at.is_(None),
-                Message.is_draft.is_(False),
-                ~exists().where(ImapUid.message_id == Message.id),
-                ~exists().where(message_categories.c.message_id == Message.id),
-            )
-        )
-    )
-    for message in orphans:
-        message.deleted_at = now()
-        remove_message(session, message.id)
-        thread = message.thread
-        if thread is not None:
-            refresh_thread(thread)
-            if all(m.deleted_at is not None for m in thread.messages):
-                thread.deleted_at = now()
-    session.flush()
-    return len(orphans)
 
 
 _SIZE_ITEM = re.compile(rb"(?:^|[ (])(UID|RFC822\.SIZE) (\d+)")

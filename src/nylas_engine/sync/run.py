@@ -14,17 +14,16 @@ import contextlib
 import logging
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from imapclient import IMAPClient
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
 
 from nylas_engine.context import EngineContext
 from nylas_engine.oauth.tokens import TOKENS, TokenError
+from nylas_engine.store import imap_folders, imap_uids
 from nylas_engine.store.credentials import MailCredentials
 from nylas_engine.store.credentials import load as load_credentials
-from nylas_engine.store.models import Account, Category, ImapUid
+from nylas_engine.store.models import Account, Category
+from nylas_engine.store.sync_status import save_progress
 from nylas_engine.sync.accounts import store_rotated
 from nylas_engine.sync.folders import (
     SKIP_FLAGS,
@@ -50,24 +49,9 @@ from nylas_engine.sync.messages import (
     FolderChanges,
     FolderSync,
     Progress,
-    delete_orphans,
-    detach,
 )
 
 log = logging.getLogger("nylas_engine.sync")
-
-
-def set_sync_state(session: Session, account_id: int, state: str, error: str | None = None) -> None:
-    """Written as a plain UPDATE: sync bookkeeping is not an API change, so no delta."""
-    session.execute(
-        update(Account).where(Account.id == account_id).values(sync_state=state, sync_error=error)
-    )
-
-
-def save_progress(session: Session, account_id: int, progress: Progress) -> None:
-    session.execute(
-        update(Account).where(Account.id == account_id).values(sync_progress=progress.as_dict())
-    )
 
 
 @dataclass
@@ -135,9 +119,7 @@ class AccountSync:
             pairs, gone = match_folders(session, account, remote, keep_names)
             self.folders = [SyncedFolder(f.name, c.id, f.role) for f, c in pairs]
             gone_ids = [c.id for c in gone]
-            synced = session.scalar(
-                select(func.count(ImapUid.id)).where(ImapUid.account_id == self.account_id)
-            )
+            synced = imap_uids.count_for_account(session, self.account_id)
         progress = Progress(folders_total=len(self.folders), listeners=self.listeners)
         for folder in self.folders:
             try:
@@ -164,7 +146,7 @@ class AccountSync:
         if gone_ids:
             total.removed += self._remove_folders(gone_ids)
         with self.ctx.db.session() as session:
-            total.removed += delete_orphans(session, self.account_id)
+            total.removed += imap_uids.delete_orphans(session, self.account_id)
         progress.folder = None
         self._save(progress)
         progress.changed()
@@ -203,7 +185,7 @@ class AccountSync:
             condstore=self.condstore,
             qresync=self.qresync,
             progress=progress,
-            save_progress=lambda session, p: save_progress(session, self.account_id, p),
+            save_progress=lambda session, p: save_progress(session, self.account_id, p.as_dict()),
             remote=self.remote,
         ).run()
 
@@ -220,17 +202,8 @@ class AccountSync:
         items = ["MESSAGES", "UIDNEXT"] + (["HIGHESTMODSEQ"] if self.condstore else ["UNSEEN"])
         ids = [f.category_id for f in self.folders]
         with self.ctx.db.session() as session:
-            known = {
-                c.id: (c.uidnext, c.highestmodseq)
-                for c in session.scalars(select(Category).where(Category.id.in_(ids)))
-            }
-            counts = dict(
-                session.execute(
-                    select(ImapUid.category_id, func.count(ImapUid.id))
-                    .where(ImapUid.category_id.in_(ids))
-                    .group_by(ImapUid.category_id)
-                ).all()
-            )
+            known = imap_folders.sync_marks(session, ids)
+            counts = imap_uids.counts_by_folder(session, ids)
         changed: list[SyncedFolder] = []
         notified: set[str] = set()  # folders the server said changed (NOTIFY) meanwhile
         statuses = self._list_status(client, items)
@@ -288,29 +261,15 @@ class AccountSync:
 
     def _save(self, progress: Progress) -> None:
         with self.ctx.db.session() as session:
-            save_progress(session, self.account_id, progress)
+            save_progress(session, self.account_id, progress.as_dict())
 
     def _remove_folders(self, category_ids: list[int]) -> int:
         removed = 0
         with self.ctx.db.session() as session:
             for category_id in category_ids:
-                rows = list(
-                    session.scalars(select(ImapUid).where(ImapUid.category_id == category_id))
-                )
-                removed += detach(session, rows)
+                rows = imap_uids.in_folder(session, category_id)
+                removed += imap_uids.detach(session, rows)
                 category = session.get(Category, category_id)
                 if category is not None:
                     remove_category(session, category)
         return removed
-
-
-def imap_account_ids(session: Session) -> list[int]:
-    """Accounts the sync should run for: live, with an IMAP server, not cancelled."""
-    rows: Any = session.scalars(
-        select(Account.id).where(
-            Account.deleted_at.is_(None),
-            Account.imap_host.is_not(None),
-            Account.billing_state != "cancelled",
-        )
-    )
-    return list(rows)

@@ -40,6 +40,7 @@ from nylas_engine.config import env_number
 from nylas_engine.context import EngineContext
 from nylas_engine.store.credentials import CredentialsError
 from nylas_engine.store.models import Account
+from nylas_engine.store.sync_status import imap_account_ids, set_sync_state
 from nylas_engine.sync.drafts import sync_drafts
 from nylas_engine.sync.imap import (
     NETWORK_ERRORS,
@@ -51,7 +52,7 @@ from nylas_engine.sync.imap import (
     enable_notify,
     pending_changes,
 )
-from nylas_engine.sync.run import AccountSync, imap_account_ids, set_sync_state
+from nylas_engine.sync.run import AccountSync
 from nylas_engine.sync.writeback import WriteBack
 
 log = logging.getLogger("nylas_engine.sync")

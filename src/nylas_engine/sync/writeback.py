@@ -62,18 +62,16 @@ from typing import Any, TypeVar
 from imapclient import IMAPClient
 from imapclient.imapclient import join_message_ids, seq_to_parenstr
 from imapclient.response_parser import parse_fetch_response
-from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from nylas_engine.context import EngineContext
+from nylas_engine.store import imap_folders, imap_uids, sent_copies
 from nylas_engine.store.mail import category_kind
 from nylas_engine.store.models import (
     Account,
     Category,
     ImapUid,
     Message,
-    Transaction,
-    message_categories,
     now,
 )
 from nylas_engine.sync import folder_writeback
@@ -85,7 +83,7 @@ from nylas_engine.sync.imap import (
     flag_names,
     modseq_value,
 )
-from nylas_engine.sync.messages import FLAGGED, SEEN, apply_flags, detach, reset_folders
+from nylas_engine.sync.messages import FLAGGED, SEEN, apply_flags
 from nylas_engine.sync.refusals import Refusals
 
 T = TypeVar("T")
@@ -102,17 +100,14 @@ class WriteBack:
         self.refusals = Refusals(account_id)  # operations the server refused
         self.filed: set[int] = set()  # sent messages already appended (or given up on)
 
-    def _latest_txn(self, session: Session) -> int:
-        latest = session.scalar(
-            select(func.max(Transaction.id)).where(Transaction.account_id == self.account_id)
-        )
-        return int(latest or 0)
-
     def pending(self) -> bool:
         if self.refusals.due():
             return True  # a refused operation is to be tried again
         with self.ctx.db.session() as session:
-            return self.seen_txn is None or self._latest_txn(session) > self.seen_txn
+            return (
+                self.seen_txn is None
+                or imap_uids.latest_change(session, self.account_id) > self.seen_txn
+            )
 
     def folders(self, client: IMAPClient) -> None:
         """Folders (labels, on a label account) created, renamed or deleted through the API:
@@ -138,23 +133,18 @@ class WriteBack:
         """Push every pending local change (see the module docstring for conflicts)."""
         outcome = Outcome()
         with self.ctx.db.session() as session:
-            latest = self._latest_txn(session)
+            latest = imap_uids.latest_change(session, self.account_id)
             account = session.get(Account, self.account_id)
             labels = account is not None and category_kind(account) == "label"
-            folders = {
-                c.id: c
-                for c in session.scalars(
-                    select(Category).where(
-                        Category.account_id == self.account_id, Category.remote_name.is_not(None)
-                    )
-                )
-            }
+            folders = {c.id: c for c in imap_folders.on_server(session, self.account_id)}
             sources = {c_id: c.remote_name for c_id, c in folders.items()}
             jobs: dict[int, list[_Job]] = defaultdict(list)  # by source folder
             by_message: dict[int, list[tuple[ImapUid, Message]]] = defaultdict(list)
             waiting = {key[1] for key in self.refusals.waiting() if key[0] == "message"}
             retry = {m for m in waiting if self.refusals.ready(("message", m))}
-            for uid_row, message in self._rows(session, self.seen_txn, retry):
+            for uid_row, message in imap_uids.changed_since(
+                session, self.account_id, self.seen_txn, retry
+            ):
                 by_message[message.id].append((uid_row, message))
             for pairs in by_message.values():
                 message = pairs[0][1]
@@ -235,7 +225,9 @@ class WriteBack:
                     session.delete(stored)
             session.flush()
             if vanished:
-                detach(session, vanished)  # the message keeps only the folders still known
+                imap_uids.detach(
+                    session, vanished
+                )  # the message keeps only the folders still known
                 outcome.vanished = True
             for message_id, why in refused.items():
                 what = f"the write-back of message {message_id}"
@@ -257,38 +249,13 @@ class WriteBack:
                     if name not in synced:
                         full_pass = True  # a folder the sync does not know yet: the pass links it
                         continue
-                    linked = session.scalar(
-                        select(ImapUid.id).where(
-                            ImapUid.message_id == message_id, ImapUid.category_id == category_id
-                        )
-                    )
-                    if linked is None:
-                        reset_folders(session, [message_id])
+                    if not imap_uids.is_in_folder(session, message_id, category_id):
+                        imap_uids.reset_folders(session, [message_id])
                         full_pass = True
                         break
         return full_pass
 
     # ------------------------------------------------------------------ sent mail
-
-    def _unfiled_sent(self, account: Account) -> Select[int, int, str | None]:
-        """Messages sent through the API that no server folder holds yet."""
-        return (
-            select(Message.id, Message.created_at, Category.remote_name)
-            .join(message_categories, message_categories.c.message_id == Message.id)
-            .join(Category, Category.id == message_categories.c.category_id)
-            .where(
-                Message.account_id == self.account_id,
-                Message.is_sent.is_(True),
-                Message.is_draft.is_(False),
-                Message.deleted_at.is_(None),
-                Message.raw_sha256.is_not(None),
-                Message.created_at >= account.created_at,
-                Category.name == "sent",
-                Category.remote_name.is_not(None),
-                ~exists().where(ImapUid.message_id == Message.id),
-                Message.id.not_in(self.filed),
-            )
-        )
 
     def sent_due(self) -> tuple[float | None, set[str]]:
         """When (epoch seconds) the oldest sent message not on the server yet is due to be
@@ -297,7 +264,7 @@ class WriteBack:
             account = session.get(Account, self.account_id)
             if account is None:
                 return None, set()
-            rows = session.execute(self._unfiled_sent(account)).all()
+            rows = sent_copies.unfiled(session, account, self.filed)
         if not rows:
             return None, set()
         due = min(
@@ -314,11 +281,7 @@ class WriteBack:
             account = session.get(Account, self.account_id)
             if account is None:
                 return set()
-            rows = session.execute(
-                self._unfiled_sent(account)
-                .add_columns(Message.raw_sha256, Message.date)
-                .where(Message.created_at <= now() - APPEND_GRACE)
-            ).all()
+            rows = sent_copies.unfiled_before(session, account, self.filed, now() - APPEND_GRACE)
         folders: set[str] = set()
         for message_id, _, folder, sha, date in rows:
             key = ("append", message_id)
@@ -341,29 +304,6 @@ class WriteBack:
             self.refusals.done(key)
             folders.add(folder)
         return folders
-
-    def _rows(
-        self, session: Session, after: int | None, retry: set[int]
-    ) -> Iterable[tuple[ImapUid, Message]]:
-        """The UIDs of the messages changed since delta-log row `after` (all if None), and of
-        the messages in `retry`."""
-        stmt = (
-            select(ImapUid, Message)
-            .join(Message, Message.id == ImapUid.message_id)
-            .where(ImapUid.account_id == self.account_id)
-        )
-        if after is not None:
-            changed = (
-                select(Transaction.object_public_id)
-                .where(
-                    Transaction.account_id == self.account_id,
-                    Transaction.id > after,
-                    Transaction.object_type == "message",
-                )
-                .distinct()
-            )
-            stmt = stmt.where(or_(Message.public_id.in_(changed), Message.id.in_(retry)))
-        return [(row, message) for row, message in session.execute(stmt)]
 
 
 @dataclass
@@ -426,11 +366,11 @@ def _undo(session: Session, message_id: int) -> None:
     """A change to this message the server refused for good: its flags and folders go back
     to what the server last reported."""
     message = session.get(Message, message_id)
-    rows = list(session.scalars(select(ImapUid).where(ImapUid.message_id == message_id)))
+    rows = imap_uids.of_message(session, message_id)
     if message is None or not rows:
         return
     apply_flags(message, list(rows[0].flags or []))
-    reset_folders(session, [message_id])
+    imap_uids.reset_folders(session, [message_id])
 
 
 def _label_jobs(

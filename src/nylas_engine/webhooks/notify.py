@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from nylas_engine.api.scopes import Grants
+from nylas_engine.scopes import Grants
 from nylas_engine.store.models import Webhook, now
 from nylas_engine.store.outbox_jobs import FAILED, JOB_OBJECT, OUTCOME_COMMANDS, SUCCESSFUL
 from nylas_engine.store.webhooks import (

@@ -14,8 +14,8 @@ from nylas_engine.api.params import Query, check_id
 from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.views.mail import category_json
 from nylas_engine.store import categories, paging
+from nylas_engine.store.categories import kind_of
 from nylas_engine.store.models import Category
-from nylas_engine.store.roles import kind_of
 
 # Their objects carry no metadata: a metadata_* filter is refused, not ignored.
 router = APIRouter(route_class=SessionRoute, dependencies=[Depends(refuse_metadata_filters)])

@@ -31,13 +31,13 @@ from nylas_engine.api.ratelimit import (
 )
 from nylas_engine.api.routes.oauth import app_by_secret, redeem_code
 from nylas_engine.api.routing import SessionRoute
-from nylas_engine.api.scopes import scope_error
 from nylas_engine.api.views.account import account_json
 from nylas_engine.calendar.when import InvalidInput
 from nylas_engine.context import EngineContext
 from nylas_engine.dav.settings import check_hosts, read_settings, store_settings
 from nylas_engine.oauth import providers
 from nylas_engine.oauth.login import oauth_account
+from nylas_engine.scopes import scope_error
 from nylas_engine.store import auth
 from nylas_engine.store.credentials import MailCredentials, OAuthGrant
 from nylas_engine.sync.accounts import (

@@ -22,10 +22,10 @@ from nylas_engine.api.deps import AccountScope, account_scope, get_ctx, json_obj
 from nylas_engine.api.errors import bad_request
 from nylas_engine.api.params import Query
 from nylas_engine.api.routing import SessionRoute
-from nylas_engine.api.scopes import Grants
 from nylas_engine.api.views.registry import RenderContext, deltas_json
 from nylas_engine.context import EngineContext
 from nylas_engine.ids import is_valid_public_id
+from nylas_engine.scopes import Grants
 from nylas_engine.store import delta
 from nylas_engine.store.models import Account
 

@@ -27,7 +27,7 @@ from nylas_engine.api.deps import (
     released,
     write_scope,
 )
-from nylas_engine.api.errors import bad_request, not_found, unauthorized
+from nylas_engine.api.errors import bad_request, from_domain, not_found, unauthorized
 from nylas_engine.api.params import Query, check_id
 from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.views.calendar import event_json, instance_json
@@ -265,7 +265,7 @@ def _notify(
                 break
             sent_any = True
     if failure is not None:
-        error = outbox.api_error(failure)
+        error = from_domain(failure)
         if sent_any:
             scope.session.commit()
             error.message = (
@@ -401,8 +401,6 @@ def _email_reply(
     )
     server = outbox.server_for(scope.ctx, account)
     sender = account.email_address
-    try:
-        with released(scope.session, event):  # no transaction open while SMTP talks
-            smtp.deliver(server, sender, [organizer[1]], BytesIO(message.as_bytes()))
-    except SendError as exc:
-        raise outbox.api_error(exc) from exc
+    with released(scope.session, event):  # no transaction open while SMTP talks
+        # A SendError answers with its own status (api/errors.py).
+        smtp.deliver(server, sender, [organizer[1]], BytesIO(message.as_bytes()))

@@ -27,7 +27,7 @@ from nylas_engine.api.deps import credential, db_session, json_object
 from nylas_engine.api.errors import APIError, bad_request, unauthorized
 from nylas_engine.api.ratelimit import Attempt, TooManyFailures, auth_failures
 from nylas_engine.api.routing import SessionRoute
-from nylas_engine.api.scopes import scope_error
+from nylas_engine.scopes import scope_error
 from nylas_engine.security import new_secret
 from nylas_engine.store import auth
 from nylas_engine.store.models import App

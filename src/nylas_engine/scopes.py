@@ -13,9 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from fastapi import Request
-
-from nylas_engine.api.errors import APIError
+from nylas_engine.errors import Forbidden
 
 # The first path segment of an account route → the area its permissions are named after.
 # None: every token may use it.
@@ -142,12 +140,10 @@ class Grants:
     def allows(self, permission: str | None) -> bool:
         return permission is None or self.full or permission in self.permissions
 
-    def require(self, request: Request) -> None:
-        """403 unless these grants cover the request."""
-        route = request.scope.get("route")
-        path = getattr(route, "path", None) or request.url.path
-        method = request.method
-        permission = required_permission(method, path)
+    def require(self, method: str, route: str, path: str) -> None:
+        """Forbidden unless these grants cover `method` on the route whose template is
+        `route` (`path`: the path as requested, for the message)."""
+        permission = required_permission(method, route)
         if self.allows(permission):
             return
         needed = [name for name, granted in SCOPES.items() if permission in granted]
@@ -156,10 +152,9 @@ class Grants:
             want = f"all of: {', '.join(needed)}"
         else:
             want = f"one of: {', '.join(needed)}"
-        raise APIError(
-            403,
+        raise Forbidden(
             f"This access token's scopes ({','.join(self.scopes) or 'none'}) do not allow "
-            f"{method} {request.url.path}. It needs {want}.",
+            f"{method} {path}. It needs {want}."
         )
 
     def hidden_delta_types(self) -> frozenset[str]:
