@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nylas_engine.metadata import InvalidMetadata
@@ -77,6 +78,17 @@ def unauthorized() -> APIError:
     )
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method some route offers at this path (Starlette's own 405 names only those
+    of the first route that matched the path, and a path has one route per method)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        offered = isinstance(route, APIRoute) and route.include_in_schema
+        if offered and route.path_regex.match(request.url.path) is not None:
+            methods |= route.methods or set()
+    return ", ".join(sorted(methods))
+
+
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(APIError)
     async def _api_error(_request: Request, exc: APIError) -> JSONResponse:
@@ -87,16 +99,16 @@ def install_handlers(app: FastAPI) -> None:
         return bad_request(str(exc)).response()
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = exc.detail if isinstance(exc.detail, str) else "Request failed"
         if exc.status_code == 404 and message == "Not Found":
             message = "The requested URL was not found on the server."
+        headers = getattr(exc, "headers", None)
         if exc.status_code == 405:
             message = "The method is not allowed for the requested URL."
+            headers = {**(headers or {}), "Allow": allowed_methods(request)}
         return JSONResponse(
-            {"message": message, "type": API_ERROR},
-            status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+            {"message": message, "type": API_ERROR}, status_code=exc.status_code, headers=headers
         )
 
     @app.exception_handler(RequestValidationError)

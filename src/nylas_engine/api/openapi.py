@@ -1,0 +1,256 @@
+"""What `/openapi.json` says about each operation, kept out of the way of the route code.
+
+A route decorator takes `**doc(...)`: its reply model, the statuses it can answer beyond the
+ones every route shares, its query parameters and its request body. Those are written into
+the document only: routes keep reading the query (api/params.py) and the body
+(api/deps.py `json_object`) themselves, with the engine's own 400 messages and its leniency
+(unknown parameters and fields are accepted, docs/protocol.md §18).
+
+`install_openapi` then finishes the document once for the whole app: the error replies
+every operation shares (with the error body of docs/protocol.md §2), the security schemes,
+one operation id per operation, and no 422 (the engine answers 400 for bad input).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+
+from nylas_engine.api.params import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, MAX_STRING
+from nylas_engine.api.schemas.common import Error
+
+ERROR_REF = {"$ref": "#/components/schemas/Error"}
+REASONS = {
+    400: "The request is invalid (a parameter or the body).",
+    401: "Missing or wrong credentials.",
+    402: "The mail server refused the message.",
+    403: "Not allowed for this token, or the account is downgraded, out of date or stopped.",
+    404: "Not found (or the account does not exist).",
+    405: "Not offered on this resource.",
+    409: "A version or state conflict.",
+    413: "The request body is too large.",
+    429: "Too many requests or failed sign-ins: retry later.",
+    500: "An internal error.",
+    501: "Not implemented by the engine.",
+    503: "The engine is busy, or a mail server could not be reached.",
+}
+# What any request can be answered with: a bad parameter, a body over the limit, an
+# internal error, admission control's 503 (api/admission.py).
+SHARED = (400, 413, 500, 503)
+ACCOUNT = (401, 403, 404)  # account_scope: credentials, scopes and account state
+APP = (401, 404, 429)  # app_scope: client credentials, with a limit on failed attempts
+
+# Query parameters by name: the schema the engine's parser enforces (api/params.py).
+_TEXT = {"type": "string", "maxLength": MAX_STRING}
+_ID = {"type": "string", "pattern": "^[0-9a-zA-Z]{1,40}$"}  # ids.is_valid_public_id
+_BOOL = {"type": "boolean"}
+_TIME = {"type": "integer", "minimum": 0, "maximum": 253402300799}
+PARAMS: dict[str, dict[str, Any]] = {
+    "limit": {"type": "integer", "minimum": 0, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+    "offset": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
+    "view": {"type": "string", "enum": ["count", "ids", "expanded"]},
+    "subject": _TEXT,
+    "any_email": {"type": "string", "format": "email", "maxLength": 200},
+    "to": _TEXT,
+    "from": _TEXT,
+    "cc": _TEXT,
+    "bcc": _TEXT,
+    "in": _TEXT,
+    "thread_id": _ID,
+    "filename": _TEXT,
+    "unread": _BOOL,
+    "starred": _BOOL,
+    "started_before": _TIME,
+    "started_after": _TIME,
+    "last_message_before": _TIME,
+    "last_message_after": _TIME,
+    "received_before": _TIME,
+    "received_after": _TIME,
+    "q": {"type": "string", "minLength": 1, "maxLength": MAX_STRING},
+    "email_address": _TEXT,
+    "content_type": _TEXT,
+    "version": {"type": "integer", "minimum": 0},
+}
+DESCRIPTIONS = {
+    "in": "A folder or label: its id, name or display name. Also spelled `in_`, "
+    "`folder_id` or `label_id`.",
+    "from": "Also spelled `from_`.",
+    "view": "`count` answers {count}, `ids` a list of ids, `expanded` adds more to each object.",
+}
+PAGING = ("limit", "offset", "view")
+MAIL_FILTERS = (
+    "subject",
+    "any_email",
+    "to",
+    "from",
+    "cc",
+    "bcc",
+    "in",
+    "thread_id",
+    "filename",
+    "unread",
+    "starred",
+    "started_before",
+    "started_after",
+    "last_message_before",
+    "last_message_after",
+    "received_before",
+    "received_after",
+)
+
+
+BODY_MODELS: dict[str, type[BaseModel]] = {}
+
+
+def param(name: str, schema: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    """One optional query parameter, from `PARAMS` unless its schema is given."""
+    spec = {"name": name, "in": "query", "required": False, "schema": schema or PARAMS[name]}
+    if name in DESCRIPTIONS:
+        spec["description"] = DESCRIPTIONS[name]
+    return {**spec, **extra}
+
+
+def doc(
+    *statuses: int,
+    reply: Any = None,
+    status: int = 200,
+    body: type[BaseModel] | dict[str, Any] | None = None,
+    params: Iterable[str | dict[str, Any]] = (),
+    op: str | None = None,
+    media: str | None = None,
+) -> dict[str, Any]:
+    """Keyword arguments for a route decorator (`@router.get(path, **doc(...))`).
+
+    `statuses` are the errors this route can answer besides the shared ones; `reply` the
+    model (or `list[...]`, a union...) of its `status` reply, `media` when that is not JSON;
+    `body` the JSON body it reads, `params` its query parameters (names from `PARAMS`, or
+    `param(...)` dicts)."""
+    responses: dict[int | str, Any] = {
+        s: {"description": REASONS[s], "model": Error} for s in statuses
+    }
+    if media is not None:
+        responses[status] = {"description": "OK", "content": {media: {}}}
+    elif reply is not None:
+        responses[status] = {"description": "OK", "model": reply}
+    extra: dict[str, Any] = {}
+    listed = [p if isinstance(p, dict) else param(p) for p in params]
+    if listed:
+        extra["parameters"] = listed
+    if body is not None:
+        schema = body if isinstance(body, dict) else _ref(body)
+        extra["requestBody"] = {
+            "required": False,
+            "content": {"application/json": {"schema": schema}},
+        }
+        if isinstance(body, type):
+            BODY_MODELS[body.__name__] = body  # added to the components by install_openapi
+    kwargs: dict[str, Any] = {"responses": responses}
+    if extra:
+        kwargs["openapi_extra"] = extra
+    if op is not None:
+        kwargs["operation_id"] = op
+    if status != 200:
+        kwargs["status_code"] = status
+    return kwargs
+
+
+def _ref(model: type[BaseModel]) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def paged(model: Any) -> Any:
+    """The reply of a list: the objects, their ids (`view=ids`) or their count."""
+    from nylas_engine.api.schemas.common import Count
+
+    return list[model] | list[str] | Count
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Replace `app.openapi` with one that finishes the document (see the module doc)."""
+    base = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        spec = base()
+        _finish(app, spec)
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _security(path: str) -> list[dict[str, list[str]]] | None:
+    if path.startswith("/a/"):
+        return [{"clientSecret": []}]
+    if path.startswith(("/oauth/", "/connect/")) or path in ("/", "/accounts"):
+        return None
+    return [{"accessToken": []}, {"accessTokenBasic": []}]
+
+
+def _finish(app: FastAPI, spec: dict[str, Any]) -> None:
+    components = spec.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    schemas.setdefault("Error", Error.model_json_schema())
+    components["securitySchemes"] = {
+        "accessToken": {"type": "http", "scheme": "bearer", "description": "An access token."},
+        "accessTokenBasic": {
+            "type": "http",
+            "scheme": "basic",
+            "description": "An access token as the Basic username, with no password.",
+        },
+        "clientSecret": {
+            "type": "http",
+            "scheme": "basic",
+            "description": "The app's client secret as the Basic username (or "
+            "client_id:client_secret).",
+        },
+    }
+    for model in BODY_MODELS.values():
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, sub in schema.pop("$defs", {}).items():
+            schemas.setdefault(name, sub)
+        schemas.setdefault(model.__name__, schema)
+    names: set[str] = set()
+    for route in app.routes:
+        if not isinstance(route, APIRoute) or not route.include_in_schema:
+            continue
+        for method in sorted(route.methods or ()):
+            operation = spec["paths"][route.path_format][method.lower()]
+            _finish_operation(route.path_format, operation, schemas)
+            if route.operation_id is None:
+                name = ("app_" if route.path_format.startswith("/a/") else "") + route.name
+                if name in names:
+                    name = f"{name}_{method.lower()}"
+                operation["operationId"] = name
+            names.add(operation["operationId"])
+
+
+def _finish_operation(path: str, operation: dict[str, Any], schemas: dict[str, Any]) -> None:
+    responses = operation.setdefault("responses", {})
+    responses.pop("422", None)
+    security = _security(path)
+    statuses = [*SHARED, *(APP if path.startswith("/a/") else ACCOUNT if security else ())]
+    for status in statuses:
+        responses.setdefault(str(status), _error(status))
+    for reply in responses.values():
+        for content in reply.get("content", {}).values():
+            if content.get("schema", {}).get("$ref", "").endswith("/Error"):
+                content["schema"] = ERROR_REF
+    if security is not None:
+        operation["security"] = security
+    else:
+        operation["security"] = []
+    for parameter in operation.get("parameters", []):
+        if parameter["in"] == "path":  # every path parameter is an id
+            parameter["schema"] = {**_ID, "title": parameter["schema"].get("title", "Id")}
+
+
+def _error(status: int) -> dict[str, Any]:
+    return {"description": REASONS[status], "content": {"application/json": {"schema": ERROR_REF}}}

@@ -1,0 +1,91 @@
+"""Calendars, events, availability, contacts, resources (docs/protocol.md §11-§14)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nylas_engine.api.schemas.common import Open
+
+
+class Calendar(Open):
+    id: str
+    object: str
+    account_id: str
+    name: str | None = None
+    description: str | None = None
+    read_only: bool
+    is_primary: bool | None = None
+    location: str | None = None
+    timezone: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class CalendarInput(Open):
+    name: str | None = None
+    description: str | None = None
+    location: str | None = None
+    timezone: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class Participant(Open):
+    name: str | None = None
+    email: str
+    status: str | None = None
+    comment: str | None = None
+
+
+class Event(Open):
+    id: str
+    object: str
+    account_id: str
+    calendar_id: str
+    title: str | None = None
+    description: str | None = None
+    owner: str | None = None
+    participants: list[Participant]
+    read_only: bool
+    location: str | None = None
+    when: dict[str, Any]
+    busy: bool
+    status: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class EventInput(Open):
+    calendar_id: str | None = None
+    title: str | None = None
+    description: str | None = None
+    location: str | None = None
+    when: dict[str, Any] | None = None
+    busy: bool | None = None
+    participants: list[Participant] | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class Contact(Open):
+    id: str
+    object: str
+    account_id: str
+    given_name: str | None = None
+    surname: str | None = None
+    emails: list[dict[str, Any]] | None = None
+    phone_numbers: list[dict[str, Any]] | None = None
+
+
+class ContactInput(Open):
+    given_name: str | None = None
+    middle_name: str | None = None
+    surname: str | None = None
+    nickname: str | None = None
+    company_name: str | None = None
+    job_title: str | None = None
+    notes: str | None = None
+    emails: list[dict[str, Any]] | None = None
+    phone_numbers: list[dict[str, Any]] | None = None
+
+
+class Resource(Open):
+    object: str
+    email: str | None = None
+    name: str | None = None

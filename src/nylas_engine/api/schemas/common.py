@@ -1,0 +1,41 @@
+"""Shapes shared by every resource: the error body, counts, id lists, deletion replies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Open(BaseModel):
+    """A JSON object that may carry more fields than the ones named."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class Error(Open):
+    """The error body of docs/protocol.md §2."""
+
+    message: str
+    type: str
+    server_error: str | None = None
+
+
+class Count(Open):
+    """`view=count`."""
+
+    count: int
+
+
+class Deleted(Open):
+    """What a DELETE answers where it answers a body."""
+
+    job_status_id: str | None = None
+
+
+class NameEmail(Open):
+    name: str | None = None
+    email: str
+
+
+Metadata = dict[str, Any]

@@ -1,0 +1,119 @@
+"""Threads, messages, drafts, files, folders and labels (docs/protocol.md §5-§10)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from nylas_engine.api.schemas.common import NameEmail, Open
+
+
+class Category(Open):
+    id: str
+    object: str
+    account_id: str
+    name: str | None = None
+    display_name: str
+
+
+class FileInfo(Open):
+    id: str
+    content_type: str | None = None
+    size: int | None = None
+    filename: str | None = None
+
+
+class File(FileInfo):
+    object: str
+    account_id: str
+    content_id: str | None = None
+    message_ids: list[str] | None = None
+
+
+class Message(Open):
+    id: str
+    object: str
+    account_id: str
+    thread_id: str | None = None
+    subject: str | None = None
+    from_: list[NameEmail] = Field(alias="from")
+    reply_to: list[NameEmail]
+    to: list[NameEmail]
+    cc: list[NameEmail]
+    bcc: list[NameEmail]
+    date: int | None = None
+    snippet: str | None = None
+    body: str | None = None
+    unread: bool
+    starred: bool
+    files: list[FileInfo]
+    events: list[Any] | None = None
+    folder: Category | None = None
+    labels: list[Category] | None = None
+    version: int | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class Thread(Open):
+    id: str
+    object: str
+    account_id: str
+    subject: str | None = None
+    participants: list[NameEmail]
+    last_message_timestamp: int | None = None
+    last_message_received_timestamp: int | None = None
+    last_message_sent_timestamp: int | None = None
+    first_message_timestamp: int | None = None
+    snippet: str | None = None
+    unread: bool
+    starred: bool
+    has_attachments: bool
+    version: int
+    message_ids: list[str] | None = None
+    draft_ids: list[str] | None = None
+    messages: list[Message] | None = None
+    drafts: list[Message] | None = None
+    folders: list[Category] | None = None
+    labels: list[Category] | None = None
+
+
+class FlagsUpdate(Open):
+    """PUT/PATCH of a thread or message: flags and where it is filed."""
+
+    unread: bool | None = None
+    starred: bool | None = None
+    folder_id: str | None = None
+    label_ids: list[str] | None = None
+
+
+class DraftInput(Open):
+    """A draft to save (POST/PUT /drafts) or to send inline (POST /send)."""
+
+    subject: str | None = None
+    body: str | None = None
+    to: list[NameEmail] | None = None
+    cc: list[NameEmail] | None = None
+    bcc: list[NameEmail] | None = None
+    from_: list[NameEmail] | None = Field(None, alias="from")
+    reply_to: list[NameEmail] | None = None
+    reply_to_message_id: str | None = None
+    file_ids: list[str] | None = None
+    version: int | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class SendInput(DraftInput):
+    """POST /send: `draft_id` (and `version`) of a saved draft, or a draft given inline."""
+
+    draft_id: str | None = None
+    tracking: dict[str, Any] | None = None
+
+
+class DraftVersion(Open):
+    version: int | None = None
+
+
+class CategoryInput(Open):
+    display_name: str | None = None
+    name: str | None = None
