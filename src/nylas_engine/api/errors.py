@@ -13,7 +13,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nylas_engine.metadata import InvalidMetadata
@@ -78,15 +77,12 @@ def unauthorized() -> APIError:
     )
 
 
-def allowed_methods(request: Request) -> str:
-    """Every method some route offers at this path (Starlette's own 405 names only those
-    of the first route that matched the path, and a path has one route per method)."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        offered = isinstance(route, APIRoute) and route.include_in_schema
-        if offered and route.path_regex.match(request.url.path) is not None:
-            methods |= route.methods or set()
-    return ", ".join(sorted(methods))
+def allowed_methods(request: Request) -> str | None:
+    """What the API offers at this path, from its own description (Starlette's own 405 names
+    only the methods of the first route that matched the path, one of several)."""
+    from nylas_engine.api.openapi import allowed_methods
+
+    return allowed_methods(request.app.openapi(), request.url.path)
 
 
 def install_handlers(app: FastAPI) -> None:
@@ -106,7 +102,8 @@ def install_handlers(app: FastAPI) -> None:
         headers = getattr(exc, "headers", None)
         if exc.status_code == 405:
             message = "The method is not allowed for the requested URL."
-            headers = {**(headers or {}), "Allow": allowed_methods(request)}
+            if allow := allowed_methods(request):
+                headers = {**(headers or {}), "Allow": allow}
         return JSONResponse(
             {"message": message, "type": API_ERROR}, status_code=exc.status_code, headers=headers
         )

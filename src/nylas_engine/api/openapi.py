@@ -13,11 +13,11 @@ one operation id per operation, and no 422 (the engine answers 400 for bad input
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from nylas_engine.api.params import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, MAX_STRING
@@ -169,6 +169,25 @@ def paged(model: Any) -> Any:
     return list[model] | list[str] | Count
 
 
+def operation_id(path: str, methods: Iterable[str], name: str) -> str:
+    """The endpoint's name, `app_` first under /a/ (the account routes have the same names),
+    `oauth_`/`connect_` under those, and `_patch` for the PATCH twin of a PUT route."""
+    first = path.split("/")[1]
+    prefix = {"a": "app_", "oauth": "oauth_", "connect": "connect_"}.get(first, "")
+    return prefix + name + ("_patch" if "PATCH" in methods else "")
+
+
+def allowed_methods(spec: dict[str, Any], path: str) -> str | None:
+    """The `Allow` header for a path the document describes (None for one it does not)."""
+    for template, item in spec["paths"].items():
+        if re.fullmatch(re.sub(r"\\{[^}]*\\}", "[^/]+", re.escape(template)), path):
+            methods = {m.upper() for m in item}
+            if "GET" in methods:
+                methods.add("HEAD")
+            return ", ".join(sorted(methods))
+    return None
+
+
 def install_openapi(app: FastAPI) -> None:
     """Replace `app.openapi` with one that finishes the document (see the module doc)."""
     base = app.openapi
@@ -177,7 +196,7 @@ def install_openapi(app: FastAPI) -> None:
         if app.openapi_schema is not None:
             return app.openapi_schema
         spec = base()
-        _finish(app, spec)
+        _finish(spec)
         app.openapi_schema = spec
         return spec
 
@@ -192,7 +211,7 @@ def _security(path: str) -> list[dict[str, list[str]]] | None:
     return [{"accessToken": []}, {"accessTokenBasic": []}]
 
 
-def _finish(app: FastAPI, spec: dict[str, Any]) -> None:
+def _finish(spec: dict[str, Any]) -> None:
     components = spec.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
@@ -217,22 +236,12 @@ def _finish(app: FastAPI, spec: dict[str, Any]) -> None:
         for name, sub in schema.pop("$defs", {}).items():
             schemas.setdefault(name, sub)
         schemas.setdefault(model.__name__, schema)
-    names: set[str] = set()
-    for route in app.routes:
-        if not isinstance(route, APIRoute) or not route.include_in_schema:
-            continue
-        for method in sorted(route.methods or ()):
-            operation = spec["paths"][route.path_format][method.lower()]
-            _finish_operation(route.path_format, operation, schemas)
-            if route.operation_id is None:
-                name = ("app_" if route.path_format.startswith("/a/") else "") + route.name
-                if name in names:
-                    name = f"{name}_{method.lower()}"
-                operation["operationId"] = name
-            names.add(operation["operationId"])
+    for path, item in spec["paths"].items():
+        for operation in item.values():
+            _finish_operation(path, operation)
 
 
-def _finish_operation(path: str, operation: dict[str, Any], schemas: dict[str, Any]) -> None:
+def _finish_operation(path: str, operation: dict[str, Any]) -> None:
     responses = operation.setdefault("responses", {})
     responses.pop("422", None)
     security = _security(path)
