@@ -73,9 +73,7 @@ def schemathesis() -> str:
 def test_every_operation_conforms_to_the_document(token_engine, tmp_path):
     app = token_engine.create_app("Conformance", redirect_uri="http://127.0.0.1:9/callback")
     account = token_engine.add_account("conformance@example.com")
-    token = token_engine.cli(
-        "tokens", "create", account["id"], "--app", app["client_id"]
-    ).strip()
+    token = token_engine.cli("tokens", "create", account["id"], "--app", app["client_id"]).strip()
     cfg = tmp_path / "schemathesis.toml"
     cfg.write_text(config(app["client_id"], app["client_secret"], token))
     run = subprocess.run(

@@ -89,3 +89,26 @@ class Resource(Open):
     object: str
     email: str | None = None
     name: str | None = None
+
+
+class RsvpInput(Open):
+    event_id: str | None = None
+    status: str | None = None
+    account_id: str | None = None
+    comment: str | None = None
+
+
+class FreeBusyInput(Open):
+    start_time: int | None = None
+    end_time: int | None = None
+    emails: list[str] | None = None
+
+
+class AvailabilityInput(Open):
+    start_time: int | None = None
+    end_time: int | None = None
+    duration_minutes: int | None = None
+    interval_minutes: int | None = None
+    emails: list[str] | None = None
+    free_busy: list[dict[str, Any]] | None = None
+    open_hours: list[dict[str, Any]] | None = None
