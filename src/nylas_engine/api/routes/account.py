@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends, Request
 from nylas_engine.api.deps import AccountScope, account_scope, db_session, get_ctx
 from nylas_engine.api.errors import not_found
 from nylas_engine.api.listing import list_response
+from nylas_engine.api.openapi import PAGING, doc, paged, param
 from nylas_engine.api.params import Query
 from nylas_engine.api.routing import SessionRoute
-from nylas_engine.api.openapi import PAGING, doc, paged, param
 from nylas_engine.api.schemas import admin as shape
 from nylas_engine.api.views.account import account_json
 from nylas_engine.context import EngineContext

@@ -13,8 +13,8 @@ from fastapi import APIRouter, Depends
 
 from nylas_engine.api.deps import AccountScope, account_scope, json_object
 from nylas_engine.api.errors import bad_request
-from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.openapi import doc
+from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.schemas import calendar as shape
 from nylas_engine.calendar import availability as compute
 from nylas_engine.calendar.when import InvalidInput

@@ -11,9 +11,9 @@ from nylas_engine.api.deps import AccountScope, account_scope, json_object, writ
 from nylas_engine.api.errors import bad_request, not_found
 from nylas_engine.api.listing import list_response
 from nylas_engine.api.metadata_query import metadata_filter
+from nylas_engine.api.openapi import PAGING, doc, paged
 from nylas_engine.api.params import check_id
 from nylas_engine.api.routing import SessionRoute
-from nylas_engine.api.openapi import PAGING, doc, paged, param
 from nylas_engine.api.schemas import calendar as shape
 from nylas_engine.api.views.calendar import calendar_fields, calendar_json
 from nylas_engine.calendar.when import InvalidInput

@@ -26,9 +26,9 @@ from nylas_engine.api.deps import (
 )
 from nylas_engine.api.errors import APIError, bad_request, not_found
 from nylas_engine.api.metadata_query import refuse_metadata_filters
+from nylas_engine.api.openapi import PARAMS, doc, paged, param
 from nylas_engine.api.params import Query, check_id
 from nylas_engine.api.routing import SessionRoute
-from nylas_engine.api.openapi import PARAMS, doc, paged, param
 from nylas_engine.api.schemas import calendar as shape
 from nylas_engine.api.views.contacts import SOURCES, contact_fields, contact_json
 from nylas_engine.calendar.when import InvalidInput
@@ -38,7 +38,7 @@ from nylas_engine.store.models import Contact
 
 # Their objects carry no metadata: a metadata_* filter is refused, not ignored.
 router = APIRouter(route_class=SessionRoute, dependencies=[Depends(refuse_metadata_filters)])
-CONTACT_FILTERS = (
+CONTACT_FILTERS: tuple[str | dict[str, Any], ...] = (
     "limit",
     "offset",
     param("view", {"type": "string", "enum": ["count", "ids"]}),

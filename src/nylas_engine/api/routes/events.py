@@ -27,9 +27,9 @@ from nylas_engine.api.deps import (
     write_scope,
 )
 from nylas_engine.api.errors import bad_request, not_found, unauthorized
+from nylas_engine.api.openapi import PAGING, PARAMS, doc, paged, param
 from nylas_engine.api.params import Query, check_id
 from nylas_engine.api.routing import SessionRoute
-from nylas_engine.api.openapi import PAGING, PARAMS, doc, paged, param
 from nylas_engine.api.schemas import calendar as shape
 from nylas_engine.api.views.calendar import event_json, instance_json
 from nylas_engine.calendar import ical

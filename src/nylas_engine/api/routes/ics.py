@@ -10,9 +10,9 @@ from fastapi import APIRouter, Depends
 
 from nylas_engine.api.deps import AccountScope, account_scope, json_object
 from nylas_engine.api.errors import bad_request, not_found
+from nylas_engine.api.openapi import doc
 from nylas_engine.api.params import check_id
 from nylas_engine.api.routing import SessionRoute
-from nylas_engine.api.openapi import doc
 from nylas_engine.api.schemas import calendar as shape
 from nylas_engine.calendar.fields import event_changes
 from nylas_engine.calendar.recurrence import parse_recurrence

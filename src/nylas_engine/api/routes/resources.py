@@ -8,9 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from nylas_engine.api.deps import AccountScope, account_scope
+from nylas_engine.api.openapi import doc
 from nylas_engine.api.params import Query
 from nylas_engine.api.routing import SessionRoute
-from nylas_engine.api.openapi import doc
 from nylas_engine.api.schemas import calendar as shape
 from nylas_engine.store.models import RoomResource
 from nylas_engine.store.resources import all_resources
