@@ -263,3 +263,15 @@ def _finish_operation(path: str, operation: dict[str, Any]) -> None:
 
 def _error(status: int) -> dict[str, Any]:
     return {"description": REASONS[status], "content": {"application/json": {"schema": ERROR_REF}}}
+
+
+def html_page() -> dict[str, Any]:
+    """The OAuth pages a browser sees: HTML, a redirect, or an HTML error page."""
+    page: dict[str, Any] = {"content": {"text/html": {}}}
+    return {
+        "responses": {
+            200: {"description": "The sign-in page.", **page},
+            303: {"description": "Back to the app's redirect_uri."},
+            **{s: {"description": REASONS[s], **page} for s in (400, 401, 429)},
+        }
+    }

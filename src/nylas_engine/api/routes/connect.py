@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from nylas_engine.api.deps import db_session, get_ctx, json_object
 from nylas_engine.api.errors import API_ERROR, APIError, bad_request
+from nylas_engine.api.openapi import doc
 from nylas_engine.api.ratelimit import (
     CONNECT_SECONDS,
     auth_failures,
@@ -32,6 +33,7 @@ from nylas_engine.api.ratelimit import (
 )
 from nylas_engine.api.routes.oauth import app_by_secret, redeem_code
 from nylas_engine.api.routing import SessionRoute
+from nylas_engine.api.schemas import admin
 from nylas_engine.api.scopes import scope_error
 from nylas_engine.api.views.account import account_json
 from nylas_engine.context import EngineContext
@@ -135,7 +137,7 @@ def mail_host_policy(auth_mode: str, allowed: str) -> MailHostPolicy:
     return MailHostPolicy.parse(allowed, restricted=auth_mode == "token")
 
 
-@router.post("/connect/authorize")
+@router.post("/connect/authorize", **doc(401, 409, 429, reply=dict[str, Any]))
 def authorize(
     request: Request,
     body: dict[str, Any] = Depends(json_object),
@@ -221,7 +223,7 @@ def _may_move(
     return True
 
 
-@router.post("/connect/token")
+@router.post("/connect/token", **doc(401, 429, reply=admin.Token))
 def token(
     request: Request, body: dict[str, Any] = Depends(json_object), session: Session = db_session
 ) -> Any:

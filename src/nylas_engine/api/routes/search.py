@@ -94,11 +94,11 @@ def _stream(scope: AccountScope, q: str, search: Search, render: Callable[..., A
     return StreamingResponse(lines(), media_type="text/json-stream")
 
 
-@router.get("/threads/search/streaming", **doc(params=["q"], media="application/json"))
+@router.get("/threads/search/streaming", **doc(params=["q"], media="text/json-stream"))
 def stream_thread_search(request: Request, scope: AccountScope = Depends(write_scope)) -> Any:
     return _stream(scope, _q(Query(request)), search_threads, thread_json)
 
 
-@router.get("/messages/search/streaming", **doc(params=["q"], media="application/json"))
+@router.get("/messages/search/streaming", **doc(params=["q"], media="text/json-stream"))
 def stream_message_search(request: Request, scope: AccountScope = Depends(write_scope)) -> Any:
     return _stream(scope, _q(Query(request)), search_messages, message_json)
