@@ -29,6 +29,7 @@ CHECKS = (
 )
 
 # (operation id, check, why it can't pass): each turns off one check for one operation.
+LAST = "oauth_revoke"
 P = "positive_data_acceptance"  # rules about values the schema cannot state
 EXCLUDED: list[tuple[str, str, str]] = [
     ("oauth_authorize_page", P, "valid only with a registered client_id and its redirect_uri"),
@@ -107,21 +108,32 @@ def schemathesis() -> str:
 
 
 def test_every_operation_conforms_to_the_document(token_engine, tmp_path):
-    app = token_engine.create_app("Conformance", redirect_uri="http://127.0.0.1:9/callback")
+    user_app = token_engine.create_app("Conformance", redirect_uri="http://127.0.0.1:9/callback")
     account = token_engine.add_account("conformance@example.com")
-    token = token_engine.cli("tokens", "create", account["id"], "--app", app["client_id"]).strip()
+    token = token_engine.cli("tokens", "create", account["id"], "--app", user_app["client_id"])
+    # /a/ requests go to another app, with an account of its own: schemathesis reuses ids
+    # it has seen in replies, and downgrade, revoke-all or delete on the account whose token
+    # the run uses would answer every later request with a 401 or 403.
+    app = token_engine.create_app("Manager", redirect_uri="http://127.0.0.1:9/callback")
+    managed = token_engine.add_account("managed@example.com")
+    token_engine.cli("tokens", "create", managed["id"], "--app", app["client_id"])
     cfg = tmp_path / "schemathesis.toml"
-    cfg.write_text(config(app["client_id"], app["client_secret"], token))
-    # Two runs: the operations without exclusions with every check, then the excluded
-    # ones with every check but positive_data_acceptance (the only one excluded so far).
+    cfg.write_text(config(app["client_id"], app["client_secret"], token.strip()))
+    # The operations without exclusions with every check; the excluded ones with every
+    # check but positive_data_acceptance (the only one excluded so far); last, alone,
+    # POST /oauth/revoke, which revokes the token the run uses.
     assert {check for _op, check, _why in EXCLUDED} <= {P}
     excluded = sorted({op for op, _check, _why in EXCLUDED})
     runs = [
-        ([arg for op in excluded for arg in ("--exclude-operation-id", op)], CHECKS),
+        (
+            [arg for op in [*excluded, LAST] for arg in ("--exclude-operation-id", op)],
+            CHECKS,
+        ),
         (
             [arg for op in excluded for arg in ("--include-operation-id", op)],
             tuple(c for c in CHECKS if c != P),
         ),
+        (["--include-operation-id", LAST], CHECKS),
     ]
     for number, (args, checks) in enumerate(runs):
         run = _run(token_engine.url, cfg, tmp_path, args, checks, max_time=20)
@@ -149,7 +161,7 @@ def _run(
             "--seed",
             "13",
             "--workers",
-            "2",
+            "1",  # two threads trip a CPython 3.11 error in hypothesis (AST recursion depth)
             "--generation-database",
             "none",
             "--no-shrink",

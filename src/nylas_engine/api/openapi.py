@@ -206,6 +206,8 @@ def install_openapi(app: FastAPI) -> None:
 def _security(path: str) -> list[dict[str, list[str]]] | None:
     if path.startswith("/a/"):
         return [{"clientSecret": []}]
+    if path == "/oauth/revoke":  # revokes the token it is called with
+        return [{"accessToken": []}, {"accessTokenBasic": []}]
     if path.startswith(("/oauth/", "/connect/")) or path in ("/", "/accounts"):
         return None
     return [{"accessToken": []}, {"accessTokenBasic": []}]
