@@ -114,6 +114,11 @@ def param(name: str, schema: dict[str, Any] | None = None, **extra: Any) -> dict
     return {**spec, **extra}
 
 
+# Lists whose `view` is only count or ids (no expanded form).
+COUNT_OR_IDS = ("limit", "offset", param("view", {"type": "string", "enum": ["count", "ids"]}))
+SEARCH_Q = param("q", required=True)
+
+
 def doc(
     *statuses: int,
     reply: Any = None,

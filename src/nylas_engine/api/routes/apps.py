@@ -17,7 +17,7 @@ from nylas_engine.api.deps import AppScope, app_scope, json_object
 from nylas_engine.api.errors import bad_request, not_found
 from nylas_engine.api.listing import list_response
 from nylas_engine.api.metadata_query import metadata_filter
-from nylas_engine.api.openapi import PAGING, doc, paged
+from nylas_engine.api.openapi import COUNT_OR_IDS, doc, paged
 from nylas_engine.api.params import check_id
 from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.schemas import admin
@@ -94,7 +94,7 @@ def ip_addresses(scope: AppScope = Depends(app_scope)) -> Any:
 # ------------------------------------------------------------------------------ accounts
 
 
-@router.get("/a/{client_id}/accounts", **doc(reply=paged(admin.AppAccount), params=PAGING))
+@router.get("/a/{client_id}/accounts", **doc(reply=paged(admin.AppAccount), params=COUNT_OR_IDS))
 def list_accounts(request: Request, scope: AppScope = Depends(app_scope)) -> Any:
     """The app's accounts; `metadata_*` filters match the metadata this app set on them."""
     stmt = auth.app_accounts(scope.app).where(
@@ -204,7 +204,7 @@ def _account(scope: AppScope, account_id: str) -> Account:
 # ------------------------------------------------------------------------------ webhooks
 
 
-@router.get("/a/{client_id}/webhooks", **doc(reply=paged(admin.Webhook), params=PAGING))
+@router.get("/a/{client_id}/webhooks", **doc(reply=paged(admin.Webhook), params=COUNT_OR_IDS))
 def list_webhooks(request: Request, scope: AppScope = Depends(app_scope)) -> Any:
     return list_response(
         request,

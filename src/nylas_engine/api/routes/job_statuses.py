@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request
 
 from nylas_engine.api.deps import AccountScope, account_scope
 from nylas_engine.api.listing import list_response
-from nylas_engine.api.openapi import doc, paged, param
+from nylas_engine.api.openapi import COUNT_OR_IDS, doc, paged
 from nylas_engine.api.params import check_id
 from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.schemas.admin import JobStatus
@@ -25,7 +25,7 @@ router = APIRouter(route_class=SessionRoute)
     "/job-statuses",
     **doc(
         reply=paged(JobStatus),
-        params=["limit", "offset", param("view", {"type": "string", "enum": ["count", "ids"]})],
+        params=COUNT_OR_IDS,
     ),
 )
 @router.get("/job-statuses/", include_in_schema=False)

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 
 from nylas_engine.api.deps import AccountScope, account_scope, json_object, write_scope
 from nylas_engine.api.listing import list_response
-from nylas_engine.api.openapi import doc, paged, param
+from nylas_engine.api.openapi import COUNT_OR_IDS, doc, paged
 from nylas_engine.api.params import check_id
 from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.schemas.admin import JobStatus, ScheduleInput
@@ -30,7 +30,7 @@ PATH = "/v2/outbox"
     PATH,
     **doc(
         reply=paged(JobStatus),
-        params=["limit", "offset", param("view", {"type": "string", "enum": ["count", "ids"]})],
+        params=COUNT_OR_IDS,
     ),
 )
 @router.get(PATH + "/", include_in_schema=False)

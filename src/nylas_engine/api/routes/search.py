@@ -17,7 +17,7 @@ from fastapi.responses import StreamingResponse
 from nylas_engine.api.deps import AccountScope, write_scope
 from nylas_engine.api.errors import bad_request
 from nylas_engine.api.metadata_query import refuse_metadata_filters
-from nylas_engine.api.openapi import doc, paged, param
+from nylas_engine.api.openapi import SEARCH_Q, doc, paged
 from nylas_engine.api.params import Query
 from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.schemas.mail import Message, Thread
@@ -30,7 +30,7 @@ router = APIRouter(route_class=SessionRoute, dependencies=[Depends(refuse_metada
 
 STREAM_BATCH = 100
 COUNT_CAP = 100_000
-SEARCH = (param("q", required=True), "limit", "offset")
+SEARCH = (SEARCH_Q, "limit", "offset")
 
 Search = Callable[..., list[Any]]
 
@@ -94,11 +94,11 @@ def _stream(scope: AccountScope, q: str, search: Search, render: Callable[..., A
     return StreamingResponse(lines(), media_type="text/json-stream")
 
 
-@router.get("/threads/search/streaming", **doc(params=["q"], media="text/json-stream"))
+@router.get("/threads/search/streaming", **doc(params=[SEARCH_Q], media="text/json-stream"))
 def stream_thread_search(request: Request, scope: AccountScope = Depends(write_scope)) -> Any:
     return _stream(scope, _q(Query(request)), search_threads, thread_json)
 
 
-@router.get("/messages/search/streaming", **doc(params=["q"], media="text/json-stream"))
+@router.get("/messages/search/streaming", **doc(params=[SEARCH_Q], media="text/json-stream"))
 def stream_message_search(request: Request, scope: AccountScope = Depends(write_scope)) -> Any:
     return _stream(scope, _q(Query(request)), search_messages, message_json)

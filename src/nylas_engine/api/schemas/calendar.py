@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from nylas_engine.api.schemas.common import Open
+from pydantic import Field
+
+from nylas_engine.api.schemas.common import ID_PATTERN, Open
 
 
 class Calendar(Open):
@@ -92,8 +94,8 @@ class Resource(Open):
 
 
 class RsvpInput(Open):
-    event_id: str | None = None
-    status: str | None = None
+    event_id: str = Field(pattern=ID_PATTERN)
+    status: Literal["yes", "no", "maybe"]
     account_id: str | None = None
     comment: str | None = None
 

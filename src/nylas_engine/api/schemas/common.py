@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+ID_PATTERN = "^[0-9a-zA-Z]{1,40}$"  # ids.is_valid_public_id
+
 
 class Open(BaseModel):
     """A JSON object that may carry more fields than the ones named."""
