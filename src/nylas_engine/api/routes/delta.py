@@ -222,7 +222,7 @@ async def longpoll(
         await asyncio.sleep(min(POLL_INTERVAL, remaining))
 
 
-@router.get("/delta/streaming", **doc(params=DELTA_PARAMS, media="application/json"))
+@router.get("/delta/streaming", **doc(params=DELTA_PARAMS, media="text/event-stream"))
 async def streaming(
     request: Request,
     ctx: EngineContext = Depends(get_ctx),

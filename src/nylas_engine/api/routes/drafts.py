@@ -11,12 +11,12 @@ from nylas_engine.api.listing import list_response
 from nylas_engine.api.mail_filters import mail_filters
 from nylas_engine.api.openapi import MAIL_FILTERS, PAGING, doc, paged
 from nylas_engine.api.routing import SessionRoute
-from nylas_engine.api.schemas.mail import DraftInput, DraftVersion, Message
+from nylas_engine.api.schemas.mail import DraftInput, DraftUpdate, DraftVersion, Message
 from nylas_engine.api.views.mail import message_json
 from nylas_engine.store import drafts
 
 router = APIRouter(route_class=SessionRoute)
-DRAFT_UPDATE = doc(409, reply=Message, body=DraftInput)
+DRAFT_UPDATE = doc(409, reply=Message, body=DraftUpdate)
 
 
 @router.get("/drafts", **doc(reply=paged(Message), params=PAGING + MAIL_FILTERS))

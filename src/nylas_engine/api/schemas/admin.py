@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nylas_engine.api.schemas.common import Open
+from nylas_engine.api.schemas.common import Open, Text
 
 
 class Account(Open):
@@ -39,9 +39,9 @@ class Application(Open):
 
 
 class AppInput(Open):
-    application_name: str | None = None
-    icon_url: str | None = None
-    redirect_uris: list[str] | None = None
+    application_name: Text | None = None
+    icon_url: Text | None = None
+    redirect_uris: list[Text] | None = None
 
 
 class Webhook(Open):
@@ -54,9 +54,9 @@ class Webhook(Open):
 
 
 class WebhookInput(Open):
-    callback_url: str | None = None
-    state: str | None = None
-    triggers: list[str] | None = None
+    callback_url: Text | None = None
+    state: Text | None = None
+    triggers: list[Text] | None = None
 
 
 class JobStatus(Open):

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from nylas_engine.api.schemas.common import ID_PATTERN, Open
+from nylas_engine.api.schemas.common import ID_PATTERN, Open, Text
 
 
 class Calendar(Open):
@@ -23,18 +23,18 @@ class Calendar(Open):
 
 
 class CalendarInput(Open):
-    name: str | None = None
-    description: str | None = None
-    location: str | None = None
-    timezone: str | None = None
+    name: Text | None = None
+    description: Text | None = None
+    location: Text | None = None
+    timezone: Text | None = None
     metadata: dict[str, Any] | None = None
 
 
 class Participant(Open):
-    name: str | None = None
+    name: Text | None = None
     email: str
-    status: str | None = None
-    comment: str | None = None
+    status: Text | None = None
+    comment: Text | None = None
 
 
 class Event(Open):
@@ -55,10 +55,10 @@ class Event(Open):
 
 
 class EventInput(Open):
-    calendar_id: str | None = None
-    title: str | None = None
-    description: str | None = None
-    location: str | None = None
+    calendar_id: Text | None = None
+    title: Text | None = None
+    description: Text | None = None
+    location: Text | None = None
     when: dict[str, Any] | None = None
     busy: bool | None = None
     participants: list[Participant] | None = None
@@ -76,13 +76,13 @@ class Contact(Open):
 
 
 class ContactInput(Open):
-    given_name: str | None = None
-    middle_name: str | None = None
-    surname: str | None = None
-    nickname: str | None = None
-    company_name: str | None = None
-    job_title: str | None = None
-    notes: str | None = None
+    given_name: Text | None = None
+    middle_name: Text | None = None
+    surname: Text | None = None
+    nickname: Text | None = None
+    company_name: Text | None = None
+    job_title: Text | None = None
+    notes: Text | None = None
     emails: list[dict[str, Any]] | None = None
     phone_numbers: list[dict[str, Any]] | None = None
 
@@ -96,8 +96,8 @@ class Resource(Open):
 class RsvpInput(Open):
     event_id: str = Field(pattern=ID_PATTERN)
     status: Literal["yes", "no", "maybe"]
-    account_id: str | None = None
-    comment: str | None = None
+    account_id: Text | None = None
+    comment: Text | None = None
 
 
 class FreeBusyInput(Open):

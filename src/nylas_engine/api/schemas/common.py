@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 ID_PATTERN = "^[0-9a-zA-Z]{1,40}$"  # ids.is_valid_public_id
+
+
+# Request text may hold no NUL and no lone surrogate (api/deps.py `json_object`).
+# (Stated for the document only: pydantic's own regex engine refuses surrogates.)
+Text = Annotated[str, Field(json_schema_extra={"pattern": r"^[^\x00\ud800-\udfff]*$"})]
 
 
 class Open(BaseModel):
@@ -36,8 +41,8 @@ class Deleted(Open):
 
 
 class NameEmail(Open):
-    name: str | None = None
-    email: str
+    name: Text | None = None
+    email: Text
 
 
 Metadata = dict[str, Any]

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field
 
-from nylas_engine.api.schemas.common import NameEmail, Open
+from nylas_engine.api.schemas.common import ID_PATTERN, NameEmail, Open, Text
 
 
-class Category(Open):
+class CategoryRef(Open):
+    """A folder or label as a message or thread names it."""
+
     id: str
-    object: str
-    account_id: str
     name: str | None = None
     display_name: str
+
+
+class Category(CategoryRef):
+    object: str
+    account_id: str
 
 
 class FileInfo(Open):
@@ -49,8 +54,8 @@ class Message(Open):
     starred: bool
     files: list[FileInfo]
     events: list[Any] | None = None
-    folder: Category | None = None
-    labels: list[Category] | None = None
+    folder: CategoryRef | None = None
+    labels: list[CategoryRef] | None = None
     version: int | None = None
     metadata: dict[str, Any] | None = None
 
@@ -74,8 +79,8 @@ class Thread(Open):
     draft_ids: list[str] | None = None
     messages: list[Message] | None = None
     drafts: list[Message] | None = None
-    folders: list[Category] | None = None
-    labels: list[Category] | None = None
+    folders: list[CategoryRef] | None = None
+    labels: list[CategoryRef] | None = None
 
 
 class FlagsUpdate(Open):
@@ -83,37 +88,47 @@ class FlagsUpdate(Open):
 
     unread: bool | None = None
     starred: bool | None = None
-    folder_id: str | None = None
-    label_ids: list[str] | None = None
+    folder_id: Text | None = None
+    label_ids: list[Text] | None = None
 
 
 class DraftInput(Open):
     """A draft to save (POST/PUT /drafts) or to send inline (POST /send)."""
 
-    subject: str | None = None
-    body: str | None = None
+    subject: Text | None = None
+    body: Text | None = None
     to: list[NameEmail] | None = None
     cc: list[NameEmail] | None = None
     bcc: list[NameEmail] | None = None
     from_: list[NameEmail] | None = Field(None, alias="from")
     reply_to: list[NameEmail] | None = None
-    reply_to_message_id: str | None = None
-    file_ids: list[str] | None = None
-    version: int | None = None
+    reply_to_message_id: Text | None = None
+    file_ids: list[Text] | None = None
     metadata: dict[str, Any] | None = None
+
+
+# A draft's version: a number, or its digits as a string (as the old engine took it).
+Version = Annotated[int, Field(ge=0)] | Annotated[str, Field(pattern="^[0-9]{1,18}$")]
+
+
+class DraftUpdate(DraftInput):
+    """PUT/PATCH /drafts/{id}: the changes and the version they were made on."""
+
+    version: Version
 
 
 class SendInput(DraftInput):
     """POST /send: `draft_id` (and `version`) of a saved draft, or a draft given inline."""
 
-    draft_id: str | None = None
+    draft_id: str | None = Field(None, pattern=ID_PATTERN)
+    version: Version | None = None
     tracking: dict[str, Any] | None = None
 
 
 class DraftVersion(Open):
-    version: int | None = None
+    version: Version | None = None
 
 
 class CategoryInput(Open):
-    display_name: str | None = None
-    name: str | None = None
+    display_name: Text | None = None
+    name: Text | None = None
