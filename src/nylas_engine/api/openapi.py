@@ -147,8 +147,9 @@ def doc(
         extra["parameters"] = listed
     if body is not None:
         schema = body if isinstance(body, dict) else _ref(body)
+        needed = isinstance(body, type) and any(f.is_required() for f in body.model_fields.values())
         extra["requestBody"] = {
-            "required": False,
+            "required": needed,
             "content": {"application/json": {"schema": schema}},
         }
         if isinstance(body, type):

@@ -173,7 +173,10 @@ def revoke_all(
     return SUCCESS
 
 
-@router.post("/a/{client_id}/accounts/{account_id}/token-info", **doc(reply=dict[str, Any]))
+@router.post(
+    "/a/{client_id}/accounts/{account_id}/token-info",
+    **doc(reply=dict[str, Any], body=admin.TokenInfoInput),
+)
 def token_info(
     account_id: str,
     scope: AppScope = Depends(app_scope),

@@ -55,7 +55,7 @@ def get_calendar(calendar_id: str, scope: AccountScope = Depends(account_scope))
     return calendar_json(_calendar(scope, calendar_id), scope.account)
 
 
-@router.post("/calendars", **WRITE)
+@router.post("/calendars", **doc(409, reply=shape.Calendar, body=shape.CalendarCreate))
 @router.post("/calendars/", include_in_schema=False)
 def create_calendar(
     body: dict[str, Any] = Depends(json_object), scope: AccountScope = Depends(write_scope)

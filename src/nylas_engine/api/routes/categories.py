@@ -25,6 +25,7 @@ LIST = doc(
     reply=paged(shape.Category), params=["limit", "offset", param("view", {"type": "string"})]
 )
 WRITE = doc(409, reply=shape.Category, body=shape.CategoryInput)
+CREATE = doc(409, reply=shape.Category, body=shape.CategoryCreate)
 
 WRONG_KIND = {
     "label": "Non-GMail accounts don't support labels",
@@ -100,7 +101,7 @@ def get_label(label_id: str, scope: AccountScope = Depends(account_scope)) -> An
     return category_json(_get(scope, "label", label_id), scope.account)
 
 
-@router.post("/folders", **WRITE)
+@router.post("/folders", **CREATE)
 @router.post("/folders/", include_in_schema=False)
 def create_folder(
     body: dict[str, Any] = Depends(json_object), scope: AccountScope = Depends(write_scope)
@@ -108,7 +109,7 @@ def create_folder(
     return _create(scope, "folder", body)
 
 
-@router.post("/labels", **WRITE)
+@router.post("/labels", **CREATE)
 @router.post("/labels/", include_in_schema=False)
 def create_label(
     body: dict[str, Any] = Depends(json_object), scope: AccountScope = Depends(write_scope)

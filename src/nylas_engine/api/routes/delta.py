@@ -32,12 +32,13 @@ from nylas_engine.store import delta
 from nylas_engine.store.models import Account
 
 router = APIRouter(route_class=SessionRoute)
+_TYPES = "(" + "|".join(sorted(delta.FILTERABLE_TYPES)) + ")"
+_TYPE_LIST = {"type": "string", "pattern": f"^{_TYPES}(,{_TYPES})*$"}
 DELTA_PARAMS = [
     param("cursor", {"type": "string", "minLength": 1, "maxLength": 255}, required=True),
-    *(
-        param(name, {"type": "string", "maxLength": 255})
-        for name in ("include_types", "exclude_types", "view")
-    ),
+    param("include_types", _TYPE_LIST),
+    param("exclude_types", _TYPE_LIST),
+    param("view", {"type": "string", "enum": ["count", "ids", "expanded"]}),
 ]
 
 LONGPOLL_TIMEOUT = 120.0
@@ -182,7 +183,7 @@ def latest_cursor(scope: AccountScope = Depends(account_scope)) -> Any:
     return {"cursor": delta.latest_cursor(scope.session, scope.account)}
 
 
-@router.post("/delta/generate_cursor", **doc(reply=admin.Cursor))
+@router.post("/delta/generate_cursor", **doc(reply=admin.Cursor, body=admin.CursorStart))
 def generate_cursor(
     body: dict[str, Any] = Depends(json_object), scope: AccountScope = Depends(account_scope)
 ) -> Any:

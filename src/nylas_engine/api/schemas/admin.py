@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from nylas_engine.api.schemas.common import Open, Text
+from pydantic import BaseModel, ConfigDict, Field
+
+from nylas_engine.api.schemas.common import Metadata, Open, Text
 
 
 class Account(Open):
@@ -29,7 +31,7 @@ class AppAccount(Open):
 
 
 class AppAccountInput(Open):
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata | None = None
 
 
 class Application(Open):
@@ -70,6 +72,17 @@ class JobStatus(Open):
 
 class Cursor(Open):
     cursor: str
+
+
+class CursorStart(BaseModel):
+    """POST /delta/generate_cursor: exactly {"start": <unix seconds>}."""
+
+    model_config = ConfigDict(extra="forbid")
+    start: int
+
+
+class TokenInfoInput(Open):
+    access_token: Text = Field(min_length=1)
 
 
 class Delta(Open):

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from nylas_engine.api.schemas.common import ID_PATTERN, Open, Text
+from nylas_engine.api.schemas.common import ID_PATTERN, Metadata, Open, Text
 
 
 class Calendar(Open):
@@ -27,7 +27,13 @@ class CalendarInput(Open):
     description: Text | None = None
     location: Text | None = None
     timezone: Text | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata | None = None
+
+
+class CalendarCreate(CalendarInput):
+    """POST /calendars: a name is needed."""
+
+    name: Text
 
 
 class Participant(Open):
@@ -62,7 +68,7 @@ class EventInput(Open):
     when: dict[str, Any] | None = None
     busy: bool | None = None
     participants: list[Participant] | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata | None = None
 
 
 class Contact(Open):

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+
+from nylas_engine.metadata import MAX_KEY, MAX_PAIRS, MAX_VALUE
 
 ID_PATTERN = "^[0-9a-zA-Z]{1,40}$"  # ids.is_valid_public_id
 
 
 # Request text may hold no NUL and no lone surrogate (api/deps.py `json_object`).
 # (Stated for the document only: pydantic's own regex engine refuses surrogates.)
-Text = Annotated[str, Field(json_schema_extra={"pattern": r"^[^\x00\ud800-\udfff]*$"})]
+GOOD_TEXT = r"^[^\x00\ud800-\udfff]*$"
+Text = Annotated[str, Field(json_schema_extra={"pattern": GOOD_TEXT})]
 
 
 class Open(BaseModel):
@@ -45,4 +48,19 @@ class NameEmail(Open):
     email: Text
 
 
-Metadata = dict[str, Any]
+# Metadata as the engine checks it (nylas_engine/metadata.py): string keys and values.
+Metadata = Annotated[
+    dict[str, str],
+    WithJsonSchema(
+        {
+            "type": "object",
+            "maxProperties": MAX_PAIRS,
+            "propertyNames": {"minLength": 1, "maxLength": MAX_KEY, "pattern": GOOD_TEXT},
+            "additionalProperties": {
+                "type": "string",
+                "maxLength": MAX_VALUE,
+                "pattern": GOOD_TEXT,
+            },
+        }
+    ),
+]

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from nylas_engine.api.schemas.common import ID_PATTERN, NameEmail, Open, Text
+from nylas_engine.api.schemas.common import ID_PATTERN, Metadata, NameEmail, Open, Text
 
 
 class CategoryRef(Open):
@@ -88,8 +88,8 @@ class FlagsUpdate(Open):
 
     unread: bool | None = None
     starred: bool | None = None
-    folder_id: Text | None = None
-    label_ids: list[Text] | None = None
+    folder_id: str | None = Field(None, pattern=ID_PATTERN)
+    label_ids: list[Annotated[str, Field(pattern=ID_PATTERN)]] | None = None
 
 
 class DraftInput(Open):
@@ -104,7 +104,7 @@ class DraftInput(Open):
     reply_to: list[NameEmail] | None = None
     reply_to_message_id: Text | None = None
     file_ids: list[Text] | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata | None = None
 
 
 # A draft's version: a number, or its digits as a string (as the old engine took it).
@@ -132,3 +132,9 @@ class DraftVersion(Open):
 class CategoryInput(Open):
     display_name: Text | None = None
     name: Text | None = None
+
+
+class CategoryCreate(Open):
+    """POST /folders, /labels: a display name is needed."""
+
+    display_name: Text = Field(min_length=1)
