@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from nylas_engine.api.schemas.common import Metadata, Open, Text
+from nylas_engine.api.schemas.common import Input, Metadata, Open, Text
 
 
 class Account(Open):
@@ -30,7 +30,7 @@ class AppAccount(Open):
     billing_state: str | None = None
 
 
-class AppAccountInput(Open):
+class AppAccountInput(Input):
     metadata: Metadata | None = None
 
 
@@ -40,7 +40,7 @@ class Application(Open):
     redirect_uris: list[str] | None = None
 
 
-class AppInput(Open):
+class AppInput(Input):
     application_name: Text | None = None
     icon_url: Text | None = None
     redirect_uris: list[Text] | None = None
@@ -55,7 +55,7 @@ class Webhook(Open):
     version: str | None = None
 
 
-class WebhookInput(Open):
+class WebhookInput(Input):
     callback_url: Text | None = None
     state: Text | None = None
     triggers: list[Text] | None = None
@@ -81,7 +81,7 @@ class CursorStart(BaseModel):
     start: int
 
 
-class TokenInfoInput(Open):
+class TokenInfoInput(Input):
     access_token: Text = Field(min_length=1)
 
 
@@ -97,7 +97,7 @@ class Token(Open):
     token_type: str | None = None
 
 
-class ScheduleInput(Open):
+class ScheduleInput(Input):
     """POST/PATCH /v2/outbox: a draft to send later (`send_at`, unix seconds)."""
 
     send_at: int | None = None

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from nylas_engine.api.schemas.common import ID_PATTERN, Metadata, Open, Text
+from nylas_engine.api.schemas.common import ID_PATTERN, Input, Metadata, Open, Text
 
 
 class Calendar(Open):
@@ -22,7 +22,7 @@ class Calendar(Open):
     metadata: dict[str, Any] | None = None
 
 
-class CalendarInput(Open):
+class CalendarInput(Input):
     name: Text | None = None
     description: Text | None = None
     location: Text | None = None
@@ -36,7 +36,7 @@ class CalendarCreate(CalendarInput):
     name: Text
 
 
-class Participant(Open):
+class Participant(Input):
     name: Text | None = None
     email: str
     status: Text | None = None
@@ -60,7 +60,7 @@ class Event(Open):
     metadata: dict[str, Any] | None = None
 
 
-class EventInput(Open):
+class EventInput(Input):
     calendar_id: Text | None = None
     title: Text | None = None
     description: Text | None = None
@@ -81,7 +81,7 @@ class Contact(Open):
     phone_numbers: list[dict[str, Any]] | None = None
 
 
-class ContactInput(Open):
+class ContactInput(Input):
     given_name: Text | None = None
     middle_name: Text | None = None
     surname: Text | None = None
@@ -99,20 +99,20 @@ class Resource(Open):
     name: str | None = None
 
 
-class RsvpInput(Open):
+class RsvpInput(Input):
     event_id: str = Field(pattern=ID_PATTERN)
     status: Literal["yes", "no", "maybe"]
     account_id: Text | None = None
     comment: Text | None = None
 
 
-class FreeBusyInput(Open):
+class FreeBusyInput(Input):
     start_time: int | None = None
     end_time: int | None = None
     emails: list[str] | None = None
 
 
-class AvailabilityInput(Open):
+class AvailabilityInput(Input):
     start_time: int | None = None
     end_time: int | None = None
     duration_minutes: int | None = None

@@ -23,6 +23,40 @@ class Open(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+JSON_REF = "#/components/schemas/Json"
+ANY_JSON_MARK = "x-any-json"
+# Any JSON value whose text holds no NUL and no lone surrogate: what a request may carry in
+# fields the engine does not know (they are accepted, and checked for that text only).
+ANY_JSON = {
+    "anyOf": [
+        {"type": "null"},
+        {"type": "boolean"},
+        {"type": "number"},
+        {"type": "string", "pattern": GOOD_TEXT},
+        {"type": "array", "items": {"$ref": JSON_REF}},
+        {
+            "type": "object",
+            "propertyNames": {"pattern": GOOD_TEXT},
+            "additionalProperties": {"$ref": JSON_REF},
+        },
+    ]
+}
+
+
+class Input(BaseModel):
+    """A request body: the fields named, and any others (ignored) as long as their text
+    holds no NUL or lone surrogate (api/deps.py `json_object` refuses those)."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "propertyNames": {"pattern": GOOD_TEXT},
+            # pydantic would try to resolve a `$ref` here: api/openapi.py puts it in
+            "additionalProperties": {ANY_JSON_MARK: True},
+        },
+    )
+
+
 class Error(Open):
     """The error body of docs/protocol.md §2."""
 
@@ -43,7 +77,7 @@ class Deleted(Open):
     job_status_id: str | None = None
 
 
-class NameEmail(Open):
+class NameEmail(Input):
     name: Text | None = None
     email: Text
 

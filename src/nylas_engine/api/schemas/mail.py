@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from nylas_engine.api.schemas.common import ID_PATTERN, Metadata, NameEmail, Open, Text
+from nylas_engine.api.schemas.common import ID_PATTERN, Input, Metadata, NameEmail, Open, Text
 
 
 class CategoryRef(Open):
@@ -83,7 +83,7 @@ class Thread(Open):
     labels: list[CategoryRef] | None = None
 
 
-class FlagsUpdate(Open):
+class FlagsUpdate(Input):
     """PUT/PATCH of a thread or message: flags and where it is filed."""
 
     unread: bool | None = None
@@ -92,7 +92,7 @@ class FlagsUpdate(Open):
     label_ids: list[Annotated[str, Field(pattern=ID_PATTERN)]] | None = None
 
 
-class DraftInput(Open):
+class DraftInput(Input):
     """A draft to save (POST/PUT /drafts) or to send inline (POST /send)."""
 
     subject: Text | None = None
@@ -125,16 +125,16 @@ class SendInput(DraftInput):
     tracking: dict[str, Any] | None = None
 
 
-class DraftVersion(Open):
+class DraftVersion(Input):
     version: Version | None = None
 
 
-class CategoryInput(Open):
+class CategoryInput(Input):
     display_name: Text | None = None
     name: Text | None = None
 
 
-class CategoryCreate(Open):
+class CategoryCreate(Input):
     """POST /folders, /labels: a display name is needed."""
 
     display_name: Text = Field(min_length=1)
