@@ -25,9 +25,9 @@ def list_response(
     """`stmt` selects the ordered, filtered objects; `serialize(obj, expanded)` renders one."""
     query = Query(request)
     view = query.view(views)
+    page = query.page()  # checked even for a count: a bad limit is a 400 whatever the view
     if view == "count":
         return {"count": paging.count(session, stmt)}
-    page = query.page()
     rows = paging.page(session, stmt, page.limit, page.offset)
     if view == "ids":
         return [row.public_id for row in rows]

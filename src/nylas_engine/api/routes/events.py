@@ -27,7 +27,7 @@ from nylas_engine.api.deps import (
     write_scope,
 )
 from nylas_engine.api.errors import bad_request, not_found, unauthorized
-from nylas_engine.api.openapi import PAGING, PARAMS, doc, paged, param
+from nylas_engine.api.openapi import PARAMS, doc, paged, param
 from nylas_engine.api.params import Query, check_id
 from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.schemas import calendar as shape
@@ -47,7 +47,10 @@ from nylas_engine.store.models import Event, Message
 
 router = APIRouter(route_class=SessionRoute)
 EVENT_FILTERS = (
-    *PAGING,
+    "limit",
+    "offset",
+    # Not checked here (as by the old engine): an unknown view gives the plain list.
+    param("view", {"type": "string", "maxLength": 255}),
     param("event_id", PARAMS["thread_id"]),
     param("calendar_id", PARAMS["thread_id"]),
     param("title", PARAMS["subject"]),
