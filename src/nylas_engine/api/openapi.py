@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from nylas_engine.api.params import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, MAX_STRING
-from nylas_engine.api.schemas.common import ANY_JSON, ANY_JSON_MARK, JSON_REF, Error
+from nylas_engine.api.schemas.common import Error
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 REASONS = {
@@ -225,7 +225,6 @@ def _finish(spec: dict[str, Any]) -> None:
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
     schemas.setdefault("Error", Error.model_json_schema())
-    schemas["Json"] = ANY_JSON
     components["securitySchemes"] = {
         "accessToken": {"type": "http", "scheme": "bearer", "description": "An access token."},
         "accessTokenBasic": {
@@ -248,7 +247,6 @@ def _finish(spec: dict[str, Any]) -> None:
     for path, item in spec["paths"].items():
         for operation in item.values():
             _finish_operation(path, operation)
-    _link_any_json(spec)
 
 
 def _finish_operation(path: str, operation: dict[str, Any]) -> None:
@@ -269,20 +267,6 @@ def _finish_operation(path: str, operation: dict[str, Any]) -> None:
     for parameter in operation.get("parameters", []):
         if parameter["in"] == "path":  # every path parameter is an id
             parameter["schema"] = {**_ID, "title": parameter["schema"].get("title", "Id")}
-
-
-def _link_any_json(value: Any) -> None:
-    """Point every `{ANY_JSON_MARK: true}` the input models left at the `Json` schema."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            if item.get(ANY_JSON_MARK) is True:
-                item.clear()
-                item["$ref"] = JSON_REF
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
 
 
 def _error(status: int) -> dict[str, Any]:

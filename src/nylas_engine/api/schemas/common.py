@@ -23,38 +23,13 @@ class Open(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-JSON_REF = "#/components/schemas/Json"
-ANY_JSON_MARK = "x-any-json"
-# Any JSON value whose text holds no NUL and no lone surrogate: what a request may carry in
-# fields the engine does not know (they are accepted, and checked for that text only).
-ANY_JSON = {
-    "anyOf": [
-        {"type": "null"},
-        {"type": "boolean"},
-        {"type": "number"},
-        {"type": "string", "pattern": GOOD_TEXT},
-        {"type": "array", "items": {"$ref": JSON_REF}},
-        {
-            "type": "object",
-            "propertyNames": {"pattern": GOOD_TEXT},
-            "additionalProperties": {"$ref": JSON_REF},
-        },
-    ]
-}
-
-
 class Input(BaseModel):
-    """A request body: the fields named, and any others (ignored) as long as their text
-    holds no NUL or lone surrogate (api/deps.py `json_object` refuses those)."""
+    """A request body: the fields named, and any others, which are ignored. Any text in it,
+    unknown fields included, may hold no NUL and no lone surrogate (api/deps.py
+    `json_object`). That rule is not in the schema for unknown fields: a recursive "any
+    JSON without that text" schema is more than client generators can read."""
 
-    model_config = ConfigDict(
-        extra="allow",
-        json_schema_extra={
-            "propertyNames": {"pattern": GOOD_TEXT},
-            # pydantic would try to resolve a `$ref` here: api/openapi.py puts it in
-            "additionalProperties": {ANY_JSON_MARK: True},
-        },
-    )
+    model_config = ConfigDict(extra="allow")
 
 
 class Error(Open):
