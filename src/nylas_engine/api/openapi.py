@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from nylas_engine.api.params import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, MAX_STRING
 from nylas_engine.api.schemas.common import Error
+from nylas_engine.metadata import MAX_FILTER_TERMS, MAX_KEY, MAX_VALUE
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 REASONS = {
@@ -45,10 +46,11 @@ ACCOUNT = (401, 403, 404)  # account_scope: credentials, scopes and account stat
 APP = (401, 404, 429)  # app_scope: client credentials, with a limit on failed attempts
 
 # Query parameters by name: the schema the engine's parser enforces (api/params.py).
-_TEXT = {"type": "string", "maxLength": MAX_STRING}
+NO_NUL = "^[^\\x00]*$"  # api/query_guard.py refuses a NUL anywhere in the query
+_TEXT = {"type": "string", "maxLength": MAX_STRING, "pattern": NO_NUL}
 _ID = {"type": "string", "pattern": "^[0-9a-zA-Z]{1,40}$"}  # ids.is_valid_public_id
 _BOOL = {"type": "boolean"}
-_TIME = {"type": "integer", "minimum": 0, "maximum": 253402300799}
+_TIME = {"type": "integer", "minimum": -62135596800, "maximum": 253402300799}  # years 1-9999
 PARAMS: dict[str, dict[str, Any]] = {
     "limit": {"type": "integer", "minimum": 0, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
     "offset": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
@@ -70,7 +72,7 @@ PARAMS: dict[str, dict[str, Any]] = {
     "last_message_after": _TIME,
     "received_before": _TIME,
     "received_after": _TIME,
-    "q": {"type": "string", "minLength": 1, "maxLength": MAX_STRING},
+    "q": {**_TEXT, "minLength": 1},
     "email_address": _TEXT,
     "content_type": _TEXT,
     "version": {"type": "integer", "minimum": 0},
@@ -82,7 +84,7 @@ DESCRIPTIONS = {
     "view": "`count` answers {count}, `ids` a list of ids, `expanded` adds more to each object.",
 }
 PAGING = ("limit", "offset", "view")
-MAIL_FILTERS = (
+MAIL_FILTERS: tuple[str | dict[str, Any], ...] = (
     "subject",
     "any_email",
     "to",
@@ -113,6 +115,25 @@ def param(name: str, schema: dict[str, Any] | None = None, **extra: Any) -> dict
         spec["description"] = DESCRIPTIONS[name]
     return {**spec, **extra}
 
+
+def _terms(item: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": item, "maxItems": MAX_FILTER_TERMS}
+
+
+# The hosted `metadata_*` filters (nylas_engine/metadata.py), each repeatable.
+METADATA_FILTERS = (
+    param("metadata_key", _terms({**_TEXT, "minLength": 1, "maxLength": MAX_KEY})),
+    param("metadata_value", _terms({**_TEXT, "maxLength": MAX_VALUE})),
+    param(
+        "metadata_pair",
+        _terms(
+            {"type": "string", "pattern": f"^[^:\\x00]{{1,{MAX_KEY}}}:[^\\x00]{{0,{MAX_VALUE}}}$"}
+        ),
+        description="key:value",
+    ),
+    param("metadata_search", _terms({**_TEXT, "minLength": 1, "maxLength": MAX_VALUE})),
+)
+MAIL_FILTERS += METADATA_FILTERS
 
 # Lists whose `view` is only count or ids (no expanded form).
 COUNT_OR_IDS = ("limit", "offset", param("view", {"type": "string", "enum": ["count", "ids"]}))

@@ -11,7 +11,7 @@ from nylas_engine.api.deps import AccountScope, account_scope, json_object, writ
 from nylas_engine.api.errors import bad_request, not_found
 from nylas_engine.api.listing import list_response
 from nylas_engine.api.metadata_query import metadata_filter
-from nylas_engine.api.openapi import COUNT_OR_IDS, doc, paged
+from nylas_engine.api.openapi import COUNT_OR_IDS, METADATA_FILTERS, doc, paged
 from nylas_engine.api.params import check_id
 from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.schemas import calendar as shape
@@ -38,7 +38,9 @@ def _fields(body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
         raise bad_request(str(exc)) from exc
 
 
-@router.get("/calendars", **doc(reply=paged(shape.Calendar), params=COUNT_OR_IDS))
+@router.get(
+    "/calendars", **doc(reply=paged(shape.Calendar), params=(*COUNT_OR_IDS, *METADATA_FILTERS))
+)
 @router.get("/calendars/", include_in_schema=False)
 def list_calendars(request: Request, scope: AccountScope = Depends(account_scope)) -> Any:
     return list_response(

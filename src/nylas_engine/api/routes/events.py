@@ -27,7 +27,7 @@ from nylas_engine.api.deps import (
     write_scope,
 )
 from nylas_engine.api.errors import bad_request, not_found, unauthorized
-from nylas_engine.api.openapi import PARAMS, doc, paged, param
+from nylas_engine.api.openapi import METADATA_FILTERS, PARAMS, doc, paged, param
 from nylas_engine.api.params import Query, check_id
 from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.schemas import calendar as shape
@@ -50,7 +50,7 @@ EVENT_FILTERS = (
     "limit",
     "offset",
     # Not checked here (as by the old engine): an unknown view gives the plain list.
-    param("view", {"type": "string", "maxLength": 255}),
+    param("view", {"type": "string"}),
     param("event_id", PARAMS["thread_id"]),
     param("calendar_id", PARAMS["thread_id"]),
     param("title", PARAMS["subject"]),
@@ -63,6 +63,7 @@ EVENT_FILTERS = (
     param("ends_after", PARAMS["received_before"]),
     param("show_cancelled", PARAMS["unread"]),
     param("expand_recurring", PARAMS["unread"]),
+    *METADATA_FILTERS,
 )
 NOTIFY = [param("notify_participants", PARAMS["unread"])]
 WRITE = doc(402, 409, 429, reply=shape.Event, body=shape.EventInput, params=NOTIFY)
