@@ -45,3 +45,28 @@ def test_openapi_operation_ids_are_unique(engine):
     )
     assert ids and [name for name, count in ids.items() if count > 1] == []
     assert "/docs" not in spec["paths"]
+
+
+def test_openapi_describes_parameters_bodies_and_errors(engine):
+    spec = httpx.get(engine.url + "/openapi.json").json()
+    operations = [op for item in spec["paths"].values() for op in item.values()]
+    assert all("422" not in op["responses"] for op in operations)  # bad input is a 400
+    assert all("400" in op["responses"] for op in operations)
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    threads = spec["paths"]["/threads"]["get"]
+    names = {p["name"] for p in threads["parameters"]}
+    assert {"in", "from", "limit", "offset", "view", "unread"} <= names
+    assert threads["security"] == [{"accessToken": []}, {"accessTokenBasic": []}]
+    draft = spec["paths"]["/drafts"]["post"]["requestBody"]["content"]["application/json"]
+    assert draft["schema"] == {"$ref": "#/components/schemas/DraftInput"}
+    assert spec["paths"]["/a/{client_id}"]["get"]["security"] == [{"clientSecret": []}]
+    assert {"accessToken", "accessTokenBasic", "clientSecret"} <= set(
+        spec["components"]["securitySchemes"]
+    )
+
+
+def test_405_names_every_method_of_the_path(engine, api):
+    response = api.request("OPTIONS", "/threads/abc")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, HEAD, PATCH, PUT"
+    assert response.json()["type"] == "api_error"

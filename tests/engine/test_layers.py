@@ -13,7 +13,10 @@ _PROBE = """
 import importlib, json, pkgutil, sys
 import nylas_engine
 loaded = []
-for package in ("store", "send", "sync", "calendar", "webhooks", "delta", "search", "mime", "dav", "oauth"):
+PACKAGES = (
+    "store", "send", "sync", "calendar", "webhooks", "delta", "search", "mime", "dav", "oauth"
+)
+for package in PACKAGES:
     root = importlib.import_module("nylas_engine." + package)
     loaded.append(root.__name__)
     for info in pkgutil.walk_packages(root.__path__, root.__name__ + "."):

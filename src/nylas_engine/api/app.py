@@ -18,6 +18,7 @@ from nylas_engine.api.bodies import body_limit
 from nylas_engine.api.docs import install_docs
 from nylas_engine.api.errors import APIError, install_handlers
 from nylas_engine.api.idempotency import IdempotencyMiddleware
+from nylas_engine.api.openapi import install_openapi
 from nylas_engine.api.query_guard import QueryGuardMiddleware
 from nylas_engine.api.ratelimit import ConcurrencyCap, FailureLimiter
 from nylas_engine.api.routes import routers
@@ -147,6 +148,7 @@ def create_app(ctx: EngineContext) -> FastAPI:
     app.state.connect_attempts = ConcurrencyCap.for_connect()
     install_handlers(app)
     install_docs(app)
+    install_openapi(app)
     for router in routers():
         app.include_router(router)
     app.add_middleware(IdempotencyMiddleware, ctx=ctx)

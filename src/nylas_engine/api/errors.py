@@ -107,6 +107,14 @@ def from_domain(exc: DomainError) -> APIError:
     return APIError(status, exc.message, exc.type, **exc.extra)
 
 
+def allowed_methods(request: Request) -> str | None:
+    """What the API offers at this path, from its own description (Starlette's own 405 names
+    only the methods of the first route that matched the path, one of several)."""
+    from nylas_engine.api.openapi import allowed_methods
+
+    return allowed_methods(request.app.openapi(), request.url.path)
+
+
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
@@ -121,16 +129,17 @@ def install_handlers(app: FastAPI) -> None:
         return bad_request(str(exc)).response()
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = exc.detail if isinstance(exc.detail, str) else "Request failed"
         if exc.status_code == 404 and message == "Not Found":
             message = "The requested URL was not found on the server."
+        headers = getattr(exc, "headers", None)
         if exc.status_code == 405:
             message = "The method is not allowed for the requested URL."
+            if allow := allowed_methods(request):
+                headers = {**(headers or {}), "Allow": allow}
         return JSONResponse(
-            {"message": message, "type": API_ERROR},
-            status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+            {"message": message, "type": API_ERROR}, status_code=exc.status_code, headers=headers
         )
 
     @app.exception_handler(RequestValidationError)

@@ -61,9 +61,9 @@ def list_response(
         raw = request.query_params
         params = ListParams(raw.get("limit"), raw.get("offset"), raw.get("view"))
     view = params.checked_view(views)
+    page = params.page()  # checked even for a count: a bad limit is a 400 whatever the view
     if view == "count":
         return {"count": paging.count(session, stmt)}
-    page = params.page()
     if view == "ids":
         return json_reply(paging.page_ids(session, stmt, page.limit, page.offset))
     rows = paging.page(session, stmt, page.limit, page.offset)

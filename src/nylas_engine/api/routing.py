@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from nylas_engine.api.deps import AccountScope, AppScope, transaction
+from nylas_engine.api.openapi import operation_id
 
 T = TypeVar("T")
 
@@ -51,6 +52,10 @@ def _in_transaction(endpoint: Callable[..., Any]) -> Callable[..., Any]:
 
 class SessionRoute(APIRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if kwargs.get("operation_id") is None:  # one id per operation (api/openapi.py)
+            kwargs["operation_id"] = operation_id(
+                path, kwargs.get("methods") or (), endpoint.__name__
+            )
         if not inspect.iscoroutinefunction(endpoint):
             endpoint = _in_transaction(endpoint)
         super().__init__(path, endpoint, **kwargs)

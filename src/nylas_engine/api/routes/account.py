@@ -9,8 +9,10 @@ from fastapi import APIRouter, Depends, Request
 from nylas_engine.api.deps import AccountScope, account_scope, db_session, get_ctx
 from nylas_engine.api.errors import not_found
 from nylas_engine.api.listing import list_response
+from nylas_engine.api.openapi import PAGING, doc, paged, param
 from nylas_engine.api.params import Query
 from nylas_engine.api.routing import SessionRoute
+from nylas_engine.api.schemas import admin as shape
 from nylas_engine.api.views.account import account_json
 from nylas_engine.context import EngineContext
 from nylas_engine.store.accounts import live_accounts
@@ -19,14 +21,19 @@ from nylas_engine.store.models import Account
 router = APIRouter(route_class=SessionRoute)
 
 
-@router.get("/account")
+@router.get(
+    "/account",
+    **doc(reply=shape.Account, params=[param("view", {"type": "string", "enum": ["expanded"]})]),
+)
 @router.get("/account/", include_in_schema=False)
 def get_account(request: Request, scope: AccountScope = Depends(account_scope)) -> Any:
     expanded = Query(request).view(("expanded",)) == "expanded"
     return account_json(scope.account, expanded)
 
 
-@router.get("/accounts")
+@router.get(
+    "/accounts", **doc(404, reply=paged(shape.AppAccount), params=(*PAGING, "email_address"))
+)
 @router.get("/accounts/", include_in_schema=False)
 def list_accounts(
     request: Request, ctx: EngineContext = Depends(get_ctx), session: Any = db_session
@@ -40,6 +47,6 @@ def list_accounts(
     return list_response(request, session, stmt, account_json)
 
 
-@router.get("/")
+@router.get("/", **doc(reply=dict[str, Any]))
 def root() -> Any:
     return {"name": "nylas-engine", "object": "server", "api": "v2"}

@@ -17,8 +17,10 @@ from nylas_engine.api.deps import AppScope, app_scope, json_object
 from nylas_engine.api.errors import bad_request, not_found
 from nylas_engine.api.listing import list_response
 from nylas_engine.api.metadata_query import metadata_filter
+from nylas_engine.api.openapi import COUNT_OR_IDS, doc, paged
 from nylas_engine.api.params import check_id
 from nylas_engine.api.routing import SessionRoute
+from nylas_engine.api.schemas import admin
 from nylas_engine.api.views.account import management_account_json
 from nylas_engine.api.views.apps import app_json, token_info_json, webhook_json
 from nylas_engine.metadata import optional_metadata
@@ -59,12 +61,12 @@ WEBHOOK_STATES = ("active", "inactive")
 # ------------------------------------------------------------------------------ the app
 
 
-@router.get("/a/{client_id}")
+@router.get("/a/{client_id}", **doc(reply=admin.Application))
 def get_app(scope: AppScope = Depends(app_scope)) -> Any:
     return app_json(scope.app)
 
 
-@router.put("/a/{client_id}")
+@router.put("/a/{client_id}", **doc(reply=admin.Application, body=admin.AppInput))
 def update_app(
     scope: AppScope = Depends(app_scope), body: dict[str, Any] = Depends(json_object)
 ) -> Any:
@@ -83,7 +85,7 @@ def update_app(
     return app_json(app)
 
 
-@router.get("/a/{client_id}/ip_addresses")
+@router.get("/a/{client_id}/ip_addresses", **doc(reply=dict[str, Any]))
 def ip_addresses(scope: AppScope = Depends(app_scope)) -> Any:
     """The addresses the engine connects out from: it runs locally, so loopback."""
     return {"ip_addresses": ["127.0.0.1"], "updated_at": scope.app.created_at}
@@ -92,7 +94,7 @@ def ip_addresses(scope: AppScope = Depends(app_scope)) -> Any:
 # ------------------------------------------------------------------------------ accounts
 
 
-@router.get("/a/{client_id}/accounts")
+@router.get("/a/{client_id}/accounts", **doc(reply=paged(admin.AppAccount), params=COUNT_OR_IDS))
 def list_accounts(request: Request, scope: AppScope = Depends(app_scope)) -> Any:
     """The app's accounts; `metadata_*` filters match the metadata this app set on them."""
     stmt = auth.app_accounts(scope.app).where(
@@ -107,12 +109,15 @@ def list_accounts(request: Request, scope: AppScope = Depends(app_scope)) -> Any
     )
 
 
-@router.get("/a/{client_id}/accounts/{account_id}")
+@router.get("/a/{client_id}/accounts/{account_id}", **doc(reply=admin.AppAccount))
 def get_account(account_id: str, scope: AppScope = Depends(app_scope)) -> Any:
     return _account_json(scope, _account(scope, account_id))
 
 
-@router.put("/a/{client_id}/accounts/{account_id}")
+@router.put(
+    "/a/{client_id}/accounts/{account_id}",
+    **doc(reply=admin.AppAccount, body=admin.AppAccountInput),
+)
 def update_account(
     account_id: str,
     scope: AppScope = Depends(app_scope),
@@ -127,7 +132,7 @@ def update_account(
     return _account_json(scope, account)
 
 
-@router.delete("/a/{client_id}/accounts/{account_id}")
+@router.delete("/a/{client_id}/accounts/{account_id}", **doc(reply=dict[str, Any]))
 def delete_account(account_id: str, scope: AppScope = Depends(app_scope)) -> Any:
     """Disconnects the account from this app (its tokens for the app are gone); the local
     account and its mail stay, since other apps may use them."""
@@ -135,7 +140,7 @@ def delete_account(account_id: str, scope: AppScope = Depends(app_scope)) -> Any
     return SUCCESS
 
 
-@router.post("/a/{client_id}/accounts/{account_id}/downgrade")
+@router.post("/a/{client_id}/accounts/{account_id}/downgrade", **doc(reply=dict[str, Any]))
 def downgrade(account_id: str, scope: AppScope = Depends(app_scope)) -> Any:
     """Cancelled accounts stop syncing and their data endpoints answer 403 (deps)."""
     account = _account(scope, account_id)
@@ -145,7 +150,7 @@ def downgrade(account_id: str, scope: AppScope = Depends(app_scope)) -> Any:
     return {**_account_json(scope, account), **SUCCESS}
 
 
-@router.post("/a/{client_id}/accounts/{account_id}/upgrade")
+@router.post("/a/{client_id}/accounts/{account_id}/upgrade", **doc(reply=dict[str, Any]))
 def upgrade(account_id: str, scope: AppScope = Depends(app_scope)) -> Any:
     """Downgrade then upgrade is how hosted Nylas restarted a stopped account."""
     account = _account(scope, account_id)
@@ -155,7 +160,7 @@ def upgrade(account_id: str, scope: AppScope = Depends(app_scope)) -> Any:
     return {**_account_json(scope, account), **SUCCESS}
 
 
-@router.post("/a/{client_id}/accounts/{account_id}/revoke-all")
+@router.post("/a/{client_id}/accounts/{account_id}/revoke-all", **doc(reply=dict[str, Any]))
 def revoke_all(
     account_id: str,
     scope: AppScope = Depends(app_scope),
@@ -168,7 +173,10 @@ def revoke_all(
     return SUCCESS
 
 
-@router.post("/a/{client_id}/accounts/{account_id}/token-info")
+@router.post(
+    "/a/{client_id}/accounts/{account_id}/token-info",
+    **doc(reply=dict[str, Any], body=admin.TokenInfoInput),
+)
 def token_info(
     account_id: str,
     scope: AppScope = Depends(app_scope),
@@ -199,7 +207,7 @@ def _account(scope: AppScope, account_id: str) -> Account:
 # ------------------------------------------------------------------------------ webhooks
 
 
-@router.get("/a/{client_id}/webhooks")
+@router.get("/a/{client_id}/webhooks", **doc(reply=paged(admin.Webhook), params=COUNT_OR_IDS))
 def list_webhooks(request: Request, scope: AppScope = Depends(app_scope)) -> Any:
     return list_response(
         request,
@@ -210,7 +218,7 @@ def list_webhooks(request: Request, scope: AppScope = Depends(app_scope)) -> Any
     )
 
 
-@router.post("/a/{client_id}/webhooks")
+@router.post("/a/{client_id}/webhooks", **doc(reply=admin.Webhook, body=admin.WebhookInput))
 def create_webhook(
     scope: AppScope = Depends(app_scope), body: dict[str, Any] = Depends(json_object)
 ) -> Any:
@@ -232,12 +240,14 @@ def create_webhook(
     return webhook_json(webhook, scope.app)
 
 
-@router.get("/a/{client_id}/webhooks/{webhook_id}")
+@router.get("/a/{client_id}/webhooks/{webhook_id}", **doc(reply=admin.Webhook))
 def get_webhook(webhook_id: str, scope: AppScope = Depends(app_scope)) -> Any:
     return webhook_json(_webhook(scope, webhook_id), scope.app)
 
 
-@router.put("/a/{client_id}/webhooks/{webhook_id}")
+@router.put(
+    "/a/{client_id}/webhooks/{webhook_id}", **doc(reply=admin.Webhook, body=admin.WebhookInput)
+)
 def update_webhook(
     webhook_id: str,
     scope: AppScope = Depends(app_scope),
@@ -255,7 +265,7 @@ def update_webhook(
     return webhook_json(webhook, scope.app)
 
 
-@router.delete("/a/{client_id}/webhooks/{webhook_id}")
+@router.delete("/a/{client_id}/webhooks/{webhook_id}", **doc(reply=dict[str, Any]))
 def delete_webhook(webhook_id: str, scope: AppScope = Depends(app_scope)) -> Any:
     auth.delete_webhook(scope.session, _webhook(scope, webhook_id))
     return SUCCESS

@@ -13,7 +13,9 @@ from fastapi import APIRouter, Depends
 
 from nylas_engine.api.deps import AccountScope, account_scope, json_object
 from nylas_engine.api.errors import bad_request
+from nylas_engine.api.openapi import doc
 from nylas_engine.api.routing import SessionRoute
+from nylas_engine.api.schemas import calendar as shape
 from nylas_engine.calendar import availability as compute
 from nylas_engine.calendar.when import InvalidInput
 from nylas_engine.store import availability as store
@@ -57,7 +59,7 @@ def _busy_by_email(
     return by_email, by_calendars
 
 
-@router.post("/calendars/free-busy")
+@router.post("/calendars/free-busy", **doc(reply=list[dict[str, Any]], body=shape.FreeBusyInput))
 def free_busy(
     body: dict[str, Any] = Depends(json_object), scope: AccountScope = Depends(account_scope)
 ) -> Any:
@@ -102,7 +104,7 @@ def _busy(scope: AccountScope, request: compute.AvailabilityRequest) -> dict[str
     return by_email
 
 
-@router.post("/calendars/availability")
+@router.post("/calendars/availability", **doc(reply=dict[str, Any], body=shape.AvailabilityInput))
 def single_availability(
     body: dict[str, Any] = Depends(json_object), scope: AccountScope = Depends(account_scope)
 ) -> Any:
@@ -110,7 +112,9 @@ def single_availability(
     return compute.availability(request, _busy(scope, request))
 
 
-@router.post("/calendars/availability/consecutive")
+@router.post(
+    "/calendars/availability/consecutive", **doc(reply=list[Any], body=shape.AvailabilityInput)
+)
 def consecutive_availability(
     body: dict[str, Any] = Depends(json_object), scope: AccountScope = Depends(account_scope)
 ) -> Any:

@@ -11,14 +11,17 @@ from nylas_engine.api.deps import AccountScope, account_scope, json_object, writ
 from nylas_engine.api.errors import bad_request, not_found
 from nylas_engine.api.listing import list_response
 from nylas_engine.api.metadata_query import metadata_filter
+from nylas_engine.api.openapi import COUNT_OR_IDS, METADATA_FILTERS, doc, paged
 from nylas_engine.api.params import check_id
 from nylas_engine.api.routing import SessionRoute
+from nylas_engine.api.schemas import calendar as shape
 from nylas_engine.api.views.calendar import calendar_fields, calendar_json
 from nylas_engine.calendar.when import InvalidInput
 from nylas_engine.store import calendar as store
 from nylas_engine.store.models import Calendar
 
 router = APIRouter(route_class=SessionRoute)
+WRITE = doc(409, reply=shape.Calendar, body=shape.CalendarInput)
 
 
 def _calendar(scope: AccountScope, calendar_id: str) -> Calendar:
@@ -35,7 +38,9 @@ def _fields(body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
         raise bad_request(str(exc)) from exc
 
 
-@router.get("/calendars")
+@router.get(
+    "/calendars", **doc(reply=paged(shape.Calendar), params=(*COUNT_OR_IDS, *METADATA_FILTERS))
+)
 @router.get("/calendars/", include_in_schema=False)
 def list_calendars(request: Request, scope: AccountScope = Depends(account_scope)) -> Any:
     return list_response(
@@ -47,12 +52,12 @@ def list_calendars(request: Request, scope: AccountScope = Depends(account_scope
     )
 
 
-@router.get("/calendars/{calendar_id}")
+@router.get("/calendars/{calendar_id}", **doc(reply=shape.Calendar))
 def get_calendar(calendar_id: str, scope: AccountScope = Depends(account_scope)) -> Any:
     return calendar_json(_calendar(scope, calendar_id), scope.account)
 
 
-@router.post("/calendars")
+@router.post("/calendars", **doc(409, reply=shape.Calendar, body=shape.CalendarCreate))
 @router.post("/calendars/", include_in_schema=False)
 def create_calendar(
     body: dict[str, Any] = Depends(json_object), scope: AccountScope = Depends(write_scope)
@@ -61,8 +66,8 @@ def create_calendar(
     return calendar_json(calendar, scope.account)
 
 
-@router.put("/calendars/{calendar_id}")
-@router.patch("/calendars/{calendar_id}")
+@router.put("/calendars/{calendar_id}", **WRITE)
+@router.patch("/calendars/{calendar_id}", **WRITE)
 def update_calendar(
     calendar_id: str,
     body: dict[str, Any] = Depends(json_object),
@@ -75,7 +80,7 @@ def update_calendar(
     return calendar_json(calendar, scope.account)
 
 
-@router.delete("/calendars/{calendar_id}")
+@router.delete("/calendars/{calendar_id}", **doc(409))
 def delete_calendar(calendar_id: str, scope: AccountScope = Depends(write_scope)) -> Any:
     calendar = _calendar(scope, calendar_id)
     if calendar.is_primary:

@@ -10,8 +10,10 @@ from fastapi import APIRouter, Depends, Request
 from nylas_engine.api.deps import AccountScope, account_scope, json_object, write_scope
 from nylas_engine.api.errors import bad_request, not_found
 from nylas_engine.api.metadata_query import refuse_metadata_filters
+from nylas_engine.api.openapi import doc, paged, param
 from nylas_engine.api.params import Query, check_id
 from nylas_engine.api.routing import SessionRoute
+from nylas_engine.api.schemas import mail as shape
 from nylas_engine.api.views.mail import category_json
 from nylas_engine.store import categories, paging
 from nylas_engine.store.categories import kind_of
@@ -19,6 +21,11 @@ from nylas_engine.store.models import Category
 
 # Their objects carry no metadata: a metadata_* filter is refused, not ignored.
 router = APIRouter(route_class=SessionRoute, dependencies=[Depends(refuse_metadata_filters)])
+LIST = doc(
+    reply=paged(shape.Category), params=["limit", "offset", param("view", {"type": "string"})]
+)
+WRITE = doc(409, reply=shape.Category, body=shape.CategoryInput)
+CREATE = doc(409, reply=shape.Category, body=shape.CategoryCreate)
 
 WRONG_KIND = {
     "label": "Non-GMail accounts don't support labels",
@@ -36,9 +43,9 @@ def _list(request: Request, scope: AccountScope, kind: str) -> Any:
     query = Query(request)
     stmt = categories.live_categories(scope.account, kind)
     view = query.params.get("view")  # only count and ids mean something here
+    page = query.page()  # checked even for a count
     if view == "count":
         return {"count": paging.count(scope.session, stmt)}
-    page = query.page()
     rows = paging.page(scope.session, stmt, page.limit, page.offset)
     if view == "ids":
         return [row.public_id for row in rows]
@@ -72,29 +79,29 @@ def _delete(scope: AccountScope, kind: str, public_id: str) -> None:
     categories.delete(scope.session, _get(scope, kind, public_id))
 
 
-@router.get("/folders")
+@router.get("/folders", **LIST)
 @router.get("/folders/", include_in_schema=False)
 def list_folders(request: Request, scope: AccountScope = Depends(account_scope)) -> Any:
     return _list(request, scope, "folder")
 
 
-@router.get("/labels")
+@router.get("/labels", **LIST)
 @router.get("/labels/", include_in_schema=False)
 def list_labels(request: Request, scope: AccountScope = Depends(account_scope)) -> Any:
     return _list(request, scope, "label")
 
 
-@router.get("/folders/{folder_id}")
+@router.get("/folders/{folder_id}", **doc(reply=shape.Category))
 def get_folder(folder_id: str, scope: AccountScope = Depends(account_scope)) -> Any:
     return category_json(_get(scope, "folder", folder_id), scope.account)
 
 
-@router.get("/labels/{label_id}")
+@router.get("/labels/{label_id}", **doc(reply=shape.Category))
 def get_label(label_id: str, scope: AccountScope = Depends(account_scope)) -> Any:
     return category_json(_get(scope, "label", label_id), scope.account)
 
 
-@router.post("/folders")
+@router.post("/folders", **CREATE)
 @router.post("/folders/", include_in_schema=False)
 def create_folder(
     body: dict[str, Any] = Depends(json_object), scope: AccountScope = Depends(write_scope)
@@ -102,7 +109,7 @@ def create_folder(
     return _create(scope, "folder", body)
 
 
-@router.post("/labels")
+@router.post("/labels", **CREATE)
 @router.post("/labels/", include_in_schema=False)
 def create_label(
     body: dict[str, Any] = Depends(json_object), scope: AccountScope = Depends(write_scope)
@@ -110,8 +117,8 @@ def create_label(
     return _create(scope, "label", body)
 
 
-@router.put("/folders/{folder_id}")
-@router.patch("/folders/{folder_id}")
+@router.put("/folders/{folder_id}", **WRITE)
+@router.patch("/folders/{folder_id}", **WRITE)
 def rename_folder(
     folder_id: str,
     body: dict[str, Any] = Depends(json_object),
@@ -120,8 +127,8 @@ def rename_folder(
     return _rename(scope, "folder", folder_id, body)
 
 
-@router.put("/labels/{label_id}")
-@router.patch("/labels/{label_id}")
+@router.put("/labels/{label_id}", **WRITE)
+@router.patch("/labels/{label_id}", **WRITE)
 def rename_label(
     label_id: str,
     body: dict[str, Any] = Depends(json_object),
@@ -130,13 +137,13 @@ def rename_label(
     return _rename(scope, "label", label_id, body)
 
 
-@router.delete("/folders/{folder_id}")
+@router.delete("/folders/{folder_id}", **doc(409))
 def delete_folder(folder_id: str, scope: AccountScope = Depends(write_scope)) -> Any:
     _delete(scope, "folder", folder_id)
     return None
 
 
-@router.delete("/labels/{label_id}")
+@router.delete("/labels/{label_id}", **doc(409))
 def delete_label(label_id: str, scope: AccountScope = Depends(write_scope)) -> Any:
     _delete(scope, "label", label_id)
     return None

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from nylas_engine.api.deps import db_session, get_ctx, json_object
 from nylas_engine.api.errors import API_ERROR, APIError, bad_request
+from nylas_engine.api.openapi import doc
 from nylas_engine.api.ratelimit import (
     CONNECT_SECONDS,
     auth_failures,
@@ -31,6 +32,7 @@ from nylas_engine.api.ratelimit import (
 )
 from nylas_engine.api.routes.oauth import app_by_secret, redeem_code
 from nylas_engine.api.routing import SessionRoute
+from nylas_engine.api.schemas import admin
 from nylas_engine.api.views.account import account_json
 from nylas_engine.calendar.when import InvalidInput
 from nylas_engine.context import EngineContext
@@ -159,7 +161,7 @@ def oauth_settings(
     return oauth_account(p, email.strip(), grant)
 
 
-@router.post("/connect/authorize")
+@router.post("/connect/authorize", **doc(401, 409, 429, reply=dict[str, Any]))
 def authorize(
     request: Request,
     body: dict[str, Any] = Depends(json_object),
@@ -263,7 +265,7 @@ def _may_move(
     return True
 
 
-@router.post("/connect/token")
+@router.post("/connect/token", **doc(401, 429, reply=admin.Token))
 def token(
     request: Request, body: dict[str, Any] = Depends(json_object), session: Session = db_session
 ) -> Any:

@@ -26,8 +26,10 @@ from nylas_engine.api.deps import (
 )
 from nylas_engine.api.errors import APIError, bad_request, not_found
 from nylas_engine.api.metadata_query import refuse_metadata_filters
+from nylas_engine.api.openapi import PARAMS, doc, paged, param
 from nylas_engine.api.params import Query, check_id
 from nylas_engine.api.routing import SessionRoute
+from nylas_engine.api.schemas import calendar as shape
 from nylas_engine.api.views.contacts import SOURCES, contact_fields, contact_json
 from nylas_engine.calendar.when import InvalidInput
 from nylas_engine.store import contacts as store
@@ -36,6 +38,26 @@ from nylas_engine.store.models import Contact
 
 # Their objects carry no metadata: a metadata_* filter is refused, not ignored.
 router = APIRouter(route_class=SessionRoute, dependencies=[Depends(refuse_metadata_filters)])
+CONTACT_FILTERS: tuple[str | dict[str, Any], ...] = (
+    "limit",
+    "offset",
+    param("view", {"type": "string", "enum": ["count", "ids"]}),
+    *(
+        param(name, PARAMS["subject"])
+        for name in (
+            "email",
+            "filter",
+            "phone_number",
+            "street_address",
+            "postal_code",
+            "state",
+            "country",
+            "group",
+        )
+    ),
+    param("source", {"type": "string", "enum": ["address_book", "inbox"]}),
+)
+WRITE = doc(409, reply=shape.Contact, body=shape.ContactInput)
 
 MAX_PICTURE_BYTES = 5 * 1024 * 1024
 _IMAGE_MAGIC = [
@@ -81,13 +103,13 @@ def _filters(query: Query) -> store.ContactFilter:
     )
 
 
-@router.get("/contacts/groups")
+@router.get("/contacts/groups", **doc(reply=list[dict[str, Any]]))
 def list_groups(scope: AccountScope = Depends(account_scope)) -> Any:
     """Contact groups are not kept by the engine: always an empty list."""
     return []
 
 
-@router.get("/contacts")
+@router.get("/contacts", **doc(reply=paged(shape.Contact), params=CONTACT_FILTERS))
 @router.get("/contacts/", include_in_schema=False)
 def list_contacts(request: Request, scope: AccountScope = Depends(account_scope)) -> Any:
     query = Query(request)
@@ -110,14 +132,14 @@ def list_contacts(request: Request, scope: AccountScope = Depends(account_scope)
     return [contact_json(c, scope.account, base) for c in rows]
 
 
-@router.get("/contacts/{contact_id}")
+@router.get("/contacts/{contact_id}", **doc(reply=shape.Contact))
 def get_contact(
     contact_id: str, request: Request, scope: AccountScope = Depends(account_scope)
 ) -> Any:
     return contact_json(_contact(scope, contact_id), scope.account, _base_url(request))
 
 
-@router.post("/contacts")
+@router.post("/contacts", **WRITE)
 @router.post("/contacts/", include_in_schema=False)
 def create_contact(
     request: Request,
@@ -128,8 +150,8 @@ def create_contact(
     return contact_json(contact, scope.account, _base_url(request))
 
 
-@router.put("/contacts/{contact_id}")
-@router.patch("/contacts/{contact_id}")
+@router.put("/contacts/{contact_id}", **WRITE)
+@router.patch("/contacts/{contact_id}", **WRITE)
 def update_contact(
     contact_id: str,
     request: Request,
@@ -142,7 +164,7 @@ def update_contact(
     return contact_json(contact, scope.account, _base_url(request))
 
 
-@router.delete("/contacts/{contact_id}")
+@router.delete("/contacts/{contact_id}", **doc(409))
 def delete_contact(contact_id: str, scope: AccountScope = Depends(write_scope)) -> Any:
     store.delete_contact(_contact(scope, contact_id))
     return None
@@ -151,7 +173,7 @@ def delete_contact(contact_id: str, scope: AccountScope = Depends(write_scope)) 
 # ---------------------------------------------------------------------------------- pictures
 
 
-@router.get("/contacts/{contact_id}/picture")
+@router.get("/contacts/{contact_id}/picture", **doc(media="image/*"))
 def get_picture(contact_id: str, scope: AccountScope = Depends(account_scope)) -> Any:
     contact = _contact(scope, contact_id)
     sha = contact.picture_sha256
@@ -189,7 +211,7 @@ def image_type(data: bytes) -> str | None:
     return next((kind for magic, kind in _IMAGE_MAGIC if data.startswith(magic)), None)
 
 
-@router.put("/contacts/{contact_id}/picture")
+@router.put("/contacts/{contact_id}/picture", **doc(409, reply=shape.Contact))
 def put_picture(
     contact_id: str,
     request: Request,
@@ -201,7 +223,7 @@ def put_picture(
     return contact_json(contact, scope.account, _base_url(request))
 
 
-@router.delete("/contacts/{contact_id}/picture")
+@router.delete("/contacts/{contact_id}/picture", **doc(409, reply=shape.Contact))
 def delete_picture(
     contact_id: str, request: Request, scope: AccountScope = Depends(write_scope)
 ) -> Any:

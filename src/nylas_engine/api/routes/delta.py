@@ -20,8 +20,10 @@ from starlette.concurrency import run_in_threadpool
 
 from nylas_engine.api.deps import AccountScope, account_scope, get_ctx, json_object
 from nylas_engine.api.errors import bad_request
+from nylas_engine.api.openapi import doc, param
 from nylas_engine.api.params import Query
 from nylas_engine.api.routing import SessionRoute
+from nylas_engine.api.schemas import admin
 from nylas_engine.api.views.registry import RenderContext, deltas_json
 from nylas_engine.context import EngineContext
 from nylas_engine.ids import is_valid_public_id
@@ -30,6 +32,14 @@ from nylas_engine.store import delta
 from nylas_engine.store.models import Account
 
 router = APIRouter(route_class=SessionRoute)
+_TYPES = "(" + "|".join(sorted(delta.FILTERABLE_TYPES)) + ")"
+_TYPE_LIST = {"type": "string", "pattern": f"^{_TYPES}(,{_TYPES})*$"}
+DELTA_PARAMS = [
+    param("cursor", {"type": "string", "minLength": 1, "maxLength": 255}, required=True),
+    param("include_types", _TYPE_LIST),
+    param("exclude_types", _TYPE_LIST),
+    param("view", {"type": "string", "enum": ["count", "ids", "expanded"]}),
+]
 
 LONGPOLL_TIMEOUT = 120.0
 STREAM_TIMEOUT = 1800.0
@@ -168,12 +178,12 @@ def _poll(
 # ------------------------------------------------------------------------------------ routes
 
 
-@router.post("/delta/latest_cursor")
+@router.post("/delta/latest_cursor", **doc(reply=admin.Cursor))
 def latest_cursor(scope: AccountScope = Depends(account_scope)) -> Any:
     return {"cursor": delta.latest_cursor(scope.session, scope.account)}
 
 
-@router.post("/delta/generate_cursor")
+@router.post("/delta/generate_cursor", **doc(reply=admin.Cursor, body=admin.CursorStart))
 def generate_cursor(
     body: dict[str, Any] = Depends(json_object), scope: AccountScope = Depends(account_scope)
 ) -> Any:
@@ -186,7 +196,7 @@ def generate_cursor(
     return {"cursor": delta.cursor_before(scope.session, scope.account, start)}
 
 
-@router.get("/delta")
+@router.get("/delta", **doc(reply=admin.Delta, params=DELTA_PARAMS))
 @router.get("/delta/", include_in_schema=False)
 def get_delta(request: Request, scope: AccountScope = Depends(account_scope)) -> Any:
     args = delta_args(request, scope.grants)
@@ -194,7 +204,7 @@ def get_delta(request: Request, scope: AccountScope = Depends(account_scope)) ->
     return _page(scope.session, scope.account, args, start)[0]
 
 
-@router.get("/delta/longpoll")
+@router.get("/delta/longpoll", **doc(params=DELTA_PARAMS, media="application/json"))
 async def longpoll(
     request: Request,
     ctx: EngineContext = Depends(get_ctx),
@@ -213,7 +223,7 @@ async def longpoll(
         await asyncio.sleep(min(POLL_INTERVAL, remaining))
 
 
-@router.get("/delta/streaming")
+@router.get("/delta/streaming", **doc(params=DELTA_PARAMS, media="text/event-stream"))
 async def streaming(
     request: Request,
     ctx: EngineContext = Depends(get_ctx),

@@ -9,14 +9,17 @@ from fastapi import APIRouter, Depends, Request
 from nylas_engine.api.deps import AccountScope, account_scope, json_object, write_scope
 from nylas_engine.api.listing import list_response
 from nylas_engine.api.mail_filters import mail_filters
+from nylas_engine.api.openapi import MAIL_FILTERS, PAGING, doc, paged
 from nylas_engine.api.routing import SessionRoute
+from nylas_engine.api.schemas.mail import DraftInput, DraftUpdate, DraftVersion, Message
 from nylas_engine.api.views.mail import message_json
 from nylas_engine.store import drafts
 
 router = APIRouter(route_class=SessionRoute)
+DRAFT_UPDATE = doc(409, reply=Message, body=DraftUpdate)
 
 
-@router.get("/drafts")
+@router.get("/drafts", **doc(reply=paged(Message), params=PAGING + MAIL_FILTERS))
 @router.get("/drafts/", include_in_schema=False)
 def list_drafts(request: Request, scope: AccountScope = Depends(account_scope)) -> Any:
     stmt = drafts.list_drafts(scope.account, mail_filters(request))
@@ -28,12 +31,12 @@ def list_drafts(request: Request, scope: AccountScope = Depends(account_scope)) 
     )
 
 
-@router.get("/drafts/{draft_id}")
+@router.get("/drafts/{draft_id}", **doc(reply=Message))
 def get_draft(draft_id: str, scope: AccountScope = Depends(account_scope)) -> Any:
     return message_json(drafts.find_draft(scope.session, scope.account, draft_id), scope.account)
 
 
-@router.post("/drafts")
+@router.post("/drafts", **doc(reply=Message, body=DraftInput))
 @router.post("/drafts/", include_in_schema=False)
 def create_draft(
     body: dict[str, Any] = Depends(json_object), scope: AccountScope = Depends(write_scope)
@@ -42,8 +45,8 @@ def create_draft(
     return message_json(drafts.create_draft(scope.session, scope.account, inp), scope.account)
 
 
-@router.put("/drafts/{draft_id}")
-@router.patch("/drafts/{draft_id}")
+@router.put("/drafts/{draft_id}", **DRAFT_UPDATE)
+@router.patch("/drafts/{draft_id}", **DRAFT_UPDATE)
 def update_draft(
     draft_id: str,
     body: dict[str, Any] = Depends(json_object),
@@ -54,7 +57,7 @@ def update_draft(
     return message_json(drafts.update_draft(draft, inp), scope.account)
 
 
-@router.delete("/drafts/{draft_id}")
+@router.delete("/drafts/{draft_id}", **doc(409, reply=None, body=DraftVersion, params=["version"]))
 def delete_draft(
     draft_id: str,
     request: Request,

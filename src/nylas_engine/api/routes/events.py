@@ -28,8 +28,10 @@ from nylas_engine.api.deps import (
     write_scope,
 )
 from nylas_engine.api.errors import bad_request, from_domain, not_found, unauthorized
+from nylas_engine.api.openapi import METADATA_FILTERS, PARAMS, doc, paged, param
 from nylas_engine.api.params import Query, check_id
 from nylas_engine.api.routing import SessionRoute
+from nylas_engine.api.schemas import calendar as shape
 from nylas_engine.api.views.calendar import event_json, instance_json
 from nylas_engine.calendar import ical
 from nylas_engine.calendar.fields import event_changes
@@ -45,6 +47,27 @@ from nylas_engine.store.accounts import live_accounts, owner_of_event
 from nylas_engine.store.models import Event, Message
 
 router = APIRouter(route_class=SessionRoute)
+EVENT_FILTERS = (
+    "limit",
+    "offset",
+    # Not checked here (as by the old engine): an unknown view gives the plain list.
+    param("view", {"type": "string"}),
+    param("event_id", PARAMS["thread_id"]),
+    param("calendar_id", PARAMS["thread_id"]),
+    param("title", PARAMS["subject"]),
+    param("description", PARAMS["subject"]),
+    param("location", PARAMS["subject"]),
+    param("busy", PARAMS["unread"]),
+    param("starts_before", PARAMS["received_before"]),
+    param("starts_after", PARAMS["received_before"]),
+    param("ends_before", PARAMS["received_before"]),
+    param("ends_after", PARAMS["received_before"]),
+    param("show_cancelled", PARAMS["unread"]),
+    param("expand_recurring", PARAMS["unread"]),
+    *METADATA_FILTERS,
+)
+NOTIFY = [param("notify_participants", PARAMS["unread"])]
+WRITE = doc(402, 409, 429, reply=shape.Event, body=shape.EventInput, params=NOTIFY)
 
 
 def _event(scope: AccountScope, event_id: str) -> Event:
@@ -75,7 +98,7 @@ def _filters(query: Query) -> store.EventFilter:
     )
 
 
-@router.get("/events")
+@router.get("/events", **doc(reply=paged(shape.Event), params=EVENT_FILTERS))
 @router.get("/events/", include_in_schema=False)
 def list_events(request: Request, scope: AccountScope = Depends(account_scope)) -> Any:
     query = Query(request)
@@ -105,12 +128,12 @@ def list_events(request: Request, scope: AccountScope = Depends(account_scope)) 
     ]
 
 
-@router.get("/events/{event_id}")
+@router.get("/events/{event_id}", **doc(reply=shape.Event))
 def get_event(event_id: str, scope: AccountScope = Depends(account_scope)) -> Any:
     return _json(scope, _event(scope, event_id))
 
 
-@router.post("/events")
+@router.post("/events", **WRITE)
 @router.post("/events/", include_in_schema=False)
 def create_event(
     request: Request,
@@ -142,8 +165,8 @@ def create_event(
     return _json(scope, event)
 
 
-@router.put("/events/{event_id}")
-@router.patch("/events/{event_id}")
+@router.put("/events/{event_id}", **WRITE)
+@router.patch("/events/{event_id}", **WRITE)
 def update_event(
     event_id: str,
     request: Request,
@@ -176,7 +199,7 @@ def update_event(
     return _json(scope, event)
 
 
-@router.delete("/events/{event_id}")
+@router.delete("/events/{event_id}", **doc(402, 409, 429, params=NOTIFY))
 def delete_event(
     event_id: str, request: Request, scope: AccountScope = Depends(write_scope)
 ) -> Any:
@@ -333,7 +356,7 @@ def rsvp_scope(
     return write_scope(scope)
 
 
-@router.post("/send-rsvp")
+@router.post("/send-rsvp", **doc(402, 409, 429, reply=shape.Event, body=shape.RsvpInput))
 def send_rsvp(
     body: dict[str, Any] = Depends(json_object), scope: AccountScope = Depends(rsvp_scope)
 ) -> Any:

@@ -13,8 +13,10 @@ from nylas_engine.api.deps import AccountScope, account_scope, write_scope
 from nylas_engine.api.errors import not_found
 from nylas_engine.api.listing import list_response
 from nylas_engine.api.metadata_query import refuse_metadata_filters
+from nylas_engine.api.openapi import PAGING, PARAMS, doc, paged, param
 from nylas_engine.api.params import Query, check_id
 from nylas_engine.api.routing import SessionRoute, run_in_transaction
+from nylas_engine.api.schemas import mail as shape
 from nylas_engine.api.uploads import UploadedPart, receive_files
 from nylas_engine.api.views.mail import file_json
 from nylas_engine.store import files as store
@@ -22,9 +24,25 @@ from nylas_engine.store.models import File
 
 # Their objects carry no metadata: a metadata_* filter is refused, not ignored.
 router = APIRouter(route_class=SessionRoute, dependencies=[Depends(refuse_metadata_filters)])
+FILE_FILTERS = (*PAGING, "filename", param("message_id", PARAMS["thread_id"]), "content_type")
+UPLOAD_DOC = doc(reply=list[shape.File])
+UPLOAD_DOC["openapi_extra"] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                }
+            }
+        },
+    }
+}
 
 
-@router.post("/files")
+@router.post("/files", **UPLOAD_DOC)
 @router.post("/files/", include_in_schema=False)
 async def upload(request: Request, scope: AccountScope = Depends(write_scope)) -> Any:
     parts = await receive_files(request, scope.ctx.blobs, scope.ctx.settings.max_upload_bytes)
@@ -46,7 +64,7 @@ def _save_uploads(scope: AccountScope, parts: list[UploadedPart]) -> list[dict[s
     return [file_json(f, scope.account) for f in created]
 
 
-@router.get("/files")
+@router.get("/files", **doc(reply=paged(shape.File), params=FILE_FILTERS))
 @router.get("/files/", include_in_schema=False)
 def list_files(request: Request, scope: AccountScope = Depends(account_scope)) -> Any:
     q = Query(request)
@@ -69,12 +87,12 @@ def _file(scope: AccountScope, file_id: str) -> File:
     return file
 
 
-@router.get("/files/{file_id}")
+@router.get("/files/{file_id}", **doc(reply=shape.File))
 def get_file(file_id: str, scope: AccountScope = Depends(account_scope)) -> Any:
     return file_json(_file(scope, file_id), scope.account)
 
 
-@router.get("/files/{file_id}/download")
+@router.get("/files/{file_id}/download", **doc(media="application/octet-stream"))
 def download(file_id: str, scope: AccountScope = Depends(account_scope)) -> StreamingResponse:
     file = _file(scope, file_id)
     blobs = scope.ctx.blobs
@@ -104,7 +122,7 @@ def content_disposition(name: str) -> str:
     return value
 
 
-@router.delete("/files/{file_id}")
+@router.delete("/files/{file_id}", **doc(409))
 def delete_file(file_id: str, scope: AccountScope = Depends(write_scope)) -> Any:
     store.delete_file(_file(scope, file_id))
     return None

@@ -10,8 +10,10 @@ from fastapi import APIRouter, Depends
 
 from nylas_engine.api.deps import AccountScope, account_scope, json_object
 from nylas_engine.api.errors import bad_request, not_found
+from nylas_engine.api.openapi import doc
 from nylas_engine.api.params import check_id
 from nylas_engine.api.routing import SessionRoute
+from nylas_engine.api.schemas import calendar as shape
 from nylas_engine.calendar.fields import event_changes
 from nylas_engine.calendar.recurrence import parse_recurrence
 from nylas_engine.calendar.to_ics import event_ics, parse_options
@@ -22,7 +24,7 @@ from nylas_engine.store import calendar as store
 router = APIRouter(route_class=SessionRoute)
 
 
-@router.post("/events/to-ics")
+@router.post("/events/to-ics", **doc(reply=dict[str, Any], body=shape.EventInput))
 def to_ics(
     body: dict[str, Any] = Depends(json_object), scope: AccountScope = Depends(account_scope)
 ) -> Any:

@@ -10,8 +10,10 @@ from fastapi import APIRouter, Depends, Request
 
 from nylas_engine.api.deps import AccountScope, account_scope
 from nylas_engine.api.listing import list_response
+from nylas_engine.api.openapi import COUNT_OR_IDS, doc, paged
 from nylas_engine.api.params import check_id
 from nylas_engine.api.routing import SessionRoute
+from nylas_engine.api.schemas.admin import JobStatus
 from nylas_engine.api.views.jobs import job_status_json
 from nylas_engine.send import scheduled
 from nylas_engine.store import outbox_jobs
@@ -19,7 +21,13 @@ from nylas_engine.store import outbox_jobs
 router = APIRouter(route_class=SessionRoute)
 
 
-@router.get("/job-statuses")
+@router.get(
+    "/job-statuses",
+    **doc(
+        reply=paged(JobStatus),
+        params=COUNT_OR_IDS,
+    ),
+)
 @router.get("/job-statuses/", include_in_schema=False)
 def list_job_statuses(request: Request, scope: AccountScope = Depends(account_scope)) -> Any:
     return list_response(
@@ -31,7 +39,7 @@ def list_job_statuses(request: Request, scope: AccountScope = Depends(account_sc
     )
 
 
-@router.get("/job-statuses/{job_status_id}")
+@router.get("/job-statuses/{job_status_id}", **doc(reply=JobStatus))
 def get_job_status(job_status_id: str, scope: AccountScope = Depends(account_scope)) -> Any:
     job = scheduled.find(scope.session, scope.account, check_id(job_status_id))
     return job_status_json(job, scope.account)

@@ -12,19 +12,22 @@ from nylas_engine.api.deps import AccountScope, account_scope, json_object, writ
 from nylas_engine.api.errors import bad_request, method_not_allowed, not_found
 from nylas_engine.api.listing import ListParams, list_params, list_response
 from nylas_engine.api.mail_filters import mail_filters
+from nylas_engine.api.openapi import MAIL_FILTERS, PAGING, doc, paged
 from nylas_engine.api.params import Query, check_id
 from nylas_engine.api.routing import SessionRoute
+from nylas_engine.api.schemas import mail as shape
 from nylas_engine.api.views.mail import message_json
 from nylas_engine.store import messages
 from nylas_engine.store.models import Message
 
 router = APIRouter(route_class=SessionRoute)
+MESSAGE_UPDATE = doc(reply=shape.Message, body=shape.FlagsUpdate, params=["view"])
 
 RFC822 = "message/rfc822"
 MAX_IDS = 100  # ids in one GET /messages/{id},{id},...
 
 
-@router.get("/messages")
+@router.get("/messages", **doc(reply=paged(shape.Message), params=PAGING + MAIL_FILTERS))
 @router.get("/messages/", include_in_schema=False)
 def list_messages(
     request: Request,
@@ -53,7 +56,9 @@ def _wants_raw(request: Request) -> bool:
     return any(part.split(";")[0].strip().lower() == RFC822 for part in accept.split(","))
 
 
-@router.get("/messages/{message_id}")
+@router.get(
+    "/messages/{message_id}", **doc(reply=shape.Message | list[shape.Message], params=PAGING)
+)
 def get_message(
     message_id: str, request: Request, scope: AccountScope = Depends(account_scope)
 ) -> Any:
@@ -92,8 +97,8 @@ def _raw(scope: AccountScope, message: Message) -> StreamingResponse:
     return StreamingResponse(scope.ctx.blobs.iter_chunks(message.raw_sha256), media_type=RFC822)
 
 
-@router.put("/messages/{message_id}")
-@router.patch("/messages/{message_id}")
+@router.put("/messages/{message_id}", **MESSAGE_UPDATE)
+@router.patch("/messages/{message_id}", **MESSAGE_UPDATE)
 def update_message(
     message_id: str,
     request: Request,
@@ -107,6 +112,6 @@ def update_message(
     return message_json(message, scope.account, expanded)
 
 
-@router.delete("/messages/{message_id}")
+@router.delete("/messages/{message_id}", include_in_schema=False)
 def delete_message(message_id: str, scope: AccountScope = Depends(write_scope)) -> Any:
     raise method_not_allowed("GET, PUT, PATCH")

@@ -25,8 +25,10 @@ from sqlalchemy.orm import Session
 
 from nylas_engine.api.deps import credential, db_session, json_object
 from nylas_engine.api.errors import APIError, bad_request, unauthorized
+from nylas_engine.api.openapi import doc, html_page
 from nylas_engine.api.ratelimit import Attempt, TooManyFailures, auth_failures
 from nylas_engine.api.routing import SessionRoute
+from nylas_engine.api.schemas import admin
 from nylas_engine.scopes import scope_error
 from nylas_engine.security import new_secret
 from nylas_engine.store import auth
@@ -35,6 +37,7 @@ from nylas_engine.store.models import App
 BAD_CLIENT = "Invalid client_id or client_secret."
 
 router = APIRouter(route_class=SessionRoute)
+PAGE = html_page()
 
 CSRF_COOKIE = "nylas_engine_csrf"
 CSRF_FIELD = "csrf_token"
@@ -225,7 +228,7 @@ def _provider_buttons(authz: AuthorizeRequest) -> str:
 # ------------------------------------------------------------------------------ authorize
 
 
-@router.get("/oauth/authorize")
+@router.get("/oauth/authorize", **PAGE)
 def authorize_page(request: Request, session: Session = db_session) -> Response:
     try:
         parsed = parse_authorize(session, request.query_params)
@@ -241,7 +244,7 @@ async def form_fields(request: Request) -> dict[str, str]:
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
-@router.post("/oauth/authorize")
+@router.post("/oauth/authorize", **PAGE)
 def authorize_submit(
     request: Request, session: Session = db_session, form: dict[str, Any] = Depends(form_fields)
 ) -> Response:
@@ -343,7 +346,7 @@ def redeem_code(
     return grant
 
 
-@router.post("/oauth/token")
+@router.post("/oauth/token", **doc(401, 429, reply=admin.Token))
 def token(
     request: Request,
     session: Session = db_session,
@@ -379,7 +382,7 @@ def token(
 # ------------------------------------------------------------------------------ revoke
 
 
-@router.post("/oauth/revoke")
+@router.post("/oauth/revoke", **doc(401, 429, reply=dict[str, Any]))
 def revoke(request: Request, session: Session = db_session) -> Any:
     """Revokes the access token the request is authenticated with."""
     presented = credential(request)

@@ -13,8 +13,10 @@ from fastapi.responses import JSONResponse
 
 from nylas_engine.api.deps import AccountScope, account_scope, json_object, write_scope
 from nylas_engine.api.listing import list_response
+from nylas_engine.api.openapi import COUNT_OR_IDS, doc, paged
 from nylas_engine.api.params import check_id
 from nylas_engine.api.routing import SessionRoute
+from nylas_engine.api.schemas.admin import JobStatus, ScheduleInput
 from nylas_engine.api.views.jobs import outbox_json
 from nylas_engine.send import scheduled
 from nylas_engine.store import outbox_jobs
@@ -24,7 +26,13 @@ router = APIRouter(route_class=SessionRoute)
 PATH = "/v2/outbox"
 
 
-@router.get(PATH)
+@router.get(
+    PATH,
+    **doc(
+        reply=paged(JobStatus),
+        params=COUNT_OR_IDS,
+    ),
+)
 @router.get(PATH + "/", include_in_schema=False)
 def list_outbox(request: Request, scope: AccountScope = Depends(account_scope)) -> Any:
     return list_response(
@@ -36,7 +44,7 @@ def list_outbox(request: Request, scope: AccountScope = Depends(account_scope)) 
     )
 
 
-@router.post(PATH)
+@router.post(PATH, **doc(reply=JobStatus, status=202, body=ScheduleInput))
 @router.post(PATH + "/", include_in_schema=False)
 def schedule_message(
     body: dict[str, Any] = Depends(json_object), scope: AccountScope = Depends(write_scope)
@@ -45,13 +53,13 @@ def schedule_message(
     return JSONResponse(outbox_json(job, scope.account), status_code=202)
 
 
-@router.get(PATH + "/{job_status_id}")
+@router.get(PATH + "/{job_status_id}", **doc(reply=JobStatus))
 def get_outbox_job(job_status_id: str, scope: AccountScope = Depends(account_scope)) -> Any:
     job = scheduled.find(scope.session, scope.account, check_id(job_status_id))
     return outbox_json(job, scope.account)
 
 
-@router.patch(PATH + "/{job_status_id}")
+@router.patch(PATH + "/{job_status_id}", **doc(409, reply=JobStatus, body=ScheduleInput))
 @router.put(PATH + "/{job_status_id}", include_in_schema=False)
 def update_outbox_job(
     job_status_id: str,
@@ -62,7 +70,7 @@ def update_outbox_job(
     return outbox_json(job, scope.account)
 
 
-@router.delete(PATH + "/{job_status_id}")
+@router.delete(PATH + "/{job_status_id}", **doc(409, reply=JobStatus))
 def cancel_outbox_job(job_status_id: str, scope: AccountScope = Depends(write_scope)) -> Any:
     job = scheduled.cancel(scope.session, scope.account, check_id(job_status_id))
     return outbox_json(job, scope.account)

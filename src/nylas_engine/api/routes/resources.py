@@ -8,8 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from nylas_engine.api.deps import AccountScope, account_scope
+from nylas_engine.api.openapi import doc
 from nylas_engine.api.params import Query
 from nylas_engine.api.routing import SessionRoute
+from nylas_engine.api.schemas import calendar as shape
 from nylas_engine.store.models import RoomResource
 from nylas_engine.store.resources import all_resources
 
@@ -29,7 +31,7 @@ def resource_json(resource: RoomResource) -> dict[str, Any]:
     }
 
 
-@router.get("/resources")
+@router.get("/resources", **doc(reply=list[shape.Resource], params=["limit", "offset"]))
 @router.get("/resources/", include_in_schema=False)
 def list_resources(request: Request, scope: AccountScope = Depends(account_scope)) -> Any:
     page = Query(request).page()

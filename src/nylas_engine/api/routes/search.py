@@ -18,8 +18,10 @@ from sqlalchemy.orm import Session
 from nylas_engine.api.deps import AccountScope, write_scope
 from nylas_engine.api.errors import bad_request
 from nylas_engine.api.metadata_query import refuse_metadata_filters
+from nylas_engine.api.openapi import SEARCH_Q, doc, paged
 from nylas_engine.api.params import Query
 from nylas_engine.api.routing import SessionRoute
+from nylas_engine.api.schemas.mail import Message, Thread
 from nylas_engine.api.views.mail import message_json, thread_page_json
 from nylas_engine.search import search_messages, search_threads
 from nylas_engine.store.models import Account
@@ -29,6 +31,7 @@ router = APIRouter(route_class=SessionRoute, dependencies=[Depends(refuse_metada
 
 STREAM_BATCH = 100
 COUNT_CAP = 100_000
+SEARCH = (SEARCH_Q, "limit", "offset")
 
 Search = Callable[..., list[Any]]
 
@@ -40,22 +43,22 @@ def _q(query: Query) -> str:
     return q
 
 
-@router.get("/threads/search")
+@router.get("/threads/search", **doc(reply=paged(Thread), params=SEARCH + ("view",)))
 def search_thread_list(request: Request, scope: AccountScope = Depends(write_scope)) -> Any:
     query = Query(request)
     q = _q(query)
     view = query.view()  # later SDK 5 releases send `view` here; hosted accepted it
+    page = query.page()  # checked even for a count
     if view == "count":
         found = search_threads(scope.session, scope.account, q, COUNT_CAP, 0)
         return {"count": len(found)}
-    page = query.page()
     threads = search_threads(scope.session, scope.account, q, page.limit, page.offset)
     if view == "ids":
         return [t.public_id for t in threads]
     return thread_page_json(scope.session, threads, scope.account, view == "expanded")
 
 
-@router.get("/messages/search")
+@router.get("/messages/search", **doc(reply=list[Message], params=SEARCH))
 def search_message_list(request: Request, scope: AccountScope = Depends(write_scope)) -> Any:
     query = Query(request)
     q = _q(query)
@@ -92,12 +95,12 @@ def _stream(scope: AccountScope, q: str, search: Search, render: Callable[..., A
     return StreamingResponse(lines(), media_type="text/json-stream")
 
 
-@router.get("/threads/search/streaming")
+@router.get("/threads/search/streaming", **doc(params=[SEARCH_Q], media="text/json-stream"))
 def stream_thread_search(request: Request, scope: AccountScope = Depends(write_scope)) -> Any:
     return _stream(scope, _q(Query(request)), search_threads, thread_page_json)
 
 
-@router.get("/messages/search/streaming")
+@router.get("/messages/search/streaming", **doc(params=[SEARCH_Q], media="text/json-stream"))
 def stream_message_search(request: Request, scope: AccountScope = Depends(write_scope)) -> Any:
     return _stream(scope, _q(Query(request)), search_messages, _messages_json)
 

@@ -18,17 +18,22 @@ from fastapi.responses import JSONResponse
 from nylas_engine.api.deps import AccountScope, json_object, write_scope
 from nylas_engine.api.errors import APIError
 from nylas_engine.api.idempotency import KeyClaim
+from nylas_engine.api.openapi import doc
 from nylas_engine.api.routing import SessionRoute
+from nylas_engine.api.schemas import mail as shape
 from nylas_engine.api.views.mail import message_json
 from nylas_engine.config import MAX_JSON_BYTES
 from nylas_engine.send import outbox
 from nylas_engine.send.errors import SendError
 from nylas_engine.store.models import Account, Message
 
-router = APIRouter(route_class=SessionRoute)
-log = logging.getLogger("nylas_engine.send")
-
 RFC822 = "message/rfc822"
+router = APIRouter(route_class=SessionRoute)
+SEND_DOC = doc(402, 409, 429, reply=shape.Message, body=shape.SendInput)
+SEND_DOC["openapi_extra"]["requestBody"]["content"][RFC822] = {
+    "schema": {"type": "string", "format": "binary"}
+}
+log = logging.getLogger("nylas_engine.send")
 
 
 async def send_payload(request: Request) -> bytes | dict[str, Any]:
@@ -91,7 +96,7 @@ class Witness:
             log.exception("Could not keep the reply of a delivered message for its key")
 
 
-@router.post("/send")
+@router.post("/send", **SEND_DOC)
 @router.post("/send/", include_in_schema=False)
 @router.post("/send-with-features", include_in_schema=False)
 def send(

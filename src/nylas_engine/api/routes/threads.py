@@ -10,16 +10,19 @@ from nylas_engine.api.deps import AccountScope, account_scope, json_object, writ
 from nylas_engine.api.errors import method_not_allowed, not_found
 from nylas_engine.api.listing import ListParams, list_params, list_response
 from nylas_engine.api.mail_filters import mail_filters
+from nylas_engine.api.openapi import MAIL_FILTERS, PAGING, doc, paged
 from nylas_engine.api.params import Query, check_id
 from nylas_engine.api.routing import SessionRoute
+from nylas_engine.api.schemas import mail as shape
 from nylas_engine.api.views.mail import one_thread_json, thread_page_json
 from nylas_engine.store import threads
 from nylas_engine.store.models import Thread
 
 router = APIRouter(route_class=SessionRoute)
+THREAD_UPDATE = doc(reply=shape.Thread, body=shape.FlagsUpdate, params=["view"])
 
 
-@router.get("/threads")
+@router.get("/threads", **doc(reply=paged(shape.Thread), params=PAGING + MAIL_FILTERS))
 @router.get("/threads/", include_in_schema=False)
 def list_threads(
     request: Request,
@@ -45,7 +48,7 @@ def _thread(scope: AccountScope, thread_id: str) -> Thread:
     return thread
 
 
-@router.get("/threads/{thread_id}")
+@router.get("/threads/{thread_id}", **doc(reply=shape.Thread, params=["view"]))
 def get_thread(
     thread_id: str, request: Request, scope: AccountScope = Depends(account_scope)
 ) -> Any:
@@ -53,8 +56,8 @@ def get_thread(
     return one_thread_json(scope.session, _thread(scope, thread_id), scope.account, expanded)
 
 
-@router.put("/threads/{thread_id}")
-@router.patch("/threads/{thread_id}")
+@router.put("/threads/{thread_id}", **THREAD_UPDATE)
+@router.patch("/threads/{thread_id}", **THREAD_UPDATE)
 def update_thread(
     thread_id: str,
     request: Request,
@@ -66,7 +69,7 @@ def update_thread(
     return one_thread_json(scope.session, thread, scope.account, expanded)
 
 
-@router.delete("/threads/{thread_id}")
+@router.delete("/threads/{thread_id}", include_in_schema=False)
 def delete_thread(thread_id: str, scope: AccountScope = Depends(write_scope)) -> Any:
     """Threads are not deleted through the API, like messages (405, not the old "not yet
     implemented" 501). Hosted v2 moved the thread's messages to the trash here; with the

@@ -1,0 +1,316 @@
+"""What `/openapi.json` says about each operation, kept out of the way of the route code.
+
+A route decorator takes `**doc(...)`: its reply model, the statuses it can answer beyond the
+ones every route shares, its query parameters and its request body. Those are written into
+the document only: routes keep reading the query (api/params.py) and the body
+(api/deps.py `json_object`) themselves, with the engine's own 400 messages and its leniency
+(unknown parameters and fields are accepted, docs/protocol.md §18).
+
+`install_openapi` then finishes the document once for the whole app: the error replies
+every operation shares (with the error body of docs/protocol.md §2), the security schemes,
+one operation id per operation, and no 422 (the engine answers 400 for bad input).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+from nylas_engine.api.params import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, MAX_STRING
+from nylas_engine.api.schemas.common import Error
+from nylas_engine.metadata import MAX_FILTER_TERMS, MAX_KEY, MAX_VALUE
+
+ERROR_REF = {"$ref": "#/components/schemas/Error"}
+REASONS = {
+    400: "The request is invalid (a parameter or the body).",
+    401: "Missing or wrong credentials.",
+    402: "The mail server refused the message.",
+    403: "Not allowed for this token, or the account is downgraded, out of date or stopped.",
+    404: "Not found (or the account does not exist).",
+    405: "Not offered on this resource.",
+    409: "A version or state conflict.",
+    413: "The request body is too large.",
+    429: "Too many requests or failed sign-ins: retry later.",
+    500: "An internal error.",
+    501: "Not implemented by the engine.",
+    503: "The engine is busy, or a mail server could not be reached.",
+}
+# What any request can be answered with: a bad parameter, a body over the limit, an
+# internal error, admission control's 503 (api/admission.py).
+SHARED = (400, 413, 500, 503)
+ACCOUNT = (401, 403, 404)  # account_scope: credentials, scopes and account state
+APP = (401, 404, 429)  # app_scope: client credentials, with a limit on failed attempts
+
+# Query parameters by name: the schema the engine's parser enforces (api/params.py).
+NO_NUL = "^[^\\x00]*$"  # api/query_guard.py refuses a NUL anywhere in the query
+_TEXT = {"type": "string", "maxLength": MAX_STRING, "pattern": NO_NUL}
+_ID = {"type": "string", "pattern": "^[0-9a-zA-Z]{1,40}$"}  # ids.is_valid_public_id
+_BOOL = {"type": "boolean"}
+_TIME = {"type": "integer", "minimum": -62135596800, "maximum": 253402300799}  # years 1-9999
+PARAMS: dict[str, dict[str, Any]] = {
+    "limit": {"type": "integer", "minimum": 0, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+    "offset": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
+    "view": {"type": "string", "enum": ["count", "ids", "expanded"]},
+    "subject": _TEXT,
+    "any_email": {"type": "string", "format": "email", "maxLength": 200},
+    "to": _TEXT,
+    "from": _TEXT,
+    "cc": _TEXT,
+    "bcc": _TEXT,
+    "in": _TEXT,
+    "thread_id": _ID,
+    "filename": _TEXT,
+    "unread": _BOOL,
+    "starred": _BOOL,
+    "started_before": _TIME,
+    "started_after": _TIME,
+    "last_message_before": _TIME,
+    "last_message_after": _TIME,
+    "received_before": _TIME,
+    "received_after": _TIME,
+    "q": {**_TEXT, "minLength": 1},
+    "email_address": _TEXT,
+    "content_type": _TEXT,
+    "version": {"type": "integer", "minimum": 0},
+}
+DESCRIPTIONS = {
+    "in": "A folder or label: its id, name or display name. Also spelled `in_`, "
+    "`folder_id` or `label_id`.",
+    "from": "Also spelled `from_`.",
+    "view": "`count` answers {count}, `ids` a list of ids, `expanded` adds more to each object.",
+}
+PAGING = ("limit", "offset", "view")
+MAIL_FILTERS: tuple[str | dict[str, Any], ...] = (
+    "subject",
+    "any_email",
+    "to",
+    "from",
+    "cc",
+    "bcc",
+    "in",
+    "thread_id",
+    "filename",
+    "unread",
+    "starred",
+    "started_before",
+    "started_after",
+    "last_message_before",
+    "last_message_after",
+    "received_before",
+    "received_after",
+)
+
+
+BODY_MODELS: dict[str, type[BaseModel]] = {}
+
+
+def param(name: str, schema: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    """One optional query parameter, from `PARAMS` unless its schema is given."""
+    spec = {"name": name, "in": "query", "required": False, "schema": schema or PARAMS[name]}
+    if name in DESCRIPTIONS:
+        spec["description"] = DESCRIPTIONS[name]
+    return {**spec, **extra}
+
+
+def _terms(item: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": item, "maxItems": MAX_FILTER_TERMS}
+
+
+# The hosted `metadata_*` filters (nylas_engine/metadata.py), each repeatable.
+METADATA_FILTERS = (
+    param("metadata_key", _terms({**_TEXT, "minLength": 1, "maxLength": MAX_KEY})),
+    param("metadata_value", _terms({**_TEXT, "maxLength": MAX_VALUE})),
+    param(
+        "metadata_pair",
+        _terms(
+            {"type": "string", "pattern": f"^[^:\\x00]{{1,{MAX_KEY}}}:[^\\x00]{{0,{MAX_VALUE}}}$"}
+        ),
+        description="key:value",
+    ),
+    param("metadata_search", _terms({**_TEXT, "minLength": 1, "maxLength": MAX_VALUE})),
+)
+MAIL_FILTERS += METADATA_FILTERS
+
+# Lists whose `view` is only count or ids (no expanded form).
+COUNT_OR_IDS = ("limit", "offset", param("view", {"type": "string", "enum": ["count", "ids"]}))
+SEARCH_Q = param("q", required=True)
+
+
+def doc(
+    *statuses: int,
+    reply: Any = None,
+    status: int = 200,
+    body: type[BaseModel] | dict[str, Any] | None = None,
+    params: Iterable[str | dict[str, Any]] = (),
+    op: str | None = None,
+    media: str | None = None,
+) -> dict[str, Any]:
+    """Keyword arguments for a route decorator (`@router.get(path, **doc(...))`).
+
+    `statuses` are the errors this route can answer besides the shared ones; `reply` the
+    model (or `list[...]`, a union...) of its `status` reply, `media` when that is not JSON;
+    `body` the JSON body it reads, `params` its query parameters (names from `PARAMS`, or
+    `param(...)` dicts)."""
+    responses: dict[int | str, Any] = {
+        s: {"description": REASONS[s], "model": Error} for s in statuses
+    }
+    if media is not None:
+        responses[status] = {"description": "OK", "content": {media: {}}}
+    elif reply is not None:
+        responses[status] = {"description": "OK", "model": reply}
+    extra: dict[str, Any] = {}
+    listed = [p if isinstance(p, dict) else param(p) for p in params]
+    if listed:
+        extra["parameters"] = listed
+    if body is not None:
+        schema = body if isinstance(body, dict) else _ref(body)
+        needed = isinstance(body, type) and any(f.is_required() for f in body.model_fields.values())
+        extra["requestBody"] = {
+            "required": needed,
+            "content": {"application/json": {"schema": schema}},
+        }
+        if isinstance(body, type):
+            BODY_MODELS[body.__name__] = body  # added to the components by install_openapi
+    kwargs: dict[str, Any] = {"responses": responses}
+    if extra:
+        kwargs["openapi_extra"] = extra
+    if op is not None:
+        kwargs["operation_id"] = op
+    if status != 200:
+        kwargs["status_code"] = status
+    return kwargs
+
+
+def _ref(model: type[BaseModel]) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def paged(model: Any) -> Any:
+    """The reply of a list: the objects, their ids (`view=ids`) or their count."""
+    from nylas_engine.api.schemas.common import Count
+
+    return list[model] | list[str] | Count
+
+
+def operation_id(path: str, methods: Iterable[str], name: str) -> str:
+    """The endpoint's name, `app_` first under /a/ (the account routes have the same names),
+    `oauth_`/`connect_` under those, and `_patch` for the PATCH twin of a PUT route."""
+    first = path.split("/")[1]
+    prefix = {"a": "app_", "oauth": "oauth_", "connect": "connect_"}.get(first, "")
+    return prefix + name + ("_patch" if "PATCH" in methods else "")
+
+
+def allowed_methods(spec: dict[str, Any], path: str) -> str | None:
+    """The `Allow` header for a path the document describes (None for one it does not)."""
+    for template, item in spec["paths"].items():
+        if re.fullmatch(re.sub(r"\\{[^}]*\\}", "[^/]+", re.escape(template)), path):
+            methods = {m.upper() for m in item}
+            if "GET" in methods:
+                methods.add("HEAD")
+            return ", ".join(sorted(methods))
+    return None
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Replace `app.openapi` with one that finishes the document (see the module doc)."""
+    base = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        spec = base()
+        _finish(spec)
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _security(path: str) -> list[dict[str, list[str]]] | None:
+    if path.startswith("/a/"):
+        return [{"clientSecret": []}]
+    if path == "/oauth/revoke":  # revokes the token it is called with
+        return [{"accessToken": []}, {"accessTokenBasic": []}]
+    if path.startswith(("/oauth/", "/connect/")) or path in ("/", "/accounts"):
+        return None
+    return [{"accessToken": []}, {"accessTokenBasic": []}]
+
+
+def _finish(spec: dict[str, Any]) -> None:
+    components = spec.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    schemas.setdefault("Error", Error.model_json_schema())
+    components["securitySchemes"] = {
+        "accessToken": {"type": "http", "scheme": "bearer", "description": "An access token."},
+        "accessTokenBasic": {
+            "type": "http",
+            "scheme": "basic",
+            "description": "An access token as the Basic username, with no password.",
+        },
+        "clientSecret": {
+            "type": "http",
+            "scheme": "basic",
+            "description": "The app's client secret as the Basic username (or "
+            "client_id:client_secret).",
+        },
+    }
+    for model in BODY_MODELS.values():
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, sub in schema.pop("$defs", {}).items():
+            schemas.setdefault(name, sub)
+        schemas.setdefault(model.__name__, schema)
+    for path, item in spec["paths"].items():
+        for operation in item.values():
+            _finish_operation(path, operation)
+
+
+def _finish_operation(path: str, operation: dict[str, Any]) -> None:
+    responses = operation.setdefault("responses", {})
+    responses.pop("422", None)
+    security = _security(path)
+    statuses = [*SHARED, *(APP if path.startswith("/a/") else ACCOUNT if security else ())]
+    for status in statuses:
+        responses.setdefault(str(status), _error(status))
+    for reply in responses.values():
+        for content in reply.get("content", {}).values():
+            if content.get("schema", {}).get("$ref", "").endswith("/Error"):
+                content["schema"] = ERROR_REF
+    if security is not None:
+        operation["security"] = security
+    else:
+        operation["security"] = []
+    # A parameter the route declares to FastAPI and `doc()` describes too is listed once,
+    # as `doc()` describes it (the engine's parser's rules).
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for parameter in reversed(operation.get("parameters", [])):
+        if (parameter["name"], parameter["in"]) not in seen:
+            seen.add((parameter["name"], parameter["in"]))
+            unique.append(parameter)
+    if "parameters" in operation:
+        operation["parameters"] = unique[::-1]
+    for parameter in operation.get("parameters", []):
+        if parameter["in"] == "path":  # every path parameter is an id
+            parameter["schema"] = {**_ID, "title": parameter["schema"].get("title", "Id")}
+
+
+def _error(status: int) -> dict[str, Any]:
+    return {"description": REASONS[status], "content": {"application/json": {"schema": ERROR_REF}}}
+
+
+def html_page() -> dict[str, Any]:
+    """The OAuth pages a browser sees: HTML, a redirect, or an HTML error page."""
+    page: dict[str, Any] = {"content": {"text/html": {}}}
+    return {
+        "responses": {
+            200: {"description": "The sign-in page.", **page},
+            303: {"description": "Back to the app's redirect_uri."},
+            **{s: {"description": REASONS[s], **page} for s in (400, 401, 429)},
+        }
+    }

@@ -1,0 +1,75 @@
+"""Shapes shared by every resource: the error body, counts, id lists, deletion replies."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+
+from nylas_engine.metadata import MAX_KEY, MAX_PAIRS, MAX_VALUE
+
+ID_PATTERN = "^[0-9a-zA-Z]{1,40}$"  # ids.is_valid_public_id
+
+
+# Request text may hold no NUL and no lone surrogate (api/deps.py `json_object`).
+# (Stated for the document only: pydantic's own regex engine refuses surrogates.)
+GOOD_TEXT = r"^[^\x00\ud800-\udfff]*$"
+Text = Annotated[str, Field(json_schema_extra={"pattern": GOOD_TEXT})]
+
+
+class Open(BaseModel):
+    """A JSON object that may carry more fields than the ones named."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class Input(BaseModel):
+    """A request body: the fields named, and any others, which are ignored. Any text in it,
+    unknown fields included, may hold no NUL and no lone surrogate (api/deps.py
+    `json_object`). That rule is not in the schema for unknown fields: a recursive "any
+    JSON without that text" schema is more than client generators can read."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class Error(Open):
+    """The error body of docs/protocol.md §2."""
+
+    message: str
+    type: str
+    server_error: str | None = None
+
+
+class Count(Open):
+    """`view=count`."""
+
+    count: int
+
+
+class Deleted(Open):
+    """What a DELETE answers where it answers a body."""
+
+    job_status_id: str | None = None
+
+
+class NameEmail(Input):
+    name: Text | None = None
+    email: Text
+
+
+# Metadata as the engine checks it (nylas_engine/metadata.py): string keys and values.
+Metadata = Annotated[
+    dict[str, str],
+    WithJsonSchema(
+        {
+            "type": "object",
+            "maxProperties": MAX_PAIRS,
+            "propertyNames": {"minLength": 1, "maxLength": MAX_KEY, "pattern": GOOD_TEXT},
+            "additionalProperties": {
+                "type": "string",
+                "maxLength": MAX_VALUE,
+                "pattern": GOOD_TEXT,
+            },
+        }
+    ),
+]
