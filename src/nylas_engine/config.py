@@ -86,6 +86,10 @@ class Settings:
         default_factory=lambda: max(1, int(env_number("NYLAS_ENGINE_MAX_STREAMS", 256)))
     )
 
+    # Where blobs live: None for the data dir's `blobs/`, or `s3://bucket/prefix` (endpoint
+    # and credentials from the environment, store/s3_blobs.py).
+    blobs_url: str | None = field(default_factory=lambda: os.environ.get("NYLAS_ENGINE_BLOBS"))
+
     @property
     def worker_threads(self) -> int:
         """Threads for blocking work: one per admitted request, plus some for the short

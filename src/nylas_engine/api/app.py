@@ -18,7 +18,7 @@ from nylas_engine.api.docs import install_docs
 from nylas_engine.api.errors import APIError, install_handlers
 from nylas_engine.api.idempotency import IdempotencyMiddleware
 from nylas_engine.api.query_guard import QueryGuardMiddleware
-from nylas_engine.api.ratelimit import ConcurrencyCap, FailureLimiter
+from nylas_engine.api.ratelimit import ConcurrencyCap, FailureLimiter, SharedFailureLimiter
 from nylas_engine.api.routes import routers
 from nylas_engine.config import MAX_JSON_BYTES, Settings
 from nylas_engine.context import EngineContext
@@ -148,8 +148,10 @@ def create_app(ctx: EngineContext) -> FastAPI:
     )
     app.state.ctx = ctx
     settings = ctx.settings
-    app.state.auth_failures = FailureLimiter(
-        settings.auth_failure_limit, settings.auth_failure_window
+    app.state.auth_failures = (
+        FailureLimiter(settings.auth_failure_limit, settings.auth_failure_window)
+        if ctx.db.is_sqlite
+        else SharedFailureLimiter(settings.auth_failure_limit, settings.auth_failure_window, ctx.db)
     )
     app.state.connect_attempts = ConcurrencyCap.for_connect()
     install_handlers(app)
