@@ -127,11 +127,10 @@ class Fleet:
 
         with self.ctx.db.session() as session:
             leases.claim(session, self.presence, self.owner, self.ttl)
-            lost = [
-                account_id
-                for account_id, worker in self.syncing.items()
-                if not leases.renew(session, worker.lease, self.ttl)
-            ]
+            kept = leases.renew_all(
+                session, [w.lease for w in self.syncing.values()], self.owner, self.ttl
+            )
+            lost = [a for a, worker in self.syncing.items() if worker.lease.name not in kept]
             accounts = sorted(imap_account_ids(session))
             workers = max(1, len(leases.live_owners(session)))
         for account_id in lost:
