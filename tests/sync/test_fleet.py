@@ -166,10 +166,17 @@ class Fleet:
 
 
 @pytest.fixture(scope="module")
-def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+def postgres() -> Iterator[PostgresServer]:
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer) -> Iterator[Fleet]:
     from moto.server import ThreadedMotoServer
 
-    pg = PostgresServer().start()
+    pg = postgres
     s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
     s3.start()
     dovecot = Dovecot().start()
@@ -218,7 +225,6 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             api.close()
         dovecot.stop()
         s3.stop()
-        pg.stop()
 
 
 def add_accounts(fleet: Fleet) -> None:
@@ -405,24 +411,48 @@ def test_failed_sign_ins_count_across_api_processes(fleet: Fleet) -> None:
     assert httpx.post(fleet.apis[1].url + "/oauth/token", data=form).status_code == 429
 
 
-def test_migrate_brings_a_new_database_to_the_newest_revision(tmp_path: Path) -> None:
+def test_a_sync_that_lost_its_lease_cannot_write(postgres: PostgresServer) -> None:
+    """Fencing: a worker that stalled past its lease's expiry finds it taken over, and its
+    commit raises instead of writing over the new owner's work."""
+    from nylas_engine.store import guess_counters, leases
+    from nylas_engine.store.db import Database
+
+    db = Database(postgres.url())
+    try:
+        with db.session() as session:
+            stalled = leases.claim(session, "account:fencing-test", "stalled", ttl=0.05)
+        assert stalled is not None
+        time.sleep(0.2)  # expired
+        with db.session() as session:
+            taker = leases.claim(session, "account:fencing-test", "taker", ttl=60)
+        assert taker is not None and taker.generation == stalled.generation + 1
+
+        with leases.fenced(stalled), pytest.raises(leases.LeaseLost), db.session() as session:
+            guess_counters.record(session, ["fencing-test"], time.time())
+        with leases.fenced(taker), db.session() as session:
+            guess_counters.record(session, ["fencing-test"], time.time())
+        with db.session() as session:
+            assert guess_counters.recent(session, ["fencing-test"], 0)["fencing-test"][0] == 1
+    finally:
+        db.engine.dispose()
+
+
+def test_migrate_brings_a_new_database_to_the_newest_revision(
+    tmp_path: Path, postgres: PostgresServer
+) -> None:
     from nylas_engine.store.db import head_revision
 
-    pg = PostgresServer().start()
-    try:
-        url = pg.url()
-        base = [sys.executable, "-m", "nylas_engine", "--data-dir", str(tmp_path), "--db", url]
-        # Two processes starting together: both succeed, the schema is made once.
-        runs = [
-            subprocess.Popen([*base, "migrate", "--json"], stdout=subprocess.PIPE) for _ in range(2)
-        ]
-        outputs = [json.loads(p.communicate(timeout=120)[0]) for p in runs]
-        assert all(p.returncode == 0 for p in runs)
-        assert {o["to"] for o in outputs} == {head_revision()}
-        again = subprocess.run([*base, "migrate", "--json"], capture_output=True, check=True)
-        assert json.loads(again.stdout) == {"from": head_revision(), "to": head_revision()}
-    finally:
-        pg.stop()
+    url = postgres.url()
+    base = [sys.executable, "-m", "nylas_engine", "--data-dir", str(tmp_path), "--db", url]
+    # Two processes starting together: both succeed, the schema is made once.
+    runs = [
+        subprocess.Popen([*base, "migrate", "--json"], stdout=subprocess.PIPE) for _ in range(2)
+    ]
+    outputs = [json.loads(p.communicate(timeout=120)[0]) for p in runs]
+    assert all(p.returncode == 0 for p in runs)
+    assert {o["to"] for o in outputs} == {head_revision()}
+    again = subprocess.run([*base, "migrate", "--json"], capture_output=True, check=True)
+    assert json.loads(again.stdout) == {"from": head_revision(), "to": head_revision()}
 
 
 @pytest.mark.parametrize("option", [["--role", "api"], ["--role", "worker"], ["--workers", "2"]])
