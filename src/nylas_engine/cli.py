@@ -222,6 +222,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         )
     if args.workers < 1:
         raise SystemExit("--workers: at least 1")
+    settings.role = args.role
     if args.role == "worker":
         run_worker(settings)
         return

@@ -192,4 +192,4 @@ class Fleet:
             self.webhooks.stop()
             self.webhooks = None
         elif self.webhooks_lease is not None and self.webhooks is None:
-            self.webhooks = start_webhooks(self.ctx)
+            self.webhooks = start_webhooks(self.ctx, self.webhooks_lease)

@@ -185,8 +185,9 @@ _bound = threading.local()
 
 
 @contextlib.contextmanager
-def fenced(lease: Lease) -> Iterator[None]:
-    """Sessions committed by this thread inside the block check `lease` first."""
+def fenced(lease: Lease | None) -> Iterator[None]:
+    """Sessions committed by this thread inside the block check `lease` first (None: no
+    lease, nothing checked)."""
     previous = getattr(_bound, "lease", None)
     _bound.lease = lease
     try:
