@@ -185,12 +185,14 @@ def new_mail_latency(
 
 def _hammer(url: str, token: str, seconds: float, out: Any) -> None:
     count = 0
-    with httpx.Client(base_url=url, auth=(token, ""), timeout=30) as client:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            client.get("/messages", params={"limit": 20}).raise_for_status()
-            count += 1
-    out.put(count)
+    try:
+        with httpx.Client(base_url=url, auth=(token, ""), timeout=30) as client:
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                client.get("/messages", params={"limit": 20}).raise_for_status()
+                count += 1
+    finally:
+        out.put(count)  # the parent waits for every client's count
 
 
 def api_rates(data_dir: Path, db_url: str, token: str) -> dict[int, float]:

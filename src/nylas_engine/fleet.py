@@ -74,6 +74,9 @@ class Fleet:
         self.owner = f"{host}:{os.getpid()}:{secrets.token_hex(4)}"
         self.presence = f"{leases.WORKER_PREFIX}{self.owner}"
         self.syncing: dict[int, FencedWorker] = {}
+        # Handed back, still finishing: their leases are renewed until the thread ends, then
+        # released, so the next owner never overlaps with them.
+        self.leaving: list[FencedWorker] = []
         self.webhooks: Any = None
         self.webhooks_lease: Lease | None = None
         self.outbox: Any = None
@@ -96,17 +99,18 @@ class Fleet:
     def stop(self, timeout: float = 10.0) -> None:
         self.stopping.set()
         self._thread.join(timeout)
-        for worker in self.syncing.values():
+        everyone = [*self.syncing.values(), *self.leaving]
+        for worker in everyone:
             worker.stop()
         deadline = time.monotonic() + timeout
-        for worker in self.syncing.values():
+        for worker in everyone:
             worker.thread.join(max(0.1, deadline - time.monotonic()))
         if self.webhooks is not None:
             self.webhooks.stop()
         if self.outbox is not None:
             self.outbox.stop()
         with self.ctx.db.session() as session:
-            for worker in self.syncing.values():
+            for worker in everyone:
                 leases.release(session, worker.lease)
             if self.webhooks_lease is not None:
                 leases.release(session, self.webhooks_lease)
@@ -115,6 +119,8 @@ class Fleet:
     # ------------------------------------------------------------------ the beat
 
     def _run(self) -> None:
+        # Workers started together see each other before taking accounts: one beat first.
+        self.stopping.wait(self.beat)
         while not self.stopping.is_set():
             try:
                 self.turn()
@@ -127,9 +133,12 @@ class Fleet:
 
         with self.ctx.db.session() as session:
             leases.claim(session, self.presence, self.owner, self.ttl)
-            kept = leases.renew_all(
-                session, [w.lease for w in self.syncing.values()], self.owner, self.ttl
-            )
+            done = [w for w in self.leaving if not w.thread.is_alive()]
+            for worker in done:
+                leases.release(session, worker.lease)
+            self.leaving = [w for w in self.leaving if w not in done]
+            held = [w.lease for w in [*self.syncing.values(), *self.leaving]]
+            kept = leases.renew_all(session, held, self.owner, self.ttl)
             lost = [a for a, worker in self.syncing.items() if worker.lease.name not in kept]
             accounts = sorted(imap_account_ids(session))
             workers = max(1, len(leases.live_owners(session)))
@@ -173,11 +182,10 @@ class Fleet:
             log.info("syncing account %s (lease generation %s)", account_id, lease.generation)
 
     def _hand_back(self, account_id: int) -> None:
+        """Stop syncing; the lease is released at a later beat, once the thread has ended."""
         worker = self.syncing.pop(account_id)
         worker.stop()
-        worker.thread.join(self.ttl / 2)
-        with self.ctx.db.session() as session:
-            leases.release(session, worker.lease)
+        self.leaving.append(worker)
 
     def _webhook_job(self) -> None:
         from nylas_engine.webhooks.deliver import start_webhooks

@@ -205,9 +205,15 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer) ->
     fleet = Fleet(data_dir, pg.url(), env, dovecot)
     try:
         fleet.cli("migrate")
+        # The second API process serves from two processes of its own (`--workers 2`).
         fleet.apis = [
-            LocalEngine(data_dir, db_url=fleet.db_url, env=env, extra_args=["--role", "api"])
-            for _ in range(2)
+            LocalEngine(data_dir, db_url=fleet.db_url, env=env, extra_args=["--role", "api"]),
+            LocalEngine(
+                data_dir,
+                db_url=fleet.db_url,
+                env=env,
+                extra_args=["--role", "api", "--workers", "2"],
+            ),
         ]
         for api in fleet.apis:
             api.start(timeout=60)
