@@ -30,6 +30,8 @@ def _is_loopback(host: str) -> bool:
 def _settings(args: argparse.Namespace) -> Settings:
     settings = Settings(data_dir=Path(args.data_dir) if args.data_dir else default_data_dir())
     settings.db_url = args.db
+    if getattr(args, "blobs", None):
+        settings.blobs_url = args.blobs
     return settings
 
 
@@ -68,9 +70,19 @@ def check_cors(settings: Settings) -> None:
 
 
 def serve(
-    settings: Settings, listener: Listener, *, banner: str | None = None, ctx: Any = None
+    settings: Settings,
+    listener: Listener,
+    *,
+    banner: str | None = None,
+    ctx: Any = None,
+    role: str = "all",
+    workers: int = 1,
 ) -> None:
-    """Serve the API on `listener` (bound already, see listener.py) until interrupted."""
+    """Serve the API on `listener` (bound already, see listener.py) until interrupted.
+
+    `role` "all" also runs the background work (sync, webhooks, outbox): in this process's
+    threads on SQLite, as a fleet worker (fleet.py) on PostgreSQL; "api" runs only the API.
+    `workers` > 1 serves it from that many processes (uvicorn's workers)."""
     import uvicorn
 
     from nylas_engine.api.app import create_app
@@ -89,12 +101,21 @@ def serve(
         print(hint, flush=True)
     log_level = os.environ.get("NYLAS_ENGINE_LOG_LEVEL", "warning")
     print(f"nylas-engine serving on {listener.url} ({settings.auth_mode} mode)", flush=True)
-    sync = start_sync(ctx)
-    dav = start_dav(ctx)
-    webhooks = start_webhooks(ctx)
-    scheduled = start_outbox(ctx)
+    services: list[Any] = []
+    if role == "all" and not ctx.db.is_sqlite:
+        from nylas_engine.fleet import Fleet
+
+        services = [Fleet(ctx).start()]
+    elif role == "all":
+        services = [start_sync(ctx), start_dav(ctx), start_webhooks(ctx), start_outbox(ctx)]
     logging.getLogger("uvicorn.access").addFilter(AccessLogRedaction())
     tls = listener.tls
+    if workers > 1:
+        _serve_processes(settings, listener, workers, log_level)
+        for service in services:
+            if service is not None:
+                service.stop()
+        return
     config = uvicorn.Config(
         app,
         host=listener.host,
@@ -108,9 +129,70 @@ def serve(
         uvicorn.Server(config).run(sockets=[listener.sock])
     finally:
         listener.close()
-        for service in (sync, dav, webhooks, scheduled):
+        for service in services:
             if service is not None:
                 service.stop()
+
+
+def _serve_processes(settings: Settings, listener: Listener, workers: int, log_level: str) -> None:
+    """The API in `workers` processes sharing the listening socket; each builds its app from
+    the environment (`api.app.app_from_env`)."""
+    import inspect
+
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    os.environ.update(
+        NYLAS_ENGINE_HOME=str(settings.data_dir),
+        NYLAS_ENGINE_AUTH=settings.auth_mode,
+        NYLAS_ENGINE_MAX_UPLOAD=str(settings.max_upload_bytes),
+        NYLAS_ENGINE_CORS_ORIGINS=",".join(settings.cors_origins),
+        NYLAS_ENGINE_ALLOW_MAIL_HOSTS=settings.allow_mail_hosts,
+    )
+    if settings.db_url:
+        os.environ["NYLAS_ENGINE_DB"] = settings.db_url
+    if settings.blobs_url:
+        os.environ["NYLAS_ENGINE_BLOBS"] = settings.blobs_url
+    tls = listener.tls
+    config = uvicorn.Config(
+        "nylas_engine.api.app:app_from_env",
+        factory=True,
+        workers=workers,
+        log_level=log_level,
+        timeout_graceful_shutdown=2,
+        ssl_certfile=str(tls.cert) if tls else None,
+        ssl_keyfile=str(tls.key) if tls else None,
+    )
+    # uvicorn before 0.36 takes the server's `run` as `target`; later ones make their own.
+    takes_target = "target" in inspect.signature(Multiprocess).parameters
+    extra: dict[str, Any] = {"target": uvicorn.Server(config).run} if takes_target else {}
+    try:
+        Multiprocess(config, sockets=[listener.sock], **extra).run()
+    finally:
+        listener.close()
+
+
+def run_worker(settings: Settings) -> None:
+    """`serve --role worker`: sync, webhooks and outbox of this process's share of the
+    accounts, no API, until SIGTERM or Ctrl-C (then the leases are handed back)."""
+    import signal
+    import threading
+
+    from nylas_engine.context import EngineContext
+    from nylas_engine.fleet import Fleet
+
+    ctx = EngineContext.open(settings)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    fleet = Fleet(ctx).start()
+    print(f"nylas-engine worker {fleet.owner} started", flush=True)
+    try:
+        while not stop.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fleet.stop()
 
 
 def start_sync(ctx: Any) -> Any:
@@ -133,7 +215,33 @@ def cmd_serve(args: argparse.Namespace) -> None:
         settings.allow_mail_hosts = args.allow_mail_hosts
     _check_mail_hosts(settings.allow_mail_hosts)
     check_cors(settings)
-    serve(settings, listen(args, settings))
+    if (args.role != "all" or args.workers > 1) and not settings.database_url.startswith(
+        "postgresql"
+    ):
+        raise SystemExit(
+            "--role and --workers need a PostgreSQL database (--db postgresql+psycopg://...): "
+            "processes coordinate through it. On SQLite one `serve` does everything."
+        )
+    if args.workers < 1:
+        raise SystemExit("--workers: at least 1")
+    settings.role = args.role
+    if args.role == "worker":
+        run_worker(settings)
+        return
+    serve(settings, listen(args, settings), role=args.role, workers=args.workers)
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    """Bring the database schema to the newest revision (processes that start together
+    wait for each other; see store/db.py)."""
+    from nylas_engine.store.db import Database, current_revision, head_revision, migrate
+
+    settings = _settings(args)
+    db = Database(settings.database_url, run_migrations=False)
+    before = current_revision(db.engine)
+    migrate(db.engine)
+    data = {"from": before, "to": head_revision()}
+    _emit(args, data, f"database at revision {head_revision()} (was {before or 'empty'})")
 
 
 def listen(args: argparse.Namespace, settings: Settings) -> Listener:
@@ -301,6 +409,14 @@ def _global_options(*, suppress: bool) -> argparse.ArgumentParser:
         help="any SQLAlchemy URL, e.g. postgresql+psycopg://user@host/nylas "
         "(default: SQLite in the data dir)",
     )
+    group.add_argument(
+        "--blobs",
+        metavar="URL",
+        default=default,
+        help="where raw messages and files live: s3://bucket/prefix on S3-compatible storage, "
+        "endpoint and credentials from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ... "
+        "(default: $NYLAS_ENGINE_BLOBS, else blobs/ in the data dir)",
+    )
     return options
 
 
@@ -373,7 +489,26 @@ def build_parser() -> argparse.ArgumentParser:
         "connect to: comma-separated names, addresses, networks (10.0.0.0/8), or * for any "
         "(default: $NYLAS_ENGINE_ALLOW_MAIL_HOSTS)",
     )
+    p.add_argument(
+        "--role",
+        choices=["all", "api", "worker"],
+        default="all",
+        help="all: the API and the background work (default); api: only the API; worker: "
+        "only sync, webhooks and outbox, sharing the accounts with the other workers "
+        "(api and worker need PostgreSQL; docs/scaling.md)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="serve the API from N processes on this machine (PostgreSQL only; default 1)",
+    )
     p.set_defaults(func=cmd_serve)
+
+    p = command(sub, "migrate", "bring the database schema to the newest revision, then exit")
+    _json_option(p)
+    p.set_defaults(func=cmd_migrate)
 
     p = command(sub, "demo", "create a demo account with a realistic mailbox, then serve it")
     _listen_options(p)

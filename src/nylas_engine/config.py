@@ -90,16 +90,29 @@ class Settings:
         default_factory=lambda: max(1, int(env_number("NYLAS_ENGINE_MAX_STREAMS", 256)))
     )
 
+    # Where blobs live: None for the data dir's `blobs/`, or `s3://bucket/prefix` (endpoint
+    # and credentials from the environment, store/s3_blobs.py).
+    blobs_url: str | None = field(default_factory=lambda: os.environ.get("NYLAS_ENGINE_BLOBS"))
+
     @property
     def worker_threads(self) -> int:
         """Threads for blocking work: one per admitted request, plus some for the short
         database checks of long-lived requests."""
         return self.max_in_flight + 8
 
+    # "all", "api" or "worker" (`serve --role`): a fleet worker serves no requests, and keeps
+    # fewer connections (`NYLAS_ENGINE_WORKER_DB_POOL`) so that many fit one PostgreSQL.
+    role: str = "all"
+    worker_db_pool: int = field(
+        default_factory=lambda: max(2, int(env_number("NYLAS_ENGINE_WORKER_DB_POOL", 8)))
+    )
+
     @property
     def db_pool_size(self) -> int:
         """Connections kept: one per worker thread, plus some for sync and webhook threads,
         so that a thread never waits for a connection another request holds."""
+        if self.role == "worker":
+            return self.worker_db_pool
         return self.worker_threads + 8
 
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from nylas_engine.config import Settings
 from nylas_engine.store.blobs import BlobStore
@@ -25,6 +25,12 @@ class EngineContext:
     def open(cls, settings: Settings) -> EngineContext:
         private_dir(settings.data_dir)
         database = Database(settings.database_url, pool_size=settings.db_pool_size)
+        if settings.blobs_url:
+            from nylas_engine.store.s3_blobs import S3BlobStore
+
+            # The same methods as the local store (duck-typed; see store/s3_blobs.py).
+            s3 = cast(BlobStore, S3BlobStore.from_url(settings.blobs_url))
+            return cls(settings, database, s3)
         return cls(settings, database, BlobStore(settings.blob_dir))
 
     @cached_property

@@ -20,7 +20,7 @@ from nylas_engine.api.errors import APIError, install_handlers
 from nylas_engine.api.idempotency import IdempotencyMiddleware
 from nylas_engine.api.openapi import install_openapi
 from nylas_engine.api.query_guard import QueryGuardMiddleware
-from nylas_engine.api.ratelimit import ConcurrencyCap, FailureLimiter
+from nylas_engine.api.ratelimit import ConcurrencyCap, FailureLimiter, SharedFailureLimiter
 from nylas_engine.api.routes import routers
 from nylas_engine.config import Settings
 from nylas_engine.context import EngineContext
@@ -130,7 +130,17 @@ def create_app(ctx: EngineContext) -> FastAPI:
         # Route bodies and database calls run in anyio's worker threads: as many as the
         # engine admits requests (api/admission.py), and no more than the database pool.
         anyio.to_thread.current_default_thread_limiter().total_tokens = ctx.settings.worker_threads
-        yield
+        notifications = None
+        if not ctx.db.is_sqlite:  # other processes may write: hear of it (store/delta_notify)
+            from nylas_engine.store.delta_notify import DeltaNotifications
+
+            notifications = DeltaNotifications(ctx.db.url).start()
+        app.state.delta_notifications = notifications
+        try:
+            yield
+        finally:
+            if notifications is not None:
+                notifications.stop()
 
     app = FastAPI(
         title="nylas-engine",
@@ -142,8 +152,10 @@ def create_app(ctx: EngineContext) -> FastAPI:
     )
     app.state.ctx = ctx
     settings = ctx.settings
-    app.state.auth_failures = FailureLimiter(
-        settings.auth_failure_limit, settings.auth_failure_window
+    app.state.auth_failures = (
+        FailureLimiter(settings.auth_failure_limit, settings.auth_failure_window)
+        if ctx.db.is_sqlite
+        else SharedFailureLimiter(settings.auth_failure_limit, settings.auth_failure_window, ctx.db)
     )
     app.state.connect_attempts = ConcurrencyCap.for_connect()
     install_handlers(app)

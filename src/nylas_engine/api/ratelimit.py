@@ -11,8 +11,10 @@ targets and per target over all IPs, each with its own ceiling:
     target        limit × TARGET_FACTOR  many clients guessing one secret or password
 
 so that a legitimate client of another app, from the same address, is still served after
-someone hammered one app. Counts live in this process only (a restart forgets them); each key
-keeps at most its ceiling's worth of timestamps, and keys idle for a window are dropped.
+someone hammered one app. On SQLite (one process) counts live in this process only (a restart
+forgets them); each key keeps at most its ceiling's worth of timestamps, and keys idle for a
+window are dropped. On PostgreSQL, where several API processes may serve one database,
+`SharedFailureLimiter` counts in the database instead (store/guess_counters.py).
 
 `ConcurrencyCap` bounds what is in progress rather than what failed: `/connect/authorize`
 runs at most CONNECT_AT_ONCE mail-server checks at once per client id and per client IP.
@@ -31,6 +33,8 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from nylas_engine.api.errors import API_ERROR, APIError
+from nylas_engine.store import guess_counters
+from nylas_engine.store.db import Database
 
 IP_FACTOR = 5
 # `/connect/authorize`: mail-server checks at once per client id and per client IP, and how
@@ -132,6 +136,45 @@ class FailureLimiter:
         ]
         for key in idle:
             del self._failures[key]
+
+
+class SharedFailureLimiter(FailureLimiter):
+    """The same limits, counted in the database: a guesser spreading tries over the API
+    processes of a fleet meets one count."""
+
+    def __init__(self, limit: int, window: float, db: Database) -> None:
+        super().__init__(limit, window, clock=time.time)
+        self.db = db
+
+    def check(self, request: Request, target: str, kind: str) -> Attempt:
+        attempt = self.attempt(request, target, kind)
+        if self.limit <= 0:
+            return attempt
+        now = self.clock()
+        with self.db.session() as session:
+            counts = guess_counters.recent(session, [k for k, _ in attempt.keys], now - self.window)
+        wait = 0.0
+        for key, ceiling in attempt.keys:
+            count, oldest = counts.get(key, (0, now))
+            if count >= ceiling:
+                wait = max(wait, oldest + self.window - now)
+        if wait > 0:
+            raise TooManyFailures(max(1, math.ceil(wait)), self.limit)
+        return attempt
+
+    def failed(self, attempt: Attempt) -> None:
+        if self.limit <= 0:
+            return
+        now = self.clock()
+        with self._lock:
+            self._since_prune += 1
+            prune = self._since_prune >= PRUNE_EVERY
+            if prune:
+                self._since_prune = 0
+        with self.db.session() as session:
+            guess_counters.record(session, [k for k, _ in attempt.keys], now)
+            if prune:
+                guess_counters.prune(session, now - self.window)
 
 
 def auth_failures(request: Request) -> FailureLimiter:

@@ -16,6 +16,9 @@ from nylas_engine.store.sqlite_writers import take_turns
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT = 30.0  # seconds a SQLite writer waits for the write lock
+# PostgreSQL advisory lock held while migrating: processes that start together take turns,
+# and the ones that come later find the schema current.
+MIGRATION_LOCK = 0x6E796C6173  # "nylas"
 
 
 def make_engine(url: str, pool_size: int | None = None) -> Engine:
@@ -78,6 +81,8 @@ def migrate(engine: Engine) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
@@ -94,12 +99,13 @@ class Database:
             migrate(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         from nylas_engine.delta import log
-        from nylas_engine.store import dav_writeback, metadata, thread_summary
+        from nylas_engine.store import dav_writeback, leases, metadata, thread_summary
 
         log.install(self.sessions)
         metadata.install(self.sessions)
         thread_summary.install(self.sessions)
         dav_writeback.install(self.sessions)
+        leases.install_fencing(self.sessions)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

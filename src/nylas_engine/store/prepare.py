@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from nylas_engine.mime.parse import ParsedMessage, parse_message
 from nylas_engine.store.blobs import BlobStore
@@ -72,6 +72,10 @@ def prepare_dated(
 @functools.cache
 def _store(root: Path) -> BlobStore:
     """One blob store (one pack connection) per worker process and root."""
+    if str(root).startswith("s3://"):  # S3BlobStore.root: a URL, not a path
+        from nylas_engine.store.s3_blobs import S3BlobStore
+
+        return cast(BlobStore, S3BlobStore.from_url(str(root)))
     return BlobStore(root)
 
 

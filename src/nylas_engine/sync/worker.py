@@ -39,6 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from nylas_engine.config import env_number
 from nylas_engine.context import EngineContext
 from nylas_engine.store.credentials import CredentialsError
+from nylas_engine.store.leases import LeaseLost
 from nylas_engine.store.models import Account
 from nylas_engine.store.sync_status import imap_account_ids, set_sync_state
 from nylas_engine.sync.drafts import sync_drafts
@@ -120,6 +121,9 @@ class AccountWorker(threading.Thread):
             except REFUSED as exc:  # a command the rest does not depend on: not the account's
                 log.warning("account %s: the IMAP server refused: %s", self.account_id, exc)
                 delay = self._backoff(delay)
+            except LeaseLost:  # another worker of the fleet syncs it now (fleet.py)
+                log.warning("account %s: lease lost, this worker stops", self.account_id)
+                return
             except Exception as exc:  # a bug must not kill the worker or spin
                 log.exception("sync of account %s failed", self.account_id)
                 self._set_state("connerror", f"sync failed: {type(exc).__name__}: {exc}")

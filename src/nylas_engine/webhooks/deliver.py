@@ -35,6 +35,7 @@ from sqlalchemy import select, update
 from nylas_engine.config import env_number
 from nylas_engine.context import EngineContext
 from nylas_engine.store.credentials import CredentialsError
+from nylas_engine.store.leases import Lease, LeaseLost, fenced
 from nylas_engine.store.models import App, Webhook, now
 from nylas_engine.store.webhooks import save_cursors
 from nylas_engine.webhooks.notify import next_batch
@@ -62,9 +63,12 @@ class WebhookService(threading.Thread):
     thread, one at a time per webhook: a receiver that is slow to answer holds up only its
     own notifications."""
 
-    def __init__(self, ctx: EngineContext) -> None:
+    def __init__(self, ctx: EngineContext, lease: Lease | None = None) -> None:
         super().__init__(name="webhooks", daemon=True)
         self.ctx = ctx
+        # In a fleet (fleet.py), the job lease delivery runs under: once it is taken over,
+        # the cursors of this deliverer are no longer saved (store/leases.py, fencing).
+        self.lease = lease
         self.poll = env_number(POLL_ENV, DEFAULT_POLL)
         self.retry = env_number(RETRY_ENV, DEFAULT_RETRY)
         self.stopping = threading.Event()
@@ -112,12 +116,19 @@ class WebhookService(threading.Thread):
             self.pool.submit(self._serve, webhook_id)
 
     def _serve(self, webhook_id: int) -> None:
+        with fenced(self.lease):
+            self._serve_fenced(webhook_id)
+
+    def _serve_fenced(self, webhook_id: int) -> None:
         try:
             for _ in range(BATCHES_PER_TURN):
                 if self.stopping.is_set() or not self._deliver(webhook_id):
                     break
         except DeliveryFailed as exc:
             self._failed(webhook_id, str(exc))
+        except LeaseLost:  # another worker delivers now, from the cursors saved so far
+            log.warning("webhook %s: the delivery job was taken over", webhook_id)
+            self.stop()
         except Exception:
             log.exception("webhook %s: delivery failed", webhook_id)
             self._failed(webhook_id, "an error in the engine (logged above)")
@@ -196,10 +207,10 @@ class WebhookService(threading.Thread):
         log.warning("webhook %s: %s; retrying in %.0f s", webhook_id, reason, delay)
 
 
-def start_webhooks(ctx: EngineContext) -> WebhookService | None:
+def start_webhooks(ctx: EngineContext, lease: Lease | None = None) -> WebhookService | None:
     """Delivery in a thread of `serve` (off: NYLAS_ENGINE_WEBHOOKS=0)."""
     if os.environ.get("NYLAS_ENGINE_WEBHOOKS", "1") == "0":
         return None
-    service = WebhookService(ctx)
+    service = WebhookService(ctx, lease)
     service.start()
     return service

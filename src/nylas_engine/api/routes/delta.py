@@ -220,7 +220,7 @@ async def longpoll(
         remaining = deadline - time.monotonic()
         if body["deltas"] or remaining <= 0 or await request.is_disconnected():
             return body
-        await asyncio.sleep(min(POLL_INTERVAL, remaining))
+        await _pause(request, account_pk, min(POLL_INTERVAL, remaining))
 
 
 @router.get("/delta/streaming", **doc(params=DELTA_PARAMS, media="text/event-stream"))
@@ -245,6 +245,16 @@ async def streaming(
                 yield json.dumps(item, separators=(",", ":")) + "\n"
             if not body["deltas"]:
                 yield "\n"
-                await asyncio.sleep(min(KEEPALIVE_INTERVAL, remaining))
+                await _pause(request, account_pk, min(KEEPALIVE_INTERVAL, remaining))
 
     return StreamingResponse(lines(), media_type="text/event-stream")
+
+
+async def _pause(request: Request, account_pk: int, seconds: float) -> None:
+    """Wait before looking at the log again; on PostgreSQL a change of the account committed
+    by any process ends the wait early (store/delta_notify.py)."""
+    notifications = getattr(request.app.state, "delta_notifications", None)
+    if notifications is None:
+        await asyncio.sleep(seconds)
+    else:
+        await notifications.wait(account_pk, seconds)

@@ -1,0 +1,79 @@
+"""Cross-process wake-ups on PostgreSQL: a trigger on the delta log (migration 0019) sends
+`NOTIFY nylas_delta, '<account id>'` with every row it commits, whichever process wrote it.
+Each API process keeps one connection LISTENing, and a thread hands each notification to the
+`/delta/longpoll` and `/delta/streaming` requests waiting on that account, so they answer
+at once instead of at their next look at the log. A lost connection is made again; the
+requests still look at the log every half second, so nothing depends on a notification
+arriving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import defaultdict
+
+from sqlalchemy.engine import make_url
+
+log = logging.getLogger("nylas_engine.delta")
+
+CHANNEL = "nylas_delta"
+RECONNECT = 1.0  # seconds before listening again after the connection was lost
+
+
+class DeltaNotifications:
+    def __init__(self, url: str) -> None:
+        self.dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self.stopping = threading.Event()
+        self._waiters: dict[int, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = (
+            defaultdict(set)
+        )
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._listen, name="delta-listen", daemon=True)
+
+    def start(self) -> DeltaNotifications:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    async def wait(self, account_id: int, timeout: float) -> None:
+        """Return when a change of the account is committed anywhere, or after `timeout`."""
+        event = asyncio.Event()
+        entry = (asyncio.get_running_loop(), event)
+        with self._lock:
+            self._waiters[account_id].add(entry)
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            with self._lock:
+                waiting = self._waiters.get(account_id)
+                if waiting is not None:
+                    waiting.discard(entry)
+                    if not waiting:
+                        del self._waiters[account_id]
+
+    def _wake(self, account_id: int) -> None:
+        with self._lock:
+            waiting = list(self._waiters.get(account_id, ()))
+        for loop, event in waiting:
+            loop.call_soon_threadsafe(event.set)
+
+    def _listen(self) -> None:
+        import psycopg
+
+        while not self.stopping.is_set():
+            try:
+                with psycopg.connect(self.dsn, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    while not self.stopping.is_set():
+                        for note in conn.notifies(timeout=1.0):
+                            if note.payload.isdigit():
+                                self._wake(int(note.payload))
+            except Exception as exc:  # the database restarting must not end the wake-ups
+                log.warning("listening for delta notifications failed: %s", exc)
+                self.stopping.wait(RECONNECT)
