@@ -14,6 +14,9 @@ from urllib.parse import urljoin
 
 import httpx
 
+from nylas_engine.sync.hosts import HostRefused, MailHostPolicy
+from nylas_engine.sync.imap import SyncError
+
 DAV = "DAV:"
 CALDAV = "urn:ietf:params:xml:ns:caldav"
 CARDDAV = "urn:ietf:params:xml:ns:carddav"
@@ -72,10 +75,44 @@ class Response:
         return element is not None and element.find(f".//{q(child_ns, child)}") is not None
 
 
+class PinnedTransport(httpx.HTTPTransport):
+    """Every request, redirects included, goes to an address `policy` allows for its host,
+    looked up here, once per request (sync/hosts.py): a redirect or a changed DNS answer
+    cannot point the engine at an address it may not reach. TLS still checks the
+    certificate against the host name (`sni_hostname`)."""
+
+    def __init__(self, policy: MailHostPolicy) -> None:
+        super().__init__()
+        self.policy = policy
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        host = request.url.host
+        port = request.url.port or (443 if request.url.scheme == "https" else 80)
+        try:
+            addresses = self.policy.addresses(host, port, "CalDAV/CardDAV")
+        except (HostRefused, SyncError) as exc:
+            raise httpx.ConnectError(str(exc), request=request) from None
+        if request.url.scheme == "https":
+            request.extensions = {**request.extensions, "sni_hostname": host}
+        request.url = request.url.copy_with(host=addresses[0])
+        return super().handle_request(request)
+
+
 class DavClient:
-    def __init__(self, username: str, password: str, timeout: float = TIMEOUT) -> None:
+    """`policy`: the address policy for an account whose DAV hosts a caller chose."""
+
+    def __init__(
+        self,
+        username: str,
+        password: str,
+        timeout: float = TIMEOUT,
+        policy: MailHostPolicy | None = None,
+    ) -> None:
         self._http = httpx.Client(
-            auth=httpx.BasicAuth(username, password), timeout=timeout, follow_redirects=True
+            auth=httpx.BasicAuth(username, password),
+            timeout=timeout,
+            follow_redirects=True,
+            transport=PinnedTransport(policy) if policy is not None else None,
         )
 
     def close(self) -> None:

@@ -28,6 +28,7 @@ from nylas_engine.store.credentials import Vault
 from nylas_engine.store.credentials import load as load_credentials
 from nylas_engine.store.dav_writeback import SYNC_MARK
 from nylas_engine.store.models import Account, Calendar, now
+from nylas_engine.sync.hosts import policy_for
 
 log = logging.getLogger("nylas_engine.dav")
 BATCH = 100
@@ -67,7 +68,10 @@ class DavSync:
                 "addressbook": dav.carddav_url,
             }
             self.email = account.email_address
-        return DavClient(username, password)
+            checked = account.hosts_checked
+        settings = self.ctx.settings
+        policy = policy_for(settings.auth_mode, settings.allow_mail_hosts) if checked else None
+        return DavClient(username, password, policy=policy)
 
     # ------------------------------------------------------------------ collections
 
