@@ -13,7 +13,7 @@ import threading
 from collections.abc import AsyncIterator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from nylas_engine.store.private import DIR_MODE, private_dir, private_file, write_private
 
@@ -25,7 +25,43 @@ class BlobTooLarge(Exception):
     """Raised when a stream passes the size limit it was written under."""
 
 
-class BlobStore:
+class Writer(Protocol):
+    def write(self, chunk: bytes) -> None: ...
+    def abort(self) -> None: ...
+    def finish(self) -> tuple[str, int]: ...
+
+
+class StreamedPuts:
+    """Storing a blob from chunks, written once for every store: its `writer(limit)` hashes
+    and stores as the chunks come; `BlobTooLarge` past `limit` bytes."""
+
+    def writer(self, limit: int | None = None) -> Writer:
+        raise NotImplementedError
+
+    def put_chunks(self, chunks: Iterable[bytes], limit: int | None = None) -> tuple[str, int]:
+        writer = self.writer(limit)
+        try:
+            for chunk in chunks:
+                writer.write(chunk)
+        except BaseException:
+            writer.abort()
+            raise
+        return writer.finish()
+
+    async def put_stream(
+        self, chunks: AsyncIterator[bytes], limit: int | None = None
+    ) -> tuple[str, int]:
+        writer = self.writer(limit)
+        try:
+            async for chunk in chunks:
+                writer.write(chunk)
+        except BaseException:
+            writer.abort()
+            raise
+        return writer.finish()
+
+
+class BlobStore(StreamedPuts):
     """Blobs under `root`: small ones (up to `SMALL` bytes, most raw messages) in the pack,
     an SQLite file `pack.db` holding many in a few pages, larger ones (and streamed uploads)
     as files `ab/cd/<sha256>`. Readers look in both, so either can hold any key.
@@ -109,29 +145,6 @@ class BlobStore:
             batch.wait(quiet=True)  # the caller's error is the one to report
             raise
         batch.wait()
-
-    def put_chunks(self, chunks: Iterable[bytes], limit: int | None = None) -> tuple[str, int]:
-        """Write chunks to a temp file while hashing, then move it under its hash."""
-        writer = _BlobWriter(self, limit)
-        try:
-            for chunk in chunks:
-                writer.write(chunk)
-        except BaseException:
-            writer.abort()
-            raise
-        return writer.finish()
-
-    async def put_stream(
-        self, chunks: AsyncIterator[bytes], limit: int | None = None
-    ) -> tuple[str, int]:
-        writer = _BlobWriter(self, limit)
-        try:
-            async for chunk in chunks:
-                writer.write(chunk)
-        except BaseException:
-            writer.abort()
-            raise
-        return writer.finish()
 
     def writer(self, limit: int | None = None) -> _BlobWriter:
         return _BlobWriter(self, limit)

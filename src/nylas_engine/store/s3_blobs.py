@@ -16,17 +16,17 @@ import functools
 import hashlib
 import os
 import tempfile
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any, BinaryIO, cast
 
-from nylas_engine.store.blobs import CHUNK, BlobTooLarge
+from nylas_engine.store.blobs import CHUNK, BlobTooLarge, StreamedPuts
 
 SPOOL = 1024 * 1024  # an upload stays in memory up to this size, then goes to a temp file
 UPLOADERS = 8  # objects uploaded at once by a batch
 
 
-class S3BlobStore:
+class S3BlobStore(StreamedPuts):
     SMALL = 128 * 1024
 
     def __init__(self, bucket: str, prefix: str = "", client: Any = None) -> None:
@@ -72,28 +72,6 @@ class S3BlobStore:
 
     def writer(self, limit: int | None = None) -> S3Writer:
         return S3Writer(self, limit)
-
-    def put_chunks(self, chunks: Iterable[bytes], limit: int | None = None) -> tuple[str, int]:
-        writer = S3Writer(self, limit)
-        try:
-            for chunk in chunks:
-                writer.write(chunk)
-        except BaseException:
-            writer.abort()
-            raise
-        return writer.finish()
-
-    async def put_stream(
-        self, chunks: AsyncIterator[bytes], limit: int | None = None
-    ) -> tuple[str, int]:
-        writer = S3Writer(self, limit)
-        try:
-            async for chunk in chunks:
-                writer.write(chunk)
-        except BaseException:
-            writer.abort()
-            raise
-        return writer.finish()
 
     # ------------------------------------------------------------------ reading
 
