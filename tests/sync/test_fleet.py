@@ -234,14 +234,25 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer) ->
 
 
 def add_accounts(fleet: Fleet) -> None:
-    """20 mailboxes with mail in them, added as the CLI adds them (servers verified)."""
+    """20 mailboxes with mail in them, added as the CLI adds them (servers verified). This
+    process opens the same S3 store; the environment is put back afterwards, so that the
+    later tests of this process (and the engines they start) keep blobs of their own."""
+    saved = dict(os.environ)
+    os.environ.update(fleet.env)
+    try:
+        _add_accounts(fleet)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _add_accounts(fleet: Fleet) -> None:
     from nylas_engine.config import Settings
     from nylas_engine.context import EngineContext
     from nylas_engine.store.credentials import MailCredentials
     from nylas_engine.sync.accounts import connect_account
     from nylas_engine.sync.imap import ServerSettings
 
-    os.environ.update(fleet.env)  # this process opens the same S3 store
     ctx = EngineContext.open(Settings(data_dir=fleet.data_dir, db_url=fleet.db_url))
     for _ in range(ACCOUNTS):
         email, password = fleet.dovecot.new_user()

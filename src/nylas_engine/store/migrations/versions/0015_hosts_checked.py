@@ -14,12 +14,15 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("accounts") as batch:
-        batch.add_column(
-            sa.Column("hosts_checked", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
+    # A plain ADD COLUMN: batch mode would copy and drop the accounts table on SQLite, and
+    # dropping it deletes every account's mail through the foreign keys.
+    op.add_column(
+        "accounts",
+        sa.Column("hosts_checked", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("accounts") as batch:
-        batch.drop_column("hosts_checked")
+    # A plain DROP COLUMN (SQLite 3.35+): batch mode would copy and drop the accounts table,
+    # and dropping it deletes every account's mail through the foreign keys.
+    op.drop_column("accounts", "hosts_checked")

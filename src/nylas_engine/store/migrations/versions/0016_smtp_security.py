@@ -15,10 +15,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("accounts") as batch:
-        batch.add_column(sa.Column("smtp_security", sa.String(length=16), nullable=True))
+    # A plain ADD COLUMN (see 0015: batch mode would drop the accounts table on SQLite).
+    op.add_column("accounts", sa.Column("smtp_security", sa.String(length=16), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("accounts") as batch:
-        batch.drop_column("smtp_security")
+    # A plain DROP COLUMN (SQLite 3.35+): batch mode would copy and drop the accounts table,
+    # and dropping it deletes every account's mail through the foreign keys.
+    op.drop_column("accounts", "smtp_security")
