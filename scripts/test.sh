@@ -44,7 +44,7 @@ fi
 # than the rest). The tests mostly wait on servers and subprocesses, so 2 × 3 workers share two
 # cores well. The PostgreSQL report follows the SQLite one.
 workers=${PYTEST_WORKERS:-3}
-parallel=(-n "$workers" --dist worksteal)
+parallel=(-n "$workers" --dist worksteal --durations=12)
 echo "== pytest (SQLite), with tests/engine on PostgreSQL alongside ($workers workers each)"
 pg_log=$(mktemp)
 NYLAS_TEST_DB=postgresql "$PY" -m pytest -q -p no:cacheprovider "${parallel[@]}" tests/engine \

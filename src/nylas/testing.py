@@ -147,7 +147,8 @@ class LocalEngine:
             try:
                 # The CA file is written before the engine listens; until then, wait.
                 if not self.tls or self.ca_file.exists():
-                    httpx.get(self.url + "/", timeout=1.0, verify=self.verify)
+                    # A loaded machine can take seconds to answer the first request.
+                    httpx.get(self.url + "/", timeout=10.0, verify=self.verify)
                     return self
             except (httpx.TransportError, ssl.SSLError):  # not listening yet, or CA half-written
                 pass

@@ -375,11 +375,21 @@ class _ChangedAfterLooking:
         return result
 
 
-def test_a_server_change_between_the_look_and_the_store_still_wins(dovecot, offline_engine):
+def _in_process(engine: SyncEngine, account: dict[str, Any]) -> tuple[Any, int]:
+    """The engine's context and the account's row id, to drive its sync from the test."""
     from nylas_engine.config import Settings
     from nylas_engine.context import EngineContext
     from nylas_engine.store.blobs import BlobStore
     from nylas_engine.store.models import Account
+
+    settings = Settings(data_dir=engine.data_dir)
+    ctx = EngineContext(settings, engine.db, BlobStore(settings.blob_dir))
+    with ctx.db.session() as session:
+        account_id = session.query(Account.id).filter_by(public_id=account["id"]).scalar()
+    return ctx, account_id
+
+
+def test_a_server_change_between_the_look_and_the_store_still_wins(dovecot, offline_engine):
     from nylas_engine.sync.imap import close_quietly
     from nylas_engine.sync.run import AccountSync
     from nylas_engine.sync.writeback import WriteBack
@@ -390,10 +400,7 @@ def test_a_server_change_between_the_look_and_the_store_still_wins(dovecot, offl
         (message,) = api.get("/messages").json()
         assert api.put(f"/messages/{message['id']}", json={"starred": True}).status_code == 200
 
-        settings = Settings(data_dir=offline_engine.data_dir)
-        ctx = EngineContext(settings, offline_engine.db, BlobStore(settings.blob_dir))
-        with ctx.db.session() as session:
-            account_id = session.query(Account.id).filter_by(public_id=account["id"]).scalar()
+        ctx, account_id = _in_process(offline_engine, account)
         client = AccountSync(ctx, account_id).connect()
         try:
             read_elsewhere = _ChangedAfterLooking(
@@ -407,3 +414,39 @@ def test_a_server_change_between_the_look_and_the_store_still_wins(dovecot, offl
         assert mailbox.flags("Archive", "The gap") == {b"\\Seen"}
         after = api.get(f"/messages/{message['id']}").json()
         assert (after["unread"], after["starred"]) == (False, False)
+
+
+def test_an_api_move_made_after_the_sync_saw_the_message_leave_ends_where_the_server_put_it(
+    dovecot, offline_engine
+):
+    # The order a loaded machine can produce: the sync sees the message leave Archive (moved
+    # to Junk in another client), the API moves it to the inbox, then the sync finds it in
+    # Junk. One folder each side, the same one: the server's.
+    from nylas_engine.sync.imap import close_quietly
+    from nylas_engine.sync.run import AccountSync
+    from nylas_engine.sync.writeback import WriteBack
+
+    account, mailbox = _connect(offline_engine, dovecot, "Archive", ["Left first"])
+    offline_engine.cli("sync", account["id"], "--once", "--json")
+    ctx, account_id = _in_process(offline_engine, account)
+    sync = AccountSync(ctx, account_id)
+    client = sync.connect()
+    try:
+        sync.full_pass(client)  # nothing new: learns the folders
+        folders = {f.role or f.remote_name: f for f in sync.folders}
+        mailbox.move("Archive", "Left first", "Junk")
+        sync.sync_folder(client, folders["archive"])
+        with offline_engine.client(account["id"]) as api:
+            (message,) = api.get("/messages").json()
+            inbox = _folder_ids(api)["inbox"]
+            moved = api.put(f"/messages/{message['id']}", json={"folder_id": inbox})
+            assert moved.status_code == 200
+            sync.sync_folder(client, folders["spam"])
+            writeback = WriteBack(ctx, account_id)
+            writeback.settle(writeback.run(client), set())
+
+            assert _folder(api, message["id"]) == "spam"
+            assert mailbox.folders_of("Left first") == ["Junk"]
+            assert _linked(offline_engine, message["id"]) == ["Junk"]
+    finally:
+        close_quietly(client)

@@ -384,7 +384,7 @@ class FolderSync:
                 )
                 if copy is not None:
                     if category not in copy.categories:
-                        copy.categories = [*copy.categories, category]
+                        copy.categories = _with_copy_in(session, copy, category)
                     apply_flags(copy, item.flags)
                     targets.append(copy)
                     continue
@@ -462,6 +462,17 @@ def message_sizes(client: IMAPClient, uids: list[int]) -> dict[int, int]:
 
 def join_uids(uids: list[int]) -> str:
     return ",".join(map(str, uids))
+
+
+def _with_copy_in(session: Session, message: Message, category: Category) -> list[Category]:
+    """The folders of `message` once a copy of it is found in `category`. On a folder account
+    a message the engine knows no other copy of had left its folders on the server (moved
+    in another client): the folder it turned up in is where it is, over any move the API
+    asked for meanwhile (the server wins; keeping both would leave it in two folders, which
+    no write-back can settle). Otherwise the copy adds a folder (a label, or a duplicate)."""
+    if category.type != "label" and not imap_uids.of_message(session, message.id):
+        return [category]
+    return [*message.categories, category]
 
 
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
