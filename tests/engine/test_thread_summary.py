@@ -214,3 +214,43 @@ def test_api_move_after_the_sync_moved_the_message_meanwhile(api, engine, box, f
 
 def first_account(api: Any) -> str:
     return str(api.get("/account").json()["id"])
+
+
+def test_upgrading_a_database_from_before_summaries_fills_them(new_database, tmp_path):
+    """Threads stored before revision 0017 get their summaries when the database is brought
+    to the newest revision (computed by the running version, after the migrations)."""
+    from alembic import command
+    from alembic.config import Config
+
+    from nylas_engine.store import thread_summary
+    from nylas_engine.store.accounts import create_account
+    from nylas_engine.store.db import MIGRATIONS_DIR, Database, migrate
+    from nylas_engine.store.models import Message, Thread
+
+    url = new_database() or f"sqlite:///{tmp_path / 'engine.db'}"
+    db = Database(url)
+    with db.session() as session:
+        account = create_account(session, "old@example.com", name="Old")
+        thread = Thread(account_id=account.id, subject="Old news")
+        session.add(thread)
+        session.flush()
+        session.add_all(
+            Message(account_id=account.id, thread_id=thread.id, subject="Old news", unread=u)
+            for u in (False, True)
+        )
+        session.flush()
+        thread_id = thread.id
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with db.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0016")
+    migrate(db.engine)
+    with db.engine.connect() as conn:
+        stored = conn.execute(
+            select(thread_summary._SUMMARY).where(thread_summary._SUMMARY.c.thread_id == thread_id)
+        ).one()
+        computed = thread_summary.compute(conn, [thread_id])[thread_id]
+    assert dict(stored._mapping) == computed
+    assert computed["unread"] is True and len(computed["message_ids"]) == 2
+    db.engine.dispose()

@@ -85,6 +85,9 @@ def migrate(engine: Engine) -> None:
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+        from nylas_engine.store.thread_summary import fill_missing
+
+        fill_missing(conn)  # data the migrations leave to the running version's code
 
 
 class Database:

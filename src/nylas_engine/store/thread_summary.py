@@ -171,11 +171,17 @@ def refresh(connection: Connection, thread_ids: Iterable[int]) -> None:
         connection.execute(insert(_SUMMARY), rows[start : start + _CHUNK])
 
 
-def refresh_all(connection: Connection) -> None:
-    """Summaries for every thread (the migration that adds the table runs this)."""
-    ids = list(connection.scalars(select(_THREADS.c.id).order_by(_THREADS.c.id)))
+def fill_missing(connection: Connection) -> int:
+    """Summaries for the threads that have none (after the migration that adds the table, or
+    any later one: run by `migrate`, with the code of the running version, so the migration
+    itself never depends on this module). Returns how many were made."""
+    missing = select(_SUMMARY.c.thread_id).where(_SUMMARY.c.thread_id == _THREADS.c.id)
+    ids = list(
+        connection.scalars(select(_THREADS.c.id).where(~missing.exists()).order_by(_THREADS.c.id))
+    )
     for start in range(0, len(ids), 5000):
         refresh(connection, ids[start : start + 5000])
+    return len(ids)
 
 
 def load(session: Session, thread_ids: Iterable[int]) -> dict[int, dict[str, Any]]:

@@ -31,10 +31,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("thread_id"),
     )
     op.create_index("ix_thread_summaries_account", "thread_summaries", ["account_id", "unread"])
-    # Existing threads get their summaries here, computed as writes compute them.
-    from nylas_engine.store.thread_summary import refresh_all
-
-    refresh_all(op.get_bind())
+    # Existing threads get their summaries right after the migrations have run
+    # (store/db.py `migrate`, thread_summary.fill_missing), computed as writes compute them.
 
 
 def downgrade() -> None:
