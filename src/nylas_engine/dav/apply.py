@@ -125,8 +125,11 @@ def apply_event_object(
             del fields["when"]
         update_event(override, fields)
         override.read_only = coll.read_only
-    for gone in existing.values():  # the occurrence is back to what the series says
-        gone.deleted_at = now()
+    for gone in existing.values():
+        if gone.original_start_time in parsed.cancelled:  # an EXDATE: cancelled, as the API
+            gone.status = "cancelled"  # cancels one (store/occurrences.py)
+        else:  # the occurrence is back to what the series says
+            gone.deleted_at = now()
 
 
 def apply_contact(

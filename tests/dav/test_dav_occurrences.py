@@ -1,0 +1,126 @@
+"""One occurrence of a CalDAV series changed or cancelled through the API, and on the server.
+
+The API's change to one expanded occurrence becomes a RECURRENCE-ID component of the
+series' calendar object on the server, its cancellation an EXDATE; the phone (a second
+client) sees both, and its own later change to that occurrence reaches the API.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from dav_helpers import Phone, add_dav_account, calendar_named, events_by_title, eventually
+
+PARIS = ZoneInfo("Europe/Paris")
+SERIES = (
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//phone//EN\r\n"
+    "BEGIN:VEVENT\r\nUID:retro-1\r\nDTSTAMP:20260101T000000Z\r\n"
+    "DTSTART;TZID=Europe/Paris:20270301T090000\r\nDTEND;TZID=Europe/Paris:20270301T100000\r\n"
+    "RRULE:FREQ=WEEKLY;COUNT=4\r\nSUMMARY:Retro\r\nX-PHONE-COLOR:teal\r\nEND:VEVENT\r\n"
+    "BEGIN:VEVENT\r\nUID:retro-1\r\nDTSTAMP:20260101T000000Z\r\n"
+    "RECURRENCE-ID;TZID=Europe/Paris:20270308T090000\r\n"
+    "DTSTART;TZID=Europe/Paris:20270308T110000\r\nDTEND;TZID=Europe/Paris:20270308T120000\r\n"
+    "SUMMARY:Retro (late)\r\nEND:VEVENT\r\n"
+    "END:VCALENDAR\r\n"
+)
+
+
+def _ts(*parts: int) -> int:
+    return int(datetime(*parts, tzinfo=PARIS).timestamp())
+
+
+def _occurrences(api, calendar_id: str) -> list[tuple[int, str]]:
+    params = {
+        "calendar_id": calendar_id,
+        "expand_recurring": "true",
+        "starts_after": _ts(2027, 2, 1, 0, 0),
+        "ends_before": _ts(2027, 5, 1, 0, 0),
+    }
+    return sorted(
+        (e["when"]["start_time"], e["title"]) for e in api.get("/events", params=params).json()
+    )
+
+
+def test_one_occurrence_changed_and_cancelled_through_the_api_and_on_the_phone(
+    radicale, dav_engine
+):
+    user, password = radicale.add_user()
+    phone = Phone(radicale, user, password)
+    team = phone.make_calendar("Retros")
+    team.save_event(SERIES)
+    account = add_dav_account(dav_engine, radicale, user, password)
+
+    with dav_engine.client(account["id"]) as api:
+        calendar = eventually(lambda: calendar_named(api, "Retros"), "the calendar listed")
+        eventually(lambda: events_by_title(api, calendar["id"]), "the series synced")
+        params = {"calendar_id": calendar["id"], "expand_recurring": "true"}
+        instances = {
+            e["when"]["start_time"]: e
+            for e in api.get("/events", params={**params, "starts_after": 0}).json()
+        }
+        third = instances[_ts(2027, 3, 15, 9, 0)]
+        fourth = instances[_ts(2027, 3, 22, 9, 0)]
+        assert third["read_only"] and third["id"].startswith(third["master_event_id"] + "_")
+
+        moved = api.put(
+            f"/events/{third['id']}",
+            json={
+                "title": "Retro (moved)",
+                "when": {
+                    "start_time": _ts(2027, 3, 16, 14, 0),
+                    "end_time": _ts(2027, 3, 16, 15, 0),
+                },
+            },
+        )
+        assert moved.status_code == 200, moved.text
+        override = moved.json()
+        assert override["master_event_id"] == third["master_event_id"]
+        assert override["original_start_time"] == _ts(2027, 3, 15, 9, 0)
+        assert api.delete(f"/events/{fourth['id']}").status_code == 200
+        assert _occurrences(api, calendar["id"]) == [
+            (_ts(2027, 3, 1, 9, 0), "Retro"),
+            (_ts(2027, 3, 8, 11, 0), "Retro (late)"),
+            (_ts(2027, 3, 16, 14, 0), "Retro (moved)"),
+        ]
+
+        # On the phone: one object, the change as a RECURRENCE-ID, the cancellation an EXDATE,
+        # and what the phone had before (its colour, the 8 March change) still there.
+        def on_phone() -> str | None:
+            (obj,) = team.events()
+            text = obj.data.replace("\r\n ", "")
+            return text if "Retro (moved)" in text and "EXDATE" in text else None
+
+        text = eventually(on_phone, "the occurrence's change and cancellation on the phone")
+        assert "RECURRENCE-ID;TZID=Europe/Paris:20270315T090000" in text
+        assert "EXDATE;TZID=Europe/Paris:20270322T090000" in text
+        assert "Retro (late)" in text and "X-PHONE-COLOR:teal" in text
+        expanded = team.search(
+            start=datetime(2027, 2, 1, tzinfo=PARIS), end=datetime(2027, 5, 1, tzinfo=PARIS),
+            event=True, expand=True,
+        )  # fmt: skip
+        seen = sorted(
+            (
+                e.icalendar_instance.walk("VEVENT")[0].decoded("DTSTART").astimezone(PARIS),
+                str(e.icalendar_instance.walk("VEVENT")[0]["SUMMARY"]),
+            )
+            for e in expanded
+        )
+        assert [(d.day, d.hour, title) for d, title in seen] == [
+            (1, 9, "Retro"),
+            (8, 11, "Retro (late)"),
+            (16, 14, "Retro (moved)"),
+        ]
+
+        # The phone renames that occurrence: the API shows it, the cancellation stays.
+        (obj,) = team.events()
+        obj.data = obj.data.replace("Retro (moved)", "Retro (room 4)")
+        obj.save()
+        eventually(
+            lambda: (
+                (_ts(2027, 3, 16, 14, 0), "Retro (room 4)") in _occurrences(api, calendar["id"])
+            ),
+            "the phone's change of the occurrence in the API",
+        )
+        assert len(_occurrences(api, calendar["id"])) == 3
+        assert api.get(f"/events/{override['id']}").json()["title"] == "Retro (room 4)"
