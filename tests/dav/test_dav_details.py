@@ -1,4 +1,4 @@
-"""One occurrence of a CalDAV series changed or cancelled through the API, and on the server.
+"""Details of two-way sync with Radicale: one occurrence of a series, reminders, groups.
 
 The API's change to one expanded occurrence becomes a RECURRENCE-ID component of the
 series' calendar object on the server, its cancellation an EXDATE; the phone (a second
@@ -124,3 +124,68 @@ def test_one_occurrence_changed_and_cancelled_through_the_api_and_on_the_phone(
         )
         assert len(_occurrences(api, calendar["id"])) == 3
         assert api.get(f"/events/{override['id']}").json()["title"] == "Retro (room 4)"
+
+
+ALARMS = (
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//phone//EN\r\n"
+    "BEGIN:VEVENT\r\nUID:dentist-1\r\nDTSTAMP:20260101T000000Z\r\n"
+    "DTSTART:20270601T080000Z\r\nDTEND:20270601T090000Z\r\nSUMMARY:Dentist\r\n"
+    "BEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:Dentist\r\nTRIGGER:-PT15M\r\n"
+    "X-WR-ALARMUID:alarm-a\r\nEND:VALARM\r\n"
+    "BEGIN:VALARM\r\nACTION:AUDIO\r\nTRIGGER;VALUE=DATE-TIME:20270531T180000Z\r\n"
+    "END:VALARM\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+)
+
+
+def test_reminders_both_ways_other_alarm_properties_kept(radicale, dav_engine):
+    user, password = radicale.add_user()
+    phone = Phone(radicale, user, password)
+    personal = phone.make_calendar("Health")
+    personal.save_event(ALARMS)
+    account = add_dav_account(dav_engine, radicale, user, password)
+
+    with dav_engine.client(account["id"]) as api:
+        calendar = eventually(lambda: calendar_named(api, "Health"), "the calendar listed")
+        dentist = eventually(lambda: events_by_title(api, calendar["id"]).get("Dentist"), "synced")
+        assert dentist["reminders"] == {"reminder_minutes": "[15]", "reminder_method": "popup"}
+
+        bad = api.put(f"/events/{dentist['id']}", json={"reminders": {"reminder_minutes": "x"}})
+        assert bad.status_code == 400
+        changed = api.put(
+            f"/events/{dentist['id']}",
+            json={"reminders": {"reminder_minutes": "[30]", "reminder_method": "email"}},
+        )
+        assert changed.json()["reminders"]["reminder_minutes"] == "[30]"
+
+        def alarm_on_phone() -> str | None:
+            text = phone.events_by_title(personal)["Dentist"].data.replace("\r\n ", "")
+            return text if "TRIGGER:-PT30M" in text else None
+
+        text = eventually(alarm_on_phone, "the new reminder on the phone")
+        assert "ACTION:EMAIL" in text and "X-WR-ALARMUID:alarm-a" in text
+        assert "TRIGGER;VALUE=DATE-TIME:20270531T180000Z" in text  # the other alarm stays
+
+        # A new event with a reminder, and the phone moving that reminder.
+        made = api.post(
+            "/events",
+            json={
+                "calendar_id": calendar["id"],
+                "title": "Vaccine",
+                "when": {"start_time": _ts(2027, 7, 1, 10, 0), "end_time": _ts(2027, 7, 1, 11, 0)},
+                "reminders": {"reminder_minutes": "[60]", "reminder_method": "popup"},
+            },
+        )
+        assert made.status_code == 200, made.text
+        vaccine = eventually(
+            lambda: phone.events_by_title(personal).get("Vaccine"), "the new event on the phone"
+        )
+        assert "TRIGGER:-PT1H" in vaccine.data and "ACTION:DISPLAY" in vaccine.data
+        vaccine.data = vaccine.data.replace("TRIGGER:-PT1H", "TRIGGER:-PT5M")
+        vaccine.save()
+        eventually(
+            lambda: (
+                api.get(f"/events/{made.json()['id']}").json()["reminders"]
+                == {"reminder_minutes": "[5]", "reminder_method": "popup"}
+            ),
+            "the phone's reminder in the API",
+        )
