@@ -189,3 +189,74 @@ def test_reminders_both_ways_other_alarm_properties_kept(radicale, dav_engine):
             ),
             "the phone's reminder in the API",
         )
+
+
+def _card(uid: str, body: str, version: str = "3.0") -> str:
+    return f"BEGIN:VCARD\r\nVERSION:{version}\r\nUID:{uid}\r\n{body}END:VCARD\r\n"
+
+
+def test_contact_groups_from_group_cards_and_categories(radicale, dav_engine):
+    user, password = radicale.add_user()
+    phone = Phone(radicale, user, password)
+    phone.make_address_book()
+    phone.put_card(
+        _card("ada-1", "FN:Ada Lovelace\r\nN:Lovelace;Ada;;;\r\nCATEGORIES:Friends,Chess\r\n")
+    )
+    phone.put_card(_card("grace-1", "FN:Grace Hopper\r\nN:Hopper;Grace;;;\r\n"))
+    family = phone.put_card(
+        _card("family-1", "KIND:group\r\nFN:Family\r\nMEMBER:urn:uuid:ada-1\r\n", "4.0")
+    )
+    work_card = (
+        "X-ADDRESSBOOKSERVER-KIND:group\r\nFN:Work\r\n"
+        "X-ADDRESSBOOKSERVER-MEMBER:urn:uuid:grace-1\r\n"
+    )
+    work = phone.put_card(_card("work-1", work_card))
+    account = add_dav_account(dav_engine, radicale, user, password)
+    other_user, other_password = radicale.add_user()
+    other = add_dav_account(dav_engine, radicale, other_user, other_password)
+
+    def names(contact: dict) -> list[str]:
+        return sorted(g["name"] for g in contact["groups"])
+
+    def people(api) -> dict[str, dict]:
+        return {c["given_name"]: c for c in api.get("/contacts").json()}
+
+    with dav_engine.client(account["id"]) as api:
+        eventually(lambda: len(people(api)) == 2, "the two people synced")
+        groups = eventually(
+            lambda: (found := api.get("/contacts/groups").json()) and len(found) == 4 and found,
+            "the groups listed",
+        )
+        assert sorted(g["name"] for g in groups) == ["Chess", "Family", "Friends", "Work"]
+        assert all(
+            g["object"] == "contact_group" and g["account_id"] == account["id"] for g in groups
+        )
+        by_name = {g["name"]: g["id"] for g in groups}
+        assert set(people(api)) == {"Ada", "Grace"}  # group cards are not contacts
+        assert names(people(api)["Ada"]) == ["Chess", "Family", "Friends"]
+        assert names(people(api)["Grace"]) == ["Work"]
+        in_work = api.get("/contacts", params={"group": by_name["Work"]}).json()
+        assert [c["given_name"] for c in in_work] == ["Grace"]
+
+        # The phone adds Ada to Work and deletes Family: the API follows.
+        phone.put_card(
+            _card("work-1", work_card + "X-ADDRESSBOOKSERVER-MEMBER:urn:uuid:ada-1\r\n"),
+            work.rsplit("/", 1)[1],
+        )
+        assert phone.http.delete(family).status_code in (200, 204)
+        eventually(
+            lambda: names(people(api)["Ada"]) == ["Chess", "Friends", "Work"],
+            "Ada's new groups",
+        )
+        # An API update leaves the categories on the server.
+        ada = people(api)["Ada"]
+        assert api.put(f"/contacts/{ada['id']}", json={"job_title": "Analyst"}).status_code == 200
+        eventually(
+            lambda: any(
+                "TITLE:Analyst" in c and "CATEGORIES:Friends,Chess" in c
+                for c in phone.cards().values()
+            ),
+            "the update on the phone, categories kept",
+        )
+    with dav_engine.client(other["id"]) as api:
+        assert api.get("/contacts/groups").json() == []
