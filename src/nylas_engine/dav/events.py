@@ -12,6 +12,7 @@ occurrences are written into its object too (`_write_occurrences`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -24,7 +25,7 @@ from icalendar.cal import Component
 from nylas_engine.calendar import ical
 from nylas_engine.calendar.invites import Invite, read_vevent
 from nylas_engine.calendar.reminders import read_alarms, write_alarms
-from nylas_engine.calendar.when import day_start
+from nylas_engine.calendar.when import day_start, is_time_zone
 from nylas_engine.store.models import Event
 
 PRODID = "-//nylas-engine//CalDAV//EN"
@@ -71,9 +72,25 @@ class ParsedObject:
     cancelled: set[int]  # the series' EXDATEs (`exdates`)
 
 
+_VTIMEZONE = re.compile(r"^BEGIN:VTIMEZONE\r?\n.*?^END:VTIMEZONE\r?\n", re.S | re.M)
+_TZID = re.compile(r"^TZID:([^\r\n]+)", re.M)
+
+
+def _known_zones_left_out(text: str) -> str:
+    """`text` without the VTIMEZONEs of IANA zones, which icalendar resolves by name: they
+    are most of the lines of a server's small object, and parsing them most of the time
+    (bench/RESULTS.md). Other zones (Outlook's names) keep their definitions."""
+
+    def drop(block: re.Match[str]) -> str:
+        tzid = _TZID.search(block.group(0))
+        return "" if tzid and is_time_zone(tzid.group(1).strip()) else block.group(0)
+
+    return _VTIMEZONE.sub(drop, text) if "BEGIN:VTIMEZONE" in text else text
+
+
 def parse_object(text: str) -> ParsedObject | None:
     """The series (or single event) and its changed occurrences; None if no usable VEVENT."""
-    calendar = ICalendar.from_ical(text)
+    calendar = ICalendar.from_ical(_known_zones_left_out(text))
     master: ParsedEvent | None = None
     overrides: list[ParsedEvent] = []
     cancelled: set[int] = set()
