@@ -125,6 +125,13 @@ def test_one_occurrence_changed_and_cancelled_through_the_api_and_on_the_phone(
         assert len(_occurrences(api, calendar["id"])) == 3
         assert api.get(f"/events/{override['id']}").json()["title"] == "Retro (room 4)"
 
+    # Another account can't reach the series through an instance id.
+    other_user, other_password = radicale.add_user()
+    other = add_dav_account(dav_engine, radicale, other_user, other_password)
+    with dav_engine.client(other["id"]) as stranger:
+        assert stranger.put(f"/events/{third['id']}", json={"title": "x"}).status_code == 404
+        assert stranger.delete(f"/events/{third['id']}").status_code == 404
+
 
 ALARMS = (
     "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//phone//EN\r\n"
