@@ -9,6 +9,7 @@ from __future__ import annotations
 from email.utils import parseaddr
 from typing import Any
 
+from nylas_engine.calendar.reminders import parse_reminders
 from nylas_engine.calendar.when import InvalidInput, parse_when
 from nylas_engine.metadata import optional_metadata
 
@@ -17,7 +18,8 @@ MAX_PARTICIPANTS = 500
 
 
 def event_changes(body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
-    """Validated values for title, description, location, busy, participants, when, metadata.
+    """Validated values for title, description, location, busy, participants, when, reminders,
+    metadata.
 
     `when` comes back as a `When` (its time range fills start_ts/end_ts)."""
     changes: dict[str, Any] = {}
@@ -38,6 +40,8 @@ def event_changes(body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
         changes["participants"] = parse_participants(body["participants"])
     if body.get("when") is not None:
         changes["when"] = parse_when(body["when"])
+    if "reminders" in body:
+        changes["reminders"] = parse_reminders(body["reminders"])
     metadata = optional_metadata(body)
     if metadata is not None:
         changes["metadata_"] = metadata

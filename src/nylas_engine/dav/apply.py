@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import null
 from sqlalchemy.orm import Session
 
+from nylas_engine.dav import groups
 from nylas_engine.dav.contacts import parse_vcard
 from nylas_engine.dav.events import parse_object
 from nylas_engine.store import contacts as contact_store
@@ -125,8 +126,11 @@ def apply_event_object(
             del fields["when"]
         update_event(override, fields)
         override.read_only = coll.read_only
-    for gone in existing.values():  # the occurrence is back to what the series says
-        gone.deleted_at = now()
+    for gone in existing.values():
+        if gone.original_start_time in parsed.cancelled:  # an EXDATE: cancelled, as the API
+            gone.status = "cancelled"  # cancels one (store/occurrences.py)
+        else:  # the occurrence is back to what the series says
+            gone.deleted_at = now()
 
 
 def apply_contact(
@@ -140,6 +144,7 @@ def apply_contact(
     links: Links | None = None,
 ) -> None:
     obj = _object(session, coll, href, known)
+    before = groups.group_card(obj.raw) if obj.contact_id is None else None
     obj.etag, obj.raw = etag, raw
     try:
         parsed = parse_vcard(raw)
@@ -148,10 +153,24 @@ def apply_contact(
         return
     obj.uid = parsed.uid or None
     contact = session.get(Contact, obj.contact_id) if obj.contact_id else None
+    if parsed.is_group or before is not None:
+        if contact is not None:  # stored as a contact before groups were read
+            contact.deleted_at = now()
+            obj.contact_id = None
+        if links:  # the batch's new contacts get their ids, so that they can be regrouped
+            link(session, links)
+        session.flush()
+        named = set(parsed.members) | set(before.members if before else [])
+        groups.regroup(session, coll, named)
+        if parsed.is_group:
+            return
     if contact is None:
         contact = Contact(account_id=coll.account_id, source="address_book")
         session.add(contact)
     _set_fields(contact, parsed.fields)
+    found = groups.groups_of(session, coll, parsed.uid, parsed.categories)
+    if (contact.groups or []) != found:
+        contact.groups = found
     contact.deleted_at = None
     if parsed.picture is not None:
         data, content_type = parsed.picture
@@ -183,5 +202,8 @@ def apply_deleted(session: Session, coll: DavCollection, href: str) -> None:
         contact = session.get(Contact, obj.contact_id)
         if contact is not None and contact.deleted_at is None:
             contact.deleted_at = stamp
+    card = groups.group_card(obj.raw) if obj.contact_id is None else None
     forget_object(session, obj)
     session.flush()
+    if card is not None:  # its members leave the group
+        groups.regroup(session, coll, set(card.members))

@@ -9,6 +9,7 @@ failure or a server error (5xx), which the worker turns into sync states as IMAP
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
@@ -98,8 +99,24 @@ class PinnedTransport(httpx.HTTPTransport):
         return super().handle_request(request)
 
 
+class BearerAuth(httpx.Auth):
+    """`Authorization: Bearer` with an OAuth access token from `token(fresh)` (RFC 6750), as
+    Google's CalDAV/CardDAV want: a 401 asks once for a fresh token and tries again."""
+
+    def __init__(self, token: Callable[[bool], str]) -> None:
+        self.token = token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self.token(False)}"
+        reply = yield request
+        if reply.status_code == 401:
+            request.headers["Authorization"] = f"Bearer {self.token(True)}"
+            yield request
+
+
 class DavClient:
-    """`policy`: the address policy for an account whose DAV hosts a caller chose."""
+    """`policy`: the address policy for an account whose DAV hosts a caller chose. `auth`:
+    a `BearerAuth` for an OAuth account; else `username` and `password` log in (Basic)."""
 
     def __init__(
         self,
@@ -107,9 +124,10 @@ class DavClient:
         password: str,
         timeout: float = TIMEOUT,
         policy: MailHostPolicy | None = None,
+        auth: httpx.Auth | None = None,
     ) -> None:
         self._http = httpx.Client(
-            auth=httpx.BasicAuth(username, password),
+            auth=auth or httpx.BasicAuth(username, password),
             timeout=timeout,
             follow_redirects=True,
             transport=PinnedTransport(policy) if policy is not None else None,

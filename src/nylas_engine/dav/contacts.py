@@ -1,7 +1,8 @@
 """Contacts ↔ vCards (3.0 and 4.0) of a CardDAV address book, with vobject.
 
 Reading takes the properties the API shows: N, NICKNAME, BDAY, ORG, TITLE, NOTE, EMAIL,
-TEL, ADR, URL, IMPP, CATEGORIES (groups) and PHOTO (inline data, as the picture). Writing
+TEL, ADR, URL, IMPP, PHOTO (inline data, as the picture), and for groups (dav/groups.py)
+CATEGORIES, KIND/MEMBER and Apple's X-ADDRESSBOOKSERVER-KIND/-MEMBER. Writing
 starts from the server's vCard and replaces only those properties, so everything else a
 phone put there (X- properties, UID, REV, related people...) survives an API update.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import vobject
@@ -38,6 +39,12 @@ class ParsedContact:
     uid: str
     fields: dict[str, Any]
     picture: tuple[bytes, str] | None  # the image and its content type
+    categories: list[str] = field(default_factory=list)
+    # A group card (vCard 4 KIND:group, or Apple's X-ADDRESSBOOKSERVER-KIND:group) names
+    # its members by UID (MEMBER / X-ADDRESSBOOKSERVER-MEMBER: urn:uuid:...).
+    is_group: bool = False
+    members: list[str] = field(default_factory=list)
+    name: str = ""
 
 
 def parse_vcard(text: str) -> ParsedContact:
@@ -73,7 +80,30 @@ def parse_vcard(text: str) -> ParsedContact:
     ]
     fields["physical_addresses"] = [_address(p) for p in _all(card, "adr")]
     uid = _text(card, "uid") or ""
-    return ParsedContact(uid=uid, fields=fields, picture=_photo(card))
+    kind = _text(card, "kind") or _text(card, "x-addressbookserver-kind") or ""
+    members = _all(card, "member") + _all(card, "x-addressbookserver-member")
+    categories = [str(c).strip() for p in _all(card, "categories") for c in _values(p.value)]
+    return ParsedContact(
+        uid=uid,
+        fields=fields,
+        picture=_photo(card),
+        categories=[c for c in categories if c],
+        is_group=kind.lower() == "group",
+        members=[_member_uid(str(p.value)) for p in members],
+        name=_text(card, "fn") or "",
+    )
+
+
+def _member_uid(value: str) -> str:
+    value = value.strip()
+    for prefix in ("urn:uuid:", "mailto:"):
+        if value.lower().startswith(prefix):
+            return value[len(prefix) :]
+    return value
+
+
+def _values(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else str(value).split(",")
 
 
 def to_vcard(

@@ -2,17 +2,20 @@
 
 Reading reuses the emailed-invitation reader (calendar/invites.py): each VEVENT becomes the
 fields the API shows, a VEVENT with RECURRENCE-ID a changed or cancelled occurrence of the
-series, EXDATE lines cancelled occurrences. Writing builds the VEVENT with the same code
-that writes emailed invitations (calendar/ical.py), then, for an object the server already
-has, replaces in the server's text only the properties whose API value changed: alarms,
-X- properties, changed occurrences and anything else the API does not show stay as they
-were.
+series, EXDATE lines cancelled occurrences, the first VALARM the `reminders`
+(calendar/reminders.py). Writing builds the VEVENT with the same code that writes emailed
+invitations (calendar/ical.py), then, for an object the server already has, replaces in
+the server's text only the properties whose API value changed: X- properties, other
+alarms and anything else the API does not show stay as they were. A series' changed
+occurrences are written into its object too (`_write_occurrences`).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,6 +24,8 @@ from icalendar.cal import Component
 
 from nylas_engine.calendar import ical
 from nylas_engine.calendar.invites import Invite, read_vevent
+from nylas_engine.calendar.reminders import read_alarms, write_alarms
+from nylas_engine.calendar.when import day_start, is_time_zone
 from nylas_engine.store.models import Event
 
 PRODID = "-//nylas-engine//CalDAV//EN"
@@ -41,6 +46,7 @@ _PROPERTIES: dict[str, tuple[str, ...]] = {
 class ParsedEvent:
     invite: Invite
     busy: bool
+    reminders: dict[str, str] | None = None
 
     def fields(self) -> dict[str, Any]:
         """What `store.calendar.update_event` sets (SEQUENCE and the series left out)."""
@@ -54,6 +60,7 @@ class ParsedEvent:
             "owner": i.owner,
             "status": i.status,
             "busy": self.busy,
+            "reminders": self.reminders,
         }
 
 
@@ -62,27 +69,48 @@ class ParsedObject:
     uid: str
     master: ParsedEvent | None
     overrides: list[ParsedEvent]
+    cancelled: set[int]  # the series' EXDATEs (`exdates`)
+
+
+_VTIMEZONE = re.compile(r"^BEGIN:VTIMEZONE\r?\n.*?^END:VTIMEZONE\r?\n", re.S | re.M)
+_TZID = re.compile(r"^TZID:([^\r\n]+)", re.M)
+
+
+def _known_zones_left_out(text: str) -> str:
+    """`text` without the VTIMEZONEs of IANA zones, which icalendar resolves by name: they
+    are most of the lines of a server's small object, and parsing them most of the time
+    (bench/RESULTS.md). Other zones (Outlook's names) keep their definitions."""
+
+    def drop(block: re.Match[str]) -> str:
+        tzid = _TZID.search(block.group(0))
+        return "" if tzid and is_time_zone(tzid.group(1).strip()) else block.group(0)
+
+    return _VTIMEZONE.sub(drop, text) if "BEGIN:VTIMEZONE" in text else text
 
 
 def parse_object(text: str) -> ParsedObject | None:
     """The series (or single event) and its changed occurrences; None if no usable VEVENT."""
-    calendar = ICalendar.from_ical(text)
+    calendar = ICalendar.from_ical(_known_zones_left_out(text))
     master: ParsedEvent | None = None
     overrides: list[ParsedEvent] = []
+    cancelled: set[int] = set()
     uid = ""
     for vevent in calendar.walk("VEVENT"):
         invite = read_vevent(vevent)
         if invite is None:
             continue
         uid = uid or invite.uid
-        parsed = ParsedEvent(invite, str(vevent.get("TRANSP", "OPAQUE")).upper() != "TRANSPARENT")
+        busy = str(vevent.get("TRANSP", "OPAQUE")).upper() != "TRANSPARENT"
+        parsed = ParsedEvent(invite, busy, read_alarms(vevent))
         if invite.recurrence_id is None:
+            if master is None:
+                cancelled = exdates(vevent)
             master = master or parsed
         else:
             overrides.append(parsed)
     if not uid:
         return None
-    return ParsedObject(uid, master, overrides)
+    return ParsedObject(uid, master, overrides, cancelled)
 
 
 def _new_vevent(event: Event, organizer: tuple[str, str]) -> Component:
@@ -100,6 +128,7 @@ def _new_vevent(event: Event, organizer: tuple[str, str]) -> Component:
         attendees=list(event.participants or []),
         prodid=PRODID,
         status="CANCELLED" if event.status == "cancelled" else event.status.upper(),
+        recurrence_id=event.original_start_time,
     )
     vevent: Component = ICalendar.from_ical(text).walk("VEVENT")[0]
     for name in ("RSVP",):
@@ -107,6 +136,8 @@ def _new_vevent(event: Event, organizer: tuple[str, str]) -> Component:
             attendee.params.pop(name, None)
     if not event.participants:
         vevent.pop("ORGANIZER", None)
+    if event.reminders is not None:
+        write_alarms(vevent, event.reminders, organizer[1])
     zone = (event.when or {}).get("start_timezone") or (event.when or {}).get("timezone")
     if zone and not event.recurrence:  # keep the zone the event was given in
         for name in ("DTSTART", "DTEND"):
@@ -117,29 +148,96 @@ def _new_vevent(event: Event, organizer: tuple[str, str]) -> Component:
     return vevent
 
 
-def to_ical(event: Event, organizer: tuple[str, str], raw: str | None) -> str:
+def to_ical(
+    event: Event, organizer: tuple[str, str], raw: str | None, overrides: Sequence[Event] = ()
+) -> str:
     """The calendar object to PUT: a new one, or the server's `raw` with the master
-    VEVENT's API-visible properties that changed replaced."""
+    VEVENT's API-visible properties that changed replaced; then the series' changed
+    occurrences (`overrides`) written in (`_write_occurrences`)."""
     fresh = _new_vevent(event, organizer)
-    if raw is None:
+    calendar = ICalendar.from_ical(raw) if raw is not None else None
+    master = None
+    if calendar is None:
         calendar = ICalendar()
         calendar.add("prodid", PRODID)
         calendar.add("version", "2.0")
-        calendar.add_component(fresh)
     else:
-        calendar = ICalendar.from_ical(raw)
         master = next((v for v in calendar.walk("VEVENT") if "RECURRENCE-ID" not in v), None)
-        if master is None:
-            calendar.add_component(fresh)
-        else:
-            _patch(master, fresh)
+    if master is None:
+        calendar.add_component(fresh)
+        master = fresh
+    else:
+        _patch(master, fresh, organizer[1])
+    _write_occurrences(calendar, master, overrides, organizer)
     calendar.pop("METHOD", None)  # RFC 4791 §4.1: stored objects carry no iTIP method
     calendar.add_missing_timezones()
     data: bytes = calendar.to_ical()
     return data.decode()
 
 
-def _patch(master: Component, fresh: Component) -> None:
+def _write_occurrences(
+    calendar: ICalendar, master: Component, overrides: Sequence[Event], organizer: tuple[str, str]
+) -> None:
+    """A changed occurrence becomes (or patches) the VEVENT with its RECURRENCE-ID; a
+    cancelled one an EXDATE of the series, its VEVENT removed (RFC 5545 §3.8.5.1). The
+    RECURRENCE-ID and EXDATE values take the form of the series' DTSTART (date, zone)."""
+    if not overrides:
+        return
+    by_start: dict[int, Component] = {}
+    for vevent in calendar.walk("VEVENT"):
+        read = read_vevent(vevent) if "RECURRENCE-ID" in vevent else None
+        if read is not None and read.recurrence_id is not None:
+            by_start[read.recurrence_id] = vevent
+    start = master.decoded("DTSTART") if "DTSTART" in master else None
+    for override in overrides:
+        original = override.original_start_time
+        if original is None:
+            continue
+        value = _like(start, original)
+        existing = by_start.get(original)
+        if override.status == "cancelled":
+            if existing is not None:
+                calendar.subcomponents.remove(existing)
+            if original not in exdates(master):
+                master.add("exdate", value)
+            continue
+        fresh = _new_vevent(override, organizer)
+        fresh.pop("RECURRENCE-ID", None)
+        fresh.add("recurrence-id", value)
+        if existing is None:
+            calendar.add_component(fresh)
+        else:
+            _patch(existing, fresh, organizer[1])
+
+
+def exdates(vevent: Component) -> set[int]:
+    """The start times (Unix seconds, all-day ones at midnight UTC) the EXDATEs cancel; a
+    floating time is read in the zone of DTSTART, as the expansion does."""
+    start = vevent.decoded("DTSTART") if "DTSTART" in vevent else None
+    zone = start.tzinfo if isinstance(start, datetime) and start.tzinfo else timezone.utc
+    found: set[int] = set()
+    for prop in _list(vevent.get("EXDATE")):
+        for item in getattr(prop, "dts", []):
+            value = item.dt
+            if isinstance(value, datetime):
+                value = value if value.tzinfo else value.replace(tzinfo=zone)
+                found.add(int(value.timestamp()))
+            elif isinstance(value, date):
+                found.add(day_start(value))
+    return found
+
+
+def _like(start: Any, original: int) -> datetime | date:
+    """`original` in the form of the series' DTSTART: a date, a time in its zone, or UTC."""
+    instant = datetime.fromtimestamp(original, tz=timezone.utc)
+    if isinstance(start, datetime):
+        return instant.astimezone(start.tzinfo) if start.tzinfo else instant.replace(tzinfo=None)
+    if isinstance(start, date):
+        return instant.date()
+    return instant
+
+
+def _patch(master: Component, fresh: Component, email: str) -> None:
     before = read_vevent(master)
     after = read_vevent(fresh)
     if before is None or after is None:
@@ -161,6 +259,8 @@ def _patch(master: Component, fresh: Component) -> None:
                 master.pop(name)
             for value in _list(fresh.get(name)):
                 master.add(name, value)
+    if read_alarms(master) != (reminders := read_alarms(fresh)):
+        write_alarms(master, reminders, email)
     for name in ("DTSTAMP", "LAST-MODIFIED"):
         master.pop(name, None)
     master.add("dtstamp", datetime.now().astimezone())

@@ -150,9 +150,13 @@ def _plan(session: Session, sync: DavSync, kind: str, object_id: int) -> Plan | 
 
 
 def _plan_event(session: Session, sync: DavSync, event_id: int) -> Plan | None:
+    """A series and its changed occurrences are one calendar object: a change to an
+    occurrence (an override row) is planned as a write of its series' object."""
     event = session.get(Event, event_id)
-    if event is None or event.master_event_id is not None or event.message_id is not None:
-        return None  # an occurrence is written with its series, which the API can't change
+    if event is not None and event.master_event_id is not None:
+        event = session.get(Event, event.master_event_id)
+    if event is None or event.message_id is not None:
+        return None
     coll = store.collection_of_calendar(session, event.calendar_id)
     if coll is None or coll.read_only:
         return None
@@ -175,7 +179,9 @@ def _plan_event(session: Session, sync: DavSync, event_id: int) -> Plan | None:
         )
         session.add(obj)
         session.flush()
-    data = to_ical(event, (account.name or "", account.email_address), obj.raw)
+    overrides = store.live_overrides(session, event.id) if event.recurrence else []
+    organizer = (account.name or "", account.email_address)
+    data = to_ical(event, organizer, obj.raw, overrides)
     return Plan("PUT", obj.href, coll.id, "calendar", coll.href, obj.etag, data, "text/calendar")
 
 

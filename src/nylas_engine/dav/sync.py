@@ -12,7 +12,7 @@ is used.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -20,11 +20,20 @@ from sqlalchemy.orm import Session
 
 from nylas_engine.context import EngineContext
 from nylas_engine.dav.apply import Links, apply_contact, apply_deleted, apply_event_object, link
-from nylas_engine.dav.client import DAV, DavAuthFailed, DavClient, DavError, q
+from nylas_engine.dav.client import (
+    DAV,
+    BearerAuth,
+    DavAuthFailed,
+    DavClient,
+    DavError,
+    DavUnreachable,
+    q,
+)
 from nylas_engine.dav.discovery import RemoteCollection, list_collections
+from nylas_engine.oauth.tokens import TOKENS, GrantRejected, TokenUnavailable
 from nylas_engine.store import calendar as calendar_store
 from nylas_engine.store import dav as store
-from nylas_engine.store.credentials import Vault
+from nylas_engine.store.credentials import OAuthGrant, Vault
 from nylas_engine.store.credentials import load as load_credentials
 from nylas_engine.store.dav_writeback import SYNC_MARK
 from nylas_engine.store.models import Account, Calendar, now
@@ -56,13 +65,17 @@ class DavSync:
                 raise DavAuthFailed("the account has no CalDAV/CardDAV settings")
             username = dav.username or account.imap_username or account.email_address
             vault = Vault.for_data_dir(self.ctx.settings.data_dir)
+            bearer = None
             if dav.sealed_password:
                 password = vault.open_text(dav.sealed_password, "DAV password")
             else:
                 mail = load_credentials(self.ctx.settings.data_dir, account)
-                if mail is None or not mail.imap_password:  # none, or an OAuth login
+                if mail is not None and mail.oauth is not None:
+                    password, bearer = "", BearerAuth(bearer_token(mail.oauth))
+                elif mail is None or not mail.imap_password:
                     raise DavAuthFailed("the account has no stored password for CalDAV/CardDAV")
-                password = mail.imap_password
+                else:
+                    password = mail.imap_password
             self.urls: dict[str, str | None] = {
                 "calendar": dav.caldav_url,
                 "addressbook": dav.carddav_url,
@@ -71,7 +84,7 @@ class DavSync:
             checked = account.hosts_checked
         settings = self.ctx.settings
         policy = policy_for(settings.auth_mode, settings.allow_mail_hosts) if checked else None
-        return DavClient(username, password, policy=policy)
+        return DavClient(username, password, policy=policy, auth=bearer)
 
     # ------------------------------------------------------------------ collections
 
@@ -263,3 +276,19 @@ _DATA = {
     "calendar": ("urn:ietf:params:xml:ns:caldav", "calendar-data"),
     "addressbook": ("urn:ietf:params:xml:ns:carddav", "address-data"),
 }
+
+
+def bearer_token(grant: OAuthGrant) -> Callable[[bool], str]:
+    """`fresh -> access token` for the account's OAuth grant (oauth/tokens.py, the cache the
+    IMAP and SMTP logins share): a refused grant is a failed login (`invalid`), an
+    unreachable token endpoint an unreachable server (backoff)."""
+
+    def token(fresh: bool) -> str:
+        try:
+            return TOKENS.access_token(grant, fresh=fresh)
+        except GrantRejected as exc:
+            raise DavAuthFailed(f"{exc}; the account must be connected again", 401) from None
+        except TokenUnavailable as exc:
+            raise DavUnreachable(str(exc)) from None
+
+    return token

@@ -530,7 +530,7 @@ def _file_occurrence(
             cancel = False
         else:  # the occurrence as the series has it, then the invitation's changes
             _attach(override, master)
-            update_event(override, _occurrence_of(master, original))
+            update_event(override, occurrence_of(master, original))
     if cancel:  # a cancellation need not repeat the event: keep what the override shows
         changes = {"status": "cancelled", "sequence": invite.sequence}
     elif not invite.has_start and override.when:
@@ -540,7 +540,7 @@ def _file_occurrence(
     session.flush()
 
 
-def _occurrence_of(master: Event, original_start: int) -> dict[str, Any]:
+def occurrence_of(master: Event, original_start: int) -> dict[str, Any]:
     """The fields of the series' occurrence that began at `original_start`."""
     when = stored_when(master.when)
     start = datetime.fromtimestamp(original_start, tz=timezone.utc)
@@ -551,6 +551,7 @@ def _occurrence_of(master: Event, original_start: int) -> dict[str, Any]:
         "participants": list(master.participants or []),
         "owner": master.owner,
         "busy": master.busy,
+        "reminders": master.reminders,
         "when": shifted(when, start),
     }
 
@@ -566,14 +567,14 @@ def _adopt_overrides(session: Session, account: Account, master: Event) -> None:
     series; calendar programs drop such exceptions too). An override that came before a
     series it matches no occurrence of stays a single event."""
     for override in session.scalars(_overrides(account, master.ical_uid or "")):
-        if _is_occurrence(master, override.original_start_time or 0):
+        if is_occurrence(master, override.original_start_time or 0):
             if override.master_event_id is None:
                 _attach(override, master)
         elif override.master_event_id == master.id:
             cancel_event(override)
 
 
-def _is_occurrence(master: Event, start: int) -> bool:
+def is_occurrence(master: Event, start: int) -> bool:
     try:
         at = _utc(start)
         found = occurrences(master.recurrence or {}, stored_when(master.when), at, after=at)

@@ -23,7 +23,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    cast,
     delete,
+    func,
     select,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -173,3 +175,32 @@ def live_series(session: Session, event_id: int) -> list[Event]:
 
 def contacts_by_id(session: Session, ids: list[int]) -> list[Contact]:
     return list(session.scalars(select(Contact).where(Contact.id.in_(ids)))) if ids else []
+
+
+def unlinked_raws(
+    session: Session, collection_id: int | None = None, account_id: int | None = None
+) -> list[str]:
+    """The stored text of a collection's (or an account's address books') objects that are
+    no contact or event: group cards, mostly (dav/groups.py)."""
+    stmt = select(DavObject.raw).where(
+        DavObject.contact_id.is_(None), DavObject.event_id.is_(None), DavObject.raw.is_not(None)
+    )
+    if collection_id is not None:
+        stmt = stmt.where(DavObject.collection_id == collection_id)
+    if account_id is not None:
+        stmt = stmt.join(DavCollection, DavObject.collection_id == DavCollection.id).where(
+            DavObject.account_id == account_id, DavCollection.kind == "addressbook"
+        )
+    return [raw for raw in session.scalars(stmt) if raw is not None]
+
+
+def contact_groups(session: Session, account_id: int) -> list[list[dict[str, Any]]]:
+    """The `groups` of the account's live contacts that have any."""
+    rows = session.scalars(
+        select(Contact.groups).where(
+            Contact.account_id == account_id,
+            Contact.deleted_at.is_(None),
+            func.coalesce(cast(Contact.groups, Text), "[]").not_in(["[]", "null"]),
+        )
+    )
+    return [list(groups) for groups in rows if groups]

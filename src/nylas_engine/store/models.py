@@ -387,6 +387,8 @@ class Event(PublicIdMixin, Base):
         ForeignKey("events.id", ondelete="CASCADE"), nullable=True
     )
     original_start_time: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # {"reminder_minutes": "[N]", "reminder_method": ...} (calendar/reminders.py), or None
+    reminders: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
     updated_at: Mapped[int] = mapped_column(BigInteger, default=now, onupdate=now)

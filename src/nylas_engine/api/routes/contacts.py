@@ -32,6 +32,7 @@ from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.schemas import calendar as shape
 from nylas_engine.api.views.contacts import SOURCES, contact_fields, contact_json
 from nylas_engine.calendar.when import InvalidInput
+from nylas_engine.dav.groups import account_groups
 from nylas_engine.store import contacts as store
 from nylas_engine.store import paging
 from nylas_engine.store.models import Contact
@@ -105,8 +106,9 @@ def _filters(query: Query) -> store.ContactFilter:
 
 @router.get("/contacts/groups", **doc(reply=list[dict[str, Any]]))
 def list_groups(scope: AccountScope = Depends(account_scope)) -> Any:
-    """Contact groups are not kept by the engine: always an empty list."""
-    return []
+    """The groups of the account's CardDAV address books (dav/groups.py); none otherwise."""
+    found = account_groups(scope.session, scope.account.id)
+    return [{**g, "account_id": scope.account.public_id} for g in found]
 
 
 @router.get("/contacts", **doc(reply=paged(shape.Contact), params=CONTACT_FILTERS))

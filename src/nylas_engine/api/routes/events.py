@@ -42,7 +42,7 @@ from nylas_engine.metadata import parse_filter
 from nylas_engine.send import outbox, smtp
 from nylas_engine.send.errors import SendError
 from nylas_engine.store import calendar as store
-from nylas_engine.store import paging
+from nylas_engine.store import occurrences, paging
 from nylas_engine.store.accounts import live_accounts, owner_of_event
 from nylas_engine.store.models import Event, Message
 
@@ -75,6 +75,20 @@ def _event(scope: AccountScope, event_id: str) -> Event:
     if event is None:
         raise not_found(f"Couldn't find event id {event_id}")
     return event
+
+
+def _writable(scope: AccountScope, event_id: str, refusal: str) -> Event:
+    """The event to change: by id, or for an expanded instance of a CalDAV-synced series
+    its override (made on first use; `refusal` for a series the engine keeps itself)."""
+    if "_" not in event_id:
+        return _event(scope, event_id)
+    master = occurrences.series_of_instance(scope.session, scope.account, event_id)
+    parts = occurrences.split_instance_id(event_id)
+    if master is None or parts is None:
+        raise not_found(f"Couldn't find event id {event_id}")
+    if not occurrences.is_synced_series(scope.session, master):
+        raise bad_request(refusal)
+    return occurrences.override_of(scope.session, master, parts[1])
 
 
 def _json(scope: AccountScope, event: Event) -> dict[str, Any]:
@@ -174,7 +188,7 @@ def update_event(
     scope: AccountScope = Depends(write_scope),
 ) -> Any:
     notify = _notify_flag(request)
-    event = _event(scope, event_id)
+    event = _writable(scope, event_id, "Cannot update a recurring event yet.")
     if event.read_only or event.calendar.read_only:
         raise bad_request("Cannot update read_only event.")
     try:
@@ -183,7 +197,12 @@ def update_event(
         raise bad_request(str(exc)) from exc
     # Metadata is the app's own: it may be set where the event itself can't change.
     if set(changes) - {"metadata_"}:
-        if event.recurrence is not None or event.master_event_id is not None:
+        one_occurrence = event.master_event_id is not None and occurrences.is_synced_series(
+            scope.session, event
+        )
+        if (event.recurrence is not None or event.master_event_id is not None) and not (
+            one_occurrence
+        ):
             raise bad_request("Cannot update a recurring event yet.")
         if event.message_id is not None:
             raise bad_request("Cannot update an event imported from an iCalendar invite.")
@@ -204,7 +223,7 @@ def delete_event(
     event_id: str, request: Request, scope: AccountScope = Depends(write_scope)
 ) -> Any:
     notify = _notify_flag(request)
-    event = _event(scope, event_id)
+    event = _writable(scope, event_id, "Cannot delete one occurrence of this series.")
     if event.read_only or event.calendar.read_only:
         raise bad_request("Cannot delete read_only event.")
     if event.message_id is not None:

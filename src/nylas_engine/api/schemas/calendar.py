@@ -57,6 +57,7 @@ class Event(Open):
     when: dict[str, Any]
     busy: bool
     status: str | None = None
+    reminders: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
 
 
@@ -68,6 +69,7 @@ class EventInput(Input):
     when: dict[str, Any] | None = None
     busy: bool | None = None
     participants: list[Participant] | None = None
+    reminders: dict[str, Any] | None = None
     metadata: Metadata | None = None
 
 

@@ -74,6 +74,8 @@ def event_json(event: Event, account: Account, refs: Refs) -> dict[str, Any]:
         "status": event.status,
         "metadata": event.metadata_ or {},
     }
+    if event.reminders is not None:
+        data["reminders"] = event.reminders
     if event.recurrence is not None and event.master_event_id is None:
         data["recurrence"] = event.recurrence
     if event.master_event_id is not None:

@@ -53,7 +53,7 @@ def contact_json(contact: Contact, account: Account, base_url: str) -> dict[str,
     data["source"] = contact.source
     for name in LISTS:
         data[name] = list(getattr(contact, name) or [])
-    data["groups"] = list(contact.groups or [])
+    data["groups"] = [{**g, "account_id": account.public_id} for g in contact.groups or []]
     return data
 
 
