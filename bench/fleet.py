@@ -377,8 +377,9 @@ def render(
         f"API `GET /messages?limit=20` from wrk (1 thread, {CONNECTIONS} connections, "
         f"{REQUEST_SECONDS:.0f} s each), workers stopped; CPU in cores used during the run:",
         "",
-        "| `serve --role api` | req/s | engine | PostgreSQL | wrk | load average (1 min) |",
-        "|---|---|---|---|---|---|",
+        "| `serve --role api` | req/s | engine | PostgreSQL | wrk | req/s per engine core "
+        "| load average (1 min) |",
+        "|---|---|---|---|---|---|---|",
     ]
     api = last["api"]
     for n in (1, 2):
@@ -386,7 +387,8 @@ def render(
         errors = f" ({'; '.join(a['errors'])})" if a["errors"] else ""
         lines.append(
             f"| `--workers {n}` | {a['rps']:.0f}{errors} | {a['cores_engine']:.2f} | "
-            f"{a['cores_postgres']:.2f} | {a['cores_wrk']:.2f} | {a['load']:.1f} |"
+            f"{a['cores_postgres']:.2f} | {a['cores_wrk']:.2f} | "
+            f"{a['rps'] / max(a['cores_engine'], 0.01):.0f} | {a['load']:.1f} |"
         )
     lines += ["", f"`--workers 2` / `--workers 1`: **{api[2]['rps'] / api[1]['rps']:.2f}x**."]
     return "\n".join(lines)

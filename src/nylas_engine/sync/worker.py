@@ -72,7 +72,7 @@ IDLE_RENEW = 25 * 60  # RFC 2177: re-issue IDLE before the server's 30-minute ti
 RETRY_ENV = "NYLAS_ENGINE_SYNC_RETRY"
 RETRY_FIRST, RETRY_MAX = 5.0, 300.0  # backoff after a connection failure, doubling
 AUTH_RETRY = 600.0
-WRITEBACK_LOOK = 30.0  # seconds between looks at the delta log when notifications wake us
+WRITEBACK_LOOK = 300.0  # seconds between looks at the delta log when notifications wake us
 
 
 class AccountWorker(threading.Thread):
