@@ -38,6 +38,7 @@ from typing import Any
 from nylas_engine.config import env_number
 from nylas_engine.context import EngineContext
 from nylas_engine.store import leases
+from nylas_engine.store.db import Database
 from nylas_engine.store.delta_notify import DeltaNotifications
 from nylas_engine.store.leases import Lease, account_lease
 
@@ -86,6 +87,9 @@ class FencedWorker:
 class Fleet:
     def __init__(self, ctx: EngineContext, *, ttl: float | None = None) -> None:
         self.ctx = ctx
+        # The beat has a connection of its own: sync threads busy with initial syncs must
+        # not keep it waiting for one of theirs past the lease's expiry.
+        self.db = Database(ctx.db.url, run_migrations=False, pool_size=1)
         self.ttl = ttl if ttl is not None else env_number(TTL_ENV, DEFAULT_TTL)
         self.beat = self.ttl / 5
         host = socket.gethostname()[:24]
@@ -107,7 +111,7 @@ class Fleet:
     def start(self) -> Fleet:
         from nylas_engine.send.scheduler import start_outbox
 
-        with self.ctx.db.session() as session:
+        with self.db.session() as session:
             self.presence = leases.join(session, self.owner, self.ttl)
         if not self.ctx.db.is_sqlite:
             self.changes = DeltaNotifications(self.ctx.db.url).start()
@@ -137,10 +141,11 @@ class Fleet:
         if self.changes is not None:
             self.changes.stop()
         jobs = [job for job in (self.webhooks_lease, self.dav_lease) if job is not None]
-        with self.ctx.db.session() as session:
+        with self.db.session() as session:
             leases.release(session, [*(worker.lease for worker in everyone), *jobs])
             if self.presence is not None:
                 leases.forget(session, self.presence.name, self.owner)
+        self.db.engine.dispose()
 
     # ------------------------------------------------------------------ the beat
 
@@ -157,7 +162,7 @@ class Fleet:
     def turn(self) -> None:
         from nylas_engine.store.sync_status import imap_account_ids
 
-        with self.ctx.db.session() as session:
+        with self.db.session() as session:
             done = [w for w in self.leaving if not w.thread.is_alive()]
             leases.release(session, [w.lease for w in done])
             self.leaving = [w for w in self.leaving if w not in done]
@@ -187,7 +192,7 @@ class Fleet:
         self._dav_job()
 
     def _take(self, accounts: list[int], share: int) -> None:
-        with self.ctx.db.session() as session:
+        with self.db.session() as session:
             busy = leases.taken(session, leases.ACCOUNT_PREFIX)
         free = [a for a in accounts if a not in self.syncing and account_lease(a) not in busy]
         # Workers look at the free accounts in different orders, so that two starting
@@ -196,7 +201,7 @@ class Fleet:
         for account_id in free:
             if len(self.syncing) >= share or self.stopping.is_set():
                 return
-            with self.ctx.db.session() as session:
+            with self.db.session() as session:
                 lease = leases.claim(session, account_lease(account_id), self.owner)
             if lease is None:
                 continue
@@ -218,7 +223,7 @@ class Fleet:
             if self.webhooks is not None:  # lost: another worker delivers now
                 self.webhooks.stop()
                 self.webhooks = None
-            with self.ctx.db.session() as session:
+            with self.db.session() as session:
                 self.webhooks_lease = leases.claim(session, WEBHOOKS_LEASE, self.owner)
         if self.webhooks_lease is not None and self.webhooks is None:
             self.webhooks = start_webhooks(self.ctx, self.webhooks_lease)
@@ -232,7 +237,7 @@ class Fleet:
             if self.dav is not None:
                 self.dav.stop()
                 self.dav = None
-            with self.ctx.db.session() as session:
+            with self.db.session() as session:
                 self.dav_lease = leases.claim(session, DAV_LEASE, self.owner)
         if self.dav_lease is not None and self.dav is None:
             self.dav = start_dav(self.ctx)
