@@ -285,6 +285,9 @@ def assert_each_stored_once(fleet: Fleet, per_account: int) -> None:
         assert len(subjects) == len(set(subjects)) == per_account, (email, sorted(subjects))
 
 
+# Its waits (first sync, takeover, catch-up) are each allowed WAIT on a busy machine; the
+# suite's 120 s per test cut it short at a load average of 25.
+@pytest.mark.timeout(360)
 def test_accounts_are_shared_out_and_taken_over_when_a_worker_dies(fleet: Fleet) -> None:
     wait_for(lambda: all_synced(fleet, MESSAGES), "every account's first sync")
     assert_each_stored_once(fleet, MESSAGES)
