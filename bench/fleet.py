@@ -2,15 +2,19 @@
 with two, API requests per second with one API process and with two, on a real PostgreSQL
 and a real Dovecot.
 
-    python bench/fleet.py [--accounts 200] [--messages 50] [--no-write]
+    python bench/fleet.py [--accounts 500] [--messages 50] [--rounds 1,2] [--no-write]
 
-For each worker count, in a fresh database: the accounts are added (servers verified, as
-`accounts add --imap-host` does), then the workers start and the clock runs until every
-account is `running` with all its messages stored. Then, idle in IDLE for `--idle` seconds:
-the workers' CPU and resident memory, per account. In the two-worker round an API process
-(`--role api`) serves longpolls: new mail delivered over LMTP to an account a worker syncs,
-timed until `/delta/longpoll` returns it. Last, `serve --role api --workers N` with N = 1
-and 2 against the synced database: `GET /messages?limit=20` from 4 client processes.
+For each worker count of `--rounds`, in a fresh database: the accounts are added (servers
+verified, as `accounts add --imap-host` does), then the workers start and the clock runs
+until every account is `running` with all its messages stored. Then, idle in IDLE for
+`--idle` seconds: the workers' CPU and resident memory, per account. In the last round an
+API process (`--role api`) apart from the workers serves: new mail delivered over LMTP to
+an account a worker syncs, timed until `/delta/longpoll` returns it; and a flag set through
+the API, timed until the IMAP server shows it (the worker's write-back, woken by the delta
+log's notification). Last, with the workers stopped, `serve --role api --workers N` with
+N = 1 and 2 against the synced database: `GET /messages?limit=20` from wrk (one thread,
+`CONNECTIONS` connections), with the CPU time each party used meanwhile (the engine's
+processes, PostgreSQL, wrk), since all of them share the machine's cores.
 
 Writes the numbers into the "Fleet" section of bench/RESULTS.md unless --no-write.
 """
@@ -18,7 +22,7 @@ Writes the numbers into the "Fleet" section of bench/RESULTS.md unless --no-writ
 from __future__ import annotations
 
 import argparse
-import multiprocessing
+import contextlib
 import os
 import platform
 import statistics
@@ -43,8 +47,17 @@ from sqlalchemy import create_engine, text  # noqa: E402
 from nylas.testing import LocalEngine  # noqa: E402
 
 START_MARK, END_MARK = "<!-- fleet-results -->", "<!-- /fleet-results -->"
-CLIENTS = 4  # processes making API requests
-REQUEST_SECONDS = 8.0
+CONNECTIONS = 8  # wrk's open connections
+REQUEST_SECONDS = 10.0
+SAMPLES = 5  # latencies measured
+
+
+class ManyUsersDovecot(Dovecot):
+    """Dovecot runs one imap process per connection, 100 at most by default: one per
+    account here."""
+
+    def _config(self) -> str:
+        return super()._config() + ("default_process_limit = 1200\ndefault_client_limit = 5000\n")
 
 
 def raw(n: int, to: str) -> bytes:
@@ -99,7 +112,13 @@ def rss_mib(pid: int) -> float:
 
 
 def sync_round(
-    pg: PostgresServer, dovecot: Dovecot, users: list[str], messages: int, workers: int, idle: float
+    pg: PostgresServer,
+    dovecot: Dovecot,
+    users: list[str],
+    messages: int,
+    workers: int,
+    idle: float,
+    last: bool,
 ) -> dict[str, Any]:
     data_dir = Path(tempfile.mkdtemp(prefix="fleet-bench-"))
     db_url = pg.url()
@@ -137,100 +156,168 @@ def sync_round(
         result["idle_cpu_ms_per_account_min"] = cpu / len(users) / (idle / 60) * 1000
         result["rss_mib"] = sum(rss_mib(p.pid) for p in procs)
         result["rss_kib_per_account"] = result["rss_mib"] * 1024 / len(users)
-        if workers > 1:
-            result["new_mail_to_delta_s"] = new_mail_latency(data_dir, db_url, dovecot, users, ids)
-            result["api_rps"] = api_rates(data_dir, db_url, ids[0])
+        if last:
+            with LocalEngine(data_dir, db_url=db_url, extra_args=["--role", "api"]) as api:
+                result["new_mail_to_delta_s"] = new_mail_latency(api.url, dovecot, users, ids)
+                result["api_to_server_s"] = writeback_latency(api.url, dovecot, users, ids)
     finally:
         for p in procs:
             p.terminate()
         for p in procs:
             p.wait(30)
         db.dispose()
+    if last:  # with the workers stopped: they would compete for the cores
+        result["api"] = api_rates(data_dir, db_url, ids[0], pg)
     return result
 
 
-def new_mail_latency(
-    data_dir: Path, db_url: str, dovecot: Dovecot, users: list[str], ids: list[str]
-) -> list[float]:
+def new_mail_latency(url: str, dovecot: Dovecot, users: list[str], ids: list[str]) -> list[float]:
     """New mail to delta, through an API process apart from the workers."""
     times = []
-    with LocalEngine(data_dir, db_url=db_url, extra_args=["--role", "api"]) as api:
-        for n in range(5):
-            account = ids[n * 7 % len(ids)]
-            client = httpx.Client(base_url=api.url, auth=(account, ""), timeout=60)
-            cursor = client.post("/delta/latest_cursor").json()["cursor"]
-            got: dict[str, float] = {}
+    for n in range(SAMPLES):
+        account = ids[n * 7 % len(ids)]
+        client = httpx.Client(base_url=url, auth=(account, ""), timeout=60)
+        cursor = client.post("/delta/latest_cursor").json()["cursor"]
+        got: dict[str, float] = {}
 
-            def poll(
-                client: httpx.Client = client, cursor: str = cursor, got: dict[str, float] = got
-            ) -> None:
-                while True:
-                    reply = client.get("/delta/longpoll", params={"cursor": cursor, "timeout": 30})
-                    body = reply.json()
-                    if any(d["object"] == "message" for d in body["deltas"]):
-                        got["at"] = time.monotonic()
-                        return
-                    cursor = body.get("cursor_end") or cursor
+        def poll(
+            client: httpx.Client = client, cursor: str = cursor, got: dict[str, float] = got
+        ) -> None:
+            while True:
+                reply = client.get("/delta/longpoll", params={"cursor": cursor, "timeout": 30})
+                body = reply.json()
+                if any(d["object"] == "message" for d in body["deltas"]):
+                    got["at"] = time.monotonic()
+                    return
+                cursor = body.get("cursor_end") or cursor
 
-            waiter = threading.Thread(target=poll)
-            waiter.start()
-            time.sleep(0.5)
-            sent = time.monotonic()
-            dovecot.deliver(users[n * 7 % len(users)], raw(10_000 + n, users[0]))
-            waiter.join(60)
-            client.close()
-            times.append(got.get("at", float("inf")) - sent)
+        waiter = threading.Thread(target=poll)
+        waiter.start()
+        time.sleep(0.5)
+        sent = time.monotonic()
+        dovecot.deliver(users[n * 7 % len(users)], raw(10_000 + n, users[0]))
+        waiter.join(60)
+        client.close()
+        times.append(got.get("at", float("inf")) - sent)
     return times
 
 
-def _hammer(url: str, token: str, seconds: float, out: Any) -> None:
-    count = 0
-    try:
-        with httpx.Client(base_url=url, auth=(token, ""), timeout=30) as client:
-            deadline = time.monotonic() + seconds
-            while time.monotonic() < deadline:
-                client.get("/messages", params={"limit": 20}).raise_for_status()
-                count += 1
-    finally:
-        out.put(count)  # the parent waits for every client's count
+def writeback_latency(url: str, dovecot: Dovecot, users: list[str], ids: list[str]) -> list[float]:
+    """A flag set through an API process, until the IMAP server shows it: the worker that
+    owns the account (another process) must hear of the change and write it back."""
+    times = []
+    for n in range(SAMPLES):
+        user, account = users[n * 11 % len(users)], ids[n * 11 % len(ids)]
+        with httpx.Client(base_url=url, auth=(account, ""), timeout=60) as client:
+            message = client.get("/messages", params={"subject": "Fleet bench 3"}).json()[0]
+            imap = dovecot.client(user)
+            try:
+                imap.select_folder("INBOX", readonly=True)
+                (uid,) = imap.search(["HEADER", "Message-ID", f"<fleet-3-{user}>"])
+                time.sleep(0.5)
+                sent = time.monotonic()
+                client.put(f"/messages/{message['id']}", json={"starred": True})
+                deadline = sent + 60
+                while b"\\Flagged" not in imap.get_flags([uid])[uid]:
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(0.02)
+                times.append(time.monotonic() - sent)
+            finally:
+                imap.logout()
+    return times
 
 
-def api_rates(data_dir: Path, db_url: str, token: str) -> dict[int, float]:
-    rates = {}
+def process_tree(root: int) -> list[int]:
+    """`root` and its descendants (uvicorn's workers, PostgreSQL's backends)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat[1])
+    tree, grew = {root}, True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in tree} - tree
+        tree |= more
+        grew = bool(more)
+    return sorted(tree)
+
+
+def tree_cpu(root: int) -> dict[int, float]:
+    cpu = {}
+    for pid in process_tree(root):
+        with contextlib.suppress(OSError):  # ended meanwhile
+            cpu[pid] = cpu_seconds(pid)
+    return cpu
+
+
+def used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds used between two looks (processes started meanwhile count whole)."""
+    return sum(t - before.get(pid, 0.0) for pid, t in after.items())
+
+
+def api_rates(data_dir: Path, db_url: str, token: str, pg: PostgresServer) -> dict[int, Any]:
+    """Requests per second from wrk, and who used the CPU meanwhile."""
+    import base64
+
+    postmaster = int((pg.data / "postmaster.pid").read_text().split()[0])
+    auth = base64.b64encode(f"{token}:".encode()).decode()
+    rates: dict[int, Any] = {}
     for processes in (1, 2):
         extra = ["--role", "api", "--workers", str(processes)]
         with LocalEngine(data_dir, db_url=db_url, extra_args=extra) as api:
-            time.sleep(2)  # every uvicorn worker up
-            out: multiprocessing.Queue[int] = multiprocessing.Queue()
-            clients = [
-                multiprocessing.Process(target=_hammer, args=(api.url, token, REQUEST_SECONDS, out))
-                for _ in range(CLIENTS)
-            ]
-            for c in clients:
-                c.start()
-            total = sum(out.get() for _ in clients)
-            for c in clients:
-                c.join()
-            rates[processes] = total / REQUEST_SECONDS
+            time.sleep(3)  # every uvicorn worker up
+            assert api.process is not None
+            engine_pid = api.process.pid
+            wrk = [
+                "wrk", "-t1", f"-c{CONNECTIONS}", f"-d{REQUEST_SECONDS:.0f}s",
+                "-H", f"Authorization: Basic {auth}", f"{api.url}/messages?limit=20",
+            ]  # fmt: skip
+            subprocess.run([*wrk[:3], "-d2s", *wrk[4:]], capture_output=True)  # warm-up
+            load = os.getloadavg()[0]
+            engine0, pg0 = tree_cpu(engine_pid), tree_cpu(postmaster)
+            started, before = time.monotonic(), os.times()
+            out = subprocess.run(wrk, capture_output=True, text=True).stdout
+            wall, after = time.monotonic() - started, os.times()
+            engine1, pg1 = tree_cpu(engine_pid), tree_cpu(postmaster)
+            wrk_cpu = (after.children_user + after.children_system) - (
+                before.children_user + before.children_system
+            )
+            line = next(x for x in out.splitlines() if x.startswith("Requests/sec:"))
+            errors = [x.strip() for x in out.splitlines() if "Non-2xx" in x or "Socket errors" in x]
+            rates[processes] = {
+                "rps": float(line.split()[1]),
+                "errors": errors,
+                "load": load,
+                "cores_engine": used(engine0, engine1) / wall,
+                "cores_postgres": used(pg0, pg1) / wall,
+                "cores_wrk": wrk_cpu / wall,
+            }
     return rates
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--accounts", type=int, default=200)
+    parser.add_argument("--accounts", type=int, default=500)
     parser.add_argument("--messages", type=int, default=50)
-    parser.add_argument("--idle", type=float, default=20.0, help="seconds measured idle")
+    parser.add_argument("--rounds", default="1,2", help="worker counts to sync with, in order")
+    parser.add_argument("--idle", type=float, default=60.0, help="seconds measured idle")
     parser.add_argument("--no-write", action="store_true", help="don't update RESULTS.md")
     args = parser.parse_args()
+    counts = [int(n) for n in args.rounds.split(",")]
     load_before = os.getloadavg()
     pg = PostgresServer().start()
-    dovecot = Dovecot().start()
+    dovecot = ManyUsersDovecot().start()
     try:
         users = [dovecot.new_user()[0] for _ in range(args.accounts)]
         for email in users:
             dovecot.append(email, [raw(n, email) for n in range(args.messages)])
         rounds = [
-            sync_round(pg, dovecot, users, args.messages, workers, args.idle) for workers in (1, 2)
+            sync_round(pg, dovecot, users, args.messages, n, args.idle, i == len(counts) - 1)
+            for i, n in enumerate(counts)
         ]
     finally:
         dovecot.stop()
@@ -247,37 +334,63 @@ def render(
     load_before: tuple[float, ...],
     load_after: tuple[float, ...],
 ) -> str:
-    one, two = rounds
+    def row(what: str, cell: Any, note: str = "") -> str:
+        return f"| {what} | " + " | ".join(cell(r) for r in rounds) + f" | {note} |"
+
+    total = args.accounts * args.messages
     lines = [
-        f"Measured {time.strftime('%Y-%m-%d')} on CPython {platform.python_version()}, "
-        f"{os.cpu_count()} cores, PostgreSQL, local blobs: {args.accounts} accounts of "
-        f"{args.messages} messages on one Dovecot; load average "
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on CPython "
+        f"{platform.python_version()}, {os.cpu_count()} cores, PostgreSQL, local blobs: "
+        f"{args.accounts} accounts of {args.messages} messages on one Dovecot; load average "
         f"{' '.join(f'{x:.2f}' for x in load_before)} before, "
         f"{' '.join(f'{x:.2f}' for x in load_after)} after.",
         "",
-        "| benchmark | 1 worker | 2 workers | ratio |",
-        "|---|---|---|---|",
-        f"| until every account `running`, all messages stored | {one['sync_s']:.1f} s | "
-        f"{two['sync_s']:.1f} s | **{one['sync_s'] / two['sync_s']:.2f}x** faster |",
-        f"| messages stored per second | {args.accounts * args.messages / one['sync_s']:.0f} | "
-        f"{args.accounts * args.messages / two['sync_s']:.0f} | |",
-        f"| worker RSS per account (idle, all workers summed) | "
-        f"{one['rss_kib_per_account']:.0f} KiB | {two['rss_kib_per_account']:.0f} KiB | "
-        f"total {one['rss_mib']:.0f} / {two['rss_mib']:.0f} MiB |",
-        f"| CPU per account per minute, idle in IDLE | "
-        f"{one['idle_cpu_ms_per_account_min']:.1f} ms | "
-        f"{two['idle_cpu_ms_per_account_min']:.1f} ms | |",
+        "| benchmark | " + " | ".join(f"{r['workers']} worker(s)" for r in rounds) + " | notes |",
+        "|---|" + "---|" * len(rounds) + "---|",
+        row("until every account `running`, all messages stored", lambda r: f"{r['sync_s']:.1f} s"),
+        row("messages stored per second", lambda r: f"{total / r['sync_s']:.0f}"),
+        row(
+            "worker RSS per account (idle, all workers summed)",
+            lambda r: f"{r['rss_kib_per_account']:.0f} KiB (total {r['rss_mib']:.0f} MiB)",
+        ),
+        row(
+            f"CPU per account per minute, idle in IDLE ({args.idle:.0f} s measured)",
+            lambda r: f"{r['idle_cpu_ms_per_account_min']:.1f} ms",
+        ),
     ]
-    latencies = two["new_mail_to_delta_s"]
-    rps = two["api_rps"]
+    last = rounds[-1]
+    for key, what in (
+        (
+            "new_mail_to_delta_s",
+            "new mail to `/delta/longpoll` (API process apart from workers)",
+        ),
+        ("api_to_server_s", "flag set through the API process until the IMAP server shows it"),
+    ):
+        times = last[key]
+        lines.append(
+            f"| {what} | " + " | " * (len(rounds) - 1)
+            + f"median {statistics.median(times):.2f} s, max {max(times):.2f} s "
+            f"({len(times)} samples) | target < 2 s |"
+        )  # fmt: skip
     lines += [
-        f"| new mail to `/delta/longpoll` (API process apart from the workers) | | "
-        f"median {statistics.median(latencies):.2f} s, max {max(latencies):.2f} s | "
-        "target < 2 s |",
-        f"| API `GET /messages?limit=20`, {CLIENTS} client processes | "
-        f"{rps[1]:.0f} req/s (`--workers 1`) | {rps[2]:.0f} req/s (`--workers 2`) | "
-        f"**{rps[2] / rps[1]:.2f}x** |",
+        "",
+        f"API `GET /messages?limit=20` from wrk (1 thread, {CONNECTIONS} connections, "
+        f"{REQUEST_SECONDS:.0f} s each), workers stopped; CPU in cores used during the run:",
+        "",
+        "| `serve --role api` | req/s | engine | PostgreSQL | wrk | req/s per engine core "
+        "| load average (1 min) |",
+        "|---|---|---|---|---|---|---|",
     ]
+    api = last["api"]
+    for n in (1, 2):
+        a = api[n]
+        errors = f" ({'; '.join(a['errors'])})" if a["errors"] else ""
+        lines.append(
+            f"| `--workers {n}` | {a['rps']:.0f}{errors} | {a['cores_engine']:.2f} | "
+            f"{a['cores_postgres']:.2f} | {a['cores_wrk']:.2f} | "
+            f"{a['rps'] / max(a['cores_engine'], 0.01):.0f} | {a['load']:.1f} |"
+        )
+    lines += ["", f"`--workers 2` / `--workers 1`: **{api[2]['rps'] / api[1]['rps']:.2f}x**."]
     return "\n".join(lines)
 
 

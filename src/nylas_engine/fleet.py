@@ -1,8 +1,9 @@
 """A background worker of a fleet (`nylas-engine serve --role worker`, docs/scaling.md).
 
 Workers share nothing but the database. Each one, every `beat` seconds:
-* renews its presence lease `worker:<owner>`; the live presence leases are the fleet;
-* renews the leases of the accounts it syncs, and stops the sync of any it lost;
+* renews its presence lease `worker:<owner>`; the live presence leases are the fleet. Every
+  other lease it holds lives as long as its presence (store/leases.py), so this one-row
+  UPDATE renews them all; it then stops the sync of any account whose lease it lost;
 * takes its fair share of the IMAP accounts, ceil(accounts / live workers): free leases and
   expired ones (a dead worker's, taken over within `ttl` + `beat` seconds), and hands back
   what it holds above its share so that a new worker gets some;
@@ -15,7 +16,9 @@ worker runs a scheduler; mail sent through the API is filed in Sent by the accou
 which runs in the worker holding the account's lease.
 
 Each account's sync runs under its lease (`store.leases.fenced`): a commit after the lease
-was taken over raises `LeaseLost`, and the sync ends without writing.
+was taken over raises `LeaseLost`, and the sync ends without writing. A worker LISTENs for
+the delta log's notifications (store/delta_notify.py), so a change made through any API
+process wakes the sync thread of that account for write-back at once.
 On shutdown the worker stops its syncs and releases its leases, so the others take over at
 their next beat.
 """
@@ -35,6 +38,8 @@ from typing import Any
 from nylas_engine.config import env_number
 from nylas_engine.context import EngineContext
 from nylas_engine.store import leases
+from nylas_engine.store.db import Database
+from nylas_engine.store.delta_notify import DeltaNotifications
 from nylas_engine.store.leases import Lease, account_lease
 
 log = logging.getLogger("nylas_engine.fleet")
@@ -45,18 +50,30 @@ DAV_LEASE = "job:dav"
 
 
 class FencedWorker:
-    """An account's sync thread, bound to the account's lease."""
+    """An account's sync thread, bound to the account's lease, woken by `changes`."""
 
-    def __init__(self, ctx: EngineContext, account_id: int, lease: Lease) -> None:
+    def __init__(
+        self,
+        ctx: EngineContext,
+        account_id: int,
+        lease: Lease,
+        changes: DeltaNotifications | None = None,
+    ) -> None:
         from nylas_engine.sync.worker import AccountWorker
 
         self.lease = lease
-        self.thread = AccountWorker(ctx, account_id)
+        self.changes = changes
+        wake = changes.watch(account_id) if changes is not None else None
+        self.thread = AccountWorker(ctx, account_id, changed=wake)
         run = self.thread.run
 
         def fenced_run() -> None:
-            with leases.fenced(lease):
-                run()
+            try:
+                with leases.fenced(lease):
+                    run()
+            finally:
+                if changes is not None and wake is not None:
+                    changes.unwatch(account_id, wake)
 
         self.thread.run = fenced_run  # type: ignore[method-assign]
 
@@ -70,11 +87,15 @@ class FencedWorker:
 class Fleet:
     def __init__(self, ctx: EngineContext, *, ttl: float | None = None) -> None:
         self.ctx = ctx
+        # The beat has a connection of its own: sync threads busy with initial syncs must
+        # not keep it waiting for one of theirs past the lease's expiry.
+        self.db = Database(ctx.db.url, run_migrations=False, pool_size=1)
         self.ttl = ttl if ttl is not None else env_number(TTL_ENV, DEFAULT_TTL)
         self.beat = self.ttl / 5
         host = socket.gethostname()[:24]
         self.owner = f"{host}:{os.getpid()}:{secrets.token_hex(4)}"
-        self.presence = f"{leases.WORKER_PREFIX}{self.owner}"
+        self.presence: Lease | None = None
+        self.changes: DeltaNotifications | None = None
         self.syncing: dict[int, FencedWorker] = {}
         # Handed back, still finishing: their leases are renewed until the thread ends, then
         # released, so the next owner never overlaps with them.
@@ -90,8 +111,10 @@ class Fleet:
     def start(self) -> Fleet:
         from nylas_engine.send.scheduler import start_outbox
 
-        with self.ctx.db.session() as session:
-            leases.claim(session, self.presence, self.owner, self.ttl)
+        with self.db.session() as session:
+            self.presence = leases.join(session, self.owner, self.ttl)
+        if not self.ctx.db.is_sqlite:
+            self.changes = DeltaNotifications(self.ctx.db.url).start()
         self.outbox = start_outbox(self.ctx)
         self._thread.start()
         return self
@@ -115,13 +138,14 @@ class Fleet:
             self.dav.stop()
         if self.outbox is not None:
             self.outbox.stop()
-        with self.ctx.db.session() as session:
-            for worker in everyone:
-                leases.release(session, worker.lease)
-            for job in (self.webhooks_lease, self.dav_lease):
-                if job is not None:
-                    leases.release(session, job)
-            leases.forget(session, self.presence, self.owner)
+        if self.changes is not None:
+            self.changes.stop()
+        jobs = [job for job in (self.webhooks_lease, self.dav_lease) if job is not None]
+        with self.db.session() as session:
+            leases.release(session, [*(worker.lease for worker in everyone), *jobs])
+            if self.presence is not None:
+                leases.forget(session, self.presence.name, self.owner)
+        self.db.engine.dispose()
 
     # ------------------------------------------------------------------ the beat
 
@@ -138,20 +162,25 @@ class Fleet:
     def turn(self) -> None:
         from nylas_engine.store.sync_status import imap_account_ids
 
-        with self.ctx.db.session() as session:
-            leases.claim(session, self.presence, self.owner, self.ttl)
+        with self.db.session() as session:
             done = [w for w in self.leaving if not w.thread.is_alive()]
-            for worker in done:
-                leases.release(session, worker.lease)
+            leases.release(session, [w.lease for w in done])
             self.leaving = [w for w in self.leaving if w not in done]
-            held = [w.lease for w in [*self.syncing.values(), *self.leaving]]
-            kept = leases.renew_all(session, held, self.owner, self.ttl)
-            lost = [a for a, worker in self.syncing.items() if worker.lease.name not in kept]
+            assert self.presence is not None, "start() joins the fleet"
+            held = leases.beat(session, self.presence, self.ttl)
+            if held is None:  # our presence row was removed: join again, as a newcomer
+                self.presence = leases.join(session, self.owner, self.ttl)
+                held = set()
             accounts = sorted(imap_account_ids(session))
             workers = max(1, len(leases.live_owners(session)))
+        lost = [a for a, worker in self.syncing.items() if worker.lease not in held]
         for account_id in lost:
             log.warning("lost the lease of account %s: another worker syncs it", account_id)
             self.syncing.pop(account_id).stop()
+        if self.webhooks_lease not in held:
+            self.webhooks_lease = None
+        if self.dav_lease not in held:
+            self.dav_lease = None
         for account_id in list(self.syncing.keys() - set(accounts)):  # deleted accounts
             self._hand_back(account_id)
         share = math.ceil(len(accounts) / workers)
@@ -163,28 +192,20 @@ class Fleet:
         self._dav_job()
 
     def _take(self, accounts: list[int], share: int) -> None:
-        now = time.time()
-        with self.ctx.db.session() as session:
-            state = leases.held(session, leases.ACCOUNT_PREFIX)
-        free = [
-            a
-            for a in accounts
-            if a not in self.syncing
-            and (
-                (entry := state.get(account_lease(a))) is None or entry[0] is None or entry[2] < now
-            )
-        ]
+        with self.db.session() as session:
+            busy = leases.taken(session, leases.ACCOUNT_PREFIX)
+        free = [a for a in accounts if a not in self.syncing and account_lease(a) not in busy]
         # Workers look at the free accounts in different orders, so that two starting
         # together mostly claim different ones.
         free.sort(key=lambda a: zlib.crc32(f"{self.owner}:{a}".encode()))
         for account_id in free:
             if len(self.syncing) >= share or self.stopping.is_set():
                 return
-            with self.ctx.db.session() as session:
-                lease = leases.claim(session, account_lease(account_id), self.owner, self.ttl)
+            with self.db.session() as session:
+                lease = leases.claim(session, account_lease(account_id), self.owner)
             if lease is None:
                 continue
-            worker = FencedWorker(self.ctx, account_id, lease)
+            worker = FencedWorker(self.ctx, account_id, lease, self.changes)
             self.syncing[account_id] = worker
             worker.start()
             log.info("syncing account %s (lease generation %s)", account_id, lease.generation)
@@ -198,16 +219,13 @@ class Fleet:
     def _webhook_job(self) -> None:
         from nylas_engine.webhooks.deliver import start_webhooks
 
-        with self.ctx.db.session() as session:
-            if self.webhooks_lease is not None:
-                if not leases.renew(session, self.webhooks_lease, self.ttl):
-                    self.webhooks_lease = None
-            else:
-                self.webhooks_lease = leases.claim(session, WEBHOOKS_LEASE, self.owner, self.ttl)
-        if self.webhooks_lease is None and self.webhooks is not None:
-            self.webhooks.stop()
-            self.webhooks = None
-        elif self.webhooks_lease is not None and self.webhooks is None:
+        if self.webhooks_lease is None:  # while held, renewed with our presence
+            if self.webhooks is not None:  # lost: another worker delivers now
+                self.webhooks.stop()
+                self.webhooks = None
+            with self.db.session() as session:
+                self.webhooks_lease = leases.claim(session, WEBHOOKS_LEASE, self.owner)
+        if self.webhooks_lease is not None and self.webhooks is None:
             self.webhooks = start_webhooks(self.ctx, self.webhooks_lease)
 
     def _dav_job(self) -> None:
@@ -215,14 +233,11 @@ class Fleet:
         `job:dav`; it moves to another within a lease's lifetime when that worker stops."""
         from nylas_engine.dav.worker import start_dav
 
-        with self.ctx.db.session() as session:
-            if self.dav_lease is not None:
-                if not leases.renew(session, self.dav_lease, self.ttl):
-                    self.dav_lease = None
-            else:
-                self.dav_lease = leases.claim(session, DAV_LEASE, self.owner, self.ttl)
-        if self.dav_lease is None and self.dav is not None:
-            self.dav.stop()
-            self.dav = None
-        elif self.dav_lease is not None and self.dav is None:
+        if self.dav_lease is None:
+            if self.dav is not None:
+                self.dav.stop()
+                self.dav = None
+            with self.db.session() as session:
+                self.dav_lease = leases.claim(session, DAV_LEASE, self.owner)
+        if self.dav_lease is not None and self.dav is None:
             self.dav = start_dav(self.ctx)

@@ -2,9 +2,12 @@
 `NOTIFY nylas_delta, '<account id>'` with every row it commits, whichever process wrote it.
 Each API process keeps one connection LISTENing, and a thread hands each notification to the
 `/delta/longpoll` and `/delta/streaming` requests waiting on that account, so they answer
-at once instead of at their next look at the log. A lost connection is made again; the
-requests still look at the log every half second, so nothing depends on a notification
-arriving.
+at once instead of at their next look at the log. A fleet worker (fleet.py) keeps one too:
+its sync threads `watch` their accounts, and a change written through any API process sets
+the thread's event, which starts the write-back. A lost connection is made again, and every
+watcher is woken then (a notification may have been missed meanwhile); the longpolls still
+look at the log every half second and the sync threads at a slower safety-net interval, so
+nothing depends on a notification arriving.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ class DeltaNotifications:
         self._waiters: dict[int, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = (
             defaultdict(set)
         )
+        self._watchers: dict[int, set[threading.Event]] = defaultdict(set)
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._listen, name="delta-listen", daemon=True)
 
@@ -57,11 +61,36 @@ class DeltaNotifications:
                     if not waiting:
                         del self._waiters[account_id]
 
+    def watch(self, account_id: int) -> threading.Event:
+        """An event set whenever a change of the account is committed anywhere (and when
+        the listening connection was made again); the watcher clears it before it looks."""
+        event = threading.Event()
+        with self._lock:
+            self._watchers[account_id].add(event)
+        return event
+
+    def unwatch(self, account_id: int, event: threading.Event) -> None:
+        with self._lock:
+            watching = self._watchers.get(account_id)
+            if watching is not None:
+                watching.discard(event)
+                if not watching:
+                    del self._watchers[account_id]
+
     def _wake(self, account_id: int) -> None:
         with self._lock:
             waiting = list(self._waiters.get(account_id, ()))
+            watching = list(self._watchers.get(account_id, ()))
         for loop, event in waiting:
             loop.call_soon_threadsafe(event.set)
+        for watcher in watching:
+            watcher.set()
+
+    def _wake_watchers(self) -> None:
+        with self._lock:
+            everyone = [event for events in self._watchers.values() for event in events]
+        for event in everyone:
+            event.set()
 
     def _listen(self) -> None:
         import psycopg
@@ -70,6 +99,7 @@ class DeltaNotifications:
             try:
                 with psycopg.connect(self.dsn, autocommit=True) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
+                    self._wake_watchers()  # whatever came while we were not listening
                     while not self.stopping.is_set():
                         for note in conn.notifies(timeout=1.0):
                             if note.payload.isdigit():

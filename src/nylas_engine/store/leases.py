@@ -1,9 +1,14 @@
 """Leases: what one worker of a fleet owns for a while (an account to sync, a job to run).
 
-A lease is a row `(name, owner, generation, expires_at)`. It is claimed with a compare-and-set
-UPDATE that succeeds only when the row is free, expired, or already the claimer's; every change
-of owner adds one to `generation`. The owner renews it (heartbeats) well before `expires_at`;
-a worker that dies stops renewing, and another takes the lease once it has expired.
+A lease is a row `(name, owner, generation, expires_at)`. A worker's presence lease
+`worker:<owner>` carries an expiry, which the worker pushes forward at every beat. Every
+other lease (`account:<id>`, `job:<name>`) lives as long as its owner's presence: it is live
+while `worker:<owner>` is unexpired. So a beat renews everything a worker holds by writing one
+row, however many accounts it syncs (docs/scaling.md, capacity model).
+
+A lease is claimed with a compare-and-set UPDATE that succeeds only when the row is free, its
+owner's presence has expired, or it is already the claimer's; every change of owner adds one
+to `generation`. A worker that dies stops renewing its presence, and others take its leases.
 
 Fencing: a worker that was too slow to renew may still be running when its lease is taken.
 Its writes must not land. The thread that works under a lease binds it (`fenced`); then
@@ -18,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,14 +31,18 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Float,
+    Index,
     MetaData,
     String,
     Table,
     case,
     delete,
     event,
+    exists,
     insert,
+    literal,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.orm import Session
@@ -45,6 +54,7 @@ leases = Table(
     Column("owner", String(64)),
     Column("generation", BigInteger, nullable=False),
     Column("expires_at", Float, nullable=False),
+    Index("ix_leases_owner", "owner"),  # a beat reads a worker's leases (migration 0023)
 )
 
 WORKER_PREFIX = "worker:"  # a live worker's own lease: its presence in the fleet
@@ -83,21 +93,42 @@ def _ensure_row(session: Session, name: str) -> None:
         )
 
 
-def claim(session: Session, name: str, owner: str, ttl: float) -> Lease | None:
-    """Take `name` for `ttl` seconds if it is free, expired or ours (then it is renewed);
-    None if another live owner holds it."""
-    now = time.time()
+def _owner_alive(now: float) -> Any:
+    """SQL: the row's owner has an unexpired presence lease."""
+    presence = leases.alias("presence")
+    return exists().where(
+        presence.c.name == literal(WORKER_PREFIX, String) + leases.c.owner,
+        presence.c.expires_at >= now,
+    )
+
+
+def join(session: Session, owner: str, ttl: float) -> Lease:
+    """Enter the fleet: the presence lease `worker:<owner>`, live for `ttl` seconds."""
+    name = f"{WORKER_PREFIX}{owner}"
+    _ensure_row(session, name)
+    generation = session.execute(
+        update(leases)
+        .where(leases.c.name == name)
+        .values(owner=owner, expires_at=time.time() + ttl)
+        .returning(leases.c.generation)
+    ).scalar_one()
+    return Lease(name, owner, int(generation))
+
+
+def claim(session: Session, name: str, owner: str) -> Lease | None:
+    """Take `name` if it is free, its owner's presence has expired, or it is ours; it then
+    lives as long as our presence. None if another live worker holds it."""
     _ensure_row(session, name)
     same = leases.c.owner == owner
     generation = session.execute(
         update(leases)
         .where(
             leases.c.name == name,
-            same | leases.c.owner.is_(None) | (leases.c.expires_at < now),
+            same | leases.c.owner.is_(None) | ~_owner_alive(time.time()),
         )
         .values(
             owner=owner,
-            expires_at=now + ttl,
+            expires_at=0.0,  # unused: the owner's presence says how long it lasts
             # the same owner keeps its generation; a new owner makes the next one
             generation=case((same, leases.c.generation), else_=leases.c.generation + 1),
         )
@@ -106,34 +137,42 @@ def claim(session: Session, name: str, owner: str, ttl: float) -> Lease | None:
     return None if generation is None else Lease(name, owner, int(generation))
 
 
-def renew(session: Session, lease: Lease, ttl: float) -> bool:
-    """Extend a lease we hold; False if it was taken over meanwhile."""
-    result = session.execute(
+def beat(session: Session, presence: Lease, ttl: float) -> set[Lease] | None:
+    """A worker's heartbeat: renew its presence, and so every lease it holds, with one
+    UPDATE of one row. Returns the leases it holds now (those taken over while it was too
+    slow to renew are missing); None if its presence row is gone."""
+    renewed = session.execute(
         update(leases)
-        .where(*_held(lease))
+        .where(leases.c.name == presence.name, leases.c.owner == presence.owner)
         .values(expires_at=time.time() + ttl)
         .returning(leases.c.name)
-    )
-    return result.first() is not None
-
-
-def renew_all(session: Session, held: list[Lease], owner: str, ttl: float) -> set[str]:
-    """Extend many leases of one owner in one UPDATE; the names still held."""
-    if not held:
-        return set()
+    ).first()
+    if renewed is None:
+        return None
     rows = session.execute(
-        update(leases)
-        .where(leases.c.owner == owner, leases.c.name.in_([lease.name for lease in held]))
-        .values(expires_at=time.time() + ttl)
-        .returning(leases.c.name, leases.c.generation)
+        select(leases.c.name, leases.c.generation).where(
+            leases.c.owner == presence.owner, leases.c.name != presence.name
+        )
     )
-    generations = {lease.name: lease.generation for lease in held}
-    return {name for name, generation in rows if generations[name] == generation}
+    return {Lease(name, presence.owner, int(generation)) for name, generation in rows}
 
 
-def release(session: Session, lease: Lease) -> None:
-    """Give a lease up (shutdown, or a share handed to a new worker): free at once."""
-    session.execute(update(leases).where(*_held(lease)).values(owner=None, expires_at=0.0))
+def release(session: Session, held: Iterable[Lease]) -> None:
+    """Give leases up (shutdown, or a share handed to a new worker): free at once. One
+    UPDATE; a lease taken over meanwhile stays with its new owner."""
+    held = list(held)
+    exact = [(lease.name, lease.generation) for lease in held]
+    owners = {lease.owner for lease in held}
+    if not exact:
+        return
+    session.execute(
+        update(leases)
+        .where(
+            leases.c.owner.in_(owners),
+            tuple_(leases.c.name, leases.c.generation).in_(exact),
+        )
+        .values(owner=None, expires_at=0.0)
+    )
 
 
 def forget(session: Session, name: str, owner: str) -> None:
@@ -151,14 +190,16 @@ def live_owners(session: Session, prefix: str = WORKER_PREFIX) -> list[str]:
     return [name for (name,) in rows]
 
 
-def held(session: Session, prefix: str) -> dict[str, tuple[str | None, int, float]]:
-    """Every lease under `prefix`: name → (owner, generation, expires_at)."""
+def taken(session: Session, prefix: str) -> set[str]:
+    """Names of the leases under `prefix` that a live worker holds."""
     rows = session.execute(
-        select(leases.c.name, leases.c.owner, leases.c.generation, leases.c.expires_at).where(
-            leases.c.name.startswith(prefix)
+        select(leases.c.name).where(
+            leases.c.name.startswith(prefix),
+            leases.c.owner.is_not(None),
+            _owner_alive(time.time()),
         )
     )
-    return {name: (owner, int(gen), float(exp)) for name, owner, gen, exp in rows}
+    return {name for (name,) in rows}
 
 
 def check(session: Session, lease: Lease) -> None:

@@ -13,7 +13,10 @@ brings a full pass at once. A full pass over every folder still runs each poll i
 (`NYLAS_ENGINE_SYNC_POLL`, 60 s).
 Between passes it writes changes made through the API back (`writeback.py`; a write-back
 that finds messages gone from where they were asks for a full pass at once) and files mail
-sent through the API in Sent a few seconds after sending.
+sent through the API in Sent a few seconds after sending. It looks at the delta log for
+such changes every second, or, in a fleet worker on PostgreSQL (fleet.py), when the log's
+notification for the account wakes it (`changed`, store/delta_notify.py; and every
+`WRITEBACK_LOOK` seconds as a safety net).
 
 Failures never end the thread: a refused login sets sync_state `invalid` and retries
 slowly (at once when the account's credentials change), a network problem sets `connerror`
@@ -69,6 +72,7 @@ IDLE_RENEW = 25 * 60  # RFC 2177: re-issue IDLE before the server's 30-minute ti
 RETRY_ENV = "NYLAS_ENGINE_SYNC_RETRY"
 RETRY_FIRST, RETRY_MAX = 5.0, 300.0  # backoff after a connection failure, doubling
 AUTH_RETRY = 600.0
+WRITEBACK_LOOK = 300.0  # seconds between looks at the delta log when notifications wake us
 
 
 class AccountWorker(threading.Thread):
@@ -78,8 +82,12 @@ class AccountWorker(threading.Thread):
         account_id: int,
         poll: float | None = None,
         check: float | None = None,
+        changed: threading.Event | None = None,
     ) -> None:
         super().__init__(name=f"sync-{account_id}", daemon=True)
+        # Set when the account's delta log grows (store/delta_notify.py); None: look each time
+        self.changed = changed
+        self._next_look = 0.0
         self.ctx = ctx
         self.account_id = account_id
         self.poll = poll if poll is not None else env_number(POLL_ENV, DEFAULT_POLL)
@@ -177,13 +185,15 @@ class AccountWorker(threading.Thread):
                 next_pass, next_check, time.monotonic() + IDLE_RENEW, self._sent_due(writeback)
             )
             if can_idle and inbox is not None:
-                if self._idle(client, wake, writeback) == "server":
+                outcome = self._idle(client, wake, writeback)
+                if outcome == "server":
                     next_check = 0.0  # a folder changed: look now
+                local = outcome == "local"
             else:
-                self._wait(wake, writeback)
+                local = self._wait(wake, writeback)
             if self.stopping.is_set():
                 return
-            if writeback.pending():
+            if local or self._api_changed(writeback):
                 in_inbox = False
                 if self._write_back(sync, client, writeback):
                     next_pass = 0.0
@@ -286,18 +296,32 @@ class AccountWorker(threading.Thread):
                 )
                 if quick_empty > 50:
                     raise ServerUnreachable("the IMAP connection was closed")
-                if writeback.pending():
+                if self._api_changed(writeback):
                     return "local"
             return None
         finally:
             with contextlib.suppress(*NETWORK_ERRORS, REFUSED):
                 client.idle_done()
 
-    def _wait(self, until: float, writeback: WriteBack) -> None:
-        """Without IDLE: sleep until the next pass, waking for API changes to write back."""
+    def _wait(self, until: float, writeback: WriteBack) -> bool:
+        """Without IDLE: sleep until the next pass; True when API changes wait to be
+        written back."""
         while not self.stopping.wait(1.0) and time.monotonic() < until:
-            if writeback.pending():
-                return
+            if self._api_changed(writeback):
+                return True
+        return False
+
+    def _api_changed(self, writeback: WriteBack) -> bool:
+        """Whether changes made through the API wait to be written back. With notifications
+        (`changed`) the delta log is read only when one came, a refused write is due, or
+        every WRITEBACK_LOOK seconds; without them, at every call (once a second)."""
+        if self.changed is None:
+            return writeback.pending()
+        if self.changed.is_set() or time.monotonic() >= self._next_look:
+            self.changed.clear()  # before the look: a change committed after it sets it again
+            self._next_look = time.monotonic() + WRITEBACK_LOOK
+            return writeback.pending()
+        return writeback.refusals.due()
 
     # ------------------------------------------------------------------ failures
 
