@@ -54,7 +54,7 @@ leases = Table(
     Column("owner", String(64)),
     Column("generation", BigInteger, nullable=False),
     Column("expires_at", Float, nullable=False),
-    Index("ix_leases_owner", "owner"),  # a beat reads a worker's leases (migration 0023)
+    Index("ix_leases_owner", "owner"),  # a beat reads a worker's leases (migration 0021)
 )
 
 WORKER_PREFIX = "worker:"  # a live worker's own lease: its presence in the fleet

@@ -1,14 +1,14 @@
 """Leases live as long as their owner's presence (store/leases.py): a worker's beat reads
 the leases it owns, so they are indexed by owner.
 
-Revision ID: 0023
-Revises: 0019
+Revision ID: 0021
+Revises: 0020
 Create Date: 2026-12-06
 """
 from alembic import op
 
-revision = "0023"
-down_revision = "0019"
+revision = "0021"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
