@@ -149,7 +149,7 @@ class AccountWorker(threading.Thread):
         next_pass = time.monotonic() + self.poll
         if self._write_back(sync, client, writeback):
             next_pass = 0.0
-        inbox = sync.folder_by_role("inbox")
+        inbox = sync.watched_folder()
         can_idle = inbox is not None and b"IDLE" in set(client.capabilities())
         # With NOTIFY, IDLE also hears of changes in the other folders: the timed check is
         # only a safety net then.
