@@ -442,6 +442,7 @@ class FolderSync:
                 new_by_copy[key] = len(new)
             targets.append(len(new))
             categories = [category]
+            labels = gm.labels if gm is not None else []
             if gm is not None and self.labels is not None:
                 ids = self.labels.categories(gm.labels) - {category.id}
                 categories += [c for i in sorted(ids) if (c := session.get(Category, i))]
@@ -452,8 +453,9 @@ class FolderSync:
                     categories=categories,
                     unread=SEEN not in item.flags,
                     starred=FLAGGED in item.flags,
-                    is_sent=category.name == "sent" or "\\Sent" in (gm.labels if gm else ()),
-                    is_draft=category.name == "drafts",  # another client's: see sync/drafts.py
+                    is_sent=category.name == "sent" or "\\Sent" in labels,
+                    # another client's: see sync/drafts.py
+                    is_draft=category.name == "drafts" or "\\Draft" in labels,
                     gm_thrid=gm.thrid if gm is not None else None,
                 )
             )

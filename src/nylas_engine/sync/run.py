@@ -273,6 +273,15 @@ class AccountSync:
     def folder_by_role(self, role: str) -> SyncedFolder | None:
         return next((f for f in self.folders if f.role == role), None)
 
+    def folder_for(self, remote_name: str) -> SyncedFolder | None:
+        """The synced folder that holds the messages of the folder of that name: itself, or
+        on Gmail All Mail for a label's folder (Sent, Drafts: a message Gmail filed there
+        itself is linked when All Mail is synced). None for a folder the sync doesn't know."""
+        found = next((f for f in self.folders if f.remote_name == remote_name), None)
+        if found is None and self.gmail and self.listed and remote_name in self.listed:
+            found = self.folder_by_role("all")
+        return found
+
     def watched_folder(self) -> SyncedFolder | None:
         """The folder IDLE watches: the inbox, or on Gmail All Mail (the inbox's messages
         are there, and the inbox is not synced on its own)."""

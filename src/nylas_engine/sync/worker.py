@@ -256,7 +256,7 @@ class AccountWorker(threading.Thread):
 
     def _sync_named(self, sync: AccountSync, client: IMAPClient, remote_name: str) -> bool:
         """Sync the folder of that name if the sync knows it (False if not, yet)."""
-        folder = next((f for f in sync.folders if f.remote_name == remote_name), None)
+        folder = sync.folder_for(remote_name)
         if folder is None:
             return False
         sync.sync_folder_or_skip(client, folder)
