@@ -153,3 +153,27 @@ def test_a_server_without_the_extensions_is_not_asked_for_them(dovecot: Dovecot)
 
     with dovecot.client(*dovecot.new_user()) as plain:
         assert not gmail.offered(plain.capabilities())
+
+
+def test_an_account_synced_before_as_copies_moves_to_gmail_labels(gmail, offline_engine) -> None:
+    # Synced first straight from Dovecot (no X-GM-EXT-1): a UID per label folder.
+    user, password = _mailbox(gmail)
+    gmail.add(user, password, samples.plain("Budget", user), ["\\Inbox", "Work"])
+    account = offline_engine.add_imap_account(gmail.dovecot, user, password, "--labels")
+    offline_engine.cli("sync", account["id"], "--once", "--json")
+    with offline_engine.client(account["id"]) as api:
+        budget = _by_subject(api)["Budget"]
+    assert linked_folders(offline_engine, budget["id"]) == [ALL_MAIL, "INBOX", "Work"]
+
+    # The same mailbox, now with Gmail's extensions (as after an upgrade of the engine).
+    from nylas_engine.store.models import Account
+
+    with offline_engine.db.session() as session:
+        stored = session.query(Account).filter_by(public_id=account["id"]).one()
+        stored.imap_port = gmail.imap_port
+    offline_engine.cli("sync", account["id"], "--once", "--json")
+    with offline_engine.client(account["id"]) as api:
+        after = _by_subject(api)
+        assert list(after) == ["Budget"] and after["Budget"]["id"] == budget["id"]
+        assert _labels(after["Budget"]) == ["Work", "all", "inbox"]
+    assert linked_folders(offline_engine, budget["id"]) == [ALL_MAIL]

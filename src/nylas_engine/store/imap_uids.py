@@ -157,12 +157,22 @@ def by_gm_msgid(session: Session, account: Account, msgids: Iterable[int]) -> di
     return found
 
 
-def labels_in_folder(session: Session, category_id: int) -> dict[int, list[str]]:
-    """{uid: X-GM-LABELS as last reported} of a Gmail folder's UIDs."""
+def labels_in_folder(session: Session, category_id: int) -> dict[int, list[str] | None]:
+    """{uid: X-GM-LABELS as last reported, None if never} of a Gmail folder's UIDs."""
     rows = session.execute(
         select(ImapUid.uid, ImapUid.labels).where(ImapUid.category_id == category_id)
     )
-    return {uid: list(labels or []) for uid, labels in rows}
+    return {uid: list(labels) if labels is not None else None for uid, labels in rows}
+
+
+def has_unlabelled(session: Session, category_id: int) -> bool:
+    """Whether a Gmail folder has UIDs synced without their X-GM-LABELS."""
+    found = session.scalar(
+        select(ImapUid.id)
+        .where(ImapUid.category_id == category_id, ImapUid.labels.is_(None))
+        .limit(1)
+    )
+    return found is not None
 
 
 def find_copy(

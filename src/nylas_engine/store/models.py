@@ -309,7 +309,7 @@ class ImapUid(Base):
     # Gmail (X-GM-EXT-1) only, else NULL: the message's X-GM-MSGID, and its X-GM-LABELS as
     # the server last reported them (what the write-back compares the API's labels with).
     gm_msgid: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    labels: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    labels: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     __table_args__ = (
         UniqueConstraint("category_id", "uid", name="uq_imap_uids_folder_uid"),
         Index("ix_imap_uids_message", "message_id"),

@@ -261,7 +261,7 @@ class FolderSync:
     def _flag_changes(self, local: dict[int, list[str]], known_modseq: int | None) -> int:
         changed: dict[int, Changed] = {}
         items = ["FLAGS"]
-        local_labels: dict[int, list[str]] | None = None
+        local_labels: dict[int, list[str] | None] | None = None
         if self.labels is not None:  # Gmail: a label change is a change like a flag's
             items.append("X-GM-LABELS")
             with self.db.session() as session:
@@ -280,7 +280,7 @@ class FolderSync:
     def _changed_flags(
         fetched: dict[int, dict[bytes, Any]],
         local: dict[int, list[str]],
-        local_labels: dict[int, list[str]] | None = None,
+        local_labels: dict[int, list[str] | None] | None = None,
     ) -> dict[int, Changed]:
         """The fetched UIDs we hold whose flags (or Gmail labels, given `local_labels`)
         differ: uid -> (flags, MODSEQ item, labels or None)."""

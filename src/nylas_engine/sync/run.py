@@ -19,6 +19,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 
 from imapclient import IMAPClient
+from sqlalchemy.orm import Session
 
 from nylas_engine.context import EngineContext
 from nylas_engine.oauth.tokens import TOKENS, TokenError
@@ -131,6 +132,7 @@ class AccountSync:
             if self.gmail:  # every message is in one of these; the other folders are labels
                 self.folders = [f for f in self.folders if f.role in gmail.SYNCED_ROLES]
                 self.labels = label_map(session, self.account_id)
+                _leave_copies(session, [c.id for _, c in pairs], self.folders)
             gone_ids = [c.id for c in gone]
             synced = imap_uids.count_for_account(session, self.account_id)
         progress = Progress(folders_total=len(self.folders), listeners=self.listeners)
@@ -301,3 +303,19 @@ class AccountSync:
                 if category is not None:
                     remove_category(session, category)
         return removed
+
+
+def _leave_copies(session: Session, category_ids: list[int], synced: list[SyncedFolder]) -> None:
+    """A Gmail account synced before the engine used Gmail's extensions has a UID per label
+    folder: those go (the labels come from X-GM-LABELS now), and a synced folder whose UIDs
+    have no labels yet is read whole on its next sync (its flags and labels, not just the
+    changes since its last MODSEQ). Nothing to do once done."""
+    kept = {f.category_id for f in synced}
+    for category_id in category_ids:
+        if category_id not in kept and (rows := imap_uids.in_folder(session, category_id)):
+            imap_uids.detach(session, rows)
+    for category_id in kept:
+        if imap_uids.has_unlabelled(session, category_id):
+            category = session.get(Category, category_id)
+            if category is not None:
+                category.highestmodseq = None
