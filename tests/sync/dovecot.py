@@ -141,6 +141,7 @@ class Dovecot:
         separator: str | None = None,
         acl: str | None = None,
         introspection_url: str | None = None,
+        special_folders: dict[str, str] | None = None,
     ) -> None:
         self._made_dir = base_dir is None
         self.dir = Path(base_dir or tempfile.mkdtemp(prefix="dovecot-"))
@@ -164,6 +165,8 @@ class Dovecot:
         # An OAuth 2.0 introspection endpoint (RFC 7662): logins with XOAUTH2/OAUTHBEARER
         # are then checked against it (passdb oauth2), besides the passwords.
         self.introspection_url = introspection_url
+        # The folders every mailbox has, with their SPECIAL-USE flag (RFC 6154).
+        self.special_folders = SPECIAL_FOLDERS if special_folders is None else special_folders
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -178,7 +181,10 @@ class Dovecot:
             uid, gid = os.geteuid(), os.getegid()
             internal_user = login_user = pwd.getpwuid(uid).pw_name
             internal_group = grp.getgrgid(gid).gr_name
-        mailboxes = "".join(MAILBOX.format(name=n, flag=f) for n, f in SPECIAL_FOLDERS.items())
+        mailboxes = "".join(
+            MAILBOX.format(name=f'"{n}"' if " " in n else n, flag=f)
+            for n, f in self.special_folders.items()
+        )
         extra = f"imap_capability = {self.capabilities}\n" if self.capabilities else ""
         if self.acl is not None:
             acl_file = self.dir / "global-acl"

@@ -13,6 +13,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -549,3 +550,43 @@ def test_oauthbearer_where_the_server_offers_only_that(
         )  # fmt: skip
         check_smtp(settings, MailCredentials("", None, grant))
         assert smtp.oauth_users == [email]
+
+
+def _asked_scopes(engine: LocalEngine, app: dict[str, str], redirect_uri: str) -> set[str]:
+    """The scopes hosted sign-in with Google asks the provider for (its authorize redirect)."""
+    start = httpx.get(
+        engine.url + "/oauth/provider/start",
+        params={
+            "provider": "google",
+            "client_id": app["client_id"],
+            "redirect_uri": redirect_uri,
+            "response_type": "code",
+        },
+        timeout=30,
+    )
+    assert start.status_code == 303, start.text
+    query = parse_qs(urlsplit(start.headers["location"]).query)
+    return set(query["scope"][0].split())
+
+
+def test_calendar_and_contacts_scopes_are_asked_only_where_the_operator_enables_them(
+    tmp_path: Any, engine: LocalEngine, provider: OAuthServer
+) -> None:
+    calendar = "https://www.googleapis.com/auth/calendar"
+    contacts = "https://www.googleapis.com/auth/carddav"
+    app = engine.create_app("Mail only", redirect_uri="https://app.example/cb")
+    plain = _asked_scopes(engine, app, "https://app.example/cb")
+    assert "https://mail.google.com/" in plain
+    assert calendar not in plain and contacts not in plain
+
+    env = {
+        **provider.env("google", provider.add_client(["loopback"])),
+        "NYLAS_ENGINE_GOOGLE_CALENDAR": "1",
+        "NYLAS_ENGINE_GOOGLE_CONTACTS": "yes",
+        "NYLAS_ENGINE_MICROSOFT_CALENDAR": "1",  # no CalDAV at Microsoft: ignored
+        "NYLAS_ENGINE_SYNC": "0",
+    }
+    with LocalEngine(tmp_path, auth="token", env=env) as dav_engine:
+        dav_app = dav_engine.create_app("Mail and calendar", redirect_uri="https://app.example/cb")
+        asked = _asked_scopes(dav_engine, dav_app, "https://app.example/cb")
+    assert asked == plain | {calendar, contacts}

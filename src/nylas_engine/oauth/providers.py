@@ -7,10 +7,12 @@ Everything comes from the environment, `NYLAS_ENGINE_<PROVIDER>_<SETTING>`:
 
     NYLAS_ENGINE_GOOGLE_CLIENT_ID, NYLAS_ENGINE_GOOGLE_CLIENT_SECRET,
     NYLAS_ENGINE_GOOGLE_AUTHORIZATION_URL, _TOKEN_URL, _USERINFO_URL, _SCOPES (space-separated),
-    _IMAP (host:port), _SMTP (host:port), _SECURITY (tls|starttls|plain, for both)
+    _IMAP (host:port), _SMTP (host:port), _SECURITY (tls|starttls|plain, for both),
+    _CALENDAR, _CONTACTS (1: hosted sign-in also asks for the calendar / contacts scopes)
 
-and the same with MICROSOFT. Endpoint and server settings are the operator's only: a caller
-of the API never chooses where the engine sends a client secret or a refresh token.
+and the same with MICROSOFT (where _CALENDAR and _CONTACTS add nothing: see
+`CALENDAR_SCOPES`). Endpoint and server settings are the operator's only: a caller of the API
+never chooses where the engine sends a client secret or a refresh token.
 """
 
 from __future__ import annotations
@@ -23,6 +25,14 @@ MICROSOFT = "microsoft"
 # What the API calls them (`provider` on accounts and in native auth).
 API_NAMES = {GOOGLE: "gmail", MICROSOFT: "office365"}
 FROM_API_NAME = {"gmail": GOOGLE, "google": GOOGLE, "office365": MICROSOFT, "microsoft": MICROSOFT}
+# What the operator may add to the mail scopes (`_CALENDAR`, `_CONTACTS`), for the CalDAV and
+# CardDAV access that follows the mail. Google's CalDAV and CardDAV endpoints take these.
+# Microsoft 365 has no CalDAV or CardDAV (its calendars and contacts are Graph's and EWS's),
+# and its token endpoint issues a token for one resource only: Graph scopes asked next to
+# the Outlook IMAP/SMTP ones would break every refresh of the mail token. So none for it.
+CALENDAR_SCOPES = {GOOGLE: ("https://www.googleapis.com/auth/calendar",)}
+CONTACTS_SCOPES = {GOOGLE: ("https://www.googleapis.com/auth/carddav",)}
+TRUE = ("1", "true", "yes", "on")
 
 
 @dataclass(frozen=True)
@@ -107,8 +117,11 @@ def provider(name: str, environ: dict[str, str] | None = None) -> Provider:
     for key in ("client_id", "client_secret", "authorization_url", "token_url", "userinfo_url"):
         if value := get(key.upper()):
             changes[key] = value
-    if scopes := get("SCOPES"):
-        changes["scopes"] = tuple(scopes.split())
+    scopes = tuple(get("SCOPES").split()) or base.scopes
+    for key, extra in (("CALENDAR", CALENDAR_SCOPES), ("CONTACTS", CONTACTS_SCOPES)):
+        if get(key).lower() in TRUE:  # ignored for a provider without them (see above)
+            scopes += tuple(s for s in extra.get(base.name, ()) if s not in scopes)
+    changes["scopes"] = scopes
     if imap := get("IMAP"):
         changes["imap"] = _host_port(imap, base.imap)
     if smtp := get("SMTP"):

@@ -1,8 +1,9 @@
 """The `ImapUid` rows: which server UID of which folder holds which message, and what the
 store does when UIDs come and go (the sync's queries; sync/ speaks IMAP, this module SQL).
 
-A message's categories are always exactly the folders it has a UID in (`reset_folders`); a
-synced message left in no folder at the end of a full pass is deleted (`delete_orphans`).
+A message's categories are always exactly the folders it has a UID in (`reset_folders`), and
+on Gmail the labels those UIDs carry (X-GM-LABELS, `store.gmail_labels`); a synced message
+left in no folder at the end of a full pass is deleted (`delete_orphans`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from sqlalchemy import exists, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from nylas_engine.search.index import remove_message
+from nylas_engine.store.gmail_labels import LabelMap, label_map
 from nylas_engine.store.mail import refresh_thread
 from nylas_engine.store.models import (
     Account,
@@ -134,6 +136,45 @@ def known_message_ids(
     return {r for r in rows if r}
 
 
+def by_gm_msgid(session: Session, account: Account, msgids: Iterable[int]) -> dict[int, Message]:
+    """{X-GM-MSGID: live message} of those Gmail message ids the account holds a UID of:
+    Gmail's identity of a message, the same in every folder (sync/gmail.py)."""
+    wanted = sorted(set(msgids))
+    found: dict[int, Message] = {}
+    for start in range(0, len(wanted), 400):
+        rows = session.execute(
+            select(ImapUid.gm_msgid, Message)
+            .join(Message, Message.id == ImapUid.message_id)
+            .where(
+                ImapUid.account_id == account.id,
+                ImapUid.gm_msgid.in_(wanted[start : start + 400]),
+                Message.deleted_at.is_(None),
+            )
+        )
+        for msgid, message in rows:
+            if msgid is not None:
+                found.setdefault(msgid, message)
+    return found
+
+
+def labels_in_folder(session: Session, category_id: int) -> dict[int, list[str] | None]:
+    """{uid: X-GM-LABELS as last reported, None if never} of a Gmail folder's UIDs."""
+    rows = session.execute(
+        select(ImapUid.uid, ImapUid.labels).where(ImapUid.category_id == category_id)
+    )
+    return {uid: list(labels) if labels is not None else None for uid, labels in rows}
+
+
+def has_unlabelled(session: Session, category_id: int) -> bool:
+    """Whether a Gmail folder has UIDs synced without their X-GM-LABELS."""
+    found = session.scalar(
+        select(ImapUid.id)
+        .where(ImapUid.category_id == category_id, ImapUid.labels.is_(None))
+        .limit(1)
+    )
+    return found is not None
+
+
 def find_copy(
     session: Session, account: Account, message_id: str | None, sha256: str
 ) -> Message | None:
@@ -178,21 +219,30 @@ def detach(session: Session, rows: list[ImapUid]) -> int:
 
 
 def reset_folders(session: Session, message_ids: Iterable[int]) -> int:
-    """Set each message's folders to exactly those the engine knows a UID of it in (the
-    server's word, over any change made through the API). Returns how many changed."""
+    """Set each message's folders to exactly those the engine knows a UID of it in, and on
+    Gmail the labels those UIDs carry (the server's word, over any change made through the
+    API). Returns how many changed."""
     changed = 0
+    labels: LabelMap | None = None
     for message_id in message_ids:
         message = session.get(Message, message_id)
         if message is None or message.deleted_at is not None:
             continue
-        folders = list(
-            session.scalars(
-                select(Category)
-                .join(ImapUid, ImapUid.category_id == Category.id)
-                .where(ImapUid.message_id == message_id)
-                .order_by(ImapUid.id)
-            )
-        )
+        rows = session.execute(
+            select(Category, ImapUid.labels)
+            .join(ImapUid, ImapUid.category_id == Category.id)
+            .where(ImapUid.message_id == message_id)
+            .order_by(ImapUid.id)
+        ).all()
+        folders = list(dict.fromkeys(category for category, _ in rows))
+        if any(row_labels is not None for _, row_labels in rows):
+            if labels is None:
+                labels = label_map(session, message.account_id)
+            ids = {c.id for c in folders}
+            for _, row_labels in rows:
+                ids |= labels.categories(row_labels)
+            extra = ids - {c.id for c in folders}
+            folders += [c for c in (session.get(Category, i) for i in sorted(extra)) if c]
         if {c.id for c in folders} != {c.id for c in message.categories}:
             message.categories = folders
             changed += 1 if folders else 0  # one in no folder is counted if deleted

@@ -119,6 +119,7 @@ class NewMessage:
     is_sent: bool = False
     is_draft: bool = False
     public_id: str | None = None  # given when the caller must name it before it is stored
+    gm_thrid: int | None = None  # Gmail's thread id (X-GM-THRID): it alone decides the thread
 
 
 def ingest_message(
@@ -153,6 +154,7 @@ class _Row:
     thread: Thread | None = None
     id: int | None = None
     deleted_at: int | None = None
+    gm_thrid: int | None = None
 
     @property
     def subject(self) -> str:
@@ -186,14 +188,14 @@ def ingest_messages(
     # The files are written while the rows are built and stored; all are on disk when the
     # block ends, before the caller can commit.
     with blobs.batch() as files, session.no_autoflush:
-        threader = Threader(session, account, parsed)
+        threader = Threader(session, account, parsed, [item.gm_thrid for item in batch])
         rows = [
             _new_row(session, files, account, item, message_parsed, defaults)
             for item, message_parsed in zip(batch, parsed, strict=True)
         ]
         # Oldest first, so a reply in the same batch finds its parent's thread.
         for row in sorted(rows, key=lambda r: r.date):
-            threader.place(row, row.parsed)
+            threader.place(row, row.parsed, row.gm_thrid)
         session.flush()  # the threads this batch changed (logged by the flush hooks)
         _insert_threads(session, account, threader.created)
         _insert(session, account, rows)
@@ -258,6 +260,7 @@ def _insert_threads(session: Session, account: Account, threads: list[Thread]) -
         "last_sent_ts",
         "version",
         "created_at",
+        "gm_thrid",
     ]
     ids = _insert_rows(
         session, Thread, [{name: getattr(thread, name) for name in columns} for thread in threads]
@@ -363,6 +366,7 @@ def _new_row(
         },
         categories=list(categories),
         parsed=parsed,
+        gm_thrid=item.gm_thrid,
     )
     for part in parsed.attachments:
         if part.sha256 is not None:

@@ -169,12 +169,15 @@ class Thread(PublicIdMixin, Base):
     version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
     deleted_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Gmail's X-GM-THRID: its messages are the ones Gmail threads together (sync/gmail.py).
+    gm_thrid: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     # Loaded on access only: pages of threads render from `ThreadSummary`, and the few
     # writers that walk a thread's messages ask for them (store/loading.py).
     messages: Mapped[list[Message]] = relationship(back_populates="thread", order_by="Message.date")
     __table_args__ = (
         Index("ix_threads_account_last", "account_id", "last_message_ts"),
         Index("ix_threads_subject", "account_id", "subject_key"),
+        Index("ix_threads_gm_thrid", "account_id", "gm_thrid"),
     )
 
 
@@ -303,9 +306,14 @@ class ImapUid(Base):
     uid: Mapped[int] = mapped_column(BigInteger)
     flags: Mapped[list[Any]] = mapped_column(JSON, default=list)
     modseq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Gmail (X-GM-EXT-1) only, else NULL: the message's X-GM-MSGID, and its X-GM-LABELS as
+    # the server last reported them (what the write-back compares the API's labels with).
+    gm_msgid: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    labels: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     __table_args__ = (
         UniqueConstraint("category_id", "uid", name="uq_imap_uids_folder_uid"),
         Index("ix_imap_uids_message", "message_id"),
+        Index("ix_imap_uids_gm_msgid", "account_id", "gm_msgid"),
     )
 
 

@@ -8,6 +8,9 @@ A message joins, in order:
    within ~30 days and share participants with this one (the old sync engine's rule);
 3. otherwise a new thread.
 
+On Gmail (sync/gmail.py) the server says which thread a message is in (X-GM-THRID): such a
+message joins the thread of that id, or starts it, and the rules above are not asked.
+
 `Threader` places a whole batch of messages with a few queries made up front (one for the
 references, one for the subjects, one for the candidates' participants) and keeps what the
 batch adds in memory, so a batch's messages thread with each other without a flush between
@@ -92,7 +95,13 @@ class Threader:
     statement with the messages; changed ones are in it, to be flushed.
     """
 
-    def __init__(self, session: Session, account: Account, batch: Sequence[ParsedMessage]) -> None:
+    def __init__(
+        self,
+        session: Session,
+        account: Account,
+        batch: Sequence[ParsedMessage],
+        gm_thrids: Sequence[int | None] = (),
+    ) -> None:
         self.session = session
         self.account = account
         self.by_msgid: dict[str, tuple[int, Thread]] = {}  # Message-ID -> (date, its thread)
@@ -102,8 +111,10 @@ class Threader:
         self.created: list[Thread] = []  # new threads, not in the session: the caller inserts
         self.changed: dict[int, Thread] = {}  # id(thread) -> a thread of ours this batch changed
         self.added: dict[int, list[Placed]] = defaultdict(list)  # id(thread) -> its new messages
+        self.by_gm_thrid: dict[int, Thread] = {}  # Gmail's thread id -> its thread
         with session.no_autoflush:
             self._load(batch)
+            self._load_gm_threads([t for t in gm_thrids if t is not None])
 
     # ------------------------------------------------------------------ up-front reads
 
@@ -188,12 +199,31 @@ class Threader:
                 from_, to, cc = (json.loads(a) if a else [] for a in addresses)
                 self.people[id(by_id[thread_id])].append(people(from_, to, cc))
 
+    def _load_gm_threads(self, gm_thrids: list[int]) -> None:
+        for chunk in _chunks(sorted(set(gm_thrids))):
+            for thread in self.session.scalars(
+                select(Thread)
+                .where(
+                    Thread.account_id == self.account.id,
+                    Thread.gm_thrid.in_(chunk),
+                    Thread.deleted_at.is_(None),
+                )
+                .order_by(Thread.id)
+                .options(lazyload(Thread.messages))
+            ):
+                if thread.gm_thrid is not None:
+                    self.by_gm_thrid.setdefault(thread.gm_thrid, thread)
+
     # ------------------------------------------------------------------ placing
 
-    def place(self, message: Placed, parsed: ParsedMessage) -> Thread:
+    def place(self, message: Placed, parsed: ParsedMessage, gm_thrid: int | None = None) -> Thread:
         """Put `message` into its thread (found, or new in `created`) and bring the thread's
-        aggregates up to date. Returns the thread."""
-        thread = self._find(parsed)
+        aggregates up to date; with Gmail's `gm_thrid`, the thread of that id. Returns the
+        thread."""
+        if gm_thrid is not None:
+            thread = self.by_gm_thrid.get(gm_thrid)
+        else:
+            thread = self._find(parsed)
         if thread is None:
             thread = Thread(
                 public_id=new_public_id(),
@@ -202,8 +232,11 @@ class Threader:
                 subject_key=subject_key(parsed.subject),
                 version=0,
                 created_at=now(),
+                gm_thrid=gm_thrid,
             )
             self.created.append(thread)
+            if gm_thrid is not None:
+                self.by_gm_thrid[gm_thrid] = thread
             if thread.subject_key:
                 self.by_subject[thread.subject_key].append(thread)
         elif id(thread) not in self.changed and thread not in self.created:

@@ -26,19 +26,15 @@ from nylas_engine.store.accounts import create_account, find_by_email
 from nylas_engine.store.credentials import MailCredentials, Vault
 from nylas_engine.store.db import Database
 from nylas_engine.store.models import Account
+from nylas_engine.sync import gmail
 from nylas_engine.sync.dial import Deadline
 from nylas_engine.sync.imap import ServerSettings, default_smtp_port, verify
 
-# Gmail's IMAP extensions: its folders are labels (a message with two labels is a copy in two
-# folders, and All Mail holds every message).
-GMAIL_CAPABILITY = b"X-GM-EXT-1"
-
 
 def organization_unit(capabilities: Iterable[bytes | str], labels: bool = False) -> str:
-    """`label` when asked for (`accounts add --labels`) or when the server is Gmail, else
-    `folder`."""
-    names = {(c.encode() if isinstance(c, str) else bytes(c)).upper() for c in capabilities}
-    return "label" if labels or GMAIL_CAPABILITY in names else "folder"
+    """`label` when asked for (`accounts add --labels`) or when the server is Gmail (its
+    IMAP extensions, sync/gmail.py: its folders are labels), else `folder`."""
+    return "label" if labels or gmail.offered(capabilities) else "folder"
 
 
 class MoveRefused(Exception):

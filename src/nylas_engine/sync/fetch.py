@@ -24,6 +24,7 @@ from imapclient import IMAPClient
 from nylas_engine.mime.parse import ParsedMessage
 from nylas_engine.store.credentials import MailCredentials
 from nylas_engine.store.prepare import prepare_batch
+from nylas_engine.sync import gmail
 from nylas_engine.sync.imap import (
     NETWORK_ERRORS,
     ServerSettings,
@@ -56,6 +57,7 @@ class Fetched:
     modseq: int | None
     raw: bytes
     parsed: ParsedMessage
+    gmail: gmail.GmailItems | None = None  # Gmail's items, when asked (sync/gmail.py)
 
 
 def fetch_here(client: IMAPClient, uids: Sequence[int], items: Sequence[str]) -> list[Fetched]:
@@ -91,6 +93,7 @@ def _records(
             modseq_value(data.get(b"MODSEQ")),
             raw if keep_raw else b"",
             message,
+            gmail.items_of(data),
         )
         for (uid, raw, data), message in zip(present, parsed, strict=True)
     ]
@@ -161,7 +164,7 @@ def _fetch_raw(
 
 
 def _fetch_items(text: bytes) -> dict[bytes, Any]:
-    found: dict[bytes, Any] = {}
+    found: dict[bytes, Any] = gmail.read_items(text) if b"X-GM-" in text else {}
     for uid_key, uid, flags_key, flags, modseq_key, modseq in _FETCH_ITEM.findall(text):
         if uid_key:
             found[b"UID"] = int(uid)

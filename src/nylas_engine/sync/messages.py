@@ -18,6 +18,10 @@ match a message we have (a move, a copy, the sent copy of a message sent through
 is linked to it rather than stored twice. The message's categories are always exactly the
 folders its UIDs are in; a message no folder holds at the end of a full pass is deleted.
 What another mail client saved in the Drafts folder is stored as a draft (see `drafts`).
+
+On Gmail (`gmail`, with its labels as `labels`) the same pass also FETCHes X-GM-LABELS,
+X-GM-THRID and X-GM-MSGID: a message's categories are its folder's plus its labels', a copy
+is recognised by its X-GM-MSGID, and a label changed on the server is found with the flags.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from nylas_engine.store.blobs import BlobStore
 from nylas_engine.store.credentials import MailCredentials
 from nylas_engine.store.db import Database
 from nylas_engine.store.draft_copies import drop_drafts_gone_from_server
+from nylas_engine.store.gmail_labels import LabelMap
 from nylas_engine.store.mail import NewMessage, ingest_messages
 from nylas_engine.store.models import (
     Account,
@@ -46,6 +51,7 @@ from nylas_engine.store.models import (
     Message,
 )
 from nylas_engine.store.prepare import BATCHES_AHEAD, WORKERS_ENV, PreparePool, Preparing
+from nylas_engine.sync import gmail
 from nylas_engine.sync.fetch import Fetched, FolderAccess, fetch_here, fetch_in_worker
 from nylas_engine.sync.imap import (
     ServerSettings,
@@ -62,6 +68,8 @@ BATCH_BYTES = 8 * 1024 * 1024
 UID_CHUNK = 2000  # UIDs per FETCH/SEARCH command line (servers cap the line length)
 SEEN = "\\Seen"
 FLAGGED = "\\Flagged"
+# A UID whose flags (or Gmail labels) changed on the server: flags, MODSEQ item, labels.
+Changed = tuple[list[str], Any, list[str] | None]
 
 
 @dataclass
@@ -118,6 +126,7 @@ class FolderSync:
         progress: Progress | None = None,
         save_progress: Callable[[Session, Progress], None] | None = None,
         remote: tuple[ServerSettings, MailCredentials] | None = None,
+        labels: LabelMap | None = None,
     ) -> None:
         self.db = db
         self.blobs = blobs
@@ -131,6 +140,8 @@ class FolderSync:
         # Where worker processes log in to fetch a long first sync; without it, this
         # process fetches and parses everything itself.
         self.remote = remote
+        # Gmail's labels (sync/gmail.py): set on a Gmail account, whose extensions are used.
+        self.labels = labels
 
     # ------------------------------------------------------------------ the pass
 
@@ -167,7 +178,8 @@ class FolderSync:
         # QRESYNC: one FETCH tells which flags changed and which UIDs went since the last pass.
         flag_data: dict[int, dict[bytes, Any]] | None = None
         vanished: UidSet | None = None
-        if self.qresync and known_next is not None and known_modseq and modseq and local:
+        qresync = self.qresync and self.labels is None  # its FETCH brings no labels
+        if qresync and known_next is not None and known_modseq and modseq and local:
             try:
                 flag_data, vanished = changes_since(self.client, max(local), known_modseq)
             except ValueError:  # a VANISHED reply we cannot read: compare UID lists instead
@@ -247,44 +259,65 @@ class FolderSync:
         return removed
 
     def _flag_changes(self, local: dict[int, list[str]], known_modseq: int | None) -> int:
-        changed: dict[int, tuple[list[str], Any]] = {}
+        changed: dict[int, Changed] = {}
+        items = ["FLAGS"]
+        local_labels: dict[int, list[str] | None] | None = None
+        if self.labels is not None:  # Gmail: a label change is a change like a flag's
+            items.append("X-GM-LABELS")
+            with self.db.session() as session:
+                local_labels = imap_uids.labels_in_folder(session, self.category_id)
         for chunk in _chunks(sorted(local), UID_CHUNK):
             if self.condstore and known_modseq:
                 # Only what changed since the last pass (CONDSTORE, RFC 7162).
                 modifiers = [f"CHANGEDSINCE {known_modseq}"]
-                fetched = self.client.fetch(chunk, ["FLAGS"], modifiers=modifiers)
+                fetched = self.client.fetch(chunk, items, modifiers=modifiers)
             else:
-                fetched = self.client.fetch(chunk, ["FLAGS"])
-            changed.update(self._changed_flags(fetched, local))
+                fetched = self.client.fetch(chunk, items)
+            changed.update(self._changed_flags(fetched, local, local_labels))
         return self._store_flags(changed)
 
     @staticmethod
     def _changed_flags(
-        fetched: dict[int, dict[bytes, Any]], local: dict[int, list[str]]
-    ) -> dict[int, tuple[list[str], Any]]:
-        """The fetched UIDs we hold whose flags differ: uid -> (flags, MODSEQ item)."""
-        changed: dict[int, tuple[list[str], Any]] = {}
+        fetched: dict[int, dict[bytes, Any]],
+        local: dict[int, list[str]],
+        local_labels: dict[int, list[str] | None] | None = None,
+    ) -> dict[int, Changed]:
+        """The fetched UIDs we hold whose flags (or Gmail labels, given `local_labels`)
+        differ: uid -> (flags, MODSEQ item, labels or None)."""
+        changed: dict[int, Changed] = {}
         for uid, data in fetched.items():
             if uid not in local or b"FLAGS" not in data:
                 continue
             flags = flag_names(data[b"FLAGS"])
-            if flags != local[uid]:
-                changed[uid] = (flags, data.get(b"MODSEQ"))
+            labels = None
+            if local_labels is not None and b"X-GM-LABELS" in data:
+                labels = gmail.label_names(data[b"X-GM-LABELS"])
+                if labels == local_labels.get(uid):
+                    labels = None  # unchanged
+            if flags != local[uid] or labels is not None:
+                changed[uid] = (flags, data.get(b"MODSEQ"), labels)
         return changed
 
-    def _store_flags(self, changed: dict[int, tuple[list[str], Any]]) -> int:
+    def _store_flags(self, changed: dict[int, Changed]) -> int:
         if not changed:
             return 0
         updated = 0
+        relabelled: list[int] = []
         with self.db.session() as session:
             for row in imap_uids.in_folder(session, self.category_id, list(changed)):
-                flags, modseq = changed[row.uid]
+                flags, modseq, labels = changed[row.uid]
                 row.flags = flags
                 if modseq:
                     row.modseq = modseq_value(modseq)
+                if labels is not None and labels != row.labels:
+                    row.labels = labels
+                    relabelled.append(row.message_id)
                 message = session.get(Message, row.message_id)
                 if message is not None and apply_flags(message, flags):
                     updated += 1
+            if relabelled:
+                session.flush()
+                updated += imap_uids.reset_folders(session, relabelled)
         return updated
 
     def _fetch_new(self, uids: list[int], folder: str, validity: int) -> int:
@@ -294,6 +327,8 @@ class FolderSync:
         if not uids:
             return 0
         items = ("BODY.PEEK[]", "FLAGS") + (("MODSEQ",) if self.condstore else ())
+        if self.labels is not None:
+            items += gmail.FETCH_ITEMS
         batches = self._batches(uids)
         if len(batches) == 1 or self.remote is None:
             return self._fetch_batches(batches, items, None)
@@ -370,11 +405,21 @@ class FolderSync:
         known = imap_uids.known_message_ids(
             session, account, [f.parsed.message_id for f in fetched]
         )
+        # Gmail: a message is the same in every folder by its X-GM-MSGID.
+        msgids = [f.gmail.msgid for f in fetched if f.gmail and f.gmail.msgid is not None]
+        same = imap_uids.by_gm_msgid(session, account, msgids) if msgids else {}
         new: list[NewMessage] = []
         new_by_copy: dict[tuple[str, str], int] = {}  # (Message-ID, sha256) -> index in new
         targets: list[Message | int] = []  # per UID: the message it links to, or an index
+        relabel: list[int] = []  # messages linked to a new Gmail UID: their labels to reset
         for item in fetched:
             message_id = item.parsed.message_id
+            gm = item.gmail
+            if gm is not None and gm.msgid is not None and gm.msgid in same:
+                targets.append(same[gm.msgid])
+                apply_flags(same[gm.msgid], item.flags)
+                relabel.append(same[gm.msgid].id)
+                continue
             if message_id:
                 sha = item.parsed.raw_sha256 or hashlib.sha256(item.raw).hexdigest()
                 copy = (
@@ -387,6 +432,8 @@ class FolderSync:
                         copy.categories = _with_copy_in(session, copy, category)
                     apply_flags(copy, item.flags)
                     targets.append(copy)
+                    if gm is not None:
+                        relabel.append(copy.id)
                     continue
                 key = (message_id, sha)
                 if key in new_by_copy:  # a second copy in this very batch
@@ -394,15 +441,22 @@ class FolderSync:
                     continue
                 new_by_copy[key] = len(new)
             targets.append(len(new))
+            categories = [category]
+            labels = gm.labels if gm is not None else []
+            if gm is not None and self.labels is not None:
+                ids = self.labels.categories(gm.labels) - {category.id}
+                categories += [c for i in sorted(ids) if (c := session.get(Category, i))]
             new.append(
                 NewMessage(
                     item.raw,
                     item.parsed,
-                    categories=[category],
+                    categories=categories,
                     unread=SEEN not in item.flags,
                     starred=FLAGGED in item.flags,
-                    is_sent=category.name == "sent",
-                    is_draft=category.name == "drafts",  # another client's: see sync/drafts.py
+                    is_sent=category.name == "sent" or "\\Sent" in labels,
+                    # another client's: see sync/drafts.py
+                    is_draft=category.name == "drafts" or "\\Draft" in labels,
+                    gm_thrid=gm.thrid if gm is not None else None,
                 )
             )
         stored = ingest_messages(session, self.blobs, account, new)
@@ -414,10 +468,14 @@ class FolderSync:
                 "uid": item.uid,
                 "flags": item.flags,
                 "modseq": item.modseq,
+                "gm_msgid": item.gmail.msgid if item.gmail else None,
+                "labels": item.gmail.labels if item.gmail else None,
             }
             for item, target in zip(fetched, targets, strict=True)
         ]
         imap_uids.add_rows(session, uid_rows)
+        if relabel:
+            imap_uids.reset_folders(session, relabel)
 
 
 # ---------------------------------------------------------------------------------- helpers

@@ -3,6 +3,9 @@
 `AccountSync` is what both `nylas-engine sync` and the worker inside `serve` drive: the CLI
 runs `full_pass()` once with a progress bar, the worker runs it and then waits in IDLE.
 
+On Gmail (X-GM-EXT-1, on a label account) every folder is matched to a label, but only All
+Mail, Trash and Spam are synced, with Gmail's labels, threads and message ids (sync/gmail.py).
+
 A folder the server refuses to open or read (a NO to STATUS, SELECT or FETCH: an ACL, a
 folder deleted a moment ago) is skipped for this pass with a log line; the other folders
 sync, and the next pass tries it again. Only a broken connection ends the pass.
@@ -16,14 +19,18 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 
 from imapclient import IMAPClient
+from sqlalchemy.orm import Session
 
 from nylas_engine.context import EngineContext
 from nylas_engine.oauth.tokens import TOKENS, TokenError
 from nylas_engine.store import imap_folders, imap_uids
 from nylas_engine.store.credentials import MailCredentials
 from nylas_engine.store.credentials import load as load_credentials
+from nylas_engine.store.gmail_labels import LabelMap, label_map
+from nylas_engine.store.mail import category_kind
 from nylas_engine.store.models import Account, Category
 from nylas_engine.store.sync_status import save_progress
+from nylas_engine.sync import gmail
 from nylas_engine.sync.accounts import store_rotated
 from nylas_engine.sync.folders import (
     SKIP_FLAGS,
@@ -77,6 +84,8 @@ class AccountSync:
     folder_list_changed: bool = False  # a check saw folders added or removed since then
     # How the connection was made: worker processes of a long fetch log in the same way.
     remote: tuple[ServerSettings, MailCredentials] | None = None
+    gmail: bool = False  # Gmail's extensions are used (a label account on X-GM-EXT-1)
+    labels: LabelMap | None = None  # on Gmail: the labels, as of the last full pass
 
     def connect(self) -> IMAPClient:
         """Log in with the stored credentials (`AuthFailed` / `ServerUnreachable`)."""
@@ -87,6 +96,7 @@ class AccountSync:
             settings = ServerSettings.from_account(account)
             credentials = load_credentials(self.ctx.settings.data_dir, account)
             hosts_checked = account.hosts_checked
+            label_account = category_kind(account) == "label"
         if credentials is None:
             raise AuthFailed("the account has no stored IMAP credentials")
         if hosts_checked:
@@ -102,6 +112,7 @@ class AccountSync:
         try:
             self.condstore, self.qresync = enable_extensions(client)
             self.namespace = personal_namespace(client)
+            self.gmail = label_account and gmail.offered(client.capabilities())
         except Exception:
             close_quietly(client)
             raise
@@ -118,6 +129,10 @@ class AccountSync:
             self.folder_list_changed = False
             pairs, gone = match_folders(session, account, remote, keep_names)
             self.folders = [SyncedFolder(f.name, c.id, f.role) for f, c in pairs]
+            if self.gmail:  # every message is in one of these; the other folders are labels
+                self.folders = [f for f in self.folders if f.role in gmail.SYNCED_ROLES]
+                self.labels = label_map(session, self.account_id)
+                _leave_copies(session, [c.id for _, c in pairs], self.folders)
             gone_ids = [c.id for c in gone]
             synced = imap_uids.count_for_account(session, self.account_id)
         progress = Progress(folders_total=len(self.folders), listeners=self.listeners)
@@ -187,6 +202,7 @@ class AccountSync:
             progress=progress,
             save_progress=lambda session, p: save_progress(session, self.account_id, p.as_dict()),
             remote=self.remote,
+            labels=self.labels if self.gmail else None,
         ).run()
 
     def changed_folders(self, client: IMAPClient) -> list[SyncedFolder]:
@@ -259,6 +275,20 @@ class AccountSync:
     def folder_by_role(self, role: str) -> SyncedFolder | None:
         return next((f for f in self.folders if f.role == role), None)
 
+    def folder_for(self, remote_name: str) -> SyncedFolder | None:
+        """The synced folder that holds the messages of the folder of that name: itself, or
+        on Gmail All Mail for a label's folder (Sent, Drafts: a message Gmail filed there
+        itself is linked when All Mail is synced). None for a folder the sync doesn't know."""
+        found = next((f for f in self.folders if f.remote_name == remote_name), None)
+        if found is None and self.gmail and self.listed and remote_name in self.listed:
+            found = self.folder_by_role("all")
+        return found
+
+    def watched_folder(self) -> SyncedFolder | None:
+        """The folder IDLE watches: the inbox, or on Gmail All Mail (the inbox's messages
+        are there, and the inbox is not synced on its own)."""
+        return self.folder_by_role("all" if self.gmail else "inbox")
+
     def _save(self, progress: Progress) -> None:
         with self.ctx.db.session() as session:
             save_progress(session, self.account_id, progress.as_dict())
@@ -273,3 +303,19 @@ class AccountSync:
                 if category is not None:
                     remove_category(session, category)
         return removed
+
+
+def _leave_copies(session: Session, category_ids: list[int], synced: list[SyncedFolder]) -> None:
+    """A Gmail account synced before the engine used Gmail's extensions has a UID per label
+    folder: those go (the labels come from X-GM-LABELS now), and a synced folder whose UIDs
+    have no labels yet is read whole on its next sync (its flags and labels, not just the
+    changes since its last MODSEQ). Nothing to do once done."""
+    kept = {f.category_id for f in synced}
+    for category_id in category_ids:
+        if category_id not in kept and (rows := imap_uids.in_folder(session, category_id)):
+            imap_uids.detach(session, rows)
+    for category_id in kept:
+        if imap_uids.has_unlabelled(session, category_id):
+            category = session.get(Category, category_id)
+            if category is not None:
+                category.highestmodseq = None

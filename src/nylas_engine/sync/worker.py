@@ -157,7 +157,7 @@ class AccountWorker(threading.Thread):
         next_pass = time.monotonic() + self.poll
         if self._write_back(sync, client, writeback):
             next_pass = 0.0
-        inbox = sync.folder_by_role("inbox")
+        inbox = sync.watched_folder()
         can_idle = inbox is not None and b"IDLE" in set(client.capabilities())
         # With NOTIFY, IDLE also hears of changes in the other folders: the timed check is
         # only a safety net then.
@@ -266,7 +266,7 @@ class AccountWorker(threading.Thread):
 
     def _sync_named(self, sync: AccountSync, client: IMAPClient, remote_name: str) -> bool:
         """Sync the folder of that name if the sync knows it (False if not, yet)."""
-        folder = next((f for f in sync.folders if f.remote_name == remote_name), None)
+        folder = sync.folder_for(remote_name)
         if folder is None:
             return False
         sync.sync_folder_or_skip(client, folder)

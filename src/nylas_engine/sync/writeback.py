@@ -39,6 +39,12 @@ leaves on no label keeps its copies. The `\\All` folder (Gmail's All Mail) is no
 it is never copied into or expunged from, only copied from (Gmail files every message there
 itself, and an expunge from it deletes the message).
 
+On Gmail (X-GM-EXT-1, see gmail.py) no copies are made or removed: the labels the API added
+and removed are written as `UID STORE +X-GM-LABELS` / `-X-GM-LABELS` on the message's UID in
+All Mail (or Trash, Spam), compared with the labels the server last reported for that UID.
+The server wins here too: a UID whose labels changed on the server since the last sync keeps
+the server's labels, and the message takes them.
+
 Sent mail: many servers file a copy of what goes through their SMTP server themselves. A
 message sent through the API gets `APPEND_GRACE` seconds for that; then the worker syncs the
 Sent folder (which links a copy the server filed, by its Message-ID) and appends the message
@@ -66,6 +72,7 @@ from sqlalchemy.orm import Session
 
 from nylas_engine.context import EngineContext
 from nylas_engine.store import imap_folders, imap_uids, sent_copies
+from nylas_engine.store.gmail_labels import LabelMap, label_map
 from nylas_engine.store.mail import category_kind
 from nylas_engine.store.models import (
     Account,
@@ -74,7 +81,7 @@ from nylas_engine.store.models import (
     Message,
     now,
 )
-from nylas_engine.sync import folder_writeback
+from nylas_engine.sync import folder_writeback, gmail
 from nylas_engine.sync.folders import Namespace, personal_namespace
 from nylas_engine.sync.imap import (
     NETWORK_ERRORS,
@@ -132,10 +139,14 @@ class WriteBack:
     def run(self, client: IMAPClient) -> Outcome:
         """Push every pending local change (see the module docstring for conflicts)."""
         outcome = Outcome()
+        capabilities = set(client.capabilities())
         with self.ctx.db.session() as session:
             latest = imap_uids.latest_change(session, self.account_id)
             account = session.get(Account, self.account_id)
             labels = account is not None and category_kind(account) == "label"
+            gmail_labels: LabelMap | None = None
+            if labels and gmail.offered(capabilities):
+                gmail_labels = label_map(session, self.account_id)
             folders = {c.id: c for c in imap_folders.on_server(session, self.account_id)}
             sources = {c_id: c.remote_name for c_id, c in folders.items()}
             jobs: dict[int, list[_Job]] = defaultdict(list)  # by source folder
@@ -152,6 +163,10 @@ class WriteBack:
                     continue  # deleted; or refused by the server, and not due again yet
                 wanted = {c.id for c in message.categories if c.id in folders}
                 on_server = {row.category_id for row, _ in pairs}
+                if gmail_labels is not None:
+                    for job in _gmail_jobs(message, pairs, wanted, gmail_labels):
+                        jobs[job.category_id].append(job)
+                    continue
                 if labels:
                     for job in _label_jobs(message, pairs, wanted, folders):
                         jobs[job.category_id].append(job)
@@ -168,7 +183,6 @@ class WriteBack:
                             _Job(row.id, row.uid, message.id, row.category_id, flags, want, target)
                         )
 
-        capabilities = set(client.capabilities())
         condstore = b"CONDSTORE" in capabilities
         can_move = b"MOVE" in capabilities
         results: list[_Result] = []
@@ -207,6 +221,14 @@ class WriteBack:
                         stored.flags = flags
                         if (changed := session.get(Message, stored.message_id)) is not None:
                             apply_flags(changed, flags)
+                relabelled = []
+                for row_id, (row_labels, server_won) in result.labels.items():
+                    if (stored := session.get(ImapUid, row_id)) is not None:
+                        stored.labels = row_labels
+                        if server_won:
+                            relabelled.append(stored.message_id)
+                session.flush()
+                imap_uids.reset_folders(session, relabelled)
                 for job in result.moved:
                     # The copy in the target folder is linked to the same message when the
                     # caller syncs that folder (same Message-ID and bytes); `settle` checks.
@@ -330,6 +352,10 @@ class _Job:
     target: tuple[int, str] | None  # the folder to move it to: category id, remote name
     copies: tuple[tuple[int, str], ...] = ()  # the label folders to copy it to
     remove: bool = False  # the API removed this folder's label: expunge this copy
+    # Gmail: its X-GM-LABELS as last reported, and the labels to add and remove
+    labels: list[str] | None = None
+    add_labels: tuple[str, ...] = ()
+    remove_labels: tuple[str, ...] = ()
 
 
 @dataclass
@@ -342,6 +368,8 @@ class _Result:
     vanished: list[int] = field(default_factory=list)  # ImapUid ids gone from the server
     failed: list[_Job] = field(default_factory=list)  # the jobs of those
     refused: list[tuple[_Job, str]] = field(default_factory=list)  # NO/BAD: job, command and why
+    # Gmail: row id -> (its labels now, whether they are the server's over the API's)
+    labels: dict[int, tuple[list[str], bool]] = field(default_factory=dict)
 
     def refuse(self, jobs: list[_Job], what: str, exc: BaseException) -> None:
         self.refused += [(job, f"{what}: {exc}") for job in jobs]
@@ -407,6 +435,33 @@ def _label_jobs(
     return jobs
 
 
+def _gmail_jobs(
+    message: Message,
+    pairs: list[tuple[ImapUid, Message]],
+    wanted: set[int],
+    labels: LabelMap,
+) -> list[_Job]:
+    """A Gmail message's jobs: flags per UID as on a folder account, and the labels the API
+    added and removed as X-GM-LABELS changes on each UID that reported labels (its folder's
+    own label, \\Trash on a UID in Trash, is no change)."""
+    jobs = []
+    for row, _ in pairs:
+        flags = list(row.flags or [])
+        want = _with(flags, seen=not message.unread, flagged=message.starred)
+        add: tuple[str, ...] = ()
+        remove: tuple[str, ...] = ()
+        if row.labels is not None and wanted:
+            own = labels.labels([row.category_id])
+            asked = labels.labels(wanted) - own
+            known = labels.labels(labels.categories(row.labels)) - own
+            add = tuple(sorted(asked - set(row.labels)))
+            remove = tuple(sorted(known - asked))
+        if want != flags or add or remove:
+            job = _Job(row.id, row.uid, message.id, row.category_id, flags, want, None)
+            jobs.append(replace(job, labels=row.labels, add_labels=add, remove_labels=remove))
+    return jobs
+
+
 def _write_folder(
     client: IMAPClient, name: str, jobs: list[_Job], condstore: bool, can_move: bool
 ) -> _Result:
@@ -434,6 +489,7 @@ def _write_folder(
             live.append(replace(job, flags=flags, want=_with(flags, *_mapped(job.want))))
 
     _store_flags(client, live, highest, result)
+    _store_labels(client, live, result)
 
     vanished = set(result.vanished)
     result.failed = [job for job in jobs if job.row_id in vanished]
@@ -467,6 +523,45 @@ def _write_folder(
             if moved:
                 result.moved += chunk
     return result
+
+
+def _store_labels(client: IMAPClient, jobs: list[_Job], result: _Result) -> None:
+    """Gmail: `UID STORE +X-GM-LABELS` / `-X-GM-LABELS` of the labels the API changed, after
+    a look at the labels the server has now: a UID whose labels changed there keeps them
+    (the server wins), and the message takes them."""
+    labelled = [job for job in jobs if job.add_labels or job.remove_labels]
+    if not labelled:
+        return
+    current: dict[int, list[str]] = {}
+    for chunk in _chunks(sorted({job.uid for job in labelled})):
+        for uid, data in client.fetch(chunk, ["X-GM-LABELS"]).items():
+            if b"X-GM-LABELS" in data:
+                current[uid] = gmail.label_names(data[b"X-GM-LABELS"])
+    commands: dict[tuple[str, tuple[str, ...]], list[_Job]] = defaultdict(list)
+    for job in labelled:
+        now_labels = current.get(job.uid)
+        if now_labels is None:
+            continue  # gone: the flags' check found it vanished
+        if now_labels != sorted(job.labels or []):
+            result.labels[job.row_id] = (now_labels, True)
+            continue
+        if job.add_labels:
+            commands[("add", job.add_labels)].append(job)
+        if job.remove_labels:
+            commands[("remove", job.remove_labels)].append(job)
+    done: dict[int, set[str]] = {}
+    for (how, names), group in commands.items():
+        call = client.add_gmail_labels if how == "add" else client.remove_gmail_labels
+        for part in _chunks(group):
+            uids = [job.uid for job in part]
+            if result.attempt(part, f"STORE {how} X-GM-LABELS", call, uids, list(names), True):
+                for job in part:
+                    mine = done.setdefault(job.row_id, set(job.labels or []))
+                    mine |= set(names) if how == "add" else set()
+                    mine -= set(names) if how == "remove" else set()
+    for job in labelled:
+        if job.row_id in done:
+            result.labels[job.row_id] = (sorted(done[job.row_id]), False)
 
 
 def _remove_copies(client: IMAPClient, name: str, jobs: list[_Job], result: _Result) -> list[_Job]:
