@@ -2,15 +2,15 @@
 server last reported for it (X-GM-LABELS) on its UID row, and Gmail's thread id (X-GM-THRID)
 on the thread its messages share. All NULL for every other server.
 
-Revision ID: 0021
-Revises: 0019
+Revision ID: 0022
+Revises: 0021
 Create Date: 2026-12-06
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0021"
-down_revision = "0019"
+revision = "0022"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
