@@ -227,13 +227,17 @@ def test_api_move_of_a_message_deleted_on_the_server_ends_as_the_server_says(ser
         # The server's Trash wins over the API's move (or, had the engine seen the server's
         # move first, the API's later move is carried out): the API and the server agree.
         agreed = {("trash", ("Trash",)), ("inbox", ("INBOX",))}
-        eventually(
-            lambda: (
-                (_folder(api, synced["Trashed"]["id"]), tuple(mailbox.folders_of("Trashed")))
-                in agreed
-            ),
-            "Trashed in one folder, the same in the API and on the server",
-        )
+        seen: list[Any] = []
+
+        def trashed() -> bool:
+            where = (_folder(api, synced["Trashed"]["id"]), tuple(mailbox.folders_of("Trashed")))
+            seen[:] = [where, _linked(slow_engine, synced["Trashed"]["id"])]
+            return where in agreed
+
+        try:
+            eventually(trashed, "Trashed in one folder, the same in the API and on the server")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; (API, server), linked: {seen}") from None
         eventually(
             lambda: api.get(f"/messages/{synced['Expunged']['id']}").status_code == 404,
             "Expunged gone from the API",
@@ -416,17 +420,18 @@ def test_a_server_change_between_the_look_and_the_store_still_wins(dovecot, offl
         assert (after["unread"], after["starred"]) == (False, False)
 
 
-def test_an_api_move_made_after_the_sync_saw_the_message_leave_ends_where_the_server_put_it(
+def test_an_api_move_made_after_the_sync_saw_the_message_leave_ends_as_the_server_says(
     dovecot, offline_engine
 ):
-    # The order a loaded machine can produce: the sync sees the message leave Archive (moved
-    # to Junk in another client), the API moves it to the inbox, then the sync finds it in
-    # Junk. One folder each side, the same one: the server's.
+    # The order a loaded machine can produce: the sync sees messages leave Archive (one
+    # moved to Junk in another client, one deleted for good), the API moves both to the
+    # inbox, then the sync finds the first in Junk. One folder each side, the server's; the
+    # deleted one is gone from both.
     from nylas_engine.sync.imap import close_quietly
     from nylas_engine.sync.run import AccountSync
     from nylas_engine.sync.writeback import WriteBack
 
-    account, mailbox = _connect(offline_engine, dovecot, "Archive", ["Left first"])
+    account, mailbox = _connect(offline_engine, dovecot, "Archive", ["Left first", "Gone first"])
     offline_engine.cli("sync", account["id"], "--once", "--json")
     ctx, account_id = _in_process(offline_engine, account)
     sync = AccountSync(ctx, account_id)
@@ -435,18 +440,25 @@ def test_an_api_move_made_after_the_sync_saw_the_message_leave_ends_where_the_se
         sync.full_pass(client)  # nothing new: learns the folders
         folders = {f.role or f.remote_name: f for f in sync.folders}
         mailbox.move("Archive", "Left first", "Junk")
+        mailbox.expunge("Archive", "Gone first")
         sync.sync_folder(client, folders["archive"])
         with offline_engine.client(account["id"]) as api:
-            (message,) = api.get("/messages").json()
+            ids = {m["subject"]: m["id"] for m in api.get("/messages").json()}
             inbox = _folder_ids(api)["inbox"]
-            moved = api.put(f"/messages/{message['id']}", json={"folder_id": inbox})
-            assert moved.status_code == 200
+            for subject in ("Left first", "Gone first"):
+                moved = api.put(f"/messages/{ids[subject]}", json={"folder_id": inbox})
+                assert moved.status_code == 200
             sync.sync_folder(client, folders["spam"])
             writeback = WriteBack(ctx, account_id)
-            writeback.settle(writeback.run(client), set())
+            if writeback.settle(writeback.run(client), set()):
+                sync.full_pass(client)
 
-            assert _folder(api, message["id"]) == "spam"
+            assert _folder(api, ids["Left first"]) == "spam"
             assert mailbox.folders_of("Left first") == ["Junk"]
-            assert _linked(offline_engine, message["id"]) == ["Junk"]
+            assert _linked(offline_engine, ids["Left first"]) == ["Junk"]
+            sync.full_pass(client)  # what the worker runs after seeing messages leave
+            assert api.get(f"/messages/{ids['Gone first']}").status_code == 404
+            assert mailbox.folders_of("Gone first") == []
+            assert sorted(_by_subject(api)) == ["Left first"]
     finally:
         close_quietly(client)

@@ -19,6 +19,7 @@ from nylas_engine.errors import InvalidRequest
 from nylas_engine.ids import check_id
 from nylas_engine.metadata import MetadataFilter, optional_metadata
 from nylas_engine.store import categories as cats
+from nylas_engine.store import imap_uids
 from nylas_engine.store import metadata as meta
 from nylas_engine.store.models import (
     Account,
@@ -304,6 +305,14 @@ def change_labels(
         message.categories = kept
 
 
+def _left_the_server(session: Session, account: Account, message: Message) -> bool:
+    """Synced from IMAP, in no folder and with no copy the engine knows of: the sync saw it
+    leave its last folder, and the pass that tells where it went has not run yet."""
+    if not account.imap_host or message.is_draft or message.categories:
+        return False
+    return not imap_uids.of_message(session, message.id)
+
+
 def update_message(
     session: Session, account: Account, message: Message, body: dict[str, Any]
 ) -> Message:
@@ -320,12 +329,16 @@ def update_message(
         folder = pop_folder(session, account, body)
 
     def apply() -> None:
-        if labels is not None:
+        # A synced message the sync saw leave every folder on the server has nowhere to be
+        # moved from: the next full pass links it where the server put it, or deletes it.
+        # Its folders stay as the server left them (the server wins, as in any conflict).
+        moving = not _left_the_server(session, account, message)
+        if labels is not None and moving:
             current = live_categories(message)
             added, removed = labels - current, current - labels
             check_label_change(added, removed)
             change_labels(session, account, message, added, removed)
-        if folder is not None:
+        if folder is not None and moving:
             move_to_folder(message, folder)
         set_flags(message, unread, starred)
         if metadata is not None and metadata != message.metadata_:
