@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import BindParameter, Select, bindparam, select
 from sqlalchemy.orm import Session, aliased
 
 from nylas_engine.store.models import (
@@ -132,12 +132,49 @@ _COLUMNS = (
 )
 
 
-def _rows_query() -> Select[Any]:
-    return (
-        select(*_COLUMNS)
-        .outerjoin(Thread, Thread.id == Message.thread_id)
-        .outerjoin(_target, _target.id == Message.reply_to_message_id)
+# Built once: a statement's shape never changes, only the ids it is given (`:ids`).
+_ROWS = (
+    select(*_COLUMNS)
+    .outerjoin(Thread, Thread.id == Message.thread_id)
+    .outerjoin(_target, _target.id == Message.reply_to_message_id)
+)
+_IDS: BindParameter[int] = bindparam("ids", expanding=True)
+_BY_PUBLIC_ID = _ROWS.where(
+    Message.account_id == bindparam("account_id"),
+    Message.public_id == bindparam("public_id"),
+    Message.deleted_at.is_(None),
+)
+_BY_IDS = _ROWS.where(Message.id.in_(_IDS))
+_CATEGORIES = (
+    select(
+        message_categories.c.message_id,
+        Category.id,
+        Category.public_id,
+        Category.type,
+        Category.name,
+        Category.display_name,
     )
+    .join(Category, Category.id == message_categories.c.category_id)
+    .where(message_categories.c.message_id.in_(_IDS), Category.deleted_at.is_(None))
+)
+_ATTACHMENTS = (
+    select(
+        Attachment.message_id,
+        Attachment.content_id,
+        File.public_id,
+        File.content_type,
+        File.size,
+        File.filename,
+        File.deleted_at,
+    )
+    .join(File, File.id == Attachment.file_id)
+    .where(Attachment.message_id.in_(_IDS))
+)
+_EVENTS = (
+    select(Event)
+    .where(Event.message_id.in_(_IDS), Event.deleted_at.is_(None))
+    .order_by(Event.start_ts)
+)
 
 
 def _record(row: Any) -> MessageRow:
@@ -150,13 +187,7 @@ def _record(row: Any) -> MessageRow:
 
 def find_message_row(session: Session, account: Account, public_id: str) -> MessageRow | None:
     """Any live message or draft of the account (as `store.messages.find_message`)."""
-    row = session.execute(
-        _rows_query().where(
-            Message.account_id == account.id,
-            Message.public_id == public_id,
-            Message.deleted_at.is_(None),
-        )
-    ).first()
+    row = session.execute(_BY_PUBLIC_ID, {"account_id": account.id, "public_id": public_id}).first()
     if row is None:
         return None
     found = _record(row)
@@ -176,7 +207,7 @@ def message_rows(session: Session, ids: Sequence[int]) -> list[MessageRow]:
     found: dict[int, MessageRow] = {}
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
-        for row in session.execute(_rows_query().where(Message.id.in_(chunk))):
+        for row in session.execute(_BY_IDS, {"ids": chunk}):
             record = _record(row)
             found[record.id] = record
     records = [found[i] for i in ids if i in found]
@@ -189,41 +220,14 @@ def _load_relations(session: Session, records: list[MessageRow]) -> None:
     ids = list(by_id)
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
-        categories = session.execute(
-            select(
-                message_categories.c.message_id,
-                Category.id,
-                Category.public_id,
-                Category.type,
-                Category.name,
-                Category.display_name,
-            )
-            .join(Category, Category.id == message_categories.c.category_id)
-            .where(message_categories.c.message_id.in_(chunk), Category.deleted_at.is_(None))
-        )
+        categories = session.execute(_CATEGORIES, {"ids": chunk})
         for message_id, *category in categories:
             by_id[message_id].categories.append(CategoryRow(*category))
-        attachments = session.execute(
-            select(
-                Attachment.message_id,
-                Attachment.content_id,
-                File.public_id,
-                File.content_type,
-                File.size,
-                File.filename,
-                File.deleted_at,
-            )
-            .join(File, File.id == Attachment.file_id)
-            .where(Attachment.message_id.in_(chunk))
-        )
+        attachments = session.execute(_ATTACHMENTS, {"ids": chunk})
         for message_id, content_id, file_id, ctype, size, filename, deleted in attachments:
             file = FileRow(file_id, ctype, size, filename, deleted)
             by_id[message_id].attachments.append(AttachmentRow(file, content_id))
-        events = session.scalars(
-            select(Event)
-            .where(Event.message_id.in_(chunk), Event.deleted_at.is_(None))
-            .order_by(Event.start_ts)
-        )
+        events = session.scalars(_EVENTS, {"ids": chunk})
         for event in events:
             assert event.message_id is not None
             by_id[event.message_id].events.append(event)
