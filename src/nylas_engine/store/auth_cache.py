@@ -17,6 +17,7 @@ Failures are never remembered.
 from __future__ import annotations
 
 import copy
+import functools
 import threading
 import time
 from typing import Any
@@ -31,11 +32,15 @@ TTL = 1.0  # seconds
 MAX_ENTRIES = 10_000
 _WATCHED = (Account, AccessToken, App)
 _WATCHED_TABLES = frozenset(m.__tablename__ for m in _WATCHED)
-_COLUMNS = [attr.key for attr in inspect(Account).column_attrs]
 
 _entries: dict[tuple[str, str], tuple[float, dict[str, Any], Grants]] = {}
 _lock = threading.Lock()
 _generation = 0
+
+
+@functools.cache
+def _columns() -> list[str]:
+    return [attr.key for attr in inspect(Account).column_attrs]
 
 
 def generation() -> int:
@@ -53,13 +58,19 @@ def get(session: Session, key: tuple[str, str]) -> tuple[Account, Grants] | None
     if time.monotonic() >= expires:
         _entries.pop(key, None)
         return None
-    account = Account(**copy.deepcopy(columns))
+    manager = inspect(Account).class_manager
+    account: Account = manager.new_instance()
+    account.__dict__.update(copy.deepcopy(columns))  # loaded as is, with no change events
     make_transient_to_detached(account)
-    return session.merge(account, load=False), grants
+    identity = inspect(account).key
+    if identity is not None and session.identity_map.get(identity) is not None:
+        return session.merge(account, load=False), grants
+    session.add(account)
+    return account, grants
 
 
 def put(key: tuple[str, str], account: Account, grants: Grants, seen: int) -> None:
-    columns = {name: getattr(account, name) for name in _COLUMNS}
+    columns = {name: getattr(account, name) for name in _columns()}
     with _lock:
         if seen != _generation:
             return
