@@ -19,7 +19,6 @@ import anyio
 from fastapi import Depends, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from nylas_engine.api.errors import APIError, bad_request, unauthorized
 from nylas_engine.api.ratelimit import auth_failures
@@ -27,7 +26,6 @@ from nylas_engine.config import MAX_JSON_BYTES
 from nylas_engine.context import EngineContext
 from nylas_engine.scopes import FULL, Grants
 from nylas_engine.security import digest
-from nylas_engine.store import auth_cache
 from nylas_engine.store.auth import authenticate_app, could_be_a_guess
 from nylas_engine.store.models import AccessToken, Account, App
 from nylas_engine.store.webhooks import keep_secret
@@ -141,43 +139,14 @@ class AccountScope:
     grants: Grants = FULL
 
 
-def authenticate(request: Request, ctx: EngineContext, session: Session) -> AccountScope:
-    """The account scope of a request's credentials (401/403/404 otherwise), from the token
-    cache (store/auth_cache.py) or, failing that, the database."""
+def account_scope(
+    request: Request, ctx: EngineContext = Depends(get_ctx), session: Session = db_session
+) -> AccountScope:
     token = credential(request)
     if token is None:
         raise unauthorized()
-    key = (digest(token), ctx.settings.auth_mode)
-    found = auth_cache.get(session, key)
-    if found is None:
-        seen = auth_cache.generation()
-        with transaction(session):  # no connection held while the route waits for a thread
-            found = resolve_token(session, token, ctx.settings.auth_mode)
-        if found is not None:
-            auth_cache.put(key, *found, seen)
-    return _scope(request, ctx, session, token, found)
-
-
-async def account_scope(
-    request: Request, ctx: EngineContext = Depends(get_ctx), session: Session = db_session
-) -> AccountScope:
-    """`authenticate` as a dependency: on the event loop when the token is in the cache (no
-    database work then), in a worker thread otherwise."""
-    token = credential(request)
-    if token is not None and (
-        found := auth_cache.get(session, (digest(token), ctx.settings.auth_mode))
-    ):
-        return _scope(request, ctx, session, token, found)
-    return await run_in_threadpool(authenticate, request, ctx, session)
-
-
-def _scope(
-    request: Request,
-    ctx: EngineContext,
-    session: Session,
-    token: str,
-    found: tuple[Account, Grants] | None,
-) -> AccountScope:
+    with transaction(session):  # no connection held while the route waits for a thread
+        found = resolve_token(session, token, ctx.settings.auth_mode)
     if found is None:
         raise unauthorized()
     account, grants = found
@@ -190,7 +159,7 @@ def _scope(
     return AccountScope(ctx, session, account, token, grants)
 
 
-def writable(scope: AccountScope) -> AccountScope:
+def write_scope(scope: AccountScope = Depends(account_scope)) -> AccountScope:
     """Writes (and search) also need an account whose credentials and sync are in order."""
     state = scope.account.sync_state
     if state == "invalid":
@@ -206,11 +175,6 @@ def writable(scope: AccountScope) -> AccountScope:
             "Please contact support@nylas.com to resume sync.",
         )
     return scope
-
-
-async def write_scope(scope: AccountScope = Depends(account_scope)) -> AccountScope:
-    """`writable` as a dependency (no worker thread: it reads the loaded account only)."""
-    return writable(scope)
 
 
 @dataclass

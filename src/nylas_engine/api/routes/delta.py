@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from nylas_engine.api.deps import AccountScope, account_scope, authenticate, get_ctx, json_object
+from nylas_engine.api.deps import AccountScope, account_scope, get_ctx, json_object
 from nylas_engine.api.errors import bad_request
 from nylas_engine.api.openapi import doc, param
 from nylas_engine.api.params import Query
@@ -151,7 +151,7 @@ def account_id(request: Request, ctx: EngineContext = Depends(get_ctx)) -> tuple
     """Authenticate like every route, but give the session back at once: the long-lived
     endpoints open a short session per check instead of holding one for minutes."""
     with ctx.db.session() as session:
-        scope = authenticate(request, ctx, session)
+        scope = account_scope(request, ctx, session)
         return scope.account.id, scope.grants
 
 

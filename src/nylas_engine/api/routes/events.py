@@ -20,13 +20,11 @@ from sqlalchemy.orm import Session
 from nylas_engine.api.deps import (
     AccountScope,
     account_scope,
-    authenticate,
     credential,
     db_session,
     get_ctx,
     json_object,
     released,
-    writable,
     write_scope,
 )
 from nylas_engine.api.errors import bad_request, from_domain, not_found, unauthorized
@@ -354,8 +352,8 @@ def rsvp_scope(
             raise unauthorized()
         scope = AccountScope(ctx, session, accounts[0], accounts[0].public_id)
     else:
-        scope = authenticate(request, ctx, session)
-    return writable(scope)
+        scope = account_scope(request, ctx, session)
+    return write_scope(scope)
 
 
 @router.post("/send-rsvp", **doc(402, 409, 429, reply=shape.Event, body=shape.RsvpInput))
