@@ -11,6 +11,10 @@ serves those very bytes from a bare uvicorn app (bench/bare_app.py). `wrk` (16 c
 `--rounds` times; the ratio is engine req/s over bare req/s (medians). Search latency is
 measured apart, one client, sequentially, over a few queries: p50 and p99.
 
+With `--baseline DIR` (a checkout of another version, e.g. `git worktree add /tmp/main
+main`) a second engine runs that version's `src/` on the same database, measured in the
+same alternation: before and after under the same machine load.
+
 With `--write` the table is appended to bench/RESULTS.md.
 """
 
@@ -173,11 +177,17 @@ def run(args: argparse.Namespace) -> list[tuple[str, str]]:
             db_url = pg.url()
         engine = LocalEngine(Path(tmp) / "engine", db_url=db_url, env=env)
         engine.start(timeout=120)
-        bare = None
+        bare = baseline = None
         try:
             url = db_url or f"sqlite:///{engine.data_dir / 'engine.db'}"
             started = time.monotonic()
             token, ids = seed(url, engine.data_dir / "blobs", args.messages)
+            if args.baseline:
+                src = str(Path(args.baseline).resolve() / "src")
+                baseline = LocalEngine(
+                    Path(tmp) / "baseline", db_url=url, env={**env, "PYTHONPATH": src}
+                )
+                baseline.start(timeout=120)
             rows.append(
                 ("import", f"{args.messages} messages in {time.monotonic() - started:.0f} s")
             )
@@ -227,15 +237,22 @@ def run(args: argparse.Namespace) -> list[tuple[str, str]]:
             )
             for name, path in paths.items():
                 size = len(base64.b64decode(bodies[path]))
-                engine_rates, bare_rates, errors = [], [], 0
+                engine_rates, bare_rates, before_rates, errors = [], [], [], 0
                 for _ in range(args.rounds):
                     rate, bad = wrk(engine.url + path, token, args.duration)
                     engine_rates.append(rate)
                     errors += bad
+                    if baseline is not None:
+                        rate, bad = wrk(baseline.url + path, token, args.duration)
+                        before_rates.append(rate)
+                        errors += bad
                     rate, _ = wrk(bare_url + path, token, args.duration)
                     bare_rates.append(rate)
                 mine, theirs = statistics.median(engine_rates), statistics.median(bare_rates)
                 note = f" ({errors} non-2xx)" if errors else ""
+                if before_rates:
+                    before = statistics.median(before_rates)
+                    note += f"; baseline {before:,.0f} req/s (ratio {before / theirs:.3f})"
                 rows.append(
                     (
                         name,
@@ -248,6 +265,8 @@ def run(args: argparse.Namespace) -> list[tuple[str, str]]:
             if bare is not None:
                 bare.terminate()
                 bare.wait()
+            if baseline is not None:
+                baseline.stop()
             engine.stop()
             if pg is not None:
                 pg.stop()
@@ -261,6 +280,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--write", action="store_true", help="append to bench/RESULTS.md")
+    parser.add_argument("--baseline", help="a checkout of another version to measure alongside")
     args = parser.parse_args()
     before = load_average()
     rows = run(args)
@@ -268,7 +288,8 @@ def main() -> None:
     header = (
         f"Measured {time.strftime('%Y-%m-%d')} on CPython {platform.python_version()}, "
         f"{os.cpu_count()} cores shared with other jobs, {args.db}, {args.messages} messages, "
-        f"wrk -c{CONNECTIONS} -t2 -d{args.duration}s x {args.rounds} rounds alternating; "
+        f"wrk -c{CONNECTIONS} -t2 -d{args.duration}s x {args.rounds} rounds alternating"
+        f"{' (with a baseline engine: ' + args.baseline + ')' if args.baseline else ''}; "
         f"load average {before} before, {after} after."
     )
     table = "\n".join(["| benchmark | result |", "|---|---|", *(f"| {a} | {b} |" for a, b in rows)])

@@ -141,13 +141,15 @@ def test_revoke_all_keeps_only_the_named_token(token_engine, app):
     other_app = App(token_engine, "Other")
     foreign = other_app.token(account_id)
 
+    def status(token: str) -> int:
+        return httpx.get(token_engine.url + "/account", headers=bearer(token)).status_code
+
+    # Each used once first: a token that just worked is refused as soon as it is revoked.
+    assert [status(t) for t in [kept, *others, foreign]] == [200] * 4
     response = app.admin.post(
         f"{app.base}/accounts/{account_id}/revoke-all", json={"keep_access_token": kept}
     )
     assert response.json() == {"success": True}
-
-    def status(token: str) -> int:
-        return httpx.get(token_engine.url + "/account", headers=bearer(token)).status_code
 
     assert status(kept) == 200
     assert [status(t) for t in others] == [401, 401]

@@ -20,6 +20,7 @@ from nylas_engine.store import paging
 
 Serialize = Callable[[Any, bool], dict[str, Any]]
 RenderPage = Callable[[Sequence[Any], bool], list[dict[str, Any]]]
+LoadPage = Callable[[Session, Select[Any], int, int], Sequence[Any]]
 
 
 @dataclass(frozen=True)
@@ -54,9 +55,11 @@ def list_response(
     views: tuple[str, ...] = ("count", "ids", "expanded"),
     render_page: RenderPage | None = None,
     params: ListParams | None = None,
+    load: LoadPage = paging.page,
 ) -> Any:
     """`stmt` selects the ordered, filtered objects; `serialize(obj, expanded)` renders one,
-    or `render_page(objs, expanded)` a whole page (loading what they need once)."""
+    or `render_page(objs, expanded)` a whole page (loading what they need once); `load`
+    reads the page (ORM objects by default; store/message_rows.py reads rows)."""
     if params is None:
         raw = request.query_params
         params = ListParams(raw.get("limit"), raw.get("offset"), raw.get("view"))
@@ -66,7 +69,7 @@ def list_response(
         return {"count": paging.count(session, stmt)}
     if view == "ids":
         return json_reply(paging.page_ids(session, stmt, page.limit, page.offset))
-    rows = paging.page(session, stmt, page.limit, page.offset)
+    rows = load(session, stmt, page.limit, page.offset)
     expanded = view == "expanded"
     if render_page is not None:
         items = render_page(rows, expanded)

@@ -14,10 +14,12 @@ from nylas_engine.api.listing import ListParams, list_params, list_response
 from nylas_engine.api.mail_filters import mail_filters
 from nylas_engine.api.openapi import MAIL_FILTERS, PAGING, doc, paged
 from nylas_engine.api.params import Query, check_id
+from nylas_engine.api.replies import json_reply
 from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.schemas import mail as shape
 from nylas_engine.api.views.mail import message_json
-from nylas_engine.store import messages
+from nylas_engine.store import message_rows, messages
+from nylas_engine.store.message_rows import MessageRow
 from nylas_engine.store.models import Message
 
 router = APIRouter(route_class=SessionRoute)
@@ -41,6 +43,7 @@ def list_messages(
         stmt,
         lambda message, expanded: message_json(message, scope.account, expanded),
         params=params,
+        load=message_rows.page_rows,
     )
 
 
@@ -66,11 +69,13 @@ def get_message(
     ones found, in the order asked, paged with `limit`/`offset` like any list."""
     if "," in message_id:
         return _several(request, scope, message_id)
-    message = _message(scope, message_id)
+    message = message_rows.find_message_row(scope.session, scope.account, check_id(message_id))
+    if message is None:
+        raise not_found(f"Couldn't find message {message_id}")
     if _wants_raw(request):
         return _raw(scope, message)
     expanded = Query(request).view() == "expanded"
-    return message_json(message, scope.account, expanded)
+    return json_reply(message_json(message, scope.account, expanded))
 
 
 def _several(request: Request, scope: AccountScope, joined: str) -> Any:
@@ -88,7 +93,7 @@ def _several(request: Request, scope: AccountScope, joined: str) -> Any:
     )
 
 
-def _raw(scope: AccountScope, message: Message) -> StreamingResponse:
+def _raw(scope: AccountScope, message: MessageRow) -> StreamingResponse:
     """The message exactly as received, streamed from the blob store."""
     if message.is_draft or not message.raw_sha256:
         raise not_found(f"Couldn't find raw data for message {message.public_id}")

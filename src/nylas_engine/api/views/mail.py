@@ -12,10 +12,14 @@ from sqlalchemy.orm import Session
 from nylas_engine.api.views.calendar import event_json
 from nylas_engine.store.calendar import Refs, master_ids
 from nylas_engine.store.loading import ThreadPage, thread_page
+from nylas_engine.store.message_rows import AttachmentRow, CategoryRow, MessageRow
 from nylas_engine.store.models import Account, Attachment, Category, File, Message, Thread
 
+AnyMessage = Message | MessageRow  # an ORM object, or a row (store/message_rows.py)
+AnyCategory = Category | CategoryRow
 
-def category_ref(category: Category) -> dict[str, Any]:
+
+def category_ref(category: AnyCategory) -> dict[str, Any]:
     return {"id": category.public_id, "name": category.name, "display_name": category.display_name}
 
 
@@ -29,7 +33,7 @@ def category_json(category: Category, account: Account) -> dict[str, Any]:
     }
 
 
-def attachment_ref(attachment: Attachment) -> dict[str, Any]:
+def attachment_ref(attachment: Attachment | AttachmentRow) -> dict[str, Any]:
     file = attachment.file
     ref: dict[str, Any] = {
         "id": file.public_id,
@@ -42,12 +46,12 @@ def attachment_ref(attachment: Attachment) -> dict[str, Any]:
     return ref
 
 
-def _live_categories(message: Message) -> list[Category]:
+def _live_categories(message: AnyMessage) -> list[AnyCategory]:
     return [c for c in message.categories if c.deleted_at is None]
 
 
 def _categories_field(
-    account: Account, categories: list[Category], *, single: bool
+    account: Account, categories: Sequence[AnyCategory], *, single: bool
 ) -> tuple[str, Any]:
     if account.organization_unit == "label":
         return "labels", [category_ref(c) for c in categories if c.type == "label"]
@@ -58,7 +62,7 @@ def _categories_field(
 
 
 def message_json(
-    message: Message,
+    message: AnyMessage,
     account: Account,
     expanded: bool = False,
     *,
@@ -105,7 +109,7 @@ def message_json(
     return data
 
 
-def _reply_target_id(message: Message) -> str | None:
+def _reply_target_id(message: AnyMessage) -> str | None:
     target = message.reply_target if message.reply_to_message_id is not None else None
     if target is None or message.thread_id is None or target.thread_id != message.thread_id:
         return None
