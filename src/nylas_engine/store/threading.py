@@ -194,6 +194,7 @@ class Threader:
         """Put `message` into its thread (found, or new in `created`) and bring the thread's
         aggregates up to date. Returns the thread."""
         thread = self._find(parsed)
+        made = thread is None
         if thread is None:
             thread = Thread(
                 public_id=new_public_id(),
@@ -211,7 +212,7 @@ class Threader:
             thread.version = (thread.version or 0) + 1  # one bump per batch
         message.thread = thread
         self.added[id(thread)].append(message)
-        if not add_to_aggregates(thread, message):
+        if not add_to_aggregates(thread, message, empty=made):
             refresh_thread(thread, self.added[id(thread)])
         # What later messages of the batch find this one by.
         if parsed.message_id:
@@ -253,12 +254,15 @@ class Threader:
 # ---------------------------------------------------------------------------- aggregates
 
 
-def add_to_aggregates(thread: Thread, message: Placed) -> bool:
+def add_to_aggregates(thread: Thread, message: Placed, *, empty: bool = False) -> bool:
     """Bring a thread's aggregates up to date with one new live message without reading
-    its other messages: what `refresh_thread` computes, given the aggregates were current.
-    False when that shortcut doesn't apply (a draft, or a thread with no mail but drafts,
-    whose aggregates come from its drafts); then `refresh_thread` must run."""
-    if message.is_draft or (thread.last_received_ts is None and thread.last_sent_ts is None):
+    its other messages: what `refresh_thread` computes, given the aggregates were current
+    (`empty`: a thread just made, with no messages before this one). False when that
+    shortcut doesn't apply (a draft, or a thread with no mail but drafts, whose aggregates
+    come from its drafts); then `refresh_thread` must run."""
+    if message.is_draft or (
+        not empty and thread.last_received_ts is None and thread.last_sent_ts is None
+    ):
         return False
     # refresh_thread orders by (date, id) and the new message has no id yet: it sorts first
     # among messages of the same date.
