@@ -223,8 +223,7 @@ def _insert_rows(
     `store.bulk`): the ORM's bulk path costs more per row than SQLite does. Returns the new
     rows' ids in the order given when `ids` is set."""
     names = _column_names(model)
-    values = [{names[key]: value for key, value in row.items()} for row in rows]
-    return insert_rows(session.connection(), model.__table__, values, ids=ids)
+    return insert_rows(session.connection(), model.__table__, rows, ids=ids, names=names)
 
 
 _COLUMN_NAMES: dict[type[Any], dict[str, str]] = {}

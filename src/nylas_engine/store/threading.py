@@ -100,6 +100,7 @@ class Threader:
         self.by_subject: dict[str, list[Thread]] = defaultdict(list)
         self.people: dict[int, list[set[str]]] = defaultdict(list)  # id(thread) -> people
         self.created: list[Thread] = []  # new threads, not in the session: the caller inserts
+        self._made: set[int] = set()  # id() of each of them
         self.changed: dict[int, Thread] = {}  # id(thread) -> a thread of ours this batch changed
         self.added: dict[int, list[Placed]] = defaultdict(list)  # id(thread) -> its new messages
         with session.no_autoflush:
@@ -205,9 +206,10 @@ class Threader:
                 created_at=now(),
             )
             self.created.append(thread)
+            self._made.add(id(thread))
             if thread.subject_key:
                 self.by_subject[thread.subject_key].append(thread)
-        elif id(thread) not in self.changed and thread not in self.created:
+        elif id(thread) not in self.changed and id(thread) not in self._made:
             self.changed[id(thread)] = thread
             thread.version = (thread.version or 0) + 1  # one bump per batch
         message.thread = thread
