@@ -16,6 +16,7 @@ from sqlalchemy import event, insert, inspect, text
 from sqlalchemy.orm import Session
 
 from nylas_engine.ids import new_public_id
+from nylas_engine.store.bulk import insert_rows
 from nylas_engine.store.models import (
     Account,
     Calendar,
@@ -87,8 +88,9 @@ def log_inserts(
     (store/outbox_jobs.py), which webhooks announce and delta pages pass over."""
     if objects:
         _hold_log(session, [account_id])
-        session.connection().execute(
-            insert(Transaction),
+        insert_rows(
+            session.connection(),
+            Transaction.__table__,
             [_entry(account_id, type_, public_id, command) for type_, public_id in objects],
         )
 

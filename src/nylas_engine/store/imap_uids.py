@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from typing import Any
 
-from sqlalchemy import exists, func, insert, or_, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from nylas_engine.search.index import remove_message
+from nylas_engine.store.bulk import insert_rows
 from nylas_engine.store.gmail_labels import LabelMap, label_map
 from nylas_engine.store.mail import refresh_thread
 from nylas_engine.store.models import (
@@ -110,8 +111,7 @@ def changed_since(
 
 def add_rows(session: Session, rows: list[dict[str, Any]]) -> None:
     """Record new UIDs (Core: no per-row ORM work on the bulk path)."""
-    if rows:
-        session.connection().execute(insert(ImapUid), rows)
+    insert_rows(session.connection(), ImapUid.__table__, rows)
 
 
 def remove(session: Session, row_ids: Iterable[int]) -> None:

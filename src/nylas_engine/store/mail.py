@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, inspect, select
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from nylas_engine.delta.log import log_inserts
@@ -23,6 +23,7 @@ from nylas_engine.mime.parse import ParsedMessage, parse_message
 from nylas_engine.search.index import index_messages
 from nylas_engine.store import thread_summary
 from nylas_engine.store.blobs import BlobBatch, BlobStore
+from nylas_engine.store.bulk import insert_rows
 from nylas_engine.store.categories import kind_of as category_kind
 from nylas_engine.store.models import (
     Account,
@@ -198,7 +199,7 @@ def ingest_messages(
             threader.place(row, row.parsed, row.gm_thrid)
         session.flush()  # the threads this batch changed (logged by the flush hooks)
         _insert_threads(session, account, threader.created)
-        _insert(session, account, rows)
+        _insert(session, account, rows, threader.created)
         for row in rows:
             # Not from its own copies of what it sent: those events are the account's already.
             if row.parsed.calendar_parts and row.id and not (row.is_sent or row.is_draft):
@@ -219,19 +220,12 @@ def _file_invites(session: Session, account: Account, message_id: int, parts: li
 
 def _insert_rows(
     session: Session, model: type[Any], rows: list[dict[str, Any]], *, ids: bool = True
-) -> dict[str, int]:
-    """INSERT `rows` (keyed by attribute name) into `model`'s table with one multi-row
-    statement per few hundred rows, straight through Core: the ORM's bulk path costs more per
-    row than SQLite does. Returns {public id: id} of the new rows when `ids` is set (they come
-    back in no set order: asking for one makes it a statement per row on SQLite)."""
+) -> list[int]:
+    """INSERT `rows` (keyed by attribute name) into `model`'s table in one go (see
+    `store.bulk`): the ORM's bulk path costs more per row than SQLite does. Returns the new
+    rows' ids in the order given when `ids` is set."""
     names = _column_names(model)
-    table = model.__table__
-    values = [{names[key]: value for key, value in row.items()} for row in rows]
-    if not ids:
-        session.connection().execute(insert(table), values)
-        return {}
-    statement = insert(table).returning(table.c.public_id, table.c.id)
-    return {public_id: id_ for public_id, id_ in session.connection().execute(statement, values)}
+    return insert_rows(session.connection(), model.__table__, rows, ids=ids, names=names)
 
 
 _COLUMN_NAMES: dict[type[Any], dict[str, str]] = {}
@@ -265,27 +259,28 @@ def _insert_threads(session: Session, account: Account, threads: list[Thread]) -
     ids = _insert_rows(
         session, Thread, [{name: getattr(thread, name) for name in columns} for thread in threads]
     )
-    for thread in threads:
-        thread.id = ids[thread.public_id]
+    for thread, thread_id in zip(threads, ids, strict=True):
+        thread.id = thread_id
     log_inserts(session, account.id, [("thread", thread.public_id) for thread in threads])
 
 
-def _insert(session: Session, account: Account, rows: list[_Row]) -> None:
+def _insert(
+    session: Session, account: Account, rows: list[_Row], new_threads: list[Thread]
+) -> None:
     if not rows:
         return
     for row in rows:
         assert row.thread is not None and row.thread.id is not None
         row.values["thread_id"] = row.thread.id
     ids = _insert_rows(session, Message, [r.values for r in rows])
-    for row in rows:
-        row.id = ids[row.values["public_id"]]
+    for row, message_id in zip(rows, ids, strict=True):
+        row.id = message_id
     links = [
         {"message_id": row.id, "category_id": category.id}
         for row in rows
         for category in dict.fromkeys(row.categories)
     ]
-    if links:
-        session.connection().execute(insert(message_categories), links)
+    insert_rows(session.connection(), message_categories, links)
     files = [(row, file) for row in rows for file in row.files]
     if files:
         file_ids = _insert_rows(session, File, [file["values"] for _, file in files])
@@ -293,12 +288,8 @@ def _insert(session: Session, account: Account, rows: list[_Row]) -> None:
             session,
             Attachment,
             [
-                {
-                    "message_id": row.id,
-                    "file_id": file_ids[file["values"]["public_id"]],
-                    **file["link"],
-                }
-                for row, file in files
+                {"message_id": row.id, "file_id": file_id, **file["link"]}
+                for (row, file), file_id in zip(files, file_ids, strict=True)
             ],
             ids=False,
         )
@@ -309,8 +300,63 @@ def _insert(session: Session, account: Account, rows: list[_Row]) -> None:
         + [("file", file["values"]["public_id"]) for _, file in files],
     )
     index_messages(session, [(row.id, row.parsed) for row in rows if row.id is not None])
-    # Core INSERTs: no flush hook saw these messages.
-    thread_summary.refresh(session.connection(), {row.values["thread_id"] for row in rows})
+    # Core INSERTs: no flush hook saw these messages. The threads made for this batch hold
+    # only its rows, so their summaries are made from them instead of read back.
+    thread_summary.refresh(
+        session.connection(),
+        {row.values["thread_id"] for row in rows},
+        _new_summaries(account, rows, new_threads),
+    )
+
+
+def _new_summaries(
+    account: Account, rows: list[_Row], threads: list[Thread]
+) -> dict[int, dict[str, Any]]:
+    new = {thread.id for thread in threads}
+    mine: dict[int, list[_Row]] = {}
+    for row in rows:
+        if row.values["thread_id"] in new:
+            mine.setdefault(row.values["thread_id"], []).append(row)
+    lines = {id(row): _line(row) for group in mine.values() for row in group}
+    categories = {
+        lines[id(row)].id: sorted({c.id for c in row.categories})
+        for group in mine.values()
+        for row in group
+    }
+    attached = {
+        lines[id(row)].id
+        for group in mine.values()
+        for row in group
+        if any(file["link"]["disposition"] == "attachment" for file in row.files)
+    }
+    return {
+        thread_id: thread_summary.summarize(
+            thread_id,
+            account.id,
+            [lines[id(row)] for row in sorted(group, key=lambda r: (r.date, r.id or 0))],
+            categories,
+            attached,
+        )
+        for thread_id, group in mine.items()
+    }
+
+
+def _line(row: _Row) -> thread_summary.Line:
+    v = row.values
+    assert row.id is not None
+    return thread_summary.Line(
+        row.id,
+        v["thread_id"],
+        v["public_id"],
+        v["is_draft"],
+        v["unread"],
+        v["starred"],
+        v["snippet"],
+        v["from_"],
+        v["to"],
+        v["cc"],
+        v["bcc"],
+    )
 
 
 def _new_row(

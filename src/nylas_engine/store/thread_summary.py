@@ -18,13 +18,14 @@ deleted categories; readers leave out those deleted (so deleting a folder change
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import chain
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Table, delete, event, insert, inspect, select
+from sqlalchemy import Connection, Table, delete, event, inspect, select
 from sqlalchemy.orm import Session
 
+from nylas_engine.store.bulk import insert_rows
 from nylas_engine.store.models import (
     Attachment,
     Message,
@@ -58,6 +59,38 @@ def _empty(thread_id: int, account_id: int) -> dict[str, Any]:
         "draft_ids": [],
         "category_ids": [],
     }
+
+
+class Line(NamedTuple):
+    """What a summary reads of one live message."""
+
+    id: int
+    thread_id: int
+    public_id: str
+    is_draft: bool
+    unread: bool
+    starred: bool
+    snippet: str
+    from_addr: list[dict[str, str]] | None
+    to_addr: list[dict[str, str]] | None
+    cc_addr: list[dict[str, str]] | None
+    bcc_addr: list[dict[str, str]] | None
+
+
+def summarize(
+    thread_id: int,
+    account_id: int,
+    messages: Sequence[Line],
+    categories: Mapping[int, list[int]],
+    attached: set[int],
+) -> dict[str, Any]:
+    """A summary from messages the caller holds: all the thread's live messages, ordered by
+    (date, id), with each one's category ids (ascending) and the ids of those with a file
+    attached. The bulk ingest path uses it for the threads it has just made."""
+    summary = _empty(thread_id, account_id)
+    if messages:
+        _fill(summary, list(messages), categories, attached)
+    return summary
 
 
 def compute(connection: Connection, thread_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
@@ -123,7 +156,7 @@ def compute(connection: Connection, thread_ids: Iterable[int]) -> dict[int, dict
 def _fill(
     summary: dict[str, Any],
     messages: list[Any],
-    categories: dict[int, list[int]],
+    categories: Mapping[int, list[int]],
     attached: set[int],
 ) -> None:
     mail = [m for m in messages if not m.is_draft]
@@ -158,17 +191,19 @@ def _fill(
     )
 
 
-def refresh(connection: Connection, thread_ids: Iterable[int]) -> None:
-    """Recompute and store the summaries of these threads."""
-    ids = sorted({i for i in thread_ids if i is not None})
-    if not ids:
-        return
-    summaries = compute(connection, ids)
+def refresh(
+    connection: Connection,
+    thread_ids: Iterable[int],
+    known: Mapping[int, dict[str, Any]] | None = None,
+) -> None:
+    """Recompute and store the summaries of these threads; `known` holds summaries the
+    caller made (`summarize`), stored as they are."""
+    known = known or {}
+    ids = sorted({i for i in thread_ids if i is not None} | set(known))
+    summaries = compute(connection, [i for i in ids if i not in known])
     for chunk in _chunks(ids):
         connection.execute(delete(_SUMMARY).where(_SUMMARY.c.thread_id.in_(chunk)))
-    rows = list(summaries.values())
-    for start in range(0, len(rows), _CHUNK):
-        connection.execute(insert(_SUMMARY), rows[start : start + _CHUNK])
+    insert_rows(connection, _SUMMARY, [*summaries.values(), *known.values()])
 
 
 def fill_missing(connection: Connection) -> int:

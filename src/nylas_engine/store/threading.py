@@ -109,6 +109,7 @@ class Threader:
         self.by_subject: dict[str, list[Thread]] = defaultdict(list)
         self.people: dict[int, list[set[str]]] = defaultdict(list)  # id(thread) -> people
         self.created: list[Thread] = []  # new threads, not in the session: the caller inserts
+        self._made: set[int] = set()  # id() of each of them
         self.changed: dict[int, Thread] = {}  # id(thread) -> a thread of ours this batch changed
         self.added: dict[int, list[Placed]] = defaultdict(list)  # id(thread) -> its new messages
         self.by_gm_thrid: dict[int, Thread] = {}  # Gmail's thread id -> its thread
@@ -224,6 +225,7 @@ class Threader:
             thread = self.by_gm_thrid.get(gm_thrid)
         else:
             thread = self._find(parsed)
+        made = thread is None
         if thread is None:
             thread = Thread(
                 public_id=new_public_id(),
@@ -235,16 +237,17 @@ class Threader:
                 gm_thrid=gm_thrid,
             )
             self.created.append(thread)
+            self._made.add(id(thread))
             if gm_thrid is not None:
                 self.by_gm_thrid[gm_thrid] = thread
             if thread.subject_key:
                 self.by_subject[thread.subject_key].append(thread)
-        elif id(thread) not in self.changed and thread not in self.created:
+        elif id(thread) not in self.changed and id(thread) not in self._made:
             self.changed[id(thread)] = thread
             thread.version = (thread.version or 0) + 1  # one bump per batch
         message.thread = thread
         self.added[id(thread)].append(message)
-        if not add_to_aggregates(thread, message):
+        if not add_to_aggregates(thread, message, empty=made):
             refresh_thread(thread, self.added[id(thread)])
         # What later messages of the batch find this one by.
         if parsed.message_id:
@@ -286,12 +289,15 @@ class Threader:
 # ---------------------------------------------------------------------------- aggregates
 
 
-def add_to_aggregates(thread: Thread, message: Placed) -> bool:
+def add_to_aggregates(thread: Thread, message: Placed, *, empty: bool = False) -> bool:
     """Bring a thread's aggregates up to date with one new live message without reading
-    its other messages: what `refresh_thread` computes, given the aggregates were current.
-    False when that shortcut doesn't apply (a draft, or a thread with no mail but drafts,
-    whose aggregates come from its drafts); then `refresh_thread` must run."""
-    if message.is_draft or (thread.last_received_ts is None and thread.last_sent_ts is None):
+    its other messages: what `refresh_thread` computes, given the aggregates were current
+    (`empty`: a thread just made, with no messages before this one). False when that
+    shortcut doesn't apply (a draft, or a thread with no mail but drafts, whose aggregates
+    come from its drafts); then `refresh_thread` must run."""
+    if message.is_draft or (
+        not empty and thread.last_received_ts is None and thread.last_sent_ts is None
+    ):
         return False
     # refresh_thread orders by (date, id) and the new message has no id yet: it sorts first
     # among messages of the same date.
