@@ -21,7 +21,7 @@ from nylas_engine.store import messages
 from nylas_engine.store.models import Message
 
 router = APIRouter(route_class=SessionRoute)
-MESSAGE_UPDATE = doc(reply=shape.Message, body=shape.FlagsUpdate, params=["view"])
+MESSAGE_UPDATE = doc(reply=shape.Message, body=shape.MessageUpdate, params=["view"])
 
 RFC822 = "message/rfc822"
 MAX_IDS = 100  # ids in one GET /messages/{id},{id},...
@@ -66,6 +66,7 @@ def get_message(
     ones found, in the order asked, paged with `limit`/`offset` like any list."""
     if "," in message_id:
         return _several(request, scope, message_id)
+    Query(request).page()  # a bad limit or offset is a 400 here too
     message = _message(scope, message_id)
     if _wants_raw(request):
         return _raw(scope, message)
