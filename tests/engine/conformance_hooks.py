@@ -68,7 +68,6 @@ def _clean(value: Any) -> Any:
 def _picture(case: Any) -> None:
     """An image (the engine reads its first bytes)."""
     case.body = PNG
-    case.media_type = "image/png"
 
 
 def _one_filter(case: Any) -> None:
@@ -87,7 +86,12 @@ def _authorize_form(case: Any) -> None:
     body = _body(case)
     body.update(client_id=_env("CLIENT_ID"), redirect_uri=_env("REDIRECT_URI"))
     body["csrf_token"] = "conformance"
-    case.cookies = {**(case.cookies or {}), "nylas_engine_csrf": "conformance"}
+    case.headers = {**(case.headers or {}), "Cookie": "nylas_engine_csrf=conformance"}
+
+
+def _rsvp(case: Any) -> None:
+    """An event from an invitation the account received (only those can be answered)."""
+    _body(case)["event_id"] = _env("INVITE_ID")
 
 
 def _connect(case: Any) -> None:
@@ -189,7 +193,10 @@ def _sendable(case: Any) -> None:
     body = _body(case)
     body.pop("draft_id", None)  # a saved draft's id and version: sent inline instead
     body.pop("version", None)
-    if not body.get("draft_id") and not any(body.get(k) for k in ("to", "cc", "bcc")):
+    for key in ("to", "cc", "bcc", "reply_to"):  # addresses that parse
+        if body.get(key):
+            body[key] = [{"email": f"{key}@example.com"}]
+    if not any(body.get(k) for k in ("to", "cc", "bcc")):
         body["to"] = [{"email": "recipient@example.com"}]
     body.pop("from", None)
     body.pop("tracking", None)
@@ -253,6 +260,7 @@ FIXES: dict[str, Callable[[Any], None]] = {
     "oauth_authorize_submit": _authorize_form,
     "connect_authorize": _connect,
     "put_picture": _picture,
+    "send_rsvp": _rsvp,
     "free_busy": _times,
     "single_availability": _open_hours,
     "consecutive_availability": _open_hours,

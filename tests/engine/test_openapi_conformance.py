@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 from smtp_listener import SmtpListener
+from test_emailed_events import invitation, receive
 
 from nylas.testing import LocalEngine
 
@@ -37,7 +38,9 @@ REDIRECT_URI = "http://127.0.0.1:9/callback"
 
 @pytest.fixture(scope="module")
 def token_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalEngine]:
-    with LocalEngine(tmp_path_factory.mktemp("conformance"), auth="token") as engine:
+    # POST /connect/authorize is tried against loopback mail servers (nothing listens there).
+    options = {"auth": "token", "extra_args": ["--allow-mail-hosts", "127.0.0.1"]}
+    with LocalEngine(tmp_path_factory.mktemp("conformance"), **options) as engine:
         yield engine
 
 
@@ -84,6 +87,8 @@ def prepare(engine: LocalEngine, smtp_port: int, where: Path) -> dict[str, str]:
     auth = {"Authorization": f"Bearer {token}"}
     calendar = requests.post(f"{engine.url}/calendars", json={"name": "Conformance"}, headers=auth)
     folders = requests.get(f"{engine.url}/folders", headers=auth).json()
+    receive(engine, account, where, invitation(account["email_address"]), "invite")
+    (message,) = requests.get(f"{engine.url}/messages", headers=auth).json()
     return {
         "PYTHONPATH": os.pathsep.join(
             [str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]
@@ -94,6 +99,7 @@ def prepare(engine: LocalEngine, smtp_port: int, where: Path) -> dict[str, str]:
         "CONFORMANCE_CLIENT_ID": user_app["client_id"],
         "CONFORMANCE_REDIRECT_URI": REDIRECT_URI,
         "CONFORMANCE_CALENDAR_ID": calendar.json()["id"],
+        "CONFORMANCE_INVITE_ID": message["events"][0]["id"],
         "CONFORMANCE_FOLDER_ID": next(f["id"] for f in folders if f["name"] == "inbox"),
     }
 

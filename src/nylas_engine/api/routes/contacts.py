@@ -212,7 +212,7 @@ def image_type(data: bytes) -> str | None:
 
 
 # The image's bytes: PNG, JPEG, GIF or WebP, told apart by their first bytes (any Content-Type).
-IMAGE = {"type": "string", "format": "binary", "minLength": 1}
+IMAGE = {"type": "string", "format": "binary"}
 IMAGE_TYPES = ("application/octet-stream",)
 
 

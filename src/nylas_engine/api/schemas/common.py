@@ -75,7 +75,7 @@ class Deleted(Open):
 class NameEmail(Input):
     nullable: ClassVar[tuple[str, ...]] = ("name",)
     name: Text | None = None
-    email: str = Field(json_schema_extra={"format": "email"})
+    email: Text  # checked when the message is sent, not when a draft is saved
 
 
 # Metadata as the engine checks it (nylas_engine/metadata.py): string keys and values.
