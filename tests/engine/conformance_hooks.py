@@ -70,10 +70,19 @@ def _picture(case: Any) -> None:
     case.body = PNG
 
 
+INCLUDE, EXCLUDE = (
+    ("include_types", "includeTypes"),
+    ("exclude_types", "excluded_types", "excludeTypes"),
+)
+
+
 def _one_filter(case: Any) -> None:
-    """include_types and exclude_types can't both be given."""
-    if "include_types" in case.query and "exclude_types" in case.query:
-        del case.query["exclude_types"]
+    """Types to include or to exclude, not both, each in one spelling (or spellings that
+    agree)."""
+    given = [k for k in INCLUDE if k in case.query] or [k for k in EXCLUDE if k in case.query]
+    for key in (*INCLUDE, *EXCLUDE):
+        if key in case.query and key not in given[:1]:
+            del case.query[key]
 
 
 def _authorize_query(case: Any) -> None:
