@@ -107,6 +107,7 @@ def _connect(case: Any) -> None:
     """A registered client_id, and mail servers on loopback (no sign-in leaves the host)."""
     body = _body(case)
     body["client_id"] = _env("CLIENT_ID")
+    body["email_address"] = f"{uuid.uuid4().hex}@example.com"  # a new account
     body["provider"] = "imap"
     body["settings"] = {
         "imap_host": CLOSED,
@@ -153,11 +154,15 @@ def _new_name(case: Any) -> None:
 def _fresh(kind: str) -> Callable[[Any], None]:
     """Not a standard folder, the primary calendar, or a sent message: one made for the
     purpose (a draft at version 0). A folder account has no labels: those stay 404s."""
-    made = {"calendars": {"name": "Fresh"}, "drafts": {"subject": "Fresh"}}
 
     def fix(case: Any) -> None:
         if kind == "labels":
             return
+        made = {
+            "calendars": {"name": "Fresh"},
+            "drafts": {"subject": "Fresh"},
+            "events": {"calendar_id": _env("CALENDAR_ID"), "when": {"time": 1700000000}},
+        }
         body = made.get(kind) or {"display_name": uuid.uuid4().hex}
         (name,) = case.path_parameters
         case.path_parameters[name] = _api("POST", f"/{kind}", body)["id"]
@@ -168,6 +173,10 @@ def _fresh(kind: str) -> Callable[[Any], None]:
             _draft(case)
         elif kind in ("folders", "labels") and case.operation.method.upper() != "DELETE":
             _new_name(case)
+        elif kind == "events" and case.operation.method.upper() != "DELETE":
+            _event(case)
+        elif kind == "calendars" and case.operation.method.upper() != "DELETE":
+            _time_zone(case)
 
     return fix
 
@@ -248,11 +257,12 @@ FIXES: dict[str, Callable[[Any], None]] = {
     "delete_label": _fresh("labels"),
     "delete_calendar": _fresh("calendars"),
     "create_calendar": _time_zone,
-    "update_calendar": _time_zone,
-    "update_calendar_patch": _time_zone,
+    "update_calendar": _fresh("calendars"),
+    "update_calendar_patch": _fresh("calendars"),
     "create_event": _event,
-    "update_event": _event,
-    "update_event_patch": _event,
+    "update_event": _fresh("events"),
+    "update_event_patch": _fresh("events"),
+    "delete_event": _fresh("events"),
     "to_ics": _event,
     "create_draft": _draft,
     "update_draft": _fresh("drafts"),

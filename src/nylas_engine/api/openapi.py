@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from nylas_engine.api.params import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, MAX_STRING
 from nylas_engine.api.schemas.common import Error
 from nylas_engine.metadata import MAX_FILTER_TERMS, MAX_KEY, MAX_VALUE
-from nylas_engine.scopes import SCOPES
+from nylas_engine.scopes import SCOPES, SCOPES_PATTERN
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 REASONS = {
@@ -333,8 +333,6 @@ def _error(status: int) -> dict[str, Any]:
 
 # The fields of the sign-in page (GET query, POST form): api/routes/oauth.py `parse_authorize`.
 _LONG = {"type": "string", "maxLength": 2048, "pattern": NO_NUL}
-_SCOPE = "(" + "|".join(re.escape(s) for s in SCOPES) + ")"
-_SCOPES = f"^[\\s,]*({_SCOPE}[\\s,]+)*{_SCOPE}?[\\s,]*$"
 AUTHORIZE_FIELDS: dict[str, Any] = {
     "client_id": {**_LONG, "minLength": 1},
     "redirect_uri": {**_LONG, "minLength": 1},
@@ -343,7 +341,7 @@ AUTHORIZE_FIELDS: dict[str, Any] = {
     "scopes": {
         "type": "string",
         "maxLength": 255,
-        "pattern": f"^[\\s,]*({_SCOPE}[\\s,]+)*{_SCOPE}?[\\s,]*$",
+        "pattern": SCOPES_PATTERN,
     },
     "state": _LONG,
     "login_hint": _LONG,

@@ -162,7 +162,7 @@ def oauth_settings(
 
 
 @router.post(
-    "/connect/authorize", **doc(401, 409, 429, reply=dict[str, Any], body=admin.ConnectInput)
+    "/connect/authorize", **doc(401, 403, 409, 429, reply=dict[str, Any], body=admin.ConnectInput)
 )
 def authorize(
     request: Request,

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from nylas_engine.api.schemas.common import NOT_BLANK, Input, Metadata, Open, Text
 from nylas_engine.api.schemas.mail import DraftInput
+from nylas_engine.scopes import SCOPES_PATTERN
 
 WEBHOOK_TRIGGERS = frozenset(
     {
@@ -137,7 +138,7 @@ class ConnectInput(Input):
     email_address: str = Field(json_schema_extra={"format": "email"})
     provider: Literal[CONNECT_PROVIDERS] | None = None  # type: ignore[valid-type]
     settings: dict[str, Any]
-    scopes: Text | None = None
+    scopes: str | None = Field(None, max_length=255, pattern=SCOPES_PATTERN)
     nullable: ClassVar[tuple[str, ...]] = ("client_secret", "name", "provider", "scopes")
 
 
