@@ -107,13 +107,14 @@ def prepare(engine: LocalEngine, smtp_port: int, where: Path) -> dict[str, str]:
     }
 
 
+@pytest.mark.timeout(1200 if FULL else 300)
 def test_every_operation_conforms_to_the_document(token_engine, tmp_path):
     # Every operation with every check; last, alone, POST /oauth/revoke. Rules the
     # document cannot state are met by conformance_hooks.py for the valid requests.
     with SmtpListener() as smtp:
         env = {**os.environ, **prepare(token_engine, smtp.port, tmp_path)}
         cfg = tmp_path / "schemathesis.toml"
-        budget = 900 if FULL else 60
+        budget = 900 if FULL else 45
         runs = [(["--exclude-operation-id", LAST], budget), (["--include-operation-id", LAST], 5)]
         for number, (args, seconds) in enumerate(runs):
             run = _run(token_engine.url, cfg, tmp_path, args, env, max_time=seconds)

@@ -63,10 +63,8 @@ PARAMS: dict[str, dict[str, Any]] = {
     "cc": _TEXT,
     "bcc": _TEXT,
     "in": _TEXT,
-    "in_": _TEXT,
     "folder_id": _TEXT,
     "label_id": _TEXT,
-    "from_": _TEXT,
     "thread_id": _ID,
     "filename": _TEXT,
     "unread": _BOOL,
@@ -86,10 +84,8 @@ DESCRIPTIONS = {
     "in": "A folder or label: its id, name or display name. Also spelled `in_`, "
     "`folder_id` or `label_id`.",
     "from": "Also spelled `from_`.",
-    "in_": "The same as `in` (the spelling of Python clients).",
     "folder_id": "The same as `in` (sent by the SDKs' `Folder.threads`).",
     "label_id": "The same as `in` (sent by the SDKs' `Label.threads`).",
-    "from_": "The same as `from` (the spelling of Python clients).",
     "view": "`count` answers {count}, `ids` a list of ids, `expanded` adds more to each object.",
 }
 PAGING = ("limit", "offset", "view")
@@ -98,11 +94,9 @@ MAIL_FILTERS: tuple[str | dict[str, Any], ...] = (
     "any_email",
     "to",
     "from",
-    "from_",
     "cc",
     "bcc",
     "in",
-    "in_",
     "folder_id",
     "label_id",
     "thread_id",

@@ -37,10 +37,10 @@ _TYPE_LIST = {"type": "string", "pattern": f"^{_TYPES}(,{_TYPES})*$"}
 DELTA_PARAMS = [
     param("cursor", {"type": "string", "minLength": 1, "maxLength": 255}, required=True),
     param("include_types", _TYPE_LIST, description="Also spelled `includeTypes`."),
-    param("includeTypes", _TYPE_LIST),
+    # (`includeTypes`, `excludeTypes`, `in_` and `from_` are described, not listed: client
+    # generators would give them the same names as `include_types`, `exclude_types`...)
     param("exclude_types", _TYPE_LIST, description="Also `excluded_types`, `excludeTypes`."),
     param("excluded_types", _TYPE_LIST),
-    param("excludeTypes", _TYPE_LIST),
     param("exclude_folders", {"type": "boolean", "default": False}),
     param("exclude_account", {"type": "boolean", "default": True}),
     param("exclude_metadata", {"type": "boolean", "default": True}),
