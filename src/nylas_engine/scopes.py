@@ -70,6 +70,9 @@ SCOPES: dict[str, frozenset[str]] = {
     "contacts.read_only": frozenset(("contacts.read",)),
 }
 ALL_PERMISSIONS = frozenset().union(*SCOPES.values())
+# Scopes as a client may ask for them (`_names`): known names, separated by commas or spaces.
+_ONE = "(" + "|".join(re.escape(name) for name in SCOPES) + ")"
+SCOPES_PATTERN = f"^[\\s,]*({_ONE}[\\s,]+)*{_ONE}?[\\s,]*$"
 
 # Delta object type → the permission needed to see it (types not listed: always shown).
 _DELTA_TYPES = {

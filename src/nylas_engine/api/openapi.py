@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from nylas_engine.api.params import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, MAX_STRING
 from nylas_engine.api.schemas.common import Error
 from nylas_engine.metadata import MAX_FILTER_TERMS, MAX_KEY, MAX_VALUE
+from nylas_engine.scopes import SCOPES, SCOPES_PATTERN
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 REASONS = {
@@ -54,7 +55,7 @@ _TIME = {"type": "integer", "minimum": -62135596800, "maximum": 253402300799}  #
 PARAMS: dict[str, dict[str, Any]] = {
     "limit": {"type": "integer", "minimum": 0, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
     "offset": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
-    "view": {"type": "string", "enum": ["count", "ids", "expanded"]},
+    "view": {"type": "string", "enum": ["", "count", "ids", "expanded"]},  # "": none
     "subject": _TEXT,
     "any_email": {"type": "string", "format": "email", "maxLength": 200},
     "to": _TEXT,
@@ -62,6 +63,8 @@ PARAMS: dict[str, dict[str, Any]] = {
     "cc": _TEXT,
     "bcc": _TEXT,
     "in": _TEXT,
+    "folder_id": _TEXT,
+    "label_id": _TEXT,
     "thread_id": _ID,
     "filename": _TEXT,
     "unread": _BOOL,
@@ -81,6 +84,8 @@ DESCRIPTIONS = {
     "in": "A folder or label: its id, name or display name. Also spelled `in_`, "
     "`folder_id` or `label_id`.",
     "from": "Also spelled `from_`.",
+    "folder_id": "The same as `in` (sent by the SDKs' `Folder.threads`).",
+    "label_id": "The same as `in` (sent by the SDKs' `Label.threads`).",
     "view": "`count` answers {count}, `ids` a list of ids, `expanded` adds more to each object.",
 }
 PAGING = ("limit", "offset", "view")
@@ -92,6 +97,8 @@ MAIL_FILTERS: tuple[str | dict[str, Any], ...] = (
     "cc",
     "bcc",
     "in",
+    "folder_id",
+    "label_id",
     "thread_id",
     "filename",
     "unread",
@@ -136,7 +143,7 @@ METADATA_FILTERS = (
 MAIL_FILTERS += METADATA_FILTERS
 
 # Lists whose `view` is only count or ids (no expanded form).
-COUNT_OR_IDS = ("limit", "offset", param("view", {"type": "string", "enum": ["count", "ids"]}))
+COUNT_OR_IDS = ("limit", "offset", param("view", {"type": "string", "enum": ["", "count", "ids"]}))
 SEARCH_Q = param("q", required=True)
 
 
@@ -148,13 +155,14 @@ def doc(
     params: Iterable[str | dict[str, Any]] = (),
     op: str | None = None,
     media: str | None = None,
+    body_types: tuple[str, ...] = ("application/json",),
 ) -> dict[str, Any]:
     """Keyword arguments for a route decorator (`@router.get(path, **doc(...))`).
 
     `statuses` are the errors this route can answer besides the shared ones; `reply` the
     model (or `list[...]`, a union...) of its `status` reply, `media` when that is not JSON;
-    `body` the JSON body it reads, `params` its query parameters (names from `PARAMS`, or
-    `param(...)` dicts)."""
+    `body` the JSON body it reads (or, with `body_types`, the schema of a body of those
+    types), `params` its query parameters (names from `PARAMS`, or `param(...)` dicts)."""
     responses: dict[int | str, Any] = {
         s: {"description": REASONS[s], "model": Error} for s in statuses
     }
@@ -168,10 +176,12 @@ def doc(
         extra["parameters"] = listed
     if body is not None:
         schema = body if isinstance(body, dict) else _ref(body)
-        needed = isinstance(body, type) and any(f.is_required() for f in body.model_fields.values())
+        needed = not isinstance(body, type) or any(
+            f.is_required() for f in body.model_fields.values()
+        )
         extra["requestBody"] = {
             "required": needed,
-            "content": {"application/json": {"schema": schema}},
+            "content": {media_type: {"schema": schema} for media_type in body_types},
         }
         if isinstance(body, type):
             BODY_MODELS[body.__name__] = body  # added to the components by install_openapi
@@ -259,6 +269,12 @@ def _finish(spec: dict[str, Any]) -> None:
             "description": "The app's client secret as the Basic username (or "
             "client_id:client_secret).",
         },
+        # Where access tokens come from (docs/protocol.md §16): a code from the sign-in
+        # page or from POST /connect/authorize, exchanged at the token URL.
+        "oauth": _code_flow("/oauth/authorize", "/oauth/token", "The hosted sign-in page."),
+        "nativeAuth": _code_flow(
+            "/connect/authorize", "/connect/token", "Native authentication (the app signs in)."
+        ),
     }
     for model in BODY_MODELS.values():
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -300,17 +316,65 @@ def _finish_operation(path: str, operation: dict[str, Any]) -> None:
             parameter["schema"] = {**_ID, "title": parameter["schema"].get("title", "Id")}
 
 
+def _code_flow(authorize: str, token: str, description: str) -> dict[str, Any]:
+    flow = {"authorizationUrl": authorize, "tokenUrl": token, "scopes": dict.fromkeys(SCOPES, "")}
+    return {"type": "oauth2", "description": description, "flows": {"authorizationCode": flow}}
+
+
 def _error(status: int) -> dict[str, Any]:
     return {"description": REASONS[status], "content": {"application/json": {"schema": ERROR_REF}}}
 
 
-def html_page() -> dict[str, Any]:
-    """The OAuth pages a browser sees: HTML, a redirect, or an HTML error page."""
+# The fields of the sign-in page (GET query, POST form): api/routes/oauth.py `parse_authorize`.
+_LONG = {"type": "string", "maxLength": 2048, "pattern": NO_NUL}
+AUTHORIZE_FIELDS: dict[str, Any] = {
+    "client_id": {**_LONG, "minLength": 1},
+    "redirect_uri": {**_LONG, "minLength": 1},
+    "response_type": {"type": "string", "enum": ["code", "token"], "default": "code"},
+    # comma- or space-separated (scopes.py `_names`), none meaning the default ones
+    "scopes": {
+        "type": "string",
+        "maxLength": 255,
+        "pattern": SCOPES_PATTERN,
+    },
+    "state": _LONG,
+    "login_hint": _LONG,
+    "redirect_on_error": {"type": "string", "enum": ["true", "false"]},
+}
+AUTHORIZE_REQUIRED = ("client_id", "redirect_uri")
+
+
+def html_page(*, form: bool = False) -> dict[str, Any]:
+    """The OAuth pages a browser sees: HTML, a redirect, or an HTML error page; their
+    fields in the query (GET) or a form (POST, with the sign-in and its CSRF token)."""
     page: dict[str, Any] = {"content": {"text/html": {}}}
+    if form:
+        fields = {
+            **AUTHORIZE_FIELDS,
+            "email": {"type": "string", "maxLength": 320},
+            "password": {"type": "string", "maxLength": 1024},
+            "csrf_token": {"type": "string"},
+            "action": {"type": "string", "enum": ["allow", "deny"]},
+        }
+        schema = {"type": "object", "properties": fields, "required": [*AUTHORIZE_REQUIRED]}
+        extra: dict[str, Any] = {
+            "requestBody": {
+                "required": True,
+                "content": {"application/x-www-form-urlencoded": {"schema": schema}},
+            }
+        }
+    else:
+        extra = {
+            "parameters": [
+                param(name, schema, required=name in AUTHORIZE_REQUIRED)
+                for name, schema in AUTHORIZE_FIELDS.items()
+            ]
+        }
     return {
+        "openapi_extra": extra,
         "responses": {
             200: {"description": "The sign-in page.", **page},
             303: {"description": "Back to the app's redirect_uri."},
             **{s: {"description": REASONS[s], **page} for s in (400, 401, 429)},
-        }
+        },
     }

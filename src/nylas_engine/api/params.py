@@ -117,7 +117,7 @@ class Query:
 
     def _non_negative(self, name: str, default: int) -> int:
         value = self.params.get(name)
-        if value is None or value == "":
+        if value is None:
             return default
         try:
             number = int(value)

@@ -23,7 +23,9 @@ router = APIRouter(route_class=SessionRoute)
 
 @router.get(
     "/account",
-    **doc(reply=shape.Account, params=[param("view", {"type": "string", "enum": ["expanded"]})]),
+    **doc(
+        reply=shape.Account, params=[param("view", {"type": "string", "enum": ["", "expanded"]})]
+    ),
 )
 @router.get("/account/", include_in_schema=False)
 def get_account(request: Request, scope: AccountScope = Depends(account_scope)) -> Any:

@@ -32,30 +32,8 @@ from nylas_engine.store.webhooks import start_cursors
 router = APIRouter(route_class=SessionRoute)
 
 SUCCESS = {"success": True}
-WEBHOOK_TRIGGERS = {
-    "account.connected",
-    "account.running",
-    "account.stopped",
-    "account.invalid",
-    "account.sync_error",
-    "message.created",
-    "message.opened",
-    "message.updated",
-    "message.link_clicked",
-    "thread.replied",
-    "contact.created",
-    "contact.updated",
-    "contact.deleted",
-    "calendar.created",
-    "calendar.updated",
-    "calendar.deleted",
-    "event.created",
-    "event.updated",
-    "event.deleted",
-    "job.successful",
-    "job.failed",
-}
-WEBHOOK_STATES = ("active", "inactive")
+WEBHOOK_TRIGGERS = admin.WEBHOOK_TRIGGERS
+WEBHOOK_STATES = admin.WEBHOOK_STATES
 
 
 # ------------------------------------------------------------------------------ the app
@@ -218,7 +196,7 @@ def list_webhooks(request: Request, scope: AppScope = Depends(app_scope)) -> Any
     )
 
 
-@router.post("/a/{client_id}/webhooks", **doc(reply=admin.Webhook, body=admin.WebhookInput))
+@router.post("/a/{client_id}/webhooks", **doc(reply=admin.Webhook, body=admin.WebhookCreate))
 def create_webhook(
     scope: AppScope = Depends(app_scope), body: dict[str, Any] = Depends(json_object)
 ) -> Any:

@@ -113,7 +113,7 @@ def single_availability(
 
 
 @router.post(
-    "/calendars/availability/consecutive", **doc(reply=list[Any], body=shape.AvailabilityInput)
+    "/calendars/availability/consecutive", **doc(reply=list[Any], body=shape.ConsecutiveInput)
 )
 def consecutive_availability(
     body: dict[str, Any] = Depends(json_object), scope: AccountScope = Depends(account_scope)

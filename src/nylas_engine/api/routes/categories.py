@@ -25,7 +25,7 @@ LIST = doc(
     reply=paged(shape.Category), params=["limit", "offset", param("view", {"type": "string"})]
 )
 WRITE = doc(409, reply=shape.Category, body=shape.CategoryInput)
-CREATE = doc(409, reply=shape.Category, body=shape.CategoryCreate)
+CREATE = WRITE
 
 WRONG_KIND = {
     "label": "Non-GMail accounts don't support labels",

@@ -63,7 +63,7 @@ from nylas_engine.sync.imap import (
 router = APIRouter(route_class=SessionRoute)
 log = logging.getLogger("nylas_engine.connect")
 
-IMAP_PROVIDERS = ("imap", "custom", "icloud", "yahoo", "aol", "fastmail")
+IMAP_PROVIDERS = admin.CONNECT_PROVIDERS[:6]
 # Native auth with a refresh token (hosted v2's fields): the settings' key prefix by provider.
 OAUTH_PROVIDERS = {"gmail": "google", "office365": "microsoft"}
 
@@ -161,7 +161,9 @@ def oauth_settings(
     return oauth_account(p, email.strip(), grant)
 
 
-@router.post("/connect/authorize", **doc(401, 409, 429, reply=dict[str, Any]))
+@router.post(
+    "/connect/authorize", **doc(401, 403, 409, 429, reply=dict[str, Any], body=admin.ConnectInput)
+)
 def authorize(
     request: Request,
     body: dict[str, Any] = Depends(json_object),

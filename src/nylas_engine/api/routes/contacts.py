@@ -42,7 +42,7 @@ router = APIRouter(route_class=SessionRoute, dependencies=[Depends(refuse_metada
 CONTACT_FILTERS: tuple[str | dict[str, Any], ...] = (
     "limit",
     "offset",
-    param("view", {"type": "string", "enum": ["count", "ids"]}),
+    param("view", {"type": "string", "enum": ["", "count", "ids"]}),
     *(
         param(name, PARAMS["subject"])
         for name in (
@@ -213,7 +213,15 @@ def image_type(data: bytes) -> str | None:
     return next((kind for magic, kind in _IMAGE_MAGIC if data.startswith(magic)), None)
 
 
-@router.put("/contacts/{contact_id}/picture", **doc(409, reply=shape.Contact))
+# The image's bytes: PNG, JPEG, GIF or WebP, told apart by their first bytes (any Content-Type).
+IMAGE = {"type": "string", "format": "binary"}
+IMAGE_TYPES = ("application/octet-stream",)
+
+
+@router.put(
+    "/contacts/{contact_id}/picture",
+    **doc(409, reply=shape.Contact, body=IMAGE, body_types=IMAGE_TYPES),
+)
 def put_picture(
     contact_id: str,
     request: Request,

@@ -36,9 +36,24 @@ _TYPES = "(" + "|".join(sorted(delta.FILTERABLE_TYPES)) + ")"
 _TYPE_LIST = {"type": "string", "pattern": f"^{_TYPES}(,{_TYPES})*$"}
 DELTA_PARAMS = [
     param("cursor", {"type": "string", "minLength": 1, "maxLength": 255}, required=True),
-    param("include_types", _TYPE_LIST),
-    param("exclude_types", _TYPE_LIST),
-    param("view", {"type": "string", "enum": ["count", "ids", "expanded"]}),
+    param("include_types", _TYPE_LIST, description="Also spelled `includeTypes`."),
+    # (`includeTypes`, `excludeTypes`, `in_` and `from_` are described, not listed: client
+    # generators would give them the same names as `include_types`, `exclude_types`...)
+    param("exclude_types", _TYPE_LIST, description="Also `excluded_types`, `excludeTypes`."),
+    param("excluded_types", _TYPE_LIST),
+    param("exclude_folders", {"type": "boolean", "default": False}),
+    param("exclude_account", {"type": "boolean", "default": True}),
+    param("exclude_metadata", {"type": "boolean", "default": True}),
+    param("limit"),
+    param("view", {"type": "string", "enum": ["", "count", "ids", "expanded"]}),
+]
+WAIT_PARAMS = [
+    *DELTA_PARAMS,
+    param(
+        "timeout",
+        {"type": "number", "minimum": 0, "maximum": 3600},
+        description="Seconds to wait for a change (longpoll 120, streaming 1800 by default).",
+    ),
 ]
 
 LONGPOLL_TIMEOUT = 120.0
@@ -204,7 +219,7 @@ def get_delta(request: Request, scope: AccountScope = Depends(account_scope)) ->
     return _page(scope.session, scope.account, args, start)[0]
 
 
-@router.get("/delta/longpoll", **doc(params=DELTA_PARAMS, media="application/json"))
+@router.get("/delta/longpoll", **doc(params=WAIT_PARAMS, media="application/json"))
 async def longpoll(
     request: Request,
     ctx: EngineContext = Depends(get_ctx),
@@ -223,7 +238,7 @@ async def longpoll(
         await _pause(request, account_pk, min(POLL_INTERVAL, remaining))
 
 
-@router.get("/delta/streaming", **doc(params=DELTA_PARAMS, media="text/event-stream"))
+@router.get("/delta/streaming", **doc(params=WAIT_PARAMS, media="text/event-stream"))
 async def streaming(
     request: Request,
     ctx: EngineContext = Depends(get_ctx),

@@ -68,6 +68,7 @@ EVENT_FILTERS = (
 )
 NOTIFY = [param("notify_participants", PARAMS["unread"])]
 WRITE = doc(402, 409, 429, reply=shape.Event, body=shape.EventInput, params=NOTIFY)
+CREATE = doc(402, 409, 429, reply=shape.Event, body=shape.EventCreate, params=NOTIFY)
 
 
 def _event(scope: AccountScope, event_id: str) -> Event:
@@ -147,7 +148,7 @@ def get_event(event_id: str, scope: AccountScope = Depends(account_scope)) -> An
     return _json(scope, _event(scope, event_id))
 
 
-@router.post("/events", **WRITE)
+@router.post("/events", **CREATE)
 @router.post("/events/", include_in_schema=False)
 def create_event(
     request: Request,

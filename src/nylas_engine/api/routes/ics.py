@@ -24,7 +24,7 @@ from nylas_engine.store import calendar as store
 router = APIRouter(route_class=SessionRoute)
 
 
-@router.post("/events/to-ics", **doc(reply=dict[str, Any], body=shape.EventInput))
+@router.post("/events/to-ics", **doc(reply=dict[str, Any], body=shape.EventCreate))
 def to_ics(
     body: dict[str, Any] = Depends(json_object), scope: AccountScope = Depends(account_scope)
 ) -> Any:

@@ -23,7 +23,7 @@ from nylas_engine.store.message_rows import MessageRow
 from nylas_engine.store.models import Message
 
 router = APIRouter(route_class=SessionRoute)
-MESSAGE_UPDATE = doc(reply=shape.Message, body=shape.FlagsUpdate, params=["view"])
+MESSAGE_UPDATE = doc(reply=shape.Message, body=shape.MessageUpdate, params=["view"])
 
 RFC822 = "message/rfc822"
 MAX_IDS = 100  # ids in one GET /messages/{id},{id},...
@@ -69,6 +69,7 @@ def get_message(
     ones found, in the order asked, paged with `limit`/`offset` like any list."""
     if "," in message_id:
         return _several(request, scope, message_id)
+    Query(request).page()  # a bad limit or offset is a 400 here too
     message = message_rows.find_message_row(scope.session, scope.account, check_id(message_id))
     if message is None:
         raise not_found(f"Couldn't find message {message_id}")

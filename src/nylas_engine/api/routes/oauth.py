@@ -244,7 +244,7 @@ async def form_fields(request: Request) -> dict[str, str]:
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
-@router.post("/oauth/authorize", **PAGE)
+@router.post("/oauth/authorize", **html_page(form=True))
 def authorize_submit(
     request: Request, session: Session = db_session, form: dict[str, Any] = Depends(form_fields)
 ) -> Response:

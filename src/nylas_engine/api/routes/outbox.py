@@ -16,7 +16,8 @@ from nylas_engine.api.listing import list_response
 from nylas_engine.api.openapi import COUNT_OR_IDS, doc, paged
 from nylas_engine.api.params import check_id
 from nylas_engine.api.routing import SessionRoute
-from nylas_engine.api.schemas.admin import JobStatus, ScheduleInput
+from nylas_engine.api.schemas.admin import OutboxJob as JobStatus
+from nylas_engine.api.schemas.admin import ScheduleInput
 from nylas_engine.api.views.jobs import outbox_json
 from nylas_engine.send import scheduled
 from nylas_engine.store import outbox_jobs

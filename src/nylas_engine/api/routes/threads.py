@@ -19,7 +19,7 @@ from nylas_engine.store import threads
 from nylas_engine.store.models import Thread
 
 router = APIRouter(route_class=SessionRoute)
-THREAD_UPDATE = doc(reply=shape.Thread, body=shape.FlagsUpdate, params=["view"])
+THREAD_UPDATE = doc(reply=shape.Thread, body=shape.ThreadUpdate, params=["view"])
 
 
 @router.get("/threads", **doc(reply=paged(shape.Thread), params=PAGING + MAIL_FILTERS))

@@ -2,11 +2,44 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
-from nylas_engine.api.schemas.common import Input, Metadata, Open, Text
+from nylas_engine.api.schemas.common import NOT_BLANK, Input, Metadata, Open, Text
+from nylas_engine.api.schemas.mail import DraftInput
+from nylas_engine.scopes import SCOPES_PATTERN
+
+WEBHOOK_TRIGGERS = frozenset(
+    {
+        "account.connected",
+        "account.running",
+        "account.stopped",
+        "account.invalid",
+        "account.sync_error",
+        "message.created",
+        "message.opened",
+        "message.updated",
+        "message.link_clicked",
+        "thread.replied",
+        "contact.created",
+        "contact.updated",
+        "contact.deleted",
+        "calendar.created",
+        "calendar.updated",
+        "calendar.deleted",
+        "event.created",
+        "event.updated",
+        "event.deleted",
+        "job.successful",
+        "job.failed",
+    }
+)
+WEBHOOK_STATES = ("active", "inactive")
+# What the engine takes as a webhook's callback: an http(s) URL with a host.
+CALLBACK = "^https?://[^/?#\\s]+([/?#][^\\x00]*)?$"
+# A redirect URI: absolute, with a host, no fragment (api/routes/apps.py `_check_redirect_uri`).
+REDIRECT_URI = "^[A-Za-z][A-Za-z0-9+.-]*://[^/?#\\s]+[^#\\s]*$"
 
 
 class Account(Open):
@@ -41,9 +74,10 @@ class Application(Open):
 
 
 class AppInput(Input):
-    application_name: Text | None = None
-    icon_url: Text | None = None
-    redirect_uris: list[Text] | None = None
+    nullable: ClassVar[tuple[str, ...]] = ("icon_url",)
+    application_name: str | None = Field(None, max_length=255, pattern=NOT_BLANK)
+    icon_url: Text | None = Field(None, max_length=1024)
+    redirect_uris: list[Annotated[str, Field(max_length=2048, pattern=REDIRECT_URI)]] | None = None
 
 
 class Webhook(Open):
@@ -52,13 +86,21 @@ class Webhook(Open):
     callback_url: str
     state: str
     triggers: list[str]
-    version: str | None = None
+    version: int | str | None = None
+
+
+Trigger = Annotated[str, WithJsonSchema({"type": "string", "enum": sorted(WEBHOOK_TRIGGERS)})]
 
 
 class WebhookInput(Input):
-    callback_url: Text | None = None
-    state: Text | None = None
-    triggers: list[Text] | None = None
+    """PUT /a/{client_id}/webhooks/{id}: only the state changes."""
+
+    state: Literal["active", "inactive"] | None = None
+
+
+class WebhookCreate(WebhookInput):
+    callback_url: str = Field(max_length=2048, pattern=CALLBACK)
+    triggers: list[Trigger] = Field(min_length=1)
 
 
 class JobStatus(Open):
@@ -68,6 +110,36 @@ class JobStatus(Open):
     job_status_id: str
     action: str | None = None
     status: str
+
+
+class OutboxJob(Open):
+    """A scheduled send (/v2/outbox): its job, when it goes, and the draft it sends."""
+
+    account_id: str
+    job_status_id: str
+    status: str
+    send_at: int | None = None
+    original_send_at: int | None = None
+    message_id: str | None = None
+    thread_id: str | None = None
+    original_data: dict[str, Any]
+
+
+# api/routes/connect.py: IMAP_PROVIDERS, then OAUTH_PROVIDERS.
+CONNECT_PROVIDERS = ("imap", "custom", "icloud", "yahoo", "aol", "fastmail", "gmail", "office365")
+
+
+class ConnectInput(Input):
+    """POST /connect/authorize: the app, the account and its servers (docs/protocol.md §16)."""
+
+    client_id: str = Field(min_length=1, pattern=NOT_BLANK)
+    client_secret: Text | None = None
+    name: Text | None = None
+    email_address: str = Field(json_schema_extra={"format": "email"})
+    provider: Literal[CONNECT_PROVIDERS] | None = None  # type: ignore[valid-type]
+    settings: dict[str, Any]
+    scopes: str | None = Field(None, max_length=255, pattern=SCOPES_PATTERN)
+    nullable: ClassVar[tuple[str, ...]] = ("client_secret", "name", "provider", "scopes")
 
 
 class Cursor(Open):
@@ -97,7 +169,7 @@ class Token(Open):
     token_type: str | None = None
 
 
-class ScheduleInput(Input):
+class ScheduleInput(DraftInput):
     """POST/PATCH /v2/outbox: a draft to send later (`send_at`, unix seconds)."""
 
     send_at: int | None = None

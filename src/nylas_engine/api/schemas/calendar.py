@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, WithJsonSchema
 
-from nylas_engine.api.schemas.common import ID_PATTERN, Input, Metadata, Open, Text
+from nylas_engine.api.schemas.common import ID_PATTERN, NOT_BLANK, Input, Metadata, Open, Text
+from nylas_engine.api.views.contacts import ADDRESS_KEYS
 
 
 class Calendar(Open):
@@ -23,6 +24,7 @@ class Calendar(Open):
 
 
 class CalendarInput(Input):
+    nullable: ClassVar[tuple[str, ...]] = ("description", "location", "timezone", "metadata")
     name: Text | None = None
     description: Text | None = None
     location: Text | None = None
@@ -36,11 +38,16 @@ class CalendarCreate(CalendarInput):
     name: Text
 
 
+Email = Annotated[str, Field(json_schema_extra={"format": "email"})]
+
+
 class Participant(Input):
+    nullable: ClassVar[tuple[str, ...]] = ("name", "status", "comment", "phone_number")
     name: Text | None = None
-    email: str
-    status: Text | None = None
+    email: Email
+    status: Literal["yes", "no", "maybe", "noreply"] | None = None
     comment: Text | None = None
+    phone_number: Text | None = None
 
 
 class Event(Open):
@@ -62,7 +69,18 @@ class Event(Open):
 
 
 class EventInput(Input):
-    calendar_id: Text | None = None
+    """PUT/PATCH /events/{id}; `when` is one of {time}, {start_time, end_time}, {date},
+    {start_date, end_date}, with optional time zones (docs/protocol.md §12)."""
+
+    nullable: ClassVar[tuple[str, ...]] = (
+        "description",
+        "location",
+        "busy",
+        "participants",
+        "when",
+        "metadata",
+    )
+    calendar_id: str | None = Field(None, pattern=ID_PATTERN)
     title: Text | None = None
     description: Text | None = None
     location: Text | None = None
@@ -71,6 +89,15 @@ class EventInput(Input):
     participants: list[Participant] | None = None
     reminders: dict[str, Any] | None = None
     metadata: Metadata | None = None
+
+
+class EventCreate(EventInput):
+    """POST /events, /events/to-ics: the calendar and the time are needed."""
+
+    nullable: ClassVar[tuple[str, ...]] = ("description", "location", "participants", "metadata")
+
+    calendar_id: str = Field(pattern=ID_PATTERN)
+    when: dict[str, Any]
 
 
 class Contact(Open):
@@ -83,7 +110,28 @@ class Contact(Open):
     phone_numbers: list[dict[str, Any]] | None = None
 
 
+def _items(key: str | None) -> WithJsonSchema:
+    """An entry of a contact's list: its type, and its value under `key` (or an address)."""
+    props: dict[str, Any] = {"type": {"type": ["string", "null"], "maxLength": 255}}
+    if key is None:
+        text = {"type": ["string", "null"], "maxLength": 1024}
+        props |= dict.fromkeys(ADDRESS_KEYS, text)
+        schema = {"type": "object", "properties": props}
+    else:
+        value = {"type": "string", "maxLength": 1024, "pattern": NOT_BLANK}
+        props[key] = {**value, "format": "email"} if key == "email" else value
+        schema = {"type": "object", "properties": props, "required": [key]}
+    return WithJsonSchema({"type": ["array", "null"], "items": schema, "maxItems": 100})
+
+
+Items = list[dict[str, Any]] | None
+
+
 class ContactInput(Input):
+    nullable: ClassVar[tuple[str, ...]] = (
+        "given_name", "middle_name", "surname", "nickname", "company_name", "job_title",
+        "notes", "emails", "phone_numbers", "im_addresses", "web_pages", "physical_addresses",
+    )  # fmt: skip
     given_name: Text | None = None
     middle_name: Text | None = None
     surname: Text | None = None
@@ -91,8 +139,11 @@ class ContactInput(Input):
     company_name: Text | None = None
     job_title: Text | None = None
     notes: Text | None = None
-    emails: list[dict[str, Any]] | None = None
-    phone_numbers: list[dict[str, Any]] | None = None
+    emails: Annotated[Items, _items("email")] = None
+    phone_numbers: Annotated[Items, _items("number")] = None
+    im_addresses: Annotated[Items, _items("im_address")] = None
+    web_pages: Annotated[Items, _items("url")] = None
+    physical_addresses: Annotated[Items, _items(None)] = None
 
 
 class Resource(Open):
@@ -109,16 +160,23 @@ class RsvpInput(Input):
 
 
 class FreeBusyInput(Input):
-    start_time: int | None = None
-    end_time: int | None = None
-    emails: list[str] | None = None
+    start_time: int
+    end_time: int
+    emails: list[Email] = Field(min_length=1)
 
 
 class AvailabilityInput(Input):
-    start_time: int | None = None
-    end_time: int | None = None
-    duration_minutes: int | None = None
-    interval_minutes: int | None = None
-    emails: list[str] | None = None
+    nullable: ClassVar[tuple[str, ...]] = ("free_busy", "open_hours")
+    start_time: int
+    end_time: int
+    duration_minutes: int
+    interval_minutes: int
+    emails: list[Email] | None = None
     free_busy: list[dict[str, Any]] | None = None
     open_hours: list[dict[str, Any]] | None = None
+
+
+class ConsecutiveInput(AvailabilityInput):
+    """POST /calendars/availability/consecutive: `emails` is a list of groups."""
+
+    emails: list[Annotated[list[Email], Field(min_length=1)]] | None = None  # type: ignore[assignment]

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
-from nylas_engine.api.schemas.common import ID_PATTERN, Input, Metadata, NameEmail, Open, Text
+from nylas_engine.api.schemas.common import (
+    ID_PATTERN,
+    NOT_BLANK,
+    Input,
+    Metadata,
+    NameEmail,
+    Open,
+    Text,
+)
 
 
 class CategoryRef(Open):
@@ -86,22 +94,41 @@ class Thread(Open):
 class FlagsUpdate(Input):
     """PUT/PATCH of a thread or message: flags and where it is filed."""
 
+    nullable: ClassVar[tuple[str, ...]] = ("unread", "starred")
     unread: bool | None = None
     starred: bool | None = None
     folder_id: str | None = Field(None, pattern=ID_PATTERN)
-    label_ids: list[Annotated[str, Field(pattern=ID_PATTERN)]] | None = None
+    label_ids: list[Annotated[str, Field(pattern=ID_PATTERN)]] | None = Field(None, min_length=1)
+
+
+class MessageUpdate(FlagsUpdate):
+    nullable: ClassVar[tuple[str, ...]] = ("unread", "starred", "metadata")
+    metadata: Metadata | None = None
+
+
+class ThreadUpdate(FlagsUpdate):
+    """A thread takes these fields only (and the older `folder` and `labels` spellings)."""
+
+    model_config = ConfigDict(extra="forbid")
+    folder: str | None = Field(None, pattern=ID_PATTERN)
+    labels: list[Annotated[str, Field(pattern=ID_PATTERN)]] | None = Field(None, min_length=1)
 
 
 class DraftInput(Input):
     """A draft to save (POST/PUT /drafts) or to send inline (POST /send)."""
+
+    nullable: ClassVar[tuple[str, ...]] = (
+        "subject", "body", "to", "cc", "bcc", "from", "reply_to", "reply_to_message_id",
+        "file_ids", "metadata", "draft_id", "tracking",
+    )  # fmt: skip
 
     subject: Text | None = None
     body: Text | None = None
     to: list[NameEmail] | None = None
     cc: list[NameEmail] | None = None
     bcc: list[NameEmail] | None = None
-    from_: list[NameEmail] | None = Field(None, alias="from")
-    reply_to: list[NameEmail] | None = None
+    from_: list[NameEmail] | None = Field(None, alias="from", max_length=1)
+    reply_to: list[NameEmail] | None = Field(None, max_length=1)
     reply_to_message_id: Text | None = None
     file_ids: list[Text] | None = None
     metadata: Metadata | None = None
@@ -130,11 +157,6 @@ class DraftVersion(Input):
 
 
 class CategoryInput(Input):
-    display_name: Text | None = None
-    name: Text | None = None
+    """PUT/PATCH and POST /folders, /labels: the new display name (unique in the account)."""
 
-
-class CategoryCreate(Input):
-    """POST /folders, /labels: a display name is needed."""
-
-    display_name: Text = Field(min_length=1)
+    display_name: str = Field(max_length=191, pattern=NOT_BLANK)
