@@ -22,7 +22,9 @@ from nylas_engine.calendar.when import InvalidInput
 METHODS = {"popup": "DISPLAY", "display": "DISPLAY", "sound": "AUDIO", "email": "EMAIL"}
 _READ = {"DISPLAY": "popup", "AUDIO": "sound", "EMAIL": "email"}
 MAX_MINUTES = 40320  # four weeks, as Google's limit
-_MINUTES = re.compile(r"^\[?\s*(\d+)\s*\]?$")
+# "[N]" as hosted v2 writes it, N from 0 to MAX_MINUTES (the API's schema states the same).
+MINUTES_PATTERN = r"^\[ *0*([0-9]{1,4}|[1-3][0-9]{4}|40[0-2][0-9]{2}|403[01][0-9]|40320) *\]$"
+_MINUTES = re.compile(MINUTES_PATTERN)
 
 
 def parse_reminders(raw: Any) -> dict[str, str] | None:
@@ -32,16 +34,17 @@ def parse_reminders(raw: Any) -> dict[str, str] | None:
     if not isinstance(raw, dict):
         raise InvalidInput("'reminders' must be an object with 'reminder_minutes'.")
     minutes = raw.get("reminder_minutes")
-    if isinstance(minutes, list) and len(minutes) == 1:
-        minutes = minutes[0]
-    if isinstance(minutes, str) and (match := _MINUTES.match(minutes.strip())):
+    if isinstance(minutes, str) and (match := _MINUTES.match(minutes)):
         minutes = int(match.group(1))
+    elif isinstance(minutes, float) and minutes.is_integer():  # 20.0 is an integer in JSON
+        minutes = int(minutes)
     if isinstance(minutes, bool) or not isinstance(minutes, int) or not 0 <= minutes <= MAX_MINUTES:
         raise InvalidInput(
             f"'reminders.reminder_minutes' must be \"[N]\", 0 <= N <= {MAX_MINUTES}."
         )
-    method = raw.get("reminder_method") or "popup"
-    if method not in METHODS:
+    method = raw.get("reminder_method")
+    method = "popup" if method is None else method
+    if not isinstance(method, str) or method not in METHODS:
         raise InvalidInput("'reminders.reminder_method' must be popup, display, sound or email.")
     return {"reminder_minutes": f"[{minutes}]", "reminder_method": method}
 

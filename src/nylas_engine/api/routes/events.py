@@ -81,11 +81,12 @@ def _event(scope: AccountScope, event_id: str) -> Event:
 def _writable(scope: AccountScope, event_id: str, refusal: str) -> Event:
     """The event to change: by id, or for an expanded instance of a CalDAV-synced series
     its override (made on first use; `refusal` for a series the engine keeps itself)."""
-    if "_" not in event_id:
-        return _event(scope, event_id)
-    master = occurrences.series_of_instance(scope.session, scope.account, event_id)
     parts = occurrences.split_instance_id(event_id)
-    if master is None or parts is None:
+    if parts is None:  # not an instance's id: checked and found as any event id
+        return _event(scope, event_id)
+    check_id(parts[0])
+    master = occurrences.series_of_instance(scope.session, scope.account, event_id)
+    if master is None:
         raise not_found(f"Couldn't find event id {event_id}")
     if not occurrences.is_synced_series(scope.session, master):
         raise bad_request(refusal)

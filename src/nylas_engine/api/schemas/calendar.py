@@ -8,6 +8,7 @@ from pydantic import Field, WithJsonSchema
 
 from nylas_engine.api.schemas.common import ID_PATTERN, NOT_BLANK, Input, Metadata, Open, Text
 from nylas_engine.api.views.contacts import ADDRESS_KEYS
+from nylas_engine.calendar.reminders import MAX_MINUTES, MINUTES_PATTERN
 
 
 class Calendar(Open):
@@ -50,6 +51,16 @@ class Participant(Input):
     phone_number: Text | None = None
 
 
+class Reminders(Input):
+    """One reminder, as hosted v2 shows it (null clears the event's reminders)."""
+
+    nullable: ClassVar[tuple[str, ...]] = ("reminder_method",)
+    reminder_minutes: (
+        Annotated[str, Field(pattern=MINUTES_PATTERN)] | Annotated[int, Field(ge=0, le=MAX_MINUTES)]
+    )
+    reminder_method: Literal["popup", "display", "sound", "email"] | None = None
+
+
 class Event(Open):
     id: str
     object: str
@@ -78,6 +89,7 @@ class EventInput(Input):
         "busy",
         "participants",
         "when",
+        "reminders",
         "metadata",
     )
     calendar_id: str | None = Field(None, pattern=ID_PATTERN)
@@ -87,7 +99,7 @@ class EventInput(Input):
     when: dict[str, Any] | None = None
     busy: bool | None = None
     participants: list[Participant] | None = None
-    reminders: dict[str, Any] | None = None
+    reminders: Reminders | None = None
     metadata: Metadata | None = None
 
 
