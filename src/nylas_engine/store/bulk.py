@@ -65,7 +65,7 @@ def _core(
         return []
     # No RETURNING in parameter order: SQLAlchemy would send one statement per row.
     statement = insert(table).returning(table.c.public_id, table.c.id)
-    found: dict[str, int] = dict(connection.execute(statement, list(rows)).tuples())
+    found = {public_id: id_ for public_id, id_ in connection.execute(statement, list(rows))}
     return [found[row["public_id"]] for row in rows]
 
 
