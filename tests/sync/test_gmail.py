@@ -78,7 +78,9 @@ def test_all_mail_is_synced_once_with_labels_from_x_gm_labels(gmail, offline_eng
         work = api.get("/messages", params={"in": "Work"}).json()
         assert [m["subject"] for m in work] == ["Quarterly plan"]
         labels = {label["name"]: label["display_name"] for label in api.get("/labels").json()}
-        assert labels["all"] == ALL_MAIL and labels["important"] == "[Gmail]/Important"
+        # Shown without Gmail's "[Gmail]/" prefix; [Gmail]/Starred (\\Flagged) is `starred`.
+        assert labels["all"] == "All Mail" and labels["important"] == "Important"
+        assert labels["starred"] == "Starred" and labels["sent"] == "Sent Mail"
 
 
 def test_threads_follow_x_gm_thrid_even_when_subjects_differ(gmail, offline_engine) -> None:

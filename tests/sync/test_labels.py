@@ -120,6 +120,7 @@ def test_the_all_folder_is_the_all_label_and_other_folders_are_labels(offline_en
         ("[Gmail]/Sent Mail", [b"\\Sent", b"\\HasNoChildren"]),
         ("[Gmail]/Spam", [b"\\Junk", b"\\HasNoChildren"]),
         ("[Gmail]/Important", [b"\\HasNoChildren", b"\\Important"]),
+        ("[Google Mail]/Starred", [b"\\HasNoChildren", b"\\Flagged"]),
         ("Work/Projects", [b"\\HasNoChildren"]),
     ]
     remote = [RemoteFolder(name, "/", role_for(name, flags, "/")) for name, flags in listed]
@@ -134,6 +135,9 @@ def test_the_all_folder_is_the_all_label_and_other_folders_are_labels(offline_en
         assert found["[Gmail]/Spam"].id == standard["spam"]
         assert found["[Gmail]/Important"].id == standard["important"]
         assert found["INBOX"].id == standard["inbox"]
+        assert found["[Google Mail]/Starred"].name == "starred"
+        shown = {c.name: c.display_name for c in found.values() if c.name}
+        assert shown["sent"] == "Sent Mail" and shown["starred"] == "Starred"
         assert (found["Work/Projects"].type, found["Work/Projects"].name) == ("label", None)
         assert {c.type for c in session.query(Category).filter_by(account_id=account.id)} == {
             "label"

@@ -33,7 +33,10 @@ SPECIAL_USE_ROLES = {
     b"\\archive": "archive",
     b"\\all": "all",
     b"\\important": "important",  # RFC 8457; Gmail's [Gmail]/Important
+    b"\\flagged": "starred",  # Gmail's [Gmail]/Starred
 }
+# Gmail's system folders live under one of these; the API shows them without it.
+GMAIL_PREFIXES = ("[Gmail]/", "[Google Mail]/")
 # Synced first, in this order, so the inbox is usable early; other folders follow by name.
 ROLE_ORDER = ["inbox", "sent", "drafts", "archive"]
 SKIP_FLAGS = {b"\\noselect", b"\\nonexistent"}
@@ -56,6 +59,9 @@ class Namespace:
             name = name[len(self.prefix) :]
         if self.delimiter and self.delimiter != "/":
             name = name.replace(self.delimiter, "/")
+        for gmail in GMAIL_PREFIXES:
+            if name.startswith(gmail) and len(name) > len(gmail):
+                return name[len(gmail) :]
         return name
 
     def remote_name(self, display_name: str) -> str:
