@@ -140,7 +140,10 @@ class _Session:
         try:
             while line := reader.readline():
                 if (found := _LITERAL.search(line)) is not None:
-                    self.server.sendall(line + reader.read(int(found.group(1))))
+                    # The line first: the client sends a synchronizing literal only after
+                    # the server's "+" continuation (which comes back through `_replies`).
+                    self.server.sendall(line)
+                    self.server.sendall(reader.read(int(found.group(1))))
                     continue  # the command goes on after the literal: passed on as it is
                 if b"X-GM-" in line.upper():
                     line = self._rewrite_command(line)

@@ -179,3 +179,41 @@ def test_an_account_synced_before_as_copies_moves_to_gmail_labels(gmail, offline
         assert list(after) == ["Budget"] and after["Budget"]["id"] == budget["id"]
         assert _labels(after["Budget"]) == ["Work", "all", "inbox"]
     assert linked_folders(offline_engine, budget["id"]) == [ALL_MAIL]
+
+
+def _server_drafts(front: GmailFront, user: str, password: str) -> list[str]:
+    """Subjects of the messages in Gmail's Drafts folder."""
+    with front.dovecot.client(user, password) as direct:
+        direct.select_folder("[Gmail]/Drafts", readonly=True)
+        found = direct.fetch(direct.search("ALL"), ["ENVELOPE"]).values()
+        return sorted(data[b"ENVELOPE"].subject.decode() for data in found)
+
+
+def test_drafts_made_through_the_api_are_kept_once_in_gmails_drafts(gmail, sync_engine) -> None:
+    user, password = _mailbox(gmail)
+    gmail.add(user, password, samples.plain("Welcome", user), ["\\Inbox"])
+    account = sync_engine.add_imap_account(gmail, user, password)
+    with sync_engine.client(account["id"]) as api:
+        eventually(lambda: _by_subject(api).get("Welcome"), "the first sync")
+        made = api.post("/drafts", json={"subject": "Plan", "to": [{"email": "a@example.com"}]})
+        assert made.status_code == 200, made.text
+        draft = made.json()
+        eventually(lambda: _server_drafts(gmail, user, password) == ["Plan"], "the draft saved")
+
+        changed = api.put(
+            f"/drafts/{draft['id']}", json={"subject": "Plan B", "version": draft["version"]}
+        )
+        assert changed.status_code == 200, changed.text
+        eventually(lambda: _server_drafts(gmail, user, password) == ["Plan B"], "the update")
+        # Later passes (new mail arrives and is synced) leave the one copy alone.
+        gmail.add(user, password, samples.plain("Later", user, minutes=1), ["\\Inbox"])
+        eventually(lambda: _by_subject(api).get("Later"), "the next pass")
+        assert _server_drafts(gmail, user, password) == ["Plan B"]
+        drafts = api.get("/drafts").json()
+        assert [(d["id"], d["subject"]) for d in drafts] == [(draft["id"], "Plan B")]
+        assert "Plan B" not in {m["subject"] for m in api.get("/messages").json()}
+
+        version = drafts[0]["version"]
+        gone = api.request("DELETE", f"/drafts/{draft['id']}", json={"version": version})
+        assert gone.status_code == 200, gone.text
+        eventually(lambda: _server_drafts(gmail, user, password) == [], "the draft removed")

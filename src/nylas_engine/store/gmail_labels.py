@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session
 
 from nylas_engine.store import imap_folders
 
-# Gmail's system labels, by the role of the category that stands for each. `\\Starred` is
-# the \\Flagged flag (`starred` in the API), so no category's.
+# Gmail's system labels, by the role of the category that stands for each (`\\Starred`
+# goes with the \\Flagged flag, `starred` on the message as well).
 ROLE_LABELS = {
     "inbox": "\\Inbox",
+    "starred": "\\Starred",
     "sent": "\\Sent",
     "drafts": "\\Draft",
     "important": "\\Important",

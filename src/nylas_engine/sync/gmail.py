@@ -7,7 +7,8 @@ servers (writeback.py), that is four downloads and COPY/EXPUNGE to change a labe
 extensions the sync instead:
 
 * lists every folder (each is a label category, `match_folders`), but syncs only All Mail
-  (`\\All`), Trash and Spam: every message once;
+  (`\\All`), Trash and Spam: every message once (and Drafts, whose copies are linked to
+  All Mail's by X-GM-MSGID);
 * FETCHes `X-GM-LABELS` with the flags: a message's labels are All Mail's (or Trash's)
   category plus the categories of its labels (`store.gmail_labels`); a label changed on the
   server changes the message's MODSEQ, so CONDSTORE finds it as it finds flag changes;
@@ -34,7 +35,9 @@ from imapclient.response_parser import parse_response
 CAPABILITY = b"X-GM-EXT-1"
 FETCH_ITEMS = ("X-GM-MSGID", "X-GM-THRID", "X-GM-LABELS")
 # All Mail holds every message but those in Trash and Spam: these three hold each one once.
-SYNCED_ROLES = ("all", "trash", "spam")
+# Drafts too (its messages are in All Mail as well, the same X-GM-MSGID): the drafts made
+# through the API are kept there by UID (sync/drafts.py), as on any server.
+SYNCED_ROLES = ("all", "trash", "spam", "drafts")
 
 
 @dataclass(frozen=True)
