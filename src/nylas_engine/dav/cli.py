@@ -7,8 +7,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from nylas_engine.dav.discovery import well_known
-
 
 def add_dav_arguments(p: argparse.ArgumentParser) -> None:
     dav = p.add_argument_group("calendars and contacts (CalDAV/CardDAV)")
@@ -60,6 +58,8 @@ def configure_dav(
         assert account is not None
         caldav, carddav = args.caldav_url, args.carddav_url
         if args.dav_discover:
+            from nylas_engine.dav.discovery import well_known  # the DAV client: only here
+
             caldav = caldav or well_known(account.email_address, "calendar")
             carddav = carddav or well_known(account.email_address, "addressbook")
         if password is None and not account.credentials:
