@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
-from pathlib import Path
 from typing import Any
+
+from nylas_engine.cli_secrets import read_secret
 
 
 def add_dav_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,19 +28,7 @@ def wants_dav(args: argparse.Namespace) -> bool:
 
 
 def dav_password(args: argparse.Namespace) -> str | None:
-    if args.dav_password_env and args.dav_password_file:
-        raise SystemExit("give --dav-password-env or --dav-password-file, not both")
-    if args.dav_password_env:
-        value = os.environ.get(args.dav_password_env)
-        if value is None:
-            raise SystemExit(f"the environment variable {args.dav_password_env} is not set")
-        return value
-    if args.dav_password_file:
-        try:
-            return Path(args.dav_password_file).read_text().splitlines()[0]
-        except (OSError, IndexError):
-            raise SystemExit(f"cannot read a password from {args.dav_password_file}") from None
-    return None
+    return read_secret(args.dav_password_env, args.dav_password_file, "dav-password")
 
 
 def configure_dav(

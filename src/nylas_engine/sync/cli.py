@@ -9,8 +9,9 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
 from typing import Any
+
+from nylas_engine.cli_secrets import read_secret
 
 
 def add_imap_arguments(p: argparse.ArgumentParser) -> None:
@@ -48,19 +49,7 @@ def add_imap_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def read_password(args: argparse.Namespace) -> str | None:
-    if args.password_env and args.password_file:
-        raise SystemExit("give --password-env or --password-file, not both")
-    if args.password_env:
-        value = os.environ.get(args.password_env)
-        if value is None:
-            raise SystemExit(f"the environment variable {args.password_env} is not set")
-        return value
-    if args.password_file:
-        try:
-            return Path(args.password_file).read_text().splitlines()[0]
-        except (OSError, IndexError):
-            raise SystemExit(f"cannot read a password from {args.password_file}") from None
-    return None
+    return read_secret(args.password_env, args.password_file, "password")
 
 
 def cmd_accounts_add_imap(args: argparse.Namespace, ctx: Any) -> dict[str, Any]:
@@ -84,11 +73,7 @@ def cmd_accounts_add_imap(args: argparse.Namespace, ctx: Any) -> dict[str, Any]:
         raise SystemExit(
             "an IMAP account needs a password: --password-env VAR or --password-file F"
         )
-    smtp_password = None
-    if args.smtp_password_env:
-        smtp_password = os.environ.get(args.smtp_password_env)
-        if smtp_password is None:
-            raise SystemExit(f"the environment variable {args.smtp_password_env} is not set")
+    smtp_password = read_secret(args.smtp_password_env, None, "smtp-password")
     preset = None if args.imap_host else _preset(args)
     security = args.security or (preset.security if preset else "tls")
     smtp_security = None
