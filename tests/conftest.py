@@ -138,3 +138,34 @@ def listener() -> Iterator[Any]:
 def sender(engine: Engine, listener: Any) -> dict[str, Any]:
     """An account whose SMTP server is `listener`."""
     return engine.new_account(**listener.account_fields())
+
+
+# ------------------------------------------------------------------ OAuth 2.0 accounts' servers
+# A real OAuth 2.0 server playing Google or Microsoft (tests/oauth_server.py), a Dovecot that
+# checks its bearer tokens by introspection, and an SMTP listener taking XOAUTH2 the same way.
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[Any]:
+    from oauth_server import OAuthServer
+
+    server = OAuthServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def oauth_dovecot(provider: Any) -> Iterator[Any]:
+    from dovecot import Dovecot
+
+    server = Dovecot(introspection_url=f"{provider.url}/introspect").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def oauth_smtp(provider: Any) -> Iterator[Any]:
+    from smtp_listener import SmtpListener
+
+    with SmtpListener(oauth=f"{provider.url}/introspect") as listener:
+        yield listener

@@ -6,7 +6,6 @@ the OAuth server (tests/oauth_server.py) calls active."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from bearer_proxy import BearerProxy
@@ -27,33 +26,14 @@ EVENT = (
 )
 
 
-@pytest.fixture(scope="module")
-def provider() -> Iterator[OAuthServer]:
-    server = OAuthServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def mail(provider: OAuthServer) -> Iterator[Dovecot]:
-    server = Dovecot(introspection_url=f"{provider.url}/introspect").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def smtp(provider: OAuthServer) -> Iterator[SmtpListener]:
-    with SmtpListener(oauth=f"{provider.url}/introspect") as listener:
-        yield listener
-
-
 def test_an_oauth_account_syncs_its_calendar_with_refreshed_bearer_tokens(
     tmp_path_factory: pytest.TempPathFactory,
     provider: OAuthServer,
-    mail: Dovecot,
-    smtp: SmtpListener,
+    oauth_dovecot: Dovecot,
+    oauth_smtp: SmtpListener,
     radicale: Radicale,
 ) -> None:
+    mail, smtp = oauth_dovecot, oauth_smtp
     email, _ = mail.new_user()
     user, password = radicale.add_user()
     phone = Phone(radicale, user, password)

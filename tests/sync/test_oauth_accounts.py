@@ -40,26 +40,6 @@ def eventually(check: Callable[[], Any], what: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def provider() -> Iterator[OAuthServer]:
-    server = OAuthServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def oauth_dovecot(provider: OAuthServer) -> Iterator[Dovecot]:
-    server = Dovecot(introspection_url=f"{provider.url}/introspect").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def oauth_smtp(provider: OAuthServer) -> Iterator[SmtpListener]:
-    with SmtpListener(oauth=f"{provider.url}/introspect") as listener:
-        yield listener
-
-
-@pytest.fixture(scope="module")
 def engine(
     tmp_path_factory: pytest.TempPathFactory,
     provider: OAuthServer,
