@@ -405,6 +405,9 @@ def measure(
 
 def new_engine(server: Dovecot, root: Path, src: str | None) -> tuple[LocalEngine, str]:
     """A fresh engine data directory with the bench account added (not synced)."""
+    if src and not (Path(src) / "src" / "nylas_engine").is_dir():
+        # Else the engine would silently be this checkout's, and the comparison meaningless.
+        raise SystemExit(f"{src} is not a checkout root (no src/nylas_engine in it)")
     env = {"PYTHONPATH": str(Path(src) / "src")} if src else {}
     engine = LocalEngine(root, env=env)
     engine.data_dir.mkdir(parents=True)
