@@ -83,6 +83,15 @@ def test_one_occurrence_changed_and_cancelled_through_the_api_and_on_the_phone(
             (_ts(2027, 3, 8, 11, 0), "Retro (late)"),
             (_ts(2027, 3, 16, 14, 0), "Retro (moved)"),
         ]
+        # Read by instance id: as the expanded list shows each occurrence.
+        first = instances[_ts(2027, 3, 1, 9, 0)]
+        assert api.get(f"/events/{first['id']}").json() == first
+        assert (
+            api.get(f"/events/{third['id']}").json() == api.get(f"/events/{override['id']}").json()
+        )
+        assert api.get(f"/events/{third['id']}").json()["title"] == "Retro (moved)"
+        assert api.get(f"/events/{fourth['id']}").status_code == 404  # cancelled
+        assert api.get(f"/events/{third['master_event_id']}_20270329T070000Z").status_code == 404
 
         # On the phone: one object, the change as a RECURRENCE-ID, the cancellation an EXDATE,
         # and what the phone had before (its colour, the 8 March change) still there.
@@ -130,7 +139,71 @@ def test_one_occurrence_changed_and_cancelled_through_the_api_and_on_the_phone(
     other = add_dav_account(dav_engine, radicale, other_user, other_password)
     with dav_engine.client(other["id"]) as stranger:
         assert stranger.put(f"/events/{third['id']}", json={"title": "x"}).status_code == 404
+        assert stranger.get(f"/events/{first['id']}").status_code == 404
         assert stranger.delete(f"/events/{third['id']}").status_code == 404
+
+
+def test_the_whole_series_changed_through_the_api_overrides_kept_or_dropped(radicale, dav_engine):
+    user, password = radicale.add_user()
+    phone = Phone(radicale, user, password)
+    team = phone.make_calendar("Standups")
+    late = (
+        "BEGIN:VEVENT\r\nUID:retro-1\r\nDTSTAMP:20260101T000000Z\r\n"
+        "RECURRENCE-ID;TZID=Europe/Paris:20270315T090000\r\n"
+        "DTSTART;TZID=Europe/Paris:20270315T100000\r\nDTEND;TZID=Europe/Paris:20270315T110000\r\n"
+        "SUMMARY:Retro (15th, later)\r\nEND:VEVENT\r\n"
+    )
+    team.save_event(SERIES.replace("END:VCALENDAR", late + "END:VCALENDAR"))
+    account = add_dav_account(dav_engine, radicale, user, password)
+
+    with dav_engine.client(account["id"]) as api:
+        calendar = eventually(lambda: calendar_named(api, "Standups"), "the calendar listed")
+        master = eventually(lambda: events_by_title(api, calendar["id"]).get("Retro"), "synced")
+        eventually(lambda: len(_occurrences(api, calendar["id"])) == 4, "the occurrences")
+        bad = api.put(f"/events/{master['id']}", json={"recurrence": {"rrule": ["FREQ=X"]}})
+        assert bad.status_code == 400
+        # Every other week instead: the 8 March change no longer has an occurrence (dropped),
+        # the 15 March one has (kept).
+        changed = api.put(
+            f"/events/{master['id']}",
+            json={
+                "title": "Retro (fortnightly)",
+                "recurrence": {
+                    "rrule": ["RRULE:FREQ=WEEKLY;INTERVAL=2;COUNT=3"],
+                    "timezone": "Europe/Paris",
+                },
+            },
+        )
+        assert changed.status_code == 200, changed.text
+        assert changed.json()["recurrence"]["rrule"] == ["RRULE:FREQ=WEEKLY;INTERVAL=2;COUNT=3"]
+        expected = [
+            (_ts(2027, 3, 1, 9, 0), "Retro (fortnightly)"),
+            (_ts(2027, 3, 15, 10, 0), "Retro (15th, later)"),
+            (_ts(2027, 3, 29, 9, 0), "Retro (fortnightly)"),
+        ]
+        assert _occurrences(api, calendar["id"]) == expected
+
+        def on_phone() -> list[tuple[int, int, str]] | None:
+            found = team.search(
+                start=datetime(2027, 2, 1, tzinfo=PARIS), end=datetime(2027, 5, 1, tzinfo=PARIS),
+                event=True, expand=True,
+            )  # fmt: skip
+            vevents = [e.icalendar_instance.walk("VEVENT")[0] for e in found]
+            seen = sorted(
+                (v.decoded("DTSTART").astimezone(PARIS), str(v["SUMMARY"])) for v in vevents
+            )
+            rows = [(d.day, d.hour, title) for d, title in seen]
+            return rows if any("fortnightly" in r[2] for r in rows) else None
+
+        assert eventually(on_phone, "the new series on the phone") == [
+            (1, 9, "Retro (fortnightly)"),
+            (15, 10, "Retro (15th, later)"),
+            (29, 9, "Retro (fortnightly)"),
+        ]
+        (obj,) = team.events()
+        assert "X-PHONE-COLOR:teal" in obj.data and "Retro (late)" not in obj.data
+        # The API still shows the same once the server has the new series.
+        assert _occurrences(api, calendar["id"]) == expected
 
 
 ALARMS = (
