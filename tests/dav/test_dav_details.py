@@ -342,3 +342,91 @@ def test_contact_groups_from_group_cards_and_categories(radicale, dav_engine):
         )
     with dav_engine.client(other["id"]) as api:
         assert api.get("/contacts/groups").json() == []
+
+
+def test_contact_groups_written_as_the_address_book_models_them(radicale, dav_engine):
+    user, password = radicale.add_user()
+    phone = Phone(radicale, user, password)
+    phone.make_address_book()
+    phone.put_card(_card("ada-2", "FN:Ada Byron\r\nN:Byron;Ada;;;\r\nCATEGORIES:Friends\r\n"))
+    grace = phone.put_card(_card("grace-2", "FN:Grace Brewster\r\nN:Brewster;Grace;;;\r\n"))
+    family = phone.put_card(
+        _card("family-2", "KIND:group\r\nFN:Family\r\nMEMBER:urn:uuid:ada-2\r\n", "4.0")
+    )
+    work = phone.put_card(
+        _card(
+            "work-2",
+            "X-ADDRESSBOOKSERVER-KIND:group\r\nFN:Work\r\n"
+            "X-ADDRESSBOOKSERVER-MEMBER:urn:uuid:grace-2\r\n",
+        )
+    )
+    account = add_dav_account(dav_engine, radicale, user, password)
+
+    def card(url: str) -> str:
+        return phone.cards()[url.removeprefix(radicale.url)].replace("\r\n ", "")
+
+    with dav_engine.client(account["id"]) as api:
+        groups = eventually(
+            lambda: (found := api.get("/contacts/groups").json()) and len(found) == 3 and found,
+            "the groups listed",
+        )
+        by_name = {g["name"]: g["id"] for g in groups}
+        people = {c["given_name"]: c for c in api.get("/contacts").json()}
+        for bad in ("Family", [{"id": "no-such-group"}], [{"name": ""}], [{"name": "a,b"}]):
+            reply = api.put(f"/contacts/{people['Grace']['id']}", json={"groups": bad})
+            assert reply.status_code == 400, bad
+
+        # Grace leaves Work (an Apple group card), joins Family (a vCard 4 group card) and
+        # a new category; a new contact joins Work.
+        changed = api.put(
+            f"/contacts/{people['Grace']['id']}",
+            json={"groups": [{"id": by_name["Family"]}, {"name": "Chess"}]},
+        )
+        assert changed.status_code == 200, changed.text
+        assert [g["name"] for g in changed.json()["groups"]] == ["Chess", "Family"]
+        alan = api.post(
+            "/contacts", json={"given_name": "Alan", "groups": [{"id": by_name["Work"]}]}
+        )
+        assert alan.status_code == 200, alan.text
+        assert [g["name"] for g in alan.json()["groups"]] == ["Work"]
+
+        alan_uid = eventually(
+            lambda: next(
+                (
+                    line.split(":", 1)[1]
+                    for text in phone.cards().values()
+                    if "FN:Alan" in text
+                    for line in text.splitlines()
+                    if line.startswith("UID:")
+                ),
+                None,
+            ),
+            "Alan on the phone",
+        )
+        eventually(lambda: f"urn:uuid:{alan_uid}" in card(work), "Alan among Work's members")
+        assert "grace-2" not in card(work)
+        eventually(lambda: "urn:uuid:grace-2" in card(family), "Grace among Family's members")
+        assert "MEMBER:urn:uuid:ada-2" in card(family) and "KIND:group" in card(family)
+        assert "CATEGORIES:Chess" in card(grace)
+
+        # The phone's next change to Grace, synced back, keeps the same groups.
+        text = card(grace).replace("FN:Grace Brewster", "FN:Grace Brewster\r\nNOTE:chess club")
+        phone.put_card(text, grace.rsplit("/")[-1])
+
+        def grace_now() -> dict | None:
+            found = api.get(f"/contacts/{people['Grace']['id']}").json()
+            return found if found["notes"] == "chess club" else None
+
+        synced = eventually(grace_now, "the phone's change in the API")
+        assert [g["name"] for g in synced["groups"]] == ["Chess", "Family"]
+        work_ids = [
+            c["given_name"] for c in api.get("/contacts", params={"group": by_name["Work"]}).json()
+        ]
+        assert work_ids == ["Alan"]
+    other_user, other_password = radicale.add_user()
+    other = add_dav_account(dav_engine, radicale, other_user, other_password)
+    with dav_engine.client(other["id"]) as stranger:
+        made = stranger.post(
+            "/contacts", json={"given_name": "Eve", "groups": [{"id": by_name["Work"]}]}
+        )
+        assert made.status_code == 400  # another account's group
