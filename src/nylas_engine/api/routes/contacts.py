@@ -90,13 +90,17 @@ def _fields(body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
 def _with_groups(
     scope: AccountScope, body: dict[str, Any], fields: dict[str, Any], source: str
 ) -> None:
-    """`groups` given: written to the address book as it models them (dav/groups.py)."""
-    if "groups" not in body:
+    """`groups` given: written to the address book as it models them (dav/groups.py). As
+    for the other read-only fields SDKs send back, a `groups` that isn't a list of objects
+    (or an empty one on an inbox contact) is ignored."""
+    raw = body.get("groups")
+    if not isinstance(raw, list) or not all(isinstance(g, dict) for g in raw):
         return
-    if source != "address_book":
+    if source != "address_book" and raw:
         raise bad_request("Only address book contacts have groups.")
     try:
-        fields["groups"] = chosen_groups(scope.session, scope.account.id, body["groups"])
+        if source == "address_book":
+            fields["groups"] = chosen_groups(scope.session, scope.account.id, raw)
     except InvalidInput as exc:
         raise bad_request(str(exc)) from exc
 
