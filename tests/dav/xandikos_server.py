@@ -9,28 +9,23 @@ calendar-user address is `email`; it ignores the Basic login the engine sends.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
-from radicale_server import _free_port
+from radicale_server import ServerProcess, _free_port
 
 
-class Xandikos:
+class Xandikos(ServerProcess):
     def __init__(self, root: Path, email: str, smtp_host: str, smtp_port: int) -> None:
         self.root, self.email = root, email
         self.smtp = (smtp_host, smtp_port)
         self.port = _free_port()
-        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> Xandikos:
-        log = (self.root / "xandikos.log").open("ab")
         command = [
             sys.executable, "-m", "xandikos", "serve", "--defaults", "--no-detect-systemd",
             "-d", str(self.root / "data"), "--state-dir", str(self.root / "state"),
@@ -39,19 +34,5 @@ class Xandikos:
             "--smtp-host", self.smtp[0], "--smtp-port", str(self.smtp[1]),
         ]  # fmt: skip
         env = {**os.environ, "EMAIL": self.email}
-        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(self.url + "/", timeout=1)
-                return self
-            except httpx.TransportError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError((self.root / "xandikos.log").read_text())
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
-        self.process = None
+        self.launch(command, self.root / "xandikos.log", self.url + "/", env)
+        return self
