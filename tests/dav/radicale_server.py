@@ -19,12 +19,39 @@ def _free_port() -> int:
         return port
 
 
-class Radicale:
+class ServerProcess:
+    """A server run as a child process, its output in a log file."""
+
+    process: subprocess.Popen[bytes] | None = None
+
+    def launch(
+        self, command: list[str], log_path: Path, probe: str, env: dict[str, str] | None = None
+    ) -> None:
+        """Start `command` and wait until `probe` (a URL) answers; the log if it never does."""
+        log = log_path.open("ab")
+        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(probe, timeout=1)
+                return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(log_path.read_text())
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+        self.process = None
+
+
+class Radicale(ServerProcess):
     def __init__(self, root: Path) -> None:
         self.root = root
         self.port = _free_port()
         self.users: dict[str, str] = {}
-        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -47,23 +74,6 @@ class Radicale:
             f"[storage]\nfilesystem_folder = {self.root / 'collections'}\n"
             "[rights]\ntype = owner_only\n[logging]\nlevel = warning\n"
         )
-        log = (self.root / "radicale.log").open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "radicale", "--config", str(config)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(self.url + "/.web/", timeout=1)
-                return self
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise RuntimeError((self.root / "radicale.log").read_text())
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
-        self.process = None
+        command = [sys.executable, "-m", "radicale", "--config", str(config)]
+        self.launch(command, self.root / "radicale.log", self.url + "/.web/")
+        return self

@@ -83,6 +83,15 @@ def test_one_occurrence_changed_and_cancelled_through_the_api_and_on_the_phone(
             (_ts(2027, 3, 8, 11, 0), "Retro (late)"),
             (_ts(2027, 3, 16, 14, 0), "Retro (moved)"),
         ]
+        # Read by instance id: as the expanded list shows each occurrence.
+        first = instances[_ts(2027, 3, 1, 9, 0)]
+        assert api.get(f"/events/{first['id']}").json() == first
+        assert (
+            api.get(f"/events/{third['id']}").json() == api.get(f"/events/{override['id']}").json()
+        )
+        assert api.get(f"/events/{third['id']}").json()["title"] == "Retro (moved)"
+        assert api.get(f"/events/{fourth['id']}").status_code == 404  # cancelled
+        assert api.get(f"/events/{third['master_event_id']}_20270329T070000Z").status_code == 404
 
         # On the phone: one object, the change as a RECURRENCE-ID, the cancellation an EXDATE,
         # and what the phone had before (its colour, the 8 March change) still there.
@@ -130,7 +139,73 @@ def test_one_occurrence_changed_and_cancelled_through_the_api_and_on_the_phone(
     other = add_dav_account(dav_engine, radicale, other_user, other_password)
     with dav_engine.client(other["id"]) as stranger:
         assert stranger.put(f"/events/{third['id']}", json={"title": "x"}).status_code == 404
+        assert stranger.get(f"/events/{first['id']}").status_code == 404
         assert stranger.delete(f"/events/{third['id']}").status_code == 404
+
+
+def test_the_whole_series_changed_through_the_api_overrides_kept_or_dropped(radicale, dav_engine):
+    user, password = radicale.add_user()
+    phone = Phone(radicale, user, password)
+    team = phone.make_calendar("Standups")
+    late = (
+        "BEGIN:VEVENT\r\nUID:retro-1\r\nDTSTAMP:20260101T000000Z\r\n"
+        "RECURRENCE-ID;TZID=Europe/Paris:20270315T090000\r\n"
+        "DTSTART;TZID=Europe/Paris:20270315T100000\r\nDTEND;TZID=Europe/Paris:20270315T110000\r\n"
+        "SUMMARY:Retro (15th, later)\r\nEND:VEVENT\r\n"
+    )
+    team.save_event(SERIES.replace("END:VCALENDAR", late + "END:VCALENDAR"))
+    account = add_dav_account(dav_engine, radicale, user, password)
+
+    with dav_engine.client(account["id"]) as api:
+        calendar = eventually(lambda: calendar_named(api, "Standups"), "the calendar listed")
+        master = eventually(lambda: events_by_title(api, calendar["id"]).get("Retro"), "synced")
+        eventually(lambda: len(_occurrences(api, calendar["id"])) == 4, "the occurrences")
+        bad = api.put(f"/events/{master['id']}", json={"recurrence": {"rrule": ["FREQ=X"]}})
+        assert bad.status_code == 400
+        # Every other week instead: the 8 March change no longer has an occurrence (dropped),
+        # the 15 March one has (kept).
+        changed = api.put(
+            f"/events/{master['id']}",
+            json={
+                "title": "Retro (fortnightly)",
+                "recurrence": {
+                    "rrule": ["RRULE:FREQ=WEEKLY;INTERVAL=2;COUNT=2"],
+                    "timezone": "Europe/Paris",
+                },
+            },
+        )
+        assert changed.status_code == 200, changed.text
+        assert changed.json()["recurrence"]["rrule"] == ["RRULE:FREQ=WEEKLY;INTERVAL=2;COUNT=2"]
+        expected = [
+            (_ts(2027, 3, 1, 9, 0), "Retro (fortnightly)"),
+            (_ts(2027, 3, 15, 10, 0), "Retro (15th, later)"),
+        ]
+        assert _occurrences(api, calendar["id"]) == expected
+
+        def on_phone() -> list[tuple[int, int, str]] | None:
+            found = team.search(
+                start=datetime(2027, 2, 1, tzinfo=PARIS), end=datetime(2027, 5, 1, tzinfo=PARIS),
+                event=True, expand=True,
+            )  # fmt: skip
+            vevents = [e.icalendar_instance.walk("VEVENT")[0] for e in found]
+            seen = sorted(
+                (v.decoded("DTSTART").astimezone(PARIS), str(v["SUMMARY"])) for v in vevents
+            )
+            rows = [(d.day, d.hour, title) for d, title in seen]
+            return rows if any("fortnightly" in r[2] for r in rows) else None
+
+        assert eventually(on_phone, "the new series on the phone") == [
+            (1, 9, "Retro (fortnightly)"),
+            (15, 10, "Retro (15th, later)"),
+        ]
+        (obj,) = team.events()
+        text = obj.data.replace("\r\n ", "")
+        assert "RRULE:FREQ=WEEKLY;COUNT=2;INTERVAL=2" in text and "X-PHONE-COLOR:teal" in text
+        assert (
+            "Retro (late)" not in text and "RECURRENCE-ID;TZID=Europe/Paris:20270315T090000" in text
+        )
+        # The API still shows the same once the server has the new series.
+        assert _occurrences(api, calendar["id"]) == expected
 
 
 ALARMS = (
@@ -267,3 +342,91 @@ def test_contact_groups_from_group_cards_and_categories(radicale, dav_engine):
         )
     with dav_engine.client(other["id"]) as api:
         assert api.get("/contacts/groups").json() == []
+
+
+def test_contact_groups_written_as_the_address_book_models_them(radicale, dav_engine):
+    user, password = radicale.add_user()
+    phone = Phone(radicale, user, password)
+    phone.make_address_book()
+    phone.put_card(_card("ada-2", "FN:Ada Byron\r\nN:Byron;Ada;;;\r\nCATEGORIES:Friends\r\n"))
+    grace = phone.put_card(_card("grace-2", "FN:Grace Brewster\r\nN:Brewster;Grace;;;\r\n"))
+    family = phone.put_card(
+        _card("family-2", "KIND:group\r\nFN:Family\r\nMEMBER:urn:uuid:ada-2\r\n", "4.0")
+    )
+    work = phone.put_card(
+        _card(
+            "work-2",
+            "X-ADDRESSBOOKSERVER-KIND:group\r\nFN:Work\r\n"
+            "X-ADDRESSBOOKSERVER-MEMBER:urn:uuid:grace-2\r\n",
+        )
+    )
+    account = add_dav_account(dav_engine, radicale, user, password)
+
+    def card(url: str) -> str:
+        return phone.cards()[url.removeprefix(radicale.url)].replace("\r\n ", "")
+
+    with dav_engine.client(account["id"]) as api:
+        groups = eventually(
+            lambda: (found := api.get("/contacts/groups").json()) and len(found) == 3 and found,
+            "the groups listed",
+        )
+        by_name = {g["name"]: g["id"] for g in groups}
+        people = {c["given_name"]: c for c in api.get("/contacts").json()}
+        for bad in ([{"id": "no-such-group"}], [{"id": 7}], [{"name": ""}], [{"name": "a,b"}]):
+            reply = api.put(f"/contacts/{people['Grace']['id']}", json={"groups": bad})
+            assert reply.status_code == 400, bad
+
+        # Grace leaves Work (an Apple group card), joins Family (a vCard 4 group card) and
+        # a new category; a new contact joins Work.
+        changed = api.put(
+            f"/contacts/{people['Grace']['id']}",
+            json={"groups": [{"id": by_name["Family"]}, {"name": "Chess"}]},
+        )
+        assert changed.status_code == 200, changed.text
+        assert [g["name"] for g in changed.json()["groups"]] == ["Chess", "Family"]
+        alan = api.post(
+            "/contacts", json={"given_name": "Alan", "groups": [{"id": by_name["Work"]}]}
+        )
+        assert alan.status_code == 200, alan.text
+        assert [g["name"] for g in alan.json()["groups"]] == ["Work"]
+
+        alan_uid = eventually(
+            lambda: next(
+                (
+                    line.split(":", 1)[1]
+                    for text in phone.cards().values()
+                    if "FN:Alan" in text
+                    for line in text.splitlines()
+                    if line.startswith("UID:")
+                ),
+                None,
+            ),
+            "Alan on the phone",
+        )
+        eventually(lambda: f"urn:uuid:{alan_uid}" in card(work), "Alan among Work's members")
+        assert "grace-2" not in card(work)
+        eventually(lambda: "urn:uuid:grace-2" in card(family), "Grace among Family's members")
+        assert "MEMBER:urn:uuid:ada-2" in card(family) and "KIND:group" in card(family)
+        assert "CATEGORIES:Chess" in card(grace)
+
+        # The phone's next change to Grace, synced back, keeps the same groups.
+        text = card(grace).replace("FN:Grace Brewster", "FN:Grace Brewster\r\nNOTE:chess club")
+        phone.put_card(text, grace.rsplit("/")[-1])
+
+        def grace_now() -> dict | None:
+            found = api.get(f"/contacts/{people['Grace']['id']}").json()
+            return found if found["notes"] == "chess club" else None
+
+        synced = eventually(grace_now, "the phone's change in the API")
+        assert [g["name"] for g in synced["groups"]] == ["Chess", "Family"]
+        work_ids = [
+            c["given_name"] for c in api.get("/contacts", params={"group": by_name["Work"]}).json()
+        ]
+        assert work_ids == ["Alan"]
+    other_user, other_password = radicale.add_user()
+    other = add_dav_account(dav_engine, radicale, other_user, other_password)
+    with dav_engine.client(other["id"]) as stranger:
+        made = stranger.post(
+            "/contacts", json={"given_name": "Eve", "groups": [{"id": by_name["Work"]}]}
+        )
+        assert made.status_code == 400  # another account's group

@@ -459,6 +459,14 @@ def test_recurring_event_expands_into_read_only_instances(api):
         length = instance["when"]["end_time"] - instance["when"]["start_time"]
         assert length == HOUR
     assert expanded[2]["when"]["start_time"] == ts(2030, 3, 22, 13)
+    # Each instance can be read by its id, as the expanded list shows it.
+    for instance in expanded:
+        got = api.get(f"/events/{instance['id']}")
+        assert got.status_code == 200, got.text
+        assert got.json() == instance
+    for missing in ("20300315T140000Z", "20300301T150000Z", "20300329T130000Z"):  # EXDATE, COUNT
+        assert api.get(f"/events/{master['id']}_{missing}").status_code == 404
+    assert api.get("/events/bad!id_20300301T140000Z").status_code == 400
 
     window = api.get(
         "/events",

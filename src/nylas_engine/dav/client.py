@@ -174,6 +174,12 @@ class DavClient:
 
     # ------------------------------------------------------------------ WebDAV verbs
 
+    def features(self, url: str) -> set[str]:
+        """The compliance classes of the DAV header in the reply to OPTIONS (RFC 4918 §10.1)."""
+        reply = self.request("OPTIONS", url, ok=(200, 204))
+        header = ",".join(reply.headers.get_list("DAV"))
+        return {part.strip().lower() for part in header.split(",") if part.strip()}
+
     def propfind(self, url: str, props: list[str], depth: str = "0") -> list[Response]:
         root = ET.Element(q(DAV, "propfind"))
         prop = ET.SubElement(root, q(DAV, "prop"))

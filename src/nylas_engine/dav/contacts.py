@@ -94,6 +94,21 @@ def parse_vcard(text: str) -> ParsedContact:
     )
 
 
+def with_member(raw: str, uid: str, member: bool) -> str:
+    """A group card with the contact `uid` added to (or removed from) its members, in the
+    property the card already uses (vCard 4 MEMBER, or Apple's X-ADDRESSBOOKSERVER-MEMBER)."""
+    card = vobject.readOne(raw)
+    apple = "kind" not in card.contents and "x-addressbookserver-kind" in card.contents
+    name = "x-addressbookserver-member" if apple else "member"
+    for prop in _all(card, "member") + _all(card, "x-addressbookserver-member"):
+        if _member_uid(str(prop.value)) == uid:
+            card.remove(prop)
+    if member:
+        card.add(name).value = "urn:uuid:" + uid
+    text: str = card.serialize()
+    return text
+
+
 def _member_uid(value: str) -> str:
     value = value.strip()
     for prefix in ("urn:uuid:", "mailto:"):
@@ -111,13 +126,20 @@ def to_vcard(
     picture: tuple[bytes, str] | None,
     raw: str | None,
     uid: str | None = None,
+    categories: list[str] | None = None,
 ) -> str:
-    """The vCard to PUT: the server's `raw` (or a new 3.0 card) with the API's values."""
+    """The vCard to PUT: the server's `raw` (or a new 3.0 card) with the API's values, and
+    `categories` as its CATEGORIES where they differ (None: as the server has them)."""
     card = vobject.readOne(raw) if raw else vobject.vCard()
     version = _text(card, "version") or "3.0"
     if not raw:
         card.add("version").value = "3.0"
         card.add("uid").value = uid or str(uuid.uuid4())
+    had = [str(c).strip() for p in _all(card, "categories") for c in _values(p.value)]
+    if categories is not None and sorted(categories) != sorted(c for c in had if c):
+        card.contents.pop("categories", None)
+        if categories:
+            card.add("categories").value = list(categories)
     for name in OWNED:
         while name in card.contents:
             del card.contents[name]

@@ -180,14 +180,18 @@ def _write_occurrences(
 ) -> None:
     """A changed occurrence becomes (or patches) the VEVENT with its RECURRENCE-ID; a
     cancelled one an EXDATE of the series, its VEVENT removed (RFC 5545 §3.8.5.1). The
-    RECURRENCE-ID and EXDATE values take the form of the series' DTSTART (date, zone)."""
-    if not overrides:
-        return
+    RECURRENCE-ID and EXDATE values take the form of the series' DTSTART (date, zone).
+    A RECURRENCE-ID VEVENT with no override any more (dropped when the series changed,
+    store/occurrences.py) is removed: the store holds every one the server had."""
     by_start: dict[int, Component] = {}
+    kept = {o.original_start_time for o in overrides}
     for vevent in calendar.walk("VEVENT"):
         read = read_vevent(vevent) if "RECURRENCE-ID" in vevent else None
         if read is not None and read.recurrence_id is not None:
-            by_start[read.recurrence_id] = vevent
+            if read.recurrence_id in kept:
+                by_start[read.recurrence_id] = vevent
+            elif "RRULE" in master or "RDATE" in master:
+                calendar.subcomponents.remove(vevent)
     start = master.decoded("DTSTART") if "DTSTART" in master else None
     for override in overrides:
         original = override.original_start_time

@@ -8,7 +8,12 @@ name, path}`, kept in each contact's `groups` (so `GET /contacts?group=` filters
 A group's id is derived from the account and the group's UID (or the category's name), so
 it is the same on every sync. A group card changing membership updates the contacts it
 adds or drops; a contact arriving after its group card finds it among the collection's
-objects. The API does not write groups: CATEGORIES and group cards are left as they are.
+objects.
+
+Writing (`chosen_groups`, then dav/push.py): a contact's `groups` set through the API are
+written as the address book models each one: a group card's group by adding or removing the
+contact's UID among the card's members (MEMBER, or Apple's X-ADDRESSBOOKSERVER-MEMBER), any
+other (a category, or a new name) as the contact's CATEGORIES.
 """
 
 from __future__ import annotations
@@ -19,9 +24,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from nylas_engine.calendar.when import InvalidInput
 from nylas_engine.dav.contacts import ParsedContact, parse_vcard
 from nylas_engine.store import dav as store
-from nylas_engine.store.dav import DavCollection
+from nylas_engine.store.dav import DavCollection, DavObject
 from nylas_engine.store.models import Contact
 
 
@@ -103,3 +109,41 @@ def account_groups(session: Session, account_id: int) -> list[dict[str, Any]]:
         for group in groups:
             found.setdefault(group["id"], group)
     return sorted(found.values(), key=lambda g: (g["name"], g["id"]))
+
+
+def chosen_groups(session: Session, account_id: int, raw: Any) -> list[dict[str, Any]]:
+    """The groups a client gave a contact: each an `{"id"}` of one of the account's groups
+    or a `{"name"}` (an existing group of that name, else a new category); `InvalidInput`."""
+    if not isinstance(raw, list) or not all(isinstance(g, dict) for g in raw):
+        raise InvalidInput("'groups' must be a list of objects with an 'id' or a 'name'.")
+    known = {g["id"]: g for g in account_groups(session, account_id)}
+    by_name = {g["name"].casefold(): g for g in known.values()}
+    found: dict[str, dict[str, Any]] = {}
+    for item in raw:
+        group_id, name = item.get("id"), item.get("name")
+        if group_id is not None:
+            if not isinstance(group_id, str) or group_id not in known:
+                raise InvalidInput(f"Couldn't find contact group {group_id!r}.")
+            group = known[group_id]
+        elif isinstance(name, str) and name.strip() and len(name) <= 255 and "," not in name:
+            name = name.strip()
+            group = by_name.get(name.casefold()) or group_json(
+                account_id, "category:" + name.casefold(), name
+            )
+        else:
+            raise InvalidInput("Each group needs an 'id' or a 'name' (no commas).")
+        found[group["id"]] = group
+    return sorted(found.values(), key=lambda g: (g["name"], g["id"]))
+
+
+CardGroups = dict[str, tuple[DavObject, ParsedContact]]
+
+
+def card_groups(session: Session, coll: DavCollection) -> CardGroups:
+    """The collection's group cards by the id of the group each is."""
+    found: CardGroups = {}
+    for obj in store.objects(session, coll.id).values():
+        card = group_card(obj.raw) if obj.contact_id is None else None
+        if card is not None:
+            found[group_json(coll.account_id, "card:" + card.uid, "")["id"]] = (obj, card)
+    return found

@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from sqlalchemy.orm import Session
 
 from nylas_engine.dav.client import DAV, DavClient, DavConflict, DavError, q
-from nylas_engine.dav.contacts import CONTACT_FIELDS, to_vcard
+from nylas_engine.dav.contacts import CONTACT_FIELDS, to_vcard, with_member
 from nylas_engine.dav.events import to_ical
+from nylas_engine.dav.groups import card_groups
 from nylas_engine.dav.sync import DavSync
 from nylas_engine.store import dav as store
 from nylas_engine.store import dav_writeback as queue
@@ -45,6 +47,7 @@ class Plan:
     name: str = ""
     description: str | None = None
     calendar_id: int | None = None
+    then: list[Plan] = field(default_factory=list)  # sent after this one succeeded
 
 
 def push(sync: DavSync, client: DavClient) -> int:
@@ -60,38 +63,48 @@ def push(sync: DavSync, client: DavClient) -> int:
             if plan is None:
                 queue.done(session, kind, object_id, up_to)
                 continue
-        try:
-            etag = _send(client, plan)
-        except DavConflict:
-            log.info(
-                "account %s: %s changed on the server first; it wins", sync.account_id, plan.url
-            )
-            sync.fetch_one(client, plan.coll_id, plan.coll_kind, plan.coll_href, plan.url)
+
+        def finish(kind: str = kind, object_id: int = object_id, up_to: int = up_to) -> None:
             with sync.session() as session:
                 queue.done(session, kind, object_id, up_to)
-            continue
-        except DavError as exc:
-            if exc.status in (0, 401, 503):
-                raise
-            log.warning(
-                "account %s: the server refused %s %s: %s",
-                sync.account_id,
-                plan.method,
-                plan.url,
-                exc,
-            )
-            with sync.session() as session:  # a refusal is final: the server's version stays
-                queue.done(session, kind, object_id, up_to)
-            sync.fetch_one(client, plan.coll_id, plan.coll_kind, plan.coll_href, plan.url)
-            continue
-        if plan.method == "PUT" and etag is None:
-            rows = client.propfind(plan.url, [q(DAV, "getetag")])
-            etag = rows[0].text(DAV, "getetag") if rows else None
-        with sync.session() as session:
-            _record(session, sync, plan, etag)
-            queue.done(session, kind, object_id, up_to)
-        pushed += 1
+
+        if _deliver(sync, client, plan, finish):
+            pushed += 1
+            for then in plan.then:  # the group cards the contact joined or left
+                _deliver(sync, client, then, lambda: None)
+        finish()
     return pushed
+
+
+def _deliver(sync: DavSync, client: DavClient, plan: Plan, finish: Callable[[], None]) -> bool:
+    """Send one write and record its outcome; False if the server's version stays (it
+    changed first, or it refused the write: both final, `finish` called before the
+    server's version is fetched)."""
+    try:
+        etag = _send(client, plan)
+    except DavConflict:
+        log.info("account %s: %s changed on the server first; it wins", sync.account_id, plan.url)
+        sync.fetch_one(client, plan.coll_id, plan.coll_kind, plan.coll_href, plan.url)
+        return False
+    except DavError as exc:
+        if exc.status in (0, 401, 503):
+            raise
+        log.warning(
+            "account %s: the server refused %s %s: %s",
+            sync.account_id,
+            plan.method,
+            plan.url,
+            exc,
+        )
+        finish()  # a refusal is final: the server's version stays
+        sync.fetch_one(client, plan.coll_id, plan.coll_kind, plan.coll_href, plan.url)
+        return False
+    if plan.method == "PUT" and etag is None:
+        rows = client.propfind(plan.url, [q(DAV, "getetag")])
+        etag = rows[0].text(DAV, "getetag") if rows else None
+    with sync.session() as session:
+        _record(session, sync, plan, etag)
+    return True
 
 
 def _send(client: DavClient, plan: Plan) -> str | None:
@@ -219,8 +232,28 @@ def _plan_contact(session: Session, sync: DavSync, contact_id: int) -> Plan | No
             sync.ctx.blobs.read(contact.picture_sha256),
             contact.picture_content_type or "image/jpeg",
         )
-    data = to_vcard(fields, picture, obj.raw, obj.uid)
-    return Plan("PUT", obj.href, coll.id, "addressbook", coll.href, obj.etag, data, "text/vcard")
+    cards = card_groups(session, coll)
+    chosen = {g["id"]: g for g in contact.groups or []}
+    categories = [g["name"] for g in chosen.values() if g["id"] not in cards]
+    uid = obj.uid or ""
+    data = to_vcard(fields, picture, obj.raw, uid, categories)
+    plan = Plan("PUT", obj.href, coll.id, "addressbook", coll.href, obj.etag, data, "text/vcard")
+    for group_id, (card_obj, card) in cards.items():
+        if uid and card_obj.raw and (uid in card.members) != (group_id in chosen):
+            card_data = with_member(card_obj.raw, uid, group_id in chosen)
+            plan.then.append(
+                Plan(
+                    "PUT",
+                    card_obj.href,
+                    coll.id,
+                    "addressbook",
+                    coll.href,
+                    card_obj.etag,
+                    card_data,
+                    "text/vcard",
+                )  # fmt: skip
+            )
+    return plan
 
 
 def _plan_calendar(session: Session, sync: DavSync, calendar_id: int) -> Plan | None:

@@ -49,6 +49,7 @@ class DavSync:
     account_id: int
     homes: dict[str, str] = field(default_factory=dict)  # kind -> home URL
     remote: dict[str, RemoteCollection] = field(default_factory=dict)  # href -> last listing
+    schedules: bool | None = None  # the server sends invitations (RFC 6638); None: not asked
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -82,6 +83,7 @@ class DavSync:
             }
             self.email = account.email_address
             checked = account.hosts_checked
+        self.schedules = None
         settings = self.ctx.settings
         policy = policy_for(settings.auth_mode, settings.allow_mail_hosts) if checked else None
         return DavClient(username, password, policy=policy, auth=bearer)
@@ -96,7 +98,13 @@ class DavSync:
             if url:  # a calendar-only or contacts-only account has just one
                 self.homes[kind], listing[kind] = list_collections(client, url, kind)
         self.remote = {r.href: r for rows in listing.values() for r in rows}
+        if self.schedules is None:  # asked once a login
+            home = self.homes.get("calendar")
+            self.schedules = home is not None and _auto_schedules(client, home)
         with self.session() as session:
+            dav = store.dav_account(session, self.account_id)
+            if dav is not None and dav.auto_schedule != self.schedules:
+                dav.auto_schedule = self.schedules
             for kind, rows in listing.items():
                 known = {c.href: c for c in store.collections(session, self.account_id, kind)}
                 for remote in rows:
@@ -276,6 +284,16 @@ _DATA = {
     "calendar": ("urn:ietf:params:xml:ns:caldav", "calendar-data"),
     "addressbook": ("urn:ietf:params:xml:ns:carddav", "address-data"),
 }
+
+
+def _auto_schedules(client: DavClient, home: str) -> bool:
+    """RFC 6638 §2: a server that schedules says `calendar-auto-schedule` in its DAV header."""
+    try:
+        return "calendar-auto-schedule" in client.features(home)
+    except DavError as exc:
+        if isinstance(exc, (DavAuthFailed, DavUnreachable)):
+            raise
+        return False  # OPTIONS refused: the engine sends the invitations
 
 
 def bearer_token(grant: OAuthGrant) -> Callable[[bool], str]:

@@ -25,6 +25,7 @@ from sqlalchemy import (
     UniqueConstraint,
     cast,
     delete,
+    false,
     func,
     select,
 )
@@ -42,6 +43,8 @@ class DavAccount(Base):
     carddav_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
     username: Mapped[str | None] = mapped_column(String(255), nullable=True)
     sealed_password: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # The calendar server sends invitations itself (RFC 6638 `calendar-auto-schedule`).
+    auto_schedule: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
 
 
@@ -120,6 +123,16 @@ def collection_of_calendar(session: Session, calendar_id: int) -> DavCollection 
         select(DavCollection).where(DavCollection.calendar_id == calendar_id)
     )
     return found
+
+
+def server_schedules(session: Session, calendar_id: int) -> bool:
+    """Whether the calendar lives on a server that sends its invitations (RFC 6638)."""
+    found = session.scalar(
+        select(DavAccount.auto_schedule)
+        .join(DavCollection, DavCollection.account_id == DavAccount.account_id)
+        .where(DavCollection.calendar_id == calendar_id)
+    )
+    return bool(found)
 
 
 def objects(session: Session, collection_id: int) -> dict[str, DavObject]:

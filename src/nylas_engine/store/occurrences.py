@@ -1,4 +1,5 @@
-"""One occurrence of a recurring series, changed or cancelled through the API.
+"""One occurrence of a recurring series, changed or cancelled through the API, read by its
+instance id; and the series itself changed (`drop_stray_overrides`).
 
 Only a series on a calendar synced with a CalDAV server can have single occurrences changed
 (docs/protocol.md §12): the change becomes an override row (`master_event_id`,
@@ -15,10 +16,17 @@ from datetime import datetime, timezone
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from nylas_engine.calendar.when import shifted, stored_when
 from nylas_engine.ids import new_public_id
-from nylas_engine.store.calendar import find_event, is_occurrence, occurrence_of, update_event
-from nylas_engine.store.dav import collection_of_calendar
-from nylas_engine.store.models import Account, Event
+from nylas_engine.store.calendar import (
+    Instance,
+    find_event,
+    is_occurrence,
+    occurrence_of,
+    update_event,
+)
+from nylas_engine.store.dav import collection_of_calendar, live_overrides
+from nylas_engine.store.models import Account, Event, now
 
 
 def is_synced_series(session: Session, event: Event) -> bool:
@@ -52,9 +60,8 @@ def series_of_instance(session: Session, account: Account, instance_id: str) -> 
     return master if is_occurrence(master, parts[1]) else None
 
 
-def override_of(session: Session, master: Event, original_start: int) -> Event:
-    """The override of the occurrence of `master` that began at `original_start`: the stored
-    one, or a new one (added to the session) showing the occurrence as the series has it."""
+def stored_override(session: Session, master: Event, original_start: int) -> Event | None:
+    """The override row of the occurrence of `master` that began at `original_start`."""
     found: Event | None = session.scalar(
         select(Event).where(
             Event.master_event_id == master.id,
@@ -62,6 +69,40 @@ def override_of(session: Session, master: Event, original_start: int) -> Event:
             Event.deleted_at.is_(None),
         )
     )
+    return found
+
+
+def instance(session: Session, account: Account, instance_id: str) -> Event | Instance | None:
+    """An instance id's occurrence as `expand_recurring` shows it: its override if it has
+    one, else the master's fields at that time; None if the series has no such occurrence
+    (or it was cancelled)."""
+    master = series_of_instance(session, account, instance_id)
+    parts = split_instance_id(instance_id)
+    if master is None or parts is None:
+        return None
+    found = stored_override(session, master, parts[1])
+    if found is not None:
+        return None if found.status == "cancelled" else found
+    return Instance(
+        master,
+        shifted(stored_when(master.when), datetime.fromtimestamp(parts[1], tz=timezone.utc)),
+        parts[1],
+    )
+
+
+def drop_stray_overrides(session: Session, master: Event) -> None:
+    """After the series itself changed (its times or rule): the changed occurrences that
+    are no longer occurrences of it are dropped, as calendar programs do."""
+    for override in live_overrides(session, master.id):
+        start = override.original_start_time
+        if start is None or not is_occurrence(master, start):
+            override.deleted_at = now()
+
+
+def override_of(session: Session, master: Event, original_start: int) -> Event:
+    """The override of the occurrence of `master` that began at `original_start`: the stored
+    one, or a new one (added to the session) showing the occurrence as the series has it."""
+    found = stored_override(session, master, original_start)
     if found is not None:
         return found
     override = Event(

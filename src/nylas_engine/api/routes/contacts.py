@@ -32,7 +32,7 @@ from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.schemas import calendar as shape
 from nylas_engine.api.views.contacts import SOURCES, contact_fields, contact_json
 from nylas_engine.calendar.when import InvalidInput
-from nylas_engine.dav.groups import account_groups
+from nylas_engine.dav.groups import account_groups, chosen_groups
 from nylas_engine.store import contacts as store
 from nylas_engine.store import paging
 from nylas_engine.store.models import Contact
@@ -83,6 +83,24 @@ def _base_url(request: Request) -> str:
 def _fields(body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
     try:
         return contact_fields(body, creating=creating)
+    except InvalidInput as exc:
+        raise bad_request(str(exc)) from exc
+
+
+def _with_groups(
+    scope: AccountScope, body: dict[str, Any], fields: dict[str, Any], source: str
+) -> None:
+    """`groups` given: written to the address book as it models them (dav/groups.py). As
+    for the other read-only fields SDKs send back, a `groups` that isn't a list of objects
+    (or an empty one on an inbox contact) is ignored."""
+    raw = body.get("groups")
+    if not isinstance(raw, list) or not all(isinstance(g, dict) for g in raw):
+        return
+    if source != "address_book" and raw:
+        raise bad_request("Only address book contacts have groups.")
+    try:
+        if source == "address_book":
+            fields["groups"] = chosen_groups(scope.session, scope.account.id, raw)
     except InvalidInput as exc:
         raise bad_request(str(exc)) from exc
 
@@ -148,7 +166,9 @@ def create_contact(
     body: dict[str, Any] = Depends(json_object),
     scope: AccountScope = Depends(write_scope),
 ) -> Any:
-    contact = store.create_contact(scope.session, scope.account, _fields(body, creating=True))
+    fields = _fields(body, creating=True)
+    _with_groups(scope, body, fields, fields.get("source") or "address_book")
+    contact = store.create_contact(scope.session, scope.account, fields)
     return contact_json(contact, scope.account, _base_url(request))
 
 
@@ -162,7 +182,9 @@ def update_contact(
 ) -> Any:
     """Only the fields present in the body change (PUT and PATCH alike)."""
     contact = _contact(scope, contact_id)
-    store.update_contact(contact, _fields(body, creating=False))
+    fields = _fields(body, creating=False)
+    _with_groups(scope, body, fields, contact.source)
+    store.update_contact(contact, fields)
     return contact_json(contact, scope.account, _base_url(request))
 
 

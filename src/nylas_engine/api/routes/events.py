@@ -3,7 +3,8 @@
 Lists filter in SQL; with `expand_recurring=true` recurring masters become their instances
 (ids `<master>_<YYYYMMDDTHHMMSSZ>`), so that list is built, counted and paged in Python.
 With `notify_participants=true` (any-case boolean; default false) a write emails iCalendar
-invitations from the account through its SMTP server (see `_notify`). DELETE cancels: the
+invitations from the account through its SMTP server (see `_notify`), or leaves them to
+a CalDAV server that schedules (RFC 6638). DELETE cancels: the
 event stays readable by id with `status: "cancelled"`, and leaves the lists unless
 `show_cancelled=true`.
 """
@@ -36,7 +37,7 @@ from nylas_engine.api.views.calendar import event_json, instance_json
 from nylas_engine.calendar import ical
 from nylas_engine.calendar.fields import event_changes
 from nylas_engine.calendar.recurrence import parse_recurrence
-from nylas_engine.calendar.when import InvalidInput
+from nylas_engine.calendar.when import InvalidInput, stored_when
 from nylas_engine.context import EngineContext
 from nylas_engine.metadata import parse_filter
 from nylas_engine.send import outbox, smtp
@@ -44,6 +45,7 @@ from nylas_engine.send.errors import SendError
 from nylas_engine.store import calendar as store
 from nylas_engine.store import occurrences, paging
 from nylas_engine.store.accounts import live_accounts, owner_of_event
+from nylas_engine.store.dav import server_schedules
 from nylas_engine.store.models import Event, Message
 
 router = APIRouter(route_class=SessionRoute)
@@ -146,7 +148,16 @@ def list_events(request: Request, scope: AccountScope = Depends(account_scope)) 
 
 @router.get("/events/{event_id}", **doc(reply=shape.Event))
 def get_event(event_id: str, scope: AccountScope = Depends(account_scope)) -> Any:
-    return _json(scope, _event(scope, event_id))
+    parts = occurrences.split_instance_id(event_id)
+    if parts is None:
+        return _json(scope, _event(scope, event_id))
+    check_id(parts[0])
+    found = occurrences.instance(scope.session, scope.account, event_id)
+    if found is None:
+        raise not_found(f"Couldn't find event id {event_id}")
+    if isinstance(found, Event):
+        return _json(scope, found)
+    return instance_json(found, scope.account)
 
 
 @router.post("/events", **CREATE)
@@ -193,24 +204,26 @@ def update_event(
     event = _writable(scope, event_id, "Cannot update a recurring event yet.")
     if event.read_only or event.calendar.read_only:
         raise bad_request("Cannot update read_only event.")
+    # A synced series (or one occurrence of it) can change; the engine's own can't yet.
+    synced = occurrences.is_synced_series(scope.session, event)
     try:
         changes = event_changes(body, creating=False)
+        if synced and event.recurrence is not None and body.get("recurrence") is not None:
+            when = changes.get("when") or stored_when(event.when)
+            changes["recurrence"] = parse_recurrence(body["recurrence"], when)
     except InvalidInput as exc:
         raise bad_request(str(exc)) from exc
     # Metadata is the app's own: it may be set where the event itself can't change.
     if set(changes) - {"metadata_"}:
-        one_occurrence = event.master_event_id is not None and occurrences.is_synced_series(
-            scope.session, event
-        )
-        if (event.recurrence is not None or event.master_event_id is not None) and not (
-            one_occurrence
-        ):
+        if (event.recurrence is not None or event.master_event_id is not None) and not synced:
             raise bad_request("Cannot update a recurring event yet.")
         if event.message_id is not None:
             raise bad_request("Cannot update an event imported from an iCalendar invite.")
     before = _snapshot(event)
     with scope.session.no_autoflush:  # nothing is written before the invitations are sent
         store.update_event(event, changes)
+        if event.recurrence is not None and ("when" in changes or "recurrence" in changes):
+            occurrences.drop_stray_overrides(scope.session, event)
         if _snapshot(event) != before:
             event.sequence = (event.sequence or 0) + 1
             if notify:
@@ -255,6 +268,7 @@ def _snapshot(event: Event) -> tuple[Any, ...]:
         event.location,
         event.busy,
         dict(event.when or {}),
+        dict(event.recurrence or {}),
         [dict(p) for p in event.participants or []],
     )
 
@@ -285,7 +299,14 @@ def _notify(
     even if the CANCEL to removed participants fails (those who were told of the change
     must find it); that reply is the SMTP error with a message saying the event was saved.
     Recipients refused one by one while others accepted the message do not fail the call.
+
+    An event on a CalDAV server that schedules (RFC 6638 `calendar-auto-schedule`) is not
+    emailed: the server sends the invitations itself when the event (with its ORGANIZER and
+    ATTENDEEs) is written there, or deleted.
     """
+    calendar_id = event.calendar.id if event.calendar is not None else event.calendar_id
+    if server_schedules(scope.session, calendar_id):
+        return
     me = scope.account.email_address.lower()
     to_invite = [p for p in invited if _address_key(p) != me]
     to_cancel = [p for p in removed or [] if _address_key(p) != me]
