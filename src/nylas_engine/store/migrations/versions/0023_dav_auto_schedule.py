@@ -1,6 +1,6 @@
 """A CalDAV account remembers whether its server schedules (RFC 6638 `calendar-auto-schedule`).
 
-Revision ID: 0026
+Revision ID: 0023
 Revises: 0022
 Create Date: 2026-12-06
 """
@@ -8,7 +8,7 @@ Create Date: 2026-12-06
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0026"
+revision = "0023"
 down_revision = "0022"
 branch_labels = None
 depends_on = None
