@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import Select, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from nylas_engine.security import digest, hash_password, matches, new_secret, verify_password
@@ -108,6 +108,31 @@ def find_token(session: Session, token: str, *, live_only: bool = True) -> Acces
         stmt = stmt.where(AccessToken.revoked_at.is_(None))
     row: AccessToken | None = session.scalar(stmt)
     return row
+
+
+# Built once (a request's authentication is one of these, with its own values).
+_ACCOUNT_BY_TOKEN = (
+    select(Account, AccessToken.scopes)
+    .join(AccessToken, AccessToken.account_id == Account.id)
+    .where(AccessToken.token_hash == bindparam("hash"), AccessToken.revoked_at.is_(None))
+)
+_ACCOUNT_BY_ID = select(Account).where(Account.public_id == bindparam("public_id"))
+
+
+def account_for_token(
+    session: Session, token: str, *, open_mode: bool
+) -> tuple[Account, str | None] | None:
+    """The account a live token opens, with the token's scopes; in open mode the account
+    id itself is a token too, with no scopes named (it may do everything). One query for
+    the token and its account together."""
+    found = session.execute(_ACCOUNT_BY_TOKEN, {"hash": digest(token)}).first()
+    if found is not None:
+        account, scopes = found
+        return account, scopes
+    if open_mode:
+        by_id: Account | None = session.scalar(_ACCOUNT_BY_ID, {"public_id": token})
+        return (by_id, None) if by_id is not None else None
+    return None
 
 
 def revoke(row: AccessToken) -> None:

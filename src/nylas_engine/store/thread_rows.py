@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from nylas_engine.store import thread_summary
 from nylas_engine.store.db import json_text, json_value
@@ -28,16 +28,19 @@ _THREAD_COLUMNS = (
     Thread.last_sent_ts,
     Thread.version,
 )
+# An alias: the filters of store/threads.py test summaries in EXISTS subqueries of their own,
+# which would otherwise correlate to the one joined here.
+_summary = aliased(ThreadSummary)
 _SUMMARY_COLUMNS = (
-    ThreadSummary.thread_id,
-    ThreadSummary.unread,
-    ThreadSummary.starred,
-    ThreadSummary.has_attachments,
-    ThreadSummary.snippet,
-    json_text(ThreadSummary.participants),
-    json_text(ThreadSummary.message_ids),
-    json_text(ThreadSummary.draft_ids),
-    json_text(ThreadSummary.category_ids),
+    _summary.thread_id,
+    _summary.unread,
+    _summary.starred,
+    _summary.has_attachments,
+    _summary.snippet,
+    json_text(_summary.participants),
+    json_text(_summary.message_ids),
+    json_text(_summary.draft_ids),
+    json_text(_summary.category_ids),
 )
 _SUMMARY_KEYS = (
     "thread_id",
@@ -74,7 +77,7 @@ def page_rows(session: Session, stmt: Select[Any], limit: int, offset: int) -> l
     summary; a thread without a stored one gets it computed (`thread_summary.load`)."""
     page = (
         stmt.with_only_columns(*_THREAD_COLUMNS, *_SUMMARY_COLUMNS, maintain_column_froms=True)
-        .outerjoin(ThreadSummary, ThreadSummary.thread_id == Thread.id)
+        .outerjoin(_summary, _summary.thread_id == Thread.id)
         .limit(limit)
         .offset(offset)
     )
