@@ -17,7 +17,6 @@ from typing import Any
 
 import anyio
 from fastapi import Depends, Request
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nylas_engine.api.errors import APIError, bad_request, unauthorized
@@ -25,9 +24,8 @@ from nylas_engine.api.ratelimit import auth_failures
 from nylas_engine.config import MAX_JSON_BYTES
 from nylas_engine.context import EngineContext
 from nylas_engine.scopes import FULL, Grants
-from nylas_engine.security import digest
-from nylas_engine.store.auth import authenticate_app, could_be_a_guess
-from nylas_engine.store.models import AccessToken, Account, App
+from nylas_engine.store.auth import account_for_token, authenticate_app, could_be_a_guess
+from nylas_engine.store.models import Account, App
 from nylas_engine.store.webhooks import keep_secret
 
 
@@ -114,54 +112,95 @@ def credential(request: Request) -> str | None:
     return token if token and token.isprintable() else None
 
 
-def resolve_token(session: Session, token: str, auth_mode: str) -> tuple[Account, Grants] | None:
-    """The account a token opens and what it may do there: an issued token is limited to its
-    scopes; the account id itself (open mode) may do everything."""
-    row = session.scalar(
-        select(AccessToken).where(
-            AccessToken.token_hash == digest(token), AccessToken.revoked_at.is_(None)
-        )
-    )
-    if row is not None:
-        return row.account, Grants.parse(row.scopes)
-    if auth_mode == "open":
-        account = session.scalar(select(Account).where(Account.public_id == token))
-        return (account, FULL) if account is not None else None
-    return None
-
-
 @dataclass
 class AccountScope:
+    """The authenticated account of a request, with the request's session and grants.
+
+    A route's scope is made on the event loop from the request alone and authenticated in
+    the worker thread that runs the route (api/routing.py `SessionRoute`), in the route's
+    own transaction: one thread hop and one transaction per request, not one for the
+    dependency and another for the route. Nothing is cached between requests: a revoked
+    token or a deleted account is refused by the very next request, in every process."""
+
     ctx: EngineContext
     session: Session
-    account: Account
+    _account: Account | None
     token: str
     grants: Grants = FULL
+    # What authenticating checks besides the token: (method, route template, path, write).
+    pending: tuple[str, str, str, bool] | None = None
+
+    @property
+    def account(self) -> Account:
+        assert self._account is not None, "authenticate() first"
+        return self._account
+
+    def authenticate(self) -> None:
+        """The token's account and grants, checked for this request (in a worker thread,
+        inside a transaction of `session`): 401, 404 (deleted), 403 (downgraded, out of
+        the token's scopes, or, for writes, credentials or sync in a bad state)."""
+        if self.pending is None:
+            return
+        method, route, path, write = self.pending
+        found = account_for_token(
+            self.session, self.token, open_mode=self.ctx.settings.auth_mode == "open"
+        )
+        if found is None:
+            raise unauthorized()
+        account, scopes = found
+        if account.deleted_at is not None:
+            raise APIError(404, "The account does not exist.")
+        if account.billing_state in ("cancelled", "deleted"):
+            raise APIError(
+                403, "This account has been downgraded. Upgrade it to use the API again."
+            )
+        grants = Grants.parse(scopes) if scopes is not None else FULL
+        grants.require(method, route, path)  # the token's scopes (scopes.py)
+        if write:
+            _check_writable(account)
+        self._account, self.grants, self.pending = account, grants, None
+
+
+def _unauthenticated(request: Request, ctx: EngineContext, session: Session) -> AccountScope:
+    """The request's scope before its token is looked up (401 at once without one)."""
+    token = credential(request)
+    if token is None:
+        raise unauthorized()
+    route = getattr(request.scope.get("route"), "path", None) or request.url.path
+    pending = (request.method, route, request.url.path, False)
+    return AccountScope(ctx, session, None, token, pending=pending)
+
+
+async def deferred_account_scope(
+    request: Request, ctx: EngineContext = Depends(get_ctx), session: Session = db_session
+) -> AccountScope:
+    """`account_scope` for routes that authenticate in their own worker thread (a plain
+    `def` route of a `SessionRoute`, which calls `authenticate`): no thread of its own."""
+    return _unauthenticated(request, ctx, session)
+
+
+async def deferred_write_scope(
+    scope: AccountScope = Depends(deferred_account_scope),
+) -> AccountScope:
+    """`write_scope` for the same routes: the write checks run with the authentication."""
+    if scope.pending is not None:
+        scope.pending = (*scope.pending[:3], True)
+    return scope
 
 
 def account_scope(
     request: Request, ctx: EngineContext = Depends(get_ctx), session: Session = db_session
 ) -> AccountScope:
-    token = credential(request)
-    if token is None:
-        raise unauthorized()
+    """The request's authenticated scope, in a transaction of its own (for `async` routes
+    and the dependencies that authenticate themselves)."""
+    scope = _unauthenticated(request, ctx, session)
     with transaction(session):  # no connection held while the route waits for a thread
-        found = resolve_token(session, token, ctx.settings.auth_mode)
-    if found is None:
-        raise unauthorized()
-    account, grants = found
-    if account.deleted_at is not None:
-        raise APIError(404, "The account does not exist.")
-    if account.billing_state in ("cancelled", "deleted"):
-        raise APIError(403, "This account has been downgraded. Upgrade it to use the API again.")
-    route = getattr(request.scope.get("route"), "path", None) or request.url.path
-    grants.require(request.method, route, request.url.path)  # the token's scopes (scopes.py)
-    return AccountScope(ctx, session, account, token, grants)
+        scope.authenticate()
+    return scope
 
 
-def write_scope(scope: AccountScope = Depends(account_scope)) -> AccountScope:
-    """Writes (and search) also need an account whose credentials and sync are in order."""
-    state = scope.account.sync_state
+def _check_writable(account: Account) -> None:
+    state = account.sync_state
     if state == "invalid":
         raise APIError(
             403,
@@ -174,6 +213,11 @@ def write_scope(scope: AccountScope = Depends(account_scope)) -> AccountScope:
             "This action can't be performed because the account's sync has been stopped. "
             "Please contact support@nylas.com to resume sync.",
         )
+
+
+def write_scope(scope: AccountScope = Depends(account_scope)) -> AccountScope:
+    """Writes (and search) also need an account whose credentials and sync are in order."""
+    _check_writable(scope.account)
     return scope
 
 
@@ -192,21 +236,21 @@ def app_scope(
     ctx: EngineContext = Depends(get_ctx),
     session: Session = db_session,
 ) -> AppScope:
-    """
-        with transaction(session):
-            return _authenticated_app(request, client_id, ctx, session)
+    """/a/{client_id}/... authenticated with the app's client secret, and nothing else.
+
+    An access token is refused even when this app issued it: a token speaks for one user of
+    one account (perhaps with a read-only scope), while these routes act for the app on every
+    account linked to it (downgrade cuts all apps off). SDK 5 sends its access token as
+    Bearer on some /a/ calls, which hosted accepted; the engine refuses it (issue 10,
+    docs/protocol.md §1.2): such a client must be made with the app id and secret and no
+    access token for these calls."""
+    with transaction(session):  # no connection held while the route waits for a thread
+        return _authenticated_app(request, client_id, ctx, session)
 
 
-    def _authenticated_app(
-        request: Request, client_id: str, ctx: EngineContext, session: Session
-    ) -> AppScope:/a/{client_id}/... authenticated with the app's client secret, and nothing else.
-
-        An access token is refused even when this app issued it: a token speaks for one user of
-        one account (perhaps with a read-only scope), while these routes act for the app on every
-        account linked to it (downgrade cuts all apps off). SDK 5 sends its access token as
-        Bearer on some /a/ calls, which hosted accepted; the engine refuses it (issue 10,
-        docs/protocol.md §1.2): such a client must be made with the app id and secret and no
-        access token for these calls."""
+def _authenticated_app(
+    request: Request, client_id: str, ctx: EngineContext, session: Session
+) -> AppScope:
     scheme, value = _authorization(request)
     if not value:
         raise unauthorized()

@@ -9,22 +9,38 @@ SQLite write lock is held while the reply is rendered, while the request waits f
 thread, or while the client reads (the deadlock of issue 10: requests holding connections
 waited for threads that were all waiting for connections).
 
+The same thread authenticates the request first, in the same transaction: a plain route's
+`Depends(account_scope)` (or `write_scope`) becomes `deferred_account_scope` (or
+`deferred_write_scope`), which only reads the credentials on the event loop, and the scope
+is authenticated here before the body runs (api/deps.py `AccountScope.authenticate`). So a
+read costs one thread hop and one transaction, not two of each.
+
 `async def` routes do their database work in `run_in_transaction` calls for the same reason.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from fastapi import params
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from nylas_engine.api.deps import AccountScope, AppScope, transaction
+from nylas_engine.api.deps import (
+    AccountScope,
+    AppScope,
+    account_scope,
+    deferred_account_scope,
+    deferred_write_scope,
+    transaction,
+    write_scope,
+)
 from nylas_engine.api.openapi import operation_id
 
 T = TypeVar("T")
@@ -38,15 +54,38 @@ def _session_of(value: Any) -> Session | None:
     return None
 
 
+_DEFERRED: dict[Callable[..., Any], Callable[..., Any]] = {
+    account_scope: deferred_account_scope,
+    write_scope: deferred_write_scope,
+}
+
+
+def _deferring(signature: inspect.Signature) -> inspect.Signature:
+    """`signature` with its account scopes authenticated by the route (see above)."""
+    parameters = []
+    for parameter in signature.parameters.values():
+        default = parameter.default
+        if isinstance(default, params.Depends) and default.dependency in _DEFERRED:
+            deferred = dataclasses.replace(default, dependency=_DEFERRED[default.dependency])
+            parameter = parameter.replace(default=deferred)
+        parameters.append(parameter)
+    return signature.replace(parameters=parameters)
+
+
 def _in_transaction(endpoint: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(endpoint)  # FastAPI reads the signature through __wrapped__
+    @functools.wraps(endpoint)
     def run(*args: Any, **kwargs: Any) -> Any:
         sessions = {id(s): s for v in kwargs.values() if (s := _session_of(v)) is not None}
         with contextlib.ExitStack() as stack:  # one session per request, in practice
             for session in sessions.values():
                 stack.enter_context(transaction(session))
+            for value in kwargs.values():
+                if isinstance(value, AccountScope):
+                    value.authenticate()
             return endpoint(*args, **kwargs)
 
+    # FastAPI reads this signature (annotations evaluated in the endpoint's module).
+    run.__signature__ = _deferring(inspect.signature(endpoint, eval_str=True))  # type: ignore[attr-defined]
     return run
 
 

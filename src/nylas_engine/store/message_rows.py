@@ -2,10 +2,12 @@
 render (api/views/mail.py `message_json` takes either).
 
 Building ORM objects (identity map, attribute instrumentation, one selectin load per
-relation) cost more than the reply itself for one message (issue 13). These are the same
-queries the mapping would make (the message with its thread's id, then its categories,
-attachments with their files, and the events its invitations brought, one query each per
-page), read as plain rows into small records with the attribute names of the models.
+relation) cost more than the reply itself for one message (issue 13). These read what the
+mapping would (the message with its thread's id, then its categories, attachments with their
+files, and the events its invitations brought), as plain rows into small records with the
+attribute names of the models: the messages with flags saying which have attachments or
+events, then the categories, one query each per page; attachments and events are asked for
+only for the messages that have them.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import BindParameter, Select, bindparam, select
+from sqlalchemy import BindParameter, Select, bindparam, exists, select
 from sqlalchemy.orm import Session, aliased
 
+from nylas_engine.store.db import json_text, json_value
 from nylas_engine.store.models import (
     Account,
     Attachment,
@@ -103,59 +106,63 @@ class ThreadedRef:
 
 
 _target = aliased(Message)
+_thread = aliased(Thread)
+# Scalar subqueries rather than joins, so the columns fit any select of `Message` (a list
+# page's filtered statement as much as the lookup of one message).
 _COLUMNS = (
     Message.id,
     Message.public_id,
     Message.is_draft,
     Message.thread_id,
-    Thread.public_id,
+    select(_thread.public_id).where(_thread.id == Message.thread_id).scalar_subquery(),
     Message.subject,
-    Message.from_,
-    Message.reply_to,
-    Message.to,
-    Message.cc,
-    Message.bcc,
+    json_text(Message.from_),
+    json_text(Message.reply_to),
+    json_text(Message.to),
+    json_text(Message.cc),
+    json_text(Message.bcc),
     Message.date,
     Message.snippet,
     Message.unread,
     Message.starred,
-    Message.metadata_,
+    json_text(Message.metadata_),
     Message.body,
     Message.version,
     Message.reply_to_message_id,
     Message.message_id_header,
     Message.in_reply_to,
-    Message.references,
+    json_text(Message.references),
     Message.raw_sha256,
-    _target.public_id,
-    _target.thread_id,
+    select(_target.public_id).where(_target.id == Message.reply_to_message_id).scalar_subquery(),
+    select(_target.thread_id).where(_target.id == Message.reply_to_message_id).scalar_subquery(),
+    # Most messages have no attachment and brought no event: these say which ones to ask for.
+    exists().where(Attachment.message_id == Message.id),
+    exists().where(Event.message_id == Message.id, Event.deleted_at.is_(None)),
 )
 
+
+_JSON = (6, 7, 8, 9, 10, 15, 21)  # from_ ... bcc, metadata_, references: read as text
 
 # Built once: a statement's shape never changes, only the ids it is given (`:ids`).
-_ROWS = (
-    select(*_COLUMNS)
-    .outerjoin(Thread, Thread.id == Message.thread_id)
-    .outerjoin(_target, _target.id == Message.reply_to_message_id)
-)
 _IDS: BindParameter[int] = bindparam("ids", expanding=True)
-_BY_PUBLIC_ID = _ROWS.where(
+_BY_PUBLIC_ID = select(*_COLUMNS).where(
     Message.account_id == bindparam("account_id"),
     Message.public_id == bindparam("public_id"),
     Message.deleted_at.is_(None),
 )
-_BY_IDS = _ROWS.where(Message.id.in_(_IDS))
-_CATEGORIES = (
-    select(
-        message_categories.c.message_id,
-        Category.id,
-        Category.public_id,
-        Category.type,
-        Category.name,
-        Category.display_name,
-    )
+_BY_IDS = select(*_COLUMNS).where(Message.id.in_(_IDS))
+_CATEGORY_COLUMNS = (
+    message_categories.c.message_id,
+    Category.id,
+    Category.public_id,
+    Category.type,
+    Category.name,
+    Category.display_name,
+)
+_CATEGORIES_OF_ONE = (
+    select(*_CATEGORY_COLUMNS)
     .join(Category, Category.id == message_categories.c.category_id)
-    .where(message_categories.c.message_id.in_(_IDS), Category.deleted_at.is_(None))
+    .where(message_categories.c.message_id == bindparam("id"), Category.deleted_at.is_(None))
 )
 _ATTACHMENTS = (
     select(
@@ -177,57 +184,103 @@ _EVENTS = (
 )
 
 
-def _record(row: Any) -> MessageRow:
+def _categories_of(ids: Select[Any] | Sequence[int]) -> Select[Any]:
+    return (
+        select(*_CATEGORY_COLUMNS)
+        .join(Category, Category.id == message_categories.c.category_id)
+        .where(message_categories.c.message_id.in_(ids), Category.deleted_at.is_(None))
+    )
+
+
+def _record(row: Any) -> tuple[MessageRow, bool, bool]:
+    """The record of a row of `_COLUMNS`, and whether it has attachments and events."""
     values: list[Any] = list(row)
+    for i in _JSON:
+        values[i] = json_value(values[i])
     thread_public_id, target_public_id, target_thread_id = values[4], values[23], values[24]
+    attached, invited = values[25], values[26]
     values[4] = ThreadRef(thread_public_id) if thread_public_id is not None else None
     values[23:] = [ThreadedRef(target_public_id, target_thread_id) if target_public_id else None]
-    return MessageRow(*values)
+    return MessageRow(*values), bool(attached), bool(invited)
 
 
 def find_message_row(session: Session, account: Account, public_id: str) -> MessageRow | None:
     """Any live message or draft of the account (as `store.messages.find_message`)."""
-    row = session.execute(_BY_PUBLIC_ID, {"account_id": account.id, "public_id": public_id}).first()
+    connection = session.connection()
+    row = connection.execute(
+        _BY_PUBLIC_ID, {"account_id": account.id, "public_id": public_id}
+    ).first()
     if row is None:
         return None
-    found = _record(row)
-    _load_relations(session, [found])
+    found, attached, invited = _record(row)
+    for _message_id, *category in connection.execute(_CATEGORIES_OF_ONE, {"id": found.id}):
+        found.categories.append(CategoryRow(*category))
+    _load_files_and_events(session, [found] if attached else [], [found] if invited else [])
     return found
 
 
 def page_rows(session: Session, stmt: Select[Any], limit: int, offset: int) -> list[MessageRow]:
-    """One page of `stmt` (a select of `Message`, filtered and ordered) as rows."""
-    ids_stmt = stmt.with_only_columns(Message.id, maintain_column_froms=True)
-    ids = list(session.scalars(ids_stmt.limit(limit).offset(offset)))
-    return message_rows(session, ids)
+    """One page of `stmt` (a select of `Message`, filtered and ordered) as rows, read by
+    the statement itself; its categories by the page's ids as a subquery (no list of ids
+    is sent back and forth)."""
+    page = stmt.limit(limit).offset(offset)
+    connection = session.connection()
+    rows = connection.execute(page.with_only_columns(*_COLUMNS, maintain_column_froms=True))
+    return _with_relations(
+        session, list(rows), page.with_only_columns(Message.id, maintain_column_froms=True)
+    )
 
 
 def message_rows(session: Session, ids: Sequence[int]) -> list[MessageRow]:
     """The messages of these internal ids, in that order, with their relations."""
-    found: dict[int, MessageRow] = {}
+    rows: list[Any] = []
     for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        for row in session.execute(_BY_IDS, {"ids": chunk}):
-            record = _record(row)
-            found[record.id] = record
-    records = [found[i] for i in ids if i in found]
-    _load_relations(session, records)
+        rows += session.connection().execute(_BY_IDS, {"ids": ids[start : start + _CHUNK]})
+    order = {pk: n for n, pk in enumerate(ids)}
+    rows.sort(key=lambda row: order[row[0]])
+    return _with_relations(session, rows, None)
+
+
+def _with_relations(session: Session, rows: list[Any], ids: Select[Any] | None) -> list[MessageRow]:
+    """Records of `rows` with their categories, attachments and events; `ids` selects the
+    rows' ids (or None: they are sent as a list)."""
+    records, attached, invited = [], [], []
+    for row in rows:
+        record, has_files, has_events = _record(row)
+        records.append(record)
+        if has_files:
+            attached.append(record)
+        if has_events:
+            invited.append(record)
+    by_id = {r.id: r for r in records}
+    connection = session.connection()
+    if ids is not None and records:
+        chunks: list[Any] = [ids.scalar_subquery()]
+    else:
+        keys = list(by_id)
+        chunks = [keys[start : start + _CHUNK] for start in range(0, len(keys), _CHUNK)]
+    for chunk in chunks:
+        for message_id, *category in connection.execute(_categories_of(chunk)):
+            by_id[message_id].categories.append(CategoryRow(*category))
+    _load_files_and_events(session, attached, invited)
     return records
 
 
-def _load_relations(session: Session, records: list[MessageRow]) -> None:
-    by_id = {r.id: r for r in records}
-    ids = list(by_id)
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        categories = session.execute(_CATEGORIES, {"ids": chunk})
-        for message_id, *category in categories:
-            by_id[message_id].categories.append(CategoryRow(*category))
-        attachments = session.execute(_ATTACHMENTS, {"ids": chunk})
+def _load_files_and_events(
+    session: Session, attached: list[MessageRow], invited: list[MessageRow]
+) -> None:
+    """The attachments (with files) of `attached`, the live events of `invited`."""
+    by_id = {r.id: r for r in attached}
+    keys = list(by_id)
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start : start + _CHUNK]
+        attachments = session.connection().execute(_ATTACHMENTS, {"ids": chunk})
         for message_id, content_id, file_id, ctype, size, filename, deleted in attachments:
             file = FileRow(file_id, ctype, size, filename, deleted)
             by_id[message_id].attachments.append(AttachmentRow(file, content_id))
-        events = session.scalars(_EVENTS, {"ids": chunk})
-        for event in events:
+    by_id = {r.id: r for r in invited}
+    keys = list(by_id)
+    for start in range(0, len(keys), _CHUNK):
+        for event in session.scalars(_EVENTS, {"ids": keys[start : start + _CHUNK]}):
             assert event.message_id is not None
             by_id[event.message_id].events.append(event)

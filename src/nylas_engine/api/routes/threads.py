@@ -15,7 +15,7 @@ from nylas_engine.api.params import Query, check_id
 from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.schemas import mail as shape
 from nylas_engine.api.views.mail import one_thread_json, thread_page_json
-from nylas_engine.store import threads
+from nylas_engine.store import thread_rows, threads
 from nylas_engine.store.models import Thread
 
 router = APIRouter(route_class=SessionRoute)
@@ -38,6 +38,7 @@ def list_threads(
         render_page=lambda threads, expanded: thread_page_json(
             scope.session, threads, scope.account, expanded
         ),
+        load=thread_rows.page_rows,
     )
 
 

@@ -14,9 +14,11 @@ from nylas_engine.store.calendar import Refs, master_ids
 from nylas_engine.store.loading import ThreadPage, thread_page
 from nylas_engine.store.message_rows import AttachmentRow, CategoryRow, MessageRow
 from nylas_engine.store.models import Account, Attachment, Category, File, Message, Thread
+from nylas_engine.store.thread_rows import ThreadRow
 
 AnyMessage = Message | MessageRow  # an ORM object, or a row (store/message_rows.py)
 AnyCategory = Category | CategoryRow
+AnyThread = Thread | ThreadRow  # an ORM object, or a row (store/thread_rows.py)
 
 
 def category_ref(category: AnyCategory) -> dict[str, Any]:
@@ -117,7 +119,7 @@ def _reply_target_id(message: AnyMessage) -> str | None:
 
 
 def thread_json(
-    thread: Thread, account: Account, page: ThreadPage, expanded: bool = False
+    thread: AnyThread, account: Account, page: ThreadPage, expanded: bool = False
 ) -> dict[str, Any]:
     """A thread with its aggregates over its live messages (§6), as stored in its summary
     (store/thread_summary.py); `page` is what `store.loading.thread_page` loaded for it."""
@@ -152,7 +154,7 @@ def thread_json(
 
 
 def thread_page_json(
-    session: Session, threads: Sequence[Thread], account: Account, expanded: bool = False
+    session: Session, threads: Sequence[AnyThread], account: Account, expanded: bool = False
 ) -> list[dict[str, Any]]:
     """Threads rendered with what their page needs loaded once for all of them."""
     page = thread_page(session, threads, expanded=expanded)
