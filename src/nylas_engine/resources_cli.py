@@ -7,8 +7,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from nylas_engine.calendar.fields import is_email
-
 
 def add_resources_commands(sub: Any, command: Callable[..., argparse.ArgumentParser]) -> None:
     """The commands, made with the CLI's `command(parent, name, help)` (which adds the
@@ -40,6 +38,7 @@ def _open(args: argparse.Namespace) -> Any:
 
 def cmd_resources_add(args: argparse.Namespace) -> None:
     from nylas_engine.api.routes.resources import resource_json
+    from nylas_engine.calendar.fields import is_email  # icalendar: not for every command
     from nylas_engine.store import resources
 
     if not is_email(args.email):

@@ -7,8 +7,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from nylas_engine.dav.discovery import well_known
-
 
 def add_dav_arguments(p: argparse.ArgumentParser) -> None:
     dav = p.add_argument_group("calendars and contacts (CalDAV/CardDAV)")
@@ -50,6 +48,7 @@ def configure_dav(
 ) -> None:
     """Store the account's DAV endpoints; the password sealed (`fallback`: the login password
     of an account without a mailbox, whose mail password is not stored)."""
+    from nylas_engine.dav.discovery import well_known  # httpx: not for every command
     from nylas_engine.store.accounts import find_by_public_id
     from nylas_engine.store.credentials import Vault
     from nylas_engine.store.dav import set_dav_account
