@@ -50,7 +50,7 @@ from nylas_engine.store.models import (
     Category,
     Message,
 )
-from nylas_engine.store.prepare import BATCHES_AHEAD, WORKERS_ENV, PreparePool, Preparing
+from nylas_engine.store.prepare import WORKERS_ENV, PreparePool, Preparing
 from nylas_engine.sync import gmail
 from nylas_engine.sync.fetch import Fetched, FolderAccess, fetch_here, fetch_in_worker
 from nylas_engine.sync.imap import (
@@ -70,6 +70,9 @@ _BATCH_ENV = os.environ.get("NYLAS_ENGINE_SYNC_BATCH")
 BATCH_COUNT = int(_BATCH_ENV or "125")
 LATER_BATCH_COUNT = int(_BATCH_ENV or "500")
 BATCH_BYTES = 8 * 1024 * 1024
+# Batches the worker prepares beyond the one being stored: with batches this large, one keeps
+# the worker busy, and each more would hold another batch of parsed mail in memory.
+BATCHES_AHEAD = 1
 UID_CHUNK = 2000  # UIDs per FETCH/SEARCH command line (servers cap the line length)
 SEEN = "\\Seen"
 FLAGGED = "\\Flagged"
