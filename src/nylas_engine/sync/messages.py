@@ -65,7 +65,7 @@ from nylas_engine.sync.imap import (
 # a sync to take many small steps. The first batch of a folder is small, so its newest mail
 # is readable soon; the later ones are larger: each batch costs the storing process a fixed
 # ~10 queries, a commit and its threads' ORM objects loaded again, so 500 messages a batch
-# take ~25% less of its CPU than 125 (bench/RESULTS.md, "Issue 12, CPU (synccpu3)").
+# take ~25% less of its CPU than 125 (bench/RESULTS.md, "Issue 12, CPU (branch synccpu3)").
 _BATCH_ENV = os.environ.get("NYLAS_ENGINE_SYNC_BATCH")
 BATCH_COUNT = int(_BATCH_ENV or "125")
 LATER_BATCH_COUNT = int(_BATCH_ENV or "500")
