@@ -38,7 +38,7 @@ def _open(args: argparse.Namespace) -> Any:
 
 def cmd_resources_add(args: argparse.Namespace) -> None:
     from nylas_engine.api.routes.resources import resource_json
-    from nylas_engine.calendar.fields import is_email
+    from nylas_engine.calendar.fields import is_email  # icalendar: not for every command
     from nylas_engine.store import resources
 
     if not is_email(args.email):

@@ -36,6 +36,7 @@ def configure_dav(
 ) -> None:
     """Store the account's DAV endpoints; the password sealed (`fallback`: the login password
     of an account without a mailbox, whose mail password is not stored)."""
+    from nylas_engine.dav.discovery import well_known  # httpx: not for every command
     from nylas_engine.store.accounts import find_by_public_id
     from nylas_engine.store.credentials import Vault
     from nylas_engine.store.dav import set_dav_account
@@ -46,8 +47,6 @@ def configure_dav(
         assert account is not None
         caldav, carddav = args.caldav_url, args.carddav_url
         if args.dav_discover:
-            from nylas_engine.dav.discovery import well_known  # the DAV client: only here
-
             caldav = caldav or well_known(account.email_address, "calendar")
             carddav = carddav or well_known(account.email_address, "addressbook")
         if password is None and not account.credentials:

@@ -24,11 +24,12 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from nylas_engine.store.credentials import OAuthGrant
+
+if TYPE_CHECKING:  # imported for a refresh only: every sync process loads this module
+    import httpx
 
 log = logging.getLogger("nylas_engine.oauth")
 
@@ -82,6 +83,8 @@ def _token_request(
     url: str, form: dict[str, str], client: httpx.Client | None, *, what: str
 ) -> tuple[AccessToken, str, dict[str, Any]]:
     """POST `form` to the token endpoint `url`: (access token, refresh token or "", reply)."""
+    import httpx
+
     started = time.monotonic()
     try:
         if client is None:

@@ -17,11 +17,13 @@ import json
 import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
-
-from cryptography.fernet import Fernet, InvalidToken
+from typing import TYPE_CHECKING, Any
 
 from nylas_engine.store.private import private_dir
+
+if TYPE_CHECKING:  # imported where a key is used: a sync's worker process only unpickles
+    # MailCredentials, and the library costs it ~9 MiB
+    from cryptography.fernet import Fernet
 
 KEY_ENV = "NYLAS_ENGINE_KEY"
 KEY_FILE = "secret.key"
@@ -81,6 +83,8 @@ class MailCredentials:
 
 
 def _fernet_from_env(value: str) -> Fernet:
+    from cryptography.fernet import Fernet
+
     try:
         return Fernet(value.encode())
     except ValueError:
@@ -96,6 +100,8 @@ def _key_file(data_dir: Path) -> bytes:
         return path.read_bytes().strip()
     except FileNotFoundError:
         pass
+    from cryptography.fernet import Fernet
+
     private_dir(data_dir)
     key = Fernet.generate_key()
     try:
@@ -118,6 +124,8 @@ class Vault:
     def for_data_dir(cls, data_dir: Path) -> Vault:
         if value := os.environ.get(KEY_ENV):
             return cls(_fernet_from_env(value))
+        from cryptography.fernet import Fernet
+
         return cls(Fernet(_key_file(data_dir)))
 
     def seal(self, credentials: MailCredentials) -> bytes:
@@ -148,6 +156,8 @@ class Vault:
         return self._decrypt(sealed, what).decode()
 
     def _decrypt(self, sealed: bytes, what: str) -> bytes:
+        from cryptography.fernet import InvalidToken
+
         try:
             return self._fernet.decrypt(sealed)
         except InvalidToken as exc:

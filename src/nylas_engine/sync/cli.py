@@ -6,6 +6,7 @@ call and should not pay for imapclient."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -215,7 +216,6 @@ def cmd_sync(args: argparse.Namespace, ctx: Any) -> None:
 
 
 def _sync_once(ctx: Any, account_id: int, *, quiet: bool) -> bool:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
     from sqlalchemy.exc import IntegrityError
 
     from nylas_engine.store.models import Account
@@ -228,22 +228,8 @@ def _sync_once(ctx: Any, account_id: int, *, quiet: bool) -> bool:
         assert account is not None
         email = account.email_address
     sync = AccountSync(ctx, account_id)
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[folder]}"),
-        disable=quiet,
-        transient=False,
-    )
-    task = bar.add_task(email, total=None, folder="")
-
-    def show(p: Any) -> None:
-        bar.update(
-            task, total=p.messages_total or None, completed=p.messages_synced, folder=p.folder or ""
-        )
-
-    sync.listeners.append(show)
+    # The progress bar only when it is shown: `rich` is a large import (CPU and memory).
+    bar = contextlib.nullcontext() if quiet else _progress_bar(sync, email)
     client = None
     try:
         with bar:
@@ -284,3 +270,25 @@ def _sync_once(ctx: Any, account_id: int, *, quiet: bool) -> bool:
             flush=True,
         )
     return True
+
+
+def _progress_bar(sync: Any, email: str) -> Any:
+    """A terminal progress bar following `sync` (its listeners), as a context manager."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[folder]}"),
+        transient=False,
+    )
+    task = bar.add_task(email, total=None, folder="")
+
+    def show(p: Any) -> None:
+        bar.update(
+            task, total=p.messages_total or None, completed=p.messages_synced, folder=p.folder or ""
+        )
+
+    sync.listeners.append(show)
+    return bar

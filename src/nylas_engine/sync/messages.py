@@ -50,7 +50,7 @@ from nylas_engine.store.models import (
     Category,
     Message,
 )
-from nylas_engine.store.prepare import BATCHES_AHEAD, WORKERS_ENV, PreparePool, Preparing
+from nylas_engine.store.prepare import WORKERS_ENV, PreparePool, Preparing
 from nylas_engine.sync import gmail
 from nylas_engine.sync.fetch import Fetched, FolderAccess, fetch_here, fetch_in_worker
 from nylas_engine.sync.imap import (
@@ -62,9 +62,17 @@ from nylas_engine.sync.imap import (
 )
 
 # Messages per FETCH and per commit; the env var exists for tuning and for tests that need
-# a sync to take many small steps.
-BATCH_COUNT = int(os.environ.get("NYLAS_ENGINE_SYNC_BATCH", "125"))
+# a sync to take many small steps. The first batch of a folder is small, so its newest mail
+# is readable soon; the later ones are larger: each batch costs the storing process a fixed
+# ~10 queries, a commit and its threads' ORM objects loaded again, so 500 messages a batch
+# take ~25% less of its CPU than 125 (bench/RESULTS.md, "Issue 12, CPU (branch synccpu3)").
+_BATCH_ENV = os.environ.get("NYLAS_ENGINE_SYNC_BATCH")
+BATCH_COUNT = int(_BATCH_ENV or "125")
+LATER_BATCH_COUNT = int(_BATCH_ENV or "500")
 BATCH_BYTES = 8 * 1024 * 1024
+# Batches the worker prepares beyond the one being stored: with batches this large, one keeps
+# the worker busy, and each more would hold another batch of parsed mail in memory.
+BATCHES_AHEAD = 1
 UID_CHUNK = 2000  # UIDs per FETCH/SEARCH command line (servers cap the line length)
 SEEN = "\\Seen"
 FLAGGED = "\\Flagged"
@@ -376,8 +384,9 @@ class FolderSync:
         return len(fetched)
 
     def _batches(self, uids: list[int]) -> list[list[int]]:
-        """UIDs in order, grouped so a batch holds at most BATCH_COUNT messages or
-        BATCH_BYTES (a single bigger message makes a batch of its own)."""
+        """UIDs in order, grouped so a batch holds at most BATCH_COUNT messages (the first)
+        or LATER_BATCH_COUNT (the others) or BATCH_BYTES (a single bigger message makes a
+        batch of its own)."""
         return list(self._batching(uids))
 
     def _batching(self, uids: list[int]) -> Iterator[list[int]]:
@@ -386,11 +395,12 @@ class FolderSync:
             sizes.update(message_sizes(self.client, chunk))
         batch: list[int] = []
         total = 0
+        count = BATCH_COUNT
         for uid in uids:
             size = sizes.get(uid, 0)
-            if batch and (len(batch) >= BATCH_COUNT or total + size > BATCH_BYTES):
+            if batch and (len(batch) >= count or total + size > BATCH_BYTES):
                 yield batch
-                batch, total = [], 0
+                batch, total, count = [], 0, LATER_BATCH_COUNT
             batch.append(uid)
             total += size
         if batch:
