@@ -88,6 +88,9 @@ class AccountWorker(threading.Thread):
         # Set when the account's delta log grows (store/delta_notify.py); None: look each time
         self.changed = changed
         self._next_look = 0.0
+        # When (monotonic) sent mail is due to be filed: read again after each look at the
+        # delta log (a send adds to it) or a filing; None: to be read
+        self._sent_at: float | None = None
         self.ctx = ctx
         self.account_id = account_id
         self.poll = poll if poll is not None else env_number(POLL_ENV, DEFAULT_POLL)
@@ -155,6 +158,7 @@ class AccountWorker(threading.Thread):
         were) run a full pass. Returns when stopping or when the account's credentials
         changed (to log in again with them); raises on connection trouble."""
         next_pass = time.monotonic() + self.poll
+        self._sent_at = None
         if self._write_back(sync, client, writeback):
             next_pass = 0.0
         inbox = sync.watched_folder()
@@ -249,15 +253,20 @@ class AccountWorker(threading.Thread):
         return folder
 
     def _sent_due(self, writeback: WriteBack) -> float:
-        """When (monotonic) sent mail not on the server yet is due to be filed; inf if none."""
-        due, _ = writeback.sent_due()
-        if due is None:
-            return math.inf
-        return time.monotonic() + max(0.0, due - time.time())
+        """When (monotonic) sent mail not on the server yet is due to be filed; inf if none.
+        With notifications (`changed`) the store is read only when the delta log was looked
+        at since, not at every turn of the loop (an idle account's loop turns every check)."""
+        if self._sent_at is None or self.changed is None:
+            due, _ = writeback.sent_due()
+            self._sent_at = (
+                math.inf if due is None else time.monotonic() + max(0.0, due - time.time())
+            )
+        return self._sent_at
 
     def _file_sent(self, sync: AccountSync, client: IMAPClient, writeback: WriteBack) -> None:
         """Sync Sent first (a copy the server filed itself is linked, and not appended again),
         then APPEND what is still missing and sync again to link the appended copies."""
+        self._sent_at = None
         _, folders = writeback.sent_due()
         for name in folders:
             self._sync_named(sync, client, name)
@@ -320,6 +329,7 @@ class AccountWorker(threading.Thread):
         if self.changed.is_set() or time.monotonic() >= self._next_look:
             self.changed.clear()  # before the look: a change committed after it sets it again
             self._next_look = time.monotonic() + WRITEBACK_LOOK
+            self._sent_at = None
             return writeback.pending()
         return writeback.refusals.due()
 
