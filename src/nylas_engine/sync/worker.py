@@ -163,6 +163,7 @@ class AccountWorker(threading.Thread):
         changed (to log in again with them); raises on connection trouble."""
         self._sent_at = None
         moved = self._write_back(sync, client, writeback)
+        self._next_look = time.monotonic() + WRITEBACK_LOOK  # the write-back just looked
         inbox = sync.watched_folder()
         capabilities = set(client.capabilities())
         can_idle = inbox is not None and b"IDLE" in capabilities
