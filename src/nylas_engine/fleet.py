@@ -7,7 +7,8 @@ Workers share nothing but the database. Each one, every `beat` seconds:
 * takes its fair share of the IMAP accounts, ceil(accounts / live workers): free leases and
   expired ones (a dead worker's, taken over within `ttl` + `beat` seconds), and hands back
   what it holds above its share so that a new worker gets some;
-* runs CalDAV/CardDAV sync while it holds the `job:dav` lease (one DAV syncer in the fleet);
+* runs CalDAV/CardDAV sync while it holds the `job:dav` lease (one DAV syncer in the fleet,
+  fenced by that lease as an account's sync is by the account's);
 * runs webhook delivery while it holds the `job:webhooks` lease (one deliverer in the fleet,
   so each webhook's notifications go out in order and once).
 
@@ -35,6 +36,8 @@ import time
 import zlib
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from nylas_engine.config import env_number
 from nylas_engine.context import EngineContext
 from nylas_engine.store import leases
@@ -47,6 +50,8 @@ log = logging.getLogger("nylas_engine.fleet")
 TTL_ENV, DEFAULT_TTL = "NYLAS_ENGINE_LEASE_TTL", 15.0  # seconds a lease lasts unrenewed
 WEBHOOKS_LEASE = "job:webhooks"
 DAV_LEASE = "job:dav"
+SWEEP_AFTER = 4  # a dead worker's presence row is removed this many TTLs after it expired
+LIST_EVERY = 20  # beats between listings of the IMAP accounts when their number is unchanged
 
 
 class FencedWorker:
@@ -105,6 +110,9 @@ class Fleet:
         self.dav: Any = None
         self.dav_lease: Lease | None = None
         self.outbox: Any = None
+        self._listed: list[int] = []
+        self._beats_unlisted = 0
+        self._next_sweep = 0.0
         self.stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fleet", daemon=True)
 
@@ -160,27 +168,25 @@ class Fleet:
             self.stopping.wait(self.beat)
 
     def turn(self) -> None:
-        from nylas_engine.store.sync_status import imap_account_ids
-
         with self.db.session() as session:
             done = [w for w in self.leaving if not w.thread.is_alive()]
             leases.release(session, [w.lease for w in done])
             self.leaving = [w for w in self.leaving if w not in done]
             assert self.presence is not None, "start() joins the fleet"
-            held = leases.beat(session, self.presence, self.ttl)
-            if held is None:  # our presence row was removed: join again, as a newcomer
+            beat = leases.beat(session, self.presence, self.ttl, slack=self.beat)
+            if beat is None:  # our presence row was swept: join again, keep what is still ours
+                log.warning("this worker's presence had expired: it joins the fleet again")
                 self.presence = leases.join(session, self.owner, self.ttl)
-                held = set()
-            accounts = sorted(imap_account_ids(session))
+                held: set[Lease] | None = leases.owned(session, self.presence)
+            else:
+                held = beat.held
+            accounts = self._accounts(session)
             workers = max(1, len(leases.live_owners(session)))
-        lost = [a for a, worker in self.syncing.items() if worker.lease not in held]
-        for account_id in lost:
-            log.warning("lost the lease of account %s: another worker syncs it", account_id)
-            self.syncing.pop(account_id).stop()
-        if self.webhooks_lease not in held:
-            self.webhooks_lease = None
-        if self.dav_lease not in held:
-            self.dav_lease = None
+            if time.monotonic() >= self._next_sweep:
+                leases.sweep(session, SWEEP_AFTER * self.ttl)
+                self._next_sweep = time.monotonic() + self.ttl
+        if held is not None:  # we were slow: some leases may have been taken over
+            self._drop_lost(held)
         for account_id in list(self.syncing.keys() - set(accounts)):  # deleted accounts
             self._hand_back(account_id)
         share = math.ceil(len(accounts) / workers)
@@ -190,6 +196,29 @@ class Fleet:
             self._take(accounts, share)
         self._webhook_job()
         self._dav_job()
+
+    def _accounts(self, session: Session) -> list[int]:
+        """The IMAP accounts, listed again only when their number changed (or every
+        LIST_EVERY beats, for one deleted and another added in between): a beat otherwise
+        counts them, one row whatever their number."""
+        from nylas_engine.store.sync_status import imap_account_count, imap_account_ids
+
+        count = imap_account_count(session)
+        self._beats_unlisted += 1
+        if count != len(self._listed) or self._beats_unlisted >= LIST_EVERY:
+            self._listed = sorted(imap_account_ids(session))
+            self._beats_unlisted = 0
+        return self._listed
+
+    def _drop_lost(self, held: set[Lease]) -> None:
+        lost = [a for a, worker in self.syncing.items() if worker.lease not in held]
+        for account_id in lost:
+            log.warning("lost the lease of account %s: another worker syncs it", account_id)
+            self.syncing.pop(account_id).stop()
+        if self.webhooks_lease not in held:
+            self.webhooks_lease = None
+        if self.dav_lease not in held:
+            self.dav_lease = None
 
     def _take(self, accounts: list[int], share: int) -> None:
         with self.db.session() as session:
@@ -240,4 +269,4 @@ class Fleet:
             with self.db.session() as session:
                 self.dav_lease = leases.claim(session, DAV_LEASE, self.owner)
         if self.dav_lease is not None and self.dav is None:
-            self.dav = start_dav(self.ctx)
+            self.dav = start_dav(self.ctx, self.dav_lease)

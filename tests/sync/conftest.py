@@ -49,6 +49,7 @@ def sync_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SyncEngine
         tmp_path_factory.mktemp("syncing"),
         env={
             "NYLAS_ENGINE_SYNC_POLL": "2",
+            "NYLAS_ENGINE_SYNC_PASS_FACTOR": "1",  # the tests' full passes: every 2 s
             "NYLAS_ENGINE_SYNC_SCAN": "0.5",
             "NYLAS_ENGINE_SYNC_RETRY": "0.5",
         },

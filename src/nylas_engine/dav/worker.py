@@ -25,6 +25,7 @@ from nylas_engine.dav.sync import DavSync
 from nylas_engine.store import dav as store
 from nylas_engine.store.credentials import CredentialsError
 from nylas_engine.store.dav_writeback import has_pending
+from nylas_engine.store.leases import Lease, LeaseLost, fenced
 from nylas_engine.store.models import Account
 from nylas_engine.store.sync_status import set_sync_state
 from nylas_engine.sync.worker import AUTH_RETRY, RETRY_ENV, RETRY_FIRST, RETRY_MAX, SCAN_ENV
@@ -38,10 +39,20 @@ ERROR_PREFIX = "CalDAV/CardDAV: "
 
 
 class DavWorker(threading.Thread):
-    def __init__(self, ctx: EngineContext, account_id: int, poll: float | None = None) -> None:
+    """In a fleet (fleet.py) the thread works under the `job:dav` lease: once another
+    worker took it over, its commits raise LeaseLost and it ends without writing."""
+
+    def __init__(
+        self,
+        ctx: EngineContext,
+        account_id: int,
+        poll: float | None = None,
+        lease: Lease | None = None,
+    ) -> None:
         super().__init__(name=f"dav-{account_id}", daemon=True)
         self.ctx = ctx
         self.account_id = account_id
+        self.lease = lease
         self.poll = poll if poll is not None else env_number(POLL_ENV, DEFAULT_POLL)
         self.stopping = threading.Event()
 
@@ -49,6 +60,13 @@ class DavWorker(threading.Thread):
         self.stopping.set()
 
     def run(self) -> None:
+        with fenced(self.lease):
+            try:
+                self._run()
+            except LeaseLost:  # another worker of the fleet syncs calendars now
+                log.warning("DAV sync of account %s: lease lost, it stops", self.account_id)
+
+    def _run(self) -> None:
         first = env_number(RETRY_ENV, RETRY_FIRST)
         delay = first
         while not self.stopping.is_set():
@@ -68,6 +86,8 @@ class DavWorker(threading.Thread):
             except DavUnreachable as exc:
                 self._failed("connerror", str(exc))
                 delay = self._backoff(delay)
+            except LeaseLost:
+                raise
             except Exception as exc:  # a bug must not kill the worker or spin
                 log.exception("DAV sync of account %s failed", self.account_id)
                 self._failed("connerror", f"sync failed: {type(exc).__name__}")
@@ -104,6 +124,8 @@ class DavWorker(threading.Thread):
         try:
             with self.ctx.db.session() as session:
                 set_sync_state(session, self.account_id, state, ERROR_PREFIX + error)
+        except LeaseLost:
+            raise
         except Exception:
             log.exception("cannot record sync state of account %s", self.account_id)
 
@@ -133,8 +155,11 @@ class DavWorker(threading.Thread):
 class DavService:
     """The DAV workers of one engine process; finds new DAV accounts every few seconds."""
 
-    def __init__(self, ctx: EngineContext, scan: float | None = None) -> None:
+    def __init__(
+        self, ctx: EngineContext, scan: float | None = None, lease: Lease | None = None
+    ) -> None:
         self.ctx = ctx
+        self.lease = lease  # in a fleet: `job:dav`, under which every DAV thread works
         self.scan = scan if scan is not None else env_number(SCAN_ENV, 5.0)
         self.workers: dict[int, DavWorker] = {}
         self.stopping = threading.Event()
@@ -158,7 +183,7 @@ class DavService:
                 with self.ctx.db.session() as session:
                     wanted = set(store.dav_account_ids(session))
                 for account_id in wanted - self.workers.keys():
-                    worker = DavWorker(self.ctx, account_id)
+                    worker = DavWorker(self.ctx, account_id, lease=self.lease)
                     self.workers[account_id] = worker
                     worker.start()
                 for account_id in list(self.workers.keys() - wanted):
@@ -168,10 +193,10 @@ class DavService:
             self.stopping.wait(self.scan)
 
 
-def start_dav(ctx: EngineContext) -> DavService | None:
-    """Off with NYLAS_ENGINE_SYNC=0 (as the IMAP sync)."""
+def start_dav(ctx: EngineContext, lease: Lease | None = None) -> DavService | None:
+    """Off with NYLAS_ENGINE_SYNC=0 (as the IMAP sync). In a fleet, `lease` is `job:dav`."""
     import os
 
     if os.environ.get("NYLAS_ENGINE_SYNC", "1") == "0":
         return None
-    return DavService(ctx).start()
+    return DavService(ctx, lease=lease).start()

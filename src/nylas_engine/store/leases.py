@@ -4,7 +4,9 @@ A lease is a row `(name, owner, generation, expires_at)`. A worker's presence le
 `worker:<owner>` carries an expiry, which the worker pushes forward at every beat. Every
 other lease (`account:<id>`, `job:<name>`) lives as long as its owner's presence: it is live
 while `worker:<owner>` is unexpired. So a beat renews everything a worker holds by writing one
-row, however many accounts it syncs (docs/scaling.md, capacity model).
+row, however many accounts it syncs (docs/scaling.md, capacity model); and, while it renews
+in time, that write is all a beat does (`beat`). Presence rows of workers dead for a while
+are swept away (`sweep`).
 
 A lease is claimed with a compare-and-set UPDATE that succeeds only when the row is free, its
 owner's presence has expired, or it is already the claimer's; every change of owner adds one
@@ -54,7 +56,8 @@ leases = Table(
     Column("owner", String(64)),
     Column("generation", BigInteger, nullable=False),
     Column("expires_at", Float, nullable=False),
-    Index("ix_leases_owner", "owner"),  # a beat reads a worker's leases (migration 0021)
+    Index("ix_leases_owner", "owner"),  # a slow beat reads a worker's leases (migration 0021)
+    Index("ix_leases_expires_at", "expires_at"),  # live and dead presences (migration 0027)
 )
 
 WORKER_PREFIX = "worker:"  # a live worker's own lease: its presence in the fleet
@@ -137,24 +140,63 @@ def claim(session: Session, name: str, owner: str) -> Lease | None:
     return None if generation is None else Lease(name, owner, int(generation))
 
 
-def beat(session: Session, presence: Lease, ttl: float) -> set[Lease] | None:
+@dataclass(frozen=True)
+class Beat:
+    """What a heartbeat found: `held` is None when nothing can have been taken over (the
+    presence was renewed with time to spare, so no other worker saw it expired); else the
+    leases the worker still holds, read from the table."""
+
+    held: set[Lease] | None
+
+
+def beat(session: Session, presence: Lease, ttl: float, slack: float) -> Beat | None:
     """A worker's heartbeat: renew its presence, and so every lease it holds, with one
-    UPDATE of one row. Returns the leases it holds now (those taken over while it was too
-    slow to renew are missing); None if its presence row is gone."""
+    UPDATE of one row. While the presence had at least `slack` seconds left, nobody can
+    have claimed its leases (a claim needs the owner's presence expired): that one UPDATE is
+    the whole beat, whatever the worker holds. Otherwise (it was slow) the leases it still
+    holds are read back: those taken over meanwhile are missing. None if the presence row
+    is gone (removed by `sweep`, or `forget`)."""
+    now = time.time()
+    mine = (leases.c.name == presence.name, leases.c.owner == presence.owner)
     renewed = session.execute(
         update(leases)
-        .where(leases.c.name == presence.name, leases.c.owner == presence.owner)
-        .values(expires_at=time.time() + ttl)
+        .where(*mine, leases.c.expires_at >= now + slack)
+        .values(expires_at=now + ttl)
         .returning(leases.c.name)
+    ).first()
+    if renewed is not None:
+        return Beat(held=None)
+    renewed = session.execute(
+        update(leases).where(*mine).values(expires_at=now + ttl).returning(leases.c.name)
     ).first()
     if renewed is None:
         return None
+    return Beat(held=owned(session, presence))
+
+
+def owned(session: Session, presence: Lease) -> set[Lease]:
+    """The leases a worker holds besides its presence (an index scan by owner)."""
     rows = session.execute(
         select(leases.c.name, leases.c.generation).where(
             leases.c.owner == presence.owner, leases.c.name != presence.name
         )
     )
     return {Lease(name, presence.owner, int(generation)) for name, generation in rows}
+
+
+def sweep(session: Session, dead_for: float) -> int:
+    """Remove the presence rows of workers gone for `dead_for` seconds (killed, never shut
+    down): the fleet's list of workers stays the live ones and a few recent dead. Their
+    other leases stay, free to claim (an owner without a presence row is not alive).
+    Only presence rows carry an expiry (> 0), which the index on `expires_at` finds."""
+    gone = session.execute(
+        delete(leases).where(
+            leases.c.expires_at > 0,
+            leases.c.expires_at < time.time() - dead_for,
+            leases.c.name.startswith(WORKER_PREFIX),
+        )
+    )
+    return int(getattr(gone, "rowcount", 0) or 0)
 
 
 def release(session: Session, held: Iterable[Lease]) -> None:

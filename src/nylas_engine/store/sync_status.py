@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from nylas_engine.store.models import Account
@@ -24,13 +24,19 @@ def save_progress(session: Session, account_id: int, progress: dict[str, Any]) -
     session.execute(update(Account).where(Account.id == account_id).values(sync_progress=progress))
 
 
+_SYNCED = (  # the accounts the sync runs for: live, with an IMAP server, not cancelled
+    Account.deleted_at.is_(None),
+    Account.imap_host.is_not(None),
+    Account.billing_state != "cancelled",
+)
+
+
 def imap_account_ids(session: Session) -> list[int]:
     """Accounts the sync should run for: live, with an IMAP server, not cancelled."""
-    rows: Any = session.scalars(
-        select(Account.id).where(
-            Account.deleted_at.is_(None),
-            Account.imap_host.is_not(None),
-            Account.billing_state != "cancelled",
-        )
-    )
+    rows: Any = session.scalars(select(Account.id).where(*_SYNCED))
     return list(rows)
+
+
+def imap_account_count(session: Session) -> int:
+    """How many accounts `imap_account_ids` lists."""
+    return int(session.scalar(select(func.count()).select_from(Account).where(*_SYNCED)) or 0)

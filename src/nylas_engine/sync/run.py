@@ -213,16 +213,14 @@ class AccountSync:
         previous look (other flags wait for the next full pass). A folder whose STATUS is
         the same as at the previous look is not synced again: one that a sync cannot bring
         to agree with the store (a message the server fails to return) would else be
-        synced over and over. Folders NOTIFY reported a change of meanwhile are added. A
-        folder the server refuses STATUS for is left to the full pass."""
+        synced over and over. So the store is read only for folders whose STATUS moved: a
+        look that finds nothing new is the STATUS round trip alone (the idle cost, docs/
+        scaling.md). Folders NOTIFY reported a change of meanwhile are added. A folder the
+        server refuses STATUS for is left to the full pass."""
         items = ["MESSAGES", "UIDNEXT"] + (["HIGHESTMODSEQ"] if self.condstore else ["UNSEEN"])
-        ids = [f.category_id for f in self.folders]
-        with self.ctx.db.session() as session:
-            known = imap_folders.sync_marks(session, ids)
-            counts = imap_uids.counts_by_folder(session, ids)
-        changed: list[SyncedFolder] = []
         notified: set[str] = set()  # folders the server said changed (NOTIFY) meanwhile
         statuses = self._list_status(client, items)
+        moved: list[tuple[SyncedFolder, dict[bytes, int], tuple[int | None, ...] | None]] = []
         for folder in self.folders:
             if folder.category_id in self.refused:
                 continue  # tried again by the next full pass
@@ -235,23 +233,37 @@ class AccountSync:
                 except REFUSED:
                     continue
                 notified |= others
-            uidnext, modseq = known.get(folder.category_id, (None, None))
             seen = tuple(now.get(item.encode()) for item in items)
             before = self.last_status.get(folder.category_id)
             self.last_status[folder.category_id] = seen
-            if seen == before:
-                continue
+            if seen != before:
+                moved.append((folder, now, before))
+        changed = self._differ_from_store(moved) if moved else []
+        changed += [f for f in self.folders if f.remote_name in notified and f not in changed]
+        return changed
+
+    def _differ_from_store(
+        self, moved: list[tuple[SyncedFolder, dict[bytes, int], tuple[int | None, ...] | None]]
+    ) -> list[SyncedFolder]:
+        """Of the folders whose STATUS moved since the previous look, those whose STATUS
+        differs from what the store holds."""
+        ids = [folder.category_id for folder, _, _ in moved]
+        with self.ctx.db.session() as session:
+            known = imap_folders.sync_marks(session, ids)
+            counts = imap_uids.counts_by_folder(session, ids)
+        changed: list[SyncedFolder] = []
+        for folder, now, before in moved:
+            uidnext, modseq = known.get(folder.category_id, (None, None))
             if self.condstore:
                 flags_changed = now.get(b"HIGHESTMODSEQ") != modseq
             else:  # UNSEEN is the last item: changed since the previous look
-                flags_changed = before is not None and seen[-1] != before[-1]
+                flags_changed = before is not None and now.get(b"UNSEEN") != before[-1]
             if (
                 flags_changed
                 or now.get(b"UIDNEXT") != uidnext
                 or now.get(b"MESSAGES") != counts.get(folder.category_id, 0)
             ):
                 changed.append(folder)
-        changed += [f for f in self.folders if f.remote_name in notified and f not in changed]
         return changed
 
     def _list_status(self, client: IMAPClient, items: list[str]) -> dict[str, dict[bytes, int]]:

@@ -10,7 +10,8 @@ round trip with LIST-STATUS (RFC 5819, which also shows folders added or removed
 STATUS per folder, and syncs only the folders whose STATUS differs from what the store
 holds. A folder that lost messages (moved elsewhere, or deleted), or a changed folder list,
 brings a full pass at once. A full pass over every folder still runs each poll interval
-(`NYLAS_ENGINE_SYNC_POLL`, 60 s).
+(`NYLAS_ENGINE_SYNC_POLL`, 60 s); where the checks see every change (CONDSTORE, and
+LIST-STATUS or NOTIFY) `NYLAS_ENGINE_SYNC_PASS_FACTOR` (10) times rarer, as a safety net.
 Between passes it writes changes made through the API back (`writeback.py`; a write-back
 that finds messages gone from where they were asks for a full pass at once) and files mail
 sent through the API in Sent a few seconds after sending. It looks at the delta log for
@@ -66,6 +67,8 @@ DEFAULT_POLL = 60.0  # seconds between full passes over all folders
 CHECK_ENV = "NYLAS_ENGINE_SYNC_CHECK"
 DEFAULT_CHECK = 2.0  # seconds between looks at every folder's STATUS
 NOTIFY_CHECK_FACTOR = 15  # with NOTIFY, the look is a safety net: this many times rarer
+PASS_FACTOR_ENV = "NYLAS_ENGINE_SYNC_PASS_FACTOR"
+DEFAULT_PASS_FACTOR = 10.0  # full passes this many times rarer where STATUS shows everything
 SCAN_ENV = "NYLAS_ENGINE_SYNC_SCAN"
 DEFAULT_SCAN = 5.0  # seconds between looks for newly added accounts
 IDLE_RENEW = 25 * 60  # RFC 2177: re-issue IDLE before the server's 30-minute timeout
@@ -88,10 +91,14 @@ class AccountWorker(threading.Thread):
         # Set when the account's delta log grows (store/delta_notify.py); None: look each time
         self.changed = changed
         self._next_look = 0.0
+        # When (monotonic) sent mail is due to be filed: read again after each look at the
+        # delta log (a send adds to it) or a filing; None: to be read
+        self._sent_at: float | None = None
         self.ctx = ctx
         self.account_id = account_id
         self.poll = poll if poll is not None else env_number(POLL_ENV, DEFAULT_POLL)
         self.check = check if check is not None else env_number(CHECK_ENV, DEFAULT_CHECK)
+        self.pass_factor = env_number(PASS_FACTOR_ENV, DEFAULT_PASS_FACTOR)
         self.stopping = threading.Event()
 
     def stop(self) -> None:
@@ -154,15 +161,25 @@ class AccountWorker(threading.Thread):
         and every poll interval (or when a write-back found messages gone from where they
         were) run a full pass. Returns when stopping or when the account's credentials
         changed (to log in again with them); raises on connection trouble."""
-        next_pass = time.monotonic() + self.poll
-        if self._write_back(sync, client, writeback):
-            next_pass = 0.0
+        self._sent_at = None
+        moved = self._write_back(sync, client, writeback)
+        self._next_look = time.monotonic() + WRITEBACK_LOOK  # the write-back just looked
         inbox = sync.watched_folder()
-        can_idle = inbox is not None and b"IDLE" in set(client.capabilities())
+        capabilities = set(client.capabilities())
+        can_idle = inbox is not None and b"IDLE" in capabilities
         # With NOTIFY, IDLE also hears of changes in the other folders: the timed check is
         # only a safety net then.
         notify = can_idle and enable_notify(client)
         check = self.check * NOTIFY_CHECK_FACTOR if notify else self.check
+        # Where a folder's STATUS moves with every change in it (HIGHESTMODSEQ covers flags)
+        # and the folder list comes with each look (LIST-STATUS) or is reported (NOTIFY),
+        # the checks see everything and the full pass is a safety net: PASS_FACTOR times
+        # rarer. It was most of an idle account's cost (docs/scaling.md). The credentials
+        # are still looked at every poll interval.
+        sees_all = sync.condstore and (notify or b"LIST-STATUS" in capabilities)
+        every = self.poll * (self.pass_factor if sees_all else 1)
+        next_pass = 0.0 if moved else time.monotonic() + every
+        next_login = time.monotonic() + self.poll
         next_check = 0.0  # at once: what arrived during the pass raised no IDLE event
         in_inbox = False  # the inbox is selected (IDLE watches the selected folder)
         while not self.stopping.is_set():
@@ -182,7 +199,11 @@ class AccountWorker(threading.Thread):
                 if not in_inbox and can_idle:
                     continue
             wake = min(
-                next_pass, next_check, time.monotonic() + IDLE_RENEW, self._sent_due(writeback)
+                next_pass,
+                next_login,
+                next_check,
+                time.monotonic() + IDLE_RENEW,
+                self._sent_due(writeback),
             )
             if can_idle and inbox is not None:
                 outcome = self._idle(client, wake, writeback)
@@ -200,13 +221,15 @@ class AccountWorker(threading.Thread):
             if self._sent_due(writeback) <= time.monotonic():
                 in_inbox = False
                 self._file_sent(sync, client, writeback)
-            if time.monotonic() >= next_pass:
+            if time.monotonic() >= min(next_pass, next_login):
                 if self._credentials() != credentials:
                     return
+                next_login = time.monotonic() + self.poll
+            if time.monotonic() >= next_pass:
                 in_inbox = False
                 writeback.folders(client)
                 sync.full_pass(client, writeback.renaming())
-                next_pass = time.monotonic() + self.poll
+                next_pass = time.monotonic() + every
                 next_check = time.monotonic() + self.check
                 if self._write_back(sync, client, writeback):
                     next_pass = 0.0
@@ -249,15 +272,20 @@ class AccountWorker(threading.Thread):
         return folder
 
     def _sent_due(self, writeback: WriteBack) -> float:
-        """When (monotonic) sent mail not on the server yet is due to be filed; inf if none."""
-        due, _ = writeback.sent_due()
-        if due is None:
-            return math.inf
-        return time.monotonic() + max(0.0, due - time.time())
+        """When (monotonic) sent mail not on the server yet is due to be filed; inf if none.
+        With notifications (`changed`) the store is read only when the delta log was looked
+        at since, not at every turn of the loop (an idle account's loop turns every check)."""
+        if self._sent_at is None or self.changed is None:
+            due, _ = writeback.sent_due()
+            self._sent_at = (
+                math.inf if due is None else time.monotonic() + max(0.0, due - time.time())
+            )
+        return self._sent_at
 
     def _file_sent(self, sync: AccountSync, client: IMAPClient, writeback: WriteBack) -> None:
         """Sync Sent first (a copy the server filed itself is linked, and not appended again),
         then APPEND what is still missing and sync again to link the appended copies."""
+        self._sent_at = None
         _, folders = writeback.sent_due()
         for name in folders:
             self._sync_named(sync, client, name)
@@ -320,6 +348,7 @@ class AccountWorker(threading.Thread):
         if self.changed.is_set() or time.monotonic() >= self._next_look:
             self.changed.clear()  # before the look: a change committed after it sets it again
             self._next_look = time.monotonic() + WRITEBACK_LOOK
+            self._sent_at = None
             return writeback.pending()
         return writeback.refusals.due()
 
