@@ -2,14 +2,14 @@
 `expires_at` finds the live workers at every beat, and the dead ones to sweep, without
 reading every account's lease.
 
-Revision ID: 0027
-Revises: 0022
+Revision ID: 0024
+Revises: 0023
 Create Date: 2026-12-06
 """
 from alembic import op
 
-revision = "0027"
-down_revision = "0022"
+revision = "0024"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 
