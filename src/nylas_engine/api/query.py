@@ -165,14 +165,18 @@ class ViewQuery(QueryModel):
         return self.view == "expanded"
 
 
-class ListQuery(ViewQuery):
-    """A list's page and view (docs/protocol.md §3)."""
+class PageQuery(QueryModel):
+    """A page only (a list with no views)."""
 
     limit: Limit = Field(DEFAULT_LIMIT, description="Page size (default 100, at most 1000).")
     offset: Offset = Field(0, description="Objects to skip.")
 
     def page(self) -> Page:
         return Page(self.limit, self.offset)
+
+
+class ListQuery(PageQuery, ViewQuery):
+    """A list's page and view (docs/protocol.md §3)."""
 
 
 class CountOrIdsListQuery(ListQuery):
@@ -273,16 +277,6 @@ class VersionQuery(QueryModel):
 
 
 # ----------------------------------------------------------------- the other lists and objects
-
-
-class PageQuery(QueryModel):
-    """A page only (a list with no views)."""
-
-    limit: Limit = Field(DEFAULT_LIMIT, description="Page size (default 100, at most 1000).")
-    offset: Offset = Field(0, description="Objects to skip.")
-
-    def page(self) -> Page:
-        return Page(self.limit, self.offset)
 
 
 class ExpandedQuery(QueryModel):
