@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import threading
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import func, select
 
-from nylas_engine.store.models import Account, Contact
+from nylas_engine.store.blobs import BlobStore
+from nylas_engine.store.mail import NewMessage, ingest_messages
+from nylas_engine.store.models import Account, Contact, Message, Transaction
 
 
 def _add_contact(engine, account_id: str, name: str):
@@ -52,3 +55,35 @@ def test_a_late_commit_is_not_skipped_by_a_cursor(engine, account, api):
     assert names == {"Slow", "Quick"}, (
         "a change that committed late, under a lower number, was skipped"
     )
+
+
+def _mail(subject: str) -> bytes:
+    return (
+        f"From: Ann <ann@example.com>\r\nTo: bob@example.com\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{subject}@example.com>\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n\r\nHi\r\n"
+    ).encode()
+
+
+def test_bulk_rows_are_logged_with_their_savepoint(engine, account, tmp_path):
+    """The bulk path's rows (a multi-row INSERT no flush sees) go into the log with the
+    transaction they belong to: none for a savepoint that rolled back, each once otherwise."""
+    blobs = BlobStore(tmp_path)
+    with engine.db.session() as session:
+        owner = session.scalar(select(Account).where(Account.public_id == account["id"]))
+        owner_id = owner.id
+        first = session.scalar(select(func.max(Transaction.id))) or 0
+        with pytest.raises(RuntimeError), session.begin_nested():
+            ingest_messages(session, blobs, owner, [NewMessage(_mail("dropped"))])
+            raise RuntimeError("the import of this one failed")
+        with session.begin_nested():
+            [kept] = ingest_messages(session, blobs, owner, [NewMessage(_mail("kept"))])
+        message = session.get(Message, kept)
+        expected = {("thread", message.thread.public_id), ("message", message.public_id)}
+    with engine.db.session() as session:
+        logged = session.execute(
+            select(
+                Transaction.object_type, Transaction.object_public_id, Transaction.command
+            ).where(Transaction.id > first, Transaction.account_id == owner_id)
+        ).all()
+    assert sorted((t, i) for t, i, _ in logged) == sorted(expected)
+    assert {command for *_, command in logged} == {"insert"}

@@ -1,8 +1,8 @@
-"""The `metadata_*` query filters (nylas_engine.metadata), read from a request.
+"""The `metadata_*` query filters (nylas_engine.metadata) where they mean nothing.
 
-Endpoints whose objects carry metadata apply them; every other list endpoint refuses them
-with a 400 rather than ignoring them, since a client filtering that way would otherwise take
-every row for an answer.
+Endpoints whose objects carry metadata declare and apply them (api/query.py
+`MetadataQuery`); every other list endpoint refuses them with a 400 rather than ignoring
+them, since a client filtering that way would otherwise take every row for an answer.
 """
 
 from __future__ import annotations
@@ -10,16 +10,12 @@ from __future__ import annotations
 from fastapi import Request
 
 from nylas_engine.api.errors import bad_request
-from nylas_engine.metadata import FILTER_NAMES, MetadataFilter, parse_filter
+from nylas_engine.metadata import FILTER_NAMES
 
 SUPPORTED_ON = (
     "/messages, /drafts, /threads (through their messages), /events, /calendars and "
     "/a/{client_id}/accounts"
 )
-
-
-def metadata_filter(request: Request) -> MetadataFilter:
-    return parse_filter(request.query_params.getlist)
 
 
 def refuse_metadata_filters(request: Request) -> None:

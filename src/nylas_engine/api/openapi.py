@@ -1,10 +1,11 @@
 """What `/openapi.json` says about each operation, kept out of the way of the route code.
 
 A route decorator takes `**doc(...)`: its reply model, the statuses it can answer beyond the
-ones every route shares, its query parameters and its request body. Those are written into
-the document only: routes keep reading the query (api/params.py) and the body
-(api/deps.py `json_object`) themselves, with the engine's own 400 messages and its leniency
-(unknown parameters and fields are accepted, docs/protocol.md §18).
+ones every route shares, and its request body. The body is written into the document only:
+routes keep reading it (api/deps.py `json_object`) themselves, with the engine's own 400
+messages and its leniency (unknown fields are accepted, docs/protocol.md §18). Query
+parameters are not written here: each route declares them (api/query.py), and FastAPI
+documents them from that declaration.
 
 `install_openapi` then finishes the document once for the whole app: the error replies
 every operation shares (with the error body of docs/protocol.md §2), the security schemes,
@@ -20,9 +21,8 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from nylas_engine.api.params import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, MAX_STRING
+from nylas_engine.api.query import ID_PATTERN, NO_NUL
 from nylas_engine.api.schemas.common import Error
-from nylas_engine.metadata import MAX_FILTER_TERMS, MAX_KEY, MAX_VALUE
 from nylas_engine.scopes import SCOPES, SCOPES_PATTERN
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
@@ -46,105 +46,14 @@ SHARED = (400, 413, 500, 503)
 ACCOUNT = (401, 403, 404)  # account_scope: credentials, scopes and account state
 APP = (401, 404, 429)  # app_scope: client credentials, with a limit on failed attempts
 
-# Query parameters by name: the schema the engine's parser enforces (api/params.py).
-NO_NUL = "^[^\\x00]*$"  # api/query_guard.py refuses a NUL anywhere in the query
-_TEXT = {"type": "string", "maxLength": MAX_STRING, "pattern": NO_NUL}
-_ID = {"type": "string", "pattern": "^[0-9a-zA-Z]{1,40}$"}  # ids.is_valid_public_id
-_BOOL = {"type": "boolean"}
-_TIME = {"type": "integer", "minimum": -62135596800, "maximum": 253402300799}  # years 1-9999
-PARAMS: dict[str, dict[str, Any]] = {
-    "limit": {"type": "integer", "minimum": 0, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
-    "offset": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
-    "view": {"type": "string", "enum": ["", "count", "ids", "expanded"]},  # "": none
-    "subject": _TEXT,
-    "any_email": {"type": "string", "format": "email", "maxLength": 200},
-    "to": _TEXT,
-    "from": _TEXT,
-    "cc": _TEXT,
-    "bcc": _TEXT,
-    "in": _TEXT,
-    "folder_id": _TEXT,
-    "label_id": _TEXT,
-    "thread_id": _ID,
-    "filename": _TEXT,
-    "unread": _BOOL,
-    "starred": _BOOL,
-    "started_before": _TIME,
-    "started_after": _TIME,
-    "last_message_before": _TIME,
-    "last_message_after": _TIME,
-    "received_before": _TIME,
-    "received_after": _TIME,
-    "q": {**_TEXT, "minLength": 1},
-    "email_address": _TEXT,
-    "content_type": _TEXT,
-    "version": {"type": "integer", "minimum": 0},
-}
-DESCRIPTIONS = {
-    "in": "A folder or label: its id, name or display name. Also spelled `in_`, "
-    "`folder_id` or `label_id`.",
-    "from": "Also spelled `from_`.",
-    "folder_id": "The same as `in` (sent by the SDKs' `Folder.threads`).",
-    "label_id": "The same as `in` (sent by the SDKs' `Label.threads`).",
-    "view": "`count` answers {count}, `ids` a list of ids, `expanded` adds more to each object.",
-}
-PAGING = ("limit", "offset", "view")
-MAIL_FILTERS: tuple[str | dict[str, Any], ...] = (
-    "subject",
-    "any_email",
-    "to",
-    "from",
-    "cc",
-    "bcc",
-    "in",
-    "folder_id",
-    "label_id",
-    "thread_id",
-    "filename",
-    "unread",
-    "starred",
-    "started_before",
-    "started_after",
-    "last_message_before",
-    "last_message_after",
-    "received_before",
-    "received_after",
-)
-
+_ID = {"type": "string", "pattern": ID_PATTERN}
 
 BODY_MODELS: dict[str, type[BaseModel]] = {}
 
 
-def param(name: str, schema: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
-    """One optional query parameter, from `PARAMS` unless its schema is given."""
-    spec = {"name": name, "in": "query", "required": False, "schema": schema or PARAMS[name]}
-    if name in DESCRIPTIONS:
-        spec["description"] = DESCRIPTIONS[name]
-    return {**spec, **extra}
-
-
-def _terms(item: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "array", "items": item, "maxItems": MAX_FILTER_TERMS}
-
-
-# The hosted `metadata_*` filters (nylas_engine/metadata.py), each repeatable.
-METADATA_FILTERS = (
-    param("metadata_key", _terms({**_TEXT, "minLength": 1, "maxLength": MAX_KEY})),
-    param("metadata_value", _terms({**_TEXT, "maxLength": MAX_VALUE})),
-    param(
-        "metadata_pair",
-        _terms(
-            {"type": "string", "pattern": f"^[^:\\x00]{{1,{MAX_KEY}}}:[^\\x00]{{0,{MAX_VALUE}}}$"}
-        ),
-        description="key:value",
-    ),
-    param("metadata_search", _terms({**_TEXT, "minLength": 1, "maxLength": MAX_VALUE})),
-)
-MAIL_FILTERS += METADATA_FILTERS
-
-# Lists whose `view` is only count or ids (no expanded form).
-COUNT_OR_IDS = ("limit", "offset", param("view", {"type": "string", "enum": ["", "count", "ids"]}))
-SEARCH_Q = param("q", required=True)
+def param(name: str, schema: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """One optional query parameter of a page whose fields are not a route's declared ones."""
+    return {"name": name, "in": "query", "required": False, "schema": schema, **extra}
 
 
 def doc(
@@ -152,7 +61,6 @@ def doc(
     reply: Any = None,
     status: int = 200,
     body: type[BaseModel] | dict[str, Any] | None = None,
-    params: Iterable[str | dict[str, Any]] = (),
     op: str | None = None,
     media: str | None = None,
     body_types: tuple[str, ...] = ("application/json",),
@@ -162,7 +70,7 @@ def doc(
     `statuses` are the errors this route can answer besides the shared ones; `reply` the
     model (or `list[...]`, a union...) of its `status` reply, `media` when that is not JSON;
     `body` the JSON body it reads (or, with `body_types`, the schema of a body of those
-    types), `params` its query parameters (names from `PARAMS`, or `param(...)` dicts)."""
+    types). Query parameters are the route's own declared ones (api/query.py)."""
     responses: dict[int | str, Any] = {
         s: {"description": REASONS[s], "model": Error} for s in statuses
     }
@@ -171,9 +79,6 @@ def doc(
     elif reply is not None:
         responses[status] = {"description": "OK", "model": reply}
     extra: dict[str, Any] = {}
-    listed = [p if isinstance(p, dict) else param(p) for p in params]
-    if listed:
-        extra["parameters"] = listed
     if body is not None:
         schema = body if isinstance(body, dict) else _ref(body)
         needed = not isinstance(body, type) or any(
@@ -301,16 +206,6 @@ def _finish_operation(path: str, operation: dict[str, Any]) -> None:
         operation["security"] = security
     else:
         operation["security"] = []
-    # A parameter the route declares to FastAPI and `doc()` describes too is listed once,
-    # as `doc()` describes it (the engine's parser's rules).
-    seen: set[tuple[str, str]] = set()
-    unique = []
-    for parameter in reversed(operation.get("parameters", [])):
-        if (parameter["name"], parameter["in"]) not in seen:
-            seen.add((parameter["name"], parameter["in"]))
-            unique.append(parameter)
-    if "parameters" in operation:
-        operation["parameters"] = unique[::-1]
     for parameter in operation.get("parameters", []):
         if parameter["in"] == "path":  # every path parameter is an id
             parameter["schema"] = {**_ID, "title": parameter["schema"].get("title", "Id")}

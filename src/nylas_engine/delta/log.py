@@ -1,18 +1,22 @@
 """The delta log is written by the session itself, so every writer (API, import, sync) feeds it.
 
-`install(sessionmaker_or_session_class)` hooks two session events:
+`install(sessionmaker_or_session_class)` hooks the session's events, and they are the one
+place that writes `Transaction` rows:
 * before_flush: a message whose flags, categories or draft state change bumps its thread's
   `version`, so the thread shows up as modified too (docs/protocol.md §15);
-* after_flush: one `Transaction` row per created, modified or deleted API object. A soft delete
-  (`deleted_at` set) is logged as a delete; a draft that became a message is logged as a
-  `draft` delete followed by a `message` insert.
+* after_flush: one row per created, modified or deleted API object of the unit of work. A soft
+  delete (`deleted_at` set) is logged as a delete; a draft that became a message is logged as
+  a `draft` delete followed by a `message` insert;
+* what the unit of work can't see (the bulk path's multi-row INSERTs, an outbox job's
+  outcome) is handed over with `record`; it is written with the next flush of the same
+  transaction, or when that transaction (or savepoint) commits, and dropped if it rolls back.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event, insert, inspect, text
+from sqlalchemy import event, inspect, text
 from sqlalchemy.orm import Session
 
 from nylas_engine.ids import new_public_id
@@ -80,23 +84,55 @@ def _entry(account_id: int, object_type: str, public_id: str, command: str) -> d
     }
 
 
-def log_inserts(
+_PENDING = "delta_pending"  # session.info: [(transaction, row)] handed over with `record`
+
+
+def record(
     session: Session, account_id: int, objects: list[tuple[str, str]], command: str = "insert"
 ) -> None:
-    """Log objects a caller inserted without the unit of work (a bulk INSERT, which no
-    flush hook sees), given as (object type, public id). Also logs an outbox job's outcome
-    (store/outbox_jobs.py), which webhooks announce and delta pages pass over."""
-    if objects:
-        _hold_log(session, [account_id])
-        insert_rows(
-            session.connection(),
-            Transaction.__table__,
-            [_entry(account_id, type_, public_id, command) for type_, public_id in objects],
-        )
+    """Hand over objects written without the unit of work (a bulk INSERT, which no flush
+    sees), as (object type, public id), to be logged with the session's own changes. Also
+    an outbox job's outcome (store/outbox_jobs.py), which webhooks announce and delta pages
+    pass over."""
+    if not objects:
+        return
+    session.connection()  # the transaction these rows belong to is under way
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    pending = session.info.setdefault(_PENDING, [])
+    pending += [(transaction, _entry(account_id, t, id_, command)) for t, id_ in objects]
+
+
+def _handed_over(session: Session) -> list[dict[str, Any]]:
+    """The rows handed over in the innermost transaction, taken off the list (rows of an
+    enclosing one wait for it: written inside this savepoint, they would go if it rolled back)."""
+    pending = session.info.get(_PENDING)
+    if not pending:
+        return []
+    current = session.get_nested_transaction() or session.get_transaction()
+    session.info[_PENDING] = [item for item in pending if item[0] is not current]
+    return [row for transaction, row in pending if transaction is current]
+
+
+def _write(session: Session, rows: list[dict[str, Any]]) -> None:
+    """The one writer of the log."""
+    if rows:
+        _hold_log(session, [row["account_id"] for row in rows])
+        insert_rows(session.connection(), Transaction.__table__, rows)
+
+
+def _before_commit(session: Session) -> None:
+    _write(session, _handed_over(session))
+
+
+def _after_transaction_end(session: Session, transaction: Any) -> None:
+    """What a transaction that ended without committing had handed over goes with it."""
+    pending = session.info.get(_PENDING)
+    if pending:
+        session.info[_PENDING] = [item for item in pending if item[0] is not transaction]
 
 
 def _after_flush(session: Session, _ctx: Any) -> None:
-    rows: list[dict[str, Any]] = []
+    rows = _handed_over(session)  # written before this flush's changes: they came first
 
     def log(obj: Any, command: str, type_: str | None = None) -> None:
         account_id = obj.id if isinstance(obj, Account) else obj.account_id
@@ -119,9 +155,7 @@ def _after_flush(session: Session, _ctx: Any) -> None:
     for obj in session.deleted:
         if isinstance(obj, _LOGGED) and not isinstance(obj, Account):
             log(obj, "delete")
-    if rows:
-        _hold_log(session, [row["account_id"] for row in rows])
-        session.connection().execute(insert(Transaction), rows)
+    _write(session, rows)
 
 
 _LOCK_CLASS = 0x4E594C  # the advisory-lock namespace of the delta log ("NYL")
@@ -149,3 +183,5 @@ def install(target: Any) -> None:
     """Attach the hooks to a sessionmaker (or Session class)."""
     event.listen(target, "before_flush", _before_flush)
     event.listen(target, "after_flush", _after_flush)
+    event.listen(target, "before_commit", _before_commit)
+    event.listen(target, "after_transaction_end", _after_transaction_end)

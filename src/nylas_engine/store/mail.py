@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
-from nylas_engine.delta.log import log_inserts
+from nylas_engine.delta.log import record
 from nylas_engine.ids import new_public_id
 from nylas_engine.mime.parse import ParsedMessage, parse_message
 from nylas_engine.search.index import index_messages
@@ -261,7 +261,7 @@ def _insert_threads(session: Session, account: Account, threads: list[Thread]) -
     )
     for thread, thread_id in zip(threads, ids, strict=True):
         thread.id = thread_id
-    log_inserts(session, account.id, [("thread", thread.public_id) for thread in threads])
+    record(session, account.id, [("thread", thread.public_id) for thread in threads])
 
 
 def _insert(
@@ -293,7 +293,7 @@ def _insert(
             ],
             ids=False,
         )
-    log_inserts(
+    record(
         session,
         account.id,
         [("draft" if r.is_draft else "message", r.values["public_id"]) for r in rows]

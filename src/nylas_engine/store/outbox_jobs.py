@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
-from nylas_engine.delta.log import log_inserts
+from nylas_engine.delta.log import record
 from nylas_engine.store.models import Account, OutboxJob, now
 
 PENDING, SENDING, SUCCESSFUL, FAILED, CANCELLED = (
@@ -166,14 +166,14 @@ def succeed(
         reason=refused,
     )
     if done:
-        log_inserts(session, job.account_id, [(JOB_OBJECT, job.public_id)], "success")
+        record(session, job.account_id, [(JOB_OBJECT, job.public_id)], "success")
     return done
 
 
 def fail(session: Session, job: OutboxJob, reason: str, *, expected: str = SENDING) -> bool:
     done = _move(session, job.id, expected, status=FAILED, reason=reason)
     if done:
-        log_inserts(session, job.account_id, [(JOB_OBJECT, job.public_id)], "failed")
+        record(session, job.account_id, [(JOB_OBJECT, job.public_id)], "failed")
     return done
 
 

@@ -8,17 +8,17 @@ Webhooks are managed here and delivered by `nylas_engine.webhooks` (from `serve`
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query
 
 from nylas_engine.api.deps import AppScope, app_scope, json_object
 from nylas_engine.api.errors import bad_request, not_found
 from nylas_engine.api.listing import list_response
-from nylas_engine.api.metadata_query import metadata_filter
-from nylas_engine.api.openapi import COUNT_OR_IDS, doc, paged
+from nylas_engine.api.openapi import doc, paged
 from nylas_engine.api.params import check_id
+from nylas_engine.api.query import AppListQuery, CountOrIdsListQuery
 from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.schemas import admin
 from nylas_engine.api.views.account import management_account_json
@@ -72,18 +72,16 @@ def ip_addresses(scope: AppScope = Depends(app_scope)) -> Any:
 # ------------------------------------------------------------------------------ accounts
 
 
-@router.get("/a/{client_id}/accounts", **doc(reply=paged(admin.AppAccount), params=COUNT_OR_IDS))
-def list_accounts(request: Request, scope: AppScope = Depends(app_scope)) -> Any:
+@router.get("/a/{client_id}/accounts", **doc(reply=paged(admin.AppAccount)))
+def list_accounts(
+    params: Annotated[AppListQuery, Query()], scope: AppScope = Depends(app_scope)
+) -> Any:
     """The app's accounts; `metadata_*` filters match the metadata this app set on them."""
     stmt = auth.app_accounts(scope.app).where(
-        *meta.app_account_conditions(scope.app, metadata_filter(request))
+        *meta.app_account_conditions(scope.app, params.metadata())
     )
     return list_response(
-        request,
-        scope.session,
-        stmt,
-        lambda account, _expanded: _account_json(scope, account),
-        views=("count", "ids"),
+        params, scope.session, stmt, lambda account, _expanded: _account_json(scope, account)
     )
 
 
@@ -185,14 +183,15 @@ def _account(scope: AppScope, account_id: str) -> Account:
 # ------------------------------------------------------------------------------ webhooks
 
 
-@router.get("/a/{client_id}/webhooks", **doc(reply=paged(admin.Webhook), params=COUNT_OR_IDS))
-def list_webhooks(request: Request, scope: AppScope = Depends(app_scope)) -> Any:
+@router.get("/a/{client_id}/webhooks", **doc(reply=paged(admin.Webhook)))
+def list_webhooks(
+    params: Annotated[CountOrIdsListQuery, Query()], scope: AppScope = Depends(app_scope)
+) -> Any:
     return list_response(
-        request,
+        params,
         scope.session,
         auth.app_webhooks(scope.app),
         lambda webhook, _expanded: webhook_json(webhook, scope.app),
-        views=("count", "ids"),
     )
 
 

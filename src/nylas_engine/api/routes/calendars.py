@@ -3,16 +3,16 @@ and delete. The primary calendar and read-only ones cannot be deleted."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query
 
 from nylas_engine.api.deps import AccountScope, account_scope, json_object, write_scope
 from nylas_engine.api.errors import bad_request, not_found
 from nylas_engine.api.listing import list_response
-from nylas_engine.api.metadata_query import metadata_filter
-from nylas_engine.api.openapi import COUNT_OR_IDS, METADATA_FILTERS, doc, paged
+from nylas_engine.api.openapi import doc, paged
 from nylas_engine.api.params import check_id
+from nylas_engine.api.query import AppListQuery
 from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.schemas import calendar as shape
 from nylas_engine.api.views.calendar import calendar_fields, calendar_json
@@ -38,17 +38,16 @@ def _fields(body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
         raise bad_request(str(exc)) from exc
 
 
-@router.get(
-    "/calendars", **doc(reply=paged(shape.Calendar), params=(*COUNT_OR_IDS, *METADATA_FILTERS))
-)
+@router.get("/calendars", **doc(reply=paged(shape.Calendar)))
 @router.get("/calendars/", include_in_schema=False)
-def list_calendars(request: Request, scope: AccountScope = Depends(account_scope)) -> Any:
+def list_calendars(
+    params: Annotated[AppListQuery, Query()], scope: AccountScope = Depends(account_scope)
+) -> Any:
     return list_response(
-        request,
+        params,
         scope.session,
-        store.calendars(scope.account, metadata_filter(request)),
+        store.calendars(scope.account, params.metadata()),
         lambda calendar, _expanded: calendar_json(calendar, scope.account),
-        views=("count", "ids"),
     )
 
 

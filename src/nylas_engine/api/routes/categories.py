@@ -3,15 +3,16 @@ for labels (or the reverse) is a 404 that says so."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query
 
 from nylas_engine.api.deps import AccountScope, account_scope, json_object, write_scope
 from nylas_engine.api.errors import bad_request, not_found
 from nylas_engine.api.metadata_query import refuse_metadata_filters
-from nylas_engine.api.openapi import doc, paged, param
-from nylas_engine.api.params import Query, check_id
+from nylas_engine.api.openapi import doc, paged
+from nylas_engine.api.params import check_id
+from nylas_engine.api.query import CategoryQuery
 from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.schemas import mail as shape
 from nylas_engine.api.views.mail import category_json
@@ -21,9 +22,7 @@ from nylas_engine.store.models import Category
 
 # Their objects carry no metadata: a metadata_* filter is refused, not ignored.
 router = APIRouter(route_class=SessionRoute, dependencies=[Depends(refuse_metadata_filters)])
-LIST = doc(
-    reply=paged(shape.Category), params=["limit", "offset", param("view", {"type": "string"})]
-)
+LIST = doc(reply=paged(shape.Category))
 WRITE = doc(409, reply=shape.Category, body=shape.CategoryInput)
 CREATE = WRITE
 
@@ -38,12 +37,10 @@ def _check_kind(scope: AccountScope, kind: str) -> None:
         raise not_found(WRONG_KIND[kind])
 
 
-def _list(request: Request, scope: AccountScope, kind: str) -> Any:
+def _list(params: CategoryQuery, scope: AccountScope, kind: str) -> Any:
     _check_kind(scope, kind)
-    query = Query(request)
     stmt = categories.live_categories(scope.account, kind)
-    view = query.params.get("view")  # only count and ids mean something here
-    page = query.page()  # checked even for a count
+    view, page = params.view, params.page()  # only count and ids mean something here
     if view == "count":
         return {"count": paging.count(scope.session, stmt)}
     rows = paging.page(scope.session, stmt, page.limit, page.offset)
@@ -81,14 +78,18 @@ def _delete(scope: AccountScope, kind: str, public_id: str) -> None:
 
 @router.get("/folders", **LIST)
 @router.get("/folders/", include_in_schema=False)
-def list_folders(request: Request, scope: AccountScope = Depends(account_scope)) -> Any:
-    return _list(request, scope, "folder")
+def list_folders(
+    params: Annotated[CategoryQuery, Query()], scope: AccountScope = Depends(account_scope)
+) -> Any:
+    return _list(params, scope, "folder")
 
 
 @router.get("/labels", **LIST)
 @router.get("/labels/", include_in_schema=False)
-def list_labels(request: Request, scope: AccountScope = Depends(account_scope)) -> Any:
-    return _list(request, scope, "label")
+def list_labels(
+    params: Annotated[CategoryQuery, Query()], scope: AccountScope = Depends(account_scope)
+) -> Any:
+    return _list(params, scope, "label")
 
 
 @router.get("/folders/{folder_id}", **doc(reply=shape.Category))

@@ -12,9 +12,9 @@ store under its SHA-256.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from nylas_engine.api.deps import (
@@ -26,8 +26,9 @@ from nylas_engine.api.deps import (
 )
 from nylas_engine.api.errors import APIError, bad_request, not_found
 from nylas_engine.api.metadata_query import refuse_metadata_filters
-from nylas_engine.api.openapi import PARAMS, doc, paged, param
-from nylas_engine.api.params import Query, check_id
+from nylas_engine.api.openapi import doc, paged
+from nylas_engine.api.params import check_id
+from nylas_engine.api.query import ContactQuery
 from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.schemas import calendar as shape
 from nylas_engine.api.views.contacts import SOURCES, contact_fields, contact_json
@@ -39,25 +40,6 @@ from nylas_engine.store.models import Contact
 
 # Their objects carry no metadata: a metadata_* filter is refused, not ignored.
 router = APIRouter(route_class=SessionRoute, dependencies=[Depends(refuse_metadata_filters)])
-CONTACT_FILTERS: tuple[str | dict[str, Any], ...] = (
-    "limit",
-    "offset",
-    param("view", {"type": "string", "enum": ["", "count", "ids"]}),
-    *(
-        param(name, PARAMS["subject"])
-        for name in (
-            "email",
-            "filter",
-            "phone_number",
-            "street_address",
-            "postal_code",
-            "state",
-            "country",
-            "group",
-        )
-    ),
-    param("source", {"type": "string", "enum": ["address_book", "inbox"]}),
-)
 WRITE = doc(409, reply=shape.Contact, body=shape.ContactInput)
 
 MAX_PICTURE_BYTES = 5 * 1024 * 1024
@@ -105,20 +87,20 @@ def _with_groups(
         raise bad_request(str(exc)) from exc
 
 
-def _filters(query: Query) -> store.ContactFilter:
-    source = query.string("source")
+def _filters(params: ContactQuery) -> store.ContactFilter:
+    source = params.source
     if source is not None and source not in SOURCES:
         raise bad_request("'source' must be 'address_book' or 'inbox'.")
     return store.ContactFilter(
         # `filter` is the old open-source engine's name for an exact email match.
-        email=query.string("email") or query.string("filter"),
-        phone_number=query.string("phone_number"),
-        street_address=query.string("street_address"),
-        postal_code=query.string("postal_code"),
-        state=query.string("state"),
-        country=query.string("country"),
+        email=params.email or params.filter,
+        phone_number=params.phone_number,
+        street_address=params.street_address,
+        postal_code=params.postal_code,
+        state=params.state,
+        country=params.country,
         source=source,
-        group=query.string("group"),
+        group=params.group,
     )
 
 
@@ -129,13 +111,14 @@ def list_groups(scope: AccountScope = Depends(account_scope)) -> Any:
     return [{**g, "account_id": scope.account.public_id} for g in found]
 
 
-@router.get("/contacts", **doc(reply=paged(shape.Contact), params=CONTACT_FILTERS))
+@router.get("/contacts", **doc(reply=paged(shape.Contact)))
 @router.get("/contacts/", include_in_schema=False)
-def list_contacts(request: Request, scope: AccountScope = Depends(account_scope)) -> Any:
-    query = Query(request)
-    view = query.view(("count", "ids"))
-    f = _filters(query)
-    page = query.page()
+def list_contacts(
+    request: Request,
+    params: Annotated[ContactQuery, Query()],
+    scope: AccountScope = Depends(account_scope),
+) -> Any:
+    view, f, page = params.view, _filters(params), params.page()
     rows: list[Contact]
     if f.needs_scan:
         if view == "count":

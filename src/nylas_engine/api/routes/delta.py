@@ -12,16 +12,16 @@ import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from nylas_engine.api.deps import AccountScope, account_scope, get_ctx, json_object
 from nylas_engine.api.errors import bad_request
-from nylas_engine.api.openapi import doc, param
-from nylas_engine.api.params import Query
+from nylas_engine.api.openapi import doc
+from nylas_engine.api.query import DeltaQuery, WaitQuery
 from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.schemas import admin
 from nylas_engine.api.views.registry import RenderContext, deltas_json
@@ -32,33 +32,8 @@ from nylas_engine.store import delta
 from nylas_engine.store.models import Account
 
 router = APIRouter(route_class=SessionRoute)
-_TYPES = "(" + "|".join(sorted(delta.FILTERABLE_TYPES)) + ")"
-_TYPE_LIST = {"type": "string", "pattern": f"^{_TYPES}(,{_TYPES})*$"}
-DELTA_PARAMS = [
-    param("cursor", {"type": "string", "minLength": 1, "maxLength": 255}, required=True),
-    param("include_types", _TYPE_LIST, description="Also spelled `includeTypes`."),
-    # (`includeTypes`, `excludeTypes`, `in_` and `from_` are described, not listed: client
-    # generators would give them the same names as `include_types`, `exclude_types`...)
-    param("exclude_types", _TYPE_LIST, description="Also `excluded_types`, `excludeTypes`."),
-    param("excluded_types", _TYPE_LIST),
-    param("exclude_folders", {"type": "boolean", "default": False}),
-    param("exclude_account", {"type": "boolean", "default": True}),
-    param("exclude_metadata", {"type": "boolean", "default": True}),
-    param("limit"),
-    param("view", {"type": "string", "enum": ["", "count", "ids", "expanded"]}),
-]
-WAIT_PARAMS = [
-    *DELTA_PARAMS,
-    param(
-        "timeout",
-        {"type": "number", "minimum": 0, "maximum": 3600},
-        description="Seconds to wait for a change (longpoll 120, streaming 1800 by default).",
-    ),
-]
-
 LONGPOLL_TIMEOUT = 120.0
 STREAM_TIMEOUT = 1800.0
-MAX_TIMEOUT = 3600  # the longest wait a client may ask for (longpoll and streaming)
 POLL_INTERVAL = 0.5  # longpoll: how often the log is checked while waiting
 KEEPALIVE_INTERVAL = 1.0  # streaming: a bare "\n" this often while nothing changes
 STREAM_BATCH = 100  # streaming: transactions read per check
@@ -75,65 +50,32 @@ class DeltaArgs:
     base_url: str  # for URLs inside objects (a contact's picture_url)
 
 
-def _type_list(value: str | None) -> frozenset[str] | None:
-    if value is None:
-        return None
-    names = frozenset(item.strip() for item in value.split(",") if item.strip())
-    for type_ in sorted(names):
-        if type_ not in delta.FILTERABLE_TYPES:
-            raise bad_request(f"Invalid object type {type_}")
-    return names or None
-
-
-def _spelling(query: Query, *names: str) -> str | None:
-    """The value of a parameter SDKs spell several ways; spellings that disagree are a 400."""
-    given = {name: query.string(name) for name in names if name in query}
-    if len(set(given.values())) > 1:
-        raise bad_request(f"Give one of {' or '.join(given)}: they disagree")
-    return next(iter(given.values()), None)
-
-
-def delta_args(request: Request, grants: Grants) -> DeltaArgs:
+def delta_args(params: DeltaQuery, request: Request, grants: Grants) -> DeltaArgs:
     """`grants`: object types the token's scopes do not cover are left out of every page."""
-    query = Query(request)
-    cursor = query.params.get("cursor")
-    if not cursor:
-        raise bad_request("Missing required parameter: cursor")
-    if cursor != delta.START and not is_valid_public_id(cursor):
+    if params.cursor != delta.START and not is_valid_public_id(params.cursor):
         raise bad_request("Invalid cursor parameter")
-    include = _type_list(_spelling(query, "include_types", "includeTypes"))
-    # SDK 5 sends `excluded_types` (docs/protocol.md §18.11), the Node SDK 6 `includeTypes`.
-    exclude = _type_list(_spelling(query, "exclude_types", "excluded_types", "excludeTypes"))
+    include, exclude = params.include_types, params.exclude_types
     if include is not None and exclude is not None:
         raise bad_request("Invalid Request. Cannot specify both include_types and exclude_types")
     hidden = set(exclude or ()) | grants.hidden_delta_types()
     # Unlike the old open-source engine, folder and label deltas are shown unless excluded.
-    if query.boolean("exclude_folders", False):
+    if params.exclude_folders:
         hidden |= {"folder", "label"}
-    if query.boolean("exclude_account", True):
+    if params.exclude_account:
         hidden.add("account")
-    if query.boolean("exclude_metadata", True):
+    if params.exclude_metadata:
         hidden.add("metadata")
     return DeltaArgs(
-        cursor=cursor,
+        cursor=params.cursor,
         types=delta.TypeFilter(include, frozenset(hidden)),
-        expanded=query.view() == "expanded",
-        limit=max(1, query.page().limit),
+        expanded=params.view == "expanded",
+        limit=max(1, params.limit),
         base_url=str(request.base_url).rstrip("/"),
     )
 
 
-def _timeout(request: Request, default: float) -> float:
-    value = request.query_params.get("timeout")
-    if value is None or value == "":
-        return default
-    try:
-        seconds = float(value)
-    except ValueError as exc:
-        raise bad_request("Timeout parameter must be a number of seconds.") from exc
-    if not 0 <= seconds <= MAX_TIMEOUT:  # also rejects NaN and the infinities
-        raise bad_request(f"Timeout parameter must be a number of seconds from 0 to {MAX_TIMEOUT}.")
-    return seconds
+def _timeout(params: WaitQuery, default: float) -> float:
+    return default if params.timeout is None else params.timeout
 
 
 def _start(session: Any, account: Account, cursor: str) -> int:
@@ -211,24 +153,29 @@ def generate_cursor(
     return {"cursor": delta.cursor_before(scope.session, scope.account, start)}
 
 
-@router.get("/delta", **doc(reply=admin.Delta, params=DELTA_PARAMS))
+@router.get("/delta", **doc(reply=admin.Delta))
 @router.get("/delta/", include_in_schema=False)
-def get_delta(request: Request, scope: AccountScope = Depends(account_scope)) -> Any:
-    args = delta_args(request, scope.grants)
+def get_delta(
+    params: Annotated[DeltaQuery, Query()],
+    request: Request,
+    scope: AccountScope = Depends(account_scope),
+) -> Any:
+    args = delta_args(params, request, scope.grants)
     start = _start(scope.session, scope.account, args.cursor)
     return _page(scope.session, scope.account, args, start)[0]
 
 
-@router.get("/delta/longpoll", **doc(params=WAIT_PARAMS, media="application/json"))
+@router.get("/delta/longpoll", **doc(media="application/json"))
 async def longpoll(
+    params: Annotated[WaitQuery, Query()],
     request: Request,
     ctx: EngineContext = Depends(get_ctx),
     authed: tuple[int, Grants] = Depends(account_id),
 ) -> Any:
     """The next page as soon as it has a delta, else an empty page after `timeout`."""
     account_pk, grants = authed
-    args = delta_args(request, grants)
-    deadline = time.monotonic() + _timeout(request, LONGPOLL_TIMEOUT)
+    args = delta_args(params, request, grants)
+    deadline = time.monotonic() + _timeout(params, LONGPOLL_TIMEOUT)
     position = await run_in_threadpool(_check_cursor, ctx, account_pk, args.cursor)
     while True:
         body, position = await run_in_threadpool(_poll, ctx, account_pk, args, position)
@@ -238,8 +185,9 @@ async def longpoll(
         await _pause(request, account_pk, min(POLL_INTERVAL, remaining))
 
 
-@router.get("/delta/streaming", **doc(params=WAIT_PARAMS, media="text/event-stream"))
+@router.get("/delta/streaming", **doc(media="text/event-stream"))
 async def streaming(
+    params: Annotated[WaitQuery, Query()],
     request: Request,
     ctx: EngineContext = Depends(get_ctx),
     authed: tuple[int, Grants] = Depends(account_id),
@@ -248,8 +196,8 @@ async def streaming(
     old engine called it text/event-stream); a bare newline about every second keeps the
     connection alive. Starlette stops the generator when the client goes away."""
     account_pk, grants = authed
-    args = replace(delta_args(request, grants), limit=STREAM_BATCH)
-    deadline = time.monotonic() + _timeout(request, STREAM_TIMEOUT)
+    args = replace(delta_args(params, request, grants), limit=STREAM_BATCH)
+    deadline = time.monotonic() + _timeout(params, STREAM_TIMEOUT)
     start = await run_in_threadpool(_check_cursor, ctx, account_pk, args.cursor)
 
     async def lines() -> AsyncIterator[str]:

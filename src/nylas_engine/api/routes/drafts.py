@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query
 
 from nylas_engine.api.deps import AccountScope, account_scope, json_object, write_scope
 from nylas_engine.api.listing import list_response
-from nylas_engine.api.mail_filters import mail_filters
-from nylas_engine.api.openapi import MAIL_FILTERS, PAGING, doc, paged
+from nylas_engine.api.openapi import doc, paged
+from nylas_engine.api.query import MailQuery, VersionQuery
 from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.schemas.mail import DraftInput, DraftUpdate, DraftVersion, Message
 from nylas_engine.api.views.mail import message_json
@@ -19,12 +19,14 @@ router = APIRouter(route_class=SessionRoute)
 DRAFT_UPDATE = doc(409, reply=Message, body=DraftUpdate)
 
 
-@router.get("/drafts", **doc(reply=paged(Message), params=PAGING + MAIL_FILTERS))
+@router.get("/drafts", **doc(reply=paged(Message)))
 @router.get("/drafts/", include_in_schema=False)
-def list_drafts(request: Request, scope: AccountScope = Depends(account_scope)) -> Any:
-    stmt = drafts.list_drafts(scope.account, mail_filters(request))
+def list_drafts(
+    params: Annotated[MailQuery, Query()], scope: AccountScope = Depends(account_scope)
+) -> Any:
+    stmt = drafts.list_drafts(scope.account, params.filters())
     return list_response(
-        request,
+        params,
         scope.session,
         stmt,
         lambda draft, expanded: message_json(draft, scope.account, expanded),
@@ -57,13 +59,13 @@ def update_draft(
     return message_json(drafts.update_draft(draft, inp), scope.account)
 
 
-@router.delete("/drafts/{draft_id}", **doc(409, reply=None, body=DraftVersion, params=["version"]))
+@router.delete("/drafts/{draft_id}", **doc(409, reply=None, body=DraftVersion))
 def delete_draft(
     draft_id: str,
-    request: Request,
+    params: Annotated[VersionQuery, Query()],
     body: dict[str, Any] = Depends(json_object),
     scope: AccountScope = Depends(write_scope),
 ) -> Any:
-    version = body.get("version", request.query_params.get("version"))
+    version = body.get("version", params.version)
     drafts.delete_draft(drafts.draft_for_write(scope.session, scope.account, draft_id, version))
     return None

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from email.utils import parseaddr
 from io import BytesIO
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy.orm import Session
 
 from nylas_engine.api.deps import (
@@ -29,8 +29,9 @@ from nylas_engine.api.deps import (
     write_scope,
 )
 from nylas_engine.api.errors import bad_request, from_domain, not_found, unauthorized
-from nylas_engine.api.openapi import METADATA_FILTERS, PARAMS, doc, paged, param
-from nylas_engine.api.params import Query, check_id
+from nylas_engine.api.openapi import doc, paged
+from nylas_engine.api.params import check_id
+from nylas_engine.api.query import EventQuery, NotifyQuery
 from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.schemas import calendar as shape
 from nylas_engine.api.views.calendar import event_json, instance_json
@@ -39,7 +40,6 @@ from nylas_engine.calendar.fields import event_changes
 from nylas_engine.calendar.recurrence import parse_recurrence
 from nylas_engine.calendar.when import InvalidInput, stored_when
 from nylas_engine.context import EngineContext
-from nylas_engine.metadata import parse_filter
 from nylas_engine.send import outbox, smtp
 from nylas_engine.send.errors import SendError
 from nylas_engine.store import calendar as store
@@ -49,28 +49,8 @@ from nylas_engine.store.dav import server_schedules
 from nylas_engine.store.models import Event, Message
 
 router = APIRouter(route_class=SessionRoute)
-EVENT_FILTERS = (
-    "limit",
-    "offset",
-    # Not checked here (as by the old engine): an unknown view gives the plain list.
-    param("view", {"type": "string"}),
-    param("event_id", PARAMS["thread_id"]),
-    param("calendar_id", PARAMS["thread_id"]),
-    param("title", PARAMS["subject"]),
-    param("description", PARAMS["subject"]),
-    param("location", PARAMS["subject"]),
-    param("busy", PARAMS["unread"]),
-    param("starts_before", PARAMS["received_before"]),
-    param("starts_after", PARAMS["received_before"]),
-    param("ends_before", PARAMS["received_before"]),
-    param("ends_after", PARAMS["received_before"]),
-    param("show_cancelled", PARAMS["unread"]),
-    param("expand_recurring", PARAMS["unread"]),
-    *METADATA_FILTERS,
-)
-NOTIFY = [param("notify_participants", PARAMS["unread"])]
-WRITE = doc(402, 409, 429, reply=shape.Event, body=shape.EventInput, params=NOTIFY)
-CREATE = doc(402, 409, 429, reply=shape.Event, body=shape.EventCreate, params=NOTIFY)
+WRITE = doc(402, 409, 429, reply=shape.Event, body=shape.EventInput)
+CREATE = doc(402, 409, 429, reply=shape.Event, body=shape.EventCreate)
 
 
 def _event(scope: AccountScope, event_id: str) -> Event:
@@ -99,32 +79,31 @@ def _json(scope: AccountScope, event: Event) -> dict[str, Any]:
     return event_json(event, scope.account, store.refs(scope.session, [event]))
 
 
-def _filters(query: Query) -> store.EventFilter:
+def _filters(params: EventQuery) -> store.EventFilter:
     return store.EventFilter(
-        event_id=query.id("event_id"),
-        calendar_id=query.id("calendar_id"),
-        title=query.string("title"),
-        description=query.string("description"),
-        location=query.string("location"),
-        busy=query.boolean("busy"),
-        starts_before=query.timestamp("starts_before"),
-        starts_after=query.timestamp("starts_after"),
-        ends_before=query.timestamp("ends_before"),
-        ends_after=query.timestamp("ends_after"),
-        show_cancelled=bool(query.boolean("show_cancelled", False)),
-        metadata=parse_filter(query.params.getlist),
+        event_id=params.event_id,
+        calendar_id=params.calendar_id,
+        title=params.title,
+        description=params.description,
+        location=params.location,
+        busy=params.busy,
+        starts_before=params.starts_before,
+        starts_after=params.starts_after,
+        ends_before=params.ends_before,
+        ends_after=params.ends_after,
+        show_cancelled=bool(params.show_cancelled),
+        metadata=params.metadata(),
     )
 
 
-@router.get("/events", **doc(reply=paged(shape.Event), params=EVENT_FILTERS))
+@router.get("/events", **doc(reply=paged(shape.Event)))
 @router.get("/events/", include_in_schema=False)
-def list_events(request: Request, scope: AccountScope = Depends(account_scope)) -> Any:
-    query = Query(request)
-    filters = _filters(query)
-    # The old engine did not check `view` here: an unknown value gives the plain list.
-    view = request.query_params.get("view")
-    page = query.page()
-    if query.boolean("expand_recurring", False):
+def list_events(
+    params: Annotated[EventQuery, Query()], scope: AccountScope = Depends(account_scope)
+) -> Any:
+    filters = _filters(params)
+    view, page = params.view, params.page()
+    if params.expand_recurring:
         if view == "count":
             return {"count": len(store.expanded_events(scope.session, scope.account, filters))}
         upto = page.offset + page.limit
@@ -163,11 +142,11 @@ def get_event(event_id: str, scope: AccountScope = Depends(account_scope)) -> An
 @router.post("/events", **CREATE)
 @router.post("/events/", include_in_schema=False)
 def create_event(
-    request: Request,
+    params: Annotated[NotifyQuery, Query()],
     body: dict[str, Any] = Depends(json_object),
     scope: AccountScope = Depends(write_scope),
 ) -> Any:
-    notify = _notify_flag(request)
+    notify = bool(params.notify_participants)
     calendar_id = body.get("calendar_id")
     if not isinstance(calendar_id, str):
         raise bad_request("Invalid id: None")
@@ -196,11 +175,11 @@ def create_event(
 @router.patch("/events/{event_id}", **WRITE)
 def update_event(
     event_id: str,
-    request: Request,
+    params: Annotated[NotifyQuery, Query()],
     body: dict[str, Any] = Depends(json_object),
     scope: AccountScope = Depends(write_scope),
 ) -> Any:
-    notify = _notify_flag(request)
+    notify = bool(params.notify_participants)
     event = _writable(scope, event_id, "Cannot update a recurring event yet.")
     if event.read_only or event.calendar.read_only:
         raise bad_request("Cannot update read_only event.")
@@ -233,11 +212,13 @@ def update_event(
     return _json(scope, event)
 
 
-@router.delete("/events/{event_id}", **doc(402, 409, 429, params=NOTIFY))
+@router.delete("/events/{event_id}", **doc(402, 409, 429))
 def delete_event(
-    event_id: str, request: Request, scope: AccountScope = Depends(write_scope)
+    event_id: str,
+    params: Annotated[NotifyQuery, Query()],
+    scope: AccountScope = Depends(write_scope),
 ) -> Any:
-    notify = _notify_flag(request)
+    notify = bool(params.notify_participants)
     event = _writable(scope, event_id, "Cannot delete one occurrence of this series.")
     if event.read_only or event.calendar.read_only:
         raise bad_request("Cannot delete read_only event.")
@@ -254,10 +235,6 @@ def delete_event(
 
 
 # --------------------------------------------------------------------------- invitations
-
-
-def _notify_flag(request: Request) -> bool:
-    return bool(Query(request).boolean("notify_participants", False))
 
 
 def _snapshot(event: Event) -> tuple[Any, ...]:

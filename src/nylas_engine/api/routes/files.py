@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from email.header import Header
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import StreamingResponse
 
 from nylas_engine.api.deps import AccountScope, account_scope, write_scope
 from nylas_engine.api.errors import not_found
 from nylas_engine.api.listing import list_response
 from nylas_engine.api.metadata_query import refuse_metadata_filters
-from nylas_engine.api.openapi import PAGING, PARAMS, doc, paged, param
-from nylas_engine.api.params import Query, check_id
+from nylas_engine.api.openapi import doc, paged
+from nylas_engine.api.params import check_id
+from nylas_engine.api.query import FileQuery
 from nylas_engine.api.routing import SessionRoute, run_in_transaction
 from nylas_engine.api.schemas import mail as shape
 from nylas_engine.api.uploads import UploadedPart, receive_files
@@ -24,7 +25,6 @@ from nylas_engine.store.models import File
 
 # Their objects carry no metadata: a metadata_* filter is refused, not ignored.
 router = APIRouter(route_class=SessionRoute, dependencies=[Depends(refuse_metadata_filters)])
-FILE_FILTERS = (*PAGING, "filename", param("message_id", PARAMS["thread_id"]), "content_type")
 UPLOAD_DOC = doc(reply=list[shape.File])
 UPLOAD_DOC["openapi_extra"] = {
     "requestBody": {
@@ -64,18 +64,19 @@ def _save_uploads(scope: AccountScope, parts: list[UploadedPart]) -> list[dict[s
     return [file_json(f, scope.account) for f in created]
 
 
-@router.get("/files", **doc(reply=paged(shape.File), params=FILE_FILTERS))
+@router.get("/files", **doc(reply=paged(shape.File)))
 @router.get("/files/", include_in_schema=False)
-def list_files(request: Request, scope: AccountScope = Depends(account_scope)) -> Any:
-    q = Query(request)
+def list_files(
+    params: Annotated[FileQuery, Query()], scope: AccountScope = Depends(account_scope)
+) -> Any:
     stmt = store.list_files(
         scope.account,
-        filename=q.string("filename"),
-        message_id=q.id("message_id"),
-        content_type=q.string("content_type"),
+        filename=params.filename,
+        message_id=params.message_id,
+        content_type=params.content_type,
     )
     return list_response(
-        request, scope.session, stmt, lambda f, expanded: file_json(f, scope.account, expanded)
+        params, scope.session, stmt, lambda f, expanded: file_json(f, scope.account, expanded)
     )
 
 

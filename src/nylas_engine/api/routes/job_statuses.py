@@ -4,14 +4,15 @@ engine does every other write before it answers, so its only jobs are the outbox
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query
 
 from nylas_engine.api.deps import AccountScope, account_scope
 from nylas_engine.api.listing import list_response
-from nylas_engine.api.openapi import COUNT_OR_IDS, doc, paged
+from nylas_engine.api.openapi import doc, paged
 from nylas_engine.api.params import check_id
+from nylas_engine.api.query import CountOrIdsListQuery
 from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.schemas.admin import JobStatus
 from nylas_engine.api.views.jobs import job_status_json
@@ -25,17 +26,17 @@ router = APIRouter(route_class=SessionRoute)
     "/job-statuses",
     **doc(
         reply=paged(JobStatus),
-        params=COUNT_OR_IDS,
     ),
 )
 @router.get("/job-statuses/", include_in_schema=False)
-def list_job_statuses(request: Request, scope: AccountScope = Depends(account_scope)) -> Any:
+def list_job_statuses(
+    params: Annotated[CountOrIdsListQuery, Query()], scope: AccountScope = Depends(account_scope)
+) -> Any:
     return list_response(
-        request,
+        params,
         scope.session,
         outbox_jobs.listed(scope.account),
         lambda job, _expanded: job_status_json(job, scope.account),
-        views=("count", "ids"),
     )
 
 

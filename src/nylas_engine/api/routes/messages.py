@@ -3,17 +3,17 @@ update flags/folder/labels. Messages are never deleted through the API (405)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
 from nylas_engine.api.deps import AccountScope, account_scope, json_object, write_scope
 from nylas_engine.api.errors import bad_request, method_not_allowed, not_found
-from nylas_engine.api.listing import ListParams, list_params, list_response
-from nylas_engine.api.mail_filters import mail_filters
-from nylas_engine.api.openapi import MAIL_FILTERS, PAGING, doc, paged
-from nylas_engine.api.params import Query, check_id
+from nylas_engine.api.listing import list_response
+from nylas_engine.api.openapi import doc, paged
+from nylas_engine.api.params import check_id
+from nylas_engine.api.query import ListQuery, MailQuery, ViewQuery
 from nylas_engine.api.replies import json_reply
 from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.schemas import mail as shape
@@ -23,26 +23,23 @@ from nylas_engine.store.message_rows import MessageRow
 from nylas_engine.store.models import Message
 
 router = APIRouter(route_class=SessionRoute)
-MESSAGE_UPDATE = doc(reply=shape.Message, body=shape.MessageUpdate, params=["view"])
+MESSAGE_UPDATE = doc(reply=shape.Message, body=shape.MessageUpdate)
 
 RFC822 = "message/rfc822"
 MAX_IDS = 100  # ids in one GET /messages/{id},{id},...
 
 
-@router.get("/messages", **doc(reply=paged(shape.Message), params=PAGING + MAIL_FILTERS))
+@router.get("/messages", **doc(reply=paged(shape.Message)))
 @router.get("/messages/", include_in_schema=False)
 def list_messages(
-    request: Request,
-    scope: AccountScope = Depends(account_scope),
-    params: ListParams = Depends(list_params),
+    params: Annotated[MailQuery, Query()], scope: AccountScope = Depends(account_scope)
 ) -> Any:
-    stmt = messages.list_messages(scope.account, mail_filters(request))
+    stmt = messages.list_messages(scope.account, params.filters())
     return list_response(
-        request,
+        params,
         scope.session,
         stmt,
         lambda message, expanded: message_json(message, scope.account, expanded),
-        params=params,
         load=message_rows.page_rows,
     )
 
@@ -59,27 +56,26 @@ def _wants_raw(request: Request) -> bool:
     return any(part.split(";")[0].strip().lower() == RFC822 for part in accept.split(","))
 
 
-@router.get(
-    "/messages/{message_id}", **doc(reply=shape.Message | list[shape.Message], params=PAGING)
-)
+@router.get("/messages/{message_id}", **doc(reply=shape.Message | list[shape.Message]))
 def get_message(
-    message_id: str, request: Request, scope: AccountScope = Depends(account_scope)
+    message_id: str,
+    request: Request,
+    params: Annotated[ListQuery, Query()],
+    scope: AccountScope = Depends(account_scope),
 ) -> Any:
     """One message; or, for `{id},{id},...` (the Node SDK's findMultiple), a list of the
     ones found, in the order asked, paged with `limit`/`offset` like any list."""
     if "," in message_id:
-        return _several(request, scope, message_id)
-    Query(request).page()  # a bad limit or offset is a 400 here too
+        return _several(request, params, scope, message_id)
     message = message_rows.find_message_row(scope.session, scope.account, check_id(message_id))
     if message is None:
         raise not_found(f"Couldn't find message {message_id}")
     if _wants_raw(request):
         return _raw(scope, message)
-    expanded = Query(request).view() == "expanded"
-    return json_reply(message_json(message, scope.account, expanded))
+    return json_reply(message_json(message, scope.account, params.expanded))
 
 
-def _several(request: Request, scope: AccountScope, joined: str) -> Any:
+def _several(request: Request, params: ListQuery, scope: AccountScope, joined: str) -> Any:
     parts = joined.split(",")
     if len(parts) > MAX_IDS:
         raise bad_request(f"At most {MAX_IDS} message ids can be read at once.")
@@ -87,7 +83,7 @@ def _several(request: Request, scope: AccountScope, joined: str) -> Any:
     if _wants_raw(request):
         raise bad_request("Raw messages (message/rfc822) are read one at a time.")
     return list_response(
-        request,
+        params,
         scope.session,
         messages.messages_by_ids(scope.account, ids),
         lambda message, expanded: message_json(message, scope.account, expanded),
@@ -107,15 +103,14 @@ def _raw(scope: AccountScope, message: MessageRow) -> StreamingResponse:
 @router.patch("/messages/{message_id}", **MESSAGE_UPDATE)
 def update_message(
     message_id: str,
-    request: Request,
+    params: Annotated[ViewQuery, Query()],
     body: dict[str, Any] = Depends(json_object),
     scope: AccountScope = Depends(write_scope),
 ) -> Any:
     message = messages.update_message(
         scope.session, scope.account, _message(scope, message_id), body
     )
-    expanded = Query(request).view() == "expanded"
-    return message_json(message, scope.account, expanded)
+    return message_json(message, scope.account, params.expanded)
 
 
 @router.delete("/messages/{message_id}", include_in_schema=False)

@@ -6,15 +6,16 @@ sends it at its `send_at` (send/scheduled.py, send/scheduler.py); its outcome sh
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
 from nylas_engine.api.deps import AccountScope, account_scope, json_object, write_scope
 from nylas_engine.api.listing import list_response
-from nylas_engine.api.openapi import COUNT_OR_IDS, doc, paged
+from nylas_engine.api.openapi import doc, paged
 from nylas_engine.api.params import check_id
+from nylas_engine.api.query import CountOrIdsListQuery
 from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.schemas.admin import OutboxJob as JobStatus
 from nylas_engine.api.schemas.admin import ScheduleInput
@@ -31,17 +32,17 @@ PATH = "/v2/outbox"
     PATH,
     **doc(
         reply=paged(JobStatus),
-        params=COUNT_OR_IDS,
     ),
 )
 @router.get(PATH + "/", include_in_schema=False)
-def list_outbox(request: Request, scope: AccountScope = Depends(account_scope)) -> Any:
+def list_outbox(
+    params: Annotated[CountOrIdsListQuery, Query()], scope: AccountScope = Depends(account_scope)
+) -> Any:
     return list_response(
-        request,
+        params,
         scope.session,
         outbox_jobs.listed(scope.account, cancelled=False),
         lambda job, _expanded: outbox_json(job, scope.account),
-        views=("count", "ids"),
     )
 
 

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query
 
 from nylas_engine.api.deps import AccountScope, account_scope
 from nylas_engine.api.openapi import doc
-from nylas_engine.api.params import Query
+from nylas_engine.api.query import PageQuery
 from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.schemas import calendar as shape
 from nylas_engine.store.models import RoomResource
@@ -31,9 +31,11 @@ def resource_json(resource: RoomResource) -> dict[str, Any]:
     }
 
 
-@router.get("/resources", **doc(reply=list[shape.Resource], params=["limit", "offset"]))
+@router.get("/resources", **doc(reply=list[shape.Resource]))
 @router.get("/resources/", include_in_schema=False)
-def list_resources(request: Request, scope: AccountScope = Depends(account_scope)) -> Any:
-    page = Query(request).page()
+def list_resources(
+    params: Annotated[PageQuery, Query()], scope: AccountScope = Depends(account_scope)
+) -> Any:
+    page = params.page()
     rows = all_resources(scope.session)[page.offset : page.offset + page.limit]
     return [resource_json(r) for r in rows]

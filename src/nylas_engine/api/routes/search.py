@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
 from nylas_engine.api.deps import AccountScope, write_scope
 from nylas_engine.api.errors import bad_request
 from nylas_engine.api.metadata_query import refuse_metadata_filters
-from nylas_engine.api.openapi import SEARCH_Q, doc, paged
-from nylas_engine.api.params import Query
+from nylas_engine.api.openapi import doc, paged
+from nylas_engine.api.query import SearchQuery, StreamSearchQuery, ThreadSearchQuery
 from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.schemas.mail import Message, Thread
 from nylas_engine.api.views.mail import message_json, thread_page_json
@@ -31,24 +31,21 @@ router = APIRouter(route_class=SessionRoute, dependencies=[Depends(refuse_metada
 
 STREAM_BATCH = 100
 COUNT_CAP = 100_000
-SEARCH = (SEARCH_Q, "limit", "offset")
 
 Search = Callable[..., list[Any]]
 
 
-def _q(query: Query) -> str:
-    q = query.string("q")
-    if q is None or not q.strip():
-        raise bad_request("GET HTTP method must include query url parameter")
-    return q
+def _q(params: StreamSearchQuery) -> str:
+    if not params.q.strip():
+        raise bad_request(params.missing)
+    return params.q
 
 
-@router.get("/threads/search", **doc(reply=paged(Thread), params=SEARCH + ("view",)))
-def search_thread_list(request: Request, scope: AccountScope = Depends(write_scope)) -> Any:
-    query = Query(request)
-    q = _q(query)
-    view = query.view()  # later SDK 5 releases send `view` here; hosted accepted it
-    page = query.page()  # checked even for a count
+@router.get("/threads/search", **doc(reply=paged(Thread)))
+def search_thread_list(
+    params: Annotated[ThreadSearchQuery, Query()], scope: AccountScope = Depends(write_scope)
+) -> Any:
+    q, view, page = _q(params), params.view, params.page()
     if view == "count":
         found = search_threads(scope.session, scope.account, q, COUNT_CAP, 0)
         return {"count": len(found)}
@@ -58,11 +55,11 @@ def search_thread_list(request: Request, scope: AccountScope = Depends(write_sco
     return thread_page_json(scope.session, threads, scope.account, view == "expanded")
 
 
-@router.get("/messages/search", **doc(reply=list[Message], params=SEARCH))
-def search_message_list(request: Request, scope: AccountScope = Depends(write_scope)) -> Any:
-    query = Query(request)
-    q = _q(query)
-    page = query.page()
+@router.get("/messages/search", **doc(reply=list[Message]))
+def search_message_list(
+    params: Annotated[SearchQuery, Query()], scope: AccountScope = Depends(write_scope)
+) -> Any:
+    q, page = _q(params), params.page()
     found = search_messages(scope.session, scope.account, q, page.limit, page.offset)
     return [message_json(m, scope.account) for m in found]
 
@@ -95,14 +92,18 @@ def _stream(scope: AccountScope, q: str, search: Search, render: Callable[..., A
     return StreamingResponse(lines(), media_type="text/json-stream")
 
 
-@router.get("/threads/search/streaming", **doc(params=[SEARCH_Q], media="text/json-stream"))
-def stream_thread_search(request: Request, scope: AccountScope = Depends(write_scope)) -> Any:
-    return _stream(scope, _q(Query(request)), search_threads, thread_page_json)
+@router.get("/threads/search/streaming", **doc(media="text/json-stream"))
+def stream_thread_search(
+    params: Annotated[StreamSearchQuery, Query()], scope: AccountScope = Depends(write_scope)
+) -> Any:
+    return _stream(scope, _q(params), search_threads, thread_page_json)
 
 
-@router.get("/messages/search/streaming", **doc(params=[SEARCH_Q], media="text/json-stream"))
-def stream_message_search(request: Request, scope: AccountScope = Depends(write_scope)) -> Any:
-    return _stream(scope, _q(Query(request)), search_messages, _messages_json)
+@router.get("/messages/search/streaming", **doc(media="text/json-stream"))
+def stream_message_search(
+    params: Annotated[StreamSearchQuery, Query()], scope: AccountScope = Depends(write_scope)
+) -> Any:
+    return _stream(scope, _q(params), search_messages, _messages_json)
 
 
 def _messages_json(_session: Session, messages: list[Any], account: Account) -> list[Any]:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query
 
 from nylas_engine.api.deps import AccountScope, account_scope, json_object, write_scope
 from nylas_engine.api.errors import method_not_allowed, not_found
-from nylas_engine.api.listing import ListParams, list_params, list_response
-from nylas_engine.api.mail_filters import mail_filters
-from nylas_engine.api.openapi import MAIL_FILTERS, PAGING, doc, paged
-from nylas_engine.api.params import Query, check_id
+from nylas_engine.api.listing import list_response
+from nylas_engine.api.openapi import doc, paged
+from nylas_engine.api.params import check_id
+from nylas_engine.api.query import MailQuery, ViewQuery
 from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.schemas import mail as shape
 from nylas_engine.api.views.mail import one_thread_json, thread_page_json
@@ -19,22 +19,19 @@ from nylas_engine.store import thread_rows, threads
 from nylas_engine.store.models import Thread
 
 router = APIRouter(route_class=SessionRoute)
-THREAD_UPDATE = doc(reply=shape.Thread, body=shape.ThreadUpdate, params=["view"])
+THREAD_UPDATE = doc(reply=shape.Thread, body=shape.ThreadUpdate)
 
 
-@router.get("/threads", **doc(reply=paged(shape.Thread), params=PAGING + MAIL_FILTERS))
+@router.get("/threads", **doc(reply=paged(shape.Thread)))
 @router.get("/threads/", include_in_schema=False)
 def list_threads(
-    request: Request,
-    scope: AccountScope = Depends(account_scope),
-    params: ListParams = Depends(list_params),
+    params: Annotated[MailQuery, Query()], scope: AccountScope = Depends(account_scope)
 ) -> Any:
-    stmt = threads.list_threads(scope.account, mail_filters(request))
+    stmt = threads.list_threads(scope.account, params.filters())
     return list_response(
-        request,
+        params,
         scope.session,
         stmt,
-        params=params,
         render_page=lambda threads, expanded: thread_page_json(
             scope.session, threads, scope.account, expanded
         ),
@@ -49,25 +46,26 @@ def _thread(scope: AccountScope, thread_id: str) -> Thread:
     return thread
 
 
-@router.get("/threads/{thread_id}", **doc(reply=shape.Thread, params=["view"]))
+@router.get("/threads/{thread_id}", **doc(reply=shape.Thread))
 def get_thread(
-    thread_id: str, request: Request, scope: AccountScope = Depends(account_scope)
+    thread_id: str,
+    params: Annotated[ViewQuery, Query()],
+    scope: AccountScope = Depends(account_scope),
 ) -> Any:
-    expanded = Query(request).view() == "expanded"
-    return one_thread_json(scope.session, _thread(scope, thread_id), scope.account, expanded)
+    thread = _thread(scope, thread_id)
+    return one_thread_json(scope.session, thread, scope.account, params.expanded)
 
 
 @router.put("/threads/{thread_id}", **THREAD_UPDATE)
 @router.patch("/threads/{thread_id}", **THREAD_UPDATE)
 def update_thread(
     thread_id: str,
-    request: Request,
+    params: Annotated[ViewQuery, Query()],
     body: dict[str, Any] = Depends(json_object),
     scope: AccountScope = Depends(write_scope),
 ) -> Any:
     thread = threads.update_thread(scope.session, scope.account, _thread(scope, thread_id), body)
-    expanded = Query(request).view() == "expanded"
-    return one_thread_json(scope.session, thread, scope.account, expanded)
+    return one_thread_json(scope.session, thread, scope.account, params.expanded)
 
 
 @router.delete("/threads/{thread_id}", include_in_schema=False)
