@@ -886,6 +886,29 @@ def test_undecodable_credentials_are_401(shared_target, authorization):
     assert log.tracebacks() == []
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "request_args"),
+    [
+        ("GET", "/threads", {"params": {"limit": "many"}}),
+        ("GET", "/messages", {"params": {"unread": "maybe", "in": "inbox"}}),
+        ("GET", "/events", {"params": {"starts_after": "soon"}}),
+        ("GET", "/delta", {}),  # no cursor
+        ("POST", "/drafts", {"content": b"{not json"}),
+        ("PUT", "/messages/nosuchid", {"json": {"unread": "yes"}}),
+    ],
+)
+def test_a_caller_with_a_wrong_token_hears_401_before_anything_else(
+    shared_target, method, path, request_args
+):
+    """Whatever else is wrong with the request, a token that opens nothing is the answer
+    (routes authenticate late, in their own thread: the malformed part is found first)."""
+    with httpx.Client(base_url=shared_target.engine.url, auth=("no-such-token", "")) as stranger:
+        assert_json_4xx(stranger.request(method, path, **request_args), 401)
+    # The same request with a good token is told its own mistake.
+    mistake = shared_target.api.request(method, path, **request_args)
+    assert mistake.status_code in (400, 404), mistake.text
+
+
 def test_a_multipart_boundary_over_256_characters_is_400(target):
     boundary = "b" * 300
     body = (

@@ -176,7 +176,36 @@ async def deferred_account_scope(
 ) -> AccountScope:
     """`account_scope` for routes that authenticate in their own worker thread (a plain
     `def` route of a `SessionRoute`, which calls `authenticate`): no thread of its own."""
-    return _unauthenticated(request, ctx, session)
+    scope = _unauthenticated(request, ctx, session)
+    request.state.deferred_scope = scope  # for `credentials_error`
+    return scope
+
+
+async def credentials_error(request: Request) -> APIError | None:
+    """For a request refused as malformed before its route authenticated it (a route that
+    authenticates late, api/routing.py): the error its credentials get, if they fail. A
+    caller who isn't let in hears that first (401 before 400), whatever else is wrong."""
+    route = request.scope.get("route")
+    if not getattr(route, "defers_authentication", False):
+        return None
+    scope: AccountScope | None = getattr(request.state, "deferred_scope", None)
+    if scope is not None and scope.pending is None:
+        return None  # authenticated: the error is the request's own
+    ctx = get_ctx(request)
+    session = ctx.db.sessions()
+    try:
+        checked = _unauthenticated(request, ctx, session)
+
+        def authenticate() -> None:
+            with transaction(session):
+                checked.authenticate()
+
+        await anyio.to_thread.run_sync(authenticate)
+    except APIError as exc:
+        return exc
+    finally:
+        session.close()
+    return None
 
 
 async def deferred_write_scope(

@@ -115,18 +115,26 @@ def allowed_methods(request: Request) -> str | None:
     return allowed_methods(request.app.openapi(), request.url.path)
 
 
+async def _credentials_first(request: Request) -> APIError | None:
+    from nylas_engine.api.deps import credentials_error  # deps raises these errors
+
+    return await credentials_error(request)
+
+
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
         return from_domain(exc).response()
 
     @app.exception_handler(APIError)
-    async def _api_error(_request: Request, exc: APIError) -> JSONResponse:
+    async def _api_error(request: Request, exc: APIError) -> JSONResponse:
+        if exc.status == 400:
+            return (await _credentials_first(request) or exc).response()
         return exc.response()
 
     @app.exception_handler(InvalidMetadata)
-    async def _invalid_metadata(_request: Request, exc: InvalidMetadata) -> JSONResponse:
-        return bad_request(str(exc)).response()
+    async def _invalid_metadata(request: Request, exc: InvalidMetadata) -> JSONResponse:
+        return (await _credentials_first(request) or bad_request(str(exc))).response()
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -143,7 +151,9 @@ def install_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if refused := await _credentials_first(request):
+            return refused.response()
         parts = []
         for err in exc.errors():
             where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query"))

@@ -95,9 +95,16 @@ class SessionRoute(APIRoute):
             kwargs["operation_id"] = operation_id(
                 path, kwargs.get("methods") or (), endpoint.__name__
             )
-        if not inspect.iscoroutinefunction(endpoint):
+        deferred = not inspect.iscoroutinefunction(endpoint)
+        if deferred:
             endpoint = _in_transaction(endpoint)
         super().__init__(path, endpoint, **kwargs)
+        # Its account scope is authenticated in the route's thread (see above): a request
+        # refused before that is checked by `credentials_error` (api/errors.py).
+        self.defers_authentication = deferred and any(
+            isinstance(p.default, params.Depends) and p.default.dependency in _DEFERRED.values()
+            for p in inspect.signature(endpoint).parameters.values()
+        )
 
 
 async def run_in_transaction(session: Session, fn: Callable[..., T], *args: Any) -> T:
