@@ -76,21 +76,11 @@ def add_accounts(data_dir: Path, db_url: str, dovecot: Dovecot, users: list[str]
     from nylas_engine.context import EngineContext
     from nylas_engine.store.credentials import MailCredentials
     from nylas_engine.sync.accounts import connect_account
-    from nylas_engine.sync.imap import ServerSettings
 
     ctx = EngineContext.open(Settings(data_dir=data_dir, db_url=db_url))
     ids = []
     for email in users:
-        settings = ServerSettings(
-            email=email,
-            imap_host=dovecot.host,
-            imap_port=dovecot.imap_port,
-            imap_username=email,
-            smtp_host=None,
-            smtp_port=None,
-            smtp_username=email,
-            security="plain",
-        )
+        settings = dovecot.server_settings(email)
         account = connect_account(
             ctx.db, data_dir, settings, MailCredentials("secret", None), allow_move=True
         )

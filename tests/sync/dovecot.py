@@ -321,6 +321,21 @@ class Dovecot:
 
     # ------------------------------------------------------------------ users and mail
 
+    def server_settings(self, email: str) -> Any:
+        """The engine's `ServerSettings` for a mailbox here (IMAP without TLS, no SMTP)."""
+        from nylas_engine.sync.imap import ServerSettings
+
+        return ServerSettings(
+            email=email,
+            imap_host=self.host,
+            imap_port=self.imap_port,
+            imap_username=email,
+            smtp_host=None,
+            smtp_port=None,
+            smtp_username=email,
+            security="plain",
+        )
+
     def new_user(self, password: str = PASSWORD) -> tuple[str, str]:
         """A user with a fresh, empty mailbox; returns (email, password).
 

@@ -272,22 +272,12 @@ def _add_accounts(fleet: Fleet) -> None:
     from nylas_engine.context import EngineContext
     from nylas_engine.store.credentials import MailCredentials
     from nylas_engine.sync.accounts import connect_account
-    from nylas_engine.sync.imap import ServerSettings
 
     ctx = EngineContext.open(Settings(data_dir=fleet.data_dir, db_url=fleet.db_url))
     for _ in range(ACCOUNTS):
         email, password = fleet.dovecot.new_user()
         fleet.dovecot.append(email, [raw_message(n, email, "first") for n in range(MESSAGES)])
-        settings = ServerSettings(
-            email=email,
-            imap_host=fleet.dovecot.host,
-            imap_port=fleet.dovecot.imap_port,
-            imap_username=email,
-            smtp_host=None,
-            smtp_port=None,
-            smtp_username=email,
-            security="plain",
-        )
+        settings = fleet.dovecot.server_settings(email)
         account = connect_account(
             ctx.db, fleet.data_dir, settings, MailCredentials(password, None), allow_move=True
         )

@@ -34,23 +34,13 @@ def test_an_idle_account_reads_nothing_from_the_store_until_a_folder_changes(
     from nylas_engine.store.credentials import MailCredentials
     from nylas_engine.store.models import Message
     from nylas_engine.sync.accounts import connect_account
-    from nylas_engine.sync.imap import ServerSettings
     from nylas_engine.sync.worker import AccountWorker
 
     dovecot = dovecot_without_notify
     email, password = dovecot.new_user()
     dovecot.append(email, [_raw(n, email) for n in range(3)])
     ctx = EngineContext.open(Settings(data_dir=tmp_path))
-    settings = ServerSettings(
-        email=email,
-        imap_host=dovecot.host,
-        imap_port=dovecot.imap_port,
-        imap_username=email,
-        smtp_host=None,
-        smtp_port=None,
-        smtp_username=email,
-        security="plain",
-    )
+    settings = dovecot.server_settings(email)
     account = connect_account(
         ctx.db, tmp_path, settings, MailCredentials(password, None), allow_move=True
     )
