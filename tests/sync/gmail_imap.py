@@ -80,6 +80,9 @@ _GUID = re.compile(rb" ?X-GUID (\S+?)(?=[ )])")
 _KEYWORD = re.compile(rb"\s*\bg[lt]_[0-9a-f]+")
 
 
+FETCHING = "(a FETCH)"  # in a session's wants: the command in flight is a FETCH
+
+
 def label_keyword(label: str) -> str:
     return "gl_" + label.encode().hex()
 
@@ -180,7 +183,7 @@ class _Session:
             for extra in (b"UID", b"FLAGS", b"X-GUID"):
                 if extra not in (i.upper() for i in kept):
                     kept.append(extra)
-            self._want(tag, wanted)
+            self._want(tag, wanted | {FETCHING})
             return head + b"(" + b" ".join(kept) + b")" + rest
         return line
 
@@ -240,7 +243,12 @@ class _Session:
                 guid = found.group(1)
                 text = text[: found.start()] + text[found.end() :]
             rewritten.append((text, literal))
-        if wanted and (flags is not None or guid):
+        # During a FETCH, only its own replies (it asks for X-GUID): an unsolicited FETCH
+        # (another session's STORE, announced mid-command) carries flags alone, and items
+        # made up for it (X-GM-MSGID 0) would overwrite the real ones in the client. A
+        # STORE's replies carry flags alone, and their labels come from them.
+        answers_store = FETCHING not in wanted and flags is not None
+        if wanted and (guid or answers_store):
             text, literal = rewritten[0]
             at = text.index(b"(") + 1
             items = _gmail_items(wanted, flags or [], guid)

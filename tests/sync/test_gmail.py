@@ -44,14 +44,16 @@ def _labels(message: dict[str, Any]) -> list[str]:
     return sorted(label["name"] or label["display_name"] for label in message["labels"])
 
 
-def _server_labels(front: GmailFront, user: str, password: str, msgid: int) -> list[str]:
-    """The labels the server has for the message with this X-GM-MSGID (in All Mail)."""
+def _server_labels(front: GmailFront, user: str, password: str, msgid: int) -> list[str] | None:
+    """The labels the server has for the message with this X-GM-MSGID (in All Mail); None
+    if this look did not find it (seen once in CI, with the engine's copy of the row in place:
+    callers poll, and a message really gone never shows its labels)."""
     with front.client(user, password) as other:
         other.select_folder(ALL_MAIL, readonly=True)
         for data in other.fetch(other.search("ALL"), ["X-GM-MSGID", "X-GM-LABELS"]).values():
             if data[b"X-GM-MSGID"] == msgid:
                 return sorted(label.decode() for label in data[b"X-GM-LABELS"])
-    raise AssertionError(f"no message {msgid} in All Mail")
+    return None
 
 
 def test_all_mail_is_synced_once_with_labels_from_x_gm_labels(gmail, offline_engine) -> None:
