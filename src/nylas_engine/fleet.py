@@ -111,7 +111,14 @@ class Fleet:
         self.dav_lease: Lease | None = None
         self.outbox: Any = None
         self._listed: list[int] = []
+        self._listings = 0  # how many times the accounts were listed
         self._beats_unlisted = 0
+        # Below its share, a worker looks for free accounts (all the account leases read);
+        # after a look that found none, it waits twice as many beats before the next one
+        # (at most LIST_EVERY), until the fleet's shape (workers, accounts listed) changes.
+        self._take_shape: tuple[int, int] | None = None
+        self._take_gap = 0
+        self._take_skip = 0
         self._next_sweep = 0.0
         self.stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fleet", daemon=True)
@@ -192,7 +199,7 @@ class Fleet:
         share = math.ceil(len(accounts) / workers)
         for account_id in sorted(self.syncing)[share:]:
             self._hand_back(account_id)
-        if len(self.syncing) < share:
+        if len(self.syncing) < share and self._take_due(workers):
             self._take(accounts, share)
         self._webhook_job()
         self._dav_job()
@@ -207,8 +214,23 @@ class Fleet:
         self._beats_unlisted += 1
         if count != len(self._listed) or self._beats_unlisted >= LIST_EVERY:
             self._listed = sorted(imap_account_ids(session))
+            self._listings += 1
             self._beats_unlisted = 0
         return self._listed
+
+    def _take_due(self, workers: int) -> bool:
+        """Whether this beat looks for free accounts: at once after the fleet's shape
+        changed (a worker joined or died, accounts were listed), then after a look that found
+        nothing at longer and longer intervals. Hand-backs free their leases a few beats after
+        the change that caused them, and a worker that holds ceil(accounts / workers) - 1
+        accounts stays below its share for good: it need not read every lease every beat."""
+        shape = (workers, self._listings)
+        if shape != self._take_shape:
+            self._take_shape, self._take_gap, self._take_skip = shape, 0, 0
+        if self._take_skip > 0:
+            self._take_skip -= 1
+            return False
+        return True
 
     def _drop_lost(self, held: set[Lease]) -> None:
         lost = [a for a, worker in self.syncing.items() if worker.lease not in held]
@@ -227,6 +249,11 @@ class Fleet:
         # Workers look at the free accounts in different orders, so that two starting
         # together mostly claim different ones.
         free.sort(key=lambda a: zlib.crc32(f"{self.owner}:{a}".encode()))
+        if not free:  # look again later (`_take_due`)
+            self._take_gap = min(max(1, self._take_gap * 2), LIST_EVERY)
+            self._take_skip = self._take_gap
+            return
+        self._take_gap = 0
         for account_id in free:
             if len(self.syncing) >= share or self.stopping.is_set():
                 return
