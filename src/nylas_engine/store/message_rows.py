@@ -12,7 +12,7 @@ only for the messages that have them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -184,12 +184,16 @@ _EVENTS = (
 )
 
 
-def _categories_of(ids: Select[Any] | Sequence[int]) -> Select[Any]:
+def _categories_of(ids: Any) -> Select[Any]:
+    """Categories of the messages `ids` selects (a subquery, or the bound list `:ids`)."""
     return (
         select(*_CATEGORY_COLUMNS)
         .join(Category, Category.id == message_categories.c.category_id)
         .where(message_categories.c.message_id.in_(ids), Category.deleted_at.is_(None))
     )
+
+
+_CATEGORIES_OF_IDS = _categories_of(_IDS)
 
 
 def _record(row: Any) -> tuple[MessageRow, bool, bool]:
@@ -254,13 +258,17 @@ def _with_relations(session: Session, rows: list[Any], ids: Select[Any] | None) 
             invited.append(record)
     by_id = {r.id: r for r in records}
     connection = session.connection()
+    results: Iterator[Any]
     if ids is not None and records:
-        chunks: list[Any] = [ids.scalar_subquery()]
+        results = iter([connection.execute(_categories_of(ids.scalar_subquery()))])
     else:
         keys = list(by_id)
-        chunks = [keys[start : start + _CHUNK] for start in range(0, len(keys), _CHUNK)]
-    for chunk in chunks:
-        for message_id, *category in connection.execute(_categories_of(chunk)):
+        results = (
+            connection.execute(_CATEGORIES_OF_IDS, {"ids": keys[start : start + _CHUNK]})
+            for start in range(0, len(keys), _CHUNK)
+        )
+    for result in results:  # each read to the end before the next runs
+        for message_id, *category in result:
             by_id[message_id].categories.append(CategoryRow(*category))
     _load_files_and_events(session, attached, invited)
     return records
