@@ -156,12 +156,7 @@ def search_messages(
     matching, params = found
     # The page's ids first, then its rows by primary key: the FTS query runs once (a page
     # read by the statement would run it again for the categories' subquery).
-    if matching is _FTS_MATCHING:
-        page = _FTS_MESSAGE_PAGE
-    else:
-        page = (
-            matching.order_by(*_NEWEST_FIRST).limit(bindparam("limit")).offset(bindparam("offset"))
-        )
+    page = _FTS_MESSAGE_PAGE if matching is _FTS_MATCHING else _newest_first_page(matching)
     ids = list(session.scalars(page, {**params, "limit": limit, "offset": offset}))
     return message_rows.message_rows(session, ids)
 
