@@ -1,12 +1,14 @@
 """A background worker of a fleet (`nylas-engine serve --role worker`, docs/scaling.md).
 
 Workers share nothing but the database. Each one, every `beat` seconds:
-* renews its presence lease `worker:<owner>`; the live presence leases are the fleet. Every
-  other lease it holds lives as long as its presence (store/leases.py), so this one-row
-  UPDATE renews them all; it then stops the sync of any account whose lease it lost;
+* renews its presence lease `worker:<owner>`; the live workers' presence leases are the
+  fleet. Every other lease it holds lives as long as it is alive (store/leases.py): on
+  PostgreSQL while it holds its liveness lock (store/liveness.py), kept by the database
+  whether or not this beat gets the GIL in time. It stops the sync of any account whose
+  lease it lost (only possible after its lock's connection was lost);
 * takes its fair share of the IMAP accounts, ceil(accounts / live workers): free leases and
-  expired ones (a dead worker's, taken over within `ttl` + `beat` seconds), and hands back
-  what it holds above its share so that a new worker gets some;
+  dead workers' (a killed worker's at the next beat, its lock gone with its connection), and
+  hands back what it holds above its share so that a new worker gets some;
 * runs CalDAV/CardDAV sync while it holds the `job:dav` lease (one DAV syncer in the fleet,
   fenced by that lease as an account's sync is by the account's);
 * runs webhook delivery while it holds the `job:webhooks` lease (one deliverer in the fleet,
@@ -44,6 +46,7 @@ from nylas_engine.store import leases
 from nylas_engine.store.db import Database
 from nylas_engine.store.delta_notify import DeltaNotifications
 from nylas_engine.store.leases import Lease, account_lease
+from nylas_engine.store.liveness import Liveness
 
 log = logging.getLogger("nylas_engine.fleet")
 
@@ -100,6 +103,8 @@ class Fleet:
         host = socket.gethostname()[:24]
         self.owner = f"{host}:{os.getpid()}:{secrets.token_hex(4)}"
         self.presence: Lease | None = None
+        # PostgreSQL: alive while this lock is held, whenever the beat gets the GIL
+        self.liveness: Liveness | None = None
         self.changes: DeltaNotifications | None = None
         self.syncing: dict[int, FencedWorker] = {}
         # Handed back, still finishing: their leases are renewed until the thread ends, then
@@ -126,6 +131,8 @@ class Fleet:
     def start(self) -> Fleet:
         from nylas_engine.send.scheduler import start_outbox
 
+        if not self.ctx.db.is_sqlite:
+            self.liveness = Liveness(self.ctx.db.url, self.owner).start()
         with self.db.session() as session:
             self.presence = leases.join(session, self.owner, self.ttl)
         if not self.ctx.db.is_sqlite:
@@ -160,6 +167,8 @@ class Fleet:
             leases.release(session, [*(worker.lease for worker in everyone), *jobs])
             if self.presence is not None:
                 leases.forget(session, self.presence.name, self.owner)
+        if self.liveness is not None:
+            self.liveness.close()
         self.db.engine.dispose()
 
     # ------------------------------------------------------------------ the beat
@@ -175,12 +184,15 @@ class Fleet:
             self.stopping.wait(self.beat)
 
     def turn(self) -> None:
+        throughout = self.liveness.held_throughout() if self.liveness is not None else None
         with self.db.session() as session:
             done = [w for w in self.leaving if not w.thread.is_alive()]
             leases.release(session, [w.lease for w in done])
             self.leaving = [w for w in self.leaving if w not in done]
             assert self.presence is not None, "start() joins the fleet"
-            beat = leases.beat(session, self.presence, self.ttl, slack=self.beat)
+            beat = leases.beat(
+                session, self.presence, self.ttl, slack=self.beat, alive_throughout=throughout
+            )
             if beat is None:  # our presence row was swept: join again, keep what is still ours
                 log.warning("this worker's presence had expired: it joins the fleet again")
                 self.presence = leases.join(session, self.owner, self.ttl)

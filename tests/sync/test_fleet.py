@@ -546,13 +546,15 @@ def test_a_worker_renews_all_its_leases_with_one_write_and_a_stalled_one_cannot_
     postgres: PostgresServer,
 ) -> None:
     """A beat renews a worker's presence, and with it every lease it holds, in one UPDATE
-    and nothing else. Fencing: a worker that stalled past its presence's expiry finds its
-    leases taken over; its beat says so, and its commit under a lost lease raises instead of
-    writing. The presence rows of workers long dead are swept."""
+    and nothing else. A worker is alive while it holds its liveness lock: one that missed its
+    beats (its heartbeat thread starved of the GIL) keeps its leases. One whose lock's
+    connection was lost finds its leases taken over; its beat says so, and its commit under a
+    lost lease raises instead of writing. The presence rows of workers long dead are swept."""
     from sqlalchemy import event
 
     from nylas_engine.store import guess_counters, leases
     from nylas_engine.store.db import Database
+    from nylas_engine.store.liveness import Liveness
 
     db = Database(postgres.url())
     statements: list[str] = []
@@ -560,25 +562,42 @@ def test_a_worker_renews_all_its_leases_with_one_write_and_a_stalled_one_cannot_
         db.engine, "before_cursor_execute", lambda _c, _cur, sql, *_: statements.append(sql)
     )
     names = [f"account:fencing-{n}" for n in range(3)]
+    stalled_lock = Liveness(db.url, "stalled").start()
+    taker_lock = Liveness(db.url, "taker").start()
     try:
         with db.session() as session:
-            stalled = leases.join(session, "stalled", ttl=60)
+            stalled = leases.join(session, "stalled", ttl=0.3)
             held = [leases.claim(session, name, "stalled") for name in names]
         assert all(held)
-        with db.session() as session:
-            assert leases.claim(session, names[0], "taker") is None  # its owner is alive
-            statements.clear()
-            assert leases.beat(session, stalled, ttl=0.3, slack=1) == leases.Beat(held=None)
-            assert len(statements) == 1 and statements[0].startswith("UPDATE")
-
-        time.sleep(0.5)  # the stalled worker misses its beats: its presence expires
+        time.sleep(0.5)  # no beat for longer than its presence lasts: its lock says alive
         with db.session() as session:
             leases.join(session, "taker", ttl=60)
-            taken = leases.claim(session, names[0], "taker")
-        assert taken is not None and held[0] is not None
-        assert taken.generation == held[0].generation + 1
-        with db.session() as session:  # the stalled worker wakes: it holds the others only
-            assert leases.beat(session, stalled, ttl=0.3, slack=1) == leases.Beat(set(held[1:]))
+            assert leases.claim(session, names[0], "taker") is None
+            assert leases.live_owners(session) == ["worker:stalled", "worker:taker"]
+            statements.clear()
+            alive = stalled_lock.held_throughout()
+            beat = leases.beat(session, stalled, ttl=0.3, slack=1, alive_throughout=alive)
+            assert beat == leases.Beat(held=None)
+            assert len(statements) == 1 and statements[0].startswith("UPDATE")
+
+        # The stalled worker's lock connection is lost: another worker takes a lease over.
+        with db.session() as session:
+            session.execute(
+                text("SELECT pg_terminate_backend(:pid)"),
+                {"pid": stalled_lock._conn.info.backend_pid},
+            )
+
+        def take() -> leases.Lease | None:
+            with db.session() as session:
+                return leases.claim(session, names[0], "taker")
+
+        taken = wait_for(take, "the lease of a worker without its lock", timeout=10)
+        assert held[0] is not None and taken.generation == held[0].generation + 1
+        alive = stalled_lock.held_throughout()  # it wakes: a new connection, the lock again
+        assert not alive
+        with db.session() as session:  # its beat: it holds the others only
+            beat = leases.beat(session, stalled, ttl=0.3, slack=1, alive_throughout=alive)
+            assert beat == leases.Beat(set(held[1:]))
             assert leases.claim(session, names[1], "taker") is None  # alive again
 
         with leases.fenced(held[0]), pytest.raises(leases.LeaseLost), db.session() as session:
@@ -588,13 +607,16 @@ def test_a_worker_renews_all_its_leases_with_one_write_and_a_stalled_one_cannot_
         with db.session() as session:
             assert guess_counters.recent(session, ["fencing-test"], 0)["fencing-test"][0] == 1
 
-        time.sleep(0.5)  # dead again, for longer than the sweep allows: its row goes
+        stalled_lock.close()  # dead, for longer than the sweep allows: its row goes
+        time.sleep(0.5)
         with db.session() as session:
             assert leases.sweep(session, dead_for=0.1) == 1
             assert leases.live_owners(session) == ["worker:taker"]
-            assert leases.beat(session, stalled, ttl=60, slack=1) is None  # it must join again
+            assert leases.beat(session, stalled, ttl=60, slack=1, alive_throughout=False) is None
             assert leases.claim(session, names[1], "taker") is not None
     finally:
+        stalled_lock.close()
+        taker_lock.close()
         db.engine.dispose()
 
 

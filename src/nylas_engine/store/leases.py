@@ -2,15 +2,18 @@
 
 A lease is a row `(name, owner, generation, expires_at)`. A worker's presence lease
 `worker:<owner>` carries an expiry, which the worker pushes forward at every beat. Every
-other lease (`account:<id>`, `job:<name>`) lives as long as its owner's presence: it is live
-while `worker:<owner>` is unexpired. So a beat renews everything a worker holds by writing one
-row, however many accounts it syncs (docs/scaling.md, capacity model); and, while it renews
-in time, that write is all a beat does (`beat`). Presence rows of workers dead for a while
+other lease (`account:<id>`, `job:<name>`) lives as long as its owner is alive. On PostgreSQL
+an owner is alive while it holds its liveness lock (store/liveness.py), which does not depend
+on its heartbeat thread getting the GIL in time; on SQLite (one process) while its presence
+lease is unexpired. So a beat renews everything a worker holds by writing one row, however
+many accounts it syncs (docs/scaling.md, capacity model); and, while it stayed alive
+throughout, that write is all a beat does (`beat`). Presence rows of workers dead for a while
 are swept away (`sweep`).
 
 A lease is claimed with a compare-and-set UPDATE that succeeds only when the row is free, its
-owner's presence has expired, or it is already the claimer's; every change of owner adds one
-to `generation`. A worker that dies stops renewing its presence, and others take its leases.
+owner is no longer alive, or it is already the claimer's; every change of owner adds one to
+`generation`. A worker that dies loses its lock (or stops renewing its presence), and others
+take its leases.
 
 Fencing: a worker that was too slow to renew may still be running when its lease is taken.
 Its writes must not land. The thread that works under a lease binds it (`fenced`); then
@@ -48,6 +51,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Session
+
+from nylas_engine.store.liveness import holds_lock
 
 leases = Table(
     "leases",
@@ -96,12 +101,15 @@ def _ensure_row(session: Session, name: str) -> None:
         )
 
 
-def _owner_alive(now: float) -> Any:
-    """SQL: the row's owner has an unexpired presence lease."""
+def _owner_alive(session: Session) -> Any:
+    """SQL: the row's owner is alive: it holds its liveness lock (PostgreSQL), or its
+    presence lease is unexpired (SQLite, where one process is the whole fleet)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return holds_lock(leases.c.owner)
     presence = leases.alias("presence")
     return exists().where(
         presence.c.name == literal(WORKER_PREFIX, String) + leases.c.owner,
-        presence.c.expires_at >= now,
+        presence.c.expires_at >= time.time(),
     )
 
 
@@ -119,15 +127,15 @@ def join(session: Session, owner: str, ttl: float) -> Lease:
 
 
 def claim(session: Session, name: str, owner: str) -> Lease | None:
-    """Take `name` if it is free, its owner's presence has expired, or it is ours; it then
-    lives as long as our presence. None if another live worker holds it."""
+    """Take `name` if it is free, its owner is no longer alive, or it is ours; it then lives
+    as long as we do. None if another live worker holds it."""
     _ensure_row(session, name)
     same = leases.c.owner == owner
     generation = session.execute(
         update(leases)
         .where(
             leases.c.name == name,
-            same | leases.c.owner.is_(None) | ~_owner_alive(time.time()),
+            same | leases.c.owner.is_(None) | ~_owner_alive(session),
         )
         .values(
             owner=owner,
@@ -143,29 +151,38 @@ def claim(session: Session, name: str, owner: str) -> Lease | None:
 @dataclass(frozen=True)
 class Beat:
     """What a heartbeat found: `held` is None when nothing can have been taken over (the
-    presence was renewed with time to spare, so no other worker saw it expired); else the
-    leases the worker still holds, read from the table."""
+    worker stayed alive throughout, so no other worker saw it dead); else the leases the
+    worker still holds, read from the table."""
 
     held: set[Lease] | None
 
 
-def beat(session: Session, presence: Lease, ttl: float, slack: float) -> Beat | None:
+def beat(
+    session: Session,
+    presence: Lease,
+    ttl: float,
+    slack: float,
+    alive_throughout: bool | None = None,
+) -> Beat | None:
     """A worker's heartbeat: renew its presence, and so every lease it holds, with one
-    UPDATE of one row. While the presence had at least `slack` seconds left, nobody can
-    have claimed its leases (a claim needs the owner's presence expired): that one UPDATE is
-    the whole beat, whatever the worker holds. Otherwise (it was slow) the leases it still
-    holds are read back: those taken over meanwhile are missing. None if the presence row
-    is gone (removed by `sweep`, or `forget`)."""
+    UPDATE of one row. Where nobody can have claimed its leases, that one UPDATE is the
+    whole beat, whatever the worker holds: on PostgreSQL when its liveness lock was held
+    throughout (`alive_throughout`, from store/liveness.py), on SQLite (None) when its
+    presence had at least `slack` seconds left. Otherwise the leases it still holds are read
+    back: those taken over meanwhile are missing. None if the presence row is gone (removed
+    by `sweep`, or `forget`)."""
     now = time.time()
     mine = (leases.c.name == presence.name, leases.c.owner == presence.owner)
-    renewed = session.execute(
-        update(leases)
-        .where(*mine, leases.c.expires_at >= now + slack)
-        .values(expires_at=now + ttl)
-        .returning(leases.c.name)
-    ).first()
-    if renewed is not None:
-        return Beat(held=None)
+    if alive_throughout is not False:
+        in_time = () if alive_throughout else (leases.c.expires_at >= now + slack,)
+        renewed = session.execute(
+            update(leases)
+            .where(*mine, *in_time)
+            .values(expires_at=now + ttl)
+            .returning(leases.c.name)
+        ).first()
+        if renewed is not None:
+            return Beat(held=None)
     renewed = session.execute(
         update(leases).where(*mine).values(expires_at=now + ttl).returning(leases.c.name)
     ).first()
@@ -188,12 +205,14 @@ def sweep(session: Session, dead_for: float) -> int:
     """Remove the presence rows of workers gone for `dead_for` seconds (killed, never shut
     down): the fleet's list of workers stays the live ones and a few recent dead. Their
     other leases stay, free to claim (an owner without a presence row is not alive).
-    Only presence rows carry an expiry (> 0), which the index on `expires_at` finds."""
+    Only presence rows carry an expiry (> 0), which the index on `expires_at` finds; a
+    worker whose beats are late but whose liveness lock is held stays."""
     gone = session.execute(
         delete(leases).where(
             leases.c.expires_at > 0,
             leases.c.expires_at < time.time() - dead_for,
             leases.c.name.startswith(WORKER_PREFIX),
+            ~_owner_alive(session),
         )
     )
     return int(getattr(gone, "rowcount", 0) or 0)
@@ -222,11 +241,16 @@ def forget(session: Session, name: str, owner: str) -> None:
     session.execute(delete(leases).where(leases.c.name == name, leases.c.owner == owner))
 
 
-def live_owners(session: Session, prefix: str = WORKER_PREFIX) -> list[str]:
-    """Names of the unexpired leases under `prefix` (the fleet's live workers)."""
+def live_owners(session: Session) -> list[str]:
+    """Names of the presence leases of live workers (the fleet). Only presence rows carry
+    an expiry (> 0): the index on `expires_at` finds them among the account leases."""
     rows = session.execute(
         select(leases.c.name)
-        .where(leases.c.name.startswith(prefix), leases.c.expires_at >= time.time())
+        .where(
+            leases.c.expires_at > 0,
+            leases.c.name.startswith(WORKER_PREFIX),
+            _owner_alive(session),
+        )
         .order_by(leases.c.name)
     )
     return [name for (name,) in rows]
@@ -238,7 +262,7 @@ def taken(session: Session, prefix: str) -> set[str]:
         select(leases.c.name).where(
             leases.c.name.startswith(prefix),
             leases.c.owner.is_not(None),
-            _owner_alive(time.time()),
+            _owner_alive(session),
         )
     )
     return {name for (name,) in rows}
