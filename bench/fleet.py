@@ -3,10 +3,12 @@ with two, API requests per second with one API process and with two, on a real P
 and a real Dovecot.
 
     python bench/fleet.py [--accounts 500] [--messages 50] [--rounds 1,2] [--no-write]
-        [--round-env 'NYLAS_ENGINE_SYNC_FIRST_PASSES=100000;']
+        [--round-env 'PYTHONPATH=/path/to/main/src;'] [--round-timeout 600]
 
 `--round-env` gives each round's workers environment variables of their own (`;` between
-rounds, `,` between variables): an A/B of a setting on the same Dovecot in one run.
+rounds, `,` between variables): an A/B of a setting, or of another checkout's engine
+(`PYTHONPATH` of its src), on the same Dovecot in one run. A round that has not synced after
+`--round-timeout` seconds is reported so (its sync states) and the run goes on.
 
 For each worker count of `--rounds`, in a fresh database: the accounts are added (servers
 verified, as `accounts add --imap-host` does), then the workers start and the clock runs

@@ -76,28 +76,6 @@ RETRY_ENV = "NYLAS_ENGINE_SYNC_RETRY"
 RETRY_FIRST, RETRY_MAX = 5.0, 300.0  # backoff after a connection failure, doubling
 AUTH_RETRY = 600.0
 WRITEBACK_LOOK = 300.0  # seconds between looks at the delta log when notifications wake us
-PASSES_ENV = "NYLAS_ENGINE_SYNC_FIRST_PASSES"
-DEFAULT_PASSES = 8  # first passes after a login running at once in one process
-
-_passes_lock = threading.Lock()
-_passes: threading.BoundedSemaphore | None = None
-
-
-def _pass_gate() -> threading.BoundedSemaphore:
-    """The process's gate for the first pass after a login. Hundreds of accounts starting at once
-    (a worker's start, a takeover) made hundreds of threads runnable on one GIL: the fleet's
-    heartbeat thread then waited for it past its lease's expiry, the other worker took the
-    accounts over, and the cascade of takeovers and hand-backs kept both busy
-    (bench/RESULTS.md, Fleet). Through the gate a few start at a time; the rest wait
-    asleep, which costs nothing, and the passes run no slower (one core's worth of Python
-    either way)."""
-    global _passes
-    with _passes_lock:
-        if _passes is None:
-            _passes = threading.BoundedSemaphore(
-                max(1, int(env_number(PASSES_ENV, DEFAULT_PASSES)))
-            )
-        return _passes
 
 
 class AccountWorker(threading.Thread):
@@ -136,8 +114,8 @@ class AccountWorker(threading.Thread):
             credentials = self._credentials()
             try:
                 client = sync.connect()
-                if not self._first_pass(sync, client, writeback):
-                    return
+                writeback.folders(client)
+                sync.full_pass(client, writeback.renaming())
                 self._set_state("running")
                 delay = first_delay
                 self._watch(sync, client, writeback, credentials)
@@ -168,21 +146,6 @@ class AccountWorker(threading.Thread):
             finally:
                 if client is not None:
                     close_quietly(client)
-
-    def _first_pass(self, sync: AccountSync, client: IMAPClient, writeback: WriteBack) -> bool:
-        """The full pass after a login, through the process's gate (`_pass_gate`); False if
-        stopped while waiting for it. The login is outside: a server slow to answer must not
-        hold the others back."""
-        gate = _pass_gate()
-        while not gate.acquire(timeout=1.0):
-            if self.stopping.is_set():
-                return False
-        try:
-            writeback.folders(client)
-            sync.full_pass(client, writeback.renaming())
-        finally:
-            gate.release()
-        return True
 
     # ------------------------------------------------------------------ steady state
 
