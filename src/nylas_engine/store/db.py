@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import ColumnElement, Engine, Text, create_engine, event, text, type_coerce
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -84,6 +85,12 @@ def make_engine(url: str, pool_size: int | None = None) -> Engine:
 
         take_turns(engine, BUSY_TIMEOUT)
     return engine
+
+
+def libpq_dsn(url: str) -> str:
+    """`url` (SQLAlchemy's, e.g. postgresql+psycopg://) as psycopg connects to it directly,
+    for the connections kept apart from the pool (LISTEN, the liveness lock)."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def head_revision() -> str:

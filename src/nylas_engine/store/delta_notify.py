@@ -17,7 +17,7 @@ import logging
 import threading
 from collections import defaultdict
 
-from sqlalchemy.engine import make_url
+from nylas_engine.store.db import libpq_dsn
 
 log = logging.getLogger("nylas_engine.delta")
 
@@ -27,7 +27,7 @@ RECONNECT = 1.0  # seconds before listening again after the connection was lost
 
 class DeltaNotifications:
     def __init__(self, url: str) -> None:
-        self.dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self.dsn = libpq_dsn(url)
         self.stopping = threading.Event()
         self._waiters: dict[int, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = (
             defaultdict(set)

@@ -23,7 +23,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, column, func, text
 from sqlalchemy.dialects.postgresql import OID
-from sqlalchemy.engine import make_url
+
+from nylas_engine.store.db import libpq_dsn
 
 log = logging.getLogger("nylas_engine.fleet")
 
@@ -49,7 +50,7 @@ class Liveness:
     never holds a transaction open)."""
 
     def __init__(self, url: str, owner: str) -> None:
-        self.dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self.dsn = libpq_dsn(url)
         self.owner = owner
         self._conn: Any = None
 
