@@ -9,7 +9,8 @@ failure or a server error (5xx), which the worker turns into sync states as IMAP
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
@@ -214,6 +215,28 @@ class DavClient:
         for href in hrefs:
             ET.SubElement(root, q(DAV, "href")).text = httpx.URL(href).raw_path.decode()
         return self._xml("REPORT", url, root, "1")
+
+    def multiget_batches(
+        self, url: str, kind: str, hrefs: list[str], size: int
+    ) -> Iterator[list[Response]]:
+        """`multiget` of `hrefs` in batches of `size`, the next batch fetched (in a thread)
+        while the caller stores the one yielded: the server works on it meanwhile, and the
+        wait for its reply costs no time. One request at a time, so no more of the server
+        than a plain loop. A batch's failure is raised where that batch is yielded."""
+        batches = [hrefs[start : start + size] for start in range(0, len(hrefs), size)]
+        if len(batches) < 2:
+            yield from (self.multiget(url, kind, batch) for batch in batches)
+            return
+        with ThreadPoolExecutor(1, thread_name_prefix="dav-multiget") as ahead:
+            pending = ahead.submit(self.multiget, url, kind, batches[0])
+            try:
+                for batch in batches[1:]:
+                    found = pending.result()
+                    pending = ahead.submit(self.multiget, url, kind, batch)
+                    yield found
+                yield pending.result()
+            finally:
+                pending.cancel()
 
     def put(self, url: str, data: str, content_type: str, etag: str | None) -> str | None:
         """Create (`etag` None: only if absent) or replace (only if still `etag`); the new

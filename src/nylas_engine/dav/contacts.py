@@ -1,4 +1,5 @@
-"""Contacts ↔ vCards (3.0 and 4.0) of a CardDAV address book, with vobject.
+"""Contacts ↔ vCards (3.0 and 4.0) of a CardDAV address book, with vobject (read as
+vobject reads them, quicker: dav/vcard_read.py).
 
 Reading takes the properties the API shows: N, NICKNAME, BDAY, ORG, TITLE, NOTE, EMAIL,
 TEL, ADR, URL, IMPP, PHOTO (inline data, as the picture), and for groups (dav/groups.py)
@@ -15,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import vobject
+
+from nylas_engine.dav.vcard_read import read_card
 
 # The properties this module owns in a vCard; every other one is kept as the server has it.
 OWNED: tuple[str, ...] = ("n", "fn", "nickname", "bday", "org", "title", "note", "email")
@@ -48,7 +51,7 @@ class ParsedContact:
 
 
 def parse_vcard(text: str) -> ParsedContact:
-    card = vobject.readOne(text)
+    card = read_card(text)
     fields: dict[str, Any] = {}
     n = _first(card, "n")
     if n is not None:

@@ -5,8 +5,9 @@ the collection has a sync token, else by comparing every object's ETag when its 
 Changed objects are fetched with a multiget in batches, each batch applied and committed
 on its own, and the collection's new token (or CTag) written last, after all of them: a
 sync cut short (a lost connection, a killed process) runs again from the old token, and
-re-applying an object is harmless (dav/apply.py). No session is open while the network
-is used.
+re-applying an object is harmless (dav/apply.py). No session waits on the network: the
+next batch is fetched in a thread while this one is stored (`DavClient.multiget_batches`),
+and a transaction lasts as long as storing its batch, not a request.
 """
 
 from __future__ import annotations
@@ -220,9 +221,7 @@ class DavSync:
             new_token = remote_token
         todo = [h for h, etag in changed.items() if etag is None or known.get(h) != etag]
         count = 0
-        for start in range(0, len(todo), BATCH):
-            batch = todo[start : start + BATCH]
-            found = client.multiget(href, kind, batch)
+        for found in client.multiget_batches(href, kind, todo, BATCH):
             with self.session() as session:
                 coll = session.get(store.DavCollection, coll_id)
                 if coll is None:

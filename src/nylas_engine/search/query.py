@@ -17,6 +17,7 @@ from sqlalchemy import (
     Select,
     String,
     and_,
+    bindparam,
     cast,
     column,
     exists,
@@ -25,10 +26,13 @@ from sqlalchemy import (
     table,
     text,
 )
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from nylas_engine.search.index import uses_fts
+from nylas_engine.store import message_rows, thread_rows
+from nylas_engine.store.message_rows import MessageRow
 from nylas_engine.store.models import Account, Attachment, File, Message, Thread
+from nylas_engine.store.thread_rows import ThreadRow
 
 _WORDLIKE = re.compile(r"\w")
 _FTS = table("message_search", column("rowid"))
@@ -78,11 +82,47 @@ def _like_match(q: str) -> ColumnElement[bool]:
     return and_(*clauses)
 
 
+# The FTS query is built once (its cache key too), bound to `:account_id` and `:q`: driven
+# by the index hits, each hit's message and thread found by primary key. (`account_id + 0`
+# keeps SQLite from instead walking every message of the account by its (account_id, ...)
+# index and testing each against the hits.)
+_FTS_MATCHING = select(Message.id).where(
+    Message.id.in_(select(_FTS.c.rowid).where(text("message_search MATCH :q"))),
+    (Message.account_id + 0) == bindparam("account_id"),
+    Message.is_draft.is_(False),
+    Message.deleted_at.is_(None),
+    or_(
+        Message.thread_id.is_(None),
+        exists().where(
+            Thread.id == Message.thread_id,
+            Thread.account_id == bindparam("account_id"),
+            Thread.deleted_at.is_(None),
+        ),
+    ),
+)
+_NEWEST_FIRST = (Message.date.desc(), Message.id.desc())
+
+
+def _newest_first_page(matching: Select[Any]) -> Select[Any]:
+    return matching.order_by(*_NEWEST_FIRST).limit(bindparam("limit")).offset(bindparam("offset"))
+
+
+_FTS_MESSAGE_PAGE = _newest_first_page(_FTS_MATCHING)
+
+
 def _matching_messages(
     session: Session, account: Account, q: str, backend: str | None
-) -> Select[Any] | None:
-    """Ids of the account's live, non-draft messages that match `q`."""
+) -> tuple[Select[Any], dict[str, Any]] | None:
+    """Ids of the account's live, non-draft messages that match `q`, and the parameters
+    to run that statement with."""
     use_fts = uses_fts(session) if backend is None else backend == "fts"
+    if use_fts:
+        expression = fts_query(q)
+        if expression is None:
+            return None
+        return _FTS_MATCHING, {"account_id": account.id, "q": expression}
+    if not _words(q):
+        return None
     live_thread = select(Thread.id).where(
         Thread.account_id == account.id, Thread.deleted_at.is_(None)
     )
@@ -91,30 +131,9 @@ def _matching_messages(
         Message.is_draft.is_(False),
         Message.deleted_at.is_(None),
         or_(Message.thread_id.is_(None), Message.thread_id.in_(live_thread)),
+        _like_match(q),
     )
-    if use_fts:
-        expression = fts_query(q)
-        if expression is None:
-            return None
-        # Driven by the index hits: each hit's message and thread are found by primary key.
-        # (`account_id + 0` keeps SQLite from instead walking every message of the account
-        # by its (account_id, ...) index and testing each against the hits.)
-        hits = select(_FTS.c.rowid).where(text("message_search MATCH :q").bindparams(q=expression))
-        live = exists().where(
-            Thread.id == Message.thread_id,
-            Thread.account_id == account.id,
-            Thread.deleted_at.is_(None),
-        )
-        return select(Message.id).where(
-            Message.id.in_(hits),
-            (Message.account_id + 0) == account.id,
-            Message.is_draft.is_(False),
-            Message.deleted_at.is_(None),
-            or_(Message.thread_id.is_(None), live),
-        )
-    if not _words(q):
-        return None
-    return stmt.where(_like_match(q))
+    return stmt, {}
 
 
 def search_messages(
@@ -125,23 +144,21 @@ def search_messages(
     offset: int = 0,
     *,
     backend: str | None = None,
-) -> list[Message]:
-    """The account's messages matching every word of `q`, newest first.
+) -> list[MessageRow]:
+    """The account's messages matching every word of `q`, newest first, as rows
+    (store/message_rows.py: no ORM objects, relations read once for the page).
 
     `backend` ("fts" or "like") overrides the choice made from the database dialect.
     """
-    matching = _matching_messages(session, account, q, backend)
-    if matching is None:
+    found = _matching_messages(session, account, q, backend)
+    if found is None:
         return []
-    stmt = (
-        select(Message)
-        .where(Message.id.in_(matching))
-        .options(selectinload(Message.events))
-        .order_by(Message.date.desc(), Message.id.desc())
-        .limit(limit)
-        .offset(offset)
-    )
-    return list(session.scalars(stmt).unique())
+    matching, params = found
+    # The page's ids first, then its rows by primary key: the FTS query runs once (a page
+    # read by the statement would run it again for the categories' subquery).
+    page = _FTS_MESSAGE_PAGE if matching is _FTS_MATCHING else _newest_first_page(matching)
+    ids = list(session.scalars(page, {**params, "limit": limit, "offset": offset}))
+    return message_rows.message_rows(session, ids)
 
 
 def search_threads(
@@ -152,11 +169,13 @@ def search_threads(
     offset: int = 0,
     *,
     backend: str | None = None,
-) -> list[Thread]:
-    """The account's threads holding a message that matches `q`, by last message, newest first."""
-    matching = _matching_messages(session, account, q, backend)
-    if matching is None:
+) -> list[ThreadRow]:
+    """The account's threads holding a message that matches `q`, by last message, newest
+    first, as rows with their stored summaries (store/thread_rows.py)."""
+    found = _matching_messages(session, account, q, backend)
+    if found is None:
         return []
+    matching, params = found
     with_hits = select(Message.thread_id).where(Message.id.in_(matching))
     stmt = (
         select(Thread)
@@ -166,7 +185,5 @@ def search_threads(
             Thread.id.in_(with_hits),
         )
         .order_by(Thread.last_message_ts.desc(), Thread.id.desc())
-        .limit(limit)
-        .offset(offset)
     )
-    return list(session.scalars(stmt).unique())
+    return thread_rows.page_rows(session, stmt, limit, offset, params)

@@ -184,12 +184,11 @@ _EVENTS = (
 )
 
 
-def _categories_of(ids: Select[Any] | Sequence[int]) -> Select[Any]:
-    return (
-        select(*_CATEGORY_COLUMNS)
-        .join(Category, Category.id == message_categories.c.category_id)
-        .where(message_categories.c.message_id.in_(ids), Category.deleted_at.is_(None))
-    )
+_CATEGORIES_OF_IDS = (
+    select(*_CATEGORY_COLUMNS)
+    .join(Category, Category.id == message_categories.c.category_id)
+    .where(message_categories.c.message_id.in_(_IDS), Category.deleted_at.is_(None))
+)
 
 
 def _record(row: Any) -> tuple[MessageRow, bool, bool]:
@@ -221,14 +220,13 @@ def find_message_row(session: Session, account: Account, public_id: str) -> Mess
 
 def page_rows(session: Session, stmt: Select[Any], limit: int, offset: int) -> list[MessageRow]:
     """One page of `stmt` (a select of `Message`, filtered and ordered) as rows, read by
-    the statement itself; its categories by the page's ids as a subquery (no list of ids
-    is sent back and forth)."""
+    the statement itself; its relations by the ids of the rows read. (Not by the page's
+    statement as a subquery: on PostgreSQL each statement sees the commits made before it,
+    so a second run of the page can hold messages that arrived meanwhile.)"""
     page = stmt.limit(limit).offset(offset)
     connection = session.connection()
     rows = connection.execute(page.with_only_columns(*_COLUMNS, maintain_column_froms=True))
-    return _with_relations(
-        session, list(rows), page.with_only_columns(Message.id, maintain_column_froms=True)
-    )
+    return _with_relations(session, list(rows))
 
 
 def message_rows(session: Session, ids: Sequence[int]) -> list[MessageRow]:
@@ -238,12 +236,11 @@ def message_rows(session: Session, ids: Sequence[int]) -> list[MessageRow]:
         rows += session.connection().execute(_BY_IDS, {"ids": ids[start : start + _CHUNK]})
     order = {pk: n for n, pk in enumerate(ids)}
     rows.sort(key=lambda row: order[row[0]])
-    return _with_relations(session, rows, None)
+    return _with_relations(session, rows)
 
 
-def _with_relations(session: Session, rows: list[Any], ids: Select[Any] | None) -> list[MessageRow]:
-    """Records of `rows` with their categories, attachments and events; `ids` selects the
-    rows' ids (or None: they are sent as a list)."""
+def _with_relations(session: Session, rows: list[Any]) -> list[MessageRow]:
+    """Records of `rows` with their categories, attachments and events."""
     records, attached, invited = [], [], []
     for row in rows:
         record, has_files, has_events = _record(row)
@@ -253,14 +250,11 @@ def _with_relations(session: Session, rows: list[Any], ids: Select[Any] | None) 
         if has_events:
             invited.append(record)
     by_id = {r.id: r for r in records}
+    keys = list(by_id)
     connection = session.connection()
-    if ids is not None and records:
-        chunks: list[Any] = [ids.scalar_subquery()]
-    else:
-        keys = list(by_id)
-        chunks = [keys[start : start + _CHUNK] for start in range(0, len(keys), _CHUNK)]
-    for chunk in chunks:
-        for message_id, *category in connection.execute(_categories_of(chunk)):
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start : start + _CHUNK]
+        for message_id, *category in connection.execute(_CATEGORIES_OF_IDS, {"ids": chunk}):
             by_id[message_id].categories.append(CategoryRow(*category))
     _load_files_and_events(session, attached, invited)
     return records

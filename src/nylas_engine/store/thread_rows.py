@@ -72,9 +72,16 @@ class ThreadRow:
     summary: dict[str, Any] | None = None
 
 
-def page_rows(session: Session, stmt: Select[Any], limit: int, offset: int) -> list[ThreadRow]:
-    """One page of `stmt` (a select of `Thread`, filtered and ordered) as rows, each with its
-    summary; a thread without a stored one gets it computed (`thread_summary.load`)."""
+def page_rows(
+    session: Session,
+    stmt: Select[Any],
+    limit: int,
+    offset: int,
+    params: dict[str, Any] | None = None,
+) -> list[ThreadRow]:
+    """One page of `stmt` (a select of `Thread`, filtered and ordered; run with `params`)
+    as rows, each with its summary; a thread without a stored one gets it computed
+    (`thread_summary.load`)."""
     page = (
         stmt.with_only_columns(*_THREAD_COLUMNS, *_SUMMARY_COLUMNS, maintain_column_froms=True)
         .outerjoin(_summary, _summary.thread_id == Thread.id)
@@ -84,7 +91,7 @@ def page_rows(session: Session, stmt: Select[Any], limit: int, offset: int) -> l
     rows: list[ThreadRow] = []
     width = len(_THREAD_COLUMNS)
     values: Any
-    for values in session.connection().execute(page):
+    for values in session.connection().execute(page, params):
         row = ThreadRow(*values[:width])
         if values[width] is not None:
             row.summary = {

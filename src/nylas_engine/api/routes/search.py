@@ -20,6 +20,7 @@ from nylas_engine.api.errors import bad_request
 from nylas_engine.api.metadata_query import refuse_metadata_filters
 from nylas_engine.api.openapi import doc, paged
 from nylas_engine.api.query import SearchQuery, StreamSearchQuery, ThreadSearchQuery
+from nylas_engine.api.replies import json_reply
 from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.schemas.mail import Message, Thread
 from nylas_engine.api.views.mail import message_json, thread_page_json
@@ -51,8 +52,8 @@ def search_thread_list(
         return {"count": len(found)}
     threads = search_threads(scope.session, scope.account, q, page.limit, page.offset)
     if view == "ids":
-        return [t.public_id for t in threads]
-    return thread_page_json(scope.session, threads, scope.account, view == "expanded")
+        return json_reply([t.public_id for t in threads])
+    return json_reply(thread_page_json(scope.session, threads, scope.account, view == "expanded"))
 
 
 @router.get("/messages/search", **doc(reply=list[Message]))
@@ -61,7 +62,7 @@ def search_message_list(
 ) -> Any:
     q, page = _q(params), params.page()
     found = search_messages(scope.session, scope.account, q, page.limit, page.offset)
-    return [message_json(m, scope.account) for m in found]
+    return json_reply([message_json(m, scope.account) for m in found])
 
 
 def _stream(scope: AccountScope, q: str, search: Search, render: Callable[..., Any]) -> Any:
