@@ -131,6 +131,9 @@ def _serve(calls: IO[bytes], answers: IO[bytes]) -> None:
 
 
 if __name__ == "__main__":
+    from nylas_engine.bulk_gc import raise_threshold
+
+    raise_threshold()  # this process only parses and stores batches of mail
     _answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print goes to stderr
     _serve(sys.stdin.buffer, _answers)

@@ -38,6 +38,7 @@ from typing import Any
 from imapclient import IMAPClient
 from sqlalchemy.orm import Session
 
+from nylas_engine.bulk_gc import fewer_collections
 from nylas_engine.store import imap_uids
 from nylas_engine.store.blobs import BlobStore
 from nylas_engine.store.credentials import MailCredentials
@@ -334,6 +335,10 @@ class FolderSync:
         connection of its own while this one stores the batch before (see `sync.fetch`)."""
         if not uids:
             return 0
+        with fewer_collections():
+            return self._fetch_new_in_bulk(uids, folder, validity)
+
+    def _fetch_new_in_bulk(self, uids: list[int], folder: str, validity: int) -> int:
         items = ("BODY.PEEK[]", "FLAGS") + (("MODSEQ",) if self.condstore else ())
         if self.labels is not None:
             items += gmail.FETCH_ITEMS
