@@ -48,6 +48,13 @@ def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
 # ------------------------------------------------------------------------------ serve
 
 
+# Seconds an idle keep-alive connection is kept open. Longer than the idle timeout of the
+# clients' pools (httpx and Node's agent drop theirs after 5 s, uvicorn's own default): at
+# equal timeouts a client could send a request on a connection the server was just closing,
+# and get a connection reset instead of an answer.
+KEEP_ALIVE = 75
+
+
 def resolve_auth_mode(host: str, requested: str | None, force_open: bool) -> str:
     """Open mode (account id = token) is the default only on loopback (issue 2)."""
     mode = requested or ("open" if _is_loopback(host) else "token")
@@ -122,6 +129,7 @@ def serve(
         port=listener.port,
         log_level=log_level,
         timeout_graceful_shutdown=2,
+        timeout_keep_alive=KEEP_ALIVE,
         ssl_certfile=str(tls.cert) if tls else None,
         ssl_keyfile=str(tls.key) if tls else None,
     )
@@ -160,6 +168,7 @@ def _serve_processes(settings: Settings, listener: Listener, workers: int, log_l
         workers=workers,
         log_level=log_level,
         timeout_graceful_shutdown=2,
+        timeout_keep_alive=KEEP_ALIVE,
         ssl_certfile=str(tls.cert) if tls else None,
         ssl_keyfile=str(tls.key) if tls else None,
     )

@@ -20,16 +20,21 @@ class _Random(threading.local):
     def __init__(self) -> None:
         self.buffer = b""
         self.pos = 0
-        self.pid = os.getpid()
 
     def take16(self) -> bytes:
-        if self.pos + 16 > len(self.buffer) or self.pid != os.getpid():  # refill; new after fork
-            self.buffer, self.pos, self.pid = os.urandom(4096), 0, os.getpid()
+        if self.pos + 16 > len(self.buffer):
+            self.buffer, self.pos = os.urandom(4096), 0
         self.pos += 16
         return self.buffer[self.pos - 16 : self.pos]
 
+    def forget(self) -> None:
+        self.buffer, self.pos = b"", 0
+
 
 _RANDOM = _Random()
+# A forked child must not hand out the ids its parent will (checked here, not with a
+# getpid() per id: one system call each).
+os.register_at_fork(after_in_child=_RANDOM.forget)
 
 
 def new_public_id() -> str:

@@ -7,11 +7,12 @@ from __future__ import annotations
 import os
 import signal
 
+import pytest
 import samples
 
 from nylas_engine.mime.parse import ParsedMessage, parse_message
 from nylas_engine.store.blobs import BlobStore
-from nylas_engine.store.prepare import PreparePool, Preparing
+from nylas_engine.store.prepare import PIPE, PreparePool, Preparing
 
 TO = "me@example.com"
 
@@ -47,10 +48,15 @@ def _same(prepared: list[ParsedMessage], raws: list[bytes], blobs: BlobStore | N
             assert part.sha256 is not None and blobs.read(part.sha256) == original.data
 
 
-def test_workers_prepare_batches_in_order_into_the_blob_store(tmp_path):
+# The import's workers (a forkserver's) and the sync's (fed over pipes).
+START_METHODS = pytest.mark.parametrize("start_method", ["forkserver", PIPE])
+
+
+@START_METHODS
+def test_workers_prepare_batches_in_order_into_the_blob_store(tmp_path, start_method):
     blobs = BlobStore(tmp_path / "blobs")
     raws = _mailbox()
-    with PreparePool(blobs, workers=2) as pool:
+    with PreparePool(blobs, workers=2, start_method=start_method) as pool:
         first, second = pool.submit(raws), pool.submit(raws[::-1])
         assert first.futures is not None  # it really went to the workers
         prepared = first.result()
@@ -59,14 +65,15 @@ def test_workers_prepare_batches_in_order_into_the_blob_store(tmp_path):
         _same(second.result(), raws[::-1], blobs)
 
 
-def test_a_killed_worker_means_parsing_here_not_a_lost_batch(tmp_path):
+@START_METHODS
+def test_a_killed_worker_means_parsing_here_not_a_lost_batch(tmp_path, start_method):
     blobs = BlobStore(tmp_path / "blobs")
     raws = _mailbox()
-    with PreparePool(blobs, workers=1) as pool:
+    with PreparePool(blobs, workers=1, start_method=start_method) as pool:
         pool.submit(raws[:1]).result()  # the worker is up
         executor = pool._executor
         assert executor is not None
-        for pid in list(executor._processes):
+        for pid in list(executor._processes):  # both keep their processes by pid
             os.kill(pid, signal.SIGKILL)
         _same(pool.submit(raws).result(), raws, blobs)
         _same(pool.submit(raws).result(), raws, blobs)  # and on, in this process

@@ -35,7 +35,7 @@ from nylas_engine.store.models import (
     message_categories,
     now,
 )
-from nylas_engine.store.threading import Threader, refresh_thread
+from nylas_engine.store.threading import AnyThread, NewThread, Threader, refresh_thread
 
 __all__ = [
     "NewMessage",
@@ -152,7 +152,7 @@ class _Row:
     categories: list[Category]
     parsed: ParsedMessage
     files: list[dict[str, Any]] = field(default_factory=list)
-    thread: Thread | None = None
+    thread: AnyThread | None = None
     id: int | None = None
     deleted_at: int | None = None
     gm_thrid: int | None = None
@@ -240,7 +240,7 @@ def _column_names(model: type[Any]) -> dict[str, str]:
     return names
 
 
-def _insert_threads(session: Session, account: Account, threads: list[Thread]) -> None:
+def _insert_threads(session: Session, account: Account, threads: list[NewThread]) -> None:
     if not threads:
         return
     columns = [
@@ -265,7 +265,7 @@ def _insert_threads(session: Session, account: Account, threads: list[Thread]) -
 
 
 def _insert(
-    session: Session, account: Account, rows: list[_Row], new_threads: list[Thread]
+    session: Session, account: Account, rows: list[_Row], new_threads: list[NewThread]
 ) -> None:
     if not rows:
         return
@@ -310,7 +310,7 @@ def _insert(
 
 
 def _new_summaries(
-    account: Account, rows: list[_Row], threads: list[Thread]
+    account: Account, rows: list[_Row], threads: list[NewThread]
 ) -> dict[int, dict[str, Any]]:
     new = {thread.id for thread in threads}
     mine: dict[int, list[_Row]] = {}

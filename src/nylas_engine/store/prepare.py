@@ -7,16 +7,19 @@ pool and, while the workers prepare it, stores the batch before (see `FolderSync
 prepared message carries its blob keys (`ParsedMessage.raw_sha256`, `ParsedAttachment.sha256`)
 and no attachment bytes, so little comes back from the workers and ingest writes nothing.
 
-Workers come from a `forkserver` (a clean process that imports only this module), never
-from a fork of the engine itself, which runs threads. Each worker watches the engine's
-process and exits when it is gone: an engine killed with SIGKILL can't stop its workers,
-and they would otherwise wait for work forever. With `NYLAS_ENGINE_PARSE_WORKERS=0`, or
+Workers come from a `forkserver` (a clean process that imports only this module), or are
+started on their own and fed over pipes (`PIPE`, see `store.pipe_workers`: what the IMAP
+sync uses), never from a fork of the engine itself, which runs threads. Each worker exits
+once the engine is gone (a forkserver's watches its process, a piped one sees its stdin
+close): an engine killed with SIGKILL can't stop its workers, and they would otherwise
+wait for work forever. With `NYLAS_ENGINE_PARSE_WORKERS=0`, or
 where worker processes can't be started, batches are parsed in this process instead: the
 same results, without the overlap.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import multiprocessing
@@ -30,6 +33,7 @@ from typing import Any, Generic, TypeVar, cast
 
 from nylas_engine.mime.parse import ParsedMessage, parse_message
 from nylas_engine.store.blobs import BlobStore
+from nylas_engine.store.pipe_workers import PipeWorkers
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,10 @@ T = TypeVar("T")
 # Batches a pool prepares ahead of the one being stored: enough that the workers never wait
 # for the storing process, few enough that memory stays flat.
 BATCHES_AHEAD = 2
+# `PreparePool(start_method=PIPE)`: workers fed over pipes (store/pipe_workers.py), without
+# multiprocessing's resource tracker process.
+PIPE = "pipe"
+Workers = ProcessPoolExecutor | PipeWorkers
 
 
 def prepare_batch(
@@ -128,11 +136,11 @@ class Preparing(Generic[T]):
 # opens one per folder, and starting the workers again for each would cost more than the
 # folder's own parsing.
 IDLE_SECONDS = 10.0
-_idle: dict[tuple[int, str], tuple[ProcessPoolExecutor, threading.Timer]] = {}
+_idle: dict[tuple[int, str], tuple[Workers, threading.Timer]] = {}
 _idle_lock = threading.Lock()
 
 
-def _take_idle(key: tuple[int, str]) -> ProcessPoolExecutor | None:
+def _take_idle(key: tuple[int, str]) -> Workers | None:
     with _idle_lock:
         found = _idle.pop(key, None)
     if found is None:
@@ -142,7 +150,7 @@ def _take_idle(key: tuple[int, str]) -> ProcessPoolExecutor | None:
     return executor
 
 
-def _park(key: tuple[int, str], executor: ProcessPoolExecutor) -> None:
+def _park(key: tuple[int, str], executor: Workers) -> None:
     def expire() -> None:
         with _idle_lock:
             if _idle.get(key, (None,))[0] is not executor:
@@ -175,8 +183,17 @@ class PreparePool:
         self.blob_root = blobs.root
         self.workers = _default_workers() if workers is None else workers
         self.start_method = start_method
-        self._executor: ProcessPoolExecutor | None = None
+        self._executor: Workers | None = None
         self._broken = self.workers <= 0
+
+    def start(self) -> None:
+        """Start the workers now rather than on the first `map`: a spawned worker takes a
+        few tenths of a second to import, which the caller spends on work of its own."""
+        executor = self._get_executor()
+        if executor is not None:
+            with contextlib.suppress(BrokenExecutor, RuntimeError):  # `map` falls back then
+                for _ in range(self.workers):
+                    executor.submit(os.getpid)  # a worker is spawned for each call waiting
 
     def submit(self, raws: Sequence[bytes]) -> Preparing[ParsedMessage]:
         """Parse `raws` and put them and their files in the blob store."""
@@ -206,11 +223,14 @@ class PreparePool:
             return Preparing(fallback)
         return Preparing(fallback, futures)
 
-    def _get_executor(self) -> ProcessPoolExecutor | None:
+    def _get_executor(self) -> Workers | None:
         if self._executor is None and not self._broken:
             self._executor = _take_idle(self._key)
         if self._executor is None and not self._broken:
             try:
+                if self.start_method == PIPE:
+                    self._executor = PipeWorkers(self.workers)
+                    return self._executor
                 context = multiprocessing.get_context(self.start_method)
                 if self.start_method == "forkserver":
                     context.set_forkserver_preload(["nylas_engine.store.prepare"])

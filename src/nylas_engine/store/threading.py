@@ -23,7 +23,8 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Text, cast, select
 from sqlalchemy.orm import Session, lazyload
@@ -38,10 +39,35 @@ T = TypeVar("T")
 _IN_CHUNK = 400  # keeps each IN (...) under every database's parameter limit
 
 
+@dataclass(eq=False, slots=True)
+class NewThread:
+    """A thread a batch starts: the columns `Thread` is inserted with, as a plain object.
+    It is never in the session: the caller INSERTs it with the batch's messages and sets
+    `id` (an ORM `Thread` costs several times as much to build and to update, and a first
+    sync starts a thread for most of its messages)."""
+
+    public_id: str
+    account_id: int
+    subject: str | None
+    subject_key: str | None
+    version: int
+    created_at: int
+    gm_thrid: int | None
+    first_message_ts: int | None = None
+    last_message_ts: int | None = None
+    last_received_ts: int | None = None
+    last_sent_ts: int | None = None
+    id: int | None = None
+    deleted_at: int | None = None
+    messages: tuple[Any, ...] = ()  # none in the database yet
+
+
+# A thread a message is placed in: one the store holds, or one its batch starts.
+AnyThread = Thread | NewThread
+
+
 class Placed(Protocol):
     """A message as threading sees it: an ORM `Message`, or one not inserted yet."""
-
-    thread: Thread | None
 
     @property
     def subject(self) -> str: ...
@@ -55,6 +81,12 @@ class Placed(Protocol):
     def id(self) -> int | None: ...
     @property
     def deleted_at(self) -> int | None: ...
+
+
+class Placing(Placed, Protocol):
+    """A message being placed: `place` sets its thread."""
+
+    thread: AnyThread | None
 
 
 def normalize_subject(subject: str | None) -> str:
@@ -92,7 +124,7 @@ class Threader:
     Built with every parsed message of the batch, it reads what it needs from the store
     once; `place` is then called for each message and touches the database no more. New
     threads are left out of the session (`created`), for the caller to insert in one
-    statement with the messages; changed ones are in it, to be flushed.
+    statement with the messages (`NewThread`); changed ones are in it, to be flushed.
     """
 
     def __init__(
@@ -104,15 +136,14 @@ class Threader:
     ) -> None:
         self.session = session
         self.account = account
-        self.by_msgid: dict[str, tuple[int, Thread]] = {}  # Message-ID -> (date, its thread)
-        self.by_reply: dict[str, Thread] = {}  # Message-ID -> thread of a message naming it
-        self.by_subject: dict[str, list[Thread]] = defaultdict(list)
+        self.by_msgid: dict[str, tuple[int, AnyThread]] = {}  # Message-ID -> (date, thread)
+        self.by_reply: dict[str, AnyThread] = {}  # Message-ID -> thread of a message naming it
+        self.by_subject: dict[str, list[AnyThread]] = defaultdict(list)
         self.people: dict[int, list[set[str]]] = defaultdict(list)  # id(thread) -> people
-        self.created: list[Thread] = []  # new threads, not in the session: the caller inserts
-        self._made: set[int] = set()  # id() of each of them
+        self.created: list[NewThread] = []  # not in the session: the caller inserts them
         self.changed: dict[int, Thread] = {}  # id(thread) -> a thread of ours this batch changed
         self.added: dict[int, list[Placed]] = defaultdict(list)  # id(thread) -> its new messages
-        self.by_gm_thrid: dict[int, Thread] = {}  # Gmail's thread id -> its thread
+        self.by_gm_thrid: dict[int, AnyThread] = {}  # Gmail's thread id -> its thread
         with session.no_autoflush:
             self._load(batch)
             self._load_gm_threads([t for t in gm_thrids if t is not None])
@@ -217,32 +248,34 @@ class Threader:
 
     # ------------------------------------------------------------------ placing
 
-    def place(self, message: Placed, parsed: ParsedMessage, gm_thrid: int | None = None) -> Thread:
+    def place(
+        self, message: Placing, parsed: ParsedMessage, gm_thrid: int | None = None
+    ) -> AnyThread:
         """Put `message` into its thread (found, or new in `created`) and bring the thread's
         aggregates up to date; with Gmail's `gm_thrid`, the thread of that id. Returns the
         thread."""
+        thread: AnyThread | None
         if gm_thrid is not None:
             thread = self.by_gm_thrid.get(gm_thrid)
         else:
             thread = self._find(parsed)
         made = thread is None
         if thread is None:
-            thread = Thread(
-                public_id=new_public_id(),
-                account_id=self.account.id,
-                subject=parsed.subject,
-                subject_key=subject_key(parsed.subject),
-                version=0,
-                created_at=now(),
-                gm_thrid=gm_thrid,
+            thread = NewThread(
+                new_public_id(),
+                self.account.id,
+                parsed.subject,
+                subject_key(parsed.subject),
+                0,
+                now(),
+                gm_thrid,
             )
             self.created.append(thread)
-            self._made.add(id(thread))
             if gm_thrid is not None:
                 self.by_gm_thrid[gm_thrid] = thread
             if thread.subject_key:
                 self.by_subject[thread.subject_key].append(thread)
-        elif id(thread) not in self.changed and id(thread) not in self._made:
+        elif isinstance(thread, Thread) and id(thread) not in self.changed:
             self.changed[id(thread)] = thread
             thread.version = (thread.version or 0) + 1  # one bump per batch
         message.thread = thread
@@ -257,7 +290,7 @@ class Threader:
         self.people[id(thread)].append(people(parsed.from_, parsed.to, parsed.cc))
         return thread
 
-    def _find(self, parsed: ParsedMessage) -> Thread | None:
+    def _find(self, parsed: ParsedMessage) -> AnyThread | None:
         found = [self.by_msgid[r] for r in _references(parsed) if r in self.by_msgid]
         if found:
             return max(found, key=lambda pair: pair[0])[1]
@@ -265,7 +298,7 @@ class Threader:
             return self.by_reply[parsed.message_id]
         return self._by_subject(parsed)
 
-    def _by_subject(self, parsed: ParsedMessage) -> Thread | None:
+    def _by_subject(self, parsed: ParsedMessage) -> AnyThread | None:
         key = subject_key(parsed.subject)
         mine = people(parsed.from_, parsed.to, parsed.cc)
         if not key or not mine:
@@ -289,7 +322,7 @@ class Threader:
 # ---------------------------------------------------------------------------- aggregates
 
 
-def add_to_aggregates(thread: Thread, message: Placed, *, empty: bool = False) -> bool:
+def add_to_aggregates(thread: AnyThread, message: Placed, *, empty: bool = False) -> bool:
     """Bring a thread's aggregates up to date with one new live message without reading
     its other messages: what `refresh_thread` computes, given the aggregates were current
     (`empty`: a thread just made, with no messages before this one). False when that
@@ -315,7 +348,7 @@ def add_to_aggregates(thread: Thread, message: Placed, *, empty: bool = False) -
     return True
 
 
-def refresh_thread(thread: Thread, new: Sequence[Placed] = ()) -> None:
+def refresh_thread(thread: AnyThread, new: Sequence[Placed] = ()) -> None:
     """Recompute a thread's subject and timestamps from its live messages (and `new` ones
     not in the database yet)."""
     every: list[Placed] = [*thread.messages, *new]

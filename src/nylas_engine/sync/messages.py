@@ -31,13 +31,14 @@ import hashlib
 import os
 import re
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from imapclient import IMAPClient
 from sqlalchemy.orm import Session
 
+from nylas_engine.bulk_gc import fewer_collections
 from nylas_engine.store import imap_uids
 from nylas_engine.store.blobs import BlobStore
 from nylas_engine.store.credentials import MailCredentials
@@ -50,7 +51,7 @@ from nylas_engine.store.models import (
     Category,
     Message,
 )
-from nylas_engine.store.prepare import WORKERS_ENV, PreparePool, Preparing
+from nylas_engine.store.prepare import PIPE, WORKERS_ENV, PreparePool, Preparing
 from nylas_engine.sync import gmail
 from nylas_engine.sync.fetch import Fetched, FolderAccess, fetch_here, fetch_in_worker
 from nylas_engine.sync.imap import (
@@ -329,40 +330,54 @@ class FolderSync:
         return updated
 
     def _fetch_new(self, uids: list[int], folder: str, validity: int) -> int:
-        """FETCH new messages batch by batch and store each. With more than one batch, worker
-        processes fetch, parse and write the blobs of the next batch over connections of
-        their own while this one stores the batch before (see `sync.fetch`)."""
+        """FETCH new messages batch by batch and store each. With more than one batch, a
+        worker process fetches, parses and writes the blobs of the next batch over a
+        connection of its own while this one stores the batch before (see `sync.fetch`)."""
         if not uids:
             return 0
+        with fewer_collections():
+            return self._fetch_new_in_bulk(uids, folder, validity)
+
+    def _fetch_new_in_bulk(self, uids: list[int], folder: str, validity: int) -> int:
         items = ("BODY.PEEK[]", "FLAGS") + (("MODSEQ",) if self.condstore else ())
         if self.labels is not None:
             items += gmail.FETCH_ITEMS
-        batches = self._batches(uids)
-        if len(batches) == 1 or self.remote is None:
-            return self._fetch_batches(batches, items, None)
+        if self.remote is None:
+            return self._fetch_batches(self._batching(uids, BATCH_COUNT), items, None)
+        # The first (newest) batch is fetched, parsed and committed here before anything
+        # else is asked of the server, sized from its own UIDs' sizes alone: the newest
+        # mail is readable without waiting for the sizes of the whole folder, the worker's
+        # start or its first FETCH (bench/RESULTS.md, "inbox usable").
+        first = next(self._batching(uids[:BATCH_COUNT], BATCH_COUNT))
+        rest = uids[len(first) :]
+        here = Preparing(functools.partial(fetch_here, self.client, first, items))
+        if not rest:
+            return self._store_batch(here)
         access = FolderAccess(*self.remote, folder, validity, items)
         # One worker process: with the parser this fast, it fetches and parses as quickly as
         # this process stores, and each more would cost its memory for no gain on two cores.
-        # Spawned, not forked from a server: one process in memory instead of two.
+        # Started on its own and fed over a pipe, not forked from a server nor spawned by
+        # multiprocessing: one process in memory instead of two (store/pipe_workers.py).
         workers = None if os.environ.get(WORKERS_ENV) else 1
-        with PreparePool(self.blobs, workers, start_method="spawn") as pool:
-            return self._fetch_batches(batches, items, (pool, access))
+        with PreparePool(self.blobs, workers, start_method=PIPE) as pool:
+            pool.start()  # it starts up while the first batch is stored
+            added = self._store_batch(here)
+            later = self._batching(rest, LATER_BATCH_COUNT)
+            return added + self._fetch_batches(later, items, (pool, access))
 
     def _fetch_batches(
         self,
-        batches: list[list[int]],
+        batches: Iterable[list[int]],
         items: tuple[str, ...],
         workers: tuple[PreparePool, FolderAccess] | None,
     ) -> int:
         added = 0
         in_flight: deque[Preparing[Fetched]] = deque()
-        for number, batch in enumerate(batches):
+        for batch in batches:
             here = functools.partial(fetch_here, self.client, batch, items)
-            # The first batch is fetched here, while the workers start: the newest mail is
-            # readable without waiting for them.
-            if workers is None or number == 0:
+            if workers is None:
                 in_flight.append(Preparing(here))
-            else:  # the workers fetch it while this process stores the batches before
+            else:  # the worker fetches it while this process stores the batches before
                 pool, access = workers
                 in_flight.append(
                     pool.map(fetch_in_worker, batch, access, pool.blob_root, fallback=here)
@@ -383,19 +398,17 @@ class FolderSync:
         self.progress.changed()
         return len(fetched)
 
-    def _batches(self, uids: list[int]) -> list[list[int]]:
-        """UIDs in order, grouped so a batch holds at most BATCH_COUNT messages (the first)
+    def _batching(self, uids: list[int], first_count: int) -> Iterator[list[int]]:
+        """UIDs in order, grouped so a batch holds at most `first_count` messages (the first)
         or LATER_BATCH_COUNT (the others) or BATCH_BYTES (a single bigger message makes a
-        batch of its own)."""
-        return list(self._batching(uids))
-
-    def _batching(self, uids: list[int]) -> Iterator[list[int]]:
+        batch of its own). The sizes are all asked for before the first batch is given:
+        the caller FETCHes over the same connection."""
         sizes: dict[int, int] = {}
         for chunk in _chunks(uids, UID_CHUNK):
             sizes.update(message_sizes(self.client, chunk))
         batch: list[int] = []
         total = 0
-        count = BATCH_COUNT
+        count = first_count
         for uid in uids:
             size = sizes.get(uid, 0)
             if batch and (len(batch) >= count or total + size > BATCH_BYTES):
