@@ -119,3 +119,29 @@ def test_search_leaves_out_deleted_mail_and_other_accounts(engine, api, account,
         assert [
             m["subject"] for m in theirs.get("/messages/search", params={"q": "zebra"}).json()
         ] == ["zebra elsewhere"]
+
+
+@pytest.mark.parametrize("window", [1, 2, 1000])
+def test_a_like_search_page_is_the_same_whether_the_newest_hold_it_or_not(
+    engine, account, mail, monkeypatch, window
+):
+    """The LIKE search (PostgreSQL's) looks for a page among the newest messages first, then
+    through its indexes: either way, every page is the same slice of all the matches."""
+    from sqlalchemy import select
+
+    from nylas_engine.search import query, search_messages
+    from nylas_engine.store.models import Account
+
+    newest = Mailbox(engine, account).add("Zebra news", body="no stripes", date=T0 + 60)
+    monkeypatch.setattr(query, "RECENT_WINDOW", window)
+    with engine.db.session() as session:
+        owner = session.scalar(select(Account).where(Account.public_id == account["id"]))
+        found = [m.public_id for m in search_messages(session, owner, "zebra", backend="like")]
+        older = [mail[k]["id"] for k in ("other", "second", "first")]
+        assert found == [newest["id"], *older]
+        for limit in (1, 2, 3):
+            for offset in range(5):
+                page = search_messages(session, owner, "zebra", limit, offset, backend="like")
+                assert [m.public_id for m in page] == found[offset : offset + limit]
+        both = search_messages(session, owner, "ZEBRA numbers", backend="like")
+        assert [m.public_id for m in both] == [mail["second"]["id"], mail["first"]["id"]]
