@@ -129,24 +129,6 @@ def _like_matches(account: Account, patterns: list[ColumnElement[str]]) -> Compo
     return in_text.union(by_file)
 
 
-# The FTS query is built once (its cache key too), bound to `:account_id` and `:q`: driven
-# by the index hits, each hit's message and thread found by primary key. (`account_id + 0`
-# keeps SQLite from instead walking every message of the account by its (account_id, ...)
-# index and testing each against the hits.)
-_FTS_MATCHING = select(Message.id).where(
-    Message.id.in_(select(_FTS.c.rowid).where(text("message_search MATCH :q"))),
-    (Message.account_id + 0) == bindparam("account_id"),
-    Message.is_draft.is_(False),
-    Message.deleted_at.is_(None),
-    or_(
-        Message.thread_id.is_(None),
-        exists().where(
-            Thread.id == Message.thread_id,
-            Thread.account_id == bindparam("account_id"),
-            Thread.deleted_at.is_(None),
-        ),
-    ),
-)
 _NEWEST_FIRST = (Message.date.desc(), Message.id.desc())
 
 
@@ -159,7 +141,37 @@ def _newest_first_page(matching: Select[Any], date: Any, id_: Any) -> Select[Any
     )
 
 
+def _fts_matching(*columns: Any, from_rowid: bool = False) -> Select[Any]:
+    """The FTS query, bound to `:account_id` and `:q` (and `:min_id`, the lowest rowid to
+    read hits from, if `from_rowid`): driven by the index hits, each hit's message and
+    thread found by primary key. (`account_id + 0` keeps SQLite from instead walking every
+    message of the account by its (account_id, ...) index and testing each against the
+    hits.)"""
+    hits = select(_FTS.c.rowid).where(text("message_search MATCH :q"))
+    if from_rowid:
+        hits = hits.where(_FTS.c.rowid >= bindparam("min_id"))
+    return select(*columns).where(
+        Message.id.in_(hits),
+        (Message.account_id + 0) == bindparam("account_id"),
+        Message.is_draft.is_(False),
+        Message.deleted_at.is_(None),
+        or_(
+            Message.thread_id.is_(None),
+            exists().where(
+                Thread.id == Message.thread_id,
+                Thread.account_id == bindparam("account_id"),
+                Thread.deleted_at.is_(None),
+            ),
+        ),
+    )
+
+
+# Built once (their cache keys too).
+_FTS_MATCHING = _fts_matching(Message.id)
 _FTS_MESSAGE_PAGE = _newest_first_page(_FTS_MATCHING, Message.date, Message.id)
+_FTS_RECENT_PAGE = _newest_first_page(
+    _fts_matching(Message.id, Message.date, from_rowid=True), Message.date, Message.id
+)
 
 
 def _live(message: Any, account: Account) -> list[ColumnElement[bool]]:
@@ -207,7 +219,17 @@ def _uses_fts(session: Session, backend: str | None) -> bool:
 RECENT_WINDOW = 1000
 
 
-def _recent_page(
+def _newest(account: Account, *columns: Any) -> Select[Any]:
+    """`columns` of the account's newest RECENT_WINDOW live messages, newest first."""
+    return (
+        select(*columns)
+        .where(*_live(Message, account))
+        .order_by(*_NEWEST_FIRST)
+        .limit(RECENT_WINDOW)
+    )
+
+
+def _recent_like_page(
     session: Session,
     account: Account,
     patterns: list[ColumnElement[str]],
@@ -215,14 +237,7 @@ def _recent_page(
     offset: int,
 ) -> list[int] | None:
     """The page, if the newest RECENT_WINDOW messages hold all of it (None if not)."""
-    recent = aliased(
-        Message,
-        select(Message)
-        .where(*_live(Message, account))
-        .order_by(*_NEWEST_FIRST)
-        .limit(RECENT_WINDOW)
-        .subquery(),
-    )
+    recent = aliased(Message, _newest(account, Message).subquery())
     page = (
         select(recent.id)
         .where(_like_row_match(recent, patterns))
@@ -233,6 +248,28 @@ def _recent_page(
     ids = list(session.scalars(page))
     # Matches in order among the newest: a full page of them is the page of all matches.
     return ids if len(ids) == limit else None
+
+
+def _recent_fts_page(
+    session: Session, account: Account, expression: str, limit: int, offset: int
+) -> list[int] | None:
+    """The page, if the newest RECENT_WINDOW messages hold all of it (None if not).
+
+    FTS5 tests one message for a MATCH at about the cost of the whole MATCH, but reads the
+    hits from a rowid on cheaply. The hits from the lowest id among the newest messages on
+    hold every match among them; if a page of those, newest first, ends no older than the
+    newest messages' oldest, it is the page of all matches (any other match has a lower
+    id, so is not among the newest, so is older than that)."""
+    newest = session.execute(_newest(account, Message.id, Message.date)).all()
+    if not newest:
+        return []
+    params = {"account_id": account.id, "q": expression, "limit": limit, "offset": offset}
+    params["min_id"] = min(row.id for row in newest)
+    rows = session.execute(_FTS_RECENT_PAGE, params).all()
+    oldest = newest[-1]
+    if len(rows) == limit and (rows[-1].date, rows[-1].id) >= (oldest.date, oldest.id):
+        return [row.id for row in rows]
+    return None
 
 
 def search_messages(
@@ -249,11 +286,14 @@ def search_messages(
 
     `backend` ("fts" or "like") overrides the choice made from the database dialect.
     """
-    # (Not FTS5: a MATCH for one rowid costs about what the whole MATCH does.)
-    if limit and not _uses_fts(session, backend) and (patterns := _like_patterns(q)):
-        ids = _recent_page(session, account, patterns, limit, offset)
-        if ids is not None:
-            return message_rows.message_rows(session, ids)
+    ids: list[int] | None = None  # the page, if it's among the newest messages
+    if limit and _uses_fts(session, backend):
+        if (expression := fts_query(q)) is not None:
+            ids = _recent_fts_page(session, account, expression, limit, offset)
+    elif limit and (patterns := _like_patterns(q)):
+        ids = _recent_like_page(session, account, patterns, limit, offset)
+    if ids is not None:
+        return message_rows.message_rows(session, ids)
     found = _matching_messages(session, account, q, backend)
     if found is None:
         return []
