@@ -100,6 +100,24 @@ def _named_file(pattern: ColumnElement[str]) -> Select[Any]:
     )
 
 
+def _like_fields_match(patterns: list[ColumnElement[str]]) -> ColumnElement[bool]:
+    """`_like_row_match` field by field: PostgreSQL estimates these ILIKEs so that it walks
+    the messages newest first and stops at a full page, where for the joined text it
+    reads and sorts them all (10,000 messages: 190 ms for "budget 42")."""
+    fields: list[Any] = [
+        Message.subject,
+        Message.body,
+        Message.snippet,
+        *(cast(c, Text) for c in (Message.from_, Message.to, Message.cc, Message.bcc)),
+    ]
+    return and_(
+        *(
+            or_(*(f.ilike(p, escape="\\") for f in fields), Message.id.in_(_named_file(p)))
+            for p in patterns
+        )
+    )
+
+
 def _like_row_match(message: Any, patterns: list[ColumnElement[str]]) -> ColumnElement[bool]:
     """Every word in the row's text or in the name of one of its files."""
     text_ = search_text(message)
@@ -205,10 +223,19 @@ def _matching_messages(
         return None
     if trigram_indexable(_words(q)):
         found = _like_matches(account, patterns).subquery()
-    else:  # every message, newest first, tested row by row (stops at a full page)
+    else:  # every message newest first, tested field by field (main's statement before 0025)
+        live_thread = select(Thread.id).where(
+            Thread.account_id == account.id, Thread.deleted_at.is_(None)
+        )
         found = (
             select(Message.id, Message.date)
-            .where(*_live(Message, account), _like_row_match(Message, patterns))
+            .where(
+                Message.account_id == account.id,
+                Message.is_draft.is_(False),
+                Message.deleted_at.is_(None),
+                or_(Message.thread_id.is_(None), Message.thread_id.in_(live_thread)),
+                _like_fields_match(patterns),
+            )
             .subquery()
         )
     ids = select(found.c.id)
