@@ -138,16 +138,29 @@ def wrk(url: str, token: str, seconds: int) -> tuple[float, int]:
     return rate, int(bad.group(1)) if bad else 0
 
 
-def search_latency(http: httpx.Client, rounds: int = 60) -> tuple[float, float, float]:
-    """(p50, p99, max) in ms of sequential GET /messages/search over the WORDS."""
-    took = []
+def search_latency(
+    clients: list[httpx.Client], rounds: int = 60
+) -> list[tuple[float, float, float]]:
+    """(p50, p99, max) in ms of sequential GET /messages/search over the WORDS, for each
+    client (engine), taking turns query by query; the engines' replies must be the same."""
+    took: list[list[float]] = [[] for _ in clients]
     for n in range(rounds):
         q = WORDS[n % len(WORDS)] if n % 3 else f"{WORDS[n % len(WORDS)]} {n}"
-        started = time.perf_counter()
-        assert http.get("/messages/search", params={"q": q, "limit": 20}).status_code == 200
-        took.append((time.perf_counter() - started) * 1000)
-    took.sort()
-    return took[len(took) // 2], took[min(len(took) - 1, int(len(took) * 0.99))], took[-1]
+        replies = set()
+        for http, times in zip(clients, took, strict=True):
+            started = time.perf_counter()
+            reply = http.get("/messages/search", params={"q": q, "limit": 20})
+            times.append((time.perf_counter() - started) * 1000)
+            assert reply.status_code == 200
+            replies.add(reply.content)
+        assert len(replies) == 1, f"the engines found different messages for {q!r}"
+    result = []
+    for times in took:
+        times.sort()
+        result.append(
+            (times[len(times) // 2], times[min(len(times) - 1, int(len(times) * 0.99))], times[-1])
+        )
+    return result
 
 
 def load_average() -> str:
@@ -176,18 +189,20 @@ def run(args: argparse.Namespace) -> list[tuple[str, str]]:
             pg = PostgresServer().start()
             db_url = pg.url()
         engine = LocalEngine(Path(tmp) / "engine", db_url=db_url, env=env)
-        engine.start(timeout=120)
+        url = db_url or f"sqlite:///{engine.data_dir / 'engine.db'}"
         bare = baseline = None
         try:
-            url = db_url or f"sqlite:///{engine.data_dir / 'engine.db'}"
-            started = time.monotonic()
-            token, ids = seed(url, engine.data_dir / "blobs", args.messages)
             if args.baseline:
+                # Started first: an older version refuses a database a newer one migrated
+                # past its newest revision, while the newer one upgrades the older's.
                 src = str(Path(args.baseline).resolve() / "src")
                 baseline = LocalEngine(
                     Path(tmp) / "baseline", db_url=url, env={**env, "PYTHONPATH": src}
                 )
-                baseline.start(timeout=120)
+                baseline.start(timeout=300)
+            engine.start(timeout=300)
+            started = time.monotonic()
+            token, ids = seed(url, engine.data_dir / "blobs", args.messages)
             rows.append(
                 ("import", f"{args.messages} messages in {time.monotonic() - started:.0f} s")
             )
@@ -228,14 +243,16 @@ def run(args: argparse.Namespace) -> list[tuple[str, str]]:
                     break
                 except httpx.TransportError:
                     time.sleep(0.1)
-            p50, p99, worst = search_latency(http)
-            rows.append(
-                (
-                    "search latency (1 client)",
-                    f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {worst:.1f} ms",
+            clients = {"search latency (1 client)": http}
+            if baseline is not None:
+                clients["search latency, baseline"] = httpx.Client(
+                    base_url=baseline.url, auth=(token, ""), timeout=60
                 )
-            )
-            for name, path in paths.items():
+            latencies = search_latency(list(clients.values()))
+            for name, (p50, p99, worst) in zip(clients, latencies, strict=True):
+                rows.append((name, f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {worst:.1f} ms"))
+            print(rows[-len(clients) :], flush=True)
+            for name, path in {} if args.search_only else paths.items():
                 size = len(base64.b64decode(bodies[path]))
                 engine_rates, bare_rates, before_rates, errors = [], [], [], 0
                 for _ in range(args.rounds):
@@ -280,6 +297,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--write", action="store_true", help="append to bench/RESULTS.md")
+    parser.add_argument(
+        "--search-only", action="store_true", help="search latency only (no wrk runs)"
+    )
     parser.add_argument("--baseline", help="a checkout of another version to measure alongside")
     args = parser.parse_args()
     before = load_average()

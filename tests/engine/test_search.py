@@ -119,3 +119,41 @@ def test_search_leaves_out_deleted_mail_and_other_accounts(engine, api, account,
         assert [
             m["subject"] for m in theirs.get("/messages/search", params={"q": "zebra"}).json()
         ] == ["zebra elsewhere"]
+
+
+@pytest.mark.parametrize("backend", ["fts", "like", "like, no index"])
+@pytest.mark.parametrize("window", [1, 2, 1000])
+def test_a_search_page_is_the_same_whether_the_newest_hold_it_or_not(
+    engine, account, mail, monkeypatch, window, backend
+):
+    """Search looks for a page among the newest messages first, then among all matches:
+    either way, every page is the same slice of all the matches, also when mail imported
+    last is older than the rest."""
+    from sqlalchemy import select
+
+    from nylas_engine.search import query, search_messages
+    from nylas_engine.search.index import uses_fts
+    from nylas_engine.store.models import Account
+
+    box = Mailbox(engine, account)
+    newest = box.add("Zebra news", body="no stripes", date=T0 + 60)
+    archived = box.add("An old zebra", body="from the archive", date=T0 + 5)
+    monkeypatch.setattr(query, "RECENT_WINDOW", window)
+    if backend == "like, no index":
+        monkeypatch.setattr(query, "trigram_indexable", lambda words: False)
+        backend = "like"
+    with engine.db.session() as session:
+        if backend == "fts" and not uses_fts(session):
+            pytest.skip("FTS5 is SQLite's")
+        owner = session.scalar(select(Account).where(Account.public_id == account["id"]))
+
+        def search(q: str, limit: int = 100, offset: int = 0) -> list[str]:
+            found = search_messages(session, owner, q, limit, offset, backend=backend)
+            return [m.public_id for m in found]
+
+        older = [mail[k]["id"] for k in ("other", "second", "first")]
+        assert search("zebra") == [newest["id"], *older, archived["id"]]
+        for limit in (1, 2, 3):
+            for offset in range(6):
+                assert search("zebra", limit, offset) == search("zebra")[offset : offset + limit]
+        assert search("ZEBRA numbers") == [mail["second"]["id"], mail["first"]["id"]]

@@ -29,9 +29,16 @@ from nylas_engine.store.models import Account, App
 from nylas_engine.store.webhooks import keep_secret
 
 
-def get_ctx(request: Request) -> EngineContext:
+def engine_context(request: Request) -> EngineContext:
     ctx: EngineContext = request.app.state.ctx
     return ctx
+
+
+async def get_ctx(request: Request) -> EngineContext:
+    """`engine_context` as a dependency. `async` because FastAPI runs a plain `def`
+    dependency in a worker thread: every request would wait for the pool twice, once for
+    this and once for its route."""
+    return engine_context(request)
 
 
 async def _session(ctx: EngineContext = Depends(get_ctx)) -> AsyncIterator[Session]:
@@ -191,7 +198,7 @@ async def credentials_error(request: Request) -> APIError | None:
     scope: AccountScope | None = getattr(request.state, "deferred_scope", None)
     if scope is not None and scope.pending is None:
         return None  # authenticated: the error is the request's own
-    ctx = get_ctx(request)
+    ctx = engine_context(request)
     session = ctx.db.sessions()
     try:
         checked = _unauthenticated(request, ctx, session)

@@ -18,8 +18,9 @@ SUPPORTED_ON = (
 )
 
 
-def refuse_metadata_filters(request: Request) -> None:
-    """400 if the request names a metadata filter (on an endpoint that can't apply one)."""
+async def refuse_metadata_filters(request: Request) -> None:
+    """400 if the request names a metadata filter (on an endpoint that can't apply one).
+    `async` (it does no I/O): a plain `def` dependency would cost a worker-thread hop."""
     for name in FILTER_NAMES:
         if name in request.query_params:
             raise bad_request(

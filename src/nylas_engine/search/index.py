@@ -1,8 +1,9 @@
 """Keeping the full-text index in step with messages.
 
 On SQLite the index is the FTS5 table `message_search` (migration 0002): one row per message,
-rowid = messages.id. Other databases have no index table; their search scans with LIKE
-(see query.py), so these functions do nothing there.
+rowid = messages.id. Other databases have no index table; their search uses LIKE over the
+messages' own columns (see query.py; PostgreSQL indexes them itself, migration 0025), so these
+functions do nothing there.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from fastapi.responses import Response
 from nylas_engine.api.deps import (
     AccountScope,
     account_scope,
-    get_ctx,
+    engine_context,
     json_object,
     write_scope,
 )
@@ -196,7 +196,7 @@ def get_picture(contact_id: str, scope: AccountScope = Depends(account_scope)) -
 async def picture_body(request: Request) -> tuple[bytes, str]:
     """The request body as an image (at most MAX_PICTURE_BYTES, and no more than the
     engine's upload limit) and its detected type."""
-    limit = min(MAX_PICTURE_BYTES, get_ctx(request).settings.max_upload_bytes)
+    limit = min(MAX_PICTURE_BYTES, engine_context(request).settings.max_upload_bytes)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():

@@ -24,7 +24,7 @@ from nylas_engine.api.replies import json_reply
 from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.schemas.mail import Message, Thread
 from nylas_engine.api.views.mail import message_json, thread_page_json
-from nylas_engine.search import search_messages, search_threads
+from nylas_engine.search import count_threads, search_messages, search_threads
 from nylas_engine.store.models import Account
 
 # Their objects carry no metadata: a metadata_* filter is refused, not ignored.
@@ -48,8 +48,7 @@ def search_thread_list(
 ) -> Any:
     q, view, page = _q(params), params.view, params.page()
     if view == "count":
-        found = search_threads(scope.session, scope.account, q, COUNT_CAP, 0)
-        return {"count": len(found)}
+        return {"count": count_threads(scope.session, scope.account, q, COUNT_CAP)}
     threads = search_threads(scope.session, scope.account, q, page.limit, page.offset)
     if view == "ids":
         return json_reply([t.public_id for t in threads])
