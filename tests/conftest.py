@@ -19,6 +19,11 @@ from nylas.testing import LocalEngine
 
 _counter = itertools.count()
 
+# The engines' CLI commands (accounts, apps, tokens, import, sync --once) run inside the test
+# process: a new Python for each cost most of a second of CPU. The engines themselves, and
+# the tests about the CLI as a program (tests/engine/test_cli*.py), still run processes.
+LocalEngine.cli_in_process = True
+
 
 class Engine(LocalEngine):
     """LocalEngine plus fast in-process helpers for test setup."""
