@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
+from slow_first import spread_slow_first, worker_count
 
 from nylas.testing import LocalEngine
-from slow_first import spread_slow_first, worker_count
 
 _counter = itertools.count()
 
