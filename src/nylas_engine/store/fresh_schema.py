@@ -13,24 +13,12 @@ from __future__ import annotations
 
 from sqlalchemy import Column, Connection, MetaData, PrimaryKeyConstraint, String, Table, text
 
-# What the migrations make that the models do not describe. Same statements as the
-# migrations that added them (0002 and 0019), which stay as they were: history.
+# What the migrations make that the models do not describe: the search table (the same
+# statement as migration 0002's), and PostgreSQL's NOTIFY trigger (store/delta_notify.py).
 SQLITE_SEARCH_TABLE = (
     "CREATE VIRTUAL TABLE message_search USING fts5("
     "subject, body, participants, filenames, tokenize='unicode61 remove_diacritics 2')"
 )
-POSTGRES_NOTIFY_FUNCTION = """
-CREATE OR REPLACE FUNCTION nylas_delta_notify() RETURNS trigger AS $$
-BEGIN
-  PERFORM pg_notify('nylas_delta', NEW.account_id::text);
-  RETURN NULL;
-END;
-$$ LANGUAGE plpgsql
-"""
-POSTGRES_NOTIFY_TRIGGER = """
-CREATE TRIGGER transactions_notify AFTER INSERT ON transactions
-FOR EACH ROW EXECUTE FUNCTION nylas_delta_notify()
-"""
 
 # Alembic's own version table, as `alembic stamp` makes it (alembic.runtime.migration), so
 # the next upgrade reads it; written here without loading Alembic (a fifth of a second).
@@ -64,7 +52,9 @@ def create_fresh(conn: Connection, revision: str) -> None:
     if conn.dialect.name == "sqlite":
         conn.execute(text(SQLITE_SEARCH_TABLE))
     elif conn.dialect.name == "postgresql":
-        conn.execute(text(POSTGRES_NOTIFY_FUNCTION))
-        conn.execute(text(POSTGRES_NOTIFY_TRIGGER))
+        from nylas_engine.store.delta_notify import NOTIFY_FUNCTION, NOTIFY_TRIGGER
+
+        conn.execute(text(NOTIFY_FUNCTION))
+        conn.execute(text(NOTIFY_TRIGGER))
     _version.create_all(conn)
     conn.execute(ALEMBIC_VERSION.insert().values(version_num=revision))
