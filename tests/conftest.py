@@ -14,10 +14,16 @@ from typing import Any
 
 import httpx
 import pytest
+from slow_first import spread_slow_first, worker_count
 
 from nylas.testing import LocalEngine
 
 _counter = itertools.count()
+
+# The engines' CLI commands (accounts, apps, tokens, import, sync --once) run inside the test
+# process: a new Python for each cost most of a second of CPU. The engines themselves, and
+# the tests about the CLI as a program (tests/engine/test_cli*.py), still run processes.
+LocalEngine.cli_in_process = True
 
 
 class Engine(LocalEngine):
@@ -59,14 +65,16 @@ _DATABASE_FIXTURES = {"engine", "database_url", "new_database"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if TEST_DB == "sqlite":
-        return
-    uses = [bool(_DATABASE_FIXTURES & set(getattr(i, "fixturenames", ()))) for i in items]
-    keep = [item for item, used in zip(items, uses, strict=True) if used]
-    dropped = [item for item, used in zip(items, uses, strict=True) if not used]
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        items[:] = keep
+    if TEST_DB != "sqlite":
+        uses = [bool(_DATABASE_FIXTURES & set(getattr(i, "fixturenames", ()))) for i in items]
+        keep = [item for item, used in zip(items, uses, strict=True) if used]
+        dropped = [item for item, used in zip(items, uses, strict=True) if not used]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = keep
+    # The longest modules first in the workers' slices (tests/slow_first.py).
+    modules = {n: item.nodeid.split("::", 1)[0] for n, item in enumerate(items)}
+    items[:] = spread_slow_first(items, modules, worker_count())
 
 
 @pytest.fixture(scope="session")

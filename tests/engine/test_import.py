@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import mailbox
-import subprocess
 from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -292,19 +291,17 @@ def test_many_messages_commit_in_batches(engine, tmp_path):
 def test_cli_reports_unknown_account_and_path(engine, tmp_path):
     account = engine.new_account()
     box = write_mbox(tmp_path / "x.mbox", [mime("hi", "a@b.example", "c@d.example", T0)])
-    base = [*engine._base(), "import"]
+    # engine.cli raises RuntimeError with the command's stderr when it exits non-zero
+    with pytest.raises(RuntimeError) as no_account:
+        engine.import_mail("nobody@nowhere.example", box)
+    assert "no account 'nobody@nowhere.example'" in str(no_account.value)
 
-    no_account = subprocess.run([*base, "nobody@nowhere.example", str(box)], capture_output=True)
-    assert no_account.returncode != 0
-    assert b"no account 'nobody@nowhere.example'" in no_account.stderr
+    with pytest.raises(RuntimeError) as no_path:
+        engine.import_mail(account["id"], tmp_path / "missing")
+    assert "no such file or directory" in str(no_path.value)
 
-    no_path = subprocess.run([*base, account["id"], str(tmp_path / "missing")], capture_output=True)
-    assert no_path.returncode != 0
-    assert b"no such file or directory" in no_path.stderr
-
-    plain = subprocess.run([*base, account["id"], str(box)], capture_output=True, text=True)
-    assert plain.returncode == 0
-    assert plain.stdout.startswith("Imported 1 messages (0 attachments) into ")
+    plain = engine.import_mail(account["id"], box)
+    assert plain.startswith("Imported 1 messages (0 attachments) into ")
 
 
 @pytest.mark.parametrize(
@@ -321,12 +318,10 @@ def test_import_refuses_what_is_not_mail(engine, tmp_path, content, said):
     account = engine.new_account()
     path = tmp_path / "README.md"
     path.write_bytes(content)
-    done = subprocess.run(
-        [*engine._base(), "import", account["id"], str(path)], capture_output=True, text=True
-    )
-    assert done.returncode != 0
-    assert f"nylas-engine import: {path} {said}" in done.stderr
-    assert "Traceback" not in done.stderr
+    with pytest.raises(RuntimeError) as refused:
+        engine.import_mail(account["id"], path)
+    assert f"nylas-engine import: {path} {said}" in str(refused.value)
+    assert "Traceback" not in str(refused.value)
     with engine.client(account["id"]) as api:
         assert api.get("/messages", params={"view": "count"}).json() == {"count": 0}
 

@@ -1,18 +1,27 @@
-"""Opening a database: a new one is created at the newest revision, an old one is upgraded,
-and one already current is opened without loading Alembic (every CLI command opens it)."""
+"""Opening a database: a new one is created at the newest revision (from the models, in one
+step), an old one is upgraded, and one already current is opened without loading Alembic
+(every CLI command opens it). Replaying every migration makes the same schema as the one
+step, so the two cannot drift apart."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import Engine, inspect, text
 
-from nylas_engine.store.db import MIGRATIONS_DIR, Database, current_revision, head_revision
+from nylas_engine.store.db import (
+    MIGRATIONS_DIR,
+    Database,
+    current_revision,
+    head_revision,
+    make_engine,
+)
 
 
 def _alembic_config() -> Config:
@@ -82,3 +91,73 @@ def test_upgrading_keeps_every_accounts_mail(tmp_path: Path, new_database) -> No
         assert session.scalar(select(func.count()).select_from(Account)) == 1
         assert session.scalar(select(func.count()).select_from(Message)) == 3
     db.engine.dispose()
+
+
+def _schema(engine: Engine) -> dict[str, Any]:
+    """Everything about a database's schema that the engine relies on: tables, columns with
+    their types, nullability and defaults, keys, indexes, and the objects outside the
+    models (SQLite's FTS5 table, PostgreSQL's functions and triggers)."""
+    found = inspect(engine)
+    tables: dict[str, Any] = {}
+    for name in sorted(found.get_table_names()):
+        tables[name] = {
+            # in any order: a migration adds a column at the end, the model may have it earlier
+            "columns": sorted(
+                (c["name"], str(c["type"]), c["nullable"], str(c.get("default")))
+                for c in found.get_columns(name)
+            ),
+            "primary key": found.get_pk_constraint(name)["constrained_columns"],
+            "foreign keys": sorted(
+                (
+                    tuple(fk["constrained_columns"]),
+                    fk["referred_table"],
+                    tuple(fk["referred_columns"]),
+                    str(fk.get("options")),
+                )
+                for fk in found.get_foreign_keys(name)
+            ),
+            "indexes": sorted(
+                (i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                for i in found.get_indexes(name)
+            ),
+            "unique": sorted(tuple(u["column_names"]) for u in found.get_unique_constraints(name)),
+        }
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            others = conn.execute(
+                text("SELECT type, name, sql FROM sqlite_master WHERE sql LIKE 'CREATE VIRTUAL%'")
+            )
+        else:
+            others = conn.execute(
+                text(
+                    "SELECT 'trigger', tgname, pg_get_triggerdef(oid) FROM pg_trigger "
+                    "WHERE NOT tgisinternal UNION ALL "
+                    "SELECT 'function', proname, prosrc FROM pg_proc "
+                    "WHERE pronamespace = 'public'::regnamespace"
+                )
+            )
+        extra = sorted(tuple(row) for row in others)
+    return {"tables": tables, "others": extra, "revision": current_revision(engine)}
+
+
+def test_replaying_the_migrations_makes_the_schema_a_new_database_gets(
+    tmp_path: Path, new_database
+) -> None:
+    """A new database is made from the models (store/fresh_schema.py); an old one reaches
+    the same place through every migration since the first. Same tables, columns, types,
+    keys, indexes, search table and triggers, same revision."""
+    fresh = Database(new_database() or f"sqlite:///{tmp_path / 'fresh.db'}")
+    replayed = make_engine(new_database() or f"sqlite:///{tmp_path / 'replayed.db'}")
+    config = _alembic_config()
+    with replayed.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+    made, migrated = _schema(fresh.engine), _schema(replayed)
+    assert made["revision"] == migrated["revision"] == head_revision()
+    assert made["others"] == migrated["others"]
+    assert made["others"], "the search table (SQLite) or the NOTIFY trigger (PostgreSQL)"
+    assert sorted(made["tables"]) == sorted(migrated["tables"])
+    for table, shape in made["tables"].items():
+        assert shape == migrated["tables"][table], table
+    fresh.engine.dispose()
+    replayed.dispose()

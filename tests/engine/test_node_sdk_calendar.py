@@ -3,7 +3,6 @@ consecutive), `generateICS` and room resources, against the live engine."""
 
 from __future__ import annotations
 
-import subprocess
 from typing import Any
 
 from node_sdk import run_node
@@ -84,11 +83,8 @@ def test_generate_ics(engine: Any, account: dict[str, Any], api: Any) -> None:
 
 
 def test_resources(engine: Any, account: dict[str, Any]) -> None:
-    base = [*engine._base(), "resources"]
-    subprocess.run(
-        [*base, "add", "boardroom@example.org", "--name", "Boardroom", "--capacity", "12"],
-        check=True,
-        capture_output=True,
+    engine.cli(
+        "resources", "add", "boardroom@example.org", "--name", "Boardroom", "--capacity", "12"
     )
     try:
         rooms = run_node(
@@ -100,5 +96,5 @@ def test_resources(engine: Any, account: dict[str, Any]) -> None:
             """,
         )
     finally:
-        subprocess.run([*base, "remove", "boardroom@example.org"], check=True, capture_output=True)
+        engine.cli("resources", "remove", "boardroom@example.org")
     assert rooms == [["room_resource", "boardroom@example.org", "Boardroom", "12"]]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from typing import Any
 
+import pytest
 from icalendar import Calendar
 
 MONDAY = 1_893_974_400  # 2030-01-07 00:00 UTC
@@ -89,12 +89,10 @@ def test_to_ics_bad_input(api, engine):
 def test_resources_come_from_the_operator(engine, api):
     assert api.get("/resources").json() == []
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*engine._base(), "resources", *args], capture_output=True, text=True, check=False
-        )
+    def resources(*args: str) -> str:
+        return engine.cli("resources", *args)  # raises RuntimeError when it exits non-zero
 
-    added = cli(
+    added = resources(
         "add",
         "Room-1A@Example.org",
         "--name",
@@ -107,9 +105,8 @@ def test_resources_come_from_the_operator(engine, api):
         "7",
         "--json",
     )
-    assert added.returncode == 0, added.stderr
-    assert json.loads(added.stdout)["email"] == "room-1a@example.org"
-    assert cli("add", "lobby@example.org", "--name", "Lobby", "--floor-number", "0").returncode == 0
+    assert json.loads(added)["email"] == "room-1a@example.org"
+    resources("add", "lobby@example.org", "--name", "Lobby", "--floor-number", "0")
     assert api.get("/resources").json() == [
         {
             "object": "room_resource",
@@ -131,14 +128,16 @@ def test_resources_come_from_the_operator(engine, api):
         },
     ]
     # A second add changes the fields it names.
-    assert cli("add", "lobby@example.org", "--capacity", "40").returncode == 0
+    resources("add", "lobby@example.org", "--capacity", "40")
     assert api.get("/resources", params={"offset": 1}).json()[0]["capacity"] == "40"
     assert api.get("/resources", params={"limit": 1}).json()[0]["name"] == "Training Room"
 
-    assert cli("add", "not-an-email").returncode != 0
-    assert cli("remove", "nobody@example.org").returncode != 0
-    assert cli("remove", "room-1a@example.org").returncode == 0
-    assert cli("remove", "lobby@example.org").returncode == 0
+    with pytest.raises(RuntimeError):
+        resources("add", "not-an-email")
+    with pytest.raises(RuntimeError):
+        resources("remove", "nobody@example.org")
+    resources("remove", "room-1a@example.org")
+    resources("remove", "lobby@example.org")
     assert api.get("/resources").json() == []
 
 

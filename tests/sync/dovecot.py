@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 import os
 import shutil
 import signal
@@ -114,6 +115,13 @@ MAILBOX = """\
     auto = subscribe
   }}
 """
+
+
+def _until_dovecot_rereads() -> None:
+    """Wait until the second after now begins: Dovecot looks at its passwd-file again at most
+    once a second of its clock, so a login from then on sees what was just written."""
+    written = time.time()
+    time.sleep(math.floor(written) + 1.05 - written)
 
 
 def _wait_for_port(port: int, timeout: float) -> bool:
@@ -339,8 +347,10 @@ class Dovecot:
     def new_user(self, password: str = PASSWORD) -> tuple[str, str]:
         """A user with a fresh, empty mailbox; returns (email, password).
 
-        Dovecot re-reads the passwd-file at most once a second, so the users with the default
-        password are written before it starts; another password costs a one-second wait.
+        The users with the default password are written before Dovecot starts. Another
+        password is appended to the passwd-file, which Dovecot re-reads when its size or time
+        changed, looking at most once a second: this waits until the next second begins (half
+        a second on average).
         """
         n = next(self._users)
         if password == PASSWORD and n <= POOL_SIZE:
@@ -349,8 +359,18 @@ class Dovecot:
         email = f"{self.user_prefix}-custom{n}@example.com"
         with (self.dir / "passwd").open("a") as f:
             f.write(f"{email}:{{PLAIN}}{password}\n")
-        time.sleep(1.1)
+        _until_dovecot_rereads()
         return email, password
+
+    def set_password(self, user: str, password: str) -> None:
+        """Change a user's password (seen by the logins from the next second on)."""
+        passwd = self.dir / "passwd"
+        lines = [
+            f"{user}:{{PLAIN}}{password}" if line.startswith(f"{user}:") else line
+            for line in passwd.read_text().splitlines()
+        ]
+        passwd.write_text("\n".join(lines) + "\n")
+        _until_dovecot_rereads()
 
     def client(self, user: str, password: str = PASSWORD) -> IMAPClient:
         """A logged-in imapclient connection (the "other mail client" in tests)."""

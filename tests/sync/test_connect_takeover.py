@@ -93,17 +93,6 @@ def send(engine: LocalEngine, token: str, subject: str) -> httpx.Response:
     )
 
 
-def set_password(dovecot: Dovecot, user: str, password: str) -> None:
-    """Change a Dovecot user's password (Dovecot re-reads its passwd-file once a second)."""
-    passwd = dovecot.dir / "passwd"
-    lines = [
-        f"{user}:{{PLAIN}}{password}" if line.startswith(f"{user}:") else line
-        for line in passwd.read_text().splitlines()
-    ]
-    passwd.write_text("\n".join(lines) + "\n")
-    time.sleep(1.1)
-
-
 @pytest.fixture
 def victim(engine: LocalEngine, dovecot: Dovecot, mailbox: tuple[str, str]) -> Iterator[Victim]:
     user, password = mailbox
@@ -201,7 +190,7 @@ def test_a_linked_apps_secret_without_the_mailbox_password_moves_nothing(
 
 def test_a_new_password_on_the_same_servers_reauthenticates(engine, victim, dovecot, attacker_smtp):
     before = server_settings(engine, victim.token)
-    set_password(dovecot, victim.email, "a new password")
+    dovecot.set_password(victim.email, "a new password")
     stale = authorize(engine, victim.app["client_id"], victim.email, victim.settings)
     assert stale.status_code == 403, stale.text
     assert stale.json()["message"] == "Could not log in to the IMAP server."

@@ -18,6 +18,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -79,7 +80,11 @@ class DavObject(Base):
     contact_id: Mapped[int | None] = mapped_column(
         ForeignKey("contacts.id", ondelete="SET NULL"), nullable=True
     )
-    __table_args__ = (UniqueConstraint("collection_id", "href", name="uq_dav_object_href"),)
+    __table_args__ = (
+        UniqueConstraint("collection_id", "href", name="uq_dav_object_href"),
+        Index("ix_dav_objects_event", "event_id"),  # migration 0018
+        Index("ix_dav_objects_contact", "contact_id"),
+    )
 
 
 # ------------------------------------------------------------------------------ queries

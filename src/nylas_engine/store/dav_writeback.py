@@ -13,7 +13,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, delete, event, insert, select
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    delete,
+    event,
+    insert,
+    select,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from nylas_engine.store.dav import DavAccount
@@ -29,6 +39,7 @@ class DavPending(Base):
     object_type: Mapped[str] = mapped_column(String(16))  # event | contact | calendar
     object_id: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
+    __table_args__ = (Index("ix_dav_pending_account", "account_id", "id"),)  # migration 0018
 
 
 _TYPES: dict[type, str] = {Event: "event", Contact: "contact", Calendar: "calendar"}

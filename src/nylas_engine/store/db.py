@@ -9,7 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Engine, Text, create_engine, event, text, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Text,
+    create_engine,
+    event,
+    text,
+    type_coerce,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -115,22 +124,34 @@ def migrate(engine: Engine) -> None:
     """Bring the schema to the newest Alembic revision (creates a new database).
 
     A database already at the newest revision is left alone without loading Alembic, which
-    takes a quarter of a second: every CLI command opens the database."""
-    if current_revision(engine) == head_revision():
+    takes a quarter of a second: every CLI command opens the database. An empty one gets the
+    newest schema in one step, without replaying the migrations (store/fresh_schema.py)."""
+    head = head_revision()
+    if current_revision(engine) == head:
         return
+    from nylas_engine.store.fresh_schema import create_fresh, is_empty
+
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+        if is_empty(conn):
+            create_fresh(conn, head)
+        else:  # an older schema, or one another process made while we waited for the lock
+            _upgrade(conn)
+        from nylas_engine.store.thread_summary import fill_missing
+
+        fill_missing(conn)  # data the migrations leave to the running version's code
+
+
+def _upgrade(conn: Connection) -> None:
+    """Alembic's upgrade to the newest revision, in `conn`'s transaction."""
     from alembic import command
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
-        from nylas_engine.store.thread_summary import fill_missing
-
-        fill_missing(conn)  # data the migrations leave to the running version's code
+    cfg.attributes["connection"] = conn
+    command.upgrade(cfg, "head")
 
 
 class Database:

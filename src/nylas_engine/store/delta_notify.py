@@ -24,6 +24,21 @@ log = logging.getLogger("nylas_engine.delta")
 CHANNEL = "nylas_delta"
 RECONNECT = 1.0  # seconds before listening again after the connection was lost
 
+# The trigger that sends the notifications: made by migration 0019 in an existing database,
+# and with the rest of the schema in a new one (fresh_schema.py).
+NOTIFY_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION nylas_delta_notify() RETURNS trigger AS $$
+BEGIN
+  PERFORM pg_notify('{CHANNEL}', NEW.account_id::text);
+  RETURN NULL;
+END;
+$$ LANGUAGE plpgsql
+"""
+NOTIFY_TRIGGER = """
+CREATE TRIGGER transactions_notify AFTER INSERT ON transactions
+FOR EACH ROW EXECUTE FUNCTION nylas_delta_notify()
+"""
+
 
 class DeltaNotifications:
     def __init__(self, url: str) -> None:

@@ -9,7 +9,19 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from sqlalchemy import Column, Float, Integer, MetaData, String, Table, delete, func, insert, select
+from sqlalchemy import (
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    delete,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.orm import Session
 
 guess_counters = Table(
@@ -18,6 +30,7 @@ guess_counters = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("key", String(400), nullable=False),
     Column("failed_at", Float, nullable=False),
+    Index("ix_guess_counters_key", "key", "failed_at"),  # a key's recent failures (0019)
 )
 
 

@@ -62,7 +62,7 @@ leases = Table(
     Column("generation", BigInteger, nullable=False),
     Column("expires_at", Float, nullable=False),
     Index("ix_leases_owner", "owner"),  # a slow beat reads a worker's leases (migration 0021)
-    Index("ix_leases_expires_at", "expires_at"),  # live and dead presences (migration 0027)
+    Index("ix_leases_expires_at", "expires_at"),  # live and dead presences (migration 0024)
 )
 
 WORKER_PREFIX = "worker:"  # a live worker's own lease: its presence in the fleet

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -362,7 +363,10 @@ class Calendar(PublicIdMixin, Base):
     timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
     read_only: Mapped[bool] = mapped_column(Boolean, default=False)
     is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
-    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    # The column migration 0008 added to existing calendars, with its default for their rows.
+    metadata_: Mapped[dict[str, Any]] = mapped_column(
+        "metadata", JSON, default=dict, server_default=text("'{}'")
+    )
     created_at: Mapped[int] = mapped_column(BigInteger, default=now)
     deleted_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 

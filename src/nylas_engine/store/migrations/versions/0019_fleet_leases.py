@@ -9,23 +9,12 @@ Create Date: 2026-12-06
 import sqlalchemy as sa
 from alembic import op
 
+from nylas_engine.store.delta_notify import NOTIFY_FUNCTION, NOTIFY_TRIGGER
+
 revision = "0019"
 down_revision = "0018"
 branch_labels = None
 depends_on = None
-
-NOTIFY_FUNCTION = """
-CREATE OR REPLACE FUNCTION nylas_delta_notify() RETURNS trigger AS $$
-BEGIN
-  PERFORM pg_notify('nylas_delta', NEW.account_id::text);
-  RETURN NULL;
-END;
-$$ LANGUAGE plpgsql
-"""
-NOTIFY_TRIGGER = """
-CREATE TRIGGER transactions_notify AFTER INSERT ON transactions
-FOR EACH ROW EXECUTE FUNCTION nylas_delta_notify()
-"""
 
 
 def upgrade() -> None:
