@@ -3,10 +3,10 @@ Alembic migration since the first (about 0.4 s of CPU and seconds of disk on SQL
 new data directory: every engine a test starts, every `serve` on a new directory).
 
 A new database has no history to replay: it gets the models' tables, what the migrations
-make outside the models (the FTS5 search table, PostgreSQL's NOTIFY trigger), and Alembic's
-version row at the newest revision, so the next release's migrations upgrade it as they
-upgrade any other. tests/engine/test_migrations.py checks that replaying the migrations
-makes the same schema, on SQLite and PostgreSQL.
+make outside the models (the FTS5 search table, PostgreSQL's NOTIFY trigger and trigram
+search indexes), and Alembic's version row at the newest revision, so the next release's
+migrations upgrade it as they upgrade any other. tests/engine/test_migrations.py checks
+that replaying the migrations makes the same schema, on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from __future__ import annotations
 from sqlalchemy import Column, Connection, MetaData, PrimaryKeyConstraint, String, Table, text
 
 # What the migrations make that the models do not describe: the search table (the same
-# statement as migration 0002's), and PostgreSQL's NOTIFY trigger (store/delta_notify.py).
+# statement as migration 0002's), PostgreSQL's NOTIFY trigger (store/delta_notify.py) and
+# trigram indexes (store/search_index.py).
 SQLITE_SEARCH_TABLE = (
     "CREATE VIRTUAL TABLE message_search USING fts5("
     "subject, body, participants, filenames, tokenize='unicode61 remove_diacritics 2')"
@@ -53,8 +54,10 @@ def create_fresh(conn: Connection, revision: str) -> None:
         conn.execute(text(SQLITE_SEARCH_TABLE))
     elif conn.dialect.name == "postgresql":
         from nylas_engine.store.delta_notify import NOTIFY_FUNCTION, NOTIFY_TRIGGER
+        from nylas_engine.store.search_index import create_trigram_indexes
 
         conn.execute(text(NOTIFY_FUNCTION))
         conn.execute(text(NOTIFY_TRIGGER))
+        create_trigram_indexes(conn)
     _version.create_all(conn)
     conn.execute(ALEMBIC_VERSION.insert().values(version_num=revision))
