@@ -143,12 +143,11 @@ def serve(
 
 
 def _serve_processes(settings: Settings, listener: Listener, workers: int, log_level: str) -> None:
-    """The API in `workers` processes sharing the listening socket; each builds its app from
-    the environment (`api.app.app_from_env`)."""
-    import inspect
-
+    """The API in `workers` processes, each on a socket of its own on the one port
+    (api_processes.py); each builds its app from the environment (`api.app.app_from_env`)."""
     import uvicorn
-    from uvicorn.supervisors import Multiprocess
+
+    from nylas_engine.api_processes import ApiProcesses
 
     os.environ.update(
         NYLAS_ENGINE_HOME=str(settings.data_dir),
@@ -172,13 +171,12 @@ def _serve_processes(settings: Settings, listener: Listener, workers: int, log_l
         ssl_certfile=str(tls.cert) if tls else None,
         ssl_keyfile=str(tls.key) if tls else None,
     )
-    # uvicorn before 0.36 takes the server's `run` as `target`; later ones make their own.
-    takes_target = "target" in inspect.signature(Multiprocess).parameters
-    extra: dict[str, Any] = {"target": uvicorn.Server(config).run} if takes_target else {}
+    sockets = [listener.sock, *(listener.another_socket() for _ in range(workers - 1))]
     try:
-        Multiprocess(config, sockets=[listener.sock], **extra).run()
+        ApiProcesses(config, sockets).run()
     finally:
-        listener.close()
+        for sock in sockets:
+            sock.close()
 
 
 def run_worker(settings: Settings) -> None:
@@ -262,6 +260,7 @@ def listen(args: argparse.Namespace, settings: Settings) -> Listener:
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         tls_self_signed=args.tls_self_signed,
+        share_port=getattr(args, "workers", 1) > 1,
     )
 
 

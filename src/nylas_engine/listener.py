@@ -47,6 +47,11 @@ class Listener:
             f"  curl --cacert {ca} ..."
         )
 
+    def another_socket(self) -> socket.socket:
+        """One more socket listening on this port (bound with `share_port`): the kernel
+        spreads new connections over the port's sockets."""
+        return _bind(self.host, self.sock.getsockname()[1], share_port=True)
+
     def close(self) -> None:
         self.sock.close()
 
@@ -75,12 +80,25 @@ def tls_files(
         raise SystemExit(f"cannot make the local certificate in {data_dir}: {exc}") from None
 
 
-def bind(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int, *, share_port: bool = False) -> socket.socket:
     """A TCP socket listening on `host:port`, as uvicorn would make it; SystemExit if the
-    port is taken or the address can't be used."""
+    port is taken or the address can't be used. With `share_port`, more sockets can listen
+    on the port later (`Listener.another_socket`, SO_REUSEPORT: one per API process)."""
+    if share_port:
+        # Only sockets that all set SO_REUSEPORT share a port: a plain socket bound first
+        # tells whether the port is free (another engine's sockets included), and is closed.
+        probe = _bind(host, port, share_port=False)
+        port = probe.getsockname()[1]
+        probe.close()
+    return _bind(host, port, share_port=share_port)
+
+
+def _bind(host: str, port: int, *, share_port: bool) -> socket.socket:
     # As uvicorn binds: IPv6 for an IPv6 address, else IPv4 ("localhost" is 127.0.0.1).
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if share_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
         # Listening at once holds the port: on Linux, SO_REUSEADDR lets a second socket bind
@@ -106,6 +124,7 @@ def open_listener(
     tls_cert: str | None = None,
     tls_key: str | None = None,
     tls_self_signed: bool = False,
+    share_port: bool = False,
 ) -> Listener:
     tls = tls_files(data_dir, tls_cert, tls_key, tls_self_signed)
-    return Listener(bind(host, port), host, port, tls)
+    return Listener(bind(host, port, share_port=share_port), host, port, tls)

@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -412,6 +413,72 @@ def test_a_write_through_one_api_process_wakes_a_longpoll_on_the_other(fleet: Fl
         contact = client.post("/contacts", json={"given_name": "Woken"}).json()
     waiting.join(90)
     assert contact["id"] in [d["id"] for d in answer["deltas"]]
+
+
+def test_connections_opened_at_once_are_served_by_every_api_process(fleet: Fleet) -> None:
+    """`serve --workers 2`: a client that opens its connections at once (a pool, a load
+    generator) has them spread over both processes, each accepting on a socket of its own;
+    with one shared socket a process that woke accepted them all and the other sat idle."""
+    api = fleet.apis[1]  # --workers 2
+    assert api.process is not None
+    # Connected in a row before any request, as a pool or a load generator does: all wait to
+    # be accepted at the same moment.
+    connections = [socket.create_connection(("127.0.0.1", api.port)) for _ in range(32)]
+    try:
+        for connection in connections:
+            connection.sendall(b"GET /account HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        for connection in connections:
+            connection.settimeout(30)
+            assert connection.recv(9) == b"HTTP/1.1 "  # accepted and answered
+        per_process = _established_connections(api.process.pid, api.port)
+    finally:
+        for connection in connections:
+            connection.close()
+    serving = {pid: n for pid, n in per_process.items() if n}
+    assert len(serving) == 2, per_process
+    assert sum(serving.values()) == len(connections), per_process
+
+
+def test_a_port_served_by_several_api_processes_is_still_in_use_for_another_engine(
+    fleet: Fleet,
+) -> None:
+    """The processes of `--workers 2` share their port with each other only: another engine
+    asking for it, with several workers too, is told the port is taken (it would otherwise
+    join the port and take a share of the first one's connections)."""
+    done = subprocess.run(
+        [*fleet.base(), "--db", fleet.db_url, "serve", "--role", "api", "--workers", "2"]
+        + ["--port", str(fleet.apis[1].port)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **fleet.env},
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert f"port {fleet.apis[1].port} is in use" in done.stderr
+
+
+def _established_connections(parent: int, port: int) -> dict[int, int]:
+    """Established TCP connections on local `port`, per child process of `parent` (/proc)."""
+    established = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(FileNotFoundError), open(table) as lines:
+            next(lines)
+            for line in lines:
+                fields = line.split()
+                local_port = int(fields[1].rsplit(":", 1)[1], 16)
+                if local_port == port and fields[3] == "01":  # 01: ESTABLISHED
+                    established.add(fields[9])  # the socket's inode
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    counts = {}
+    for child in map(int, children):
+        inodes = set()
+        for fd in Path(f"/proc/{child}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        counts[child] = len(inodes & established)
+    return counts
 
 
 def test_a_file_uploaded_through_one_api_process_downloads_through_the_other(
