@@ -278,6 +278,40 @@ def test_api_move_of_a_message_deleted_on_the_server_ends_as_the_server_says(ser
         assert sorted(_by_subject(api)) == ["Moved", "Trashed"]
 
 
+def test_a_message_left_in_the_servers_folder_and_the_apis_ends_in_the_servers(server, slow_engine):
+    """The sync linking a copy the server moved and the API moving the message, in two
+    transactions that cross, can leave it in both folders (seen once under load). Made here
+    directly in the database: the next write-back sets it back to the server's folder and
+    still writes the API's flag."""
+    from nylas_engine.store.models import Category, Message, message_categories
+
+    account, mailbox = _connect(slow_engine, server, "Archive", ["Crossed"])
+    with slow_engine.client(account["id"]) as api:
+        message = _synced(api, "archive", 1)["Crossed"]
+        with slow_engine.db.session() as session:
+            row = session.query(Message).filter(Message.public_id == message["id"]).one()
+            inbox = (
+                session.query(Category)
+                .filter(Category.account_id == row.account_id, Category.name == "inbox")
+                .one()
+            )
+            session.execute(
+                message_categories.insert().values(message_id=row.id, category_id=inbox.id)
+            )
+        assert "Crossed" in _by_subject(api, **{"in": "inbox"})  # in both, as the race left it
+
+        assert api.put(f"/messages/{message['id']}", json={"starred": True}).status_code == 200
+        eventually(
+            lambda: not _by_subject(api, **{"in": "inbox"}), "gone from the inbox in the API"
+        )
+        eventually(
+            lambda: mailbox.flags("Archive", "Crossed") >= {b"\\Flagged"},
+            "the API's flag on the server",
+        )
+        assert _folder(api, message["id"]) == "archive"
+        assert mailbox.folders_of("Crossed") == ["Archive"]
+
+
 def test_changes_made_while_the_worker_was_down_reach_the_server_unless_the_server_changed_them(
     dovecot, tmp_path
 ):

@@ -19,6 +19,9 @@ of the UIDs it is about to change:
   linked to the same message by Message-ID and bytes) or deletes the message if no folder
   holds it. A moved message that does not turn up in its target folder (it left between the
   check and the MOVE) is treated the same way (`settle`);
+* a message in a folder the server has it in and also in another the API asked for was
+  changed by the sync and the API at once (the sync linked a copy the server had moved
+  while the API moved it): it is set back to the folders the server has it in;
 * a UID whose \\Seen or \\Flagged differ from what the server last reported was changed on
   the server: none of the API's flag changes to it are stored, the server's flags are
   applied to the message instead (a move of it still goes ahead). With CONDSTORE the STORE
@@ -151,6 +154,7 @@ class WriteBack:
             sources = {c_id: c.remote_name for c_id, c in folders.items()}
             jobs: dict[int, list[_Job]] = defaultdict(list)  # by source folder
             by_message: dict[int, list[tuple[ImapUid, Message]]] = defaultdict(list)
+            crossed: list[int] = []  # messages to set back to the server's folders
             waiting = {key[1] for key in self.refusals.waiting() if key[0] == "message"}
             retry = {m for m in waiting if self.refusals.ready(("message", m))}
             for uid_row, message in imap_uids.changed_since(
@@ -172,6 +176,13 @@ class WriteBack:
                         jobs[job.category_id].append(job)
                     continue
                 targets = [folders[c] for c in wanted - on_server]
+                if targets and wanted & on_server:
+                    # Both where the server has it and in a folder the API asked for: the
+                    # sync linked a copy the server had moved while the API moved the message
+                    # (two transactions crossed). A message is in one folder; the server's
+                    # word wins, as in any conflict.
+                    crossed.append(message.id)
+                    targets = []
                 for row, _ in pairs:
                     flags = list(row.flags or [])
                     want = _with(flags, seen=not message.unread, flagged=message.starred)
@@ -211,6 +222,7 @@ class WriteBack:
 
         with self.ctx.db.session() as session:
             vanished: list[ImapUid] = []
+            imap_uids.reset_folders(session, crossed)
             for result in results:
                 for row_id, (flags, modseq) in result.stored.items():
                     if (stored := session.get(ImapUid, row_id)) is not None:
