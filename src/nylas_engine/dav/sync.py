@@ -179,7 +179,6 @@ class DavSync:
             if coll is None:
                 return 0
             token, ctag = coll.sync_token, coll.ctag
-            known = {h: o.etag for h, o in store.objects(session, coll_id).items()}
         remote = self.remote.get(href)
         if remote is None:
             rows = client.propfind(
@@ -194,6 +193,8 @@ class DavSync:
             return 0
         if not remote_token and remote_ctag and remote_ctag == ctag:
             return 0
+        with self.ctx.db.session() as session:
+            known = store.etags(session, coll_id)
         changed: dict[str, str | None] = {}
         removed: list[str] = []
         new_token: str | None = None
@@ -226,7 +227,7 @@ class DavSync:
                 coll = session.get(store.DavCollection, coll_id)
                 if coll is None:
                     return count
-                objects = store.objects(session, coll_id)
+                objects = store.objects_at(session, coll_id, [row.href for row in found])
                 links: Links = []
                 with session.no_autoflush:
                     for row in found:
