@@ -28,6 +28,7 @@ from nylas_engine.dav.client import (
     DavClient,
     DavError,
     DavUnreachable,
+    Response,
     q,
 )
 from nylas_engine.dav.discovery import RemoteCollection, list_collections
@@ -95,9 +96,10 @@ class DavSync:
         """Match the server's calendars and address books with the store's: new ones get a
         calendar (or start an address book), renamed ones are renamed, gone ones go."""
         listing: dict[str, list[RemoteCollection]] = {}
+        homes: dict[str, list[Response]] = {}  # listed once when both kinds share a home
         for kind, url in self.urls.items():
             if url:  # a calendar-only or contacts-only account has just one
-                self.homes[kind], listing[kind] = list_collections(client, url, kind)
+                self.homes[kind], listing[kind] = list_collections(client, url, kind, homes)
         self.remote = {r.href: r for rows in listing.values() for r in rows}
         if self.schedules is None:  # asked once a login
             home = self.homes.get("calendar")
