@@ -2,20 +2,25 @@
 against a bare client loop that only fetches the same objects (issue 15).
 
     python bench/dav.py [--count 2000] [--rounds 2]
+    python bench/dav.py [--count 2000] --latency
 
-The bare loop is the engine's own WebDAV client (dav/client.py) doing a sync-collection
-REPORT and multigets of 100, the requests the engine makes, with nothing stored. The engine
-run is `DavSync` (collections, pull, every object parsed and stored in SQLite with its delta
-rows) into a fresh data directory each round; making that directory's database (migrations)
-is setup and not timed. Radicale lists everything once before the
-rounds (it builds its cache on the first listing). Peak RSS is this process's (`ru_maxrss`
-growth is printed; Radicale runs in its own process).
+Radicale's storage is seeded before it starts (bench/dav_seed.py: what its PUT of a whole
+collection stores, checked against it, in seconds instead of minutes). The bare loop is the
+engine's own WebDAV client (dav/client.py) doing a sync-collection REPORT and multigets of
+100, the requests the engine makes, with nothing stored. The engine run is `DavSync`
+(collections, pull, every object parsed and stored in SQLite with its delta rows) into a
+fresh data directory each round; making that directory's database is setup and not timed.
+Radicale lists everything once before the rounds (it reads its item cache then). Peak RSS
+is this process's (`ru_maxrss` growth is printed; Radicale runs in its own process).
+`--latency` runs an engine process on the same seeded account and measures the two
+latencies with another client (`latency`).
 """
 
 from __future__ import annotations
 
 import argparse
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,7 +29,6 @@ from pathlib import Path
 _TESTS = Path(__file__).parent.parent / "tests"
 sys.path[:0] = [str(_TESTS / "dav"), str(_TESTS / "sync"), str(_TESTS)]
 
-import httpx  # noqa: E402
 from radicale_server import Radicale  # noqa: E402
 
 from nylas_engine.config import Settings  # noqa: E402
@@ -34,27 +38,6 @@ from nylas_engine.dav.sync import DavSync  # noqa: E402
 from nylas_engine.store.accounts import create_account  # noqa: E402
 from nylas_engine.store.credentials import Vault  # noqa: E402
 from nylas_engine.store.dav import set_dav_account  # noqa: E402
-
-
-def _calendar(count: int) -> str:
-    events = "".join(
-        f"BEGIN:VEVENT\r\nUID:ev-{n}\r\nDTSTAMP:20260101T000000Z\r\n"
-        f"DTSTART;TZID=Europe/Paris:2027{1 + n % 12:02d}{1 + n % 28:02d}T{8 + n % 10:02d}0000\r\n"
-        f"DURATION:PT45M\r\nSUMMARY:Meeting {n}\r\nLOCATION:Room {n % 40}\r\n"
-        f"ATTENDEE;CN=Person {n}:mailto:p{n}@example.com\r\nEND:VEVENT\r\n"
-        for n in range(count)
-    )
-    return f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//bench//EN\r\n{events}END:VCALENDAR\r\n"
-
-
-def _cards(count: int) -> str:
-    return "".join(
-        f"BEGIN:VCARD\r\nVERSION:3.0\r\nUID:card-{n}\r\nN:Surname{n};Given{n};;;\r\n"
-        f"FN:Given{n} Surname{n}\r\nEMAIL;TYPE=WORK:g{n}@work.example\r\n"
-        f"EMAIL;TYPE=HOME:g{n}@home.example\r\nTEL;TYPE=CELL:+33 6 00 00 {n % 100:02d}\r\n"
-        f"ORG:Company {n % 50}\r\nEND:VCARD\r\n"
-        for n in range(count)
-    )
 
 
 def bare_loop(url: str, user: str, password: str) -> int:
@@ -107,10 +90,11 @@ def profile(url: str, user: str, password: str) -> None:
     pstats.Stats("/tmp/dav.prof").sort_stats("cumulative").print_stats(35)
 
 
-def latency(server: Radicale, poll: float, rounds: int) -> None:
-    """An engine process with `NYLAS_ENGINE_DAV_POLL=poll`: how long until an event made
-    through the API is on the server (seen by another client), and one made by that client
-    is in the API."""
+def latency(server: Radicale, seeded: tuple[str, str, int], poll: float, rounds: int) -> None:
+    """An engine process with `NYLAS_ENGINE_DAV_POLL=poll` syncing the seeded account (its
+    N events and N contacts) and a calendar "Bench" that another client makes: once the API
+    shows all of them, how long until an event made through the API is on the server (seen
+    by the other client), and one made by that client is in the API."""
     from dav_helpers import Phone, add_dav_account, calendar_named, eventually
     from sync_engines import SyncEngine
 
@@ -119,13 +103,28 @@ def latency(server: Radicale, poll: float, rounds: int) -> None:
         env={"NYLAS_ENGINE_DAV_POLL": str(poll), "NYLAS_ENGINE_SYNC_SCAN": "0.3"},
     ).start()
     try:
-        user, password = server.add_user()
+        user, password, count = seeded
         phone = Phone(server, user, password)
         calendar = phone.make_calendar("Bench")
+        started = time.monotonic()
         account = add_dav_account(engine, server, user, password)
-        to_phone, to_api = [], []
         with engine.client(account["id"]) as api:
-            listed = eventually(lambda: calendar_named(api, "Bench"), "the calendar", 60)
+
+            def synced() -> bool:
+                counts = [
+                    api.get(path, params={"view": "count"}).json()["count"]
+                    for path in ("/events", "/contacts")
+                ]
+                return counts == [count, count] and calendar_named(api, "Bench") is not None
+
+            eventually(synced, "the initial sync", 600)
+            print(
+                f"engine process: {count} events + {count} contacts in the API"
+                f" {time.monotonic() - started:.1f} s after `accounts add`"
+            )
+            listed = calendar_named(api, "Bench")
+            assert listed is not None
+            to_phone, to_api = [], []
             for n in range(rounds):
                 when = {"start_time": 1900000000 + n * 3600, "end_time": 1900001800 + n * 3600}
                 t = time.monotonic()
@@ -160,29 +159,24 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--profile", action="store_true", help="cProfile one engine sync")
     parser.add_argument(
-        "--latency", action="store_true", help="only the latencies (engine process)"
+        "--latency", action="store_true", help="only the latencies (engine process, same data)"
     )
     args = parser.parse_args()
-    server = Radicale(Path(tempfile.mkdtemp(prefix="radicale-bench-"))).start()
+    server = Radicale(Path(tempfile.mkdtemp(prefix="radicale-bench-"))).configure()
+    user, password = server.add_user()
+    started = time.monotonic()
+    # in a process of its own: this one's peak RSS is the engine's (and the bare loop's)
+    seeder = [sys.executable, str(Path(__file__).with_name("dav_seed.py"))]
+    subprocess.run([*seeder, str(server.config), user, str(args.count)], check=True)
+    print(
+        f"seeded {args.count} events + {args.count} contacts into Radicale's storage"
+        f" in {time.monotonic() - started:.1f} s"
+    )
+    server.start()
     try:
         if args.latency:
-            latency(server, poll=5.0, rounds=5)
+            latency(server, (user, password, args.count), poll=5.0, rounds=5)
             return
-        user, password = server.add_user()
-        http = httpx.Client(auth=(user, password), timeout=600)
-        started = time.monotonic()
-        for path, body, kind in (
-            ("cal/", _calendar(args.count), "text/calendar"),
-            ("book/", _cards(args.count), "text/vcard"),
-        ):
-            reply = http.put(
-                f"{server.url}/{user}/{path}", content=body.encode(), headers={"Content-Type": kind}
-            )
-            assert reply.status_code in (201, 204), reply.text
-        print(
-            f"seeded {args.count} events + {args.count} contacts"
-            f" in {time.monotonic() - started:.1f} s"
-        )
         bare_loop(server.url, user, password)  # Radicale builds its cache
         if args.profile:
             profile(server.url, user, password)

@@ -64,16 +64,25 @@ class Radicale(ServerProcess):
         (self.root / "users").write_text("".join(f"{u}:{p}\n" for u, p in self.users.items()))
         return name, password
 
-    def start(self) -> Radicale:
+    @property
+    def config(self) -> Path:
+        """Its configuration file, written by `configure` (bench/dav_seed.py opens the storage
+        it names before the server starts)."""
+        return self.root / "config"
+
+    def configure(self) -> Radicale:
         (self.root / "users").touch()
-        config = self.root / "config"
-        config.write_text(
+        self.config.write_text(
             f"[server]\nhosts = 127.0.0.1:{self.port}\n"
             f"[auth]\ntype = htpasswd\nhtpasswd_filename = {self.root / 'users'}\n"
             "htpasswd_encryption = plain\ndelay = 0\n"
             f"[storage]\nfilesystem_folder = {self.root / 'collections'}\n"
             "[rights]\ntype = owner_only\n[logging]\nlevel = warning\n"
         )
-        command = [sys.executable, "-m", "radicale", "--config", str(config)]
+        return self
+
+    def start(self) -> Radicale:
+        self.configure()
+        command = [sys.executable, "-m", "radicale", "--config", str(self.config)]
         self.launch(command, self.root / "radicale.log", self.url + "/.web/")
         return self

@@ -82,14 +82,21 @@ def home_set(client: DavClient, start: str, kind: str) -> str:
 
 
 def list_collections(
-    client: DavClient, start: str, kind: str
+    client: DavClient, start: str, kind: str, listed: dict[str, list[Response]] | None = None
 ) -> tuple[str, list[RemoteCollection]]:
-    """The home URL and the collections of `kind` in it."""
+    """The home URL and the collections of `kind` in it. `listed` keeps each home's listing
+    for the next call: a server with one home for calendars and address books (Radicale)
+    is listed once, and a listing costs it a pass over every object of every collection
+    (their sync tokens and CTags: 0.3-0.7 s of an initial sync of 2,000 events + 2,000
+    contacts, bench/RESULTS.md)."""
     here = client.propfind(start, _COLLECTION_PROPS)
     if here and here[0].has(DAV, "resourcetype", *_TYPE[kind]):
         return start, [_collection(here[0], kind)]
     home = home_set(client, start, kind)
-    rows = client.propfind(home, _COLLECTION_PROPS, depth="1")
+    listed = {} if listed is None else listed
+    if home not in listed:
+        listed[home] = client.propfind(home, _COLLECTION_PROPS, depth="1")
+    rows = listed[home]
     found = [
         _collection(r, kind)
         for r in rows

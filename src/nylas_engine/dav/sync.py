@@ -28,6 +28,7 @@ from nylas_engine.dav.client import (
     DavClient,
     DavError,
     DavUnreachable,
+    Response,
     q,
 )
 from nylas_engine.dav.discovery import RemoteCollection, list_collections
@@ -95,9 +96,10 @@ class DavSync:
         """Match the server's calendars and address books with the store's: new ones get a
         calendar (or start an address book), renamed ones are renamed, gone ones go."""
         listing: dict[str, list[RemoteCollection]] = {}
+        homes: dict[str, list[Response]] = {}  # listed once when both kinds share a home
         for kind, url in self.urls.items():
             if url:  # a calendar-only or contacts-only account has just one
-                self.homes[kind], listing[kind] = list_collections(client, url, kind)
+                self.homes[kind], listing[kind] = list_collections(client, url, kind, homes)
         self.remote = {r.href: r for rows in listing.values() for r in rows}
         if self.schedules is None:  # asked once a login
             home = self.homes.get("calendar")
@@ -179,7 +181,6 @@ class DavSync:
             if coll is None:
                 return 0
             token, ctag = coll.sync_token, coll.ctag
-            known = {h: o.etag for h, o in store.objects(session, coll_id).items()}
         remote = self.remote.get(href)
         if remote is None:
             rows = client.propfind(
@@ -194,6 +195,8 @@ class DavSync:
             return 0
         if not remote_token and remote_ctag and remote_ctag == ctag:
             return 0
+        with self.ctx.db.session() as session:
+            known = store.etags(session, coll_id)
         changed: dict[str, str | None] = {}
         removed: list[str] = []
         new_token: str | None = None
@@ -226,7 +229,7 @@ class DavSync:
                 coll = session.get(store.DavCollection, coll_id)
                 if coll is None:
                     return count
-                objects = store.objects(session, coll_id)
+                objects = store.objects_at(session, coll_id, [row.href for row in found])
                 links: Links = []
                 with session.no_autoflush:
                     for row in found:

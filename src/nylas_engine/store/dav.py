@@ -145,6 +145,22 @@ def objects(session: Session, collection_id: int) -> dict[str, DavObject]:
     return {row.href: row for row in rows}
 
 
+def objects_at(session: Session, collection_id: int, hrefs: list[str]) -> dict[str, DavObject]:
+    """The collection's objects at `hrefs` (a multiget batch's), by href."""
+    rows = session.scalars(
+        select(DavObject).where(DavObject.collection_id == collection_id, DavObject.href.in_(hrefs))
+    )
+    return {row.href: row for row in rows}
+
+
+def etags(session: Session, collection_id: int) -> dict[str, str | None]:
+    """href -> ETag of every object of the collection, without loading the objects."""
+    rows = session.execute(
+        select(DavObject.href, DavObject.etag).where(DavObject.collection_id == collection_id)
+    )
+    return {href: etag for href, etag in rows}
+
+
 def object_by_href(session: Session, collection_id: int, href: str) -> DavObject | None:
     found: DavObject | None = session.scalar(
         select(DavObject).where(DavObject.collection_id == collection_id, DavObject.href == href)
