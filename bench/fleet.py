@@ -19,7 +19,7 @@ an account a worker syncs, timed until `/delta/longpoll` returns it; and a flag 
 the API, timed until the IMAP server shows it (the worker's write-back, woken by the delta
 log's notification). Last, with the workers stopped, `serve --role api --workers N` with
 N = 1 and 2 against the synced database: `GET /messages?limit=20` from wrk (one thread,
-`CONNECTIONS` connections), with the CPU time each party used meanwhile (the engine's
+`--connections`, 8 by default), with the CPU time each party used meanwhile (the engine's
 processes, PostgreSQL, wrk), since all of them share the machine's cores.
 
 Writes the numbers into the "Fleet" section of bench/RESULTS.md unless --no-write.
@@ -412,7 +412,10 @@ def main() -> None:
     parser.add_argument(
         "--round-timeout", type=float, default=600.0, help="seconds a round may take to sync"
     )
+    parser.add_argument("--connections", type=int, default=8, help="wrk's open connections")
     args = parser.parse_args()
+    global CONNECTIONS
+    CONNECTIONS = args.connections
     counts = [int(n) for n in args.rounds.split(",")]
     load_before = os.getloadavg()
     pg = PostgresServer().start()
