@@ -370,6 +370,10 @@ def search_threads(
 ) -> list[ThreadRow]:
     """The account's threads holding a message that matches `q`, by last message, newest
     first, as rows with their stored summaries (store/thread_rows.py)."""
+    if limit and not _uses_fts(session, backend) and (patterns := _like_patterns(q)):
+        recent = _recent_like_threads(session, account, patterns, limit, offset)
+        if recent is not None:
+            return recent
     found = _matching_messages(session, account, q, backend)
     if found is None:
         return []
@@ -378,6 +382,46 @@ def search_threads(
         Thread.last_message_ts.desc(), Thread.id.desc()
     )
     return thread_rows.page_rows(session, stmt, limit, offset, params)
+
+
+_NEWEST_THREADS = (Thread.last_message_ts.desc(), Thread.id.desc())
+
+
+def _recent_like_threads(
+    session: Session, account: Account, patterns: list[_Pattern], limit: int, offset: int
+) -> list[ThreadRow] | None:
+    """The page, if the account's newest RECENT_WINDOW threads hold all of it (None if not).
+
+    Those threads come first in the order of all threads, so the matching ones among them
+    come first among all matching threads: a full page of them is the page. Walked newest
+    first, each thread's messages tested until one matches, it stops at the page's end; for
+    a common word that is a few dozen threads, where gathering every match (PostgreSQL,
+    100,000 messages, `launch` in 25,000: 670 ms) and then their threads costs it all."""
+    live = (Thread.account_id == account.id, Thread.deleted_at.is_(None))
+    edge = session.execute(
+        select(Thread.last_message_ts, Thread.id)
+        .where(*live)
+        .order_by(*_NEWEST_THREADS)
+        .offset(RECENT_WINDOW - 1)
+        .limit(1)
+    ).first()
+    hit = exists().where(
+        Message.thread_id == Thread.id,
+        Message.account_id == account.id,
+        Message.is_draft.is_(False),
+        Message.deleted_at.is_(None),
+        _like_row_match(Message, patterns),
+    )
+    stmt = select(Thread).where(*live, hit).order_by(*_NEWEST_THREADS)
+    if edge is not None:  # else the account has fewer threads: the window is all of them
+        stmt = stmt.where(
+            or_(
+                Thread.last_message_ts > edge.last_message_ts,
+                and_(Thread.last_message_ts == edge.last_message_ts, Thread.id >= edge.id),
+            )
+        )
+    rows = thread_rows.page_rows(session, stmt, limit, offset)
+    return rows if len(rows) == limit or edge is None else None
 
 
 def count_threads(
