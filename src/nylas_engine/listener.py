@@ -95,10 +95,10 @@ def bind(host: str, port: int, *, share_port: bool = False) -> socket.socket:
 
 def _bind(host: str, port: int, *, share_port: bool) -> socket.socket:
     # As uvicorn binds: IPv6 for an IPv6 address, else IPv4 ("localhost" is 127.0.0.1).
-    # IPPROTO_TCP named, as getaddrinfo names it for uvicorn: asyncio turns Nagle's algorithm
-    # off (TCP_NODELAY) only on connections whose socket says so, and with it on, a reply
-    # written in two parts waited for the client's delayed ACK: 40 ms added to every
-    # sequential request (bench/api.py's search latency, 48 ms where 7 was the work).
+    # The protocol named: asyncio sets TCP_NODELAY only on connections accepted from a socket
+    # whose proto is IPPROTO_TCP (a plain socket() has 0). Without it a response written as
+    # headers then body waited for the client's delayed ACK: ~40 ms on every request of a
+    # keep-alive connection (bench/RESULTS.md, Fleet: 135 req/s at 0.6 cores, 8 connections).
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -159,6 +159,15 @@ Content-Transfer-Encoding: base64
     assert parsed.snippet == text
 
 
+def test_a_charset_name_with_a_nul_in_it_is_read_as_no_charset():
+    # A damaged copy of a bench message had this: codecs.lookup raises ValueError on it,
+    # which made the whole parse (and with it the sync's batch) fail.
+    raw = b'Subject: x\r\nContent-Type: text/plain; charset="utf-\x008"\r\n\r\nh\xc3\xa9llo\r\n'
+    parsed = parse_message(raw)
+    assert parsed.text.strip() == "héllo"
+    assert parsed.subject == "x"
+
+
 def test_broken_headers_fall_back_instead_of_failing():
     before = int(time.time())
     raw = (

@@ -148,8 +148,15 @@ def parse_message(raw: bytes, *, fallback_date: int | None = None) -> ParsedMess
 # ------------------------------------------------------------------------------ headers
 
 
+_KEPT = frozenset(
+    {"subject", "from", "to", "cc", "bcc", "reply-to", "date"}
+    | {"message-id", "in-reply-to", "references"}
+)
+
+
 class _Headers:
-    """Header access that survives what the stdlib's structured headers choke on."""
+    """Header access that survives what the stdlib's structured headers choke on (for the
+    headers in `_KEPT`, what `parse_message` reads)."""
 
     def __init__(self, msg: Message) -> None:
         self.defects = 0
@@ -160,7 +167,9 @@ class _Headers:
             items = []
         for name, value in items:
             key = str(name).lower()
-            if key not in self._raw:  # the first occurrence wins, as readers show it
+            # The first occurrence wins, as readers show it; only the headers the store
+            # keeps are unfolded and repaired (not Received, DKIM-Signature, ...).
+            if key in _KEPT and key not in self._raw:
                 self._raw[key] = _repair(_unfold(str(value))).replace("\x00", "")
 
     def _structured(self, name: str) -> Any:
@@ -475,7 +484,7 @@ def _decode_charset(data: bytes, charset: str | None) -> str:
     name = _CHARSET_ALIASES.get(name, name)
     try:
         codec = codecs.lookup(name).name if name else None
-    except LookupError:
+    except (LookupError, ValueError):  # unknown, or not a name at all (a NUL in it)
         codec = None
     if codec is None or codec == "utf-8":
         try:

@@ -18,11 +18,11 @@ owner is alive (`holds_lock`) from the lease row alone.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from typing import Any
 
-from sqlalchemy import ColumnElement, column, func, text
-from sqlalchemy.dialects.postgresql import OID
+from sqlalchemy import ColumnElement, TextualSelect, column, func, text
 
 from nylas_engine.store.db import libpq_dsn
 
@@ -31,18 +31,31 @@ log = logging.getLogger("nylas_engine.fleet")
 LOCK_SPACE = 0x464C54  # advisory-lock namespace of worker liveness ("FLT"; the delta log's differs)
 KEEPALIVE = (10, 5, 3)  # seconds idle, seconds between probes, probes: a dead peer in ~25 s
 
-# The liveness locks held in this database: key (LOCK_SPACE, k) shows as classid LOCK_SPACE,
-# objid k (as an unsigned oid), objsubid 2. Read once per statement (a hashed subplan).
-_HELD_KEYS = text(
-    "SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND granted"
-    f" AND classid = {LOCK_SPACE} AND objsubid = 2"
-    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-).columns(column("objid", OID))
+
+@functools.cache
+def _oid() -> Any:
+    """PostgreSQL's OID type, imported on first use: the PostgreSQL dialect is a large
+    import that a process on SQLite (a sync, most CLI commands) never needs."""
+    from sqlalchemy.dialects.postgresql import OID
+
+    return OID
+
+
+@functools.cache
+def _held_keys() -> TextualSelect:
+    """The liveness locks held in this database: key (LOCK_SPACE, k) shows as classid
+    LOCK_SPACE, objid k (as an unsigned oid), objsubid 2. Read once per statement (a hashed
+    subplan)."""
+    return text(
+        "SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+        f" AND classid = {LOCK_SPACE} AND objsubid = 2"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    ).columns(column("objid", _oid()))
 
 
 def holds_lock(owner: Any) -> ColumnElement[bool]:
     """SQL (PostgreSQL): the worker named by `owner` (a column or value) holds its lock."""
-    return func.hashtext(owner).cast(OID).in_(_HELD_KEYS)
+    return func.hashtext(owner).cast(_oid()).in_(_held_keys())
 
 
 class Liveness:
