@@ -157,3 +157,78 @@ def test_a_search_page_is_the_same_whether_the_newest_hold_it_or_not(
             for offset in range(6):
                 assert search("zebra", limit, offset) == search("zebra")[offset : offset + limit]
         assert search("ZEBRA numbers") == [mail["second"]["id"], mail["first"]["id"]]
+
+
+@pytest.mark.parametrize("backend", ["fts", "like", "like, no index"])
+@pytest.mark.parametrize("window", [1, 1000])
+def test_words_without_letters_and_words_in_capitals(engine, account, monkeypatch, window, backend):
+    """A word without letters (`42`) is matched as written (PostgreSQL: by LIKE, which needs
+    no lower-casing), one with letters in any case; a word of each kind together."""
+    from sqlalchemy import select
+
+    from nylas_engine.search import query, search_messages
+    from nylas_engine.search.index import uses_fts
+    from nylas_engine.store.models import Account
+
+    box = Mailbox(engine, account)
+    dated = box.add("Invoice 2024-17", body="Total: 42 EUR", date=T0 + 1)
+    loud = box.add("INVOICE 42", body="due now", date=T0 + 2)
+    box.add("invoice", body="no number in it", date=T0 + 3)
+    box.add("Room 4 2", body="four, two", date=T0 + 4)
+    monkeypatch.setattr(query, "RECENT_WINDOW", window)
+    if backend == "like, no index":
+        monkeypatch.setattr(query, "trigram_indexable", lambda words: False)
+        backend = "like"
+    with engine.db.session() as session:
+        if backend == "fts" and not uses_fts(session):
+            pytest.skip("FTS5 is SQLite's")
+        owner = session.scalar(select(Account).where(Account.public_id == account["id"]))
+
+        def search(q: str) -> list[str]:
+            return [m.public_id for m in search_messages(session, owner, q, backend=backend)]
+
+        assert search("42") == [loud["id"], dated["id"]]
+        assert search("invoice 42") == [loud["id"], dated["id"]]
+        assert search("42 INVOICE") == [loud["id"], dated["id"]]
+        assert search("2024-17") == [dated["id"]]
+        assert search("Invoice 2024") == [dated["id"]]
+
+
+@pytest.mark.parametrize("backend", ["fts", "like", "like, no index"])
+@pytest.mark.parametrize("window", [1, 2, 3, 1000])
+def test_a_thread_search_page_is_the_same_whether_the_newest_threads_hold_it_or_not(
+    engine, account, mail, monkeypatch, window, backend
+):
+    """Thread search looks for a page among the newest threads first, then among all the
+    threads with a match: every page is the same slice of all of them, newest first by
+    last message, also when an old match sits in a thread with a new message."""
+    from sqlalchemy import select
+
+    from nylas_engine.search import query, search_threads
+    from nylas_engine.search.index import uses_fts
+    from nylas_engine.store.models import Account
+
+    box = Mailbox(engine, account)
+    quiet = box.add("Plain news", body="no stripes", date=T0 + 70)
+    box.add("Zebra crossing", body="stripes", date=T0 + 1)
+    box.add("Re: Plain news", body="a zebra after all", date=T0 + 80, reply_to=quiet)
+    box.add("Elsewhere", body="nothing here", date=T0 + 90)
+    if backend == "like, no index":
+        monkeypatch.setattr(query, "trigram_indexable", lambda words: False)
+        backend = "like"
+    with engine.db.session() as session:
+        if backend == "fts" and not uses_fts(session):
+            pytest.skip("FTS5 is SQLite's")
+        owner = session.scalar(select(Account).where(Account.public_id == account["id"]))
+
+        def search(q: str, limit: int = 100, offset: int = 0) -> list[str]:
+            found = search_threads(session, owner, q, limit, offset, backend=backend)
+            return [t.public_id for t in found]
+
+        everything = search("zebra")
+        assert everything[0] == quiet["thread_id"] and len(everything) == 4
+        monkeypatch.setattr(query, "RECENT_WINDOW", window)
+        for limit in (1, 2, 3):
+            for offset in range(6):
+                assert search("zebra", limit, offset) == everything[offset : offset + limit]
+        assert search("ZEBRA numbers") == [mail["first"]["thread_id"]]

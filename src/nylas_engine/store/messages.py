@@ -9,10 +9,21 @@ which is portable SQL and exact: the closing quote keeps `a@x.com` from matching
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Text, case, cast, exists, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Text,
+    bindparam,
+    case,
+    cast,
+    exists,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session, contains_eager, selectinload
 
 from nylas_engine.errors import InvalidRequest
@@ -59,6 +70,22 @@ class MailFilters:
     unread: bool | None = None
     starred: bool | None = None
     metadata: MetadataFilter | None = None
+    # The ids of the categories `in_` names, when read beforehand (`with_category_ids`).
+    in_ids: list[int] | None = None
+
+
+def with_category_ids(session: Session, account: Account, f: MailFilters) -> MailFilters:
+    """`f` with the categories its `in` names read now, so the list query names them by id.
+
+    PostgreSQL can't estimate a join to `categories`: a table that small is never analyzed
+    (autovacuum waits for 50 changed rows), and even analyzed, one category's share of all
+    categories says nothing of its share of the messages. Taking the inbox for a few
+    messages, it read every inbox message to sort their threads instead of walking threads
+    newest first (bench/api.py, `/threads?in=inbox&unread=true&limit=50`, 100,000 messages:
+    580 ms; with the ids, which the column's statistics know, 0.5 ms)."""
+    if f.in_ is None or f.in_ids is not None:
+        return f
+    return replace(f, in_ids=list(session.scalars(cats.matching_ids(account, f.in_))))
 
 
 # --------------------------------------------------------------------------- conditions
@@ -88,10 +115,15 @@ def _has_filename(filename: str) -> ColumnElement[bool]:
     )
 
 
-def _in_category(account: Account, value: str) -> ColumnElement[bool]:
+def _in_category(account: Account, f: MailFilters) -> ColumnElement[bool]:
+    assert f.in_ is not None
+    if f.in_ids is None:
+        named: Any = cats.matching_ids(account, f.in_)
+    else:  # written into the statement: a generic plan would not know which category
+        named = bindparam("in_ids", f.in_ids, expanding=True, literal_execute=True)
     return exists().where(
         message_categories.c.message_id == Message.id,
-        message_categories.c.category_id.in_(cats.matching_ids(account, value)),
+        message_categories.c.category_id.in_(named),
     )
 
 
@@ -108,7 +140,7 @@ def message_conditions(account: Account, f: MailFilters) -> list[ColumnElement[b
     if f.filename is not None:
         conds.append(_has_filename(f.filename))
     if f.in_ is not None:
-        conds.append(_in_category(account, f.in_))
+        conds.append(_in_category(account, f))
     conds += meta.message_conditions(account, f.metadata)
     return conds
 

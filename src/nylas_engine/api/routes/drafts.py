@@ -13,7 +13,7 @@ from nylas_engine.api.query import MailQuery, VersionQuery
 from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.schemas.mail import DraftInput, DraftUpdate, DraftVersion, Message
 from nylas_engine.api.views.mail import message_json
-from nylas_engine.store import drafts
+from nylas_engine.store import drafts, messages
 
 router = APIRouter(route_class=SessionRoute)
 DRAFT_UPDATE = doc(409, reply=Message, body=DraftUpdate)
@@ -24,7 +24,8 @@ DRAFT_UPDATE = doc(409, reply=Message, body=DraftUpdate)
 def list_drafts(
     params: Annotated[MailQuery, Query()], scope: AccountScope = Depends(account_scope)
 ) -> Any:
-    stmt = drafts.list_drafts(scope.account, params.filters())
+    filters = messages.with_category_ids(scope.session, scope.account, params.filters())
+    stmt = drafts.list_drafts(scope.account, filters)
     return list_response(
         params,
         scope.session,

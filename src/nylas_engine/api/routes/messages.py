@@ -34,7 +34,8 @@ MAX_IDS = 100  # ids in one GET /messages/{id},{id},...
 def list_messages(
     params: Annotated[MailQuery, Query()], scope: AccountScope = Depends(account_scope)
 ) -> Any:
-    stmt = messages.list_messages(scope.account, params.filters())
+    filters = messages.with_category_ids(scope.session, scope.account, params.filters())
+    stmt = messages.list_messages(scope.account, filters)
     return list_response(
         params,
         scope.session,

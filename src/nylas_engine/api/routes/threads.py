@@ -15,7 +15,7 @@ from nylas_engine.api.query import MailQuery, ViewQuery
 from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.schemas import mail as shape
 from nylas_engine.api.views.mail import one_thread_json, thread_page_json
-from nylas_engine.store import thread_rows, threads
+from nylas_engine.store import messages, thread_rows, threads
 from nylas_engine.store.models import Thread
 
 router = APIRouter(route_class=SessionRoute)
@@ -27,7 +27,8 @@ THREAD_UPDATE = doc(reply=shape.Thread, body=shape.ThreadUpdate)
 def list_threads(
     params: Annotated[MailQuery, Query()], scope: AccountScope = Depends(account_scope)
 ) -> Any:
-    stmt = threads.list_threads(scope.account, params.filters())
+    filters = messages.with_category_ids(scope.session, scope.account, params.filters())
+    stmt = threads.list_threads(scope.account, filters)
     return list_response(
         params,
         scope.session,
