@@ -270,6 +270,9 @@ def html_page(*, form: bool = False) -> dict[str, Any]:
         "responses": {
             200: {"description": "The sign-in page.", **page},
             303: {"description": "Back to the app's redirect_uri."},
-            **{s: {"description": REASONS[s], **page} for s in (400, 401, 429)},
+            # A query the engine refuses before any route (a NUL, a secret in the URL:
+            # api/query_guard.py) gets the JSON error body every route gives.
+            400: {"description": REASONS[400], "model": Error, **page},
+            **{s: {"description": REASONS[s], **page} for s in (401, 429)},
         },
     }

@@ -40,6 +40,7 @@ from nylas_engine.api.params import (
     parse_timestamp,
     parse_view,
 )
+from nylas_engine.blank import NOT_BLANK
 from nylas_engine.ids import check_id
 from nylas_engine.metadata import (
     MAX_FILTER_TERMS,
@@ -63,6 +64,8 @@ class Parsed:
 NO_NUL = "^[^\\x00]*$"  # api/query_guard.py refuses a NUL anywhere in the query
 ID_PATTERN = "^[0-9a-zA-Z]{1,40}$"  # ids.is_valid_public_id
 _TEXT = {"type": "string", "maxLength": MAX_STRING, "pattern": NO_NUL}
+# No NUL, and not blank (nylas_engine/blank.py): a search's words.
+_SOME_TEXT = f"^[^\\x00]*{NOT_BLANK[:-1]}\\x00][^\\x00]*$"
 VIEWS = ("count", "ids", "expanded")
 PAIR = {"type": "string", "pattern": f"^[^:\\x00]{{1,{MAX_KEY}}}:[^\\x00]{{0,{MAX_VALUE}}}$"}
 
@@ -76,7 +79,9 @@ Bool = Annotated[bool | None, Parsed(parse_bool), WithJsonSchema({"type": "boole
 Timestamp = Annotated[
     int | None,
     Parsed(lambda name, value: None if value == "" else parse_timestamp(name, value)),
-    WithJsonSchema({"type": "integer", "minimum": -62135596800, "maximum": 253402300799}),
+    # Seconds, fractions dropped (an ISO 8601 date/time is read too: clients of the old
+    # engine send both; the document names the numbers, which every client can send).
+    WithJsonSchema({"type": "number", "minimum": -62135596800, "maximum": 253402300799}),
 ]
 # A list type, so FastAPI reads every value given: the last counts, as for any parameter.
 Emails = Annotated[
@@ -293,7 +298,7 @@ class CategoryQuery(PageQuery):
     """Folders and labels: `view` is count or ids; any other value gives the plain list, as
     the old engine did."""
 
-    view: Annotated[str | None, WithJsonSchema({"type": "string"})] = None
+    view: Annotated[str | None, WithJsonSchema({"type": "string", "pattern": NO_NUL})] = None
 
 
 class AppListQuery(CountOrIdsListQuery, MetadataQuery):
@@ -305,7 +310,7 @@ class StreamSearchQuery(QueryModel):
 
     missing: ClassVar[str] = "GET HTTP method must include query url parameter"
 
-    q: Annotated[str, Parsed(parse_text), WithJsonSchema({**_TEXT, "minLength": 1})]
+    q: Annotated[str, Parsed(parse_text), WithJsonSchema({**_TEXT, "pattern": _SOME_TEXT})]
 
 
 class SearchQuery(StreamSearchQuery, PageQuery):
@@ -346,7 +351,7 @@ class EventQuery(ListQuery, MetadataQuery):
     """GET /events. The old engine did not check `view` here: an unknown value gives the
     plain list."""
 
-    view: Annotated[str | None, WithJsonSchema({"type": "string"})] = None
+    view: Annotated[str | None, WithJsonSchema({"type": "string", "pattern": NO_NUL})] = None
     event_id: Id = None
     calendar_id: Id = None
     title: Text = None
@@ -389,7 +394,9 @@ class DeltaQuery(QueryModel):
     }
     agree: ClassVar[bool] = True
 
-    cursor: Annotated[str, WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 255})]
+    cursor: Annotated[
+        str, WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 255, "pattern": NO_NUL})
+    ]
     include_types: TypeList = Field(None, description="Also spelled `includeTypes`.")
     exclude_types: TypeList = Field(
         None, description="Also spelled `excluded_types` or `excludeTypes`."

@@ -6,6 +6,7 @@ is ignored, because SDKs send back whole objects (read-only keys included).
 
 from __future__ import annotations
 
+import re
 from email.utils import parseaddr
 from typing import Any
 
@@ -79,10 +80,19 @@ def parse_participants(raw: Any) -> list[dict[str, Any]]:
     return result
 
 
+# A domain: dot-separated labels of letters, digits, hyphens, underscores (internationalized names
+# included), or an address literal such as [192.0.2.1].
+_DOMAIN = re.compile(r"[\w-]+(?:\.[\w-]+)*|\[[\w:.]+\]")
+
+
 def is_email(value: str) -> bool:
     address = parseaddr(value)[1]
-    local, at, domain = address.partition("@")
-    return bool(local and at and domain) and address == value.strip() and " " not in address
+    local, at, domain = address.rpartition("@")
+    return (
+        bool(local and at and _DOMAIN.fullmatch(domain))
+        and address == value.strip()
+        and " " not in address
+    )
 
 
 def _text(name: str, value: Any, *, nullable: bool) -> Any:

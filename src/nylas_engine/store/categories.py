@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Select, exists, or_, select
 from sqlalchemy.orm import Session
 
+from nylas_engine.blank import is_blank
 from nylas_engine.errors import InvalidRequest
 from nylas_engine.store.models import Account, Category, Message, message_categories, now
 
@@ -95,7 +96,7 @@ def matching_ids(account: Account, value: str) -> Select[Any]:
 
 def _display_name(body: dict[str, Any]) -> str:
     value = body.get("display_name")
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or is_blank(value):
         raise InvalidRequest('"display_name" must be a valid string')
     if len(value) > MAX_DISPLAY_NAME:
         raise InvalidRequest(f'"display_name" must be at most {MAX_DISPLAY_NAME} characters long')

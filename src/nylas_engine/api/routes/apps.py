@@ -23,6 +23,7 @@ from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.schemas import admin
 from nylas_engine.api.views.account import management_account_json
 from nylas_engine.api.views.apps import app_json, token_info_json, webhook_json
+from nylas_engine.blank import is_blank
 from nylas_engine.metadata import optional_metadata
 from nylas_engine.store import auth
 from nylas_engine.store import metadata as meta
@@ -263,7 +264,7 @@ def _string(body: dict[str, Any], name: str, max_len: int, *, required: bool = F
     value = body.get(name)
     if value is None and not required:
         return None
-    if not isinstance(value, str) or (required and not value.strip()):
+    if not isinstance(value, str) or (required and is_blank(value)):
         raise bad_request(f"{name} must be a non-empty string")
     if len(value) > max_len:
         raise bad_request(f"{name} is longer than {max_len} characters")

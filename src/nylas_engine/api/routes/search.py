@@ -24,6 +24,7 @@ from nylas_engine.api.replies import json_reply
 from nylas_engine.api.routing import SessionRoute
 from nylas_engine.api.schemas.mail import Message, Thread
 from nylas_engine.api.views.mail import message_json, thread_page_json
+from nylas_engine.blank import is_blank
 from nylas_engine.search import count_threads, search_messages, search_threads
 from nylas_engine.store.models import Account
 
@@ -37,7 +38,7 @@ Search = Callable[..., list[Any]]
 
 
 def _q(params: StreamSearchQuery) -> str:
-    if not params.q.strip():
+    if is_blank(params.q):
         raise bad_request(params.missing)
     return params.q
 

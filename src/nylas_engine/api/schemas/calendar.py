@@ -92,7 +92,8 @@ class EventInput(Input):
         "reminders",
         "metadata",
     )
-    calendar_id: str | None = Field(None, pattern=ID_PATTERN)
+    # No calendar_id: an event stays in its calendar; SDKs send the whole object back, so
+    # the one they send is ignored, whatever it holds.
     title: Text | None = None
     description: Text | None = None
     location: Text | None = None

@@ -6,7 +6,10 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
+from nylas_engine.blank import NOT_BLANK
 from nylas_engine.metadata import MAX_KEY, MAX_PAIRS, MAX_VALUE
+
+__all__ = ["NOT_BLANK"]  # re-exported: the schemas import it from here
 
 ID_PATTERN = "^[0-9a-zA-Z]{1,40}$"  # ids.is_valid_public_id
 
@@ -15,7 +18,6 @@ ID_PATTERN = "^[0-9a-zA-Z]{1,40}$"  # ids.is_valid_public_id
 # (Stated for the document only: pydantic's own regex engine refuses surrogates.)
 GOOD_TEXT = r"^[^\x00\ud800-\udfff]*$"
 Text = Annotated[str, Field(json_schema_extra={"pattern": GOOD_TEXT})]
-NOT_BLANK = r"\S"  # text that is not only white space
 
 
 class Open(BaseModel):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from nylas_engine.blank import is_blank
 from nylas_engine.calendar.fields import is_email
 from nylas_engine.calendar.when import InvalidInput
 from nylas_engine.store.models import Account, Contact
@@ -112,7 +113,7 @@ def _items(name: str, value: Any, value_key: str | None) -> list[dict[str, Any]]
                 entry[key] = _string(f"{name}.{key}", item.get(key), MAX_ITEM_TEXT)
         else:
             text = item.get(value_key)
-            if not isinstance(text, str) or not text.strip():
+            if not isinstance(text, str) or is_blank(text):
                 raise InvalidInput(f"Every entry of '{name}' needs a string '{value_key}'.")
             entry[value_key] = _string(f"{name}.{value_key}", text.strip(), MAX_ITEM_TEXT)
             if value_key == "email" and not is_email(text.strip()):
