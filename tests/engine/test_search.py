@@ -2,13 +2,38 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from mailfactory import Mailbox
 
 T0 = 1_600_000_000
+
+
+@contextlib.contextmanager
+def searching(
+    engine: Any, account: dict[str, Any], backend: str, monkeypatch: Any
+) -> Iterator[Any]:
+    """A session, the account's row and the backend to search it with, in-process. "like, no
+    index" is LIKE as for words the trigram index can't narrow; "fts" skips where there is
+    no FTS5 (PostgreSQL)."""
+    from sqlalchemy import select
+
+    from nylas_engine.search import query
+    from nylas_engine.search.index import uses_fts
+    from nylas_engine.store.models import Account
+
+    if backend == "like, no index":
+        monkeypatch.setattr(query, "trigram_indexable", lambda words: False)
+        backend = "like"
+    with engine.db.session() as session:
+        if backend == "fts" and not uses_fts(session):
+            pytest.skip("FTS5 is SQLite's")
+        owner = session.scalar(select(Account).where(Account.public_id == account["id"]))
+        yield session, owner, backend
 
 
 @pytest.fixture
@@ -129,23 +154,13 @@ def test_a_search_page_is_the_same_whether_the_newest_hold_it_or_not(
     """Search looks for a page among the newest messages first, then among all matches:
     either way, every page is the same slice of all the matches, also when mail imported
     last is older than the rest."""
-    from sqlalchemy import select
-
     from nylas_engine.search import query, search_messages
-    from nylas_engine.search.index import uses_fts
-    from nylas_engine.store.models import Account
 
     box = Mailbox(engine, account)
     newest = box.add("Zebra news", body="no stripes", date=T0 + 60)
     archived = box.add("An old zebra", body="from the archive", date=T0 + 5)
     monkeypatch.setattr(query, "RECENT_WINDOW", window)
-    if backend == "like, no index":
-        monkeypatch.setattr(query, "trigram_indexable", lambda words: False)
-        backend = "like"
-    with engine.db.session() as session:
-        if backend == "fts" and not uses_fts(session):
-            pytest.skip("FTS5 is SQLite's")
-        owner = session.scalar(select(Account).where(Account.public_id == account["id"]))
+    with searching(engine, account, backend, monkeypatch) as (session, owner, backend):
 
         def search(q: str, limit: int = 100, offset: int = 0) -> list[str]:
             found = search_messages(session, owner, q, limit, offset, backend=backend)
@@ -164,11 +179,7 @@ def test_a_search_page_is_the_same_whether_the_newest_hold_it_or_not(
 def test_words_without_letters_and_words_in_capitals(engine, account, monkeypatch, window, backend):
     """A word without letters (`42`) is matched as written (PostgreSQL: by LIKE, which needs
     no lower-casing), one with letters in any case; a word of each kind together."""
-    from sqlalchemy import select
-
     from nylas_engine.search import query, search_messages
-    from nylas_engine.search.index import uses_fts
-    from nylas_engine.store.models import Account
 
     box = Mailbox(engine, account)
     dated = box.add("Invoice 2024-17", body="Total: 42 EUR", date=T0 + 1)
@@ -176,13 +187,7 @@ def test_words_without_letters_and_words_in_capitals(engine, account, monkeypatc
     box.add("invoice", body="no number in it", date=T0 + 3)
     box.add("Room 4 2", body="four, two", date=T0 + 4)
     monkeypatch.setattr(query, "RECENT_WINDOW", window)
-    if backend == "like, no index":
-        monkeypatch.setattr(query, "trigram_indexable", lambda words: False)
-        backend = "like"
-    with engine.db.session() as session:
-        if backend == "fts" and not uses_fts(session):
-            pytest.skip("FTS5 is SQLite's")
-        owner = session.scalar(select(Account).where(Account.public_id == account["id"]))
+    with searching(engine, account, backend, monkeypatch) as (session, owner, backend):
 
         def search(q: str) -> list[str]:
             return [m.public_id for m in search_messages(session, owner, q, backend=backend)]
@@ -202,24 +207,14 @@ def test_a_thread_search_page_is_the_same_whether_the_newest_threads_hold_it_or_
     """Thread search looks for a page among the newest threads first, then among all the
     threads with a match: every page is the same slice of all of them, newest first by
     last message, also when an old match sits in a thread with a new message."""
-    from sqlalchemy import select
-
     from nylas_engine.search import query, search_threads
-    from nylas_engine.search.index import uses_fts
-    from nylas_engine.store.models import Account
 
     box = Mailbox(engine, account)
     quiet = box.add("Plain news", body="no stripes", date=T0 + 70)
     box.add("Zebra crossing", body="stripes", date=T0 + 1)
     box.add("Re: Plain news", body="a zebra after all", date=T0 + 80, reply_to=quiet)
     box.add("Elsewhere", body="nothing here", date=T0 + 90)
-    if backend == "like, no index":
-        monkeypatch.setattr(query, "trigram_indexable", lambda words: False)
-        backend = "like"
-    with engine.db.session() as session:
-        if backend == "fts" and not uses_fts(session):
-            pytest.skip("FTS5 is SQLite's")
-        owner = session.scalar(select(Account).where(Account.public_id == account["id"]))
+    with searching(engine, account, backend, monkeypatch) as (session, owner, backend):
 
         def search(q: str, limit: int = 100, offset: int = 0) -> list[str]:
             found = search_threads(session, owner, q, limit, offset, backend=backend)
