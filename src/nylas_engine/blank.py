@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 
-NOT_BLANK = r"[^\s\x1c-\x1f\x85\ufeff]"  # one character that is no white space in any of them
+WHITE_SPACE = r"\s\x1c-\x1f\x85\ufeff"  # white space to either, as a character class's body
+NOT_BLANK = f"[^{WHITE_SPACE}]"  # one character that is white space to neither
 _VISIBLE = re.compile(NOT_BLANK)
 
 

@@ -40,7 +40,7 @@ from nylas_engine.api.params import (
     parse_timestamp,
     parse_view,
 )
-from nylas_engine.blank import NOT_BLANK
+from nylas_engine.blank import WHITE_SPACE
 from nylas_engine.ids import check_id
 from nylas_engine.metadata import (
     MAX_FILTER_TERMS,
@@ -65,7 +65,7 @@ NO_NUL = "^[^\\x00]*$"  # api/query_guard.py refuses a NUL anywhere in the query
 ID_PATTERN = "^[0-9a-zA-Z]{1,40}$"  # ids.is_valid_public_id
 _TEXT = {"type": "string", "maxLength": MAX_STRING, "pattern": NO_NUL}
 # No NUL, and not blank (nylas_engine/blank.py): a search's words.
-_SOME_TEXT = f"^[^\\x00]*{NOT_BLANK[:-1]}\\x00][^\\x00]*$"
+_SOME_TEXT = f"^[^\\x00]*[^{WHITE_SPACE}\\x00][^\\x00]*$"
 VIEWS = ("count", "ids", "expanded")
 PAIR = {"type": "string", "pattern": f"^[^:\\x00]{{1,{MAX_KEY}}}:[^\\x00]{{0,{MAX_VALUE}}}$"}
 
