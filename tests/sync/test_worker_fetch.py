@@ -4,6 +4,8 @@ blob store, and refuse a folder whose UIDVALIDITY changed under them."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import samples
 
@@ -11,7 +13,7 @@ from nylas_engine.store.blobs import BlobStore
 from nylas_engine.store.credentials import MailCredentials
 from nylas_engine.store.prepare import PreparePool
 from nylas_engine.sync.fetch import FolderAccess, fetch_here, fetch_in_worker
-from nylas_engine.sync.imap import ServerSettings, ServerUnreachable
+from nylas_engine.sync.imap import ServerSettings, ServerUnreachable, connect_imap
 
 ITEMS = ("BODY.PEEK[]", "FLAGS", "MODSEQ")
 
@@ -67,3 +69,29 @@ def test_a_changed_uidvalidity_fails_the_batch(dovecot, mailbox, tmp_path):
     access = _access(dovecot, user, password, validity + 1)
     with pytest.raises(ServerUnreachable, match="UIDVALIDITY"):
         fetch_in_worker(uids, access, tmp_path / "blobs")
+
+
+def test_a_fetch_formats_no_protocol_log_unless_it_is_logged(dovecot, mailbox, caplog):
+    """IMAPClient turns imaplib's debugging on and routes it to a logger: every line and
+    the repr of every message fetched were formatted, then dropped by a logger at INFO."""
+    user, password = mailbox
+    uids = dovecot.append(user, [samples.plain("a long one " + "x" * 50_000, user)])
+    access = _access(dovecot, user, password, 0)
+
+    def fetch_counting_log_lines() -> int:
+        client = connect_imap(access.settings, access.credentials)
+        try:
+            formatted = []
+            real = client._imap._mesg
+            client._imap._mesg = lambda line: (formatted.append(line), real(line))
+            client.select_folder("INBOX", readonly=True)
+            assert fetch_here(client, uids, ITEMS)[0].parsed.subject.startswith("a long one")
+            return len(formatted)
+        finally:
+            client.logout()
+
+    caplog.set_level(logging.INFO, logger="imapclient.imaplib")
+    assert fetch_counting_log_lines() == 0
+    caplog.set_level(logging.DEBUG, logger="imapclient.imaplib")  # asked for: still there
+    assert fetch_counting_log_lines() > 0
+    assert any("FETCH" in record.getMessage() for record in caplog.records)

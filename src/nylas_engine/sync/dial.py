@@ -16,6 +16,7 @@ down when it passes, which ends whatever read is waiting on it.
 from __future__ import annotations
 
 import contextlib
+import logging
 import smtplib
 import socket
 import ssl
@@ -156,6 +157,12 @@ class PinnedIMAPClient(IMAPClient):  # type: ignore[misc]
     ) -> None:
         self._addresses, self._deadline = addresses, deadline
         super().__init__(host, **options)
+        if not logging.getLogger("imapclient.imaplib").isEnabledFor(logging.DEBUG):
+            # IMAPClient turns imaplib's debugging all the way up (level 5) and sends it to
+            # that logger: imaplib then formats every line it reads, and the repr of every
+            # message a FETCH brings, for a log that drops it. That was a sixth of a first
+            # sync's fetching CPU (bench/RESULTS.md, "IMAP sync").
+            self._imap.debug = 0
 
     def _create_IMAP4(self) -> Any:
         timeout = getattr(self._timeout, "connect", None)

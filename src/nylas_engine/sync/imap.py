@@ -138,7 +138,7 @@ def connect_imap(
             deadline=deadline,
             port=settings.imap_port,
             ssl=settings.security == "tls",
-            ssl_context=_tls_context(),
+            ssl_context=_tls_context() if settings.security == "tls" else None,
             timeout=timeout,
         )
     except (OSError, imap_errors.IMAPClientError) as exc:
