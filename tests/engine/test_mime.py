@@ -12,7 +12,7 @@ import time
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from nylas_engine.mime import parse_message, sanitize_filename
+from nylas_engine.mime import make_snippet, parse_message, sanitize_filename
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
@@ -307,6 +307,19 @@ def test_snippet_is_capped_and_missing_headers_are_empty():
     assert len(parsed.snippet) == 191
     assert parsed.subject == "" and parsed.from_ == [] and parsed.message_id is None
     assert parsed.references == [] and parsed.in_reply_to is None
+
+
+def test_a_snippet_is_the_texts_words_joined_and_cut_however_long_the_text():
+    """make_snippet reads only the start of a long body: what it gives must be the whole
+    text's words joined by single spaces, cut at the snippet length, whatever the white
+    space (Unicode's too) and wherever a word crosses the point it stops reading at."""
+    rng = random.Random(7)
+    pieces = ["a", "word ", " ", "\n", "\t", "\r\n", "\u00a0", "\u3000", "\x85", "\x1c", "é"]
+    pieces += ["x" * 300, " " * 500, "long" * 200]
+    for _ in range(5_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 60)))
+        for length in (0, 1, 7, 191):
+            assert make_snippet(text, length) == " ".join(text.split())[:length], (text, length)
 
 
 def test_mangled_messages_never_raise_and_always_store():

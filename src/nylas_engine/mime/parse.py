@@ -572,6 +572,17 @@ def html_to_text(markup: str) -> str:
 
 
 def make_snippet(text: str, length: int = SNIPPET_LENGTH) -> str:
+    """The first `length` characters of `text` with each run of white space made one space
+    (and none at the ends): `" ".join(text.split())[:length]`, read from the start of the
+    text only as far as needed (a body is often hundreds of times the snippet)."""
+    take = max(4 * length, 64)
+    while take < len(text):
+        # The start of the text joined so is the start of the whole text joined so (a word
+        # the cut splits is the start of that word).
+        snippet = " ".join(text[:take].split())
+        if len(snippet) >= length:
+            return snippet[:length]
+        take *= 4
     return " ".join(text.split())[:length]
 
 
