@@ -19,10 +19,11 @@ bench:
 	.venv/bin/python bench/run.py
 
 # Initial IMAP sync of 10,000 messages from a real Dovecot, alternating with mbsync and
-# offlineimap on the same mailbox (installed with apt-get when missing and root): wall, CPU and
-# peak RSS ratios, inbox-usable time, new-mail-to-delta latency (needs dovecot-imapd/-lmtpd).
+# offlineimap on the same mailbox (installed with apt-get when missing and root) and with the
+# floor of a Python sync (bench/sync_floor.py): wall, CPU and peak RSS ratios, inbox-usable
+# time, new-mail-to-delta latency (needs dovecot-imapd/-lmtpd).
 bench-sync:
-	bash scripts/venv.sh engine,test,dev
+	bash scripts/venv.sh engine,test,dev,bench
 	.venv/bin/python bench/sync.py
 
 # 100 concurrent clients for 60 s mixing reads, writes and sends, on SQLite and PostgreSQL,

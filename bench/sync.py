@@ -12,6 +12,9 @@ once (untimed, so every run starts warm), then, `--rounds` times in turn:
 * mbsync (Debian `isync`) and offlineimap (Debian `offlineimap3`) pulling the same mailbox
   into an empty Maildir, with their default settings (both fsync what they write). They are
   installed with apt-get when missing and this runs as root; otherwise left out.
+* the floor (bench/sync_floor.py, when `fast_mail_parser` is installed: `make bench-sync`
+  installs it): the least a Python sync must do (stdlib imaplib, a Rust MIME parser, plain
+  sqlite3 with a full-text index, the bytes in a blob pack), in one process.
 
 Each run is measured by a wrapper process (`--measure`) that reaps the whole process tree:
 wall time, CPU of every process in it (the engine's worker processes included), and peak
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import os
 import platform
@@ -243,6 +247,7 @@ def bare_fetch(server: Dovecot, user: str) -> tuple[float, int]:
     start = time.perf_counter()
     fetched = 0
     with server.client(user) as imap:
+        imap._imap.debug = 0  # IMAPClient's level 5 formats every reply (see sync/dial.py)
         for folder, _share in FOLDERS:
             imap.select_folder(folder, readonly=True)
             uids = sorted(imap.search("ALL"), reverse=True)
@@ -456,6 +461,7 @@ def engine_sync(
 # ------------------------------------------------------------------------------ the peers
 
 PEERS = {"mbsync": "isync", "offlineimap": "offlineimap3"}  # command: Debian package
+FLOOR = "floor"  # bench/sync_floor.py: the least a Python sync must do, as fast as it goes
 BASELINE = "engine (baseline)"
 
 MBSYNC_CONFIG = """\
@@ -526,6 +532,16 @@ def install_peers() -> list[str]:
     return found
 
 
+def _floor_inbox(db_path: Path) -> int:
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=1) as db:
+            return int(db.execute("SELECT count(*) FROM uids WHERE folder = 0").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
 def _maildir_count(folder: Path) -> int:
     count = 0
     for sub in ("cur", "new"):
@@ -536,7 +552,8 @@ def _maildir_count(folder: Path) -> int:
 
 def peer_sync(name: str, server: Dovecot, root: Path) -> dict[str, Any]:
     """One initial sync of the bench mailbox into an empty Maildir by `name` (mbsync or
-    offlineimap, with their default settings: both fsync what they write)."""
+    offlineimap, with their default settings: both fsync what they write), or into SQLite
+    by the floor (bench/sync_floor.py)."""
     if root.exists():
         shutil.rmtree(root)
     local = root / "mail"
@@ -549,6 +566,12 @@ def peer_sync(name: str, server: Dovecot, root: Path) -> dict[str, Any]:
         "dir": local,
     }
     config = root / "config"
+    if name == FLOOR:
+        script = str(ROOT / "bench" / "sync_floor.py")
+        cmd = [sys.executable, script, server.host, str(server.imap_port), USER, PASSWORD]
+        result = measure([*cmd, str(root)], {}, lambda: _floor_inbox(root / "floor.db"), 0.02)
+        result["synced"] = json.loads(result["stdout"].splitlines()[-1])["added"]
+        return result
     if name == "mbsync":
         config.write_text(MBSYNC_CONFIG.format(**values))
         cmd = ["mbsync", "-c", str(config), "-q", "bench"]
@@ -626,7 +649,9 @@ def main() -> None:
     parser.add_argument("--idle-runs", type=int, default=5, help="new inbox mail probes")
     parser.add_argument("--folder-runs", type=int, default=3, help="new Archive mail probes")
     parser.add_argument("--no-peers", action="store_true", help="the engine alone")
-    parser.add_argument("--peers", default=",".join(PEERS), help="which peers (comma list)")
+    parser.add_argument(
+        "--peers", default=",".join([*PEERS, FLOOR]), help="which peers (comma list)"
+    )
     parser.add_argument("--profile", help="write a cProfile of the engine's sync here")
     parser.add_argument(
         "--py-spy",
@@ -648,6 +673,11 @@ def main() -> None:
     args = parser.parse_args()
     wanted = set(args.peers.split(","))
     peers = [] if args.no_peers else [p for p in install_peers() if p in wanted]
+    if not args.no_peers and FLOOR in wanted:
+        if importlib.util.find_spec("fast_mail_parser") is not None:
+            peers.append(FLOOR)
+        else:
+            print("the floor needs fast_mail_parser (pip install fast-mail-parser): left out")
 
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp:
         os.chmod(tmp, 0o755)  # Dovecot's unprivileged processes must reach its directory
