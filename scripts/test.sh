@@ -35,6 +35,9 @@ echo "== ruff"
 echo "== mypy"
 "$PY" -m mypy src/nylas
 "$PY" -m mypy src/nylas_engine
+# The engine processes the tests start import from bytecode, as an installed engine does: with
+# PYTHONDONTWRITEBYTECODE set (CI images often set it) each would compile its modules again.
+"$PY" -m compileall -q src
 if [ $# -gt 0 ]; then
   echo "== pytest $*"
   exec "$PY" -m pytest -q -p no:cacheprovider "$@"
