@@ -50,7 +50,7 @@ workers=${PYTEST_WORKERS:-3}
 parallel=(-n "$workers" --dist worksteal --durations=25)
 # The PostgreSQL pass is for what the database changes: modules that test TLS, file modes,
 # MIME parsing, presets, SASL, the docs, the layering, or clients' request shapes run once.
-pg_once=(blank_text cli_secrets cors docs file_modes https layers mime mime_tree presets sasl openapi_client
+pg_once=(blank_text delta_wakeups cli_secrets cors docs file_modes https layers mime mime_tree presets sasl openapi_client
   node_sdk node_sdk_calendar node_sdk_metadata legacy_auth legacy_calendar_contacts
   legacy_drafts_files legacy_mail)
 pg_ignore=()

@@ -130,17 +130,20 @@ def create_app(ctx: EngineContext) -> FastAPI:
         # Route bodies and database calls run in anyio's worker threads: as many as the
         # engine admits requests (api/admission.py), and no more than the database pool.
         anyio.to_thread.current_default_thread_limiter().total_tokens = ctx.settings.worker_threads
-        notifications = None
-        if not ctx.db.is_sqlite:  # other processes may write: hear of it (store/delta_notify)
-            from nylas_engine.store.delta_notify import DeltaNotifications
+        # Wake the delta longpolls when changes are committed (store/delta_notify.py): on
+        # SQLite this process's own commits, on PostgreSQL any process's.
+        from nylas_engine.store.delta_notify import DeltaNotifications, LocalWakeups
 
+        notifications: LocalWakeups | DeltaNotifications
+        if ctx.db.is_sqlite:
+            notifications = LocalWakeups().start()
+        else:
             notifications = DeltaNotifications(ctx.db.url).start()
         app.state.delta_notifications = notifications
         try:
             yield
         finally:
-            if notifications is not None:
-                notifications.stop()
+            notifications.stop()
 
     app = FastAPI(
         title="nylas-engine",

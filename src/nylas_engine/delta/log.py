@@ -10,10 +10,15 @@ place that writes `Transaction` rows:
 * what the unit of work can't see (the bulk path's multi-row INSERTs, an outbox job's
   outcome) is handed over with `record`; it is written with the next flush of the same
   transaction, or when that transaction (or savepoint) commits, and dropped if it rolls back.
+
+`on_commit(listener)` has `listener(account_id)` called after each commit in this process
+that logged changes of that account: how `/delta/longpoll` hears of them at once on SQLite,
+where this process is the one that writes (store/delta_notify.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import event, inspect, text
@@ -118,6 +123,30 @@ def _write(session: Session, rows: list[dict[str, Any]]) -> None:
     if rows:
         _hold_log(session, [row["account_id"] for row in rows])
         insert_rows(session.connection(), Transaction.__table__, rows)
+        if _COMMIT_LISTENERS:
+            session.info.setdefault(_WRITTEN, set()).update(row["account_id"] for row in rows)
+
+
+_WRITTEN = "delta_accounts"  # session.info: accounts with rows in the open transaction
+_COMMIT_LISTENERS: list[Callable[[int], None]] = []
+
+
+def on_commit(listener: Callable[[int], None]) -> Callable[[], None]:
+    """Call `listener(account_id)`, in the committing thread, after each commit of this
+    process that logged changes of that account. Returns what removes the listener."""
+    _COMMIT_LISTENERS.append(listener)
+    return lambda: _COMMIT_LISTENERS.remove(listener)
+
+
+def _after_commit(session: Session) -> None:
+    accounts = session.info.pop(_WRITTEN, None)
+    for listener in list(_COMMIT_LISTENERS) if accounts else ():
+        for account_id in accounts:
+            listener(account_id)
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_WRITTEN, None)
 
 
 def _before_commit(session: Session) -> None:
@@ -185,3 +214,5 @@ def install(target: Any) -> None:
     event.listen(target, "after_flush", _after_flush)
     event.listen(target, "before_commit", _before_commit)
     event.listen(target, "after_transaction_end", _after_transaction_end)
+    event.listen(target, "after_commit", _after_commit)
+    event.listen(target, "after_rollback", _after_rollback)

@@ -1,5 +1,12 @@
-"""Cross-process wake-ups on PostgreSQL: a trigger on the delta log (migration 0019) sends
-`NOTIFY nylas_delta, '<account id>'` with every row it commits, whichever process wrote it.
+"""Wake-ups for what waits on an account's delta log: `/delta/longpoll` and `/delta/streaming`
+requests, and the sync threads that write API changes back.
+
+`LocalWakeups` (SQLite): the process that serves is the one that writes, so each commit that
+logged changes wakes the waiters of its accounts (delta/log.py `on_commit`).
+
+`DeltaNotifications` (PostgreSQL), across processes: a trigger on the delta log (migration
+0019) sends `NOTIFY nylas_delta, '<account id>'` with every row it commits, whichever process
+wrote it.
 Each API process keeps one connection LISTENing, and a thread hands each notification to the
 `/delta/longpoll` and `/delta/streaming` requests waiting on that account, so they answer
 at once instead of at their next look at the log. A fleet worker (fleet.py) keeps one too:
@@ -16,7 +23,9 @@ import asyncio
 import logging
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 
+from nylas_engine.delta.log import on_commit
 from nylas_engine.store.db import libpq_dsn
 
 log = logging.getLogger("nylas_engine.delta")
@@ -40,34 +49,27 @@ FOR EACH ROW EXECUTE FUNCTION nylas_delta_notify()
 """
 
 
-class DeltaNotifications:
-    def __init__(self, url: str) -> None:
-        self.dsn = libpq_dsn(url)
-        self.stopping = threading.Event()
+class Wakeups:
+    """The waiters and watchers of each account, and waking them."""
+
+    def __init__(self) -> None:
         self._waiters: dict[int, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = (
             defaultdict(set)
         )
         self._watchers: dict[int, set[threading.Event]] = defaultdict(set)
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._listen, name="delta-listen", daemon=True)
 
-    def start(self) -> DeltaNotifications:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.stopping.set()
-
-    async def wait(self, account_id: int, timeout: float) -> None:
-        """Return when a change of the account is committed anywhere, or after `timeout`."""
+    async def wait(self, account_id: int, timeout: float) -> bool:
+        """Return when a change of the account is committed (True), or after `timeout`."""
         event = asyncio.Event()
         entry = (asyncio.get_running_loop(), event)
         with self._lock:
             self._waiters[account_id].add(entry)
         try:
             await asyncio.wait_for(event.wait(), timeout)
+            return True
         except asyncio.TimeoutError:
-            pass
+            return False
         finally:
             with self._lock:
                 waiting = self._waiters.get(account_id)
@@ -106,6 +108,39 @@ class DeltaNotifications:
             everyone = [event for events in self._watchers.values() for event in events]
         for event in everyone:
             event.set()
+
+
+class LocalWakeups(Wakeups):
+    """Woken by this process's own commits (SQLite). Changes another process commits (a
+    CLI import while the engine serves) are seen at the waiters' next look at the log."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._remove: Callable[[], None] | None = None
+
+    def start(self) -> LocalWakeups:
+        self._remove = on_commit(self._wake)
+        return self
+
+    def stop(self) -> None:
+        if self._remove is not None:
+            self._remove()
+            self._remove = None
+
+
+class DeltaNotifications(Wakeups):
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.dsn = libpq_dsn(url)
+        self.stopping = threading.Event()
+        self._thread = threading.Thread(target=self._listen, name="delta-listen", daemon=True)
+
+    def start(self) -> DeltaNotifications:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
 
     def _listen(self) -> None:
         import psycopg
