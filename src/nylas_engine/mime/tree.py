@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from email import policy
 from email.message import Message
+from email.utils import quote, unquote
 from typing import Any, cast
 
 _HEADER_LINE = re.compile(r"[\041-\071\073-\176]*:|[\t ]")  # the feed parser's headerRE
@@ -66,7 +67,10 @@ class _Part(Message):
         known = self._params.get(key) if self._params is not None else None
         if known is not None and known[0] is value:
             return list(known[1])
-        params = super()._get_params_preserve(failobj, header)  # type: ignore[misc]
+        if type(value) is str and (params := plain_params(value)) is not None:
+            pass
+        else:
+            params = super()._get_params_preserve(failobj, header)  # type: ignore[misc]
         if params is failobj or value is None:
             return params
         if self._params is None:
@@ -80,6 +84,26 @@ class _Part(Message):
         if names is None or self._names_of is not headers or len(names) != len(headers):
             return super().__contains__(name)
         return name.lower() in names
+
+
+def plain_params(value: str) -> list[tuple[str, str]] | None:
+    """`Message._get_params_preserve` of a header value without backslashes or RFC 2231
+    stars whose every `;`-separated item has its quotes paired (nearly every Content-Type
+    and Content-Disposition): the same list, made without the stdlib's general parse,
+    which costs ~10 us a header. None for any other value. tests/engine/test_mime_tree.py
+    compares the two on random values."""
+    if "\\" in value or "*" in value:
+        return None
+    items = value.split(";")
+    if '"' in value and any(item.count('"') % 2 for item in items):
+        return None  # a quoted `;`: the stdlib's split is quote-aware
+    params = []
+    for item in items:
+        name, equals, val = item.partition("=")
+        params.append((name.strip().lower(), val.strip()) if equals else (item.strip(), ""))
+    # As `email.utils.decode_params` hands them out: each value but the first's (the type,
+    # usually) unquoted, then quoted again.
+    return params[:1] + [(name, f'"{quote(unquote(val))}"') for name, val in params[1:]]
 
 
 class _Unsure(Exception):
