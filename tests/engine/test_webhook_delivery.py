@@ -409,3 +409,17 @@ async def test_the_async_client_manages_webhooks_too(
         assert [w.id async for w in client.webhooks] == [webhook.id]
     contact_id = new_contact(app.user, "Async")
     receiver.wait_for_delta("contact.created", contact_id)
+
+
+def test_a_change_this_engine_commits_is_sent_without_waiting_for_the_poll(
+    tmp_path: Path, new_database: Callable[[], str | None], receiver: Receiver
+) -> None:
+    """The engine looks for work at once when it commits a change: with its poll an hour
+    apart, the challenge and the notification still come while the test waits."""
+    env = {**ENV, "NYLAS_ENGINE_WEBHOOK_POLL": "3600"}
+    with LocalEngine(tmp_path / "e", auth="token", env=env, db_url=new_database()) as engine:
+        app = App(engine)
+        app.hook(receiver, "contact.created")
+        contact_id = new_contact(app.user, "Prompt")
+        receiver.wait_for_delta("contact.created", contact_id)
+        assert [r["method"] for r in receiver.requests] == ["GET", "POST"]

@@ -1,7 +1,8 @@
 """Delivering webhook notifications from `nylas-engine serve` (docs/protocol.md §16.4).
 
-Every `NYLAS_ENGINE_WEBHOOK_POLL` seconds (default 0.5) each active webhook with work is
-handed to one of 8 sender threads, so a receiver slow to answer (it has
+As soon as this process commits a change (delta/log.py `on_commit`), and every
+`NYLAS_ENGINE_WEBHOOK_POLL` seconds (default 0.5) for what other processes commit, each active
+webhook with work is handed to one of 8 sender threads, so a receiver slow to answer (it has
 `NYLAS_ENGINE_WEBHOOK_TIMEOUT` seconds, default 10) holds up only its own notifications:
 * a webhook not yet verified is sent `GET <callback_url>?challenge=<random>` and must answer
   200 with the challenge as its body; nothing is delivered to it before that;
@@ -34,6 +35,7 @@ from sqlalchemy import select, update
 
 from nylas_engine.config import env_number
 from nylas_engine.context import EngineContext
+from nylas_engine.delta.log import on_commit
 from nylas_engine.store.credentials import CredentialsError
 from nylas_engine.store.leases import Lease, LeaseLost, fenced
 from nylas_engine.store.models import App, Webhook, now
@@ -48,6 +50,7 @@ RETRY_MAX = 300.0
 TIMEOUT_ENV, DEFAULT_TIMEOUT = "NYLAS_ENGINE_WEBHOOK_TIMEOUT", 10.0  # for a receiver's answer
 SENDERS = 8  # webhooks served at once
 BATCHES_PER_TURN = 20  # a webhook with a backlog lets the poll look again after this many
+TURN_GAP = 0.05  # seconds between turns however fast commits come
 
 
 class DeliveryFailed(Exception):
@@ -59,9 +62,9 @@ def sign(body: bytes, client_secret: str) -> str:
 
 
 class WebhookService(threading.Thread):
-    """Looks for work every `poll` seconds and hands each webhook that has some to a pool
-    thread, one at a time per webhook: a receiver that is slow to answer holds up only its
-    own notifications."""
+    """Looks for work when this process commits a change, and every `poll` seconds, and
+    hands each webhook that has some to a pool thread, one at a time per webhook: a receiver
+    that is slow to answer holds up only its own notifications."""
 
     def __init__(self, ctx: EngineContext, lease: Lease | None = None) -> None:
         super().__init__(name="webhooks", daemon=True)
@@ -72,6 +75,7 @@ class WebhookService(threading.Thread):
         self.poll = env_number(POLL_ENV, DEFAULT_POLL)
         self.retry = env_number(RETRY_ENV, DEFAULT_RETRY)
         self.stopping = threading.Event()
+        self.changed = threading.Event()  # set by this process's commits of changes
         self.http = httpx.Client(
             timeout=env_number(TIMEOUT_ENV, DEFAULT_TIMEOUT),
             follow_redirects=False,
@@ -86,15 +90,23 @@ class WebhookService(threading.Thread):
 
     def stop(self) -> None:
         self.stopping.set()
+        self.changed.set()
 
     def run(self) -> None:
+        stop_hearing = on_commit(lambda _account_id: self.changed.set())
         try:
-            while not self.stopping.wait(self.poll):
+            while not self.stopping.is_set():
+                self.changed.wait(self.poll)
+                self.changed.clear()  # before the turn: a commit during it sets it again
+                if self.stopping.is_set():
+                    break
                 try:
                     self.turn()
                 except Exception:  # a bug or a database hiccup must not end delivery
                     log.exception("webhook delivery failed")
+                self.stopping.wait(TURN_GAP)
         finally:
+            stop_hearing()
             self.pool.shutdown(wait=False, cancel_futures=True)
             self.http.close()
 
