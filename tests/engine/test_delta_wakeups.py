@@ -8,10 +8,13 @@ import asyncio
 import threading
 from collections.abc import Callable
 
-from nylas_engine.delta.log import record
+from sqlalchemy import select
+
+from nylas_engine.delta.log import on_commit, record
 from nylas_engine.store.accounts import create_account
 from nylas_engine.store.db import Database
 from nylas_engine.store.delta_notify import LocalWakeups
+from nylas_engine.store.models import Transaction
 
 NEVER = 30.0  # seconds: a wait that ends before this was woken
 
@@ -65,3 +68,24 @@ def test_a_commit_wakes_its_accounts_waiters_and_no_others(tmp_path):
     finally:
         wakeups.stop()
     assert not _woken(wakeups, one, 0.5, commit_a_change_of_one)  # stopped: hears nothing
+
+
+def test_a_failing_listener_leaves_the_commit_and_the_other_listeners_alone(tmp_path):
+    db = Database(f"sqlite:///{tmp_path / 'engine.db'}")
+    one, _ = _accounts(db)
+    heard: list[int] = []
+
+    def broken(_account_id: int) -> None:
+        raise RuntimeError("a listener's bug")
+
+    stop_broken, stop_heard = on_commit(broken), on_commit(heard.append)
+    try:
+        with db.session() as session:
+            record(session, one, [("message", "m3")])
+    finally:
+        stop_broken()
+        stop_heard()
+    assert heard == [one]
+    with db.session() as session:
+        logged = session.scalars(select(Transaction.object_public_id)).all()
+    assert "m3" in logged

@@ -18,6 +18,7 @@ where this process is the one that writes (store/delta_notify.py).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -38,6 +39,8 @@ from nylas_engine.store.models import (
     Transaction,
     now,
 )
+
+log = logging.getLogger("nylas_engine.delta")
 
 _LOGGED = (Message, Thread, Category, File, Contact, Calendar, Event, Account)
 _THREAD_RELEVANT = ("unread", "starred", "categories", "is_draft", "thread_id", "deleted_at")
@@ -142,7 +145,10 @@ def _after_commit(session: Session) -> None:
     accounts = session.info.pop(_WRITTEN, None)
     for listener in list(_COMMIT_LISTENERS) if accounts else ():
         for account_id in accounts:
-            listener(account_id)
+            try:
+                listener(account_id)
+            except Exception:  # the commit stands: a listener's failure is only logged
+                log.exception("a delta commit listener failed")
 
 
 def _after_rollback(session: Session) -> None:

@@ -20,6 +20,7 @@ nothing depends on a notification arriving.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections import defaultdict
@@ -99,7 +100,8 @@ class Wakeups:
             waiting = list(self._waiters.get(account_id, ()))
             watching = list(self._watchers.get(account_id, ()))
         for loop, event in waiting:
-            loop.call_soon_threadsafe(event.set)
+            with contextlib.suppress(RuntimeError):  # its loop closed (shutting down)
+                loop.call_soon_threadsafe(event.set)
         for watcher in watching:
             watcher.set()
 
