@@ -12,6 +12,24 @@ if [ "$(id -u)" = 0 ] && ! command -v dovecot >/dev/null 2>&1; then
   apt-get update -qq >/dev/null && apt-get install -y -qq dovecot-imapd dovecot-lmtpd >/dev/null || \
     echo "warning: could not install dovecot; IMAP tests will fail" >&2
 fi
+if [ "$(id -u)" = 0 ] && { ! [ -x /usr/lib/cyrus/bin/master ] || ! command -v saslpasswd2 >/dev/null 2>&1; }; then
+  # tests/sync/test_cyrus.py runs a real Cyrus IMAP too: its master, lmtpd and tools (cyrus-common),
+  # saslpasswd2 for its password database (sasl2-bin).
+  export DEBIAN_FRONTEND=noninteractive
+  (apt-get update -qq >/dev/null; apt-get install -y -qq --no-install-recommends cyrus-common sasl2-bin >/dev/null) || \
+    echo "warning: could not install cyrus-common; the Cyrus tests will fail" >&2
+fi
+if [ "$(id -u)" = 0 ] && ! [ -x /usr/lib/cyrus/bin/imapd ] && ! [ -x /opt/cyrus-imapd/usr/lib/cyrus/bin/imapd ]; then
+  # Cyrus's imapd is in the package cyrus-imapd, which conflicts with dovecot-imapd (both provide
+  # imap-server): installing it would remove Dovecot's. It is unpacked beside it instead, into
+  # /opt/cyrus-imapd (tests/sync/cyrus.py looks there); its libraries come with cyrus-common.
+  deb_dir=$(mktemp -d)
+  chmod 755 "$deb_dir"
+  (cd "$deb_dir" && apt-get download -qq cyrus-imapd >/dev/null 2>&1 && \
+    dpkg-deb -x cyrus-imapd_*.deb /opt/cyrus-imapd) || \
+    echo "warning: could not unpack cyrus-imapd; the Cyrus tests will fail" >&2
+  rm -rf "$deb_dir"
+fi
 if [ "$(id -u)" = 0 ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
     && ! command -v initdb >/dev/null 2>&1; then
   # The engine tests run a second time on a real PostgreSQL (see tests/postgres.py).

@@ -1,4 +1,5 @@
-"""Fixtures for the IMAP sync tests: a real Dovecot (see dovecot.py) and engines that sync it.
+"""Fixtures for the IMAP sync tests: a real Dovecot (see dovecot.py), a real Cyrus (cyrus.py) and
+engines that sync them.
 
 * `offline_engine`: serves the API but runs no sync workers; tests drive the sync with
   `nylas-engine sync --once` and read the results over HTTP.
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from cyrus import cyrus  # noqa: F401  (fixture)
 from dovecot import Dovecot, dovecot, mailbox, smtp_relay  # noqa: F401  (fixtures)
 from sync_engines import SyncEngine
 
