@@ -82,6 +82,7 @@ sasl_auxprop_plugin: sasldb
 sasl_sasldb_path: {dir}/sasldb2
 sasl_mech_list: PLAIN LOGIN
 sasl_auto_transition: no
+failedloginpause: 0
 autocreate_quota: 0
 autocreate_inbox_folders: {folders}
 autocreate_subscribe_folders: {folders}

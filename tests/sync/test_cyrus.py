@@ -47,6 +47,12 @@ def _subjects(api, folder: str) -> list[str]:
     return sorted(m["subject"] for m in api.get("/messages", params={"in": folder}).json())
 
 
+def _folder_role(api, message_id: str) -> str | None:
+    """The role of the folder a message is in (None between a move's two halves)."""
+    folder = api.get(f"/messages/{message_id}").json().get("folder")
+    return folder["name"] if folder else None
+
+
 def _inbox(api) -> dict[str, dict]:
     return {m["subject"]: m for m in api.get("/messages", params={"in": "inbox"}).json()}
 
@@ -213,4 +219,87 @@ def test_new_mail_reaches_the_api_while_the_engine_runs(cyrus, cyrus_mailbox, sy
         cyrus.append(user, [samples.plain("Archived", user, minutes=7)], "INBOX.Archive")
         eventually(lambda: _subjects(api, "archive") == ["Archived"], "mail in INBOX.Archive")
         assert api.get("/messages", params={"view": "count"}).json()["count"] == 4
+        assert api.get("/account").json()["sync_state"] == "running"
+
+
+def _on_server(server: Cyrus, user: str, password: str, folder: str) -> list[str]:
+    """The subjects in a folder on Cyrus, sorted."""
+    with server.client(user, password) as other:
+        other.select_folder(folder, readonly=True)
+        uids = other.search("ALL")
+        fetched = other.fetch(uids, ["ENVELOPE"]) if uids else {}
+        return sorted((d[b"ENVELOPE"].subject or b"").decode() for d in fetched.values())
+
+
+def test_moves_expunges_drafts_and_folder_deletes_both_ways(cyrus, cyrus_mailbox, sync_engine):
+    user, password = cyrus_mailbox
+    cyrus.append(
+        user,
+        [
+            samples.plain("File me", user),
+            samples.plain("Move me over there", user, minutes=1),
+            samples.plain("Throw me away", user, minutes=2),
+        ],
+    )
+    account = sync_engine.add_imap_account(cyrus, user, password)
+
+    with sync_engine.client(account["id"]) as api:
+        inbox = eventually(lambda: len(_inbox(api)) == 3 and _inbox(api), "the first sync")
+        folders = _folders(api)
+
+        # Moved through the API: in INBOX.Archive on Cyrus, the same message in the API.
+        file_me = inbox["File me"]["id"]
+        moved = api.put(f"/messages/{file_me}", json={"folder_id": folders["Archive"]["id"]})
+        assert moved.status_code == 200, moved.text
+        eventually(
+            lambda: _on_server(cyrus, user, password, "INBOX.Archive") == ["File me"],
+            "the message in INBOX.Archive on Cyrus",
+        )
+        assert "File me" not in _on_server(cyrus, user, password, "INBOX")
+        eventually(
+            lambda: _folder_role(api, file_me) == "archive",
+            "the moved message in Archive in the API",
+        )
+
+        # Moved and expunged by another client.
+        with cyrus.client(user, password) as other:
+            other.select_folder("INBOX")
+            other.move(other.search(["SUBJECT", "Move me over there"]), "INBOX.Trash")
+            other.delete_messages(other.search(["SUBJECT", "Throw me away"]))
+            other.expunge()
+        move_me = inbox["Move me over there"]["id"]
+        eventually(
+            lambda: _folder_role(api, move_me) == "trash",
+            "the move to INBOX.Trash in the API",
+        )
+        throw_me = inbox["Throw me away"]["id"]
+        eventually(
+            lambda: api.get(f"/messages/{throw_me}").status_code == 404,
+            "the expunged message gone from the API",
+        )
+        assert api.get("/messages", params={"view": "count"}).json()["count"] == 2
+
+        # A draft saved through the API lands in INBOX.Drafts.
+        draft = api.post("/drafts", json={"subject": "Plan", "to": [{"email": user}]})
+        assert draft.status_code == 200, draft.text
+        eventually(
+            lambda: _on_server(cyrus, user, password, "INBOX.Drafts") == ["Plan"],
+            "the draft in INBOX.Drafts",
+        )
+
+        # A folder deleted through the API goes from Cyrus; sync goes on.
+        created = api.post("/folders", json={"display_name": "Scratch"})
+        assert created.status_code == 200, created.text
+        eventually(
+            lambda: "INBOX.Scratch" in _server_folders(cyrus, user, password),
+            "CREATE of INBOX.Scratch",
+        )
+        assert api.delete(f"/folders/{created.json()['id']}").status_code == 200
+        eventually(
+            lambda: "INBOX.Scratch" not in _server_folders(cyrus, user, password),
+            "DELETE of INBOX.Scratch on Cyrus",
+        )
+        cyrus.append(user, [samples.plain("After the delete", user, minutes=3)])
+        eventually(lambda: "After the delete" in _inbox(api), "inbox mail after the delete")
+        assert "Scratch" not in _folders(api)
         assert api.get("/account").json()["sync_state"] == "running"
