@@ -135,6 +135,14 @@ def test_folders_created_and_renamed_through_the_api_land_under_the_prefix(
             ),
             "RENAME to INBOX.Clients on Cyrus",
         )
+        # Subscribed under its new name, as before the rename; the old name no longer is.
+        eventually(
+            lambda: (
+                "INBOX.Clients" in (subscribed := _subscribed(cyrus, user, password))
+                and "INBOX.Projects" not in subscribed
+            ),
+            "the subscription moved to INBOX.Clients",
+        )
 
         # Mail another client files in the renamed folder shows there; full passes keep the
         # API's name, and new inbox mail still arrives.

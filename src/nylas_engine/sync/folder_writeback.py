@@ -19,6 +19,7 @@ the full passes in between (`renaming`).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from imapclient import IMAPClient
@@ -29,6 +30,8 @@ from nylas_engine.store.models import Account, Category, now
 from nylas_engine.sync.folders import Namespace
 from nylas_engine.sync.imap import NETWORK_ERRORS, REFUSED
 from nylas_engine.sync.refusals import Refusals
+
+log = logging.getLogger("nylas_engine.sync")
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,10 @@ def execute(client: IMAPClient, changes: list[FolderChange]) -> list[tuple[Folde
             if change.kind == "delete" and change.current in existing:
                 client.delete_folder(change.current)
             elif change.kind == "rename":
+                old, new = change.current or "", change.wanted or ""
+                subscribed = _subscribed_under(client, old)
                 client.rename_folder(change.current, change.wanted)
+                _move_subscriptions(client, subscribed, old, new)
             elif change.kind == "create" and change.wanted not in existing:
                 client.create_folder(change.wanted)
                 client.subscribe_folder(change.wanted)
@@ -100,6 +106,40 @@ def execute(client: IMAPClient, changes: list[FolderChange]) -> list[tuple[Folde
             continue
         outcomes.append((change, ""))
     return outcomes
+
+
+def _subscribed_under(client: IMAPClient, folder: str) -> list[str]:
+    """The subscribed names among `folder` and the folders under it (asked before a RENAME:
+    afterwards Cyrus's LSUB leaves out the old names, which no longer exist); none where
+    the server refuses to say."""
+    try:
+        listed = client.list_sub_folders()
+    except NETWORK_ERRORS:
+        raise
+    except REFUSED:
+        return []
+    found = []
+    for _, delimiter, name in listed:
+        name, delimiter = _text(name), _text(delimiter or "")
+        if name == folder or (delimiter and name.startswith(folder + delimiter)):
+            found.append(name)
+    return found
+
+
+def _move_subscriptions(client: IMAPClient, subscribed: list[str], old: str, new: str) -> None:
+    """Subscriptions are kept by name (RFC 3501): after a RENAME the old name stays
+    subscribed and the new one is not (Dovecot and Cyrus both), and mail clients that show
+    only subscribed folders would lose the folder. The renamed folder and the folders under
+    it keep their subscriptions under their new names; the rename has stood, so a server's
+    NO to one of these is let go."""
+    for name in subscribed:
+        try:
+            client.subscribe_folder(new + name[len(old) :])
+            client.unsubscribe_folder(name)
+        except NETWORK_ERRORS:
+            raise
+        except REFUSED as exc:
+            log.info("subscription of %r not moved under %r: %s", name, new, exc)
 
 
 def record(
