@@ -180,3 +180,43 @@ def test_a_folder_made_by_another_client_shows_within_seconds(dovecot, slow_poll
         )
         assert delta["attributes"]["folder"]["display_name"] == "Travel"
     print(f"\nnew folder with a message in it -> delta: {seconds:.2f} s")
+
+
+def test_mail_in_a_folder_made_or_renamed_through_the_api_shows_within_seconds(
+    watched, slow_poll_engine
+):
+    """The engine's own CREATE and RENAME change the server's folder list: the folder's
+    mail is seen within seconds under its new name too, not at the next full pass (10
+    minutes here), whatever the server offers to watch folders with."""
+    server = watched
+    user, password = server.new_user()
+    account = slow_poll_engine.add_imap_account(server, user, password)
+    with slow_poll_engine.client(account["id"]) as api:
+        eventually(lambda: api.get("/account").json().get("sync_progress"), "the first sync")
+        folder = api.post("/folders", json={"display_name": "Projects"}).json()
+        eventually(lambda: "Projects" in _server_folders(server, user, password), "the CREATE")
+        for name in ("Projects", "Clients"):
+            if name == "Clients":
+                renamed = api.put(f"/folders/{folder['id']}", json={"display_name": "Clients"})
+                assert renamed.status_code == 200, renamed.text
+                eventually(
+                    lambda: "Clients" in _server_folders(server, user, password), "the RENAME"
+                )
+            cursor = api.post("/delta/latest_cursor").json()["cursor"]
+            subject = f"Filed in {name}"
+            server.append(user, [samples.plain(subject, user)], folder=name)
+            delta, _, _ = _longpoll_until(
+                api,
+                cursor,
+                lambda d, subject=subject: (
+                    d["object"] == "message"
+                    and d["event"] == "create"
+                    and d["attributes"]["subject"] == subject
+                ),
+            )
+            assert delta["attributes"]["folder"]["id"] == folder["id"]
+
+
+def _server_folders(server: Dovecot, user: str, password: str) -> set[str]:
+    with server.client(user, password) as other:
+        return {name for _, _, name in other.list_folders()}
