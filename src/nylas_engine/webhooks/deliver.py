@@ -94,6 +94,7 @@ class WebhookService(threading.Thread):
 
     def run(self) -> None:
         stop_hearing = on_commit(lambda _account_id: self.changed.set())
+        self.changed.set()  # a first turn at once: changes may wait from before the start
         try:
             while not self.stopping.is_set():
                 self.changed.wait(self.poll)
