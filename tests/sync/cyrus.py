@@ -29,22 +29,19 @@ import os
 import pwd
 import shutil
 import signal
-import smtplib
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
-from datetime import datetime
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from imap_server import PASSWORD, LocalImapServer
 from imapclient import IMAPClient
 
 from nylas.testing import free_port
 
-PASSWORD = "secret"
 DOMAIN = "example.com"
 SERVERNAME = "localhost"
 ADMIN = "cyrusadmin"  # unqualified: a global admin (defaultdomain), never a mail user
@@ -125,10 +122,10 @@ def _wait_for_port(
     return False
 
 
-class Cyrus:
+class Cyrus(LocalImapServer):
     """One Cyrus instance in `base_dir` (created 0755, removed by `stop()` if we made it)."""
 
-    host = "127.0.0.1"
+    LOG = "master.log"
     prefix = "INBOX."
     separator = "."
 
@@ -285,32 +282,7 @@ class Cyrus:
             except OSError:
                 continue
 
-    def log(self) -> str:
-        path = self.dir / "master.log"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-    def __enter__(self) -> Cyrus:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     # ------------------------------------------------------------------ users and mail
-
-    def server_settings(self, email: str) -> Any:
-        """The engine's `ServerSettings` for a mailbox here (IMAP without TLS, no SMTP)."""
-        from nylas_engine.sync.imap import ServerSettings
-
-        return ServerSettings(
-            email=email,
-            imap_host=self.host,
-            imap_port=self.imap_port,
-            imap_username=email,
-            smtp_host=None,
-            smtp_port=None,
-            smtp_username=email,
-            security="plain",
-        )
 
     def new_user(self, password: str = PASSWORD) -> tuple[str, str]:
         """A user with a fresh mailbox (created at the first login); returns (email,
@@ -328,42 +300,10 @@ class Cyrus:
     def set_password(self, user: str, password: str) -> None:
         self._saslpasswd(user, password)
 
-    def client(self, user: str, password: str = PASSWORD) -> IMAPClient:
-        """A logged-in imapclient connection (the "other mail client" in tests)."""
-        imap = IMAPClient(self.host, port=self.imap_port, ssl=False, timeout=30)
-        imap.login(user, password)
-        return imap
-
     def admin(self) -> IMAPClient:
         """A connection as the server's administrator (sees every user's mailboxes as
         `user.<name>`)."""
         return self.client(ADMIN, self.admin_password)
-
-    def append(
-        self,
-        user: str,
-        messages: Iterable[bytes],
-        folder: str = "INBOX",
-        flags: Iterable[bytes | str] = (),
-        password: str = PASSWORD,
-        date: datetime | None = None,
-    ) -> list[int]:
-        """APPEND raw messages to `folder`; returns their UIDs (UIDPLUS)."""
-        uids = []
-        with self.client(user, password) as imap:
-            for raw in messages:
-                reply = imap.append(folder, raw, flags=tuple(flags), msg_time=date)
-                # b'[APPENDUID <uidvalidity> <uid>] Completed'
-                uids.append(int(reply.split(b"]")[0].split()[-1]))
-            imap.logout()
-        return uids
-
-    def deliver(self, recipient: str, raw: bytes, sender: str = "sender@example.org") -> None:
-        """Deliver a message into `recipient`'s INBOX over LMTP, as a mail server would."""
-        with smtplib.LMTP(self.host, self.lmtp_port, timeout=30) as lmtp:
-            refused = lmtp.sendmail(sender, [recipient], raw)
-        if refused:
-            raise RuntimeError(f"LMTP refused {recipient}: {refused}")
 
 
 @pytest.fixture(scope="session")

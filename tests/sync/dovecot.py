@@ -18,23 +18,20 @@ import math
 import os
 import shutil
 import signal
-import smtplib
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
-from datetime import datetime
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from imapclient import IMAPClient
+from imap_server import PASSWORD, LocalImapServer
 
 from nylas.testing import free_port
 
 MAIL_UID = 65534
-PASSWORD = "secret"
 POOL_SIZE = 1000  # users written before start (see new_user)
 _INSTANCES = itertools.count()
 SPECIAL_FOLDERS = {
@@ -135,10 +132,10 @@ def _wait_for_port(port: int, timeout: float) -> bool:
     return False
 
 
-class Dovecot:
+class Dovecot(LocalImapServer):
     """One Dovecot instance in `base_dir` (created 0755, removed by `stop()` if we made it)."""
 
-    host = "127.0.0.1"
+    LOG = "dovecot.log"
 
     def __init__(
         self,
@@ -317,32 +314,7 @@ class Dovecot:
             timeout=30,
         )
 
-    def log(self) -> str:
-        path = self.dir / "dovecot.log"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-    def __enter__(self) -> Dovecot:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     # ------------------------------------------------------------------ users and mail
-
-    def server_settings(self, email: str) -> Any:
-        """The engine's `ServerSettings` for a mailbox here (IMAP without TLS, no SMTP)."""
-        from nylas_engine.sync.imap import ServerSettings
-
-        return ServerSettings(
-            email=email,
-            imap_host=self.host,
-            imap_port=self.imap_port,
-            imap_username=email,
-            smtp_host=None,
-            smtp_port=None,
-            smtp_username=email,
-            security="plain",
-        )
 
     def new_user(self, password: str = PASSWORD) -> tuple[str, str]:
         """A user with a fresh, empty mailbox; returns (email, password).
@@ -371,38 +343,6 @@ class Dovecot:
         ]
         passwd.write_text("\n".join(lines) + "\n")
         _until_dovecot_rereads()
-
-    def client(self, user: str, password: str = PASSWORD) -> IMAPClient:
-        """A logged-in imapclient connection (the "other mail client" in tests)."""
-        imap = IMAPClient(self.host, port=self.imap_port, ssl=False, timeout=30)
-        imap.login(user, password)
-        return imap
-
-    def append(
-        self,
-        user: str,
-        messages: Iterable[bytes],
-        folder: str = "INBOX",
-        flags: Iterable[bytes | str] = (),
-        password: str = PASSWORD,
-        date: datetime | None = None,
-    ) -> list[int]:
-        """APPEND raw messages to `folder`; returns their UIDs (UIDPLUS)."""
-        uids = []
-        with self.client(user, password) as imap:
-            for raw in messages:
-                reply = imap.append(folder, raw, flags=tuple(flags), msg_time=date)
-                # b'[APPENDUID <uidvalidity> <uid>] Append completed.'
-                uids.append(int(reply.split(b"]")[0].split()[-1]))
-            imap.logout()
-        return uids
-
-    def deliver(self, recipient: str, raw: bytes, sender: str = "sender@example.org") -> None:
-        """Deliver a message into `recipient`'s INBOX over LMTP, as a mail server would."""
-        with smtplib.LMTP(self.host, self.lmtp_port, timeout=30) as lmtp:
-            refused = lmtp.sendmail(sender, [recipient], raw)
-        if refused:
-            raise RuntimeError(f"LMTP refused {recipient}: {refused}")
 
 
 class SmtpRelay:
