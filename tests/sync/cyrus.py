@@ -37,7 +37,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from imap_server import PASSWORD, LocalImapServer
+from imap_server import PASSWORD, SPECIAL_FOLDERS, LocalImapServer
 from imapclient import IMAPClient
 
 from nylas.testing import free_port
@@ -50,13 +50,6 @@ ADMIN = "cyrusadmin"  # unqualified: a global admin (defaultdomain), never a mai
 CYRUS_BIN = Path("/usr/lib/cyrus/bin")
 IMAPD_BINS = (CYRUS_BIN, Path("/opt/cyrus-imapd/usr/lib/cyrus/bin"))
 _INSTANCES = itertools.count()
-SPECIAL_FOLDERS = {
-    "Drafts": "\\Drafts",
-    "Sent": "\\Sent",
-    "Trash": "\\Trash",
-    "Junk": "\\Junk",
-    "Archive": "\\Archive",
-}
 
 IMAPD_CONF = """\
 configdirectory: {dir}/config

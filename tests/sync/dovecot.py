@@ -27,20 +27,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from imap_server import PASSWORD, LocalImapServer
+from imap_server import PASSWORD, SPECIAL_FOLDERS, LocalImapServer
 
 from nylas.testing import free_port
 
 MAIL_UID = 65534
 POOL_SIZE = 1000  # users written before start (see new_user)
 _INSTANCES = itertools.count()
-SPECIAL_FOLDERS = {
-    "Drafts": "\\Drafts",
-    "Sent": "\\Sent",
-    "Trash": "\\Trash",
-    "Junk": "\\Junk",
-    "Archive": "\\Archive",
-}
 
 CONFIG = """\
 protocols = imap lmtp

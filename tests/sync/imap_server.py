@@ -12,6 +12,14 @@ from typing import Any, TypeVar
 from imapclient import IMAPClient
 
 PASSWORD = "secret"
+# The folders every test mailbox has, with their SPECIAL-USE flag (RFC 6154).
+SPECIAL_FOLDERS = {
+    "Drafts": "\\Drafts",
+    "Sent": "\\Sent",
+    "Trash": "\\Trash",
+    "Junk": "\\Junk",
+    "Archive": "\\Archive",
+}
 Server = TypeVar("Server", bound="LocalImapServer")
 
 
