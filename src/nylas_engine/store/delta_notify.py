@@ -1,8 +1,10 @@
 """Wake-ups for what waits on an account's delta log: `/delta/longpoll` and `/delta/streaming`
 requests, and the sync threads that write API changes back.
 
-`LocalWakeups` (SQLite): the process that serves is the one that writes, so each commit that
-logged changes wakes the waiters of its accounts (delta/log.py `on_commit`).
+`LocalWakeups` (SQLite): each commit of this process that logged changes wakes this process's
+waiters on its accounts (delta/log.py `on_commit`). On SQLite one process serves and syncs;
+what other processes commit (the API processes of `serve --workers N`, a CLI import) is
+seen at the waiters' next look at the log.
 
 `DeltaNotifications` (PostgreSQL), across processes: a trigger on the delta log (migration
 0019) sends `NOTIFY nylas_delta, '<account id>'` with every row it commits, whichever process
