@@ -32,6 +32,7 @@ from nylas_engine.store.models import Account, Category
 from nylas_engine.store.sync_status import save_progress
 from nylas_engine.sync import gmail
 from nylas_engine.sync.accounts import store_rotated
+from nylas_engine.sync.folder_writeback import FolderChange
 from nylas_engine.sync.folders import (
     SKIP_FLAGS,
     Namespace,
@@ -283,6 +284,27 @@ class AccountSync:
         if self.listed is not None and names != self.listed:
             self.folder_list_changed = True
         return statuses
+
+    def follow_folder_changes(self, changes: list[FolderChange]) -> None:
+        """The folders the write-back just created, renamed or deleted on the server, taken
+        into the list the checks look at (and into what the last LIST showed, so the next
+        LIST-STATUS doesn't take them for another client's changes). Until the next full
+        pass the checks would else ask for a name the server no longer has, and miss the
+        folder's mail. The store already has the new names (`folder_writeback.record`);
+        the list is not matched again here, which could undo an API change made meanwhile."""
+        for change in changes:
+            old = next((f for f in self.folders if f.category_id == change.category_id), None)
+            new = change.wanted if change.kind != "delete" else None
+            if self.listed is not None:
+                self.listed.discard(change.current or "")
+                if new is not None:
+                    self.listed.add(new)
+            if old is not None:
+                self.folders.remove(old)
+            if new is not None and old is not None:
+                self.folders.append(SyncedFolder(new, change.category_id, old.role))
+            elif new is not None and change.kind == "create" and not self.gmail:
+                self.folders.append(SyncedFolder(new, change.category_id, None))
 
     def folder_by_role(self, role: str) -> SyncedFolder | None:
         return next((f for f in self.folders if f.role == role), None)

@@ -245,17 +245,16 @@ class AccountWorker(threading.Thread):
 
     def _write_back(self, sync: AccountSync, client: IMAPClient, writeback: WriteBack) -> bool:
         """Write API changes to the server and sync the folders that received messages.
-        True if a full pass should follow: messages were not where the engine last saw
-        them (the pass finds where the server has them), or folders were created, renamed
-        or deleted (the pass matches the folder list again, so their mail is watched under
-        the new names)."""
-        folders_changed = writeback.folders(client)
+        True if a full pass should follow (messages were not where the engine last saw
+        them: the pass finds where the server has them). Folders created, renamed or
+        deleted are watched under their new names from the next check on."""
+        sync.follow_folder_changes(writeback.folders(client))
         targets: set[str] = set()
         if drafts_folder := self._sync_drafts(client, writeback):
             targets.add(drafts_folder)
         outcome = writeback.run(client)
         synced = {t for t in targets | outcome.targets if self._sync_named(sync, client, t)}
-        return writeback.settle(outcome, synced) or folders_changed
+        return writeback.settle(outcome, synced)
 
     def _sync_drafts(self, client: IMAPClient, writeback: WriteBack) -> str | None:
         """`sync_drafts`, a refusal counted like the write-back's (nothing to undo: the

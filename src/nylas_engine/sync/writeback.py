@@ -119,10 +119,10 @@ class WriteBack:
                 or imap_uids.latest_change(session, self.account_id) > self.seen_txn
             )
 
-    def folders(self, client: IMAPClient) -> bool:
+    def folders(self, client: IMAPClient) -> list[folder_writeback.FolderChange]:
         """Folders (labels, on a label account) created, renamed or deleted through the API:
-        CREATE, RENAME, DELETE (`folder_writeback`). True if the server's folder list
-        changed: the sync's list of folders is then out of date until a full pass.
+        CREATE, RENAME, DELETE (`folder_writeback`). Returns the changes the server took
+        (`AccountSync.follow_folder_changes` brings the sync's folder list up to date).
 
         Runs before each full pass, so the pass finds the server already matching the API
         (a pass first would take the old name for a change made on the server)."""
@@ -131,11 +131,11 @@ class WriteBack:
         with self.ctx.db.session() as session:
             changes = folder_writeback.plan(session, self.account_id, self.namespace, self.refusals)
         if not changes:
-            return False
+            return []
         outcomes = folder_writeback.execute(client, changes)
         with self.ctx.db.session() as session:
             folder_writeback.record(session, outcomes, self.namespace, self.refusals)
-        return any(not refused for _, refused in outcomes)
+        return [change for change, refused in outcomes if not refused]
 
     def renaming(self) -> set[int]:
         """Folders whose refused rename waits to be tried again (see `folder_writeback`)."""
