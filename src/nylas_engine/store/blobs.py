@@ -10,6 +10,7 @@ import os
 import sqlite3
 import tempfile
 import threading
+import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -125,7 +126,18 @@ class BlobStore(StreamedPuts):
         pack: sqlite3.Connection | None = getattr(self._local, "pack", None)
         if pack is None:
             pack = sqlite3.connect(private_file(self.root / "pack.db"), timeout=30)
-            pack.execute("PRAGMA journal_mode=WAL")
+            # Two processes opening a new pack at once (a sync's worker processes) can each
+            # hold the file and want it alone to make it WAL: SQLite then fails one at once,
+            # without waiting (it would deadlock), so that one tries again.
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    pack.execute("PRAGMA journal_mode=WAL")
+                    break
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
             pack.execute("PRAGMA synchronous=NORMAL")
             pack.execute("CREATE TABLE IF NOT EXISTS blobs (key TEXT PRIMARY KEY, data BLOB)")
             self._local.pack = pack
