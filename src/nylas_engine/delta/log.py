@@ -12,8 +12,8 @@ place that writes `Transaction` rows:
   transaction, or when that transaction (or savepoint) commits, and dropped if it rolls back.
 
 `on_commit(listener)` has `listener(account_id)` called after each commit in this process
-that logged changes of that account: how `/delta/longpoll` hears of them at once on SQLite,
-where this process is the one that writes (store/delta_notify.py).
+that logged changes of that account: how `/delta/longpoll` and webhook delivery hear of this
+process's own changes at once (store/delta_notify.py, webhooks/deliver.py).
 """
 
 from __future__ import annotations

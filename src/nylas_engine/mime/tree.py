@@ -67,9 +67,8 @@ class _Part(Message):
         known = self._params.get(key) if self._params is not None else None
         if known is not None and known[0] is value:
             return list(known[1])
-        if type(value) is str and (params := plain_params(value)) is not None:
-            pass
-        else:
+        params = plain_params(value) if type(value) is str else None
+        if params is None:
             params = super()._get_params_preserve(failobj, header)  # type: ignore[misc]
         if params is failobj or value is None:
             return params
