@@ -47,11 +47,26 @@ if TYPE_CHECKING:
 _CLI_TURN = threading.Lock()
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A loopback port free now, and not one this process was given before.
+
+    Nothing holds it until its user binds it: the kernel hands the same free port to the next
+    asker, so a port given out and not yet bound would otherwise be given out twice.
+    """
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
+
+
+class _PortTaken(Exception):
+    """`serve` found its port taken by another listener."""
 
 
 class LocalEngine:
@@ -74,9 +89,12 @@ class LocalEngine:
         self.extra_args = extra_args or []
         self.env = env or {}
         self.tls = tls
-        self.port = free_port()
-        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
+        self._set_port(free_port())
         self.process: subprocess.Popen[bytes] | None = None
+
+    def _set_port(self, port: int) -> None:
+        self.port = port
+        self.url = f"{'https' if self.tls else 'http'}://127.0.0.1:{port}"
 
     # Run `cli()` commands inside this process (the engine's own `main`, with this engine's
     # environment, stdin and output captured, its databases closed afterwards) rather than in
@@ -188,10 +206,25 @@ class LocalEngine:
         return result
 
     def start(self, timeout: float = 90.0) -> LocalEngine:
+        """Start `serve` and wait until it answers.
+
+        The port is picked free when the engine is made (and kept across restarts), so another
+        listener can take it before `serve` binds it; then a new free port is picked, a few
+        times at most, and `port` and `url` change with it.
+        """
+        for _ in range(4):
+            try:
+                return self._start_once(timeout)
+            except _PortTaken:
+                self._set_port(free_port())
+        return self._start_once(timeout)
+
+    def _start_once(self, timeout: float) -> LocalEngine:
         self.log_path = self.data_dir / "engine.log"
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         # The log holds request lines of the engine's users: as private as the engine's data.
         log = os.fdopen(os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+        logged_before = log.seek(0, os.SEEK_END)
         cmd = [*self._base(), "serve", "--port", str(self.port), "--auth", self.auth]
         if self.tls:
             cmd.append("--tls-self-signed")
@@ -201,14 +234,23 @@ class LocalEngine:
             stderr=subprocess.STDOUT,
             env={**os.environ, **self.env},
         )
+        log.close()  # the engine has its own copy
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"engine exited early:\n{self.log_path.read_text()}")
+            exited = self.process.poll() is not None  # before the read: its last words are in
+            with open(self.log_path, "rb") as logged:
+                logged.seek(logged_before)
+                log_text = logged.read().decode(errors="replace")
+            if exited:
+                self.process = None
+                if f"port {self.port} is in use" in log_text:
+                    raise _PortTaken(self.port)
+                raise RuntimeError(f"engine exited early:\n{log_text}")
             try:
-                # The CA file is written before the engine listens; until then, wait.
-                if not self.tls or self.ca_file.exists():
-                    # A loaded machine can take seconds to answer the first request.
+                # Only once this engine says it has bound the port (another listener may hold
+                # it), and the CA file is written; a loaded machine can take seconds to answer.
+                bound = "nylas-engine serving on" in log_text
+                if bound and (not self.tls or self.ca_file.exists()):
                     httpx.get(self.url + "/", timeout=10.0, verify=self.verify)
                     return self
             except (httpx.TransportError, ssl.SSLError):  # not listening yet, or CA half-written

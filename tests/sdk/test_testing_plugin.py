@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
+
+from nylas import APIClient
+from nylas.testing import LocalEngine
 
 USER_TESTS = """
 import mailbox
@@ -50,3 +54,22 @@ def test_plugin_fixtures_in_a_user_project(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "2 passed" in done.stdout
+
+
+def test_an_engine_whose_port_was_taken_meanwhile_starts_on_another(tmp_path: Path) -> None:
+    # The port is picked when the engine is made; anything may listen on it before `serve`
+    # binds it (in CI: a test's SMTP server, given the same port by the kernel).
+    engine = LocalEngine(tmp_path / "engine")
+    taken = engine.port
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", taken))
+        squatter.listen()
+        try:
+            engine.start()
+            assert engine.port != taken
+            assert engine.url.endswith(f":{engine.port}")
+            account = engine.add_account("moved@example.com")
+            with APIClient(access_token=account["id"], api_server=engine.url) as api:
+                assert api.account.email_address == "moved@example.com"
+        finally:
+            engine.close()
