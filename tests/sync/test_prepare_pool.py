@@ -87,3 +87,23 @@ def test_no_workers_parses_in_process_and_leaves_the_files_to_ingest(tmp_path):
     prepared = preparing.result()
     assert all(p.raw_sha256 is None for p in prepared)
     _same(prepared, raws, None)
+
+
+def test_warmed_up_workers_are_the_ones_the_next_pool_uses(tmp_path):
+    from nylas_engine.store import prepare
+
+    key = (1, PIPE)
+    assert prepare._take_idle(key) is None  # none parked by an earlier test
+    prepare.warm_up(1, "nylas_engine.sync.fetch")
+    warm = prepare._idle[key][0]
+    prepare.warm_up(1, "nylas_engine.sync.fetch")  # workers wait already: nothing new
+    assert prepare._idle[key][0] is warm
+    blobs = BlobStore(tmp_path / "blobs")
+    raws = _mailbox()
+    with PreparePool(blobs, workers=1, start_method=PIPE) as pool:
+        preparing = pool.submit(raws)
+        assert pool._executor is warm and preparing.futures is not None
+        _same(preparing.result(), raws, blobs)
+    taken = prepare._take_idle(key)
+    assert taken is warm
+    taken.shutdown()

@@ -95,3 +95,36 @@ def test_a_fetch_formats_no_protocol_log_unless_it_is_logged(dovecot, mailbox, c
     caplog.set_level(logging.DEBUG, logger="imapclient.imaplib")  # asked for: still there
     assert fetch_counting_log_lines() > 0
     assert any("FETCH" in record.getMessage() for record in caplog.records)
+
+
+def test_a_first_sync_starts_its_worker_before_the_first_folder(
+    dovecot, offline_engine, monkeypatch
+):
+    from test_conflicts import _in_process
+
+    from nylas_engine.sync import run
+    from nylas_engine.sync.imap import close_quietly
+
+    user, password = dovecot.new_user()
+    dovecot.append(user, [samples.plain(f"note {i}", user, minutes=i) for i in range(6)])
+    account = offline_engine.add_imap_account(dovecot, user, password)
+    warmed: list[int] = []
+    real = run.warm_up
+
+    def spy(workers, preload):  # the real one, noting how many UIDs were stored by then
+        with ctx.db.session() as session:
+            warmed.append(run.imap_uids.count_for_account(session, account_id) or 0)
+        real(workers, preload)
+
+    monkeypatch.setattr(run, "warm_up", spy)
+    monkeypatch.setattr(run, "BATCH_COUNT", 2)  # six messages are a long fetch
+    ctx, account_id = _in_process(offline_engine, account)
+    sync = run.AccountSync(ctx, account_id)
+    client = sync.connect()
+    try:
+        assert sync.full_pass(client).added == 6
+        assert warmed == [0]  # before the first folder stored anything
+        sync.full_pass(client)  # nothing new to fetch: no worker started
+        assert warmed == [0]
+    finally:
+        close_quietly(client)

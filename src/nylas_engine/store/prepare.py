@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import logging
 import multiprocessing
 import os
@@ -101,6 +102,40 @@ def _exit_with(engine_pid: int) -> None:
                 pass
 
     threading.Thread(target=watch, name="engine-watch", daemon=True).start()
+
+
+def sync_workers() -> int | None:
+    """How many worker processes an IMAP sync's pool has: one (the sync's own process
+    stores as fast as one fetches and parses), or as many as `NYLAS_ENGINE_PARSE_WORKERS`
+    says (None: read it)."""
+    return None if os.environ.get(WORKERS_ENV) else 1
+
+
+def warm_up(workers: int | None, preload: str) -> None:
+    """Start the workers of a `PreparePool(workers, start_method=PIPE)` now, each importing
+    `preload`, and park them for the first such pool to take (they stop after IDLE_SECONDS
+    untaken). A worker takes a few tenths of a second to start and import the parser,
+    which a caller about to fetch mail spends on work of its own. Nothing happens if such
+    workers wait already, or when none can be started (the pool then tries again)."""
+    count = _default_workers() if workers is None else workers
+    key = (count, PIPE)
+    if count <= 0:
+        return
+    with _idle_lock:
+        if key in _idle:
+            return
+    try:
+        executor = PipeWorkers(count)
+        for _ in range(count):
+            executor.submit(_import, preload)
+    except Exception as exc:
+        log.warning("cannot start worker processes (%s)", exc)
+        return
+    _park(key, executor)
+
+
+def _import(module: str) -> None:
+    importlib.import_module(module)
 
 
 def _default_workers() -> int:

@@ -51,7 +51,7 @@ from nylas_engine.store.models import (
     Category,
     Message,
 )
-from nylas_engine.store.prepare import PIPE, WORKERS_ENV, PreparePool, Preparing
+from nylas_engine.store.prepare import PIPE, PreparePool, Preparing, sync_workers
 from nylas_engine.sync import gmail
 from nylas_engine.sync.fetch import Fetched, FolderAccess, fetch_here, fetch_in_worker
 from nylas_engine.sync.imap import (
@@ -347,7 +347,8 @@ class FolderSync:
         # The first (newest) batch is fetched, parsed and committed here before anything
         # else is asked of the server, sized from its own UIDs' sizes alone: the newest
         # mail is readable without waiting for the sizes of the whole folder, the worker's
-        # start or its first FETCH (bench/RESULTS.md, "inbox usable").
+        # start or its first FETCH (bench/RESULTS.md, "inbox usable"). On a first sync the
+        # worker started when the pass saw that much to fetch (`AccountSync.full_pass`).
         first = next(self._batching(uids[:BATCH_COUNT], BATCH_COUNT))
         rest = uids[len(first) :]
         here = Preparing(functools.partial(fetch_here, self.client, first, items))
@@ -358,9 +359,8 @@ class FolderSync:
         # this process stores, and each more would cost its memory for no gain on two cores.
         # Started on its own and fed over a pipe, not forked from a server nor spawned by
         # multiprocessing: one process in memory instead of two (store/pipe_workers.py).
-        workers = None if os.environ.get(WORKERS_ENV) else 1
-        with PreparePool(self.blobs, workers, start_method=PIPE) as pool:
-            pool.start()  # it starts up while the first batch is stored
+        with PreparePool(self.blobs, sync_workers(), start_method=PIPE) as pool:
+            pool.start()  # if it has not: it starts up while the first batch is stored
             added = self._store_batch(here)
             later = self._batching(rest, LATER_BATCH_COUNT)
             return added + self._fetch_batches(later, items, (pool, access))

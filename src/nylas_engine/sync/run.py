@@ -29,7 +29,9 @@ from nylas_engine.store.credentials import load as load_credentials
 from nylas_engine.store.gmail_labels import LabelMap, label_map
 from nylas_engine.store.mail import category_kind
 from nylas_engine.store.models import Account, Category
+from nylas_engine.store.prepare import sync_workers, warm_up
 from nylas_engine.store.sync_status import save_progress
+from nylas_engine.sync import fetch as fetch_module
 from nylas_engine.sync import gmail
 from nylas_engine.sync.accounts import store_rotated
 from nylas_engine.sync.folder_writeback import FolderChange
@@ -54,6 +56,7 @@ from nylas_engine.sync.imap import (
     status_and_notices,
 )
 from nylas_engine.sync.messages import (
+    BATCH_COUNT,
     FolderChanges,
     FolderSync,
     Progress,
@@ -147,6 +150,10 @@ class AccountSync:
             progress.messages_total += int(status.get(b"MESSAGES", 0))
         progress.messages_synced = min(int(synced or 0), progress.messages_total)
         self._save(progress)
+        if progress.messages_total - progress.messages_synced > BATCH_COUNT and self.remote:
+            # A long fetch is coming (a first sync): its worker process starts and imports
+            # the parser meanwhile, instead of when the first folder needs it.
+            warm_up(sync_workers(), fetch_module.__name__)
 
         total = FolderChanges()
         for folder in self.folders:
