@@ -54,6 +54,8 @@ class _Part(Message):
             key, value = headers[names.index(name.lower())]
         except ValueError:
             return failobj
+        if type(value) is str and value.isascii():
+            return value  # what compat32's header_fetch_parse gives a value without surrogates
         return self.policy.header_fetch_parse(key, value)
 
     def _get_params_preserve(self, failobj: Any, header: str) -> Any:
@@ -166,18 +168,27 @@ def _headers(msg: _Part, text: str, pos: int, end: int) -> int:
             lines.append(line)
         else:
             if name is not None:
-                headers.append(_COMPAT32.header_source_parse(lines))
+                headers.append(_source_parse(lines))
             colon = line.find(":")
             if colon == 0:
                 raise _Unsure  # no header name
             name, lines = line[:colon], [line]
         pos = stop
     if name is not None:
-        headers.append(_COMPAT32.header_source_parse(lines))
+        headers.append(_source_parse(lines))
     msg._headers = headers  # type: ignore[attr-defined]
     msg._names = [name.lower() for name, _ in headers]
     msg._names_of = headers
     return pos
+
+
+def _source_parse(lines: list[str]) -> tuple[str, str]:
+    """compat32's `header_source_parse` (a header's name and value from its lines), without
+    the method call and list copy for the usual header of one line."""
+    if len(lines) > 1:
+        return _COMPAT32.header_source_parse(lines)
+    name, value = lines[0].split(":", 1)
+    return name, value.lstrip(" \t").rstrip("\r\n")
 
 
 def _content_type(msg: Message) -> str:
