@@ -525,3 +525,42 @@ def test_an_api_move_made_after_the_sync_saw_the_message_leave_ends_as_the_serve
             assert sorted(_by_subject(api)) == ["Left first"]
     finally:
         close_quietly(client)
+
+
+def test_a_folder_renamed_through_the_api_keeps_its_name_until_the_server_has_it(
+    server, offline_engine
+):
+    """A full pass that runs after an API rename but before the write-back (a pass already
+    under way when the rename was committed, or `sync --once`) must not take the server's
+    name back: the rename would be lost, never made on the server."""
+    from nylas_engine.sync.imap import close_quietly
+    from nylas_engine.sync.run import AccountSync
+    from nylas_engine.sync.writeback import WriteBack
+
+    user, password = server.new_user()
+    with server.client(user, password) as other:
+        other.create_folder("Projects")
+    server.append(user, [samples.plain("Kick-off", user)], "Projects", password=password)
+    account = offline_engine.add_imap_account(server, user, password)
+    mailbox = Mailbox(server, user, password)
+    offline_engine.cli("sync", account["id"], "--once", "--json")
+    with offline_engine.client(account["id"]) as api:
+        folder_id = _folder_ids(api)["Projects"]
+        renamed = api.put(f"/folders/{folder_id}", json={"display_name": "Projects 2027"})
+        assert renamed.status_code == 200, renamed.text
+
+        offline_engine.cli("sync", account["id"], "--once", "--json")  # a pass, no write-back
+        assert api.get(f"/folders/{folder_id}").json()["display_name"] == "Projects 2027"
+
+        ctx, account_id = _in_process(offline_engine, account)
+        client = AccountSync(ctx, account_id).connect()
+        try:
+            WriteBack(ctx, account_id).folders(client)
+        finally:
+            close_quietly(client)
+        assert mailbox.folders_of("Kick-off") == ["Projects 2027"]
+        offline_engine.cli("sync", account["id"], "--once", "--json")
+        folder = api.get(f"/folders/{folder_id}").json()
+        assert folder["display_name"] == "Projects 2027"
+        (message,) = api.get("/messages", params={"in": folder_id}).json()
+        assert message["subject"] == "Kick-off"

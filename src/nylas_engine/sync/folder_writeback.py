@@ -13,8 +13,8 @@ between is kept and written back next time.
 A command the server refuses (NO or BAD: a name it rejects, a permission it denies) fails
 that folder change only; it is tried again a few times, then dropped and undone
 (`refusals.py`): a folder never created goes away, a rename goes back to the server's name,
-a deleted folder comes back. A rename waiting to be tried again keeps its API name through
-the full passes in between (`renaming`).
+a deleted folder comes back. A rename waiting to be done or tried again keeps its API name
+through the full passes in between (`folders.match_folders`).
 """
 
 from __future__ import annotations
@@ -164,12 +164,6 @@ def record(
             imap_uids.detach(session, imap_uids.in_folder(session, category.id))
         else:
             category.remote_name = change.wanted
-
-
-def renaming(refusals: Refusals) -> set[int]:
-    """The folders whose rename the server refused and is to be tried again: a full pass
-    keeps their API names meanwhile (else it would take the server's name back at once)."""
-    return {category_id for kind, category_id in refusals.waiting() if kind == "rename"}
 
 
 def _undo(category: Category, namespace: Namespace) -> None:

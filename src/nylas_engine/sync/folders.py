@@ -14,7 +14,7 @@ NAMESPACE extension has an empty prefix and the separator LIST reports.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from imapclient import IMAPClient
@@ -139,14 +139,13 @@ def list_remote_folders(
 
 
 def match_folders(
-    session: Session,
-    account: Account,
-    remote: list[RemoteFolder],
-    keep_names: Collection[int] = (),
+    session: Session, account: Account, remote: list[RemoteFolder]
 ) -> tuple[list[tuple[RemoteFolder, Category]], list[Category]]:
-    """Pair each remote folder with a category (claiming or creating one). A category takes
-    its folder's name, except those in `keep_names` (a rename through the API the server
-    refused, to be tried again).
+    """Pair each remote folder with a category (claiming or creating one). A category new to
+    its folder takes the folder's name. One already on it keeps its own: if that differs
+    from the server's, it was renamed through the API and the write-back renames the folder
+    (`folder_writeback.plan`), tried again while the server refuses; a pass that runs in
+    between must not take the server's name back. The inbox is always "Inbox".
 
     Returns the pairs in sync order, and the synced categories whose folder is gone from the
     server (the caller removes them once the other folders are synced, so messages that moved
@@ -161,13 +160,14 @@ def match_folders(
     pairs: list[tuple[RemoteFolder, Category]] = []
     for folder in remote:
         category = by_remote.pop(folder.name, None)
+        named = category is not None and folder.role != "inbox"
         if category is None:
             category = _claim(unclaimed, folder)
         if category is None:
             category = Category(account_id=account.id, type=category_kind(account), display_name="")
             session.add(category)
         category.remote_name = folder.name
-        if category.display_name != folder.display_name and category.id not in keep_names:
+        if category.display_name != folder.display_name and not named:
             category.display_name = folder.display_name
         if folder.role and category.name != folder.role:
             category.name = folder.role

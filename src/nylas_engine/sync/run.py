@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from imapclient import IMAPClient
@@ -122,16 +122,16 @@ class AccountSync:
             raise
         return client
 
-    def full_pass(self, client: IMAPClient, keep_names: Collection[int] = ()) -> FolderChanges:
-        """Match the folder list, then sync every folder (inbox first). The categories in
-        `keep_names` keep their names (see `match_folders`)."""
+    def full_pass(self, client: IMAPClient) -> FolderChanges:
+        """Match the folder list (see `match_folders`), then sync every folder (inbox
+        first)."""
         with self.ctx.db.session() as session:
             account = session.get(Account, self.account_id)
             assert account is not None
             remote = list_remote_folders(client, self.namespace)
             self.listed = {f.name for f in remote}
             self.folder_list_changed = False
-            pairs, gone = match_folders(session, account, remote, keep_names)
+            pairs, gone = match_folders(session, account, remote)
             self.folders = [SyncedFolder(f.name, c.id, f.role) for f, c in pairs]
             if self.gmail:  # every message is in one of these; the other folders are labels
                 self.folders = [f for f in self.folders if f.role in gmail.SYNCED_ROLES]

@@ -115,7 +115,7 @@ class AccountWorker(threading.Thread):
             try:
                 client = sync.connect()
                 writeback.folders(client)
-                sync.full_pass(client, writeback.renaming())
+                sync.full_pass(client)
                 self._set_state("running")
                 delay = first_delay
                 self._watch(sync, client, writeback, credentials)
@@ -228,7 +228,7 @@ class AccountWorker(threading.Thread):
             if time.monotonic() >= next_pass:
                 in_inbox = False
                 writeback.folders(client)
-                sync.full_pass(client, writeback.renaming())
+                sync.full_pass(client)
                 next_pass = time.monotonic() + every
                 next_check = time.monotonic() + self.check
                 if self._write_back(sync, client, writeback):

@@ -137,10 +137,6 @@ class WriteBack:
             folder_writeback.record(session, outcomes, self.namespace, self.refusals)
         return [change for change, refused in outcomes if not refused]
 
-    def renaming(self) -> set[int]:
-        """Folders whose refused rename waits to be tried again (see `folder_writeback`)."""
-        return folder_writeback.renaming(self.refusals)
-
     def run(self, client: IMAPClient) -> Outcome:
         """Push every pending local change (see the module docstring for conflicts)."""
         outcome = Outcome()
