@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import json
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -133,13 +135,41 @@ def serve(
         ssl_certfile=str(tls.cert) if tls else None,
         ssl_keyfile=str(tls.key) if tls else None,
     )
+    with _signals_after(services):
+        try:
+            uvicorn.Server(config).run(sockets=[listener.sock])
+        finally:
+            listener.close()
+            for service in services:
+                if service is not None:
+                    service.stop()
+
+
+@contextlib.contextmanager
+def _signals_after(services: list[Any]) -> Iterator[None]:
+    """Stop `services` on SIGTERM or Ctrl-C before the process ends. uvicorn shuts the API
+    down on either, then raises the signal again as it returns, whose default action ends
+    the process at once, before anything after `run` (its own handlers put back first: so
+    ours, which note it and let the services stop; it is raised again afterwards, so the
+    process ends as the signal says)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {
+        sig: signal.signal(sig, lambda number, _frame: caught.append(number))
+        for sig in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
-        uvicorn.Server(config).run(sockets=[listener.sock])
+        yield
     finally:
-        listener.close()
-        for service in services:
-            if service is not None:
-                service.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    for number in reversed(caught):
+        signal.raise_signal(number)
 
 
 def _serve_processes(settings: Settings, listener: Listener, workers: int, log_level: str) -> None:

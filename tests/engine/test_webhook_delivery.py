@@ -423,3 +423,30 @@ def test_a_change_this_engine_commits_is_sent_without_waiting_for_the_poll(
         contact_id = new_contact(app.user, "Prompt")
         receiver.wait_for_delta("contact.created", contact_id)
         assert [r["method"] for r in receiver.requests] == ["GET", "POST"]
+
+
+def test_a_stop_while_a_notification_is_being_answered_records_it(
+    tmp_path: Path, receiver: Receiver, new_database: Callable[[], str | None]
+) -> None:
+    """The engine is stopped after the receiver got a notification and before it answered:
+    the engine waits for the answer and records it, so the next start does not send it
+    again (CI once saw a repeat when the stop came just after the receiver's answer)."""
+    with LocalEngine(tmp_path / "engine", auth="token", env=ENV, db_url=new_database()) as engine:
+        app = App(engine)
+        app.hook(receiver, "contact.created")
+        before = new_contact(app.user, "Before")
+        receiver.wait_for_delta("contact.created", before)
+        receiver.hold = threading.Event()
+        during = new_contact(app.user, "During")
+        receiver.wait_for(lambda: receiver.holding, "the notification of 'During'")
+        stopping = threading.Thread(target=engine.stop)
+        stopping.start()
+        time.sleep(1.0)  # the engine is stopping meanwhile
+        receiver.hold.set()
+        stopping.join()
+        receiver.hold = None
+        engine.start()
+        after = new_contact(app.user, "After")
+        receiver.wait_for_delta("contact.created", after)
+        ids = [d["object_data"]["id"] for d in receiver.deltas()]
+        assert sorted(ids) == sorted([before, during, after])

@@ -20,6 +20,7 @@ it was off is not sent.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -28,7 +29,7 @@ import os
 import secrets
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import httpx
 from sqlalchemy import select, update
@@ -51,6 +52,7 @@ TIMEOUT_ENV, DEFAULT_TIMEOUT = "NYLAS_ENGINE_WEBHOOK_TIMEOUT", 10.0  # for a rec
 SENDERS = 8  # webhooks served at once
 BATCHES_PER_TURN = 20  # a webhook with a backlog lets the poll look again after this many
 TURN_GAP = 0.05  # seconds between turns however fast commits come
+DRAIN = 5.0  # seconds a stop waits for the notifications being sent to be answered
 
 
 class DeliveryFailed(Exception):
@@ -83,12 +85,21 @@ class WebhookService(threading.Thread):
             limits=httpx.Limits(max_connections=SENDERS),
         )
         self.pool = ThreadPoolExecutor(SENDERS, thread_name_prefix="webhook")
-        self._busy: set[int] = set()
+        self._busy: set[int] = set()  # the webhooks a pool thread serves now
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)  # notified when one is done
         self._failures: dict[int, int] = {}
         self._retry_at: dict[int, float] = {}
 
     def stop(self) -> None:
+        """Start nothing more, and wait (DRAIN seconds at most) for the notifications being
+        sent to be answered and recorded: a receiver that got one must not get it again
+        from the next start (the process exits right after, ending these threads)."""
+        self._halt()
+        if self.is_alive():
+            self.join(DRAIN + 1)  # `run` ends once they are (or DRAIN has passed)
+
+    def _halt(self) -> None:
         self.stopping.set()
         self.changed.set()
 
@@ -108,7 +119,9 @@ class WebhookService(threading.Thread):
                 self.stopping.wait(TURN_GAP)
         finally:
             stop_hearing()
-            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool.shutdown(wait=False, cancel_futures=True)  # those not started
+            with self._lock:  # the client stays open for those being sent
+                self._idle.wait_for(lambda: not self._busy, DRAIN)
             self.http.close()
 
     def turn(self) -> None:
@@ -126,7 +139,14 @@ class WebhookService(threading.Thread):
                 if webhook_id in self._busy or now_ < self._retry_at.get(webhook_id, 0.0):
                     continue
                 self._busy.add(webhook_id)
-            self.pool.submit(self._serve, webhook_id)
+            future = self.pool.submit(self._serve, webhook_id)
+            future.add_done_callback(functools.partial(self._dropped, webhook_id))
+
+    def _dropped(self, webhook_id: int, future: Future[None]) -> None:
+        if future.cancelled():  # never started (a stop): `_serve` did not say it is done
+            with self._lock:
+                self._busy.discard(webhook_id)
+                self._idle.notify_all()
 
     def _serve(self, webhook_id: int) -> None:
         with fenced(self.lease):
@@ -141,7 +161,7 @@ class WebhookService(threading.Thread):
             self._failed(webhook_id, str(exc))
         except LeaseLost:  # another worker delivers now, from the cursors saved so far
             log.warning("webhook %s: the delivery job was taken over", webhook_id)
-            self.stop()
+            self._halt()
         except Exception:
             log.exception("webhook %s: delivery failed", webhook_id)
             self._failed(webhook_id, "an error in the engine (logged above)")
@@ -151,6 +171,7 @@ class WebhookService(threading.Thread):
         finally:
             with self._lock:
                 self._busy.discard(webhook_id)
+                self._idle.notify_all()
 
     def _deliver(self, webhook_id: int) -> bool:
         """Send this webhook's next notification; True when more is waiting. No database
