@@ -112,3 +112,23 @@ def test_processes_opening_a_new_pack_at_once_all_store_their_blobs(tmp_path):
         for process in processes:
             process.join(60)
         assert [answers.get(timeout=10) for _ in processes] == ["ok"] * 6
+
+
+def test_a_new_pack_has_large_pages_and_an_old_one_keeps_its_own(tmp_path):
+    import sqlite3
+
+    from nylas_engine.store.blobs import PACK_PAGE
+
+    old_root = tmp_path / "old"
+    old_root.mkdir()
+    made_before = sqlite3.connect(old_root / "pack.db")  # a pack an older engine made
+    made_before.execute("PRAGMA journal_mode=WAL")
+    made_before.execute("CREATE TABLE blobs (key TEXT PRIMARY KEY, data BLOB)")
+    made_before.close()
+    for root, page in ((tmp_path / "new", PACK_PAGE), (old_root, 4096)):
+        store = BlobStore(root)
+        key, _ = store.put_bytes(b"a small message")
+        assert store.read(key) == b"a small message"
+        pack = sqlite3.connect(root / "pack.db")
+        assert pack.execute("PRAGMA page_size").fetchone()[0] == page
+        pack.close()

