@@ -1,3 +1,3 @@
-from nylas_engine.cli import main
+from nylas_engine.cli import run
 
-main()
+run()

@@ -111,3 +111,31 @@ def test_uidvalidity_change_resyncs_the_folder_without_duplicates(dovecot, mailb
         assert after == {s: before[s] for s in ("Project 0", "Project 1")}  # same ids
         folder = api.get(f"/messages/{after['Project 0']}").json()["folder"]
         assert folder["display_name"] == "Projects"
+
+
+def test_a_finished_sync_prints_all_it_says_and_leaves_no_process_behind(
+    dovecot, mailbox, offline_engine
+):
+    """`nylas-engine` ends without the interpreter's teardown (cli.run): what it printed
+    must still all arrive, and the worker processes it started must still go."""
+    user, password = mailbox
+    dovecot.append(user, [samples.plain(f"Note {n}", user, minutes=n) for n in range(30)])
+    account = offline_engine.add_imap_account(dovecot, user, password)
+    marker = f"finish-{uuid.uuid4().hex}"
+    env = {**os.environ, "NYLAS_ENGINE_SYNC_BATCH": "5", "NYLAS_TEST_MARKER": marker}
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "nylas_engine", "--data-dir", str(offline_engine.data_dir)),
+            *("sync", account["id"], "--once", "--json"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1])["added"] == 30
+    deadline = time.monotonic() + 15
+    while _processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _processes_with(marker) == []

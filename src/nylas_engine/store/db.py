@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -67,6 +68,15 @@ def json_value(value: Any) -> Any:
     return json_loads(value) if isinstance(value, str | bytes) else value
 
 
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()  # every engine `make_engine` made
+
+
+def close_all() -> None:
+    """Close the connections of every engine this process made (see `cli.run`)."""
+    for engine in list(_ENGINES):
+        engine.dispose()
+
+
 def make_engine(url: str, pool_size: int | None = None) -> Engine:
     """An engine for `url`; SQLite files get WAL, foreign keys, a busy timeout and writers
     that take turns (store/sqlite_writers.py).
@@ -83,6 +93,7 @@ def make_engine(url: str, pool_size: int | None = None) -> Engine:
             path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
             private_file(path)
     engine = create_engine(url, **kwargs)
+    _ENGINES.add(engine)
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")

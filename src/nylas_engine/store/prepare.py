@@ -204,6 +204,16 @@ def _park(key: tuple[int, str], executor: Workers) -> None:
     timer.start()
 
 
+def close_idle() -> None:
+    """Let every parked worker go now (they would stop after IDLE_SECONDS)."""
+    with _idle_lock:
+        parked = list(_idle.values())
+        _idle.clear()
+    for executor, timer in parked:
+        timer.cancel()
+        executor.shutdown(wait=False, cancel_futures=True)
+
+
 class PreparePool:
     """Worker processes that prepare batches for `blobs`: `submit(raws)` parses messages,
     `map(...)` runs any picklable function over slices of a batch (the IMAP sync has the
