@@ -125,9 +125,6 @@ def test_flags_changed_on_both_sides_end_as_the_server_has_them(server, offline_
     in the API as on the server. The write-back runs in-process so that it comes after both
     changes (live, whether the sync sees the server's change before the API's is a race; seen
     first, there is no conflict and both changes stand)."""
-    from nylas_engine.sync.imap import close_quietly
-    from nylas_engine.sync.run import AccountSync
-    from nylas_engine.sync.writeback import WriteBack
 
     account, mailbox = _connect(offline_engine, server, "Archive", ["Both sides"])
     offline_engine.cli("sync", account["id"], "--once", "--json")
@@ -139,12 +136,7 @@ def test_flags_changed_on_both_sides_end_as_the_server_has_them(server, offline_
         changed = api.put(f"/messages/{message['id']}", json={"starred": True})
         assert changed.status_code == 200
 
-        ctx, account_id = _in_process(offline_engine, account)
-        client = AccountSync(ctx, account_id).connect()
-        try:
-            WriteBack(ctx, account_id).run(client)
-        finally:
-            close_quietly(client)
+        _write_back(offline_engine, account, lambda writeback, client: writeback.run(client))
 
         after = api.get(f"/messages/{message['id']}").json()
         assert (after["unread"], after["starred"]) == (False, False)
@@ -442,6 +434,21 @@ class _ChangedAfterLooking:
         return result
 
 
+def _write_back(engine: SyncEngine, account: dict[str, Any], step: Callable[..., Any]) -> None:
+    """`step(writeback, client)`: a part of the account's write-back run here, over an IMAP
+    connection of its own (the engine runs no sync)."""
+    from nylas_engine.sync.imap import close_quietly
+    from nylas_engine.sync.run import AccountSync
+    from nylas_engine.sync.writeback import WriteBack
+
+    ctx, account_id = _in_process(engine, account)
+    client = AccountSync(ctx, account_id).connect()
+    try:
+        step(WriteBack(ctx, account_id), client)
+    finally:
+        close_quietly(client)
+
+
 def _in_process(engine: SyncEngine, account: dict[str, Any]) -> tuple[Any, int]:
     """The engine's context and the account's row id, to drive its sync from the test."""
     from nylas_engine.config import Settings
@@ -533,9 +540,6 @@ def test_a_folder_renamed_through_the_api_keeps_its_name_until_the_server_has_it
     """A full pass that runs after an API rename but before the write-back (a pass already
     under way when the rename was committed, or `sync --once`) must not take the server's
     name back: the rename would be lost, never made on the server."""
-    from nylas_engine.sync.imap import close_quietly
-    from nylas_engine.sync.run import AccountSync
-    from nylas_engine.sync.writeback import WriteBack
 
     user, password = server.new_user()
     with server.client(user, password) as other:
@@ -552,12 +556,7 @@ def test_a_folder_renamed_through_the_api_keeps_its_name_until_the_server_has_it
         offline_engine.cli("sync", account["id"], "--once", "--json")  # a pass, no write-back
         assert api.get(f"/folders/{folder_id}").json()["display_name"] == "Projects 2027"
 
-        ctx, account_id = _in_process(offline_engine, account)
-        client = AccountSync(ctx, account_id).connect()
-        try:
-            WriteBack(ctx, account_id).folders(client)
-        finally:
-            close_quietly(client)
+        _write_back(offline_engine, account, lambda writeback, client: writeback.folders(client))
         assert mailbox.folders_of("Kick-off") == ["Projects 2027"]
         offline_engine.cli("sync", account["id"], "--once", "--json")
         folder = api.get(f"/folders/{folder_id}").json()
