@@ -654,7 +654,8 @@ def run() -> None:
     ends without the interpreter's teardown, which frees every object one at a time (after a
     first sync, 0.1-0.2 s of the command's time). Only once no other thread but a daemon is
     left, the worker processes are let go, the databases closed (PostgreSQL would log a
-    dropped connection) and the output flushed; else as Python ends."""
+    dropped connection) and the output flushed; else as Python ends, as it does under a
+    profiler or a tracer (`python -m cProfile`, coverage), which write their results then."""
     import threading
 
     code: str | int | None = 0
@@ -663,7 +664,8 @@ def run() -> None:
     except SystemExit as exc:
         code = exc.code
     others = [t for t in threading.enumerate() if t is not threading.main_thread()]
-    if not isinstance(code, int) or any(not t.daemon for t in others if t.is_alive()):
+    observed = sys.getprofile() is not None or sys.gettrace() is not None
+    if observed or not isinstance(code, int) or any(not t.daemon for t in others if t.is_alive()):
         sys.exit(code)
     from nylas_engine.store.db import close_all
     from nylas_engine.store.prepare import close_idle

@@ -77,3 +77,21 @@ def test_a_taken_port_is_said_before_anything_else(tmp_path, taken_port, command
     assert done.stdout == ""  # no quick start, no "serving on"
     assert f"port {taken_port} is in use; pass --port" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_profiled_command_still_writes_its_profile(tmp_path):
+    """`cli.run` ends the process without Python's exit, except under a profiler: cProfile
+    writes its results as Python exits (bench/sync.py --profile relies on it)."""
+    out = tmp_path / "accounts.prof"
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "cProfile", "-o", str(out), "-m", "nylas_engine"),
+            *("--data-dir", str(tmp_path), "accounts", "list", "--json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == []
+    assert out.stat().st_size > 0
