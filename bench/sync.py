@@ -12,6 +12,9 @@ once (untimed, so every run starts warm), then, `--rounds` times in turn:
 * mbsync (Debian `isync`) and offlineimap (Debian `offlineimap3`) pulling the same mailbox
   into an empty Maildir, with their default settings (both fsync what they write). They are
   installed with apt-get when missing and this runs as root; otherwise left out.
+* mbsync once more with `FSync no` ("mbsync-nofsync"): its wall time and CPU with the
+  default settings move with how fast this machine's disk syncs (2.6 to 12 s for the same
+  mailbox on different days here); without the fsyncs they show what mbsync itself costs.
 * the floor (bench/sync_floor.py, when `fast_mail_parser` is installed: `make bench-sync`
   installs it): the least a Python sync must do (stdlib imaplib, a Rust MIME parser, plain
   sqlite3 with a full-text index, the bytes in a blob pack), in one process.
@@ -461,11 +464,12 @@ def engine_sync(
 # ------------------------------------------------------------------------------ the peers
 
 PEERS = {"mbsync": "isync", "offlineimap": "offlineimap3"}  # command: Debian package
+NOFSYNC = "mbsync-nofsync"  # mbsync with `FSync no`: what it costs without waiting for the disk
 FLOOR = "floor"  # bench/sync_floor.py: the least a Python sync must do, as fast as it goes
 BASELINE = "engine (baseline)"
 
 MBSYNC_CONFIG = """\
-IMAPAccount bench
+{global_options}IMAPAccount bench
 Host {host}
 Port {port}
 User {user}
@@ -552,8 +556,8 @@ def _maildir_count(folder: Path) -> int:
 
 def peer_sync(name: str, server: Dovecot, root: Path) -> dict[str, Any]:
     """One initial sync of the bench mailbox into an empty Maildir by `name` (mbsync or
-    offlineimap, with their default settings: both fsync what they write), or into SQLite
-    by the floor (bench/sync_floor.py)."""
+    offlineimap, with their default settings: both fsync what they write; or mbsync with
+    `FSync no`), or into SQLite by the floor (bench/sync_floor.py)."""
     if root.exists():
         shutil.rmtree(root)
     local = root / "mail"
@@ -572,8 +576,9 @@ def peer_sync(name: str, server: Dovecot, root: Path) -> dict[str, Any]:
         result = measure([*cmd, str(root)], {}, lambda: _floor_inbox(root / "floor.db"), 0.02)
         result["synced"] = json.loads(result["stdout"].splitlines()[-1])["added"]
         return result
-    if name == "mbsync":
-        config.write_text(MBSYNC_CONFIG.format(**values))
+    if name in ("mbsync", NOFSYNC):
+        options = "FSync no\n\n" if name == NOFSYNC else ""
+        config.write_text(MBSYNC_CONFIG.format(**values, global_options=options))
         cmd = ["mbsync", "-c", str(config), "-q", "bench"]
     else:
         config.write_text(OFFLINEIMAP_CONFIG.format(**{**values, "dir": local}))
@@ -650,7 +655,9 @@ def main() -> None:
     parser.add_argument("--folder-runs", type=int, default=3, help="new Archive mail probes")
     parser.add_argument("--no-peers", action="store_true", help="the engine alone")
     parser.add_argument(
-        "--peers", default=",".join([*PEERS, FLOOR]), help="which peers (comma list)"
+        "--peers",
+        default=",".join([*PEERS, NOFSYNC, FLOOR]),
+        help="which peers (comma list)",
     )
     parser.add_argument("--profile", help="write a cProfile of the engine's sync here")
     parser.add_argument(
@@ -678,6 +685,8 @@ def main() -> None:
     for src in {args.engine_src or str(ROOT), args.baseline_src or str(ROOT)}:
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(src) / "src")])
     peers = [] if args.no_peers else [p for p in install_peers() if p in wanted]
+    if "mbsync" in peers and NOFSYNC in wanted:
+        peers.insert(peers.index("mbsync") + 1, NOFSYNC)
     if not args.no_peers and FLOOR in wanted:
         if importlib.util.find_spec("fast_mail_parser") is not None:
             peers.append(FLOOR)
@@ -826,7 +835,7 @@ def _rows(
                         f"engine (baseline)/{p}: wall {b_wall / _median(r, 'seconds'):.2f}x, "
                         f"CPU {b_cpu / _median(r, 'cpu_seconds'):.2f}x"
                         for p, r in runs.items()
-                        if p in PEERS and r
+                        if p in (*PEERS, NOFSYNC) and r
                     ),
                 )
             )
