@@ -128,3 +128,61 @@ def test_a_first_sync_starts_its_worker_before_the_first_folder(
         assert warmed == [0]
     finally:
         close_quietly(client)
+
+
+def test_a_later_folder_hands_the_worker_its_next_batch_before_storing_its_first(
+    dovecot, offline_engine, monkeypatch
+):
+    """The first folder's newest batch is stored before anything else (the account shows
+    mail soonest); in the folders after it, the worker is given its next batch before this
+    process parses and stores the folder's first, so it does not wait. Every message still
+    lands in its own folder, whatever the order."""
+    from test_conflicts import _in_process
+
+    from nylas_engine.store import prepare
+    from nylas_engine.sync import messages, run
+    from nylas_engine.sync.imap import close_quietly
+
+    user, password = dovecot.new_user()
+    dovecot.append(user, [samples.plain(f"inbox {i}", user, minutes=i) for i in range(7)])
+    dovecot.append(
+        user, [samples.plain(f"archive {i}", user, minutes=i) for i in range(7)], "Archive"
+    )
+    account = offline_engine.add_imap_account(dovecot, user, password)
+    monkeypatch.setattr(messages, "BATCH_COUNT", 2)
+    monkeypatch.setattr(messages, "LATER_BATCH_COUNT", 2)
+    monkeypatch.setattr(run, "BATCH_COUNT", 2)
+    events: list[str] = []
+    real_map, real_store = prepare.PreparePool.map, messages.FolderSync._store_batch
+
+    def map_spy(pool, *args, **kwargs):
+        events.append("worker")
+        return real_map(pool, *args, **kwargs)
+
+    def store_spy(folder_sync, preparing):
+        added = real_store(folder_sync, preparing)
+        events.append(f"stored {added}")
+        return added
+
+    monkeypatch.setattr(prepare.PreparePool, "map", map_spy)
+    monkeypatch.setattr(messages.FolderSync, "_store_batch", store_spy)
+    ctx, account_id = _in_process(offline_engine, account)
+    sync = run.AccountSync(ctx, account_id)
+    client = sync.connect()
+    try:
+        assert sync.full_pass(client).added == 14
+    finally:
+        close_quietly(client)
+
+    # Inbox (7 messages: batches of 2, 2, 2, 1): its first batch stored before the worker
+    # is asked; Archive (the same): the other way round.
+    stored = [int(e.split()[1]) if e.startswith("stored") else 0 for e in events]
+    inbox_end = next(i for i in range(len(events)) if sum(stored[: i + 1]) == 7) + 1
+    inbox, archive = events[:inbox_end], events[inbox_end:]
+    assert inbox[:2] == ["stored 2", "worker"], events
+    assert archive[:2] == ["worker", "stored 2"], events
+    assert sum(stored) == 14
+    with offline_engine.client(account["id"]) as api:
+        for name in ("inbox", "archive"):
+            listed = api.get("/messages", params={"in": name, "limit": 50}).json()
+            assert {m["subject"] for m in listed} == {f"{name} {i}" for i in range(7)}

@@ -14,7 +14,7 @@ changed in between, the UIDs name other messages, and the batch fails rather tha
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,8 +63,17 @@ class Fetched:
 def fetch_here(client: IMAPClient, uids: Sequence[int], items: Sequence[str]) -> list[Fetched]:
     """FETCH `uids` over the engine's own connection (the folder selected) and parse them
     here; their bytes go to the blob store when they are ingested."""
+    return fetched_here(client, uids, items)()
+
+
+def fetched_here(
+    client: IMAPClient, uids: Sequence[int], items: Sequence[str]
+) -> Callable[[], list[Fetched]]:
+    """`fetch_here` in two steps: FETCH now, parse when the returned function is called (so
+    the connection is free for what comes next, and the parse can wait)."""
     present = _fetch(client, uids, items)
-    return _records(present, prepare_batch([raw for _, raw, _ in present]), keep_raw=True)
+    raws = [raw for _, raw, _ in present]
+    return lambda: _records(present, prepare_batch(raws), keep_raw=True)
 
 
 def fetch_in_worker(uids: list[int], access: FolderAccess, blob_root: Path) -> list[Fetched]:

@@ -53,7 +53,13 @@ from nylas_engine.store.models import (
 )
 from nylas_engine.store.prepare import PIPE, PreparePool, Preparing, sync_workers
 from nylas_engine.sync import gmail
-from nylas_engine.sync.fetch import Fetched, FolderAccess, fetch_here, fetch_in_worker
+from nylas_engine.sync.fetch import (
+    Fetched,
+    FolderAccess,
+    fetch_here,
+    fetch_in_worker,
+    fetched_here,
+)
 from nylas_engine.sync.imap import (
     ServerSettings,
     UidSet,
@@ -351,9 +357,10 @@ class FolderSync:
         # worker started when the pass saw that much to fetch (`AccountSync.full_pass`).
         first = next(self._batching(uids[:BATCH_COUNT], BATCH_COUNT))
         rest = uids[len(first) :]
-        here = Preparing(functools.partial(fetch_here, self.client, first, items))
         if not rest:
-            return self._store_batch(here)
+            return self._store_batch(
+                Preparing(functools.partial(fetch_here, self.client, first, items))
+            )
         access = FolderAccess(*self.remote, folder, validity, items)
         # One worker process: with the parser this fast, it fetches and parses as quickly as
         # this process stores, and each more would cost its memory for no gain on two cores.
@@ -361,18 +368,27 @@ class FolderSync:
         # multiprocessing: one process in memory instead of two (store/pipe_workers.py).
         with PreparePool(self.blobs, sync_workers(), start_method=PIPE) as pool:
             pool.start()  # if it has not: it starts up while the first batch is stored
-            added = self._store_batch(here)
+            if self.progress.messages_synced == 0:
+                # Nothing of the account is readable yet: its newest mail is stored first.
+                added = self._store_batch(Preparing(fetched_here(self.client, first, items)))
+                later = self._batching(rest, LATER_BATCH_COUNT)
+                return added + self._fetch_batches(later, items, (pool, access))
+            # Otherwise the first batch is FETCHed now, and parsed and stored once the
+            # worker has the next: the worker fetches while this process parses and stores
+            # (it used to wait for that at the start of every folder).
+            here = Preparing(fetched_here(self.client, first, items))
             later = self._batching(rest, LATER_BATCH_COUNT)
-            return added + self._fetch_batches(later, items, (pool, access))
+            return self._fetch_batches(later, items, (pool, access), first=here)
 
     def _fetch_batches(
         self,
         batches: Iterable[list[int]],
         items: tuple[str, ...],
         workers: tuple[PreparePool, FolderAccess] | None,
+        first: Preparing[Fetched] | None = None,
     ) -> int:
         added = 0
-        in_flight: deque[Preparing[Fetched]] = deque()
+        in_flight: deque[Preparing[Fetched]] = deque([first] if first is not None else [])
         for batch in batches:
             here = functools.partial(fetch_here, self.client, batch, items)
             if workers is None:
