@@ -124,3 +124,46 @@ def test_plain_parameters_are_read_as_the_stdlib_reads_them():
             answered += 1
             assert mine == Message._get_params_preserve(msg, None, "content-type"), value
     assert answered > 10_000  # the shortcut is taken, not only declined
+
+
+def _answers(part: Message) -> list[object]:
+    """What the walk asks of a part, asked twice (the fast tree remembers its answers)."""
+    asked = [
+        part.get_content_type(),
+        part.get_content_charset(),
+        part.get_content_disposition(),
+        part.get_filename(),
+        part.get_boundary(),
+        part.get_param("name"),
+        part.get_param("NAME", "none"),
+        part.get_param("filename", "none", "Content-Disposition"),
+        part.get_param("charset", unquote=False),
+        part.get("content-id"),
+        "content-type" in part,
+        "X-Missing" in part,
+    ]
+    return asked + asked[:6]
+
+
+def test_a_fast_parts_answers_are_the_stdlib_parts_answers():
+    """`_Part` answers header, parameter and content-type questions from tables it makes
+    once: the same answers as `Message`'s, part for part, also after a header changes."""
+    cpython = _cpython_corpus()
+    bench = _bench_corpus(200)
+    corpus = cpython + bench + _damaged(bench[:100] + cpython, seed=11)
+    checked = 0
+    for raw in corpus:
+        tree = build_tree(raw)
+        if tree is None:
+            continue
+        reference = BytesParser(policy=policy.compat32).parsebytes(raw)
+        fast_parts, stdlib_parts = list(tree.walk()), list(reference.walk())
+        assert len(fast_parts) == len(stdlib_parts)
+        for mine, theirs in zip(fast_parts, stdlib_parts, strict=True):
+            assert _answers(mine) == _answers(theirs), raw[:300]
+            checked += 1
+        for part in (tree, reference):  # changed headers are read anew
+            part.set_param("charset", "koi8-r")
+            part.replace_header("Content-Type", "text/x-other; name=changed")
+        assert _answers(tree) == _answers(reference)
+    assert checked > len(bench)

@@ -20,14 +20,15 @@ from __future__ import annotations
 
 import re
 from email import policy
-from email.message import Message
+from email.message import Message, _unquotevalue  # type: ignore[attr-defined]
 from email.utils import quote, unquote
-from typing import Any, cast
+from typing import Any
 
 _HEADER_LINE = re.compile(r"[\041-\071\073-\176]*:|[\t ]")  # the feed parser's headerRE
 _BOUNDARY_TAIL = re.compile(r"(--)?[ \t]*(\r\n|\n)?\Z")  # after `--boundary` on its line
 _MAX_DEPTH = 60  # deeper nesting goes to the stdlib parser
 _COMPAT32 = policy.compat32
+_MISSING = object()
 
 
 class _Part(Message):
@@ -36,27 +37,45 @@ class _Part(Message):
     `Message.get` lower-cases every header's name on each lookup, and a part's content type,
     charset, disposition, filename and transfer encoding are each looked up several times
     per message (1.3 million `lower()` calls for the bench's 10,000 messages): here the
-    name is found in a list of lower-cased names made once. The list is used only while
-    `_headers` is the very list it was made from, of the same length: every way `Message`
-    changes headers appends to that list, replaces an entry under the same name, or sets a
-    new list; otherwise `Message`'s own lookup runs. Same results either way."""
+    name is found in a table of lower-cased names (each name's first header) made once. The
+    table is used only while `_headers` is the very list it was made from, of the same
+    length: every way `Message` changes headers appends to that list, replaces an entry
+    under the same name, or sets a new list; otherwise `Message`'s own lookup runs. Same
+    results either way. The content type is remembered with the header value it was read
+    from, as the parameters are (see `_get_params_preserve`)."""
 
-    _names: list[str] | None = None
-    _names_of: list[tuple[str, str]] | None = None
+    _first: dict[str, int] | None = None  # lower-cased name: index of its first header
+    _first_of: list[tuple[str, str]] | None = None
+    _count = 0
     _params: dict[str, tuple[object, list[tuple[str, str]]]] | None = None
+    _ctype: tuple[object, str] | None = None
+    _tables: dict[str, tuple[object, dict[str, Any]]] | None = None
 
     def get(self, name: str, failobj: object = None) -> object:  # type: ignore[override]
-        headers = cast(list[tuple[str, str]], self._headers)  # type: ignore[attr-defined]
-        names = self._names
-        if names is None or self._names_of is not headers or len(names) != len(headers):
+        headers: list[tuple[str, str]] = self._headers  # type: ignore[attr-defined]
+        first = self._first
+        if first is None or self._first_of is not headers or self._count != len(headers):
             return super().get(name, failobj)
-        try:
-            key, value = headers[names.index(name.lower())]
-        except ValueError:
+        index = first.get(name.lower())
+        if index is None:
             return failobj
+        key, value = headers[index]
         if type(value) is str and value.isascii():
             return value  # what compat32's header_fetch_parse gives a value without surrogates
         return self.policy.header_fetch_parse(key, value)
+
+    def get_content_type(self) -> str:
+        value = self.get("content-type", _MISSING)
+        if value is _MISSING:
+            return self.get_default_type()
+        known = self._ctype
+        if known is not None and known[0] is value:
+            return known[1]
+        ctype = str(value).partition(";")[0].strip().lower()  # as `Message` reads it
+        if ctype.count("/") != 1:
+            ctype = "text/plain"
+        self._ctype = (value, ctype)
+        return ctype
 
     def _get_params_preserve(self, failobj: Any, header: str) -> Any:
         """`Message`'s parameter parse of a header, remembered with the header value it
@@ -79,12 +98,34 @@ class _Part(Message):
         self._params[key] = (value, list(params))
         return params
 
+    def get_param(
+        self, param: str, failobj: Any = None, header: str = "content-type", unquote: bool = True
+    ) -> Any:
+        """`Message.get_param` read from a table of the header's parameters (each name's
+        first, unquoted as `Message` unquotes it), made once per header value: the walk asks
+        a part for its charset, filename and name, each a scan of the parameters."""
+        value = self.get(header, _MISSING)
+        if value is _MISSING or not unquote:
+            return super().get_param(param, failobj, header, unquote)
+        key = header.lower()
+        known = self._tables.get(key) if self._tables is not None else None
+        if known is None or known[0] is not value:
+            table: dict[str, Any] = {}
+            for name, raw in self._get_params_preserve(failobj, header):
+                if name.lower() not in table:
+                    table[name.lower()] = _unquotevalue(raw)
+            known = (value, table)
+            if self._tables is None:
+                self._tables = {}
+            self._tables[key] = known
+        return known[1].get(param.lower(), failobj)
+
     def __contains__(self, name: str) -> bool:
-        headers = cast(list[tuple[str, str]], self._headers)  # type: ignore[attr-defined]
-        names = self._names
-        if names is None or self._names_of is not headers or len(names) != len(headers):
+        headers: list[tuple[str, str]] = self._headers  # type: ignore[attr-defined]
+        first = self._first
+        if first is None or self._first_of is not headers or self._count != len(headers):
             return super().__contains__(name)
-        return name.lower() in names
+        return name.lower() in first
 
 
 def plain_params(value: str) -> list[tuple[str, str]] | None:
@@ -177,8 +218,10 @@ def _headers(msg: _Part, text: str, pos: int, end: int) -> int:
     if name is not None:
         headers.append(_source_parse(lines))
     msg._headers = headers  # type: ignore[attr-defined]
-    msg._names = [name.lower() for name, _ in headers]
-    msg._names_of = headers
+    first: dict[str, int] = {}
+    for index, (header_name, _) in enumerate(headers):
+        first.setdefault(header_name.lower(), index)
+    msg._first, msg._first_of, msg._count = first, headers, len(headers)
     return pos
 
 
