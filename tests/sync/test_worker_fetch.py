@@ -186,3 +186,41 @@ def test_a_later_folder_hands_the_worker_its_next_batch_before_storing_its_first
         for name in ("inbox", "archive"):
             listed = api.get("/messages", params={"in": name, "limit": 50}).json()
             assert {m["subject"] for m in listed} == {f"{name} {i}" for i in range(7)}
+
+
+def test_a_worker_opens_the_next_folder_on_the_connection_it_has(dovecot, tmp_path):
+    """A sync's worker moves from folder to folder on one IMAP connection (no new TCP, TLS
+    and login for each); a folder the server refuses to open leaves no connection behind,
+    and the next folder gets a fresh one."""
+    from nylas_engine.sync import fetch
+
+    user, password = dovecot.new_user()
+    inbox_uids = dovecot.append(user, [samples.plain(f"in {i}", user, minutes=i) for i in range(3)])
+    archive_uids = dovecot.append(
+        user, [samples.plain(f"kept {i}", user, minutes=i) for i in range(2)], "Archive"
+    )
+    with dovecot.client(user, password) as imap:
+        validity = {
+            name: int(imap.select_folder(name, readonly=True)[b"UIDVALIDITY"])
+            for name in ("INBOX", "Archive")
+        }
+    blobs = BlobStore(tmp_path / "blobs")
+    inbox = _access(dovecot, user, password, validity["INBOX"])
+    archive = FolderAccess(inbox.settings, inbox.credentials, "Archive", validity["Archive"], ITEMS)
+    try:
+        got = fetch.fetch_in_worker(inbox_uids, inbox, blobs.root)
+        assert [f.parsed.subject for f in got] == ["in 0", "in 1", "in 2"]
+        first = fetch._OPEN[inbox.settings][0]
+        got = fetch.fetch_in_worker(archive_uids, archive, blobs.root)
+        assert [f.parsed.subject for f in got] == ["kept 0", "kept 1"]
+        assert fetch._OPEN[inbox.settings] == (first, "Archive")  # the same connection
+
+        missing = FolderAccess(inbox.settings, inbox.credentials, "Nowhere", 1, ITEMS)
+        with pytest.raises(Exception, match="(?i)nowhere|mailbox"):
+            fetch.fetch_in_worker([1], missing, blobs.root)
+        assert inbox.settings not in fetch._OPEN
+        got = fetch.fetch_in_worker(inbox_uids[:1], inbox, blobs.root)
+        assert [f.parsed.subject for f in got] == ["in 0"]
+        assert fetch._OPEN[inbox.settings][0] is not first
+    finally:
+        fetch._drop(inbox)

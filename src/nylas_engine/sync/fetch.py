@@ -184,37 +184,50 @@ def _fetch_items(text: bytes) -> dict[bytes, Any]:
     return found
 
 
-# A worker's open connections, by account and folder: kept for the next slice of the sync.
-_OPEN: dict[tuple[ServerSettings, str], IMAPClient] = {}
+# A worker's open connection: the account's settings, and the folder it has open. One at a
+# time: when a sync moves on to its next folder, the same connection opens that one (a new
+# connection would cost a TCP and TLS handshake and a login each time).
+_OPEN: dict[ServerSettings, tuple[IMAPClient, str]] = {}
 
 
 def _connection(access: FolderAccess) -> IMAPClient:
-    key = (access.settings, access.folder)
-    client = _OPEN.get(key)
-    if client is None:
-        for other in list(_OPEN):  # one folder at a time: the last one is done
+    open_now = _OPEN.get(access.settings)
+    if open_now is not None and open_now[1] == access.folder:
+        return open_now[0]
+    for other in list(_OPEN):  # another account's, or a folder this one is done with
+        if other != access.settings:
             _drop_key(other)
+    info = None
+    if open_now is not None:
+        try:
+            info = open_now[0].select_folder(access.folder, readonly=True)
+            client = open_now[0]
+        except Exception:  # noqa: BLE001 - stale, or refused (which leaves no folder open)
+            _drop_key(access.settings)  # a new connection below tries again, or says why
+    if info is None:
         client = connect_imap(access.settings, access.credentials)
         try:
             info = client.select_folder(access.folder, readonly=True)
-        except NETWORK_ERRORS as exc:
+        except BaseException as exc:
             close_quietly(client)
-            raise ServerUnreachable(f"cannot open {access.folder!r}: {exc}") from None
-        _OPEN[key] = client
-        validity = int(info[b"UIDVALIDITY"])
-        if validity != access.uidvalidity:
-            _drop(access)
-            raise ServerUnreachable(
-                f"UIDVALIDITY of {access.folder!r} changed during the sync; it starts over"
-            )
+            if isinstance(exc, NETWORK_ERRORS):
+                raise ServerUnreachable(f"cannot open {access.folder!r}: {exc}") from None
+            raise
+    _OPEN[access.settings] = (client, access.folder)
+    validity = int(info[b"UIDVALIDITY"])
+    if validity != access.uidvalidity:
+        _drop(access)
+        raise ServerUnreachable(
+            f"UIDVALIDITY of {access.folder!r} changed during the sync; it starts over"
+        )
     return client
 
 
 def _drop(access: FolderAccess) -> None:
-    _drop_key((access.settings, access.folder))
+    _drop_key(access.settings)
 
 
-def _drop_key(key: tuple[ServerSettings, str]) -> None:
-    client = _OPEN.pop(key, None)
-    if client is not None:
-        close_quietly(client)
+def _drop_key(key: ServerSettings) -> None:
+    found = _OPEN.pop(key, None)
+    if found is not None:
+        close_quietly(found[0])
