@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -61,7 +62,12 @@ class Radicale(ServerProcess):
         name = name or f"u{uuid.uuid4().hex[:8]}"
         password = password or uuid.uuid4().hex
         self.users[name] = password
-        (self.root / "users").write_text("".join(f"{u}:{p}\n" for u, p in self.users.items()))
+        # Replaced in one step: Radicale reads the file on every request, and one that read
+        # it half-written (other accounts' syncs poll every second) would refuse a user who
+        # exists; the engine then marks that account invalid until its password changes.
+        staged = self.root / "users.new"
+        staged.write_text("".join(f"{u}:{p}\n" for u, p in self.users.items()))
+        os.replace(staged, self.root / "users")
         return name, password
 
     @property
