@@ -350,17 +350,16 @@ class FolderSync:
             items += gmail.FETCH_ITEMS
         if self.remote is None:
             return self._fetch_batches(self._batching(uids, BATCH_COUNT), items, None)
-        # The first (newest) batch is fetched, parsed and committed here before anything
-        # else is asked of the server, sized from its own UIDs' sizes alone: the newest
-        # mail is readable without waiting for the sizes of the whole folder, the worker's
-        # start or its first FETCH (bench/RESULTS.md, "inbox usable"). On a first sync the
+        # The first (newest) batch is FETCHed here before anything else is asked of the
+        # server, sized from its own UIDs' sizes alone: while the account shows nothing yet,
+        # it is also stored first, so the newest mail is readable without waiting for the
+        # sizes of the whole folder, the worker's start or its first FETCH
+        # (bench/RESULTS.md, "inbox usable"). On a first sync the
         # worker started when the pass saw that much to fetch (`AccountSync.full_pass`).
         first = next(self._batching(uids[:BATCH_COUNT], BATCH_COUNT))
         rest = uids[len(first) :]
         if not rest:
-            return self._store_batch(
-                Preparing(functools.partial(fetch_here, self.client, first, items))
-            )
+            return self._store_batch(Preparing(fetched_here(self.client, first, items)))
         access = FolderAccess(*self.remote, folder, validity, items)
         # One worker process: with the parser this fast, it fetches and parses as quickly as
         # this process stores, and each more would cost its memory for no gain on two cores.
@@ -368,17 +367,18 @@ class FolderSync:
         # multiprocessing: one process in memory instead of two (store/pipe_workers.py).
         with PreparePool(self.blobs, sync_workers(), start_method=PIPE) as pool:
             pool.start()  # if it has not: it starts up while the first batch is stored
-            if self.progress.messages_synced == 0:
-                # Nothing of the account is readable yet: its newest mail is stored first.
-                added = self._store_batch(Preparing(fetched_here(self.client, first, items)))
-                later = self._batching(rest, LATER_BATCH_COUNT)
-                return added + self._fetch_batches(later, items, (pool, access))
-            # Otherwise the first batch is FETCHed now, and parsed and stored once the
-            # worker has the next: the worker fetches while this process parses and stores
-            # (it used to wait for that at the start of every folder).
+            # The first batch is FETCHed now, and parsed and stored once the worker has the
+            # next: the worker fetches while this process parses and stores (it used to
+            # wait for that at the start of every folder). But while nothing of the account
+            # is readable yet, its newest mail is stored before anything else.
             here = Preparing(fetched_here(self.client, first, items))
+            newest_first = self.progress.messages_synced == 0
+            added = self._store_batch(here) if newest_first else 0
             later = self._batching(rest, LATER_BATCH_COUNT)
-            return self._fetch_batches(later, items, (pool, access), first=here)
+            workers = (pool, access)
+            return added + self._fetch_batches(
+                later, items, workers, first=None if newest_first else here
+            )
 
     def _fetch_batches(
         self,
