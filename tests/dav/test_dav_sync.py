@@ -328,7 +328,7 @@ def test_a_stopped_server_is_a_connection_error_until_it_is_back(tmp_path, dav_e
         server.stop()
 
 
-def _own_engine(tmp_path_factory, poll: str):
+def _own_engine(tmp_path_factory, poll: str, retry: str = "0.5"):
     from sync_engines import SyncEngine
 
     return SyncEngine(
@@ -336,9 +336,46 @@ def _own_engine(tmp_path_factory, poll: str):
         env={
             "NYLAS_ENGINE_DAV_POLL": poll,
             "NYLAS_ENGINE_SYNC_SCAN": "0.3",
-            "NYLAS_ENGINE_SYNC_RETRY": "0.5",
+            "NYLAS_ENGINE_SYNC_RETRY": retry,
         },
     ).start()
+
+
+def _refused_logins(server, user: str) -> int:
+    """How many of `user`'s logins Radicale has refused, from its log."""
+    log = (server.root / "radicale.log").read_text(errors="replace")
+    return sum(1 for line in log.splitlines() if "Failed login" in line and repr(user) in line)
+
+
+def test_one_refused_login_is_asked_again_before_the_account_is_invalid(
+    radicale, tmp_path_factory
+):
+    """A single 401 (the server's password file being rewritten, its authentication backend
+    overloaded) is asked again after the retry delay: the account stays `running` when the
+    next request is let in, and changes keep arriving."""
+    user, password = radicale.add_user()
+    phone = Phone(radicale, user, password)
+    phone.make_calendar("Home")
+    engine = _own_engine(tmp_path_factory, poll="1", retry="5")  # 5 s to make the server agree
+    try:
+        account = add_dav_account(engine, radicale, user, password)
+        with engine.client(account["id"]) as api:
+            eventually(lambda: calendar_named(api, "Home"), "the calendar listed")
+            refused = _refused_logins(radicale, user)
+            radicale.add_user(user, "not-" + password)  # the server says no ...
+            eventually(lambda: _refused_logins(radicale, user) > refused, "a refused request")
+            radicale.add_user(user, password)  # ... and yes the next time
+            phone.make_calendar("Work")
+            states: set[str] = set()
+
+            def synced() -> bool:
+                states.add(_sync_state(api)[0])
+                return calendar_named(api, "Work") is not None
+
+            eventually(synced, "the calendar made after the refusal")
+            assert states == {"running"}
+    finally:
+        engine.close()
 
 
 def test_a_conflict_the_server_wins(radicale, tmp_path_factory):

@@ -87,24 +87,30 @@ def test_new_mail_flags_moves_and_deletes_reach_the_api(dovecot, mailbox, sync_e
         assert api.get("/messages", params={"view": "count"}).json()["count"] == 1
 
 
-def test_refused_login_sets_invalid_until_the_credentials_are_fixed(dovecot, mailbox, sync_engine):
+def _store_password(engine, account: dict[str, Any], value: str) -> None:
+    """Seal `value` as the account's password, as a re-authentication through the API does
+    (or as if the user changed it on the server and told the app)."""
     from nylas_engine.store.credentials import MailCredentials, Vault
+    from nylas_engine.store.models import Account
+
+    vault = Vault.for_data_dir(engine.data_dir)
+    with engine.db.session() as session:
+        row = session.query(Account).filter_by(public_id=account["id"]).one()
+        row.credentials = vault.seal(MailCredentials(value))
+
+
+def test_refused_login_sets_invalid_until_the_credentials_are_fixed(dovecot, mailbox, sync_engine):
     from nylas_engine.store.models import Account
 
     user, password = mailbox
     dovecot.append(user, [samples.plain("Hello", user)])
     account = sync_engine.add_imap_account(dovecot, user, password)
-    vault = Vault.for_data_dir(sync_engine.data_dir)
-
-    def store_password(value: str) -> None:
-        with sync_engine.db.session() as session:
-            row = session.query(Account).filter_by(public_id=account["id"]).one()
-            row.credentials = vault.seal(MailCredentials(value))
 
     with sync_engine.client(account["id"]) as api:
         eventually(lambda: api.get("/messages").json(), "the first sync")
-        store_password("changed-on-the-server")  # as if the user changed it elsewhere
-        # The worker logs in again with the new credentials, and is refused.
+        _store_password(sync_engine, account, "changed-on-the-server")
+        # The worker logs in again with the new credentials, is refused, asks once more
+        # after its retry delay and is refused again.
         me = eventually(
             lambda: (a := api.get("/account").json())["sync_state"] == "invalid" and a,
             "sync_state invalid",
@@ -115,11 +121,59 @@ def test_refused_login_sets_invalid_until_the_credentials_are_fixed(dovecot, mai
             assert "refused the login" in (row.sync_error or "")
             assert password not in (row.sync_error or "")
 
-        store_password(password)
+        _store_password(sync_engine, account, password)
         eventually(
             lambda: api.get("/account").json()["sync_state"] == "running", "recovery to running"
         )
         assert [m["subject"] for m in api.get("/messages").json()] == ["Hello"]
+
+
+def _refused_logins(dovecot, user: str) -> int:
+    """How many of `user`'s logins Dovecot has refused, from its log."""
+    log = (dovecot.dir / "dovecot.log").read_text(errors="replace")
+    return sum(1 for line in log.splitlines() if "auth failed" in line and f"<{user}>" in line)
+
+
+def test_one_refused_login_is_asked_again_before_the_account_is_invalid(
+    dovecot, mailbox, tmp_path_factory
+):
+    """One refusal can be the server's hiccup (its password file being rewritten, its
+    authentication backend overloaded): the worker asks again after its retry delay, and
+    the account stays `running` (no `account.invalid` telling the app to have its user log
+    in again) when the second login succeeds."""
+    from sync_engines import SyncEngine
+
+    user, password = mailbox
+    dovecot.append(user, [samples.plain("Before", user)])
+    engine = SyncEngine(
+        tmp_path_factory.mktemp("refused-once"),
+        env={
+            "NYLAS_ENGINE_SYNC_POLL": "1",
+            "NYLAS_ENGINE_SYNC_SCAN": "0.5",
+            "NYLAS_ENGINE_SYNC_RETRY": "5",  # the time this test has to make the server agree
+        },
+    )
+    engine.start()
+    try:
+        account = engine.add_imap_account(dovecot, user, password)
+        with engine.client(account["id"]) as api:
+            eventually(lambda: "Before" in _inbox(api), "the first sync")
+            refused = _refused_logins(dovecot, user)
+            _store_password(engine, account, "not-" + password)  # the server will say no
+            eventually(lambda: _refused_logins(dovecot, user) > refused, "a refused login")
+            _store_password(engine, account, password)  # and yes, the next time
+            dovecot.append(user, [samples.plain("After", user, minutes=1)])
+            states: set[str] = set()
+
+            def synced() -> bool:
+                states.add(api.get("/account").json()["sync_state"])
+                return "After" in _inbox(api)
+
+            eventually(synced, "mail after the refused login")
+            assert states == {"running"}
+            assert _refused_logins(dovecot, user) == refused + 1
+    finally:
+        engine.close()
 
 
 def test_api_changes_reach_the_server(dovecot, mailbox, sync_engine):

@@ -28,7 +28,14 @@ from nylas_engine.store.dav_writeback import has_pending
 from nylas_engine.store.leases import Lease, LeaseLost, fenced
 from nylas_engine.store.models import Account
 from nylas_engine.store.sync_status import set_sync_state
-from nylas_engine.sync.worker import AUTH_RETRY, RETRY_ENV, RETRY_FIRST, RETRY_MAX, SCAN_ENV
+from nylas_engine.sync.worker import (
+    AUTH_REFUSALS,
+    AUTH_RETRY,
+    RETRY_ENV,
+    RETRY_FIRST,
+    RETRY_MAX,
+    SCAN_ENV,
+)
 
 log = logging.getLogger("nylas_engine.dav")
 
@@ -69,6 +76,7 @@ class DavWorker(threading.Thread):
     def _run(self) -> None:
         first = env_number(RETRY_ENV, RETRY_FIRST)
         delay = first
+        refusals = 0  # authentication refusals in a row (see AUTH_REFUSALS)
         while not self.stopping.is_set():
             sync = DavSync(self.ctx, self.account_id)
             settings = self._settings()
@@ -78,9 +86,15 @@ class DavWorker(threading.Thread):
                     push(sync, client)
                     sync.pull(client)
                     self._ok()
-                    delay = first
+                    delay, refusals = first, 0
                     self._watch(sync, client, settings)
             except (DavAuthFailed, CredentialsError) as exc:
+                refusals += 1
+                said_no = isinstance(exc, DavAuthFailed) and exc.status == 401  # not: no settings
+                if said_no and refusals < AUTH_REFUSALS:
+                    log.warning("DAV sync of account %s: %s; trying again", self.account_id, exc)
+                    delay = self._backoff(delay)
+                    continue
                 self._failed("invalid", str(exc))
                 self._wait_for_new_settings(settings, AUTH_RETRY)
             except DavUnreachable as exc:

@@ -74,7 +74,12 @@ DEFAULT_SCAN = 5.0  # seconds between looks for newly added accounts
 IDLE_RENEW = 25 * 60  # RFC 2177: re-issue IDLE before the server's 30-minute timeout
 RETRY_ENV = "NYLAS_ENGINE_SYNC_RETRY"
 RETRY_FIRST, RETRY_MAX = 5.0, 300.0  # backoff after a connection failure, doubling
-AUTH_RETRY = 600.0
+AUTH_RETRY = 600.0  # seconds an invalid account waits for new credentials before trying again
+# Refusals in a row before an account is `invalid`: a single one can be the server's hiccup
+# (a password file being rewritten, an overloaded authentication backend), and `invalid`
+# tells the app to ask its user to log in again (webhook `account.invalid`). The next try
+# comes after the first retry delay.
+AUTH_REFUSALS = 2
 WRITEBACK_LOOK = 300.0  # seconds between looks at the delta log when notifications wake us
 
 
@@ -107,6 +112,7 @@ class AccountWorker(threading.Thread):
     def run(self) -> None:
         first_delay = env_number(RETRY_ENV, RETRY_FIRST)
         delay = first_delay
+        refusals = 0  # authentication refusals in a row
         while not self.stopping.is_set():
             client: IMAPClient | None = None
             sync = AccountSync(self.ctx, self.account_id)
@@ -117,9 +123,14 @@ class AccountWorker(threading.Thread):
                 writeback.folders(client)
                 sync.full_pass(client)
                 self._set_state("running")
-                delay = first_delay
+                delay, refusals = first_delay, 0
                 self._watch(sync, client, writeback, credentials)
             except (AuthFailed, CredentialsError) as exc:
+                refusals += 1
+                if isinstance(exc, AuthFailed) and refusals < AUTH_REFUSALS:
+                    log.warning("account %s: %s; trying once more", self.account_id, exc)
+                    delay = self._backoff(delay)
+                    continue
                 self._set_state("invalid", str(exc))
                 self._wait_for_new_credentials(AUTH_RETRY)
             except SyncError as exc:
