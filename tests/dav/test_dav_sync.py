@@ -347,9 +347,7 @@ def _refused_logins(server, user: str) -> int:
     return sum(1 for line in log.splitlines() if "Failed login" in line and repr(user) in line)
 
 
-def test_one_refused_login_is_asked_again_before_the_account_is_invalid(
-    radicale, tmp_path_factory
-):
+def test_one_refused_login_is_asked_again_before_the_account_is_invalid(radicale, tmp_path_factory):
     """A single 401 (the server's password file being rewritten, its authentication backend
     overloaded) is asked again after the retry delay: the account stays `running` when the
     next request is let in, and changes keep arriving."""
