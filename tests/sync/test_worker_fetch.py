@@ -130,16 +130,19 @@ def test_a_first_sync_starts_its_worker_before_the_first_folder(
         close_quietly(client)
 
 
-def test_a_later_folder_hands_the_worker_its_next_batch_before_storing_its_first(
+def test_the_worker_moves_on_while_the_folder_before_is_stored(
     dovecot, offline_engine, monkeypatch
 ):
     """The first folder's newest batch is stored before anything else (the account shows
-    mail soonest); in the folders after it, the worker is given its next batch before this
-    process parses and stores the folder's first, so it does not wait. Every message still
-    lands in its own folder, whatever the order."""
+    mail soonest). In the folders after it, the worker is given its next batch before this
+    process parses and stores the folder's first; and a folder's last batch is stored only
+    once the worker has the next folder's first, so the worker never waits at a folder's
+    start. Every message still lands in its own folder, and a folder is marked synced up to
+    its UIDNEXT only once all of its mail is stored."""
     from test_conflicts import _in_process
 
     from nylas_engine.store import prepare
+    from nylas_engine.store.models import Category
     from nylas_engine.sync import messages, run
     from nylas_engine.sync.imap import close_quietly
 
@@ -152,20 +155,30 @@ def test_a_later_folder_hands_the_worker_its_next_batch_before_storing_its_first
     monkeypatch.setattr(messages, "BATCH_COUNT", 2)
     monkeypatch.setattr(messages, "LATER_BATCH_COUNT", 2)
     monkeypatch.setattr(run, "BATCH_COUNT", 2)
-    events: list[str] = []
+    events: list[tuple[str, str, int | None]] = []
     real_map, real_store = prepare.PreparePool.map, messages.FolderSync._store_batch
+    real_mark = messages.FolderSync._mark_synced
 
-    def map_spy(pool, *args, **kwargs):
-        events.append("worker")
-        return real_map(pool, *args, **kwargs)
+    def map_spy(pool, function, batch, access, *args, **kwargs):
+        events.append(("worker", access.folder, len(batch)))
+        return real_map(pool, function, batch, access, *args, **kwargs)
+
+    def folder_of(folder_sync) -> str:
+        with folder_sync.db.session() as session:
+            return session.get(Category, folder_sync.category_id).remote_name
 
     def store_spy(folder_sync, preparing):
         added = real_store(folder_sync, preparing)
-        events.append(f"stored {added}")
+        events.append(("stored", folder_of(folder_sync), added))
         return added
+
+    def mark_spy(folder_sync, *args):
+        real_mark(folder_sync, *args)
+        events.append(("marked", folder_of(folder_sync), None))
 
     monkeypatch.setattr(prepare.PreparePool, "map", map_spy)
     monkeypatch.setattr(messages.FolderSync, "_store_batch", store_spy)
+    monkeypatch.setattr(messages.FolderSync, "_mark_synced", mark_spy)
     ctx, account_id = _in_process(offline_engine, account)
     sync = run.AccountSync(ctx, account_id)
     client = sync.connect()
@@ -174,18 +187,76 @@ def test_a_later_folder_hands_the_worker_its_next_batch_before_storing_its_first
     finally:
         close_quietly(client)
 
+    inbox = [e for e in events if e[1] == "INBOX"]
+    archive = [e for e in events if e[1] == "Archive"]
     # Inbox (7 messages: batches of 2, 2, 2, 1): its first batch stored before the worker
-    # is asked; Archive (the same): the other way round.
-    stored = [int(e.split()[1]) if e.startswith("stored") else 0 for e in events]
-    inbox_end = next(i for i in range(len(events)) if sum(stored[: i + 1]) == 7) + 1
-    inbox, archive = events[:inbox_end], events[inbox_end:]
-    assert inbox[:2] == ["stored 2", "worker"], events
-    assert archive[:2] == ["worker", "stored 2"], events
-    assert sum(stored) == 14
+    # is asked, its last (1) after the worker was asked for Archive's second (2).
+    assert inbox == [
+        ("stored", "INBOX", 2),
+        ("worker", "INBOX", 2),
+        ("worker", "INBOX", 2),
+        ("stored", "INBOX", 2),
+        ("worker", "INBOX", 1),
+        ("stored", "INBOX", 2),
+        ("stored", "INBOX", 1),
+        ("marked", "INBOX", None),
+    ], events
+    assert events.index(("worker", "Archive", 2)) < events.index(("stored", "INBOX", 1))
+    # Archive: the worker asked before its first batch is stored; its last batch is stored
+    # at the end of the pass, and only then is the folder marked synced.
+    assert archive[0] == ("worker", "Archive", 2), events
+    assert archive[-2:] == [("stored", "Archive", 1), ("marked", "Archive", None)], events
+    assert sum(e[2] or 0 for e in events if e[0] == "stored") == 14
     with offline_engine.client(account["id"]) as api:
         for name in ("inbox", "archive"):
             listed = api.get("/messages", params={"in": name, "limit": 50}).json()
             assert {m["subject"] for m in listed} == {f"{name} {i}" for i in range(7)}
+
+
+def test_a_folders_last_batch_the_worker_drops_is_fetched_from_its_own_folder(
+    dovecot, offline_engine, monkeypatch
+):
+    """A folder's last batch is stored while the next folders are synced over the same
+    connection; when the worker fails it (here: the batch never reaches a worker), it is
+    FETCHed over this connection from its own folder, selected again, not from whichever
+    folder is selected by then (the UIDs would name other messages there)."""
+    from test_conflicts import _in_process
+
+    from nylas_engine.store import prepare
+    from nylas_engine.sync import messages, run
+    from nylas_engine.sync.imap import close_quietly
+
+    user, password = dovecot.new_user()
+    dovecot.append(user, [samples.plain(f"inbox {i}", user, minutes=i) for i in range(5)])
+    dovecot.append(
+        user, [samples.plain(f"archive {i}", user, minutes=i) for i in range(5)], "Archive"
+    )
+    account = offline_engine.add_imap_account(dovecot, user, password)
+    monkeypatch.setattr(messages, "BATCH_COUNT", 2)
+    monkeypatch.setattr(messages, "LATER_BATCH_COUNT", 2)
+    monkeypatch.setattr(run, "BATCH_COUNT", 2)
+    real_map = prepare.PreparePool.map
+    dropped: list[list[int]] = []
+
+    def map_spy(pool, function, batch, access, *args, fallback):
+        if access.folder == "INBOX" and len(batch) == 1:  # the inbox's last batch
+            dropped.append(batch)
+            return prepare.Preparing(fallback)  # as after a worker died: done here
+        return real_map(pool, function, batch, access, *args, fallback=fallback)
+
+    monkeypatch.setattr(prepare.PreparePool, "map", map_spy)
+    ctx, account_id = _in_process(offline_engine, account)
+    sync = run.AccountSync(ctx, account_id)
+    client = sync.connect()
+    try:
+        assert sync.full_pass(client).added == 10
+    finally:
+        close_quietly(client)
+    assert len(dropped) == 1
+    with offline_engine.client(account["id"]) as api:
+        for name in ("inbox", "archive"):
+            listed = api.get("/messages", params={"in": name, "limit": 50}).json()
+            assert sorted(m["subject"] for m in listed) == [f"{name} {i}" for i in range(5)]
 
 
 def test_a_worker_opens_the_next_folder_on_the_connection_it_has(dovecot, tmp_path):

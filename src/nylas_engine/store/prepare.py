@@ -28,7 +28,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, CancelledError, Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
 
@@ -164,6 +164,9 @@ class Preparing(Generic[T]):
             return [item for future in self.futures for item in future.result()]
         except BrokenExecutor as exc:
             log.warning("a worker process died (%s); doing its work in-process", exc)
+            return self.fallback()
+        except CancelledError:  # its pool was shut down before the work began
+            log.warning("work handed to a worker process was dropped; doing it in-process")
             return self.fallback()
 
 

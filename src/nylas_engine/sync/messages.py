@@ -62,6 +62,7 @@ from nylas_engine.sync.fetch import (
 )
 from nylas_engine.sync.imap import (
     ServerSettings,
+    ServerUnreachable,
     UidSet,
     changes_since,
     flag_names,
@@ -85,6 +86,9 @@ SEEN = "\\Seen"
 FLAGGED = "\\Flagged"
 # A UID whose flags (or Gmail labels) changed on the server: flags, MODSEQ item, labels.
 Changed = tuple[list[str], Any, list[str] | None]
+# What a folder's sync leaves to do (`FolderSync(leave_tail=True)`): store its last batch,
+# then mark the folder synced up to its UIDNEXT.
+Tail = Callable[[], None]
 
 
 @dataclass
@@ -142,6 +146,8 @@ class FolderSync:
         save_progress: Callable[[Session, Progress], None] | None = None,
         remote: tuple[ServerSettings, MailCredentials] | None = None,
         labels: LabelMap | None = None,
+        previous: Tail | None = None,
+        leave_tail: bool = False,
     ) -> None:
         self.db = db
         self.blobs = blobs
@@ -157,10 +163,37 @@ class FolderSync:
         self.remote = remote
         # Gmail's labels (sync/gmail.py): set on a Gmail account, whose extensions are used.
         self.labels = labels
+        # A full pass goes from folder to folder with the same worker. A folder's last batch
+        # is left with it (`leave_tail`): the next folder stores it (`previous`) once its own
+        # first batch is with the worker, so the worker fetches while that batch is stored
+        # instead of waiting at every folder's start. The folder is marked synced up to its
+        # UIDNEXT only after that batch is stored: a sync stopped in between fetches it again.
+        self.previous = previous
+        self.leave_tail = leave_tail
+        self.tail: Tail | None = None  # what this folder left (run with `leave_tail`)
+        self._unstored: Preparing[Fetched] | None = None
 
     # ------------------------------------------------------------------ the pass
 
     def run(self) -> FolderChanges:
+        try:
+            changes = self._run()
+        except BaseException:  # whatever happened here, the folder before has its mail stored
+            self._store_previous()
+            raise
+        if self.leave_tail and self.tail is None and self.previous is not None:
+            # Nothing of this folder went to the worker: the folder before's last batch
+            # waits for the next folder that hands the worker something.
+            self.tail, self.previous = self.previous, None
+        self._store_previous()
+        return changes
+
+    def _store_previous(self) -> None:
+        previous, self.previous = self.previous, None
+        if previous is not None:
+            previous()
+
+    def _run(self) -> FolderChanges:
         changes = FolderChanges()
         with self.db.session() as session:
             category = self._category(session)
@@ -231,13 +264,25 @@ class FolderSync:
                 changes.updated += self._flag_changes(local, known_modseq)
 
         changes.added += self._fetch_new(sorted(new, reverse=True), remote_name, validity)
+        mark = functools.partial(self._mark_synced, validity, uidnext, modseq)
+        unstored, self._unstored = self._unstored, None
+        if unstored is None:
+            mark()
+            return changes
 
+        def tail() -> None:
+            changes.added += self._store_batch(unstored)
+            mark()
+
+        self.tail = tail
+        return changes
+
+    def _mark_synced(self, validity: int, uidnext: int | None, modseq: int | None) -> None:
         with self.db.session() as session:
             category = self._category(session)
             category.uidvalidity = validity
             category.uidnext = uidnext
             category.highestmodseq = modseq
-        return changes
 
     # ------------------------------------------------------------------ pieces
 
@@ -390,19 +435,35 @@ class FolderSync:
         added = 0
         in_flight: deque[Preparing[Fetched]] = deque([first] if first is not None else [])
         for batch in batches:
-            here = functools.partial(fetch_here, self.client, batch, items)
             if workers is None:
-                in_flight.append(Preparing(here))
+                in_flight.append(
+                    Preparing(functools.partial(fetch_here, self.client, batch, items))
+                )
             else:  # the worker fetches it while this process stores the batches before
                 pool, access = workers
+                here = functools.partial(self._fetch_again_here, batch, access)
                 in_flight.append(
                     pool.map(fetch_in_worker, batch, access, pool.blob_root, fallback=here)
                 )
+                self._store_previous()  # the worker has work: the folder before's last batch
             if len(in_flight) > BATCHES_AHEAD:
                 added += self._store_batch(in_flight.popleft())
+        if self.leave_tail and workers is not None and len(in_flight) == 1:
+            self._unstored = in_flight.popleft()  # for the next folder's sync to store
         while in_flight:
             added += self._store_batch(in_flight.popleft())
         return added
+
+    def _fetch_again_here(self, uids: list[int], access: FolderAccess) -> list[Fetched]:
+        """A batch the worker could not fetch, FETCHed over this connection instead: with
+        the folder selected again first, as the next folder's sync may have selected its
+        own meanwhile (`leave_tail`), and its UIDVALIDITY checked as the worker does."""
+        info = self.client.select_folder(access.folder, readonly=True)
+        if int(info[b"UIDVALIDITY"]) != access.uidvalidity:
+            raise ServerUnreachable(
+                f"UIDVALIDITY of {access.folder!r} changed during the sync; it starts over"
+            )
+        return fetch_here(self.client, uids, access.items)
 
     def _store_batch(self, preparing: Preparing[Fetched]) -> int:
         fetched = preparing.result()

@@ -60,6 +60,7 @@ from nylas_engine.sync.messages import (
     FolderChanges,
     FolderSync,
     Progress,
+    Tail,
 )
 
 log = logging.getLogger("nylas_engine.sync")
@@ -90,6 +91,8 @@ class AccountSync:
     remote: tuple[ServerSettings, MailCredentials] | None = None
     gmail: bool = False  # Gmail's extensions are used (a label account on X-GM-EXT-1)
     labels: LabelMap | None = None  # on Gmail: the labels, as of the last full pass
+    # What the latest `sync_folder(leave_tail=True)` left to do (see `FolderSync.previous`).
+    tail: Tail | None = None
 
     def connect(self) -> IMAPClient:
         """Log in with the stored credentials (`AuthFailed` / `ServerUnreachable`)."""
@@ -155,17 +158,27 @@ class AccountSync:
             # the parser meanwhile, instead of when the first folder needs it.
             warm_up(sync_workers(), fetch_module.__name__)
 
-        total = FolderChanges()
+        each: list[FolderChanges] = []
+        self.tail = None
         for folder in self.folders:
             progress.folder = folder.remote_name
             progress.changed()
-            changes = self.sync_folder_or_skip(client, folder, progress)
-            total.added += changes.added
-            total.updated += changes.updated
-            total.removed += changes.removed
+            # Each folder leaves its last batch for the next to store (see FolderSync).
+            previous, self.tail = self.tail, None
+            each.append(
+                self.sync_folder_or_skip(client, folder, progress, previous, leave_tail=True)
+            )
             progress.folders_done += 1
             self._save(progress)
             progress.changed()
+        if self.tail is not None:
+            tail, self.tail = self.tail, None
+            tail()
+        total = FolderChanges()
+        for changes in each:  # counted once every tail is stored
+            total.added += changes.added
+            total.updated += changes.updated
+            total.removed += changes.removed
         if gone_ids:
             total.removed += self._remove_folders(gone_ids)
         with self.ctx.db.session() as session:
@@ -176,12 +189,18 @@ class AccountSync:
         return total
 
     def sync_folder_or_skip(
-        self, client: IMAPClient, folder: SyncedFolder, progress: Progress | None = None
+        self,
+        client: IMAPClient,
+        folder: SyncedFolder,
+        progress: Progress | None = None,
+        previous: Tail | None = None,
+        *,
+        leave_tail: bool = False,
     ) -> FolderChanges:
         """`sync_folder`, but a folder the server refuses to open or read is skipped with a
         log line (and left out of `changed_folders` until the next full pass)."""
         try:
-            changes = self.sync_folder(client, folder, progress)
+            changes = self.sync_folder(client, folder, progress, previous, leave_tail=leave_tail)
         except NETWORK_ERRORS:
             raise
         except REFUSED as exc:
@@ -197,9 +216,17 @@ class AccountSync:
         return changes
 
     def sync_folder(
-        self, client: IMAPClient, folder: SyncedFolder, progress: Progress | None = None
+        self,
+        client: IMAPClient,
+        folder: SyncedFolder,
+        progress: Progress | None = None,
+        previous: Tail | None = None,
+        *,
+        leave_tail: bool = False,
     ) -> FolderChanges:
-        return FolderSync(
+        """Sync one folder; `previous` is what the folder synced before left to do (stored
+        during this one), and with `leave_tail` this one leaves its own in `self.tail`."""
+        sync = FolderSync(
             self.ctx.db,
             self.ctx.blobs,
             client,
@@ -211,7 +238,12 @@ class AccountSync:
             save_progress=lambda session, p: save_progress(session, self.account_id, p.as_dict()),
             remote=self.remote,
             labels=self.labels if self.gmail else None,
-        ).run()
+            previous=previous,
+            leave_tail=leave_tail,
+        )
+        changes = sync.run()
+        self.tail = sync.tail
+        return changes
 
     def changed_folders(self, client: IMAPClient) -> list[SyncedFolder]:
         """The folders whose STATUS says they changed since their last sync: one cheap
