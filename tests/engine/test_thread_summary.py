@@ -254,3 +254,152 @@ def test_upgrading_a_database_from_before_summaries_fills_them(new_database, tmp
     assert dict(stored._mapping) == computed
     assert computed["unread"] is True and len(computed["message_ids"]) == 2
     db.engine.dispose()
+
+
+def _no_read_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From now on, a summary made from all of a thread's messages read back fails."""
+    from nylas_engine.store import thread_summary
+
+    def read_back(_connection: Any, thread_ids: Any) -> dict[int, dict[str, Any]]:
+        ids = sorted(set(thread_ids))
+        assert not ids, f"summaries of {ids} read their messages back"
+        return {}
+
+    monkeypatch.setattr(thread_summary, "compute", read_back)
+
+
+def test_messages_after_or_before_all_others_grow_the_stored_summary(
+    api, engine, box, first, monkeypatch
+):
+    """New mail at either end of a thread (the usual case: a reply arrives, or a first
+    sync fetching newest first reaches an older message) updates the stored summary without
+    reading the thread's messages back, and gives what they say: the older message's
+    participants and name first, the newest message's snippet."""
+    _no_read_back(monkeypatch)
+    later = box.add(
+        "Re: Plans",
+        from_="Bob <bob@x.com>",
+        cc=["ALICE@example.org"],
+        date=T0 + 60,
+        reply_to=first,
+        body="Later words",
+        folder="archive",
+    )
+    earlier = box.add(
+        "Plans",
+        from_="Dave <dave@x.com>",
+        to=["Alice Again <alice@example.org>"],
+        date=T0 - 3600,
+        reply_to=first,
+        body="Earlier words",
+        files=[("plan.txt", "text/plain", b"step 1")],
+        starred=True,
+        folder="inbox",
+    )
+    # The same second as the newest: it sorts after it (a higher id), as the thread shows.
+    same = box.add("Re: Plans", from_="Fay <fay@x.com>", date=T0 + 60, reply_to=later)
+    monkeypatch.undo()
+    assert earlier["thread_id"] == later["thread_id"] == same["thread_id"] == first["thread_id"]
+    _stored_equals_scratch(engine, first["thread_id"])
+    thread = api.get(f"/threads/{first['thread_id']}").json()
+    assert thread["message_ids"] == [earlier["id"], first["id"], later["id"], same["id"]]
+    emails = [p["email"] for p in thread["participants"]]
+    assert emails[:2] == ["dave@x.com", "alice@example.org"] and emails[-1] == "fay@x.com"
+    assert thread["participants"][1]["name"] == "Alice Again"
+    assert thread["snippet"].startswith("Hello there")  # the newest's (`same`) body
+    assert thread["starred"] and thread["has_attachments"] and thread["unread"]
+
+
+def test_a_message_after_all_others_joins_the_summary_as_a_client_sees_it(
+    api, engine, box, first, monkeypatch
+):
+    _no_read_back(monkeypatch)
+    reply = box.add(
+        "Re: Plans", from_="Bob <bob@x.com>", date=T0 + 60, reply_to=first, body="Later words"
+    )
+    older = box.add("Plans", from_="Dave <dave@x.com>", date=T0 - 60, reply_to=first)
+    monkeypatch.undo()
+    thread = check(api, engine, first["thread_id"])
+    assert thread["message_ids"] == [older["id"], first["id"], reply["id"]]
+    assert thread["snippet"].startswith("Later words")
+
+
+def test_a_message_between_others_or_a_draft_reads_the_thread_back(api, engine, box, first):
+    """Where new mail falls between a thread's messages, or the thread has drafts, its
+    summary is made from all its messages, and still says what they say."""
+    last = box.add("Re: Plans", from_="Bob <bob@x.com>", date=T0 + 600, reply_to=first)
+    middle = box.add("Re: Plans", from_="Eve <eve@x.com>", date=T0 + 300, reply_to=first)
+    thread = check(api, engine, first["thread_id"])
+    assert thread["message_ids"] == [first["id"], middle["id"], last["id"]]
+    # The same second as the oldest: after it (a higher id), so between the others too.
+    tie = box.add("Re: Plans", from_="Gus <gus@x.com>", date=T0, reply_to=first)
+    _stored_equals_scratch(engine, first["thread_id"])
+    thread = api.get(f"/threads/{first['thread_id']}").json()
+    assert thread["message_ids"] == [first["id"], tie["id"], middle["id"], last["id"]]
+    draft = api.post(
+        "/drafts",
+        json={"subject": "Re: Plans", "reply_to_message_id": last["id"], "body": "Soon"},
+    ).json()
+    newer = box.add("Re: Plans", from_="Bob <bob@x.com>", date=T0 + 900, reply_to=last)
+    _stored_equals_scratch(engine, first["thread_id"])
+    thread = api.get(f"/threads/{first['thread_id']}").json()
+    ids = [first["id"], tie["id"], middle["id"], last["id"], newer["id"]]
+    assert thread["message_ids"] == ids
+    assert thread["draft_ids"] == [draft["id"]]
+
+
+def test_every_summary_after_batches_in_any_order_is_what_the_messages_say(engine, account):
+    """Threads filled by batches of mail in no particular order (as a first sync and later
+    passes bring it: replies before and after what is stored, several per thread in one
+    batch, equal dates, files, flags, two folders): every stored summary equals one made
+    from scratch."""
+    import random
+
+    from mailfactory import build_mime
+
+    from nylas_engine.store import thread_summary
+    from nylas_engine.store.blobs import BlobStore
+    from nylas_engine.store.mail import NewMessage, get_or_create_category, ingest_messages
+    from nylas_engine.store.models import Account, Thread
+
+    rng = random.Random(7)
+    roots = [build_mime(subject=f"Topic {t}", from_="Root <root@x.com>", to=["me@x.com"],
+                        date=T0 + t) for t in range(6)]  # fmt: skip
+    mails = []
+    for n in range(60):
+        topic = rng.randrange(6)
+        mails.append(
+            build_mime(
+                subject=f"Re: Topic {topic}",
+                from_=f"P{rng.randrange(9)} <p{rng.randrange(9)}@x.com>",
+                to=["me@x.com"],
+                cc=[f"Q <q{rng.randrange(5)}@x.com>"] if rng.random() < 0.5 else None,
+                date=T0 + rng.choice([-7200, -60, 0, 60, 3600, 60 * n]),
+                files=[("a.txt", "text/plain", b"x")] if rng.random() < 0.2 else None,
+                in_reply_to=roots[topic][1],
+            )[0]
+        )
+    order = [raw for raw, _ in roots] + mails
+    rng.shuffle(order)
+    blobs = BlobStore(engine.data_dir / "blobs")
+    for start in range(0, len(order), 7):
+        with engine.db.session() as session:
+            me = session.scalar(select(Account).where(Account.public_id == account["id"]))
+            folders = [get_or_create_category(session, me, name, None) for name in ("A", "B")]
+            batch = [
+                NewMessage(
+                    raw,
+                    categories=[rng.choice(folders)],
+                    unread=rng.random() < 0.5,
+                    starred=rng.random() < 0.2,
+                )
+                for raw in order[start : start + 7]
+            ]
+            ingest_messages(session, blobs, me, batch)
+    with engine.db.session() as session:
+        me = session.scalar(select(Account).where(Account.public_id == account["id"]))
+        ids = list(session.scalars(select(Thread.id).where(Thread.account_id == me.id)))
+        assert len(ids) >= 6
+        stored = thread_summary.load(session, ids)
+        assert stored == thread_summary.compute(session.connection(), ids)
+        assert sum(len(s["message_ids"]) for s in stored.values()) == 66

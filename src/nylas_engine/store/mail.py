@@ -10,7 +10,7 @@ and one search-index statement: an IMAP sync stores each FETCH batch this way.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -199,7 +199,7 @@ def ingest_messages(
             threader.place(row, row.parsed, row.gm_thrid)
         session.flush()  # the threads this batch changed (logged by the flush hooks)
         _insert_threads(session, account, threader.created)
-        _insert(session, account, rows, threader.created)
+        _insert(session, account, rows, threader.created, threader.before)
         for row in rows:
             # Not from its own copies of what it sent: those events are the account's already.
             if row.parsed.calendar_parts and row.id and not (row.is_sent or row.is_draft):
@@ -265,7 +265,11 @@ def _insert_threads(session: Session, account: Account, threads: list[NewThread]
 
 
 def _insert(
-    session: Session, account: Account, rows: list[_Row], new_threads: list[NewThread]
+    session: Session,
+    account: Account,
+    rows: list[_Row],
+    new_threads: list[NewThread],
+    before: Mapping[int, tuple[int | None, int | None]],
 ) -> None:
     if not rows:
         return
@@ -301,44 +305,85 @@ def _insert(
     )
     index_messages(session, [(row.id, row.parsed) for row in rows if row.id is not None])
     # Core INSERTs: no flush hook saw these messages. The threads made for this batch hold
-    # only its rows, so their summaries are made from them instead of read back.
+    # only its rows, so their summaries are made from them instead of read back; so are
+    # those of stored threads that the batch's messages all follow (or precede).
     thread_summary.refresh(
         session.connection(),
         {row.values["thread_id"] for row in rows},
-        _new_summaries(account, rows, new_threads),
+        {
+            **_new_summaries(account, rows, new_threads),
+            **_grown_summaries(session, rows, before),
+        },
     )
 
 
 def _new_summaries(
     account: Account, rows: list[_Row], threads: list[NewThread]
 ) -> dict[int, dict[str, Any]]:
-    new = {thread.id for thread in threads}
-    mine: dict[int, list[_Row]] = {}
+    new = {thread.id for thread in threads if thread.id is not None}
+    out = {}
+    for thread_id, group in _by_thread(rows, new).items():
+        lines, categories, attached = _summary_inputs(group)
+        out[thread_id] = thread_summary.summarize(
+            thread_id, account.id, lines, categories, attached
+        )
+    return out
+
+
+def _grown_summaries(
+    session: Session, rows: list[_Row], before: Mapping[int, tuple[int | None, int | None]]
+) -> dict[int, dict[str, Any]]:
+    """Summaries of stored threads whose new rows all come after (or before) every message
+    they had, grown from the stored summary (`thread_summary.grown`); the others are left
+    for `refresh` to compute from all their messages."""
+    groups = _by_thread(rows, set(before))
+    stored = thread_summary.stored(session.connection(), sorted(groups))
+    out = {}
+    for thread_id, group in groups.items():
+        first, last = before[thread_id]
+        summary = stored.get(thread_id)
+        if summary is None or first is None or last is None:
+            continue
+        # New rows have the highest ids: on the same date as the last message, they follow.
+        if group[0].date >= last:
+            older = False
+        elif group[-1].date < first:
+            older = True
+        else:
+            continue
+        lines, categories, attached = _summary_inputs(group)
+        grown = thread_summary.grown(summary, lines, categories, attached, older=older)
+        if grown is not None:
+            out[thread_id] = grown
+    return out
+
+
+def _by_thread(rows: list[_Row], thread_ids: set[int]) -> dict[int, list[_Row]]:
+    """The rows in each of these threads, ordered as a summary orders them."""
+    groups: dict[int, list[_Row]] = {}
     for row in rows:
-        if row.values["thread_id"] in new:
-            mine.setdefault(row.values["thread_id"], []).append(row)
-    lines = {id(row): _line(row) for group in mine.values() for row in group}
+        if row.values["thread_id"] in thread_ids:
+            groups.setdefault(row.values["thread_id"], []).append(row)
+    for group in groups.values():
+        group.sort(key=lambda r: (r.date, r.id or 0))
+    return groups
+
+
+def _summary_inputs(
+    group: list[_Row],
+) -> tuple[list[thread_summary.Line], dict[int, list[int]], set[int]]:
+    """What `thread_summary.summarize` takes, for rows of one thread in order."""
+    lines = [_line(row) for row in group]
     categories = {
-        lines[id(row)].id: sorted({c.id for c in row.categories})
-        for group in mine.values()
-        for row in group
+        line.id: sorted({c.id for c in row.categories})
+        for line, row in zip(lines, group, strict=True)
     }
     attached = {
-        lines[id(row)].id
-        for group in mine.values()
-        for row in group
+        line.id
+        for line, row in zip(lines, group, strict=True)
         if any(file["link"]["disposition"] == "attachment" for file in row.files)
     }
-    return {
-        thread_id: thread_summary.summarize(
-            thread_id,
-            account.id,
-            [lines[id(row)] for row in sorted(group, key=lambda r: (r.date, r.id or 0))],
-            categories,
-            attached,
-        )
-        for thread_id, group in mine.items()
-    }
+    return lines, categories, attached
 
 
 def _line(row: _Row) -> thread_summary.Line:

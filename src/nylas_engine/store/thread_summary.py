@@ -7,7 +7,9 @@ whenever something it depends on is written:
   `after_flush` hook installed by `install` refreshes every thread whose messages or their
   attachments were created, changed, moved between threads or deleted in that flush;
 * by the bulk ingest path's Core INSERTs (store/mail.py), which no flush hook sees: it
-  calls `refresh` itself for the threads it wrote to.
+  calls `refresh` itself for the threads it wrote to, with the summaries it could make
+  without reading messages back (threads the batch started, and threads whose new messages
+  all come after or before the ones they had: `grown`, the usual case for new mail).
 
 What is stored follows the thread view exactly: `unread`, `starred` and `has_attachments`
 hold over non-draft messages; participants are the non-draft messages' from/to/cc/bcc, first
@@ -91,6 +93,41 @@ def summarize(
     if messages:
         _fill(summary, list(messages), categories, attached)
     return summary
+
+
+def grown(
+    summary: Mapping[str, Any],
+    messages: Sequence[Line],
+    categories: Mapping[int, list[int]],
+    attached: set[int],
+    *,
+    older: bool,
+) -> dict[str, Any] | None:
+    """A thread's summary with new messages added, from its stored `summary` (current) and
+    the new messages alone, without reading its other messages back: `messages` ordered by
+    (date, id), all after every message the summary holds (or, `older`, all before). What
+    `compute` gives then: the two ranges' summaries joined, the earlier one's participants
+    and categories first. None where the two don't join that simply (drafts on either
+    side, or no mail in the thread yet): compute it then."""
+    if not messages or summary["draft_ids"] or not summary["message_ids"]:
+        return None
+    if any(m.is_draft for m in messages):
+        return None
+    new = summarize(summary["thread_id"], summary["account_id"], messages, categories, attached)
+    first, last = (new, summary) if older else (summary, new)
+    participants = list(first["participants"])
+    seen = {p["email"] for p in participants}
+    participants += [p for p in last["participants"] if p["email"] not in seen]
+    new.update(
+        unread=bool(first["unread"] or last["unread"]),
+        starred=bool(first["starred"] or last["starred"]),
+        has_attachments=bool(first["has_attachments"] or last["has_attachments"]),
+        snippet=last["snippet"],
+        participants=participants,
+        message_ids=[*first["message_ids"], *last["message_ids"]],
+        category_ids=list(dict.fromkeys([*first["category_ids"], *last["category_ids"]])),
+    )
+    return new
 
 
 def compute(connection: Connection, thread_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
@@ -219,15 +256,21 @@ def fill_missing(connection: Connection) -> int:
     return len(ids)
 
 
+def stored(connection: Connection, thread_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """The stored summaries of these threads (those that have one)."""
+    found: dict[int, dict[str, Any]] = {}
+    for chunk in _chunks(thread_ids):
+        for row in connection.execute(select(_SUMMARY).where(_SUMMARY.c.thread_id.in_(chunk))):
+            found[row.thread_id] = dict(row._mapping)
+    return found
+
+
 def load(session: Session, thread_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
     """The stored summaries of these threads. A thread without one (written by a path that
     bypassed both hooks) gets one computed on the spot, not stored: a read never writes."""
     ids = sorted(set(thread_ids))
-    found: dict[int, dict[str, Any]] = {}
     connection = session.connection()
-    for chunk in _chunks(ids):
-        for row in connection.execute(select(_SUMMARY).where(_SUMMARY.c.thread_id.in_(chunk))):
-            found[row.thread_id] = dict(row._mapping)
+    found = stored(connection, ids)
     missing = [i for i in ids if i not in found]
     if missing:
         found.update(compute(connection, missing))

@@ -144,6 +144,10 @@ class Threader:
         self.changed: dict[int, Thread] = {}  # id(thread) -> a thread of ours this batch changed
         self.added: dict[int, list[Placed]] = defaultdict(list)  # id(thread) -> its new messages
         self.by_gm_thrid: dict[int, AnyThread] = {}  # Gmail's thread id -> its thread
+        # Thread id -> (first, last message date) of a stored thread before this batch
+        # changed it: where the batch's messages all come after (or before) those, its
+        # summary grows from the stored one (see `thread_summary.grown`).
+        self.before: dict[int, tuple[int | None, int | None]] = {}
         with session.no_autoflush:
             self._load(batch)
             self._load_gm_threads([t for t in gm_thrids if t is not None])
@@ -277,6 +281,7 @@ class Threader:
                 self.by_subject[thread.subject_key].append(thread)
         elif isinstance(thread, Thread) and id(thread) not in self.changed:
             self.changed[id(thread)] = thread
+            self.before[thread.id] = (thread.first_message_ts, thread.last_message_ts)
             thread.version = (thread.version or 0) + 1  # one bump per batch
         message.thread = thread
         self.added[id(thread)].append(message)
