@@ -102,3 +102,51 @@ def test_same_subject_threads_only_with_shared_people(engine, account, api):
 
     sizes = sorted(len(t["message_ids"]) for t in _threads(api))
     assert sizes == [1, 1, 2]
+
+
+def test_a_reply_into_a_long_thread_reads_none_of_its_peoples_addresses(engine, account, api):
+    """A message that a message we hold names (or that names one) joins that thread without
+    the subject rule, so the people of the thread's messages (which the subject rule
+    compares) are not read: a reply into a mailing-list thread of thousands would else read
+    them all. A message nothing ties to a thread still finds one by subject and people."""
+    from sqlalchemy import event
+
+    root, root_id = build_mime(
+        subject="List topic", from_="Ann <ann@example.org>", to=[ME], date=BASE_TS
+    )
+    replies = [
+        build_mime(
+            subject="Re: List topic",
+            from_=f"P{n} <p{n}@example.org>",
+            to=[ME, "ann@example.org"],
+            date=BASE_TS + 60 * n,
+            in_reply_to=root_id,
+        )[0]
+        for n in range(1, 30)
+    ]
+    _store(engine, account, [root, *replies])
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine.db.engine, "before_cursor_execute", seen)
+    try:
+        reply, _ = build_mime(
+            subject="Re: List topic",
+            from_="Zed <zed@example.org>",
+            to=[ME],
+            date=BASE_TS + 3600,
+            in_reply_to=root_id,
+        )
+        _store(engine, account, [reply])
+    finally:
+        event.remove(engine.db.engine, "before_cursor_execute", seen)
+    assert not [s for s in statements if "from_addr AS" in s and "DISTINCT" in s]
+    # Tied by nothing, same subject and people: the subject rule still reads them and joins.
+    loose, _ = build_mime(
+        subject="Re: List topic", from_="Ann <ann@example.org>", to=[ME], date=BASE_TS + 7200
+    )
+    _store(engine, account, [loose])
+    threads = api.get("/threads").json()
+    assert len(threads) == 1 and len(threads[0]["message_ids"]) == 32

@@ -173,27 +173,8 @@ class Threader:
                 )
                 held.extend((header, date, thread_id, how) for header, date, thread_id in rows)
 
-        keys = list({k for p in batch if (k := subject_key(p.subject))})
-        dates = [p.date for p in batch]
-        candidates: list[Thread] = []
-        if keys and dates:
-            for chunk in _chunks(keys):
-                candidates.extend(
-                    self.session.scalars(
-                        select(Thread)
-                        .where(
-                            Thread.account_id == account_id,
-                            Thread.subject_key.in_(chunk),
-                            Thread.deleted_at.is_(None),
-                            Thread.last_message_ts >= min(dates) - SUBJECT_WINDOW,
-                            Thread.first_message_ts <= max(dates) + SUBJECT_WINDOW,
-                        )
-                        .options(lazyload(Thread.messages))
-                    )
-                )
-        thread_ids = {t for _, _, t, _ in held} - {t.id for t in candidates}
-        threads = {t.id: t for t in candidates}
-        for ids in _chunks(sorted(t for t in thread_ids if t is not None)):
+        threads: dict[int, Thread] = {}
+        for ids in _chunks(sorted({t for _, _, t, _ in held if t is not None})):
             threads.update(
                 (t.id, t)
                 for t in self.session.scalars(
@@ -210,6 +191,29 @@ class Threader:
                 self.by_reply.setdefault(header, thread)
             elif header not in self.by_msgid or self.by_msgid[header][0] < date:
                 self.by_msgid[header] = (date, thread)
+
+        # Threads by subject, and their people, only for the messages that nothing we hold
+        # ties to a thread (`_find` asks the subject last): a reply into a long thread
+        # would else read the people of every one of its messages.
+        loose = [p for p in batch if not self._tied(p)]
+        keys = list({k for p in loose if (k := subject_key(p.subject))})
+        dates = [p.date for p in loose]
+        candidates: list[Thread] = []
+        if keys and dates:
+            for chunk in _chunks(keys):
+                candidates.extend(
+                    self.session.scalars(
+                        select(Thread)
+                        .where(
+                            Thread.account_id == account_id,
+                            Thread.subject_key.in_(chunk),
+                            Thread.deleted_at.is_(None),
+                            Thread.last_message_ts >= min(dates) - SUBJECT_WINDOW,
+                            Thread.first_message_ts <= max(dates) + SUBJECT_WINDOW,
+                        )
+                        .options(lazyload(Thread.messages))
+                    )
+                )
         for thread in candidates:
             if thread.subject_key:
                 self.by_subject[thread.subject_key].append(thread)
@@ -234,6 +238,12 @@ class Threader:
                     continue
                 from_, to, cc = (json.loads(a) if a else [] for a in addresses)
                 self.people[id(by_id[thread_id])].append(people(from_, to, cc))
+
+    def _tied(self, parsed: ParsedMessage) -> bool:
+        """A message we hold names it or is named by it: `_find` needs no subject for it."""
+        if parsed.message_id and parsed.message_id in self.by_reply:
+            return True
+        return any(r in self.by_msgid for r in _references(parsed))
 
     def _load_gm_threads(self, gm_thrids: list[int]) -> None:
         for chunk in _chunks(sorted(set(gm_thrids))):
