@@ -130,6 +130,38 @@ def test_a_first_sync_starts_its_worker_before_the_first_folder(
         close_quietly(client)
 
 
+def _two_folders_in_small_batches(dovecot, engine, monkeypatch, count: int) -> dict:
+    """An account with `count` messages in INBOX and as many in Archive, synced in batches
+    of two (so each folder has a first batch, worker batches and a last one)."""
+    from nylas_engine.sync import messages, run
+
+    user, password = dovecot.new_user()
+    dovecot.append(user, [samples.plain(f"inbox {i}", user, minutes=i) for i in range(count)])
+    dovecot.append(
+        user, [samples.plain(f"archive {i}", user, minutes=i) for i in range(count)], "Archive"
+    )
+    monkeypatch.setattr(messages, "BATCH_COUNT", 2)
+    monkeypatch.setattr(messages, "LATER_BATCH_COUNT", 2)
+    monkeypatch.setattr(run, "BATCH_COUNT", 2)
+    return engine.add_imap_account(dovecot, user, password)
+
+
+def _full_pass_in_process(engine, account: dict) -> int:
+    """One full pass of the account's sync in this process; how many messages it added."""
+    from test_conflicts import _in_process
+
+    from nylas_engine.sync import run
+    from nylas_engine.sync.imap import close_quietly
+
+    ctx, account_id = _in_process(engine, account)
+    sync = run.AccountSync(ctx, account_id)
+    client = sync.connect()
+    try:
+        return sync.full_pass(client).added
+    finally:
+        close_quietly(client)
+
+
 def test_the_worker_moves_on_while_the_folder_before_is_stored(
     dovecot, offline_engine, monkeypatch
 ):
@@ -139,22 +171,12 @@ def test_the_worker_moves_on_while_the_folder_before_is_stored(
     once the worker has the next folder's first, so the worker never waits at a folder's
     start. Every message still lands in its own folder, and a folder is marked synced up to
     its UIDNEXT only once all of its mail is stored."""
-    from test_conflicts import _in_process
 
     from nylas_engine.store import prepare
     from nylas_engine.store.models import Category
-    from nylas_engine.sync import messages, run
-    from nylas_engine.sync.imap import close_quietly
+    from nylas_engine.sync import messages
 
-    user, password = dovecot.new_user()
-    dovecot.append(user, [samples.plain(f"inbox {i}", user, minutes=i) for i in range(7)])
-    dovecot.append(
-        user, [samples.plain(f"archive {i}", user, minutes=i) for i in range(7)], "Archive"
-    )
-    account = offline_engine.add_imap_account(dovecot, user, password)
-    monkeypatch.setattr(messages, "BATCH_COUNT", 2)
-    monkeypatch.setattr(messages, "LATER_BATCH_COUNT", 2)
-    monkeypatch.setattr(run, "BATCH_COUNT", 2)
+    account = _two_folders_in_small_batches(dovecot, offline_engine, monkeypatch, 7)
     events: list[tuple[str, str, int | None]] = []
     real_map, real_store = prepare.PreparePool.map, messages.FolderSync._store_batch
     real_mark = messages.FolderSync._mark_synced
@@ -179,13 +201,7 @@ def test_the_worker_moves_on_while_the_folder_before_is_stored(
     monkeypatch.setattr(prepare.PreparePool, "map", map_spy)
     monkeypatch.setattr(messages.FolderSync, "_store_batch", store_spy)
     monkeypatch.setattr(messages.FolderSync, "_mark_synced", mark_spy)
-    ctx, account_id = _in_process(offline_engine, account)
-    sync = run.AccountSync(ctx, account_id)
-    client = sync.connect()
-    try:
-        assert sync.full_pass(client).added == 14
-    finally:
-        close_quietly(client)
+    assert _full_pass_in_process(offline_engine, account) == 14
 
     inbox = [e for e in events if e[1] == "INBOX"]
     archive = [e for e in events if e[1] == "Archive"]
@@ -220,21 +236,10 @@ def test_a_folders_last_batch_the_worker_drops_is_fetched_from_its_own_folder(
     connection; when the worker fails it (here: the batch never reaches a worker), it is
     FETCHed over this connection from its own folder, selected again, not from whichever
     folder is selected by then (the UIDs would name other messages there)."""
-    from test_conflicts import _in_process
 
     from nylas_engine.store import prepare
-    from nylas_engine.sync import messages, run
-    from nylas_engine.sync.imap import close_quietly
 
-    user, password = dovecot.new_user()
-    dovecot.append(user, [samples.plain(f"inbox {i}", user, minutes=i) for i in range(5)])
-    dovecot.append(
-        user, [samples.plain(f"archive {i}", user, minutes=i) for i in range(5)], "Archive"
-    )
-    account = offline_engine.add_imap_account(dovecot, user, password)
-    monkeypatch.setattr(messages, "BATCH_COUNT", 2)
-    monkeypatch.setattr(messages, "LATER_BATCH_COUNT", 2)
-    monkeypatch.setattr(run, "BATCH_COUNT", 2)
+    account = _two_folders_in_small_batches(dovecot, offline_engine, monkeypatch, 5)
     real_map = prepare.PreparePool.map
     dropped: list[list[int]] = []
 
@@ -245,13 +250,7 @@ def test_a_folders_last_batch_the_worker_drops_is_fetched_from_its_own_folder(
         return real_map(pool, function, batch, access, *args, fallback=fallback)
 
     monkeypatch.setattr(prepare.PreparePool, "map", map_spy)
-    ctx, account_id = _in_process(offline_engine, account)
-    sync = run.AccountSync(ctx, account_id)
-    client = sync.connect()
-    try:
-        assert sync.full_pass(client).added == 10
-    finally:
-        close_quietly(client)
+    assert _full_pass_in_process(offline_engine, account) == 10
     assert len(dropped) == 1
     with offline_engine.client(account["id"]) as api:
         for name in ("inbox", "archive"):
