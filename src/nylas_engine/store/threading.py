@@ -195,7 +195,7 @@ class Threader:
         # Threads by subject, and their people, only for the messages that nothing we hold
         # ties to a thread (`_find` asks the subject last): a reply into a long thread
         # would else read the people of every one of its messages.
-        loose = [p for p in batch if not self._tied(p)]
+        loose = [p for p in batch if self._tied_thread(p) is None]
         keys = list({k for p in loose if (k := subject_key(p.subject))})
         dates = [p.date for p in loose]
         candidates: list[Thread] = []
@@ -238,12 +238,6 @@ class Threader:
                     continue
                 from_, to, cc = (json.loads(a) if a else [] for a in addresses)
                 self.people[id(by_id[thread_id])].append(people(from_, to, cc))
-
-    def _tied(self, parsed: ParsedMessage) -> bool:
-        """A message we hold names it or is named by it: `_find` needs no subject for it."""
-        if parsed.message_id and parsed.message_id in self.by_reply:
-            return True
-        return any(r in self.by_msgid for r in _references(parsed))
 
     def _load_gm_threads(self, gm_thrids: list[int]) -> None:
         for chunk in _chunks(sorted(set(gm_thrids))):
@@ -306,12 +300,18 @@ class Threader:
         return thread
 
     def _find(self, parsed: ParsedMessage) -> AnyThread | None:
+        thread = self._tied_thread(parsed)
+        return thread if thread is not None else self._by_subject(parsed)
+
+    def _tied_thread(self, parsed: ParsedMessage) -> AnyThread | None:
+        """The thread of the newest message we hold that `parsed` names, else of one that
+        names `parsed`; None: only the subject can tell."""
         found = [self.by_msgid[r] for r in _references(parsed) if r in self.by_msgid]
         if found:
             return max(found, key=lambda pair: pair[0])[1]
         if parsed.message_id and parsed.message_id in self.by_reply:
             return self.by_reply[parsed.message_id]
-        return self._by_subject(parsed)
+        return None
 
     def _by_subject(self, parsed: ParsedMessage) -> AnyThread | None:
         key = subject_key(parsed.subject)
