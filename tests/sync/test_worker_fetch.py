@@ -258,6 +258,60 @@ def test_a_folders_last_batch_the_worker_drops_is_fetched_from_its_own_folder(
             assert sorted(m["subject"] for m in listed) == [f"{name} {i}" for i in range(5)]
 
 
+@pytest.mark.parametrize("refused", ["INBOX", "Archive"])
+def test_a_refusal_while_a_folders_last_batch_is_stored_skips_that_folder_only(
+    dovecot, offline_engine, monkeypatch, refused
+):
+    """A folder's last batch is stored while the next folder syncs (the inbox's) or at the
+    pass's end (the last folder's). When the worker failed that batch and the server refuses
+    the folder's SELECT as it is fetched again here (injected: the folder gone meanwhile),
+    that folder is the one skipped: the folder syncing meanwhile gets all its mail, the pass
+    ends, and the skipped folder, not marked synced, gets its missing mail on the next pass."""
+
+    from imapclient.exceptions import IMAPClientError
+    from test_conflicts import _in_process
+
+    from nylas_engine.store import prepare
+    from nylas_engine.store.models import Category
+    from nylas_engine.sync import run
+    from nylas_engine.sync.imap import close_quietly
+
+    account = _two_folders_in_small_batches(dovecot, offline_engine, monkeypatch, 5)
+    real_map = prepare.PreparePool.map
+
+    def map_spy(pool, function, batch, access, *args, fallback):
+        if access.folder == refused and len(batch) == 1:  # the folder's last batch
+
+            def refuse():
+                raise IMAPClientError("select failed: Mailbox doesn't exist")
+
+            return prepare.Preparing(refuse)  # as after a worker died, and then a NO
+        return real_map(pool, function, batch, access, *args, fallback=fallback)
+
+    monkeypatch.setattr(prepare.PreparePool, "map", map_spy)
+    ctx, account_id = _in_process(offline_engine, account)
+    sync = run.AccountSync(ctx, account_id)
+    client = sync.connect()
+    try:
+        assert sync.full_pass(client).added == 9
+        with ctx.db.session() as session:
+            skipped = {session.get(Category, c).remote_name for c in sync.refused}
+        assert skipped == {refused}
+        with offline_engine.client(account["id"]) as api:
+            for name in ("inbox", "archive"):
+                listed = api.get("/messages", params={"in": name, "limit": 50}).json()
+                assert len(listed) == (4 if name == refused.lower() else 5), name
+        monkeypatch.setattr(prepare.PreparePool, "map", real_map)
+        assert sync.full_pass(client).added == 1
+        assert sync.refused == set()
+    finally:
+        close_quietly(client)
+    with offline_engine.client(account["id"]) as api:
+        for name in ("inbox", "archive"):
+            listed = api.get("/messages", params={"in": name, "limit": 50}).json()
+            assert sorted(m["subject"] for m in listed) == [f"{name} {i}" for i in range(5)]
+
+
 def test_a_worker_opens_the_next_folder_on_the_connection_it_has(dovecot, tmp_path):
     """A sync's worker moves from folder to folder on one IMAP connection (no new TCP, TLS
     and login for each); a folder the server refuses to open leaves no connection behind,

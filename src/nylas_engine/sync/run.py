@@ -14,6 +14,7 @@ sync, and the next pass tries it again. Only a broken connection ends the pass.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -204,16 +205,31 @@ class AccountSync:
         except NETWORK_ERRORS:
             raise
         except REFUSED as exc:
-            log.warning(
-                "account %s: folder %r skipped, the server refused: %s",
-                self.account_id,
-                folder.remote_name,
-                exc,
-            )
-            self.refused.add(folder.category_id)
+            self._skipped(folder, exc)
             return FolderChanges()
         self.refused.discard(folder.category_id)
         return changes
+
+    def _skipped(self, folder: SyncedFolder, exc: BaseException) -> None:
+        log.warning(
+            "account %s: folder %r skipped, the server refused: %s",
+            self.account_id,
+            folder.remote_name,
+            exc,
+        )
+        self.refused.add(folder.category_id)
+
+    def _store_tail(self, folder: SyncedFolder, tail: Tail) -> None:
+        """A folder's last batch, stored while a later folder syncs or at the pass's end. A
+        refusal there (the batch fetched again here, its folder selected again) is that
+        folder's: it is the one skipped (and fetched again by the next pass, as it was not
+        marked synced), not the folder syncing meanwhile, and not the whole pass."""
+        try:
+            tail()
+        except NETWORK_ERRORS:
+            raise
+        except REFUSED as exc:
+            self._skipped(folder, exc)
 
     def sync_folder(
         self,
@@ -242,7 +258,8 @@ class AccountSync:
             leave_tail=leave_tail,
         )
         changes = sync.run()
-        self.tail = sync.tail
+        tail = sync.tail
+        self.tail = None if tail is None else functools.partial(self._store_tail, folder, tail)
         return changes
 
     def changed_folders(self, client: IMAPClient) -> list[SyncedFolder]:
