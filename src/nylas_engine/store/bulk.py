@@ -12,14 +12,13 @@ turn lock, see `sqlite_writers`) and transaction are the same. Other databases u
 from __future__ import annotations
 
 import functools
+import json
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import JSON, Connection, FromClause, Table, insert, select
-
-from nylas_engine.store.encoded import ENCODE, EncodedList, encoded
 
 __all__ = ["insert_rows"]
 
@@ -145,6 +144,7 @@ def _constant(value: Any) -> Any:
     return value
 
 
+_ENCODE = json.JSONEncoder().encode  # what json.dumps(value) does with no options
 _EMPTY = {list: "[]", dict: "{}"}
 
 
@@ -163,12 +163,9 @@ def _processor(column: Any, dialect: Any) -> Callable[[Any], Any] | None:
 
     def to_json(value: Any) -> Any:
         kind = type(value)
-        if kind is EncodedList:
-            return value.json
         if kind is list or kind is dict:
-            return _EMPTY[kind] if not value else ENCODE(value)
+            return _EMPTY[kind] if not value else _ENCODE(value)
         return general(value)
 
     samples: list[Any] = [[], {}, [{"name": "É", "email": "a@b"}], {"k": [1, None]}, None]
-    samples.append(encoded(samples[2]))
     return to_json if all(to_json(v) == general(v) for v in samples) else general

@@ -34,7 +34,6 @@ from typing import Any, Generic, TypeVar, cast
 
 from nylas_engine.mime.parse import ParsedMessage, parse_message
 from nylas_engine.store.blobs import BlobStore
-from nylas_engine.store.encoded import encoded
 from nylas_engine.store.pipe_workers import PipeWorkers
 
 log = logging.getLogger(__name__)
@@ -62,14 +61,6 @@ def prepare_batch(
     prepared = [
         parse_message(raw, fallback_date=date) for raw, date in zip(raws, dates, strict=True)
     ]
-    for parsed in prepared:  # their JSON text, made here rather than in the storing process
-        parsed.from_, parsed.to, parsed.cc = (
-            encoded(parsed.from_),
-            encoded(parsed.to),
-            encoded(parsed.cc),
-        )
-        parsed.bcc, parsed.reply_to = encoded(parsed.bcc), encoded(parsed.reply_to)
-        parsed.references = encoded(parsed.references)
     if blob_root is not None:
         with _store(blob_root).batch() as blobs:
             for raw, parsed in zip(raws, prepared, strict=True):
