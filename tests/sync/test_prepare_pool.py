@@ -107,3 +107,30 @@ def test_warmed_up_workers_are_the_ones_the_next_pool_uses(tmp_path):
     taken = prepare._take_idle(key)
     assert taken is warm
     taken.shutdown()
+
+
+def test_a_pipe_worker_killed_mid_call_fails_it_and_the_calls_waiting_for_it():
+    """A pipe worker killed while it runs a call, with more calls waiting for it: each of
+    them fails as `BrokenExecutor` (which `Preparing` answers by doing the work in this
+    process), none is left waiting forever, and so does every call after them."""
+    import time
+    from concurrent.futures import BrokenExecutor
+
+    from nylas_engine.store.pipe_workers import PipeWorkers
+
+    workers = PipeWorkers(1)
+    try:
+        assert workers.submit(len, b"up").result(timeout=30) == 2  # started and answering
+        running = workers.submit(time.sleep, 30)
+        waiting = [workers.submit(len, b"next"), workers.submit(len, b"after")]
+        time.sleep(0.5)
+        assert not any(f.done() for f in (running, *waiting))
+        (pid,) = workers._processes
+        os.kill(pid, signal.SIGKILL)
+        for future in (running, *waiting):
+            with pytest.raises(BrokenExecutor):
+                future.result(timeout=30)
+        with pytest.raises(BrokenExecutor):
+            workers.submit(len, b"later")
+    finally:
+        workers.shutdown()
