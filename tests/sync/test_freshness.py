@@ -220,3 +220,49 @@ def test_mail_in_a_folder_made_or_renamed_through_the_api_shows_within_seconds(
 def _server_folders(server: Dovecot, user: str, password: str) -> set[str]:
     with server.client(user, password) as other:
         return {name for _, _, name in other.list_folders()}
+
+
+@pytest.mark.parametrize(
+    "server_fixture, lists_status", [("dovecot", True), ("dovecot_without_notify", False)]
+)
+def test_a_full_pass_counts_the_folders_mail_in_one_round_trip_where_the_server_can(
+    request, offline_engine, server_fixture, lists_status
+):
+    """Before a full pass syncs the inbox it counts every folder's messages (the progress
+    a client sees): with one LIST-STATUS (RFC 5819) where the server has it, not one STATUS
+    per folder, a round trip each before the first mail shows (on a distant server with
+    many folders, seconds); on a server without it, one STATUS per folder. Same total."""
+    from test_conflicts import _in_process
+
+    from nylas_engine.sync import run
+    from nylas_engine.sync.imap import close_quietly
+
+    server = request.getfixturevalue(server_fixture)
+    user, password = server.new_user()
+    server.append(user, [samples.plain(f"inbox {i}", user) for i in range(3)])
+    server.append(user, [samples.plain(f"archive {i}", user) for i in range(2)], "Archive")
+    account = offline_engine.add_imap_account(server, user, password)
+    ctx, account_id = _in_process(offline_engine, account)
+    sync = run.AccountSync(ctx, account_id)
+    client = sync.connect()
+    asked: list[str] = []
+    real_status = client.folder_status
+
+    def status_spy(folder: str, what: Any = None) -> Any:
+        asked.append(folder)
+        return real_status(folder, what)
+
+    client.folder_status = status_spy  # type: ignore[method-assign]
+    totals: list[int] = []
+    sync.listeners.append(lambda progress: totals.append(progress.messages_total))
+    try:
+        assert sync.full_pass(client).added == 5
+    finally:
+        close_quietly(client)
+    assert set(totals) == {5}
+    synced = {folder.remote_name for folder in sync.folders}
+    assert {"INBOX", "Archive"} <= synced
+    if lists_status:
+        assert asked == []
+    else:
+        assert sorted(asked) == sorted(synced)

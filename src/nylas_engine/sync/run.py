@@ -144,14 +144,7 @@ class AccountSync:
             gone_ids = [c.id for c in gone]
             synced = imap_uids.count_for_account(session, self.account_id)
         progress = Progress(folders_total=len(self.folders), listeners=self.listeners)
-        for folder in self.folders:
-            try:
-                status = client.folder_status(folder.remote_name, [b"MESSAGES"])
-            except NETWORK_ERRORS:
-                raise
-            except REFUSED:
-                continue  # the folder's sync below says why
-            progress.messages_total += int(status.get(b"MESSAGES", 0))
+        progress.messages_total = sum(self._message_counts(client).values())
         progress.messages_synced = min(int(synced or 0), progress.messages_total)
         self._save(progress)
         if progress.messages_total - progress.messages_synced > BATCH_COUNT and self.remote:
@@ -188,6 +181,31 @@ class AccountSync:
         self._save(progress)
         progress.changed()
         return total
+
+    def _message_counts(self, client: IMAPClient) -> dict[str, int]:
+        """Each folder's message count (for the pass's progress): all in one LIST-STATUS
+        where the server has it, else one STATUS per folder, a round trip each before the
+        inbox's first mail (30 folders at 80 ms: 2.4 s). A folder the server refuses STATUS
+        for is left out: its sync says why."""
+        try:
+            listing = list_status(client, ["MESSAGES"])
+        except NETWORK_ERRORS:
+            raise
+        except REFUSED:
+            listing = None
+        listed = listing[1] if listing is not None else {}
+        counts: dict[str, int] = {}
+        for folder in self.folders:
+            status = listed.get(folder.remote_name)
+            if status is None:
+                try:
+                    status = client.folder_status(folder.remote_name, [b"MESSAGES"])
+                except NETWORK_ERRORS:
+                    raise
+                except REFUSED:
+                    continue
+            counts[folder.remote_name] = int(status.get(b"MESSAGES", 0))
+        return counts
 
     def sync_folder_or_skip(
         self,
