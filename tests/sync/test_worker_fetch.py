@@ -348,3 +348,64 @@ def test_a_worker_opens_the_next_folder_on_the_connection_it_has(dovecot, tmp_pa
         assert fetch._OPEN[inbox.settings][0] is not first
     finally:
         fetch._drop(inbox)
+
+
+def _commands_with_a_transaction_open(ctx, monkeypatch) -> list[tuple[str, int]]:
+    """From now on, every IMAP command this process sends, with how many database
+    connections are checked out of the pool as it goes (an open session holds one)."""
+    import imaplib
+
+    pool = ctx.db.engine.pool
+    sent: list[tuple[str, int]] = []
+    real_command = imaplib.IMAP4._command
+
+    def command(imap, name, *args):
+        sent.append((name, pool.checkedout()))
+        return real_command(imap, name, *args)
+
+    monkeypatch.setattr(imaplib.IMAP4, "_command", command)
+    return sent
+
+
+def test_a_sync_holds_no_database_transaction_while_it_talks_to_the_server(
+    dovecot, offline_engine, monkeypatch
+):
+    """Every IMAP command of a first sync (through the worker, in batches), of the
+    write-back of API changes (flags, a move, a new folder and a rename, a draft) and of
+    the check of every folder's STATUS is sent with no database connection checked out in
+    this process: no transaction stays open while the server takes its time (on PostgreSQL
+    an open one holds back vacuum and row locks; on SQLite a reader's snapshot holds back
+    the checkpoint)."""
+    from test_conflicts import _in_process
+
+    from nylas_engine.sync import run
+    from nylas_engine.sync.drafts import sync_drafts
+    from nylas_engine.sync.imap import close_quietly
+    from nylas_engine.sync.writeback import WriteBack
+
+    account = _two_folders_in_small_batches(dovecot, offline_engine, monkeypatch, 5)
+    ctx, account_id = _in_process(offline_engine, account)
+    sync = run.AccountSync(ctx, account_id)
+    client = sync.connect()
+    sent = _commands_with_a_transaction_open(ctx, monkeypatch)
+    try:
+        assert sync.full_pass(client).added == 10
+        with offline_engine.client(account["id"]) as api:
+            inbox = api.get("/messages", params={"in": "inbox", "limit": 2}).json()
+            archive = next(f for f in api.get("/folders").json() if f["name"] == "archive")
+            api.put(f"/messages/{inbox[0]['id']}", json={"unread": False, "starred": True})
+            api.put(f"/messages/{inbox[1]['id']}", json={"folder_id": archive["id"]})
+            made = api.post("/folders", json={"display_name": "Projects"}).json()
+            api.put(f"/folders/{made['id']}", json={"display_name": "Clients"})
+            api.post("/drafts", json={"subject": "Unsent", "body": "Not yet"})
+        writeback = WriteBack(ctx, account_id)
+        writeback.folders(client)
+        writeback.run(client)
+        sync_drafts(ctx, account_id, client)
+        sync.changed_folders(client)
+        sync.full_pass(client)
+    finally:
+        close_quietly(client)
+    names = {name for name, _ in sent}
+    assert {"LIST", "EXAMINE", "UID", "CREATE", "APPEND"} <= names, names
+    assert [(name, n) for name, n in sent if n] == []

@@ -129,10 +129,10 @@ class AccountSync:
     def full_pass(self, client: IMAPClient) -> FolderChanges:
         """Match the folder list (see `match_folders`), then sync every folder (inbox
         first)."""
+        remote = list_remote_folders(client, self.namespace)  # before any transaction opens
         with self.ctx.db.session() as session:
             account = session.get(Account, self.account_id)
             assert account is not None
-            remote = list_remote_folders(client, self.namespace)
             self.listed = {f.name for f in remote}
             self.folder_list_changed = False
             pairs, gone = match_folders(session, account, remote)
