@@ -99,3 +99,46 @@ def test_well_known_urls_lead_to_the_calendars_and_address_book(radicale, dav_en
             lambda: any("WellKnown" in card for card in phone.cards().values()),
             "the contact in the address book found from well-known",
         )
+
+
+def test_discovery_asks_the_network_with_no_database_transaction_open(engine, account, monkeypatch):
+    """`accounts add --dav-discover` asks the email domain's well-known URLs over the
+    network (here a stand-in: no real domain is reachable from the tests); no database
+    transaction is open meanwhile, so a slow or hanging server holds none."""
+    import argparse
+
+    from nylas_engine.config import Settings
+    from nylas_engine.context import EngineContext
+    from nylas_engine.dav import cli as dav_cli
+    from nylas_engine.dav import discovery
+    from nylas_engine.store.accounts import find_by_public_id
+    from nylas_engine.store.blobs import BlobStore
+    from nylas_engine.store.dav import dav_account
+
+    settings = Settings(data_dir=engine.data_dir)
+    ctx = EngineContext(settings, engine.db, BlobStore(settings.blob_dir))
+    pool = ctx.db.engine.pool
+    asked: list[tuple[str, int]] = []
+
+    def well_known(email: str, kind: str) -> str:
+        asked.append((kind, pool.checkedout()))
+        return f"https://dav.example.invalid/{kind}/"
+
+    monkeypatch.setattr(discovery, "well_known", well_known)
+    args = argparse.Namespace(
+        caldav_url=None,
+        carddav_url=None,
+        dav_discover=True,
+        dav_username=None,
+        dav_password_env=None,
+        dav_password_file=None,
+    )
+    dav_cli.configure_dav(ctx, account["id"], args, "secret")
+    assert asked == [("calendar", 0), ("addressbook", 0)]
+    with ctx.db.session() as session:
+        me = find_by_public_id(session, account["id"])
+        stored = dav_account(session, me.id)
+        assert (stored.caldav_url, stored.carddav_url) == (
+            "https://dav.example.invalid/calendar/",
+            "https://dav.example.invalid/addressbook/",
+        )

@@ -45,12 +45,16 @@ def configure_dav(
     with ctx.db.session() as session:
         account = find_by_public_id(session, account_public_id)
         assert account is not None
-        caldav, carddav = args.caldav_url, args.carddav_url
-        if args.dav_discover:
-            caldav = caldav or well_known(account.email_address, "calendar")
-            carddav = carddav or well_known(account.email_address, "addressbook")
-        if password is None and not account.credentials:
-            raise SystemExit("give the DAV password with --dav-password-env or --dav-password-file")
+        email, has_credentials = account.email_address, bool(account.credentials)
+    if password is None and not has_credentials:
+        raise SystemExit("give the DAV password with --dav-password-env or --dav-password-file")
+    caldav, carddav = args.caldav_url, args.carddav_url
+    if args.dav_discover:  # over the network: with no transaction open meanwhile
+        caldav = caldav or well_known(email, "calendar")
+        carddav = carddav or well_known(email, "addressbook")
+    with ctx.db.session() as session:
+        account = find_by_public_id(session, account_public_id)
+        assert account is not None
         set_dav_account(
             session,
             account.id,
