@@ -10,6 +10,7 @@ server end up agreeing, on what the server said.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -461,6 +462,22 @@ def _in_process(engine: SyncEngine, account: dict[str, Any]) -> tuple[Any, int]:
     with ctx.db.session() as session:
         account_id = session.query(Account.id).filter_by(public_id=account["id"]).scalar()
     return ctx, account_id
+
+
+@contextlib.contextmanager
+def connected_sync(engine: SyncEngine, account: dict[str, Any]) -> Iterator[tuple[Any, Any, Any]]:
+    """(context, `AccountSync`, its logged-in IMAP client): the account's sync driven from
+    the test; the connection is closed afterwards."""
+    from nylas_engine.sync.imap import close_quietly
+    from nylas_engine.sync.run import AccountSync
+
+    ctx, account_id = _in_process(engine, account)
+    sync = AccountSync(ctx, account_id)
+    client = sync.connect()
+    try:
+        yield ctx, sync, client
+    finally:
+        close_quietly(client)
 
 
 def test_a_server_change_between_the_look_and_the_store_still_wins(dovecot, offline_engine):

@@ -232,33 +232,25 @@ def test_a_full_pass_counts_the_folders_mail_in_one_round_trip_where_the_server_
     a client sees): with one LIST-STATUS (RFC 5819) where the server has it, not one STATUS
     per folder, a round trip each before the first mail shows (on a distant server with
     many folders, seconds); on a server without it, one STATUS per folder. Same total."""
-    from test_conflicts import _in_process
-
-    from nylas_engine.sync import run
-    from nylas_engine.sync.imap import close_quietly
+    from test_conflicts import connected_sync
 
     server = request.getfixturevalue(server_fixture)
     user, password = server.new_user()
     server.append(user, [samples.plain(f"inbox {i}", user) for i in range(3)])
     server.append(user, [samples.plain(f"archive {i}", user) for i in range(2)], "Archive")
     account = offline_engine.add_imap_account(server, user, password)
-    ctx, account_id = _in_process(offline_engine, account)
-    sync = run.AccountSync(ctx, account_id)
-    client = sync.connect()
     asked: list[str] = []
-    real_status = client.folder_status
-
-    def status_spy(folder: str, what: Any = None) -> Any:
-        asked.append(folder)
-        return real_status(folder, what)
-
-    client.folder_status = status_spy  # type: ignore[method-assign]
     totals: list[int] = []
-    sync.listeners.append(lambda progress: totals.append(progress.messages_total))
-    try:
+    with connected_sync(offline_engine, account) as (_, sync, client):
+        real_status = client.folder_status
+
+        def status_spy(folder: str, what: Any = None) -> Any:
+            asked.append(folder)
+            return real_status(folder, what)
+
+        client.folder_status = status_spy  # type: ignore[method-assign]
+        sync.listeners.append(lambda progress: totals.append(progress.messages_total))
         assert sync.full_pass(client).added == 5
-    finally:
-        close_quietly(client)
     assert set(totals) == {5}
     synced = {folder.remote_name for folder in sync.folders}
     assert {"INBOX", "Archive"} <= synced

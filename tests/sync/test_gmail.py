@@ -226,21 +226,16 @@ def test_a_gmail_sync_holds_no_database_transaction_while_it_talks_to_the_server
 ) -> None:
     """As on any server (test_worker_fetch.py): a Gmail account's passes and the write-back
     of a label change send every IMAP command with no database connection checked out."""
-    from test_conflicts import _in_process
+    from test_conflicts import connected_sync
     from test_worker_fetch import _commands_with_a_transaction_open
 
-    from nylas_engine.sync import run
-    from nylas_engine.sync.imap import close_quietly
     from nylas_engine.sync.writeback import WriteBack
 
     user, password = _mailbox(gmail)
     msgid = gmail.add(user, password, samples.plain("Receipts", user), ["\\Inbox", "Work"])
     account = offline_engine.add_imap_account(gmail, user, password)
-    ctx, account_id = _in_process(offline_engine, account)
-    sync = run.AccountSync(ctx, account_id)
-    client = sync.connect()
-    sent = _commands_with_a_transaction_open(ctx, monkeypatch)
-    try:
+    with connected_sync(offline_engine, account) as (ctx, sync, client):
+        sent = _commands_with_a_transaction_open(ctx, monkeypatch)
         assert sync.full_pass(client).added == 1
         with offline_engine.client(account["id"]) as api:
             message = _by_subject(api)["Receipts"]
@@ -249,10 +244,8 @@ def test_a_gmail_sync_holds_no_database_transaction_while_it_talks_to_the_server
                 f"/messages/{message['id']}", json={"label_ids": [ids["Inbox"], ids["Travel"]]}
             )
             assert moved.status_code == 200, moved.text
-        WriteBack(ctx, account_id).run(client)
+        WriteBack(ctx, sync.account_id).run(client)
         sync.full_pass(client)
-    finally:
-        close_quietly(client)
     assert _server_labels(gmail, user, password, msgid) == ["Travel", "\\Inbox"]
     assert {"LIST", "EXAMINE", "UID"} <= {name for name, _ in sent}
     assert [(name, n) for name, n in sent if n] == []

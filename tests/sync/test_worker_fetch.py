@@ -148,18 +148,10 @@ def _two_folders_in_small_batches(dovecot, engine, monkeypatch, count: int) -> d
 
 def _full_pass_in_process(engine, account: dict) -> int:
     """One full pass of the account's sync in this process; how many messages it added."""
-    from test_conflicts import _in_process
+    from test_conflicts import connected_sync
 
-    from nylas_engine.sync import run
-    from nylas_engine.sync.imap import close_quietly
-
-    ctx, account_id = _in_process(engine, account)
-    sync = run.AccountSync(ctx, account_id)
-    client = sync.connect()
-    try:
+    with connected_sync(engine, account) as (_, sync, client):
         return sync.full_pass(client).added
-    finally:
-        close_quietly(client)
 
 
 def test_the_worker_moves_on_while_the_folder_before_is_stored(
@@ -269,12 +261,10 @@ def test_a_refusal_while_a_folders_last_batch_is_stored_skips_that_folder_only(
     ends, and the skipped folder, not marked synced, gets its missing mail on the next pass."""
 
     from imapclient.exceptions import IMAPClientError
-    from test_conflicts import _in_process
+    from test_conflicts import connected_sync
 
     from nylas_engine.store import prepare
     from nylas_engine.store.models import Category
-    from nylas_engine.sync import run
-    from nylas_engine.sync.imap import close_quietly
 
     account = _two_folders_in_small_batches(dovecot, offline_engine, monkeypatch, 5)
     real_map = prepare.PreparePool.map
@@ -289,10 +279,7 @@ def test_a_refusal_while_a_folders_last_batch_is_stored_skips_that_folder_only(
         return real_map(pool, function, batch, access, *args, fallback=fallback)
 
     monkeypatch.setattr(prepare.PreparePool, "map", map_spy)
-    ctx, account_id = _in_process(offline_engine, account)
-    sync = run.AccountSync(ctx, account_id)
-    client = sync.connect()
-    try:
+    with connected_sync(offline_engine, account) as (ctx, sync, client):
         assert sync.full_pass(client).added == 9
         with ctx.db.session() as session:
             skipped = {session.get(Category, c).remote_name for c in sync.refused}
@@ -304,8 +291,6 @@ def test_a_refusal_while_a_folders_last_batch_is_stored_skips_that_folder_only(
         monkeypatch.setattr(prepare.PreparePool, "map", real_map)
         assert sync.full_pass(client).added == 1
         assert sync.refused == set()
-    finally:
-        close_quietly(client)
     with offline_engine.client(account["id"]) as api:
         for name in ("inbox", "archive"):
             listed = api.get("/messages", params={"in": name, "limit": 50}).json()
@@ -376,19 +361,14 @@ def test_a_sync_holds_no_database_transaction_while_it_talks_to_the_server(
     this process: no transaction stays open while the server takes its time (on PostgreSQL
     an open one holds back vacuum and row locks; on SQLite a reader's snapshot holds back
     the checkpoint)."""
-    from test_conflicts import _in_process
+    from test_conflicts import connected_sync
 
-    from nylas_engine.sync import run
     from nylas_engine.sync.drafts import sync_drafts
-    from nylas_engine.sync.imap import close_quietly
     from nylas_engine.sync.writeback import WriteBack
 
     account = _two_folders_in_small_batches(dovecot, offline_engine, monkeypatch, 5)
-    ctx, account_id = _in_process(offline_engine, account)
-    sync = run.AccountSync(ctx, account_id)
-    client = sync.connect()
-    sent = _commands_with_a_transaction_open(ctx, monkeypatch)
-    try:
+    with connected_sync(offline_engine, account) as (ctx, sync, client):
+        sent = _commands_with_a_transaction_open(ctx, monkeypatch)
         assert sync.full_pass(client).added == 10
         with offline_engine.client(account["id"]) as api:
             inbox = api.get("/messages", params={"in": "inbox", "limit": 2}).json()
@@ -398,14 +378,12 @@ def test_a_sync_holds_no_database_transaction_while_it_talks_to_the_server(
             made = api.post("/folders", json={"display_name": "Projects"}).json()
             api.put(f"/folders/{made['id']}", json={"display_name": "Clients"})
             api.post("/drafts", json={"subject": "Unsent", "body": "Not yet"})
-        writeback = WriteBack(ctx, account_id)
+        writeback = WriteBack(ctx, sync.account_id)
         writeback.folders(client)
         writeback.run(client)
-        sync_drafts(ctx, account_id, client)
+        sync_drafts(ctx, sync.account_id, client)
         sync.changed_folders(client)
         sync.full_pass(client)
-    finally:
-        close_quietly(client)
     names = {name for name, _ in sent}
     assert {"LIST", "EXAMINE", "UID", "CREATE", "APPEND"} <= names, names
     assert [(name, n) for name, n in sent if n] == []
