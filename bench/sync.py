@@ -31,7 +31,9 @@ inbox over LMTP and APPENDed to Archive by another client, `/delta/longpoll` rea
 shows up. A bare imapclient FETCH loop (no parsing) is timed once, for reference.
 
 `--profile FILE` writes a cProfile of the engine's first sync (which then runs slower);
-`--py-spy FILE` samples it, worker processes included, with py-spy.
+`--py-spy FILE` samples it, worker processes included, with py-spy. `--rtt MS` puts the
+Dovecot MS milliseconds of round trip away from every tool (bench/latency_proxy.py, which holds
+each read for half of it in either direction), as a hosted mail server is.
 Writes the numbers into the "IMAP sync" section of bench/RESULTS.md unless --no-write.
 """
 
@@ -415,6 +417,17 @@ def measure(
     return result
 
 
+class _Far:
+    """The Dovecot as the tools reach it through bench/latency_proxy.py (`--rtt`)."""
+
+    def __init__(self, server: Dovecot, port: int) -> None:
+        self._server = server
+        self.imap_port = port
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._server, name)
+
+
 def new_engine(server: Dovecot, root: Path, src: str | None) -> tuple[LocalEngine, str]:
     """A fresh engine data directory with the bench account added (not synced)."""
     if src and not (Path(src) / "src" / "nylas_engine").is_dir():
@@ -677,6 +690,13 @@ def main() -> None:
     )
     parser.add_argument("--no-write", action="store_true", help="don't update RESULTS.md")
     parser.add_argument("--note", default="", help="a label for this run in RESULTS.md")
+    parser.add_argument(
+        "--rtt",
+        type=float,
+        default=0,
+        help="reach Dovecot through bench/latency_proxy.py, this many ms of round trip away "
+        "(every tool, the same proxy)",
+    )
     args = parser.parse_args()
     wanted = set(args.peers.split(","))
     # An installed engine runs from bytecode pip compiled; a checkout compiles its modules on
@@ -707,21 +727,38 @@ def main() -> None:
         )
         load_before = _load()
         server.start()
+        proxy = None
+        reached: Any = server
+        if args.rtt:
+            proxy = subprocess.Popen(
+                [
+                    sys.executable,
+                    str(ROOT / "bench" / "latency_proxy.py"),
+                    server.host,
+                    str(server.imap_port),
+                    str(args.rtt),
+                ],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            assert proxy.stdout is not None
+            reached = _Far(server, int(proxy.stdout.readline()))
+            print(f"every tool reaches Dovecot {args.rtt:g} ms of round trip away", flush=True)
         runs: dict[str, list[dict[str, Any]]] = {"engine": [], **{p: [] for p in peers}}
         if args.baseline_src:
             runs[BASELINE] = []
         try:
             t0 = time.perf_counter()
-            bare_fetch(server, USER)  # Dovecot builds its indexes and caches: untimed
+            bare_fetch(reached, USER)  # Dovecot builds its indexes and caches: untimed
             print(f"warm-up read: {time.perf_counter() - t0:.1f} s", flush=True)
-            bare, fetched = bare_fetch(server, USER)
+            bare, fetched = bare_fetch(reached, USER)
             assert fetched == args.messages, (fetched, args.messages)
             print(f"bare imapclient FETCH loop: {bare:.2f} s ({fetched} messages)", flush=True)
 
             engine = account = None
             for round_ in range(args.rounds):
                 root = Path(tmp) / f"engine-{round_}"
-                engine, account = new_engine(server, root, args.engine_src)
+                engine, account = new_engine(reached, root, args.engine_src)
                 first = round_ == 0
                 result = engine_sync(
                     engine,
@@ -736,18 +773,18 @@ def main() -> None:
                     shutil.rmtree(root)
                 if args.baseline_src:
                     root = Path(tmp) / f"baseline-{round_}"
-                    baseline, baseline_account = new_engine(server, root, args.baseline_src)
+                    baseline, baseline_account = new_engine(reached, root, args.baseline_src)
                     result = engine_sync(baseline, baseline_account, None)
                     runs[BASELINE].append(result)
                     _report(BASELINE, round_, result)
                     shutil.rmtree(root)
                 for peer in peers:
-                    result = peer_sync(peer, server, Path(tmp) / peer)
+                    result = peer_sync(peer, reached, Path(tmp) / peer)
                     runs[peer].append(result)
                     _report(peer, round_, result)
             assert engine is not None and account is not None
             inbox_latency, folder_latency = (
-                delta_latency(server, engine, account, args.idle_runs, args.folder_runs)
+                delta_latency(reached, engine, account, args.idle_runs, args.folder_runs)
                 if args.idle_runs or args.folder_runs
                 else ([], [])
             )
@@ -759,6 +796,8 @@ def main() -> None:
                         flush=True,
                     )
         finally:
+            if proxy is not None:
+                proxy.kill()
             server.stop()
         load_after = _load()
 
@@ -766,6 +805,8 @@ def main() -> None:
     print("\n".join(f"{a}: {b} ({c})" for a, b, c in rows), flush=True)
     if not args.no_write:
         note = f"load average {load_before} before, {load_after} after"
+        if args.rtt:
+            note = f"Dovecot {args.rtt:g} ms of round trip away (bench/latency_proxy.py), {note}"
         write_results(args.messages, size, rows, ", ".join(x for x in (args.note, note) if x))
 
 
