@@ -25,11 +25,13 @@ class _Handler(socketserver.StreamRequestHandler):
     def handle(self) -> None:
         fake = self.server.fake
         fake.connections += 1
-        self._send(f"* OK [CAPABILITY {CAPABILITIES}] {BANNER}")
+        listed = f"[CAPABILITY {CAPABILITIES}] " if fake.greeting_capabilities else ""
+        self._send(f"* OK {listed}{BANNER}")
         while line := self.rfile.readline(65536):
             tag, _, rest = line.decode("utf-8", "replace").rstrip("\r\n").partition(" ")
             command, _, args = rest.partition(" ")
             command = command.upper()
+            fake.commands.append(command)
             if command == "CAPABILITY":
                 self._send(f"* CAPABILITY {CAPABILITIES}", f"{tag} OK CAPABILITY completed")
             elif command == "LOGIN":
@@ -57,10 +59,14 @@ class _Server(socketserver.ThreadingTCPServer):
 
 
 class FakeImap:
-    """`accept=True`: every login succeeds; else every login is refused (with BANNER)."""
+    """`accept=True`: every login succeeds; else every login is refused (with BANNER).
+    `greeting_capabilities=False`: the greeting does not list the capabilities (a client
+    must ask). `commands` records the commands received, in order."""
 
-    def __init__(self, *, accept: bool = True) -> None:
+    def __init__(self, *, accept: bool = True, greeting_capabilities: bool = True) -> None:
         self.accept = accept
+        self.greeting_capabilities = greeting_capabilities
+        self.commands: list[str] = []
         self.host = "127.0.0.1"
         self.port = free_port()
         self.connections = 0

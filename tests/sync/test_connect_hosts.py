@@ -318,3 +318,29 @@ def test_a_callers_hosts_are_checked_again_on_every_connection(
         )  # fmt: skip
         own = strict.cli("tokens", "create", json.loads(added)["id"]).strip()
         assert _wait_for_state(strict, own, "running")["sync_state"] == "running"
+
+
+@pytest.mark.parametrize("in_greeting", [True, False])
+def test_a_connection_takes_the_capabilities_the_greeting_lists(in_greeting):
+    """Servers that list their capabilities in the greeting (Dovecot, Cyrus, Gmail, Microsoft
+    365) are not asked for them again before the login: one round trip less for every
+    connection the sync opens. A server whose greeting does not list them is asked."""
+    from fake_imap import CAPABILITIES, FakeImap
+
+    from nylas_engine.store.credentials import MailCredentials
+    from nylas_engine.sync.imap import ServerSettings, close_quietly, connect_imap
+
+    with FakeImap(greeting_capabilities=in_greeting) as fake:
+        settings = ServerSettings(
+            email="a@example.org",
+            imap_host=fake.host,
+            imap_port=fake.port,
+            imap_username="a@example.org",
+            security="plain",
+        )
+        client = connect_imap(settings, MailCredentials("secret"))
+        try:
+            assert set(client.capabilities()) == {c.upper().encode() for c in CAPABILITIES.split()}
+        finally:
+            close_quietly(client)
+    assert fake.commands[:2] == (["LOGIN", "LOGOUT"] if in_greeting else ["CAPABILITY", "LOGIN"])

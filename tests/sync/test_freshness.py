@@ -258,3 +258,123 @@ def test_a_full_pass_counts_the_folders_mail_in_one_round_trip_where_the_server_
         assert asked == []
     else:
         assert sorted(asked) == sorted(synced)
+
+
+def test_a_folders_sizes_and_flags_take_one_command_each_however_many_messages(
+    oldest_dovecot, offline_engine, monkeypatch
+):
+    """A first sync asks for a folder's UIDs and their sizes (to cut its batches) in one
+    command (`UID FETCH 1:* (UID RFC822.SIZE)`, no SEARCH), and a full pass of a server
+    without CONDSTORE asks for the flags of the UIDs it holds with them written as sequence
+    sets (`1:200`): one command per folder, a round trip each, where UIDs listed one by one
+    took a command per `UID_CHUNK` of them (set to 10 here, so that would take 20)."""
+    from test_conflicts import connected_sync
+
+    from nylas_engine.sync import messages
+
+    dovecot = oldest_dovecot
+    monkeypatch.setattr(messages, "UID_CHUNK", 10)
+    user, password = dovecot.new_user()
+    uids = dovecot.append(user, [samples.plain(f"bulk {i}", user) for i in range(200)])
+    dovecot.append(user, [samples.plain("archived", user)], "Archive")
+    account = offline_engine.add_imap_account(dovecot, user, password)
+    with connected_sync(offline_engine, account) as (_, sync, client):
+        asked: list[str] = []
+        real_command = client._imap._command
+
+        def command_spy(name: str, *args: Any) -> Any:
+            words = [a.decode() if isinstance(a, bytes) else str(a) for a in args]
+            if name == "UID" and (words[0] == "SEARCH" or "RFC822.SIZE" in " ".join(words)):
+                asked.append(f"{words[0]} {words[1]}")
+            return real_command(name, *args)
+
+        client._imap._command = command_spy
+        assert sync.full_pass(client).added == 201
+        assert asked == ["FETCH 1:*", "FETCH 1:*"]  # the inbox, the Archive
+
+        flag_checks: list[Any] = []
+
+        def flags_spy(name: str, *args: Any) -> Any:
+            if name == "UID" and args[0] == "FETCH" and "FLAGS" in args[2]:
+                flag_checks.append(args[1])
+            return real_command(name, *args)
+
+        client._imap._command = flags_spy
+        dovecot_flagged = sorted(uids)[5]
+        with dovecot.client(user, password) as imap:
+            imap.select_folder("INBOX")
+            imap.add_flags([dovecot_flagged], [b"\\Flagged"])
+        sync.full_pass(client)
+    assert f"{min(uids)}:{max(uids)}" in flag_checks
+    assert len(flag_checks) == 2  # the inbox and the Archive
+    with offline_engine.client(account["id"]) as api:
+        starred = api.get("/messages", params={"starred": "true"}).json()
+    assert [m["subject"] for m in starred] == ["bulk 5"]
+
+
+def test_sequence_sets_cover_exactly_the_uids_within_the_line_limit():
+    from nylas_engine.sync.imap import UidSet, sequence_sets
+
+    assert sequence_sets([9, 3, 4, 5, 1, 10, 4]) == ["1,3:5,9:10"]
+    assert sequence_sets([]) == []
+    assert sequence_sets(range(1, 100_001)) == ["1:100000"]
+    scattered = list(range(1, 20_000, 2))  # no two in a row: the longest text there is
+    sets = sequence_sets(scattered, limit=1000)
+    assert len(sets) > 1 and all(len(s) <= 1000 for s in sets)
+    covered = UidSet.parse(sets)
+    assert all(uid in covered for uid in scattered)
+    assert not any(uid + 1 in covered for uid in scattered)
+
+
+@pytest.mark.parametrize("server_fixture", ["dovecot", "oldest_dovecot"])
+def test_a_full_pass_opens_only_the_folders_with_something_to_do(
+    request, offline_engine, server_fixture
+):
+    """A full pass opens (EXAMINE, then SEARCH or FETCH: round trips each) only the folders
+    its STATUS of every folder does not show to be empty on both sides or, with CONDSTORE,
+    unchanged since they were last synced. Without CONDSTORE a folder with mail is opened on
+    every pass (its flags may have changed unseen). Mail that comes later to a folder
+    skipped while empty is synced."""
+    from test_conflicts import connected_sync
+
+    server = request.getfixturevalue(server_fixture)
+    condstore = server_fixture == "dovecot"
+    user, password = server.new_user()
+    server.append(user, [samples.plain(f"inbox {i}", user) for i in range(2)])
+    server.append(user, [samples.plain("archived", user)], "Archive")
+    account = offline_engine.add_imap_account(server, user, password)
+    opened: list[str] = []
+    with connected_sync(offline_engine, account) as (_, sync, client):
+        real_command = client._imap._command
+
+        def command_spy(name: str, *args: Any) -> Any:
+            if name in ("EXAMINE", "SELECT"):
+                opened.append(args[0].decode().strip('"'))
+            return real_command(name, *args)
+
+        client._imap._command = command_spy
+        assert sync.full_pass(client).added == 3
+        empty = {f.remote_name for f in sync.folders} - {"INBOX", "Archive"}
+        assert empty and sorted(opened) == ["Archive", "INBOX"]
+
+        # With CONDSTORE only the folder the connection still has open is looked at again
+        # (its STATUS may be stale; RFC 3501 advises against asking it of that folder).
+        client.select_folder("INBOX", readonly=True)  # as the idle loop leaves it
+        open_now = client.selected_folder
+        assert open_now == "INBOX"
+        opened.clear()
+        sync.full_pass(client)
+        assert sorted(opened) == ([open_now] if condstore else ["Archive", "INBOX"])
+
+        with server.client(user, password) as imap:
+            imap.select_folder("Archive")
+            imap.add_flags(imap.search("ALL"), [b"\\Flagged"])
+        junk = next(name for name in sorted(empty) if name != "Drafts")
+        server.append(user, [samples.plain("late", user)], junk)
+        opened.clear()
+        assert sync.full_pass(client).added == 1
+        assert sorted(opened) == sorted(["Archive", "INBOX", junk])
+    with offline_engine.client(account["id"]) as api:
+        subjects = {m["subject"]: m for m in api.get("/messages").json()}
+    assert set(subjects) == {"inbox 0", "inbox 1", "archived", "late"}
+    assert subjects["archived"]["starred"] is True

@@ -106,7 +106,9 @@ def test_expunges_and_flags_from_another_client_arrive_through_qresync(
     first, commands = _sync(offline_engine, server, user, account["id"])
     assert first["added"] == 4
     assert "ENABLE QRESYNC CONDSTORE" in commands
-    assert "UID SEARCH ALL" in commands  # the first pass lists every folder's UIDs
+    # The first pass lists every folder's UIDs, with their sizes, in one command each.
+    assert "UID FETCH 1:* (UID RFC822.SIZE)" in commands
+    assert "UID SEARCH ALL" not in commands
 
     _flag_and_expunge(server, user, password)
     second, commands = _sync(offline_engine, server, user, account["id"])
@@ -163,7 +165,7 @@ def test_uidvalidity_change_still_resyncs_with_qresync(qresync_dovecot, offline_
     result, commands = _sync(offline_engine, server, user, account["id"])
     assert result["added"] == 2
     # The old UIDs mean nothing: the folder is listed afresh, not asked what vanished.
-    assert "UID SEARCH ALL" in commands
+    assert "UID FETCH 1:* (UID RFC822.SIZE)" in commands  # its UIDs listed anew
     assert not [c for c in commands if VANISHED_FETCH.match(c)]
     with offline_engine.client(account["id"]) as api:
         after = {m["subject"]: m["id"] for m in api.get("/messages").json()}

@@ -387,3 +387,94 @@ def test_a_sync_holds_no_database_transaction_while_it_talks_to_the_server(
     names = {name for name, _ in sent}
     assert {"LIST", "EXAMINE", "UID", "CREATE", "APPEND"} <= names, names
     assert [(name, n) for name, n in sent if n] == []
+
+
+def _sent_fetches(monkeypatch) -> list[str]:
+    """The UID sets of the FETCH commands this process sends from now on."""
+    import imaplib
+
+    sent: list[str] = []
+    real = imaplib.IMAP4._command
+
+    def command(self, name, *args):
+        if name == "UID" and args[0] == "FETCH":
+            sent.append(args[1])
+        return real(self, name, *args)
+
+    monkeypatch.setattr(imaplib.IMAP4, "_command", command)
+    return sent
+
+
+def test_a_worker_fetches_the_batch_it_is_told_comes_next_while_it_parses(
+    dovecot, mailbox, tmp_path, monkeypatch
+):
+    """Told the next batch's UIDs, a worker sends their FETCH before parsing the batch it
+    has: the next call reads that reply instead of asking (a round trip less per batch on a
+    distant server). What it returns is what a plain FETCH returns; a call for anything else
+    drops the reply and still gets its own messages, also after a flag changed."""
+    from nylas_engine.sync import fetch
+
+    user, password = mailbox
+    uids = dovecot.append(user, [samples.plain(f"note {i}", user) for i in range(6)])
+    archived = dovecot.append(user, [samples.plain("archived", user)], "Archive")
+    with dovecot.client(user, password) as imap:
+        archive_validity = int(imap.select_folder("Archive", readonly=True)[b"UIDVALIDITY"])
+        validity = int(imap.select_folder("INBOX", readonly=True)[b"UIDVALIDITY"])
+        expected = {f.uid: f.parsed.subject for f in fetch_here(imap, uids, ITEMS)}
+    access = _access(dovecot, user, password, validity)
+    first, second, third = uids[:2], uids[2:4], uids[4:]
+    sent = _sent_fetches(monkeypatch)
+    try:
+        got = fetch_in_worker(first, access, tmp_path / "blobs", ahead=second)
+        assert sent == [",".join(map(str, first)), ",".join(map(str, second))]
+        got += fetch_in_worker(second, access, tmp_path / "blobs", ahead=third)
+        assert len(sent) == 3  # the second batch was not asked for again
+        with dovecot.client(user, password) as imap:  # changed after the third was sent
+            imap.select_folder("INBOX")
+            imap.add_flags(third, [b"\\Flagged"])
+        # Asked for other UIDs than were sent ahead: the reply is dropped, these FETCHed.
+        got += fetch_in_worker(third[::-1], access, tmp_path / "blobs")
+        assert len(sent) == 4
+        assert {f.uid: f.parsed.subject for f in got} == expected
+        assert [f.uid for f in got[4:]] == third[::-1]
+        assert all("\\Flagged" in f.flags for f in got[4:])
+        # Sent ahead, then the worker moves to another folder: the reply is dropped there.
+        fetch_in_worker(first, access, tmp_path / "blobs", ahead=second)
+        other = FolderAccess(
+            access.settings, access.credentials, "Archive", archive_validity, ITEMS
+        )
+        (moved,) = fetch_in_worker(archived, other, tmp_path / "blobs")
+        assert moved.parsed.subject == "archived"
+    finally:
+        fetch._drop_key(access.settings)
+
+
+def test_a_reply_sent_ahead_that_never_comes_leaves_the_next_call_its_own_fetch(
+    dovecot, mailbox, tmp_path, monkeypatch
+):
+    """The connection a FETCH was sent ahead on breaks before its reply is read: the next
+    call opens a new connection and FETCHes its messages there, as if nothing was sent."""
+    import imaplib
+
+    from nylas_engine.sync import fetch
+
+    user, password = mailbox
+    uids = dovecot.append(user, [samples.plain(f"note {i}", user) for i in range(4)])
+    with dovecot.client(user, password) as imap:
+        validity = int(imap.select_folder("INBOX", readonly=True)[b"UIDVALIDITY"])
+    access = _access(dovecot, user, password, validity)
+    try:
+        fetch_in_worker(uids[:2], access, tmp_path / "blobs", ahead=uids[2:])
+        broken = fetch._OPEN[access.settings][0]
+
+        def dropped(*_: object) -> None:  # as imaplib says the network dropped it
+            raise imaplib.IMAP4.abort("socket error: EOF")
+
+        broken._imap._command_complete = dropped
+        sent = _sent_fetches(monkeypatch)
+        got = fetch_in_worker(uids[2:], access, tmp_path / "blobs")
+        assert [f.parsed.subject for f in got] == ["note 2", "note 3"]
+        assert sent == [",".join(map(str, uids[2:]))]
+        assert fetch._OPEN[access.settings][0] is not broken
+    finally:
+        fetch._drop_key(access.settings)

@@ -234,14 +234,17 @@ class PreparePool:
         self._executor: Workers | None = None
         self._broken = self.workers <= 0
 
-    def start(self) -> None:
+    def start(self, first: Callable[..., Any] = os.getpid, *args: Any) -> None:
         """Start the workers now rather than on the first `map`: a spawned worker takes a
-        few tenths of a second to import, which the caller spends on work of its own."""
+        few tenths of a second to import, which the caller spends on work of its own. Each
+        worker runs `first(*args)` before what `map` gives it (a module-level function, for
+        what the work will need: the IMAP sync's opens the folder); its result, or failure,
+        is dropped."""
         executor = self._get_executor()
         if executor is not None:
             with contextlib.suppress(BrokenExecutor, RuntimeError):  # `map` falls back then
                 for _ in range(self.workers):
-                    executor.submit(os.getpid)  # a worker is spawned for each call waiting
+                    executor.submit(first, *args)  # a worker is spawned for each call waiting
 
     def submit(self, raws: Sequence[bytes]) -> Preparing[ParsedMessage]:
         """Parse `raws` and put them and their files in the blob store."""

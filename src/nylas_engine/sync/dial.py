@@ -103,7 +103,26 @@ def _connect(
     raise failure
 
 
-class _IMAP4(imap4.IMAP4WithTimeout):  # type: ignore[misc]  # imapclient is untyped
+class _GreetingCapabilities:
+    """imaplib asks for CAPABILITY as soon as it connects, a round trip before anything
+    else; most servers (Dovecot, Cyrus, Gmail, Microsoft 365, Fastmail) list them in their
+    greeting (`* OK [CAPABILITY ...]`, RFC 3501 7.1), and those are taken instead. The
+    greeting's list is taken off the untagged responses, as imaplib's own CAPABILITY
+    would: IMAPClient asks again after STARTTLS, and must not find it there."""
+
+    untagged_responses: dict[str, list[Any]]
+    capabilities: tuple[str, ...]
+    _encoding: str
+
+    def _get_capabilities(self) -> None:
+        listed = self.untagged_responses.pop("CAPABILITY", None)
+        if listed and isinstance(listed[-1], bytes) and listed[-1].strip():
+            self.capabilities = tuple(str(listed[-1], self._encoding).upper().split())
+            return
+        super()._get_capabilities()  # type: ignore[misc]
+
+
+class _IMAP4(_GreetingCapabilities, imap4.IMAP4WithTimeout):  # type: ignore[misc]
     def __init__(
         self,
         addresses: tuple[str, ...],
@@ -119,7 +138,7 @@ class _IMAP4(imap4.IMAP4WithTimeout):  # type: ignore[misc]  # imapclient is unt
         return _connect(self._addresses, self.port, timeout or self._timeout, self._deadline)
 
 
-class _IMAP4TLS(tls.IMAP4_TLS):  # type: ignore[misc]
+class _IMAP4TLS(_GreetingCapabilities, tls.IMAP4_TLS):  # type: ignore[misc]
     def __init__(
         self,
         addresses: tuple[str, ...],
@@ -163,6 +182,24 @@ class PinnedIMAPClient(IMAPClient):  # type: ignore[misc]
             # message a FETCH brings, for a log that drops it. That was a sixth of a first
             # sync's fetching CPU (bench/RESULTS.md, "IMAP sync").
             self._imap.debug = 0
+
+    # The folder this connection has open (None: none, or not known): what `select_folder`
+    # opened last, until a close or a refused SELECT (which leaves none open).
+    selected_folder: str | None = None
+
+    def select_folder(self, folder: str, readonly: bool = False) -> Any:
+        self.selected_folder = None
+        info = super().select_folder(folder, readonly)
+        self.selected_folder = folder
+        return info
+
+    def close_folder(self) -> Any:
+        self.selected_folder = None
+        return super().close_folder()
+
+    def unselect_folder(self) -> Any:
+        self.selected_folder = None
+        return super().unselect_folder()
 
     def _create_IMAP4(self) -> Any:
         timeout = getattr(self._timeout, "connect", None)

@@ -9,11 +9,18 @@ when worker processes are not available.
 
 A worker checks the folder's UIDVALIDITY against the one the engine synced with: if it
 changed in between, the UIDs name other messages, and the batch fails rather than store them.
+
+A worker told which batch comes next (`ahead`) sends that batch's FETCH as soon as it has
+read the current one, and parses the current one while the server's reply travels: the next
+call finds the reply waiting instead of asking and waiting a round trip (on a server 80 ms
+away, 1.3 s of a 10,000-message first sync). A reply nobody asks for by the next call (the
+sync stopped, or asked for something else) is read and dropped there.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,17 +83,91 @@ def fetched_here(
     return lambda: _records(present, prepare_batch(raws), keep_raw=True)
 
 
-def fetch_in_worker(uids: list[int], access: FolderAccess, blob_root: Path) -> list[Fetched]:
+def fetch_in_worker(
+    uids: list[int], access: FolderAccess, blob_root: Path, ahead: list[int] | None = None
+) -> list[Fetched]:
     """`fetch_here` in a worker process: over its own connection, the bytes written to the
-    blob store here and not sent back."""
-    client = _connection(access)
-    try:
-        present = _fetch(client, uids, access.items)
-    except NETWORK_ERRORS as exc:
-        _drop(access)
-        raise ServerUnreachable(f"lost the IMAP server while fetching: {exc}") from None
+    blob store here and not sent back. `ahead`: the UIDs the next call will ask for, FETCHed
+    now and read then."""
+    present = _reply_ahead(access, uids)
+    if present is None:
+        client = _connection(access)
+        try:
+            present = _fetch(client, uids, access.items)
+        except NETWORK_ERRORS as exc:
+            _drop(access)
+            raise ServerUnreachable(f"lost the IMAP server while fetching: {exc}") from None
+    if ahead:
+        _ask_ahead(access, ahead)
     parsed = prepare_batch([raw for _, raw, _ in present], blob_root)
     return _records(present, parsed, keep_raw=False)
+
+
+def open_in_worker(access: FolderAccess) -> None:
+    """Log in and open `access`'s folder in a worker before its first batch comes (see
+    `PreparePool.start`): the connection's round trips pass while the engine fetches and
+    stores the folder's first batch itself."""
+    _reply_ahead(access, [])  # a FETCH still sent ahead is read and dropped
+    _connection(access)
+
+
+@dataclass
+class _Ahead:
+    """A FETCH sent on a worker's connection and not read yet."""
+
+    client: IMAPClient
+    access: FolderAccess
+    uids: list[int]
+    tag: Any
+    sent: float
+
+
+# By connection (the account's settings, as `_OPEN`): at most one FETCH sent ahead. A reply
+# older than AHEAD_SECONDS when asked for is not used (its flags may have changed since).
+_AHEAD: dict[ServerSettings, _Ahead] = {}
+AHEAD_SECONDS = 30.0
+
+
+def _ask_ahead(access: FolderAccess, uids: list[int]) -> None:
+    """Send the FETCH of `uids` on the connection open on `access`'s folder; nothing if it
+    cannot be sent (the next call then FETCHes as usual, on a new connection if need be)."""
+    open_now = _OPEN.get(access.settings)
+    if open_now is None or open_now[1] != access.folder:
+        return
+    client = open_now[0]
+    try:
+        tag = client._imap._command("UID", "FETCH", _uid_list(uids), _item_list(access.items))
+    except Exception:  # noqa: BLE001 - a broken connection: the next call opens another
+        _drop(access)
+        return
+    _AHEAD[access.settings] = _Ahead(client, access, list(uids), tag, time.monotonic())
+
+
+def _reply_ahead(
+    access: FolderAccess, uids: list[int]
+) -> list[tuple[int, bytes, dict[bytes, Any]]] | None:
+    """What `_fetch(uids)` returns, from the reply of the FETCH sent ahead when that FETCH
+    was for exactly this call; else None (a reply sent ahead for anything else is read and
+    dropped, so the connection is free for what comes next)."""
+    pending = _AHEAD.pop(access.settings, None)
+    if pending is None:
+        return None
+    open_now = _OPEN.get(access.settings)
+    if open_now is None or open_now[0] is not pending.client:
+        return None
+    try:
+        typ, data = pending.client._imap._command_complete("FETCH", pending.tag)
+        kind, lines = pending.client._imap._untagged_response(typ, data, "FETCH")
+    except Exception:  # noqa: BLE001 - the connection is in no known state: a new one
+        _drop(access)
+        return None
+    fresh = time.monotonic() - pending.sent <= AHEAD_SECONDS
+    if pending.access != access or pending.uids != list(uids) or not fresh:
+        return None
+    try:
+        return _in_order(_fetch_reply(kind, lines), uids)
+    except _Unreadable:  # FETCHed again, read by imapclient's general parser
+        return None
 
 
 def _records(
@@ -117,6 +198,12 @@ def _fetch(
         fetched = _fetch_raw(client, uids, items)
     except _Unreadable:  # a reply of another shape: imapclient's general parser reads it
         fetched = client.fetch(list(uids), list(items))
+    return _in_order(fetched, uids)
+
+
+def _in_order(
+    fetched: dict[int, dict[bytes, Any]], uids: Sequence[int]
+) -> list[tuple[int, bytes, dict[bytes, Any]]]:
     present = []
     for uid in uids:
         data = fetched.get(uid, {})
@@ -141,8 +228,21 @@ def _fetch_raw(
     expression reads. imapclient tokenizes every reply byte by byte in Python, which cost
     the sync more CPU than anything but the MIME parse. Raises `_Unreadable` for a reply
     it does not expect (before anything is returned, so the caller can FETCH again)."""
-    imap = client._imap
-    kind, lines = imap.uid("FETCH", ",".join(map(str, uids)), "(" + " ".join(items) + ")")
+    kind, lines = client._imap.uid("FETCH", _uid_list(uids), _item_list(items))
+    return _fetch_reply(kind, lines)
+
+
+def _uid_list(uids: Sequence[int]) -> str:
+    return ",".join(map(str, uids))
+
+
+def _item_list(items: Sequence[str]) -> str:
+    return "(" + " ".join(items) + ")"
+
+
+def _fetch_reply(kind: str, lines: list[Any]) -> dict[int, dict[bytes, Any]]:
+    """The reply of a sync's FETCH as `_fetch_raw` reads it (`_Unreadable` if it is not of
+    the shape expected)."""
     if kind != "OK":
         raise _Unreadable(kind)
     records: list[dict[bytes, Any]] = []
@@ -228,6 +328,7 @@ def _drop(access: FolderAccess) -> None:
 
 
 def _drop_key(key: ServerSettings) -> None:
+    _AHEAD.pop(key, None)
     found = _OPEN.pop(key, None)
     if found is not None:
         close_quietly(found[0])

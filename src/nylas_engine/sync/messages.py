@@ -59,14 +59,17 @@ from nylas_engine.sync.fetch import (
     fetch_here,
     fetch_in_worker,
     fetched_here,
+    open_in_worker,
 )
 from nylas_engine.sync.imap import (
     ServerSettings,
     ServerUnreachable,
     UidSet,
     changes_since,
+    fetch_set,
     flag_names,
     modseq_value,
+    sequence_sets,
 )
 
 # Messages per FETCH and per commit; the env var exists for tuning and for tests that need
@@ -148,6 +151,7 @@ class FolderSync:
         labels: LabelMap | None = None,
         previous: Tail | None = None,
         leave_tail: bool = False,
+        status: dict[bytes, int] | None = None,
     ) -> None:
         self.db = db
         self.blobs = blobs
@@ -172,6 +176,11 @@ class FolderSync:
         self.leave_tail = leave_tail
         self.tail: Tail | None = None  # what this folder left (run with `leave_tail`)
         self._unstored: Preparing[Fetched] | None = None
+        # The folder's STATUS as the full pass found it (MESSAGES, UIDNEXT, UIDVALIDITY, and
+        # HIGHESTMODSEQ with CONDSTORE): a folder it shows empty, or unchanged since the
+        # last pass, is not opened (`_unchanged`).
+        self.status = status
+        self._sizes: dict[int, int] = {}  # RFC822.SIZE by UID, where already asked for
 
     # ------------------------------------------------------------------ the pass
 
@@ -202,6 +211,8 @@ class FolderSync:
             known_next = category.uidnext
             known_modseq = category.highestmodseq
         assert remote_name is not None
+        if self._unchanged(known_validity, known_next, known_modseq):
+            return changes
         info = self.client.select_folder(remote_name, readonly=True)
         validity = int(info[b"UIDVALIDITY"])
         uidnext = int(info[b"UIDNEXT"]) if b"UIDNEXT" in info else None
@@ -236,7 +247,10 @@ class FolderSync:
         remote: set[int] | None = None
         gone: list[int] = []
         if known_next is None:
-            remote = set(self.client.search("ALL"))
+            # A first look: every UID with its size in one command, in place of the SEARCH
+            # and the sizes the batches are cut by (two round trips less before any mail).
+            self._sizes = message_sizes(self.client, "1:*") if exists else {}
+            remote = set(self._sizes)
             new = remote - local.keys()
         else:
             new = set()
@@ -276,6 +290,32 @@ class FolderSync:
 
         self.tail = tail
         return changes
+
+    def _unchanged(
+        self, known_validity: int | None, known_next: int | None, known_modseq: int | None
+    ) -> bool:
+        """Whether the pass's STATUS of the folder already tells there is nothing to do,
+        without opening it (an EXAMINE and a SEARCH, two round trips, per folder and pass):
+        the folder is empty and so is ours (marked synced at its UIDNEXT), or CONDSTORE says
+        nothing changed since our last sync (the test `_run` makes after opening it). A
+        change after the STATUS is the next check's to find, as one after an EXAMINE is."""
+        status = self.status
+        if status is None or b"UIDVALIDITY" not in status or b"UIDNEXT" not in status:
+            return False
+        validity, uidnext = status[b"UIDVALIDITY"], status[b"UIDNEXT"]
+        modseq = status.get(b"HIGHESTMODSEQ") if self.condstore else None
+        if known_validity is not None and known_validity != validity:
+            return False
+        messages = status.get(b"MESSAGES")
+        if messages == 0 and self._local_count() == 0:
+            self._mark_synced(validity, uidnext, modseq)
+            return True
+        return (
+            known_next == uidnext
+            and modseq is not None
+            and modseq == known_modseq
+            and messages == self._local_count()
+        )
 
     def _mark_synced(self, validity: int, uidnext: int | None, modseq: int | None) -> None:
         with self.db.session() as session:
@@ -326,13 +366,13 @@ class FolderSync:
             items.append("X-GM-LABELS")
             with self.db.session() as session:
                 local_labels = imap_uids.labels_in_folder(session, self.category_id)
-        for chunk in _chunks(sorted(local), UID_CHUNK):
+        for uid_set in sequence_sets(local):
             if self.condstore and known_modseq:
                 # Only what changed since the last pass (CONDSTORE, RFC 7162).
                 modifiers = [f"CHANGEDSINCE {known_modseq}"]
-                fetched = self.client.fetch(chunk, items, modifiers=modifiers)
+                fetched = fetch_set(self.client, uid_set, items, modifiers)
             else:
-                fetched = self.client.fetch(chunk, items)
+                fetched = fetch_set(self.client, uid_set, items)
             changed.update(self._changed_flags(fetched, local, local_labels))
         return self._store_flags(changed)
 
@@ -411,7 +451,9 @@ class FolderSync:
         # Started on its own and fed over a pipe, not forked from a server nor spawned by
         # multiprocessing: one process in memory instead of two (store/pipe_workers.py).
         with PreparePool(self.blobs, sync_workers(), start_method=PIPE) as pool:
-            pool.start()  # if it has not: it starts up while the first batch is stored
+            # If it has not, the worker starts up, logs in and opens the folder while the
+            # first batch is fetched and stored here.
+            pool.start(open_in_worker, access)
             # The first batch is FETCHed now, and parsed and stored once the worker has the
             # next: the worker fetches while this process parses and stores (it used to
             # wait for that at the start of every folder). But while nothing of the account
@@ -434,7 +476,10 @@ class FolderSync:
     ) -> int:
         added = 0
         in_flight: deque[Preparing[Fetched]] = deque([first] if first is not None else [])
-        for batch in batches:
+        batches = iter(batches)
+        following = next(batches, None)
+        while (batch := following) is not None:
+            following = next(batches, None)
             if workers is None:
                 in_flight.append(
                     Preparing(functools.partial(fetch_here, self.client, batch, items))
@@ -442,8 +487,10 @@ class FolderSync:
             else:  # the worker fetches it while this process stores the batches before
                 pool, access = workers
                 here = functools.partial(self._fetch_again_here, batch, access)
+                # A single worker is told the batch after, to FETCH while it parses this one.
+                ahead = following if pool.workers == 1 else None
                 in_flight.append(
-                    pool.map(fetch_in_worker, batch, access, pool.blob_root, fallback=here)
+                    pool.map(fetch_in_worker, batch, access, pool.blob_root, ahead, fallback=here)
                 )
                 self._store_previous()  # the worker has work: the folder before's last batch
             if len(in_flight) > BATCHES_AHEAD:
@@ -480,9 +527,10 @@ class FolderSync:
         or LATER_BATCH_COUNT (the others) or BATCH_BYTES (a single bigger message makes a
         batch of its own). The sizes are all asked for before the first batch is given:
         the caller FETCHes over the same connection."""
-        sizes: dict[int, int] = {}
-        for chunk in _chunks(uids, UID_CHUNK):
-            sizes.update(message_sizes(self.client, chunk))
+        sizes = {uid: self._sizes[uid] for uid in uids if uid in self._sizes}
+        missing = [uid for uid in uids if uid not in sizes]
+        for uid_set in sequence_sets(missing):  # a folder's UIDs: mostly one round trip
+            sizes.update(message_sizes(self.client, uid_set))
         batch: list[int] = []
         total = 0
         count = first_count
@@ -597,12 +645,13 @@ def apply_flags(message: Message, flags: list[str]) -> bool:
 _SIZE_ITEM = re.compile(rb"(?:^|[ (])(UID|RFC822\.SIZE) (\d+)")
 
 
-def message_sizes(client: IMAPClient, uids: list[int]) -> dict[int, int]:
-    """{uid: RFC822.SIZE} of `uids`. A reply of small items only, read with one regular
-    expression instead of imapclient's general FETCH parser (a tenth of the CPU, for every
-    UID of a first sync); imapclient's reading where the reply is not what was expected."""
+def message_sizes(client: IMAPClient, uids: str) -> dict[int, int]:
+    """{uid: RFC822.SIZE} of the UIDs of the sequence set `uids`. A reply of small items
+    only, read with one regular expression instead of imapclient's general FETCH parser (a
+    tenth of the CPU, for every UID of a first sync); imapclient's reading where the reply
+    is not what was expected."""
     try:
-        kind, lines = client._imap.uid("FETCH", join_uids(uids), "(UID RFC822.SIZE)")
+        kind, lines = client._imap.uid("FETCH", uids, "(UID RFC822.SIZE)")
         if kind != "OK":
             raise ValueError(kind)
         sizes: dict[int, int] = {}
@@ -614,12 +663,8 @@ def message_sizes(client: IMAPClient, uids: list[int]) -> dict[int, int]:
                 sizes[int(found[b"UID"])] = int(found[b"RFC822.SIZE"])
         return sizes
     except Exception:
-        fetched = client.fetch(uids, ["RFC822.SIZE"])
+        fetched = fetch_set(client, uids, ["RFC822.SIZE"])
         return {uid: int(data.get(b"RFC822.SIZE", 0)) for uid, data in fetched.items()}
-
-
-def join_uids(uids: list[int]) -> str:
-    return ",".join(map(str, uids))
 
 
 def _with_copy_in(session: Session, message: Message, category: Category) -> list[Category]:
