@@ -438,13 +438,19 @@ def test_a_worker_fetches_the_batch_it_is_told_comes_next_while_it_parses(
         assert {f.uid: f.parsed.subject for f in got} == expected
         assert [f.uid for f in got[4:]] == third[::-1]
         assert all("\\Flagged" in f.flags for f in got[4:])
-        # Sent ahead, then the worker moves to another folder: the reply is dropped there.
+        # Sent ahead, then the worker is told to open another folder before its first batch
+        # comes (`open_in_worker`, while the engine stores that folder's first batch): the
+        # reply is dropped there, and the batch finds the folder open.
         fetch_in_worker(first, access, tmp_path / "blobs", ahead=second)
         other = FolderAccess(
             access.settings, access.credentials, "Archive", archive_validity, ITEMS
         )
+        fetch.open_in_worker(other)
+        assert fetch._OPEN[access.settings][1] == "Archive" and not fetch._AHEAD
+        opened = len(sent)
         (moved,) = fetch_in_worker(archived, other, tmp_path / "blobs")
         assert moved.parsed.subject == "archived"
+        assert sent[opened:] == [str(archived[0])]
     finally:
         fetch._drop_key(access.settings)
 

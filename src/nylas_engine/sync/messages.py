@@ -255,8 +255,10 @@ class FolderSync:
         else:
             new = set()
             if uidnext is None or uidnext > known_next:
-                found = self.client.search(["UID", f"{known_next}:*"])
-                new = {u for u in found if u >= known_next} - local.keys()
+                # The new UIDs with their sizes in one command (no SEARCH first). `n:*` is
+                # never empty: past the last UID it names the last message, left out here.
+                self._sizes = message_sizes(self.client, f"{known_next}:*")
+                new = {u for u in self._sizes if u >= known_next} - local.keys()
             if vanished is not None:
                 gone = [uid for uid in local if uid in vanished]
             # The count must add up; if not (a change between our commands, or a server
