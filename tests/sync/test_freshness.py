@@ -378,3 +378,44 @@ def test_a_full_pass_opens_only_the_folders_with_something_to_do(
         subjects = {m["subject"]: m for m in api.get("/messages").json()}
     assert set(subjects) == {"inbox 0", "inbox 1", "archived", "late"}
     assert subjects["archived"]["starred"] is True
+
+
+@pytest.fixture(scope="module")
+def logging_dovecot() -> Iterator[Dovecot]:
+    from test_qresync import LoggingDovecot
+
+    server = LoggingDovecot().start()
+    yield server
+    server.stop()
+
+
+def test_new_mail_heard_in_idle_is_synced_without_opening_the_inbox_again(
+    logging_dovecot, slow_poll_engine
+):
+    """New mail the server reports while the engine waits in IDLE on the inbox is synced at
+    once (the look at every folder's STATUS comes after), and the engine goes back to IDLE
+    on the inbox it still has open: the sync's own EXAMINE is the only one. It used to look
+    at every folder first and open the inbox twice more per new message (after the sync,
+    and when its own commit looked like an API change): on a server 80 ms away each is a
+    round trip before the mail shows."""
+    server = logging_dovecot
+    user, password = server.new_user()
+    server.append(user, [samples.plain("Already there", user)])
+    account = slow_poll_engine.add_imap_account(server, user, password)
+    with slow_poll_engine.client(account["id"]) as api:
+
+        def subjects() -> set[str]:
+            return {m["subject"] for m in api.get("/messages", params={"in": "inbox"}).json()}
+
+        eventually(lambda: "Already there" in subjects(), "the first sync")
+        for n in range(3):
+            time.sleep(1.0)  # back in IDLE
+            mark = server.log_size()
+            server.deliver(user, samples.plain(f"New {n}", user, minutes=n + 1))
+            eventually(lambda n=n: f"New {n}" in subjects(), f"new mail {n}")
+            time.sleep(1.0)  # the look after the sync, and IDLE again
+            commands = server.commands(user, mark)
+            examined = [c for c in commands if c.startswith("EXAMINE")]
+            assert examined == ['EXAMINE "INBOX"'], commands
+            # Heard in IDLE on the inbox: the inbox is synced first, then every folder looked at.
+            assert commands[:2] == ["IDLE", 'EXAMINE "INBOX"'], commands

@@ -36,6 +36,17 @@ class LoggingDovecot(Dovecot):
         path = self.dir / "dovecot.log"
         return path.stat().st_size if path.exists() else 0
 
+    def commands(self, user: str, since: int) -> list[str]:
+        """Every command of `user`'s sessions logged after offset `since`, in order."""
+        with (self.dir / "dovecot.log").open("rb") as log:
+            log.seek(since)
+            text = log.read().decode(errors="replace")
+        return [
+            line[found.end() :].strip()
+            for line in text.splitlines()
+            if (found := _LINE.search(line)) and found["user"] == user
+        ]
+
     def engine_commands(self, user: str, since: int) -> list[str]:
         """The commands of the engine's connection (the session that sent ENABLE) logged
         after offset `since`, once its LOGOUT is in the log."""

@@ -195,7 +195,11 @@ class AccountWorker(threading.Thread):
         in_inbox = False  # the inbox is selected (IDLE watches the selected folder)
         while not self.stopping.is_set():
             if can_idle and inbox is not None and not in_inbox:
-                client.select_folder(inbox.remote_name, readonly=True)
+                # Opened again only if another folder is open now: the inbox's own sync, or
+                # a write-back that found nothing to write, leaves it open (on a distant
+                # server an EXAMINE is a round trip before the next change is heard).
+                if getattr(client, "selected_folder", None) != inbox.remote_name:
+                    client.select_folder(inbox.remote_name, readonly=True)
                 in_inbox = True
                 next_check = 0.0  # what changed while the connection was busy raised no event
             if time.monotonic() >= next_check:
@@ -220,6 +224,13 @@ class AccountWorker(threading.Thread):
                 outcome = self._idle(client, wake, writeback)
                 if outcome == "server":
                     next_check = 0.0  # a folder changed: look now
+                elif outcome == "inbox":
+                    # The inbox changed (new mail, mostly): synced at once, without the look
+                    # over every folder first (a round trip less); the look follows.
+                    if sync.sync_folder_or_skip(client, inbox).expunged:
+                        next_pass = 0.0  # moved elsewhere, or deleted: the pass tells which
+                    in_inbox = False
+                    next_check = 0.0
                 local = outcome == "local"
             else:
                 local = self._wait(wake, writeback)
@@ -313,8 +324,9 @@ class AccountWorker(threading.Thread):
         return True
 
     def _idle(self, client: IMAPClient, until: float, writeback: WriteBack) -> str | None:
-        """IDLE until the server reports a change ("server"), an API change waits to be
-        written back ("local"), `until`, or stop (None)."""
+        """IDLE until the server reports a change in the inbox ("inbox") or another folder
+        ("server"), an API change waits to be written back ("local"), `until`, or stop
+        (None)."""
         client.idle()
         quick_empty = 0
         try:
@@ -326,9 +338,10 @@ class AccountWorker(threading.Thread):
                 if any(r and r[0] == b"BYE" for r in responses):
                     raise ServerUnreachable("the IMAP server closed the connection (BYE)")
                 if any(r[1] in (b"EXISTS", b"EXPUNGE", b"FETCH") for r in responses if len(r) > 1):
-                    return "server"
-                # EXPUNGE under QRESYNC; another folder's change under NOTIFY
-                if any(r and r[0] in (b"VANISHED", b"STATUS") for r in responses):
+                    return "inbox"
+                if any(r and r[0] == b"VANISHED" for r in responses):  # EXPUNGE under QRESYNC
+                    return "inbox"
+                if any(r and r[0] == b"STATUS" for r in responses):  # another folder (NOTIFY)
                     return "server"
                 # At end of stream idle_check returns nothing at once instead of waiting.
                 quick_empty = (
