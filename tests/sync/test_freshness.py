@@ -419,3 +419,30 @@ def test_new_mail_heard_in_idle_is_synced_without_opening_the_inbox_again(
             assert examined == ['EXAMINE "INBOX"'], commands
             # Heard in IDLE on the inbox: the inbox is synced first, then every folder looked at.
             assert commands[:2] == ["IDLE", 'EXAMINE "INBOX"'], commands
+
+
+def test_a_folder_synced_on_the_servers_word_does_not_wake_the_engine_again(
+    logging_dovecot, slow_poll_engine
+):
+    """Mail filed in another folder, reported in IDLE (NOTIFY): the engine leaves IDLE, syncs
+    that folder and goes back to IDLE, where it stays. Its own commit used to look like an
+    API change to the write-back's look in IDLE a second later, which left IDLE again for
+    nothing (a DONE, a look at every folder, a new IDLE: round trips on a distant server)."""
+    server = logging_dovecot
+    user, password = server.new_user()
+    server.append(user, [samples.plain("Already there", user)])
+    account = slow_poll_engine.add_imap_account(server, user, password)
+    with slow_poll_engine.client(account["id"]) as api:
+
+        def subjects() -> set[str]:
+            return {m["subject"] for m in api.get("/messages").json()}
+
+        eventually(lambda: "Already there" in subjects(), "the first sync")
+        time.sleep(2.0)  # in IDLE
+        mark = server.log_size()
+        server.append(user, [samples.plain("Filed", user)], "Archive")
+        eventually(lambda: "Filed" in subjects(), "mail filed in the Archive")
+        time.sleep(3.0)  # three of the write-back's looks in IDLE
+    commands = server.commands(user, mark)
+    assert 'EXAMINE "Archive"' in commands
+    assert commands.count("IDLE") == 1, commands  # the IDLE the server's word ended

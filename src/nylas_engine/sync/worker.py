@@ -205,6 +205,8 @@ class AccountWorker(threading.Thread):
             if time.monotonic() >= next_check:
                 pending_changes(client, clear=True)  # the check sees them all
                 synced, expunged = self._check(sync, client)
+                if synced and self._after_sync(sync, client, writeback):
+                    next_pass = 0.0
                 in_inbox = in_inbox and not synced
                 if expunged or sync.folder_list_changed:
                     # Moved elsewhere, or deleted: the full pass tells which. Or folders
@@ -229,6 +231,8 @@ class AccountWorker(threading.Thread):
                     # over every folder first (a round trip less); the look follows.
                     if sync.sync_folder_or_skip(client, inbox).expunged:
                         next_pass = 0.0  # moved elsewhere, or deleted: the pass tells which
+                    if self._after_sync(sync, client, writeback):
+                        next_pass = 0.0
                     in_inbox = False
                     next_check = 0.0
                 local = outcome == "local"
@@ -255,6 +259,14 @@ class AccountWorker(threading.Thread):
                 next_check = time.monotonic() + self.check
                 if self._write_back(sync, client, writeback):
                     next_pass = 0.0
+
+    def _after_sync(self, sync: AccountSync, client: IMAPClient, writeback: WriteBack) -> bool:
+        """After a folder's sync: the write-back looks at the delta log now, which the sync's
+        own commits moved, so that the look in IDLE a second later does not take them for
+        API changes and leave IDLE for nothing (a DONE, a look at every folder and a new
+        IDLE, round trips each). It finds nothing to write unless the API changed too.
+        True if a full pass should follow (see `_write_back`)."""
+        return self._api_changed(writeback) and self._write_back(sync, client, writeback)
 
     def _check(self, sync: AccountSync, client: IMAPClient) -> tuple[bool, bool]:
         """Sync the folders whose STATUS changed. Returns (whether any folder was synced,
