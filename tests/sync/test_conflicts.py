@@ -580,3 +580,36 @@ def test_a_folder_renamed_through_the_api_keeps_its_name_until_the_server_has_it
         assert folder["display_name"] == "Projects 2027"
         (message,) = api.get("/messages", params={"in": folder_id}).json()
         assert message["subject"] == "Kick-off"
+
+
+def test_a_folder_made_through_the_api_while_the_write_back_runs_is_still_written(
+    dovecot, offline_engine
+):
+    """A folder created through the API after the write-back planned its folder changes
+    but before it read the delta log for message changes: that log row must not count as
+    seen, or nothing wakes the write-back for the folder again until the next full pass
+    (10 minutes where the STATUS looks see every change)."""
+    from nylas_engine.sync.imap import close_quietly
+    from nylas_engine.sync.run import AccountSync
+    from nylas_engine.sync.writeback import WriteBack
+
+    user, password = dovecot.new_user()
+    account = offline_engine.add_imap_account(dovecot, user, password)
+    offline_engine.cli("sync", account["id"], "--once", "--json")
+    ctx, account_id = _in_process(offline_engine, account)
+    writeback = WriteBack(ctx, account_id)
+    client = AccountSync(ctx, account_id).connect()
+    try:
+        writeback.run(client)
+        assert not writeback.pending()
+        assert writeback.folders(client) == []  # planned: nothing to do yet
+        with offline_engine.client(account["id"]) as api:  # the API's change lands now
+            made = api.post("/folders", json={"display_name": "Projects"})
+            assert made.status_code == 200, made.text
+        writeback.run(client)  # reads the log, the folder's row in it
+        assert writeback.pending()  # still counts: the next look writes the folder
+        assert [change.wanted for change in writeback.folders(client)] == ["Projects"]
+    finally:
+        close_quietly(client)
+    with dovecot.client(user, password) as other:
+        assert "Projects" in {name for _, _, name in other.list_folders()}

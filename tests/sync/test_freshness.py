@@ -389,6 +389,20 @@ def logging_dovecot() -> Iterator[Dovecot]:
     server.stop()
 
 
+def _synced_account(server: Dovecot, engine: SyncEngine) -> tuple[str, dict[str, Any]]:
+    """A new user of `server` with one message in the inbox, added to `engine` and synced
+    once: (the user, the account)."""
+    user, password = server.new_user()
+    server.append(user, [samples.plain("Already there", user)])
+    account = engine.add_imap_account(server, user, password)
+    with engine.client(account["id"]) as api:
+        eventually(
+            lambda: any(m["subject"] == "Already there" for m in api.get("/messages").json()),
+            "the first sync",
+        )
+    return user, account
+
+
 def test_new_mail_heard_in_idle_is_synced_without_opening_the_inbox_again(
     logging_dovecot, slow_poll_engine
 ):
@@ -399,15 +413,12 @@ def test_new_mail_heard_in_idle_is_synced_without_opening_the_inbox_again(
     and when its own commit looked like an API change): on a server 80 ms away each is a
     round trip before the mail shows."""
     server = logging_dovecot
-    user, password = server.new_user()
-    server.append(user, [samples.plain("Already there", user)])
-    account = slow_poll_engine.add_imap_account(server, user, password)
+    user, account = _synced_account(server, slow_poll_engine)
     with slow_poll_engine.client(account["id"]) as api:
 
         def subjects() -> set[str]:
             return {m["subject"] for m in api.get("/messages", params={"in": "inbox"}).json()}
 
-        eventually(lambda: "Already there" in subjects(), "the first sync")
         for n in range(3):
             time.sleep(1.0)  # back in IDLE
             mark = server.log_size()
@@ -429,15 +440,12 @@ def test_a_folder_synced_on_the_servers_word_does_not_wake_the_engine_again(
     API change to the write-back's look in IDLE a second later, which left IDLE again for
     nothing (a DONE, a look at every folder, a new IDLE: round trips on a distant server)."""
     server = logging_dovecot
-    user, password = server.new_user()
-    server.append(user, [samples.plain("Already there", user)])
-    account = slow_poll_engine.add_imap_account(server, user, password)
+    user, account = _synced_account(server, slow_poll_engine)
     with slow_poll_engine.client(account["id"]) as api:
 
         def subjects() -> set[str]:
             return {m["subject"] for m in api.get("/messages").json()}
 
-        eventually(lambda: "Already there" in subjects(), "the first sync")
         time.sleep(2.0)  # in IDLE
         mark = server.log_size()
         server.append(user, [samples.plain("Filed", user)], "Archive")

@@ -109,6 +109,10 @@ class WriteBack:
         self.namespace: Namespace | None = None  # the server's personal namespace
         self.refusals = Refusals(account_id)  # operations the server refused
         self.filed: set[int] = set()  # sent messages already appended (or given up on)
+        # The newest delta-log row when `folders` last planned: `run` counts the log seen
+        # only up to there, so a folder changed through the API after that plan (and before
+        # `run` looks at the log) still counts as pending, and is written by the next look.
+        self.folders_seen_txn: int | None = None
 
     def pending(self) -> bool:
         if self.refusals.due():
@@ -129,7 +133,10 @@ class WriteBack:
         if self.namespace is None:
             self.namespace = personal_namespace(client)
         with self.ctx.db.session() as session:
+            looked = imap_uids.latest_change(session, self.account_id)  # before the plan
             changes = folder_writeback.plan(session, self.account_id, self.namespace, self.refusals)
+        if self.folders_seen_txn is None or looked < self.folders_seen_txn:
+            self.folders_seen_txn = looked
         if not changes:
             return []
         outcomes = folder_writeback.execute(client, changes)
@@ -265,6 +272,9 @@ class WriteBack:
                 what = f"the write-back of message {message_id}"
                 if self.refusals.refused(("message", message_id), what, why):
                     _undo(session, message_id)
+        if self.folders_seen_txn is not None:
+            latest = min(latest, self.folders_seen_txn)
+            self.folders_seen_txn = None
         self.seen_txn = latest
         return outcome
 
