@@ -256,8 +256,9 @@ class FolderSync:
             new = set()
             if uidnext is None or uidnext > known_next:
                 # The new UIDs with their sizes in one command (no SEARCH first). `n:*` is
-                # never empty: past the last UID it names the last message, left out here.
-                self._sizes = message_sizes(self.client, f"{known_next}:*")
+                # never empty: past the last UID it names the last message, left out here
+                # (not asked of an empty folder, where some servers refuse the `*`).
+                self._sizes = message_sizes(self.client, f"{known_next}:*") if exists else {}
                 new = {u for u in self._sizes if u >= known_next} - local.keys()
             if vanished is not None:
                 gone = [uid for uid in local if uid in vanished]
