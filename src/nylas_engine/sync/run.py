@@ -200,13 +200,7 @@ class AccountSync:
         items = ["MESSAGES", "UIDNEXT", "UIDVALIDITY"] + (
             ["HIGHESTMODSEQ"] if self.condstore else []
         )
-        try:
-            listing = list_status(client, items)
-        except NETWORK_ERRORS:
-            raise
-        except REFUSED:
-            listing = None
-        listed = listing[1] if listing is not None else {}
+        listed = self._list_status(client, items)
         statuses: dict[str, dict[bytes, int]] = {}
         for folder in self.folders:
             status = listed.get(folder.remote_name)
