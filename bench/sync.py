@@ -355,6 +355,7 @@ def measured_child() -> None:
                 # (not ru_maxrss: it counts this Python process, forked before the exec)
                 "tree_peak_kib": tree_peak_kib,
                 "cpu_seconds": usage.ru_utime + usage.ru_stime,
+                "system_cpu_seconds": usage.ru_stime,
                 "worker_cpu_seconds": sum(cpu.values()),
                 "returncode": process.returncode,
                 "stdout": stdout[-20000:],
@@ -822,7 +823,8 @@ def _report(name: str, round_: int, result: dict[str, Any]) -> None:
     ready = result["inbox_ready"]
     print(
         f"[{round_ + 1}] {name}: {result['seconds']:.2f} s wall, "
-        f"CPU {result['cpu_seconds']:.2f} s (below the main process "
+        f"CPU {result['cpu_seconds']:.2f} s (of it the kernel's "
+        f"{result.get('system_cpu_seconds', 0.0):.2f} s; below the main process "
         f"{result['worker_cpu_seconds']:.2f} s), "
         f"peak RSS {result['tree_peak_kib'] / 1024:.0f} MiB "
         "(process tree), inbox usable "
