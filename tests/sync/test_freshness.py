@@ -260,6 +260,42 @@ def test_a_full_pass_counts_the_folders_mail_in_one_round_trip_where_the_server_
         assert sorted(asked) == sorted(synced)
 
 
+def test_a_full_pass_lists_the_folders_with_their_roles_and_counts_in_one_command(
+    offline_engine,
+):
+    """A full pass asks the folder list, the SPECIAL-USE flags the roles are read from and
+    every folder's counts in one LIST (RFC 5819 with RFC 6154's return option) where the
+    server has LIST-STATUS and SPECIAL-USE: it used to send a LIST and then a LIST-STATUS,
+    two round trips before the inbox's first mail (Dovecot leaves the SPECIAL-USE flags out
+    of a LIST that asks for STATUS alone). Roles from flags on names that tell nothing."""
+    from test_conflicts import connected_sync
+    from test_qresync import LoggingDovecot
+
+    flags = {"Posted": "\\Sent", "Gone": "\\Trash", "Papers": "\\Archive"}
+    server = LoggingDovecot(special_folders=flags).start()
+    try:
+        user, password = server.new_user()
+        server.append(user, [samples.plain(f"inbox {i}", user) for i in range(2)])
+        server.append(user, [samples.plain("posted", user)], "Posted")
+        account = offline_engine.add_imap_account(server, user, password)
+        totals: list[int] = []
+        with connected_sync(offline_engine, account) as (_, sync, client):
+            mark = server.log_size()
+            sync.listeners.append(lambda progress: totals.append(progress.messages_total))
+            assert sync.full_pass(client).added == 3
+            commands = server.commands(user, mark)
+    finally:
+        server.stop()
+    roles = {folder.remote_name: folder.role for folder in sync.folders}
+    assert roles == {"INBOX": "inbox", "Posted": "sent", "Gone": "trash", "Papers": "archive"}
+    assert set(totals) == {3}
+    lists = [c for c in commands if c.startswith("LIST")]
+    assert lists == [
+        'LIST "" "*" RETURN (SPECIAL-USE STATUS (MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ))'
+    ], commands
+    assert not [c for c in commands if c.startswith("STATUS")], commands
+
+
 def test_a_folders_sizes_and_flags_take_one_command_each_however_many_messages(
     oldest_dovecot, offline_engine, monkeypatch
 ):
@@ -310,6 +346,45 @@ def test_a_folders_sizes_and_flags_take_one_command_each_however_many_messages(
     with offline_engine.client(account["id"]) as api:
         starred = api.get("/messages", params={"starred": "true"}).json()
     assert [m["subject"] for m in starred] == ["bulk 5"]
+
+
+def test_a_huge_folders_sizes_come_in_uid_ranges_of_bounded_size(
+    oldest_dovecot, offline_engine, monkeypatch
+):
+    """A first look at a folder of more messages than SIZES_PER_COMMAND (50,000; 50 here)
+    asks their UIDs and sizes by UID ranges of about that many messages, not all in one
+    reply held at once; the last range ends with `*`, and every message arrives."""
+    from test_conflicts import connected_sync
+
+    from nylas_engine.sync import messages
+
+    dovecot = oldest_dovecot
+    monkeypatch.setattr(messages, "SIZES_PER_COMMAND", 50)
+    user, password = dovecot.new_user()
+    uids = dovecot.append(user, [samples.plain(f"bulk {i}", user) for i in range(200)])
+    with dovecot.client(user, password) as imap:  # a folder's UIDs have gaps
+        imap.select_folder("INBOX")
+        imap.delete_messages(sorted(uids)[:100:2])
+        imap.expunge()
+    account = offline_engine.add_imap_account(dovecot, user, password)
+    with connected_sync(offline_engine, account) as (_, sync, client):
+        asked: list[str] = []
+        real_command = client._imap._command
+
+        def command_spy(name: str, *args: Any) -> Any:
+            words = [a.decode() if isinstance(a, bytes) else str(a) for a in args]
+            if name == "UID" and "RFC822.SIZE" in " ".join(words):
+                asked.append(words[1])
+            return real_command(name, *args)
+
+        client._imap._command = command_spy
+        assert sync.full_pass(client).added == 150
+    assert sorted(uids) == list(range(1, 201))
+    # 150 messages under UIDNEXT 201: ranges of 201 * 50 // 150 = 67 UIDs.
+    assert asked == ["1:67", "68:134", "135:*"], asked
+    with offline_engine.client(account["id"]) as api:
+        synced = api.get("/messages", params={"limit": 1000, "view": "count"}).json()
+    assert synced["count"] == 150
 
 
 def test_sequence_sets_cover_exactly_the_uids_within_the_line_limit():
@@ -430,6 +505,12 @@ def test_new_mail_heard_in_idle_is_synced_without_opening_the_inbox_again(
             assert examined == ['EXAMINE "INBOX"'], commands
             # Heard in IDLE on the inbox: the inbox is synced first, then every folder looked at.
             assert commands[:2] == ["IDLE", 'EXAMINE "INBOX"'], commands
+            # The changes since the last sync and the new message's size in one command
+            # (QRESYNC), then the message itself: no command of their own for the sizes.
+            assert commands[2].startswith("UID FETCH 1:* (FLAGS RFC822.SIZE) (CHANGEDSINCE "), (
+                commands
+            )
+            assert "BODY.PEEK[]" in commands[3], commands
 
 
 def test_a_folder_synced_on_the_servers_word_does_not_wake_the_engine_again(

@@ -14,7 +14,7 @@ NAMESPACE extension has an empty prefix and the separator LIST reports.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from imapclient import IMAPClient
@@ -108,15 +108,18 @@ def role_for(name: str, flags: Iterable[bytes], delimiter: str | None) -> str | 
 
 
 def list_remote_folders(
-    client: IMAPClient, namespace: Namespace | None = None
+    client: IMAPClient,
+    namespace: Namespace | None = None,
+    listed: Sequence[tuple[tuple[bytes, ...], bytes | str | None, bytes | str]] | None = None,
 ) -> list[RemoteFolder]:
     """Selectable folders, roles decided, each role given to one folder only, sync order.
-    Names are shown without the `namespace` prefix (asked of the server if not given)."""
+    Names are shown without the `namespace` prefix (asked of the server if not given).
+    `listed`: LIST's reply as imapclient gives it, where the caller has it already."""
     if namespace is None:
         namespace = personal_namespace(client)
     folders: list[RemoteFolder] = []
     taken: set[str] = set()
-    listed = client.list_folders()
+    listed = list(client.list_folders() if listed is None else listed)
     # SPECIAL-USE flags win over names: give out flagged roles first.
     listed.sort(key=lambda item: not any(f.lower() in SPECIAL_USE_ROLES for f in item[0]))
     for flags, delimiter, name in listed:

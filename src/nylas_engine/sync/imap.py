@@ -249,20 +249,33 @@ def status_and_notices(
     return replies[-1][1], {name for name, _ in replies[:-1]}  # this command's reply is last
 
 
+Listed = list[tuple[tuple[bytes, ...], bytes | str | None, str]]  # LIST's (flags, delimiter, name)
+
+
 def list_status(
-    client: IMAPClient, items: Iterable[str]
-) -> tuple[list[tuple[tuple[bytes, ...], str]], dict[str, dict[bytes, int]]] | None:
-    """`LIST "" "*" RETURN (STATUS (items))` (RFC 5819): every folder's flags and name, and
-    the STATUS of each, in one round trip. A folder reported twice (NOTIFY's unsolicited
-    STATUS too) keeps its last report. None if the server lacks LIST-STATUS."""
-    if b"LIST-STATUS" not in set(client.capabilities()):
+    client: IMAPClient, items: Iterable[str], *, special_use: bool = False
+) -> tuple[Listed, dict[str, dict[bytes, int]]] | None:
+    """`LIST "" "*" RETURN (STATUS (items))` (RFC 5819): every folder's flags, delimiter and
+    name, and the STATUS of each, in one round trip. With `special_use` the flags include
+    the SPECIAL-USE ones (RFC 6154 §2; Dovecot leaves them out of a LIST that asks for
+    anything else unless asked), so the listing can stand in for a plain LIST. A folder
+    reported twice (NOTIFY's unsolicited STATUS too) keeps its last report. None if the
+    server lacks LIST-STATUS (or SPECIAL-USE, when asked for)."""
+    capabilities = set(client.capabilities())
+    if b"LIST-STATUS" not in capabilities or (special_use and b"SPECIAL-USE" not in capabilities):
         return None
     imap = client._imap
     imap.untagged_responses.pop("STATUS", None)  # older ones are the check's to see anyway
-    typ, data = imap._simple_command("LIST", '""', '"*"', "RETURN", f"(STATUS ({' '.join(items)}))")
+    returns = f"STATUS ({' '.join(items)})"
+    if special_use:
+        returns = f"SPECIAL-USE {returns}"
+    typ, data = imap._simple_command("LIST", '""', '"*"', "RETURN", f"({returns})")
     client._checkok("list", typ, data)
     typ, data = imap._untagged_response(typ, data, "LIST")
-    listed = [(tuple(flags), str(name)) for flags, _, name in client._proc_folder_list(data)]
+    listed: Listed = [
+        (tuple(flags), delimiter, str(name))
+        for flags, delimiter, name in client._proc_folder_list(data)
+    ]
     statuses = dict(_status_replies(client, imap.untagged_responses.pop("STATUS", [])))
     return listed, statuses
 
@@ -385,11 +398,13 @@ def fetch_set(
 
 
 def changes_since(
-    client: IMAPClient, last_uid: int, modseq: int
+    client: IMAPClient, uids: str, modseq: int, items: tuple[str, ...] = ("FLAGS",)
 ) -> tuple[dict[int, dict[bytes, Any]], UidSet]:
-    """`UID FETCH 1:<last_uid> (FLAGS) (CHANGEDSINCE <modseq> VANISHED)` (QRESYNC, RFC 7162
-    §3.2.6) in the selected folder: the flags of the messages changed since `modseq`, and
-    the UIDs expunged since then, in one command.
+    """`UID FETCH <uids> (FLAGS) (CHANGEDSINCE <modseq> VANISHED)` (QRESYNC, RFC 7162
+    §3.2.6) in the selected folder: the flags of the messages changed since `modseq` (mail
+    that arrived since is among them: a new message's MODSEQ is above every earlier one), and
+    the UIDs expunged since then, in one command. `items` may ask more of each (a new
+    message's RFC822.SIZE: then its sizes need no command of their own).
 
     imapclient's `fetch` cannot send a UID range and drops the VANISHED responses, so the
     command goes through imaplib as `fetch` itself does; imaplib keeps the untagged
@@ -397,7 +412,7 @@ def changes_since(
     which flushed the older ones: all are expunged UIDs)."""
     imap = client._imap
     tag = imap._command(
-        "UID", "FETCH", f"1:{last_uid}", "(FLAGS)", f"(CHANGEDSINCE {modseq} VANISHED)"
+        "UID", "FETCH", uids, f"({' '.join(items)})", f"(CHANGEDSINCE {modseq} VANISHED)"
     )
     typ, data = imap._command_complete("FETCH", tag)
     client._checkok("fetch", typ, data)

@@ -84,6 +84,10 @@ BATCH_BYTES = 8 * 1024 * 1024
 # Batches the worker prepares beyond the one being stored: with batches this large, one keeps
 # the worker busy, and each more would hold another batch of parsed mail in memory.
 BATCHES_AHEAD = 1
+# A first look asks a folder's UIDs and sizes for about this many messages per command: one
+# command for most folders, and a reply of bounded size held at once for a huge one (an
+# All Mail of 500,000 messages would be ~45 MB of reply lines in one).
+SIZES_PER_COMMAND = 50_000
 UID_CHUNK = 2000  # UIDs per FETCH/SEARCH command line (servers cap the line length)
 SEEN = "\\Seen"
 FLAGGED = "\\Flagged"
@@ -234,38 +238,55 @@ class FolderSync:
             return changes  # nothing happened since the last pass (CONDSTORE says so)
         local = self._local_uids()
 
-        # QRESYNC: one FETCH tells which flags changed and which UIDs went since the last pass.
+        # QRESYNC: one FETCH tells which flags changed and which UIDs went since the last
+        # pass; with new mail (which is among the changes) also the new UIDs' sizes, so
+        # they need no command of their own (a round trip before new mail shows).
         flag_data: dict[int, dict[bytes, Any]] | None = None
         vanished: UidSet | None = None
+        sizes: dict[int, int] | None = None
+        new_mail = known_next is not None and (uidnext is None or uidnext > known_next)
         qresync = self.qresync and self.labels is None  # its FETCH brings no labels
         if qresync and known_next is not None and known_modseq and modseq and local:
+            with_sizes = new_mail and exists > 0  # `*` is not asked of an empty folder
             try:
-                flag_data, vanished = changes_since(self.client, max(local), known_modseq)
+                flag_data, vanished = changes_since(
+                    self.client,
+                    "1:*" if with_sizes else f"1:{max(local)}",
+                    known_modseq,
+                    ("FLAGS", "RFC822.SIZE") if with_sizes else ("FLAGS",),
+                )
             except ValueError:  # a VANISHED reply we cannot read: compare UID lists instead
                 flag_data = vanished = None
+            if with_sizes and flag_data is not None:
+                sizes = _sizes_from(flag_data, since=known_next)
 
         remote: set[int] | None = None
         gone: list[int] = []
         if known_next is None:
             # A first look: every UID with its size in one command, in place of the SEARCH
             # and the sizes the batches are cut by (two round trips less before any mail).
-            self._sizes = message_sizes(self.client, "1:*") if exists else {}
+            self._sizes = all_sizes(self.client, exists, uidnext)
             remote = set(self._sizes)
             new = remote - local.keys()
         else:
             new = set()
-            if uidnext is None or uidnext > known_next:
+            if new_mail:
                 # The new UIDs with their sizes in one command (no SEARCH first). `n:*` is
                 # never empty: past the last UID it names the last message, left out here
                 # (not asked of an empty folder, where some servers refuse the `*`).
-                self._sizes = message_sizes(self.client, f"{known_next}:*") if exists else {}
-                new = {u for u in self._sizes if u >= known_next} - local.keys()
+                if sizes is None:
+                    sizes = message_sizes(self.client, f"{known_next}:*") if exists else {}
+                self._sizes = sizes
+                new = {u for u in sizes if u >= known_next} - local.keys()
             if vanished is not None:
                 gone = [uid for uid in local if uid in vanished]
             # The count must add up; if not (a change between our commands, or a server
             # without QRESYNC), compare the UID lists.
             if exists != len(local) - len(gone) + len(new):
                 remote = set(self.client.search("ALL"))
+                # New UIDs the commands before did not show (one that came in between):
+                # `_batching` asks their sizes.
+                new |= {u for u in remote if u >= known_next} - local.keys()
         if remote is not None:
             gone = [uid for uid in local if uid not in remote]
         if gone:
@@ -668,6 +689,32 @@ def message_sizes(client: IMAPClient, uids: str) -> dict[int, int]:
     except Exception:
         fetched = fetch_set(client, uids, ["RFC822.SIZE"])
         return {uid: int(data.get(b"RFC822.SIZE", 0)) for uid, data in fetched.items()}
+
+
+def all_sizes(client: IMAPClient, exists: int, uidnext: int | None) -> dict[int, int]:
+    """{uid: RFC822.SIZE} of every message of the selected folder (`exists` messages, UIDs
+    below `uidnext`): `UID FETCH 1:*`, or UID ranges of about SIZES_PER_COMMAND messages
+    each in a folder that holds more. The last range ends with `*`: mail that came since
+    the folder was opened is in it."""
+    if not exists:
+        return {}  # (some servers refuse the `*` in an empty folder)
+    if exists <= SIZES_PER_COMMAND or not uidnext:
+        return message_sizes(client, "1:*")
+    width = max(SIZES_PER_COMMAND, uidnext * SIZES_PER_COMMAND // exists)
+    sizes: dict[int, int] = {}
+    for low in range(1, uidnext, width):
+        high = low + width - 1
+        sizes.update(message_sizes(client, f"{low}:{high}" if high < uidnext - 1 else f"{low}:*"))
+    return sizes
+
+
+def _sizes_from(fetched: dict[int, dict[bytes, Any]], since: int) -> dict[int, int]:
+    """{uid: RFC822.SIZE} of the UIDs from `since` on, out of a FETCH reply that asked it."""
+    return {
+        uid: int(data[b"RFC822.SIZE"])
+        for uid, data in fetched.items()
+        if uid >= since and b"RFC822.SIZE" in data
+    }
 
 
 def _with_copy_in(session: Session, message: Message, category: Category) -> list[Category]:

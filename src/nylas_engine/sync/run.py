@@ -49,6 +49,7 @@ from nylas_engine.sync.imap import (
     NETWORK_ERRORS,
     REFUSED,
     AuthFailed,
+    Listed,
     ServerSettings,
     close_quietly,
     connect_imap,
@@ -129,7 +130,13 @@ class AccountSync:
     def full_pass(self, client: IMAPClient) -> FolderChanges:
         """Match the folder list (see `match_folders`), then sync every folder (inbox
         first)."""
-        remote = list_remote_folders(client, self.namespace)  # before any transaction opens
+        # The folder list and each folder's STATUS in one command where the server can
+        # (else LIST, then LIST-STATUS or a STATUS per folder): before any transaction opens.
+        items = ["MESSAGES", "UIDNEXT", "UIDVALIDITY"] + (
+            ["HIGHESTMODSEQ"] if self.condstore else []
+        )
+        listing = self._listing_with_statuses(client, items)
+        remote = list_remote_folders(client, self.namespace, listing[0] if listing else None)
         with self.ctx.db.session() as session:
             account = session.get(Account, self.account_id)
             assert account is not None
@@ -144,7 +151,7 @@ class AccountSync:
             gone_ids = [c.id for c in gone]
             synced = imap_uids.count_for_account(session, self.account_id)
         progress = Progress(folders_total=len(self.folders), listeners=self.listeners)
-        statuses = self._folder_statuses(client)
+        statuses = self._folder_statuses(client, items, listing[1] if listing else None)
         open_now = getattr(client, "selected_folder", None)
         progress.messages_total = sum(int(s.get(b"MESSAGES", 0)) for s in statuses.values())
         progress.messages_synced = min(int(synced or 0), progress.messages_total)
@@ -190,17 +197,33 @@ class AccountSync:
         progress.changed()
         return total
 
-    def _folder_statuses(self, client: IMAPClient) -> dict[str, dict[bytes, int]]:
-        """Each folder's STATUS (its message count for the pass's progress; UIDNEXT,
+    def _listing_with_statuses(
+        self, client: IMAPClient, items: list[str]
+    ) -> tuple[Listed, dict[str, dict[bytes, int]]] | None:
+        """LIST with the SPECIAL-USE flags the roles are read from and every folder's
+        STATUS, in one round trip (None where the server lacks LIST-STATUS or SPECIAL-USE,
+        or refuses the command)."""
+        try:
+            return list_status(client, items, special_use=True)
+        except NETWORK_ERRORS:
+            raise
+        except REFUSED:
+            return None
+
+    def _folder_statuses(
+        self,
+        client: IMAPClient,
+        items: list[str],
+        listed: dict[str, dict[bytes, int]] | None = None,
+    ) -> dict[str, dict[bytes, int]]:
+        """Each folder's STATUS `items` (its message count for the pass's progress; UIDNEXT,
         UIDVALIDITY and HIGHESTMODSEQ to leave unopened the folders with nothing to do, see
-        `FolderSync._unchanged`): all in one LIST-STATUS where the server has it, else one
-        STATUS per folder, a round trip each before the inbox's first mail (30 folders at
-        80 ms: 2.4 s). A folder the server refuses STATUS for is left out: its sync says
-        why."""
-        items = ["MESSAGES", "UIDNEXT", "UIDVALIDITY"] + (
-            ["HIGHESTMODSEQ"] if self.condstore else []
-        )
-        listed = self._list_status(client, items)
+        `FolderSync._unchanged`): those the pass's LIST brought (`listed`), else all in one
+        LIST-STATUS where the server has it, else one STATUS per folder, a round trip each
+        before the inbox's first mail (30 folders at 80 ms: 2.4 s). A folder the server
+        refuses STATUS for is left out: its sync says why."""
+        if listed is None:
+            listed = self._list_status(client, items)
         statuses: dict[str, dict[bytes, int]] = {}
         for folder in self.folders:
             status = listed.get(folder.remote_name)
@@ -367,7 +390,7 @@ class AccountSync:
         if listing is None:
             return {}
         listed, statuses = listing
-        names = {n for flags, n in listed if not any(f.lower() in SKIP_FLAGS for f in flags)}
+        names = {n for flags, _, n in listed if not any(f.lower() in SKIP_FLAGS for f in flags)}
         if self.listed is not None and names != self.listed:
             self.folder_list_changed = True
         return statuses
