@@ -23,6 +23,7 @@ import pytest
 import samples
 from dovecot import Dovecot
 from sync_engines import SyncEngine
+from test_folder_reads import wire_events
 from test_live_sync import eventually
 
 BOUND = 5.0  # seconds: the longest a client waits on the longpoll for each change
@@ -281,11 +282,17 @@ def test_a_full_pass_lists_the_folders_with_their_roles_and_counts_in_one_comman
         totals: list[int] = []
         with connected_sync(offline_engine, account) as (_, sync, client):
             mark = server.log_size()
+            wire = wire_events(client)
             sync.listeners.append(lambda progress: totals.append(progress.messages_total))
             assert sync.full_pass(client).added == 3
             commands = server.commands(user, mark)
     finally:
         server.stop()
+    # Each folder with mail is opened with its UIDs' sizes asked right behind the EXAMINE,
+    # before its reply is in: one round trip for both.
+    opened = [i for i, event in enumerate(wire) if event == "send EXAMINE"]
+    assert len(opened) == 2, wire  # the inbox and Posted (the others show no mail)
+    assert all(wire[i + 1] == "send UID" for i in opened), wire
     roles = {folder.remote_name: folder.role for folder in sync.folders}
     assert roles == {"INBOX": "inbox", "Posted": "sent", "Gone": "trash", "Papers": "archive"}
     assert set(totals) == {3}
@@ -356,10 +363,10 @@ def test_a_huge_folders_sizes_come_in_uid_ranges_of_bounded_size(
     reply held at once; the last range ends with `*`, and every message arrives."""
     from test_conflicts import connected_sync
 
-    from nylas_engine.sync import messages
+    from nylas_engine.sync import folder_reads
 
     dovecot = oldest_dovecot
-    monkeypatch.setattr(messages, "SIZES_PER_COMMAND", 50)
+    monkeypatch.setattr(folder_reads, "SIZES_PER_COMMAND", 50)
     user, password = dovecot.new_user()
     uids = dovecot.append(user, [samples.plain(f"bulk {i}", user) for i in range(200)])
     with dovecot.client(user, password) as imap:  # a folder's UIDs have gaps

@@ -121,3 +121,22 @@ def test_names_map_both_ways_whatever_the_separator():
     assert plain.remote_name("Work/Clients") == "Work.Clients"
     flat = Namespace("", None)
     assert flat.remote_name("A/B") == "A/B" and flat.display_name("A/B") == "A/B"
+
+
+def test_the_namespace_is_asked_with_enable_in_one_round_trip(prefixed_dovecot):
+    """A new connection sends NAMESPACE and ENABLE before either reply is in (their replies
+    read in turn): one round trip where there were two, at every login."""
+    from test_folder_reads import wire_events
+
+    from nylas_engine.sync.folders import Namespace, personal_namespace, send_namespace
+    from nylas_engine.sync.imap import enable_extensions
+
+    user, password = prefixed_dovecot.new_user()
+    with prefixed_dovecot.client(user, password) as client:
+        client.capabilities()  # (the connection's, as the sync has them from its login)
+        wire = wire_events(client)
+        sent = send_namespace(client)
+        assert enable_extensions(client) == (True, True)
+        assert personal_namespace(client, sent) == Namespace("INBOX.", ".")
+        assert wire == ["send NAMESPACE", "send ENABLE", "read"], wire
+        assert personal_namespace(client) == Namespace("INBOX.", ".")  # asked on its own

@@ -22,7 +22,10 @@ CONDSTORE_ONLY = (
     "NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE ESEARCH ESORT SEARCHRES WITHIN "
     "CONTEXT=SEARCH LIST-STATUS BINARY MOVE LITERAL+ SPECIAL-USE"
 )
-VANISHED_FETCH = re.compile(r"^UID FETCH 1:\d+ \(FLAGS\) \(CHANGEDSINCE \d+ VANISHED\)$")
+# (with RFC822.SIZE, to the last UID, when it goes out with the EXAMINE: new mail's sizes)
+VANISHED_FETCH = re.compile(
+    r"^UID FETCH 1:(\d+|\*) \(FLAGS( RFC822\.SIZE)?\) \(CHANGEDSINCE \d+ VANISHED\)$"
+)
 _LINE = re.compile(r"imap\((?P<user>[^)]+)\)<\d+><(?P<session>[^>]+)>: Debug: Command finished: ")
 
 

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from imapclient import IMAPClient
+from imapclient.imap_utf7 import decode as decode_utf7
+from imapclient.response_parser import parse_response
 from sqlalchemy.orm import Session
 
 from nylas_engine.store import imap_folders
@@ -70,14 +72,35 @@ class Namespace:
         return self.prefix + name
 
 
-def personal_namespace(client: IMAPClient) -> Namespace:
-    """The account's personal namespace as the server announces it (RFC 2342), else an
-    empty prefix and the separator of the first folder LIST shows (`/` if it shows none)."""
-    if b"NAMESPACE" in set(client.capabilities()):
+def send_namespace(client: IMAPClient) -> str | None:
+    """Send NAMESPACE without waiting for its reply, where the server has it: its tag, for
+    `personal_namespace` to read the reply once the commands sent after it have theirs (one
+    round trip for them all on a new connection)."""
+    if b"NAMESPACE" not in set(client.capabilities()):
+        return None
+    tag: str = client._imap._command("NAMESPACE")
+    return tag
+
+
+def personal_namespace(client: IMAPClient, sent: str | None = None) -> Namespace:
+    """The account's personal namespace as the server announces it (RFC 2342), asked now or
+    by `send_namespace` (its tag `sent`), else an empty prefix and the separator of the
+    first folder LIST shows (`/` if it shows none)."""
+    personal = None
+    if sent is not None:
+        imap = client._imap
+        typ, data = imap._command_complete("NAMESPACE", sent)
+        client._checkok("namespace", typ, data)
+        typ, data = imap._untagged_response(typ, data, "NAMESPACE")
+        personal = parse_response(data)[0]  # (personal, other, shared), each NIL or pairs
+    elif b"NAMESPACE" in set(client.capabilities()):
         personal = client.namespace().personal
-        if personal:
-            prefix, delimiter = personal[0]
-            return Namespace(_text(prefix), _text(delimiter) if delimiter else None)
+    if personal:
+        prefix, delimiter = personal[0]
+        prefix = _text(prefix)
+        if sent is not None and client.folder_encode:  # as imapclient's `namespace` reads it
+            prefix = decode_utf7(prefix)
+        return Namespace(prefix, _text(delimiter) if delimiter else None)
     delimiter = next((_text(d) for _, d, _ in client.list_folders() if d), "/")
     return Namespace("", delimiter)
 

@@ -397,31 +397,6 @@ def fetch_set(
     return {uid: reply for uid, reply in replies.items() if uid in wanted}
 
 
-def changes_since(
-    client: IMAPClient, uids: str, modseq: int, items: tuple[str, ...] = ("FLAGS",)
-) -> tuple[dict[int, dict[bytes, Any]], UidSet]:
-    """`UID FETCH <uids> (FLAGS) (CHANGEDSINCE <modseq> VANISHED)` (QRESYNC, RFC 7162
-    §3.2.6) in the selected folder: the flags of the messages changed since `modseq` (mail
-    that arrived since is among them: a new message's MODSEQ is above every earlier one), and
-    the UIDs expunged since then, in one command. `items` may ask more of each (a new
-    message's RFC822.SIZE: then its sizes need no command of their own).
-
-    imapclient's `fetch` cannot send a UID range and drops the VANISHED responses, so the
-    command goes through imaplib as `fetch` itself does; imaplib keeps the untagged
-    `VANISHED` lines (those of this command, and any sent unsolicited since the SELECT,
-    which flushed the older ones: all are expunged UIDs)."""
-    imap = client._imap
-    tag = imap._command(
-        "UID", "FETCH", uids, f"({' '.join(items)})", f"(CHANGEDSINCE {modseq} VANISHED)"
-    )
-    typ, data = imap._command_complete("FETCH", tag)
-    client._checkok("fetch", typ, data)
-    typ, data = imap._untagged_response(typ, data, "FETCH")
-    fetched = parse_fetch_response(data, client.normalise_times, True)
-    vanished = UidSet.parse(imap.untagged_responses.pop("VANISHED", []))
-    return dict(fetched), vanished
-
-
 def check_smtp(
     settings: ServerSettings,
     credentials: MailCredentials,

@@ -6,8 +6,9 @@ the set of `ImapUid` rows of the folder; the server's state is compared with it:
 * new UIDs (all of them the first time, `UIDNEXT:*` afterwards) are fetched newest first in
   batches capped by count and bytes, each batch committed on its own, so memory stays flat
   and an interrupted sync resumes where it stopped without duplicates;
-* with QRESYNC, one `UID FETCH 1:<last> (FLAGS) (CHANGEDSINCE <modseq> VANISHED)` gives
-  both the flag changes and the expunged UIDs since the last pass;
+* with QRESYNC, one `UID FETCH 1:* (FLAGS RFC822.SIZE) (CHANGEDSINCE <modseq> VANISHED)`
+  gives the flag changes, the expunged UIDs and new mail's sizes since the last pass;
+* the first of these reads goes out right behind the folder's EXAMINE (`folder_reads`);
 * otherwise flag changes come from `CHANGEDSINCE <modseq>` when the server has CONDSTORE,
   else from comparing every UID's FLAGS with the stored ones, and expunges are found by
   comparing UID lists, but only when the message count says something disappeared;
@@ -26,10 +27,10 @@ is recognised by its X-GM-MSGID, and a label changed on the server is found with
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
-import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -52,7 +53,7 @@ from nylas_engine.store.models import (
     Message,
 )
 from nylas_engine.store.prepare import PIPE, PreparePool, Preparing, sync_workers
-from nylas_engine.sync import gmail
+from nylas_engine.sync import folder_reads, gmail
 from nylas_engine.sync.fetch import (
     Fetched,
     FolderAccess,
@@ -61,16 +62,29 @@ from nylas_engine.sync.fetch import (
     fetched_here,
     open_in_worker,
 )
+from nylas_engine.sync.folder_reads import (
+    Command,
+    all_sizes,
+    changes_command,
+    changes_of,
+    changes_since,
+    examine,
+    message_sizes,
+    sizes_command,
+    sizes_of,
+    sizes_since,
+)
 from nylas_engine.sync.imap import (
     ServerSettings,
     ServerUnreachable,
     UidSet,
-    changes_since,
     fetch_set,
     flag_names,
     modseq_value,
     sequence_sets,
 )
+
+_FIRST_LOOK = sizes_command("1:*")  # every UID of a folder with its size
 
 # Messages per FETCH and per commit; the env var exists for tuning and for tests that need
 # a sync to take many small steps. The first batch of a folder is small, so its newest mail
@@ -84,10 +98,6 @@ BATCH_BYTES = 8 * 1024 * 1024
 # Batches the worker prepares beyond the one being stored: with batches this large, one keeps
 # the worker busy, and each more would hold another batch of parsed mail in memory.
 BATCHES_AHEAD = 1
-# A first look asks a folder's UIDs and sizes for about this many messages per command: one
-# command for most folders, and a reply of bounded size held at once for a huge one (an
-# All Mail of 500,000 messages would be ~45 MB of reply lines in one).
-SIZES_PER_COMMAND = 50_000
 UID_CHUNK = 2000  # UIDs per FETCH/SEARCH command line (servers cap the line length)
 SEEN = "\\Seen"
 FLAGGED = "\\Flagged"
@@ -217,23 +227,36 @@ class FolderSync:
         assert remote_name is not None
         if self._unchanged(known_validity, known_next, known_modseq):
             return changes
-        info = self.client.select_folder(remote_name, readonly=True)
+        held = self._local_count()
+        # The read this sync will need goes out right behind the EXAMINE (one round trip).
+        behind = self._read_behind_examine(known_validity, known_next, known_modseq, held)
+        info, reply = examine(self.client, remote_name, behind)
         validity = int(info[b"UIDVALIDITY"])
         uidnext = int(info[b"UIDNEXT"]) if b"UIDNEXT" in info else None
         exists = int(info.get(b"EXISTS", 0))
         modseq = (
             int(info[b"HIGHESTMODSEQ"]) if self.condstore and b"HIGHESTMODSEQ" in info else None
         )
+        first_sizes = None
+        changed: tuple[dict[int, dict[bytes, Any]], UidSet] | None = None
+        if reply is not None and behind == _FIRST_LOOK:
+            first_sizes = reply  # the folder's state now, whatever it was before
+        elif reply is not None:  # changes since the MODSEQ of our last sync
+            with contextlib.suppress(ValueError):  # (read now: VANISHED lines not left over)
+                changed = changes_of(self.client, reply)
+            if known_validity != validity:
+                changed = None  # that MODSEQ was of the old UIDs
 
         if known_validity is not None and known_validity != validity:
             changes.removed += self._forget_folder()
             known_next = known_modseq = None
+            held = 0
         if (
             known_next is not None
             and known_next == uidnext
             and modseq is not None
             and modseq == known_modseq
-            and exists == self._local_count()
+            and exists == held
         ):
             return changes  # nothing happened since the last pass (CONDSTORE says so)
         local = self._local_uids()
@@ -248,24 +271,28 @@ class FolderSync:
         qresync = self.qresync and self.labels is None  # its FETCH brings no labels
         if qresync and known_next is not None and known_modseq and modseq and local:
             with_sizes = new_mail and exists > 0  # `*` is not asked of an empty folder
-            try:
-                flag_data, vanished = changes_since(
-                    self.client,
-                    "1:*" if with_sizes else f"1:{max(local)}",
-                    known_modseq,
-                    ("FLAGS", "RFC822.SIZE") if with_sizes else ("FLAGS",),
-                )
-            except ValueError:  # a VANISHED reply we cannot read: compare UID lists instead
-                flag_data = vanished = None
-            if with_sizes and flag_data is not None:
-                sizes = _sizes_from(flag_data, since=known_next)
+            if changed is not None:  # asked with the EXAMINE, new mail's sizes included
+                flag_data, vanished = changed
+                with_sizes = True
+            else:
+                try:
+                    flag_data, vanished = changes_since(
+                        self.client,
+                        "1:*" if with_sizes else f"1:{max(local)}",
+                        known_modseq,
+                        ("FLAGS", "RFC822.SIZE") if with_sizes else ("FLAGS",),
+                    )
+                except ValueError:  # a VANISHED reply we cannot read: compare UID lists
+                    flag_data = vanished = None
+            if new_mail and with_sizes and flag_data is not None:
+                sizes = sizes_since(flag_data, since=known_next or 0)
 
         remote: set[int] | None = None
         gone: list[int] = []
         if known_next is None:
             # A first look: every UID with its size in one command, in place of the SEARCH
             # and the sizes the batches are cut by (two round trips less before any mail).
-            self._sizes = all_sizes(self.client, exists, uidnext)
+            self._sizes = self._first_sizes(first_sizes, exists, uidnext)
             remote = set(self._sizes)
             new = remote - local.keys()
         else:
@@ -314,6 +341,41 @@ class FolderSync:
 
         self.tail = tail
         return changes
+
+    def _read_behind_examine(
+        self,
+        known_validity: int | None,
+        known_next: int | None,
+        known_modseq: int | None,
+        held: int,
+    ) -> Command | None:
+        """The read this folder's sync will surely make after its EXAMINE, to send right
+        behind it (`examine`): on a first look (or where the pass's STATUS shows a new
+        UIDVALIDITY), every UID with its size, where that STATUS shows mail (not more than
+        one command asks); under QRESYNC, the changes since the last sync with new mail's
+        sizes, unless the STATUS shows the folder empty (some servers refuse the `*`
+        there). None: the EXAMINE alone."""
+        status = self.status or {}
+        messages = status.get(b"MESSAGES")
+        validity = status.get(b"UIDVALIDITY")
+        if known_next is None or (validity is not None and validity != known_validity):
+            fits = messages is not None and 0 < messages <= folder_reads.SIZES_PER_COMMAND
+            return _FIRST_LOOK if fits else None
+        if self.qresync and self.labels is None and known_modseq and held and messages != 0:
+            return changes_command("1:*", known_modseq, ("FLAGS", "RFC822.SIZE"))
+        return None
+
+    def _first_sizes(
+        self, reply: list[Any] | None, exists: int, uidnext: int | None
+    ) -> dict[int, int]:
+        """Every UID of the folder with its size: from the reply to the read sent with the
+        EXAMINE, or asked now."""
+        if reply is not None:
+            try:
+                return sizes_of(reply)
+            except ValueError:
+                pass  # asked again, and read by imapclient's parser
+        return all_sizes(self.client, exists, uidnext)
 
     def _unchanged(
         self, known_validity: int | None, known_next: int | None, known_modseq: int | None
@@ -664,57 +726,6 @@ def apply_flags(message: Message, flags: list[str]) -> bool:
         message.starred = starred
         changed = True
     return changed
-
-
-_SIZE_ITEM = re.compile(rb"(?:^|[ (])(UID|RFC822\.SIZE) (\d+)")
-
-
-def message_sizes(client: IMAPClient, uids: str) -> dict[int, int]:
-    """{uid: RFC822.SIZE} of the UIDs of the sequence set `uids`. A reply of small items
-    only, read with one regular expression instead of imapclient's general FETCH parser (a
-    tenth of the CPU, for every UID of a first sync); imapclient's reading where the reply
-    is not what was expected."""
-    try:
-        kind, lines = client._imap.uid("FETCH", uids, "(UID RFC822.SIZE)")
-        if kind != "OK":
-            raise ValueError(kind)
-        sizes: dict[int, int] = {}
-        for line in lines:
-            if not isinstance(line, bytes):
-                raise ValueError(line)
-            found = dict(_SIZE_ITEM.findall(line))
-            if b"UID" in found and b"RFC822.SIZE" in found:
-                sizes[int(found[b"UID"])] = int(found[b"RFC822.SIZE"])
-        return sizes
-    except Exception:
-        fetched = fetch_set(client, uids, ["RFC822.SIZE"])
-        return {uid: int(data.get(b"RFC822.SIZE", 0)) for uid, data in fetched.items()}
-
-
-def all_sizes(client: IMAPClient, exists: int, uidnext: int | None) -> dict[int, int]:
-    """{uid: RFC822.SIZE} of every message of the selected folder (`exists` messages, UIDs
-    below `uidnext`): `UID FETCH 1:*`, or UID ranges of about SIZES_PER_COMMAND messages
-    each in a folder that holds more. The last range ends with `*`: mail that came since
-    the folder was opened is in it."""
-    if not exists:
-        return {}  # (some servers refuse the `*` in an empty folder)
-    if exists <= SIZES_PER_COMMAND or not uidnext:
-        return message_sizes(client, "1:*")
-    width = max(SIZES_PER_COMMAND, uidnext * SIZES_PER_COMMAND // exists)
-    sizes: dict[int, int] = {}
-    for low in range(1, uidnext, width):
-        high = low + width - 1
-        sizes.update(message_sizes(client, f"{low}:{high}" if high < uidnext - 1 else f"{low}:*"))
-    return sizes
-
-
-def _sizes_from(fetched: dict[int, dict[bytes, Any]], since: int) -> dict[int, int]:
-    """{uid: RFC822.SIZE} of the UIDs from `since` on, out of a FETCH reply that asked it."""
-    return {
-        uid: int(data[b"RFC822.SIZE"])
-        for uid, data in fetched.items()
-        if uid >= since and b"RFC822.SIZE" in data
-    }
 
 
 def _with_copy_in(session: Session, message: Message, category: Category) -> list[Category]:

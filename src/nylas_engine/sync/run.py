@@ -43,6 +43,7 @@ from nylas_engine.sync.folders import (
     match_folders,
     personal_namespace,
     remove_category,
+    send_namespace,
 )
 from nylas_engine.sync.hosts import checked_again
 from nylas_engine.sync.imap import (
@@ -119,8 +120,10 @@ class AccountSync:
                 credentials = replace(credentials, access_token=token)
         self.remote = (settings, credentials)
         try:
+            # NAMESPACE goes out before ENABLE, its reply read after ENABLE's: one round trip.
+            namespace = send_namespace(client)
             self.condstore, self.qresync = enable_extensions(client)
-            self.namespace = personal_namespace(client)
+            self.namespace = personal_namespace(client, namespace)
             self.gmail = label_account and gmail.offered(client.capabilities())
         except Exception:
             close_quietly(client)
