@@ -303,6 +303,21 @@ def test_a_full_pass_lists_the_folders_with_their_roles_and_counts_in_one_comman
     assert not [c for c in commands if c.startswith("STATUS")], commands
 
 
+def _uid_commands(client: Any) -> list[list[str]]:
+    """The words of every UID command the connection sends from now on (`UID FETCH 1:*
+    (UID RFC822.SIZE)` as `["FETCH", "1:*", "(UID RFC822.SIZE)"]`), in order."""
+    sent: list[list[str]] = []
+    real_command = client._imap._command
+
+    def command_spy(name: str, *args: Any) -> Any:
+        if name == "UID":
+            sent.append([a.decode() if isinstance(a, bytes) else str(a) for a in args])
+        return real_command(name, *args)
+
+    client._imap._command = command_spy
+    return sent
+
+
 def test_a_folders_sizes_and_flags_take_one_command_each_however_many_messages(
     oldest_dovecot, offline_engine, monkeypatch
 ):
@@ -322,17 +337,10 @@ def test_a_folders_sizes_and_flags_take_one_command_each_however_many_messages(
     dovecot.append(user, [samples.plain("archived", user)], "Archive")
     account = offline_engine.add_imap_account(dovecot, user, password)
     with connected_sync(offline_engine, account) as (_, sync, client):
-        asked: list[str] = []
         real_command = client._imap._command
-
-        def command_spy(name: str, *args: Any) -> Any:
-            words = [a.decode() if isinstance(a, bytes) else str(a) for a in args]
-            if name == "UID" and (words[0] == "SEARCH" or "RFC822.SIZE" in " ".join(words)):
-                asked.append(f"{words[0]} {words[1]}")
-            return real_command(name, *args)
-
-        client._imap._command = command_spy
+        sent = _uid_commands(client)
         assert sync.full_pass(client).added == 201
+        asked = [f"{w[0]} {w[1]}" for w in sent if w[0] == "SEARCH" or "RFC822.SIZE" in " ".join(w)]
         assert asked == ["FETCH 1:*", "FETCH 1:*"]  # the inbox, the Archive
 
         flag_checks: list[Any] = []
@@ -375,17 +383,9 @@ def test_a_huge_folders_sizes_come_in_uid_ranges_of_bounded_size(
         imap.expunge()
     account = offline_engine.add_imap_account(dovecot, user, password)
     with connected_sync(offline_engine, account) as (_, sync, client):
-        asked: list[str] = []
-        real_command = client._imap._command
-
-        def command_spy(name: str, *args: Any) -> Any:
-            words = [a.decode() if isinstance(a, bytes) else str(a) for a in args]
-            if name == "UID" and "RFC822.SIZE" in " ".join(words):
-                asked.append(words[1])
-            return real_command(name, *args)
-
-        client._imap._command = command_spy
+        sent = _uid_commands(client)
         assert sync.full_pass(client).added == 150
+    asked = [words[1] for words in sent if "RFC822.SIZE" in " ".join(words)]
     assert sorted(uids) == list(range(1, 201))
     # 150 messages under UIDNEXT 201: ranges of 201 * 50 // 150 = 67 UIDs.
     assert asked == ["1:67", "68:134", "135:*"], asked

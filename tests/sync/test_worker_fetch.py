@@ -299,8 +299,10 @@ def test_a_refusal_while_a_folders_last_batch_is_stored_skips_that_folder_only(
 
 def test_a_worker_opens_the_next_folder_on_the_connection_it_has(dovecot, tmp_path):
     """A sync's worker moves from folder to folder on one IMAP connection (no new TCP, TLS
-    and login for each); a folder the server refuses to open leaves no connection behind,
-    and the next folder gets a fresh one."""
+    and login for each), its FETCH sent behind the EXAMINE; a folder the server refuses to
+    open leaves no connection behind, and the next folder gets a fresh one."""
+    from test_folder_reads import wire_events
+
     from nylas_engine.sync import fetch
 
     user, password = dovecot.new_user()
@@ -320,9 +322,12 @@ def test_a_worker_opens_the_next_folder_on_the_connection_it_has(dovecot, tmp_pa
         got = fetch.fetch_in_worker(inbox_uids, inbox, blobs.root)
         assert [f.parsed.subject for f in got] == ["in 0", "in 1", "in 2"]
         first = fetch._OPEN[inbox.settings][0]
+        wire = wire_events(first)
         got = fetch.fetch_in_worker(archive_uids, archive, blobs.root)
         assert [f.parsed.subject for f in got] == ["kept 0", "kept 1"]
         assert fetch._OPEN[inbox.settings] == (first, "Archive")  # the same connection
+        # The FETCH went out right behind the EXAMINE, before its reply: one round trip.
+        assert wire == ["send EXAMINE", "send UID", "read"], wire
 
         missing = FolderAccess(inbox.settings, inbox.credentials, "Nowhere", 1, ITEMS)
         with pytest.raises(Exception, match="(?i)nowhere|mailbox"):

@@ -19,6 +19,7 @@ sync stopped, or asked for something else) is read and dropped there.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -32,6 +33,7 @@ from nylas_engine.mime.parse import ParsedMessage
 from nylas_engine.store.credentials import MailCredentials
 from nylas_engine.store.prepare import prepare_batch
 from nylas_engine.sync import gmail
+from nylas_engine.sync.folder_reads import Command, examine
 from nylas_engine.sync.imap import (
     NETWORK_ERRORS,
     ServerSettings,
@@ -40,6 +42,7 @@ from nylas_engine.sync.imap import (
     connect_imap,
     flag_names,
     modseq_value,
+    parenthesized,
 )
 
 
@@ -91,9 +94,16 @@ def fetch_in_worker(
     now and read then."""
     present = _reply_ahead(access, uids)
     if present is None:
-        client = _connection(access)
+        # Where the folder is still to be opened, the FETCH goes out right behind the
+        # EXAMINE (one round trip for both, at each folder after the first).
+        fetch = ("UID", "FETCH", _uid_list(uids), parenthesized(access.items))
+        client, lines = _connection(access, fetch)
         try:
-            present = _fetch(client, uids, access.items)
+            if lines is not None:
+                with contextlib.suppress(_Unreadable):  # else FETCHed again below
+                    present = _in_order(_fetch_reply("OK", lines), uids)
+            if present is None:
+                present = _fetch(client, uids, access.items)
         except NETWORK_ERRORS as exc:
             _drop(access)
             raise ServerUnreachable(f"lost the IMAP server while fetching: {exc}") from None
@@ -136,7 +146,7 @@ def _ask_ahead(access: FolderAccess, uids: list[int]) -> None:
         return
     client = open_now[0]
     try:
-        tag = client._imap._command("UID", "FETCH", _uid_list(uids), _item_list(access.items))
+        tag = client._imap._command("UID", "FETCH", _uid_list(uids), parenthesized(access.items))
     except Exception:  # noqa: BLE001 - a broken connection: the next call opens another
         _drop(access)
         return
@@ -228,16 +238,12 @@ def _fetch_raw(
     expression reads. imapclient tokenizes every reply byte by byte in Python, which cost
     the sync more CPU than anything but the MIME parse. Raises `_Unreadable` for a reply
     it does not expect (before anything is returned, so the caller can FETCH again)."""
-    kind, lines = client._imap.uid("FETCH", _uid_list(uids), _item_list(items))
+    kind, lines = client._imap.uid("FETCH", _uid_list(uids), parenthesized(items))
     return _fetch_reply(kind, lines)
 
 
 def _uid_list(uids: Sequence[int]) -> str:
     return ",".join(map(str, uids))
-
-
-def _item_list(items: Sequence[str]) -> str:
-    return "(" + " ".join(items) + ")"
 
 
 def _fetch_reply(kind: str, lines: list[Any]) -> dict[int, dict[bytes, Any]]:
@@ -290,24 +296,30 @@ def _fetch_items(text: bytes) -> dict[bytes, Any]:
 _OPEN: dict[ServerSettings, tuple[IMAPClient, str]] = {}
 
 
-def _connection(access: FolderAccess) -> IMAPClient:
+def _connection(
+    access: FolderAccess, behind: Command | None = None
+) -> tuple[IMAPClient, list[Any] | None]:
+    """The worker's connection with `access`'s folder open (logged in and opened if need
+    be), and where it had to open it with `behind` sent right after the EXAMINE
+    (`folder_reads.examine`), that command's reply lines (else None)."""
     open_now = _OPEN.get(access.settings)
     if open_now is not None and open_now[1] == access.folder:
-        return open_now[0]
+        return open_now[0], None
     for other in list(_OPEN):  # another account's, or a folder this one is done with
         if other != access.settings:
             _drop_key(other)
     info = None
+    lines: list[Any] | None = None
     if open_now is not None:
         try:
-            info = open_now[0].select_folder(access.folder, readonly=True)
+            info, lines = examine(open_now[0], access.folder, behind)
             client = open_now[0]
         except Exception:  # noqa: BLE001 - stale, or refused (which leaves no folder open)
             _drop_key(access.settings)  # a new connection below tries again, or says why
     if info is None:
         client = connect_imap(access.settings, access.credentials)
         try:
-            info = client.select_folder(access.folder, readonly=True)
+            info, lines = examine(client, access.folder, behind)
         except BaseException as exc:
             close_quietly(client)
             if isinstance(exc, NETWORK_ERRORS):
@@ -320,7 +332,7 @@ def _connection(access: FolderAccess) -> IMAPClient:
         raise ServerUnreachable(
             f"UIDVALIDITY of {access.folder!r} changed during the sync; it starts over"
         )
-    return client
+    return client, lines
 
 
 def _drop(access: FolderAccess) -> None:

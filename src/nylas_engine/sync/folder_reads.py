@@ -21,7 +21,7 @@ from typing import Any
 from imapclient import IMAPClient
 from imapclient.response_parser import parse_fetch_response
 
-from nylas_engine.sync.imap import NETWORK_ERRORS, REFUSED, UidSet, fetch_set
+from nylas_engine.sync.imap import NETWORK_ERRORS, REFUSED, UidSet, fetch_set, parenthesized
 
 # A first look asks a folder's UIDs and sizes for about this many messages per command: one
 # command for most folders, and a reply of bounded size held at once for a huge one (an
@@ -36,7 +36,7 @@ def sizes_command(uids: str) -> Command:
 
 
 def changes_command(uids: str, modseq: int, items: tuple[str, ...] = ("FLAGS",)) -> Command:
-    return ("UID", "FETCH", uids, f"({' '.join(items)})", f"(CHANGEDSINCE {modseq} VANISHED)")
+    return ("UID", "FETCH", uids, parenthesized(items), f"(CHANGEDSINCE {modseq} VANISHED)")
 
 
 def _read(client: IMAPClient, tag: str) -> list[Any]:

@@ -241,7 +241,7 @@ def status_and_notices(
     reported a STATUS of meanwhile (unsolicited, under NOTIFY: they changed).
     imapclient's `folder_status` keeps only the last STATUS reply and drops the others."""
     data = client._command_and_check(
-        "status", client._normalise_folder(folder), f"({' '.join(items)})"
+        "status", client._normalise_folder(folder), parenthesized(items)
     )
     replies = _status_replies(client, data)
     if not replies:
@@ -266,7 +266,7 @@ def list_status(
         return None
     imap = client._imap
     imap.untagged_responses.pop("STATUS", None)  # older ones are the check's to see anyway
-    returns = f"STATUS ({' '.join(items)})"
+    returns = f"STATUS {parenthesized(items)}"
     if special_use:
         returns = f"SPECIAL-USE {returns}"
     typ, data = imap._simple_command("LIST", '""', '"*"', "RETURN", f"({returns})")
@@ -377,6 +377,11 @@ def sequence_sets(uids: Iterable[int], limit: int = SEQUENCE_SET_CHARS) -> list[
     return sets
 
 
+def parenthesized(items: Iterable[str]) -> str:
+    """Items as an IMAP parenthesized list: `(UID RFC822.SIZE)`."""
+    return f"({' '.join(items)})"
+
+
 def fetch_set(
     client: IMAPClient, uid_set: str, items: list[str], modifiers: list[str] | None = None
 ) -> dict[int, dict[bytes, Any]]:
@@ -384,9 +389,9 @@ def fetch_set(
     which imapclient's own takes only as a list of UIDs: the replies of UIDs outside the set
     (unsolicited ones, about other messages) are dropped as it drops them."""
     imap = client._imap
-    args = ["UID", "FETCH", uid_set, "(" + " ".join(items) + ")"]
+    args = ["UID", "FETCH", uid_set, parenthesized(items)]
     if modifiers:
-        args.append("(" + " ".join(modifiers) + ")")
+        args.append(parenthesized(modifiers))
     typ, data = imap._command_complete("FETCH", imap._command(*args))
     client._checkok("fetch", typ, data)
     typ, data = imap._untagged_response(typ, data, "FETCH")
