@@ -510,7 +510,10 @@ def test_new_mail_heard_in_idle_is_synced_without_opening_the_inbox_again(
             commands = server.commands(user, mark)
             examined = [c for c in commands if c.startswith("EXAMINE")]
             assert examined == ['EXAMINE "INBOX"'], commands
-            # Heard in IDLE on the inbox: the inbox is synced first, then every folder looked at.
+            # Heard in IDLE on the inbox: the inbox is synced first, then every folder looked
+            # at. (Under load the look after the previous message may end after the mark.)
+            if commands and commands[0].startswith("LIST ") and "IDLE" in commands:
+                commands = commands[commands.index("IDLE") :]
             assert commands[:2] == ["IDLE", 'EXAMINE "INBOX"'], commands
             # The changes since the last sync and the new message's size in one command
             # (QRESYNC), then the message itself: no command of their own for the sizes.

@@ -489,3 +489,22 @@ def test_a_reply_sent_ahead_that_never_comes_leaves_the_next_call_its_own_fetch(
         assert fetch._OPEN[access.settings][0] is not broken
     finally:
         fetch._drop_key(access.settings)
+
+
+def test_a_batch_whose_messages_are_all_gone_takes_one_fetch(dovecot, tmp_path, monkeypatch):
+    """A worker's batch whose messages were all expunged since the folder was listed comes
+    back empty from its one FETCH (sent behind the EXAMINE); an empty reply used to read as
+    one of another shape, FETCHed again and then read by imapclient's parser."""
+    from nylas_engine.sync import fetch
+
+    user, password = dovecot.new_user()
+    dovecot.append(user, [samples.plain("still here", user)])
+    with dovecot.client(user, password) as imap:
+        validity = int(imap.select_folder("INBOX", readonly=True)[b"UIDVALIDITY"])
+    access = _access(dovecot, user, password, validity)
+    sent = _sent_fetches(monkeypatch)
+    try:
+        assert fetch_in_worker([9998, 9999], access, tmp_path / "blobs") == []
+    finally:
+        fetch._drop(access)
+    assert sent == ["9998,9999"], sent

@@ -254,6 +254,8 @@ def _fetch_reply(kind: str, lines: list[Any]) -> dict[int, dict[bytes, Any]]:
     records: list[dict[bytes, Any]] = []
     current: dict[bytes, Any] | None = None
     for line in lines:
+        if line is None:  # imaplib's stand-in for no reply lines: every UID asked is gone
+            continue
         if isinstance(line, tuple):  # (b'7 (UID 12 FLAGS (\\Seen) BODY[] {1234}', bytes)
             head, literal = line
             if not isinstance(head, bytes) or not head.rstrip().endswith(b"}"):

@@ -92,15 +92,16 @@ def personal_namespace(client: IMAPClient, sent: str | None = None) -> Namespace
         typ, data = imap._command_complete("NAMESPACE", sent)
         client._checkok("namespace", typ, data)
         typ, data = imap._untagged_response(typ, data, "NAMESPACE")
-        personal = parse_response(data)[0]  # (personal, other, shared), each NIL or pairs
+        if data and data[0] is not None:  # (personal, other, shared), each NIL or pairs
+            personal = [
+                (decode_utf7(prefix) if client.folder_encode else prefix, delimiter)
+                for prefix, delimiter in parse_response(data)[0] or ()
+            ]  # as imapclient's `namespace` reads them
     elif b"NAMESPACE" in set(client.capabilities()):
         personal = client.namespace().personal
     if personal:
         prefix, delimiter = personal[0]
-        prefix = _text(prefix)
-        if sent is not None and client.folder_encode:  # as imapclient's `namespace` reads it
-            prefix = decode_utf7(prefix)
-        return Namespace(prefix, _text(delimiter) if delimiter else None)
+        return Namespace(_text(prefix), _text(delimiter) if delimiter else None)
     delimiter = next((_text(d) for _, d, _ in client.list_folders() if d), "/")
     return Namespace("", delimiter)
 

@@ -138,7 +138,7 @@ class AccountSync:
         items = ["MESSAGES", "UIDNEXT", "UIDVALIDITY"] + (
             ["HIGHESTMODSEQ"] if self.condstore else []
         )
-        listing = self._listing_with_statuses(client, items)
+        listing = self._listing_with_statuses(client, items, special_use=True)
         remote = list_remote_folders(client, self.namespace, listing[0] if listing else None)
         with self.ctx.db.session() as session:
             account = session.get(Account, self.account_id)
@@ -201,13 +201,13 @@ class AccountSync:
         return total
 
     def _listing_with_statuses(
-        self, client: IMAPClient, items: list[str]
+        self, client: IMAPClient, items: list[str], *, special_use: bool = False
     ) -> tuple[Listed, dict[str, dict[bytes, int]]] | None:
-        """LIST with the SPECIAL-USE flags the roles are read from and every folder's
-        STATUS, in one round trip (None where the server lacks LIST-STATUS or SPECIAL-USE,
-        or refuses the command)."""
+        """Every folder's flags and name (with `special_use`, the SPECIAL-USE flags the
+        roles are read from too) and its STATUS, in one round trip: `list_status`, None
+        where the server lacks what it needs or refuses the command."""
         try:
-            return list_status(client, items, special_use=True)
+            return list_status(client, items, special_use=special_use)
         except NETWORK_ERRORS:
             raise
         except REFUSED:
@@ -384,12 +384,7 @@ class AccountSync:
         """Every folder's STATUS in one round trip where the server has LIST-STATUS (else
         {}: one STATUS each). The folder list comes with it: a folder added or removed on
         the server since the last full pass sets `folder_list_changed`."""
-        try:
-            listing = list_status(client, items)
-        except NETWORK_ERRORS:
-            raise
-        except REFUSED:
-            return {}
+        listing = self._listing_with_statuses(client, items)
         if listing is None:
             return {}
         listed, statuses = listing
