@@ -24,7 +24,9 @@ from email.message import Message, _unquotevalue  # type: ignore[attr-defined]
 from email.utils import quote, unquote
 from typing import Any
 
-_HEADER_LINE = re.compile(r"[\041-\071\073-\176]*:|[\t ]")  # the feed parser's headerRE
+# A header as the feed parser reads it: a name (its headerRE), a colon, the rest of the line
+# and each continuation line (one that starts with a blank), up to the last line break.
+_FIELD = re.compile(r"([\041-\071\073-\176]*):([^\n]*(?:\n[ \t][^\n]*)*)(?:\n|\Z)")
 _BOUNDARY_TAIL = re.compile(r"(--)?[ \t]*(\r\n|\n)?\Z")  # after `--boundary` on its line
 _MAX_DEPTH = 60  # deeper nesting goes to the stdlib parser
 _COMPAT32 = policy.compat32
@@ -189,49 +191,37 @@ def _message(
 
 
 def _headers(msg: _Part, text: str, pos: int, end: int) -> int:
-    """Read the header block at `pos` into `msg`; returns where the body starts."""
+    """Read the header block at `pos` into `msg`; returns where the body starts.
+
+    One match of `_FIELD` per header, continuation lines included, gives what compat32's
+    line-by-line read gives (`header_source_parse`: the name, and the value with its folds,
+    without the blanks after the colon and the last line break)."""
     headers: list[tuple[str, str]] = []
-    name: str | None = None
-    lines: list[str] = []
-    match = _HEADER_LINE.match
+    field = _FIELD.match
     while pos < end:
-        nl = text.find("\n", pos, end)
-        stop = end if nl < 0 else nl + 1
-        line = text[pos:stop]
-        if line in ("\n", "\r\n"):
-            pos = stop
-            break  # the blank line that ends the headers
-        if not match(line) or line.startswith("From "):
-            raise _Unsure  # body text without a blank line, or an mbox envelope line
-        if line[0] in " \t":
-            if name is None:
-                raise _Unsure  # a continuation first
-            lines.append(line)
-        else:
-            if name is not None:
-                headers.append(_source_parse(lines))
-            colon = line.find(":")
-            if colon == 0:
-                raise _Unsure  # no header name
-            name, lines = line[:colon], [line]
-        pos = stop
-    if name is not None:
-        headers.append(_source_parse(lines))
+        if text.startswith("\n", pos, end):
+            return _indexed(msg, headers, pos + 1)  # the blank line that ends the headers
+        if text.startswith("\r\n", pos, end):
+            return _indexed(msg, headers, pos + 2)
+        found = field(text, pos, end)
+        if found is None:
+            # Body text without a blank line, a continuation first, an mbox envelope line.
+            raise _Unsure
+        name, value = found.groups()
+        if not name:
+            raise _Unsure  # no header name
+        headers.append((name, value.lstrip(" \t").rstrip("\r\n")))
+        pos = found.end()
+    return _indexed(msg, headers, pos)
+
+
+def _indexed(msg: _Part, headers: list[tuple[str, str]], body: int) -> int:
     msg._headers = headers  # type: ignore[attr-defined]
     first: dict[str, int] = {}
     for index, (header_name, _) in enumerate(headers):
         first.setdefault(header_name.lower(), index)
     msg._first, msg._first_of, msg._count = first, headers, len(headers)
-    return pos
-
-
-def _source_parse(lines: list[str]) -> tuple[str, str]:
-    """compat32's `header_source_parse` (a header's name and value from its lines), without
-    the method call and list copy for the usual header of one line."""
-    if len(lines) > 1:
-        return _COMPAT32.header_source_parse(lines)
-    name, value = lines[0].split(":", 1)
-    return name, value.lstrip(" \t").rstrip("\r\n")
+    return body
 
 
 def _content_type(msg: Message) -> str:
