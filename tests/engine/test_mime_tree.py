@@ -131,7 +131,13 @@ def test_plain_parameters_are_read_as_the_stdlib_reads_them():
 def _address_list(rng: random.Random) -> str:
     """A random address list: plain mailboxes, often with one of the things that make a
     list not plain put in somewhere."""
-    words = ["Ann", "Bob", "O'Neil", "x-y", "a+b", "ann", "q=?x", "#1", "~z", "é"]
+    words = ["Ann", "Bob", "O'Neil", "x-y", "a+b", "ann", "#1", "~z"]
+    encoded = ["=?utf-8?q?=C3=89milie?=", "=?ISO-8859-1?Q?Fran=E7ois?=", "=?utf-8?b?w4lt?="]
+    odd = ["é", "q=?x", "=?utf-8?q?a_b?=", "=?bogus?q?x?=", "=?utf-8?q?=FF?=", "=?utf-8?x?y?="]
+
+    def name_word() -> str:
+        pick = rng.random()
+        return rng.choice(odd if pick < 0.03 else encoded if pick < 0.3 else words)
 
     def dot_atom() -> str:
         return ".".join(rng.choice(words) for _ in range(rng.randint(1, 2)))
@@ -142,7 +148,7 @@ def _address_list(rng: random.Random) -> str:
     items = []
     for _ in range(rng.randint(1, 3)):
         addr = f"{dot_atom()}@{dot_atom()}"
-        name = " ".join(rng.choice(words) + blank() for _ in range(rng.randint(0, 3)))
+        name = " ".join(name_word() + blank() for _ in range(rng.randint(0, 3)))
         shape = rng.random()
         item = addr if shape < 0.3 else f"<{addr}>" if shape < 0.4 else f"{name}{blank()}<{addr}>"
         items.append(blank() + item + blank())
@@ -176,7 +182,13 @@ def test_plain_address_lists_are_read_as_the_header_registry_reads_them():
         ("Ann Sender", "ann@example.org"),
         ("", "bob@example.com"),
     ]
-    for declined in ('"Sender, Ann" <a@b.c>', "J. Smith <a@b.c>", "a@b.c,", "foo", "<>"):
+    assert simple_addresses("=?utf-8?q?=C3=89milie?= Durand <e@x.fr>") == [
+        ("Émilie Durand", "e@x.fr")
+    ]
+    for declined in (
+        *('"Sender, Ann" <a@b.c>', "J. Smith <a@b.c>", "a@b.c,", "foo", "<>", "Zoë <z@x.y>"),
+        *("=?utf-8?q?=FF?= <a@b.c>", "=?utf-8?q?A?=<a@b.c>", "a=?b@c.d", "(c) a@b.c"),
+    ):
         assert simple_addresses(declined) is None
 
 

@@ -16,7 +16,7 @@ import re
 import time
 import unicodedata
 from dataclasses import dataclass, field
-from email import policy
+from email import _encoded_words, policy  # type: ignore[attr-defined]
 from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import Message
 from email.parser import BytesParser
@@ -238,37 +238,58 @@ class _Headers:
 
 
 # The plainest address lists, as most mail writes them: `Name Words <local@domain>` or
-# `local@domain`, comma-separated, in ASCII, with nothing RFC 5322 would quote, comment,
-# group or encode (`simple_addresses`).
+# `local@domain`, comma-separated, in ASCII, the name's words atoms or RFC 2047 encoded
+# words, with nothing RFC 5322 would quote, comment or group (`simple_addresses`).
 _ATOM = r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+"
 _ADDR_SPEC = rf"{_ATOM}(?:\.{_ATOM})*@{_ATOM}(?:\.{_ATOM})*"
 _SIMPLE_MAILBOX = re.compile(
     rf"[ \t]*(?:((?:{_ATOM}[ \t]+)*{_ATOM})[ \t]*<({_ADDR_SPEC})>"  # Name Words <addr>
     rf"|<({_ADDR_SPEC})>|({_ADDR_SPEC}))[ \t]*"  # <addr>, or addr
 )
+_ENCODED_WORD = re.compile(r"=\?[^?]+\?[bBqQ]\?[^?]*\?=")
 
 
 def simple_addresses(value: str) -> list[tuple[str, str]] | None:
     """(display name, address) of each mailbox in an address header's value, as the stdlib's
     header registry reads them (`Address.display_name`, `.addr_spec`), where the value is a
     list of plain mailboxes that it reads without a defect; None for anything else (quotes,
-    comments, groups, encoded words, 8-bit text, a missing domain, an empty item, a period
-    in a name), which goes to the registry. Its parse of a value costs ~100 us; the same
-    header values recur in a mailbox, but across a real one most are new.
-    tests/engine/test_mime.py compares the two on random values."""
-    if not value.isascii() or "=?" in value:
+    comments, groups, 8-bit text, a missing domain, an empty item, a period in a name, an
+    encoded word it would repair), which goes to the registry. Its parse of a value costs
+    ~100 us; the same values recur in a mailbox, but across a real one most are new.
+    tests/engine/test_mime_tree.py compares the two on random values."""
+    if not value.isascii():
         return None
     found = []
     for item in value.split(","):
         mailbox = _SIMPLE_MAILBOX.fullmatch(item)
         if mailbox is None:
             return None
-        name, angled, bare_angled, bare = mailbox.groups()
-        if angled is not None:
-            found.append((" ".join(name.split()), angled))
-        else:
-            found.append(("", bare_angled or bare))
+        words, angled, bare_angled, bare = mailbox.groups()
+        addr = angled or bare_angled or bare
+        if "=?" in addr:
+            return None
+        if words is not None and words.endswith("?=") and item[mailbox.end(1)] == "<":
+            return None  # an encoded word right before `<`: the registry notes a defect
+        name = _display_name(words) if words is not None else ""
+        if name is None:
+            return None
+        found.append((name, addr))
     return found
+
+
+def _display_name(words: str) -> str | None:
+    """A phrase of atoms and encoded words as the registry reads it: each encoded word
+    decoded, the words joined by one space (between two encoded words too)."""
+    out = []
+    for word in words.split():
+        if "=?" in word:
+            if not _ENCODED_WORD.fullmatch(word):
+                return None
+            word, _charset, _lang, defects = _encoded_words.decode(word)
+            if defects:
+                return None
+        out.append(word)
+    return " ".join(out)
 
 
 def parse_date(value: str) -> int | None:
