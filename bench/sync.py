@@ -205,9 +205,14 @@ def make_message(i: int, rng: random.Random, user: str, threads: list[tuple[str,
     return bytes(msg)
 
 
-def fill_maildir(server: Dovecot, user: str, count: int) -> dict[str, int]:
+def fill_maildir(
+    server: Dovecot, user: str, count: int, distinct_addresses: bool = False
+) -> dict[str, int]:
     """Write `count` messages as Maildir files (before the server starts: no APPEND round
-    trips); returns how many went to each folder."""
+    trips); returns how many went to each folder. With `distinct_addresses` each message's
+    addresses are its own (`@example.org` becomes `@m17.example.org`; the account's own is
+    left alone), as across a real mailbox: the bench's eight people make most header values
+    recur."""
     rng = random.Random(4)
     home = server.dir / "mail" / user
     threads: list[tuple[str, str]] = []
@@ -231,6 +236,9 @@ def fill_maildir(server: Dovecot, user: str, count: int) -> dict[str, int]:
         if rng.random() < 0.05:
             flags = "F" + flags
         raw = make_message(i, rng, user, threads)
+        if distinct_addresses:  # the account's own address stays as it is
+            tagged = user.replace("@example.", f"@m{i}.example.").encode()
+            raw = raw.replace(b"@example.", b"@m%d.example." % i).replace(tagged, user.encode())
         stamp = int((START + timedelta(minutes=7 * i)).timestamp())
         path = cur / f"{stamp}.M{i}P1.bench:2,{flags}"
         path.write_bytes(raw)
@@ -696,6 +704,11 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="don't update RESULTS.md")
     parser.add_argument("--note", default="", help="a label for this run in RESULTS.md")
     parser.add_argument(
+        "--distinct-addresses",
+        action="store_true",
+        help="each message's addresses its own, as in a real mailbox",
+    )
+    parser.add_argument(
         "--rtt",
         type=float,
         default=0,
@@ -723,7 +736,7 @@ def main() -> None:
         server = Dovecot(Path(tmp) / "dovecot")
         (server.dir / "mail").mkdir(parents=True)
         t0 = time.perf_counter()
-        counts = fill_maildir(server, USER, args.messages)
+        counts = fill_maildir(server, USER, args.messages, args.distinct_addresses)
         size = sum(p.stat().st_size for p in (server.dir / "mail").rglob("*") if p.is_file())
         print(
             f"mailbox: {args.messages} messages {counts}, {size / 2**20:.0f} MiB, "
