@@ -41,8 +41,7 @@ listen = 127.0.0.1
 base_dir = {dir}/run
 state_dir = {dir}/state
 log_path = {dir}/dovecot.log
-ssl = no
-disable_plaintext_auth = no
+{ssl}
 auth_mechanisms = {mechanisms}
 auth_failure_delay = 0
 mail_location = maildir:{dir}/mail/%u
@@ -65,7 +64,7 @@ service imap-login {{
     port = {imap_port}
   }}
   inet_listener imaps {{
-    port = 0
+    port = {imaps_port}
   }}
 }}
 service lmtp {{
@@ -140,6 +139,7 @@ class Dovecot(LocalImapServer):
         acl: str | None = None,
         introspection_url: str | None = None,
         special_folders: dict[str, str] | None = None,
+        tls: bool = False,
     ) -> None:
         self._made_dir = base_dir is None
         self.dir = Path(base_dir or tempfile.mkdtemp(prefix="dovecot-"))
@@ -165,6 +165,11 @@ class Dovecot(LocalImapServer):
         self.introspection_url = introspection_url
         # The folders every mailbox has, with their SPECIAL-USE flag (RFC 6154).
         self.special_folders = SPECIAL_FOLDERS if special_folders is None else special_folders
+        # TLS as a hosted server has it: implicit TLS on `imaps_port`, STARTTLS on
+        # `imap_port`, and no login before either (LOGINDISABLED). The certificate is for
+        # the loopback names, signed by a local CA (`ca_file`) that no system trusts.
+        self.tls = tls
+        self.imaps_port = free_port() if tls else 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -198,6 +203,15 @@ class Dovecot(LocalImapServer):
             oauth_conf.write_text(OAUTH2_CONF.format(url=self.introspection_url))
             os.chmod(oauth_conf, 0o644)
             extra += OAUTH2_PASSDB.format(conf=oauth_conf)
+        ssl = "ssl = no\ndisable_plaintext_auth = no"
+        if self.tls:
+            from nylas_engine.tls import local_certificate
+
+            files = local_certificate(self.dir / "certs")  # read by the master, as root
+            ssl = (
+                f"ssl = required\nssl_cert = <{files.cert}\nssl_key = <{files.key}\n"
+                "disable_plaintext_auth = yes"
+            )
         namespace = f"  prefix = {self.prefix}\n" if self.prefix else ""
         if self.separator:
             namespace += f"  separator = {self.separator}\n"
@@ -209,12 +223,19 @@ class Dovecot(LocalImapServer):
             internal_group=internal_group,
             login_user=login_user,
             imap_port=self.imap_port,
+            imaps_port=self.imaps_port,
             lmtp_port=self.lmtp_port,
+            ssl=ssl,
             mailboxes=mailboxes,
             namespace=namespace,
             mechanisms="plain login"
             + (" xoauth2 oauthbearer" if self.introspection_url is not None else ""),
         )
+
+    @property
+    def ca_file(self) -> Path:
+        """The CA that signed a TLS server's certificate (see `tls`)."""
+        return self.dir / "certs" / "tls" / "ca.pem"
 
     @property
     def config_path(self) -> Path:
