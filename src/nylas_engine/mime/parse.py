@@ -193,6 +193,9 @@ class _Headers:
         value = self._raw.get(name.lower())
         if value is None or "=?" not in value:
             return value
+        simple = simple_text(value)
+        if simple is not None:  # what the registry makes of it, with no defect
+            return simple
         header = self._structured(name)
         return _repair(str(header)) if header is not None else value
 
@@ -275,6 +278,40 @@ def simple_addresses(value: str) -> list[tuple[str, str]] | None:
             return None
         found.append((name, addr))
     return found
+
+
+_BLANKS = re.compile(r"([ \t]+)")
+_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def simple_text(value: str) -> str | None:
+    """An unstructured header's text (a Subject) as the header registry decodes it, where
+    the value is ASCII words and RFC 2047 encoded words between blanks, each encoded word
+    one the registry decodes without a defect: the encoded words decoded, the blanks between
+    two of them dropped, all others kept. None for anything else (an encoded word run into
+    other text or holding a blank, 8-bit text, control characters), which goes to the
+    registry. tests/engine/test_mime_tree.py compares the two on random values."""
+    if not value.isascii() or _CONTROLS.search(value):
+        return None
+    out = []
+    blank = ""
+    after_encoded = False
+    for index, piece in enumerate(_BLANKS.split(value)):
+        if index % 2:
+            blank = piece
+            continue
+        encoded = "=?" in piece
+        if encoded:
+            if not _ENCODED_WORD.fullmatch(piece):
+                return None
+            piece, _charset, _lang, defects = _encoded_words.decode(piece)
+            if defects:
+                return None
+        if not (encoded and after_encoded):
+            out.append(blank)
+        out.append(piece)
+        after_encoded = encoded
+    return "".join(out)
 
 
 def _display_name(words: str) -> str | None:
