@@ -613,3 +613,63 @@ def test_a_folder_made_through_the_api_while_the_write_back_runs_is_still_writte
         close_quietly(client)
     with dovecot.client(user, password) as other:
         assert "Projects" in {name for _, _, name in other.list_folders()}
+
+
+def test_a_draft_sent_between_the_drafts_write_back_and_the_messages_stays_in_sent(
+    dovecot, smtp_relay, offline_engine
+):
+    """The worker writes the drafts back (`sync_drafts`), then the messages' changes
+    (`WriteBack.run`). A draft sent through the API in between is a message in Sent whose
+    copy in Drafts is still linked: that copy is the draft's, for the next drafts write-back
+    to expunge, not a message to MOVE to Sent (which put the draft's bytes in Sent and, as
+    they are not the sent bytes, left the sent message in no folder, for the next full pass
+    to delete)."""
+    from nylas_engine.sync.drafts import sync_drafts
+    from nylas_engine.sync.imap import close_quietly
+    from nylas_engine.sync.run import AccountSync
+    from nylas_engine.sync.writeback import WriteBack
+
+    user, password = dovecot.new_user()
+    bob, _ = dovecot.new_user()
+    account = offline_engine.add_imap_account(
+        dovecot, user, password,
+        "--smtp-host", smtp_relay.host, "--smtp-port", str(smtp_relay.port),
+    )  # fmt: skip
+    mailbox = Mailbox(dovecot, user, password)
+    ctx, account_id = _in_process(offline_engine, account)
+    sync = AccountSync(ctx, account_id)
+    client = sync.connect()
+    try:
+        sync.full_pass(client)
+        with offline_engine.client(account["id"]) as api:
+            made = api.post("/drafts", json={"subject": "Plan", "to": [{"email": bob}]})
+            assert made.status_code == 200, made.text
+            draft = made.json()
+            assert sync_drafts(ctx, account_id, client) == "Drafts"
+            drafts = sync.folder_for("Drafts")
+            assert drafts is not None
+            sync.sync_folder(client, drafts)
+            assert mailbox.folders_of("Plan") == ["Drafts"]
+
+            sent = api.post("/send", json={"draft_id": draft["id"], "version": draft["version"]})
+            assert sent.status_code == 200, sent.text
+            writeback = WriteBack(ctx, account_id)
+            outcome = writeback.run(client)
+            synced = {t for t in outcome.targets if sync.folder_for(t) is not None}
+            for name in synced:
+                folder = sync.folder_for(name)
+                assert folder is not None
+                sync.sync_folder(client, folder)
+            if writeback.settle(outcome, synced):
+                sync.full_pass(client)
+            assert mailbox.folders_of("Plan") == ["Drafts"]  # not moved to Sent
+            assert _folder(api, draft["id"]) == "sent"
+
+            sync_drafts(ctx, account_id, client)  # the sent draft's copy goes
+            sync.full_pass(client)
+            assert mailbox.folders_of("Plan") == []
+            assert [m["id"] for m in api.get("/messages", params={"in": "sent"}).json()] == [
+                draft["id"]
+            ]
+    finally:
+        close_quietly(client)

@@ -157,6 +157,7 @@ class WriteBack:
                 gmail_labels = label_map(session, self.account_id)
             folders = {c.id: c for c in imap_folders.on_server(session, self.account_id)}
             sources = {c_id: c.remote_name for c_id, c in folders.items()}
+            drafts = imap_folders.drafts_folder(session, self.account_id)
             jobs: dict[int, list[_Job]] = defaultdict(list)  # by source folder
             by_message: dict[int, list[tuple[ImapUid, Message]]] = defaultdict(list)
             crossed: list[int] = []  # messages to set back to the server's folders
@@ -180,6 +181,12 @@ class WriteBack:
                     for job in _label_jobs(message, pairs, wanted, folders):
                         jobs[job.category_id].append(job)
                     continue
+                if message.is_sent and drafts is not None:
+                    # A draft sent through the API after the drafts' write-back looked: its
+                    # copy in Drafts is the draft's, which `sync_drafts` expunges next (the
+                    # sent mail is filed in Sent apart, `append_sent`), not a message to move.
+                    pairs = [(row, m) for row, m in pairs if row.category_id != drafts.id]
+                    on_server = {row.category_id for row, _ in pairs}
                 targets = [folders[c] for c in wanted - on_server]
                 if targets and wanted & on_server:
                     # Both where the server has it and in a folder the API asked for: the
