@@ -22,6 +22,9 @@ of the UIDs it is about to change:
 * a message in a folder the server has it in and also in another the API asked for was
   changed by the sync and the API at once (the sync linked a copy the server had moved
   while the API moved it): it is set back to the folders the server has it in;
+* a draft sent through the API whose copy in Drafts is still linked (the send came after the
+  drafts' write-back, `sync/drafts.py`, looked) is no message to move to Sent: that copy is
+  the draft's, which the drafts' write-back expunges next, and the sent mail is filed apart;
 * a UID whose \\Seen or \\Flagged differ from what the server last reported was changed on
   the server: none of the API's flag changes to it are stored, the server's flags are
   applied to the message instead (a move of it still goes ahead). With CONDSTORE the STORE
