@@ -112,6 +112,13 @@ def _folder(api, message_id: str) -> str | None:
     return folder["name"] if folder else None
 
 
+def _roles(api, message_id: str) -> list[str]:
+    """The message's folder (a folder account) or labels (a label account), by role."""
+    message = api.get(f"/messages/{message_id}").json()
+    held = message.get("labels") or ([message["folder"]] if message.get("folder") else [])
+    return sorted(c["name"] or c["display_name"] for c in held)
+
+
 def _synced(api, folder: str, count: int) -> dict[str, dict[str, Any]]:
     return eventually(
         lambda: len(got := _by_subject(api, **{"in": folder})) == count and got, "the first sync"
@@ -615,8 +622,9 @@ def test_a_folder_made_through_the_api_while_the_write_back_runs_is_still_writte
         assert "Projects" in {name for _, _, name in other.list_folders()}
 
 
+@pytest.mark.parametrize("kind", ["folders", "labels"])
 def test_a_draft_sent_between_the_drafts_write_back_and_the_messages_stays_in_sent(
-    dovecot, smtp_relay, offline_engine
+    dovecot, smtp_relay, offline_engine, kind
 ):
     """The worker writes the drafts back (`sync_drafts`), then the messages' changes
     (`WriteBack.run`). A draft sent through the API in between is a message in Sent whose
@@ -634,6 +642,7 @@ def test_a_draft_sent_between_the_drafts_write_back_and_the_messages_stays_in_se
     account = offline_engine.add_imap_account(
         dovecot, user, password,
         "--smtp-host", smtp_relay.host, "--smtp-port", str(smtp_relay.port),
+        *(["--labels"] if kind == "labels" else []),
     )  # fmt: skip
     mailbox = Mailbox(dovecot, user, password)
     ctx, account_id = _in_process(offline_engine, account)
@@ -663,7 +672,7 @@ def test_a_draft_sent_between_the_drafts_write_back_and_the_messages_stays_in_se
             if writeback.settle(outcome, synced):
                 sync.full_pass(client)
             assert mailbox.folders_of("Plan") == ["Drafts"]  # not moved to Sent
-            assert _folder(api, draft["id"]) == "sent"
+            assert _roles(api, draft["id"]) == (["sent"] if kind == "folders" else ["all", "sent"])
 
             sync_drafts(ctx, account_id, client)  # the sent draft's copy goes
             sync.full_pass(client)

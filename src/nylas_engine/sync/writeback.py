@@ -174,6 +174,14 @@ class WriteBack:
                 message = pairs[0][1]
                 if message.deleted_at is not None or message.id in waiting - retry:
                     continue  # deleted; or refused by the server, and not due again yet
+                if message.is_sent and drafts is not None:
+                    # A draft sent through the API after the drafts' write-back looked: its
+                    # copy in Drafts is the draft's, which `sync_drafts` expunges next (the
+                    # sent mail is filed in Sent apart, `append_sent`), not a message to move
+                    # or to label.
+                    pairs = [(row, m) for row, m in pairs if row.category_id != drafts.id]
+                    if not pairs:
+                        continue
                 wanted = {c.id for c in message.categories if c.id in folders}
                 on_server = {row.category_id for row, _ in pairs}
                 if gmail_labels is not None:
@@ -184,12 +192,6 @@ class WriteBack:
                     for job in _label_jobs(message, pairs, wanted, folders):
                         jobs[job.category_id].append(job)
                     continue
-                if message.is_sent and drafts is not None:
-                    # A draft sent through the API after the drafts' write-back looked: its
-                    # copy in Drafts is the draft's, which `sync_drafts` expunges next (the
-                    # sent mail is filed in Sent apart, `append_sent`), not a message to move.
-                    pairs = [(row, m) for row, m in pairs if row.category_id != drafts.id]
-                    on_server = {row.category_id for row, _ in pairs}
                 targets = [folders[c] for c in wanted - on_server]
                 if targets and wanted & on_server:
                     # Both where the server has it and in a folder the API asked for: the
