@@ -76,6 +76,10 @@ service lmtp {{
 protocol imap {{
   mail_max_userip_connections = 50
 }}
+# IDLE hears of new mail through inotify; past the kernel's limit of inotify instances per
+# user (128 here, and every Dovecot of a test run serves its mail as one user) Dovecot looks
+# every `mailbox_idle_check_interval` instead, 30 s by default: longer than a test waits.
+mailbox_idle_check_interval = 1 secs
 namespace inbox {{
   inbox = yes
 {namespace}{mailboxes}}}
