@@ -24,14 +24,21 @@ class SyncEngine(LocalEngine):
         return self._db
 
     def add_imap_account(
-        self, server: Dovecot, user: str, password: str, *extra: str
+        self,
+        server: Dovecot,
+        user: str,
+        password: str,
+        *extra: str,
+        security: str = "plain",
+        port: int | None = None,
     ) -> dict[str, Any]:
-        """`nylas-engine accounts add` for a Dovecot mailbox (password passed in a file)."""
+        """`nylas-engine accounts add` for a Dovecot mailbox (password passed in a file), over
+        `security` (plain, tls or starttls) to `port` (the server's IMAP port by default)."""
         secret = Path(self.data_dir) / f"password-{user}"
         secret.write_text(password + "\n")
         out = self.cli(
-            "accounts", "add", "--email", user, "--json",
-            "--imap-host", server.host, "--imap-port", str(server.imap_port), "--plain",
+            "accounts", "add", "--email", user, "--json", "--imap-host", server.host,
+            "--imap-port", str(port or server.imap_port), f"--{security}",
             "--password-file", str(secret), *extra,
         )  # fmt: skip
         secret.unlink()

@@ -10,9 +10,7 @@ decrypted in the TLS layer while the socket itself has nothing to read.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -50,16 +48,12 @@ def trusting_engine(tls_dovecot: Dovecot, tmp_path_factory: pytest.TempPathFacto
     engine.close()
 
 
-def _add(engine: SyncEngine, user: str, password: str, security: str, port: int) -> Any:
-    secret = Path(engine.data_dir) / f"password-{user}"
-    secret.write_text(password + "\n")
-    out = engine.cli(
-        "accounts", "add", "--email", user, "--json", "--imap-host", "127.0.0.1",
-        "--imap-port", str(port), f"--{security}", "--password-file", str(secret),
-        "--smtp-port", str(free_port()),
-    )  # fmt: skip
-    secret.unlink()
-    return json.loads(out)
+def _add(
+    engine: SyncEngine, server: Dovecot, user: str, password: str, security: str, port: int
+) -> Any:
+    # No SMTP server here: a port where nothing listens (adding an account does not try it).
+    smtp = ("--smtp-port", str(free_port()))
+    return engine.add_imap_account(server, user, password, *smtp, security=security, port=port)
 
 
 def _subjects(api: Any) -> list[str]:
@@ -72,7 +66,7 @@ def test_a_mailbox_behind_tls_syncs_and_hears_new_mail(tls_dovecot, trusting_eng
     user, password = server.new_user()
     server.append(user, [samples.plain("Before", user)])
     port = server.imaps_port if security == "tls" else server.imap_port
-    account = _add(trusting_engine, user, password, security, port)
+    account = _add(trusting_engine, server, user, password, security, port)
 
     with trusting_engine.client(account["id"]) as api:
         eventually(lambda: _subjects(api) == ["Before"], f"the first sync over {security}")
@@ -102,5 +96,5 @@ def test_a_certificate_nobody_vouches_for_is_refused_by_name(tls_dovecot, sync_e
     with pytest.raises(
         RuntimeError, match=r"127\.0\.0\.1:\d+: TLS error \(CERTIFICATE_VERIFY_FAILED\)"
     ):
-        _add(sync_engine, user, password, "tls", server.imaps_port)
+        _add(sync_engine, server, user, password, "tls", server.imaps_port)
     assert sync_engine.cli("accounts", "list", "--json") == before

@@ -301,15 +301,12 @@ def simple_text(value: str) -> str | None:
             blank = piece
             continue
         encoded = "=?" in piece
-        if encoded:
-            if not _ENCODED_WORD.fullmatch(piece):
-                return None
-            piece, _charset, _lang, defects = _encoded_words.decode(piece)
-            if defects:
-                return None
+        text = _decoded_word(piece) if encoded else piece
+        if text is None:
+            return None
         if not (encoded and after_encoded):
             out.append(blank)
-        out.append(piece)
+        out.append(text)
         after_encoded = encoded
     return "".join(out)
 
@@ -319,14 +316,20 @@ def _display_name(words: str) -> str | None:
     decoded, the words joined by one space (between two encoded words too)."""
     out = []
     for word in words.split():
-        if "=?" in word:
-            if not _ENCODED_WORD.fullmatch(word):
-                return None
-            word, _charset, _lang, defects = _encoded_words.decode(word)
-            if defects:
-                return None
-        out.append(word)
+        text = _decoded_word(word) if "=?" in word else word
+        if text is None:
+            return None
+        out.append(text)
     return " ".join(out)
+
+
+def _decoded_word(word: str) -> str | None:
+    """An RFC 2047 encoded word decoded by the registry's own decoder; None for a word that
+    is not one whole encoded word, or that it decodes only with a defect."""
+    if not _ENCODED_WORD.fullmatch(word):
+        return None
+    text, _charset, _lang, defects = _encoded_words.decode(word)
+    return None if defects else str(text)
 
 
 def parse_date(value: str) -> int | None:
