@@ -20,9 +20,9 @@ from email import _encoded_words, policy  # type: ignore[attr-defined]
 from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import Message
 from email.parser import BytesParser
-from html.parser import HTMLParser
 from typing import Any
 
+from nylas_engine.mime.html_text import html_to_text
 from nylas_engine.mime.tree import build_tree
 
 SNIPPET_LENGTH = 191
@@ -627,46 +627,6 @@ def sanitize_filename(name: str | None, *, max_length: int = 255) -> str | None:
         else:
             name = name[:max_length]
     return name
-
-
-class _TextExtractor(HTMLParser):
-    _SKIP = {"script", "style", "head", "title", "template"}
-    _BLOCK = {
-        "br", "p", "div", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6",
-        "table", "blockquote", "pre", "hr", "section", "article", "ul", "ol",
-    }  # fmt: skip
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
-        self.skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: Any) -> None:
-        if tag in self._SKIP:
-            self.skipping += 1
-        elif tag in self._BLOCK:
-            self.out.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP:
-            self.skipping = max(0, self.skipping - 1)
-        elif tag in self._BLOCK:
-            self.out.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self.skipping:
-            self.out.append(data)
-
-
-def html_to_text(markup: str) -> str:
-    """The readable text of an HTML body: no tags, scripts, styles or entities."""
-    parser = _TextExtractor()
-    try:
-        parser.feed(markup)
-        parser.close()
-    except Exception:
-        return html.unescape(re.sub(r"<[^>]*>", " ", markup))
-    return "".join(parser.out)
 
 
 def make_snippet(text: str, length: int = SNIPPET_LENGTH) -> str:

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
-from nylas_engine.mime.parse import ParsedMessage, html_to_text
+from nylas_engine.mime.html_text import html_to_text
+from nylas_engine.mime.parse import ParsedMessage
 from nylas_engine.store.models import Message
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from nylas_engine import __version__
 from nylas_engine.errors import InvalidRequest
-from nylas_engine.mime.parse import html_to_text
+from nylas_engine.mime.html_text import html_to_text
 from nylas_engine.store.blobs import BlobStore
 
 USER_AGENT = f"nylas-engine/{__version__}"

@@ -23,7 +23,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from nylas_engine.errors import Conflict, InvalidRequest, NotFound
 from nylas_engine.ids import check_id, is_valid_public_id, new_public_id
 from nylas_engine.metadata import optional_metadata
-from nylas_engine.mime.parse import html_to_text, make_snippet
+from nylas_engine.mime.html_text import html_to_text
+from nylas_engine.mime.parse import make_snippet
 from nylas_engine.store import messages as msgs
 from nylas_engine.store import threads
 from nylas_engine.store.files import files_for_ids
