@@ -233,3 +233,29 @@ def test_a_thread_search_page_is_the_same_whether_the_newest_threads_hold_it_or_
             for offset in range(6):
                 assert search("zebra", limit, offset) == everything[offset : offset + limit]
         assert search("ZEBRA numbers") == [mail["first"]["thread_id"]]
+
+
+def test_a_reused_message_id_does_not_bring_back_what_the_index_held(engine, api, account):
+    """SQLite hands the newest row's id out again once that row is deleted outright (as an
+    account's deletion deletes its messages); the index entry left under it is dropped
+    when a new message takes the id (after one such message, and after two)."""
+    from sqlalchemy import text
+
+    from nylas_engine.search.index import uses_fts
+
+    box = Mailbox(engine, account)
+    with engine.db.session() as session:
+        if not uses_fts(session):
+            pytest.skip("FTS5 is SQLite's")
+    for words in (["okapi"], ["quagga", "tapir"]):
+        gone = [box.add(f"{w} notes", body=f"{w} sightings", date=T0 + 10) for w in words]
+        with engine.db.session() as session:
+            for message in gone:
+                session.execute(
+                    text("DELETE FROM messages WHERE public_id = :id"), {"id": message["id"]}
+                )
+        kept = [box.add(f"zebu {i}", body="zebu", date=T0 + 20) for i, _ in enumerate(words)]
+        for word in words:
+            assert api.get("/messages/search", params={"q": word}).json() == []
+        found = api.get("/messages/search", params={"q": "zebu"}).json()
+        assert {m["id"] for m in kept} <= {m["id"] for m in found}

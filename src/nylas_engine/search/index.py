@@ -42,6 +42,11 @@ _INSERT = text(
     "INSERT INTO message_search (rowid, subject, body, participants, filenames) "
     "VALUES (:id, :subject, :body, :participants, :filenames)"
 )
+_INSERT_ROWS = (
+    "INSERT INTO message_search (rowid, subject, body, participants, filenames) "
+    "VALUES (?, ?, ?, ?, ?)"
+)
+_DELETE_RUN = "DELETE FROM message_search WHERE rowid BETWEEN ? AND ?"
 _DELETE_MANY = text("DELETE FROM message_search WHERE rowid IN :ids").bindparams(
     bindparam("ids", expanding=True)
 )
@@ -55,24 +60,28 @@ def _filenames(message: Message) -> str:
 
 def index_messages(session: Session, messages: Sequence[tuple[int, ParsedMessage]]) -> None:
     """Index new messages, given as (message id, what its MIME parsed into), with one
-    statement for the batch."""
+    statement for the batch (straight to the driver, as store/bulk.py sends its rows: Core
+    would bind each row's parameters through its own machinery)."""
     if not messages or not uses_fts(session):
         return
     conn = session.connection()
     # A rowid can come back after the newest message is hard-deleted: drop what it held.
-    conn.execute(_DELETE_MANY, {"ids": [message_id for message_id, _ in messages]})
-    conn.execute(
-        _INSERT,
+    ids = [message_id for message_id, _ in messages]
+    low, high = min(ids), max(ids)
+    if high - low + 1 == len(ids) == len(set(ids)):  # a run of ids (a batch's usually are)
+        conn.exec_driver_sql(_DELETE_RUN, (low, high))
+    else:
+        conn.execute(_DELETE_MANY, {"ids": ids})
+    conn.exec_driver_sql(
+        _INSERT_ROWS,
         [
-            {
-                "id": message_id,
-                "subject": parsed.subject or "",
-                "body": parsed.text,
-                "participants": _people_text(
-                    parsed.from_, parsed.to, parsed.cc, parsed.bcc, parsed.reply_to
-                ),
-                "filenames": " ".join(a.filename for a in parsed.attachments if a.filename),
-            }
+            (
+                message_id,
+                parsed.subject or "",
+                parsed.text,
+                _people_text(parsed.from_, parsed.to, parsed.cc, parsed.bcc, parsed.reply_to),
+                " ".join(a.filename for a in parsed.attachments if a.filename),
+            )
             for message_id, parsed in messages
         ],
     )
