@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from mailfactory import BASE_TS, build_mime
 from sqlalchemy import select
 
@@ -13,6 +14,7 @@ from nylas_engine.store.mail import NewMessage, ingest_messages
 from nylas_engine.store.models import Account
 
 ME = "me@example.com"
+ANN = "Ann <ann@example.org>"
 
 
 def _store(engine: Any, account: dict[str, Any], *batches: list[bytes]) -> None:
@@ -150,3 +152,44 @@ def test_a_reply_into_a_long_thread_reads_none_of_its_peoples_addresses(engine, 
     _store(engine, account, [loose])
     threads = api.get("/threads").json()
     assert len(threads) == 1 and len(threads[0]["message_ids"]) == 32
+
+
+def test_threads_by_subject_are_looked_up_by_subject(engine, account, api):
+    """The subject rule reads the threads of a batch's subjects through the subject index.
+    On SQLite the date window must not be what picks the rows: in a first sync nearly every
+    stored thread is inside it, and each batch would read all the threads stored before."""
+    from sqlalchemy import event
+
+    if engine.db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's query planner")
+    _store(
+        engine,
+        account,
+        [
+            build_mime(subject=f"Topic {n}", from_=ANN, to=[ME], date=BASE_TS + n)[0]
+            for n in range(5)
+        ],
+    )
+    asked: list[tuple[str, Any]] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
+        if "FROM threads" in statement and "subject_key IN" in statement:
+            asked.append((statement, parameters))
+
+    event.listen(engine.db.engine, "before_cursor_execute", seen)
+    try:
+        _store(
+            engine,
+            account,
+            [build_mime(subject="Topic 2", from_=ANN, to=[ME], date=BASE_TS + 9)[0]],
+        )
+    finally:
+        event.remove(engine.db.engine, "before_cursor_execute", seen)
+    assert asked
+    with engine.db.engine.connect() as conn:
+        for statement, parameters in asked:
+            plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).all()
+            assert [row[-1] for row in plan] == [
+                "SEARCH threads USING INDEX ix_threads_subject (account_id=? AND subject_key=?)"
+            ]
+    assert sorted(len(t["message_ids"]) for t in _threads(api)) == [1, 1, 1, 1, 2]

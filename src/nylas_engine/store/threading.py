@@ -208,8 +208,12 @@ class Threader:
                             Thread.account_id == account_id,
                             Thread.subject_key.in_(chunk),
                             Thread.deleted_at.is_(None),
-                            Thread.last_message_ts >= min(dates) - SUBJECT_WINDOW,
-                            Thread.first_message_ts <= max(dates) + SUBJECT_WINDOW,
+                            # `+ 0`: no index on the dates, so the subject's is used.
+                            # SQLite would else walk the account's threads by their last
+                            # date, a range that in a first sync holds nearly all of them
+                            # (ever more threads read with each batch stored).
+                            Thread.last_message_ts + 0 >= min(dates) - SUBJECT_WINDOW,
+                            Thread.first_message_ts + 0 <= max(dates) + SUBJECT_WINDOW,
                         )
                         .options(lazyload(Thread.messages))
                     )
