@@ -355,7 +355,7 @@ _LOCAL_PART = re.compile(r"[^\s<>()\[\]\\,;:@\"]+")  # an atom-like local part, 
 
 
 def _unfold(value: str) -> str:
-    return _FOLDING.sub(" ", value)
+    return _FOLDING.sub(" ", value) if "\n" in value else value  # most are one line
 
 
 def _one_line(value: str) -> str:

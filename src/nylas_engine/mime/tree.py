@@ -28,6 +28,7 @@ from typing import Any
 # and each continuation line (one that starts with a blank), up to the last line break.
 _FIELD = re.compile(r"([\041-\071\073-\176]*):([^\n]*(?:\n[ \t][^\n]*)*)(?:\n|\Z)")
 _BOUNDARY_TAIL = re.compile(r"(--)?[ \t]*(\r\n|\n)?\Z")  # after `--boundary` on its line
+_LONE_CR = re.compile(rb"\r(?!\n)")  # one pass, where counting CRs and CRLFs took two
 _MAX_DEPTH = 60  # deeper nesting goes to the stdlib parser
 _COMPAT32 = policy.compat32
 _MISSING = object()
@@ -156,7 +157,7 @@ class _Unsure(Exception):
 
 def build_tree(raw: bytes) -> Message | None:
     """The compat32 message tree of `raw`, or None where the stdlib parser must decide."""
-    if b"\r" in raw and raw.count(b"\r") != raw.count(b"\r\n"):
+    if _LONE_CR.search(raw):
         return None  # a lone CR ends a line for the feed parser
     text = raw.decode("ascii", "surrogateescape")
     try:
