@@ -268,3 +268,33 @@ def test_a_fast_parts_answers_are_the_stdlib_parts_answers():
             part.replace_header("Content-Type", "text/x-other; name=changed")
         assert _answers(tree) == _answers(reference)
     assert checked > len(bench)
+
+
+def test_a_fast_parts_base64_payload_is_the_stdlib_parts():
+    """`_Part.get_payload(decode=True)` of base64 reads the bytes with less copying: the
+    same bytes and the same defects as `Message`'s, for clean, damaged and oddly broken
+    base64 (any line ends, characters outside the alphabet, padding missing or extra)."""
+    import base64
+
+    rng = random.Random(21)
+    checked = 0
+    for _ in range(800):
+        data = base64.encodebytes(rng.randbytes(rng.randint(0, 300)))
+        text = bytearray(data.replace(b"\n", rng.choice([b"\n", b"\r\n"])))
+        for _ in range(rng.choice([0, 0, 1, 3])):
+            pos = rng.randrange(len(text) + 1)
+            text[pos:pos] = rng.choice([b"=", b"==", b"!", b"\r", b" ", b"\x00", b"\xff", b"A"])
+        if rng.random() < 0.2 and text:
+            del text[rng.randrange(len(text))]
+        raw = (
+            b"Content-Type: application/octet-stream\r\n"
+            b"Content-Transfer-Encoding: " + rng.choice([b"base64", b"BASE64"]) + b"\r\n\r\n"
+        ) + bytes(text)
+        tree = build_tree(raw)
+        if tree is None:  # a lone CR: the stdlib's to read
+            continue
+        reference = BytesParser(policy=policy.compat32).parsebytes(raw)
+        assert tree.get_payload(decode=True) == reference.get_payload(decode=True), raw
+        assert [type(d) for d in tree.defects] == [type(d) for d in reference.defects], raw
+        checked += 1
+    assert checked > 400
