@@ -114,3 +114,15 @@ def test_html_of_the_test_corpora_is_read_alike():
     assert len(bodies) > 100
     for body in bodies:
         assert html_text._well_formed_text(body) == _by_html_parser(body)
+
+
+def test_plain_text_as_html():
+    from nylas_engine.mime.parse import text_to_html
+
+    text = "Hi <Ann> & \"Bo\",\r\nline two\n\n \t\nNew paragraph's line\r\rlast\n"
+    assert text_to_html(text) == (
+        "<p>Hi &lt;Ann&gt; &amp; &quot;Bo&quot;,<br>\nline two</p>\n"
+        "<p>New paragraph&#x27;s line</p>\n<p>last</p>"
+    )
+    assert text_to_html("\n\n") == ""
+    assert html_to_text(text_to_html("a & b\nc")) == "\na & b\n\nc\n"  # read back as text

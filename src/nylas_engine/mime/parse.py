@@ -644,9 +644,12 @@ def make_snippet(text: str, length: int = SNIPPET_LENGTH) -> str:
     return " ".join(text.split())[:length]
 
 
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+
+
 def text_to_html(text: str) -> str:
     """Plain text as HTML that still reads as text: escaped, paragraphs kept, lines broken."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").strip("\n")
-    paragraphs = re.split(r"\n\s*\n", text)
-    rendered = ["<br>\n".join(html.escape(line) for line in p.split("\n")) for p in paragraphs]
-    return "\n".join(f"<p>{p}</p>" for p in rendered if p)
+    # Escaped whole: the entities hold no white space, so the paragraphs split as before.
+    paragraphs = _PARAGRAPH_BREAK.split(html.escape(text))
+    return "\n".join("<p>" + p.replace("\n", "<br>\n") + "</p>" for p in paragraphs if p)
