@@ -119,7 +119,7 @@ def test_html_of_the_test_corpora_is_read_alike():
 def test_plain_text_as_html():
     from nylas_engine.mime.parse import text_to_html
 
-    text = "Hi <Ann> & \"Bo\",\r\nline two\n\n \t\nNew paragraph's line\r\rlast\n"
+    text = 'Hi <Ann> & "Bo",\r\nline two\n\n \t\nNew paragraph\'s line\r\rlast\n'
     assert text_to_html(text) == (
         "<p>Hi &lt;Ann&gt; &amp; &quot;Bo&quot;,<br>\nline two</p>\n"
         "<p>New paragraph&#x27;s line</p>\n<p>last</p>"
