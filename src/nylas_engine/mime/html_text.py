@@ -5,12 +5,13 @@ and templates are dropped; entities are decoded. It also parses every tag's attr
 which the text never needs, and on a mailbox of HTML mail that was most of its time.
 
 `_well_formed_text` reads the markup most mail is written in (tags with well-formed
-attributes, end tags, comments, a doctype; scripts, styles and titles without a `<` inside)
-with one regular expression per tag and hands the same events to the same handler, so its
-text is html.parser's. Anything else (a stray `<`, a backtick or `=` in an unquoted value,
-CDATA, processing instructions, elements that newer parsers read as raw text such as
-`textarea` and `iframe`) leaves it to html.parser. tests/engine/test_html_text.py checks
-the two agree on random markup and on the test corpora.
+attributes, end tags, comments, a doctype, Office's conditional sections and processing
+instructions; scripts, styles and titles without a `<` inside) with one regular expression
+per tag and hands the same events to the same handler, so its text is html.parser's.
+Anything else (a stray `<`, a backtick or `=` in an unquoted value, CDATA, elements that
+newer parsers read as raw text such as `textarea` and `iframe`) leaves it to html.parser.
+tests/engine/test_html_text.py checks the two agree on random markup and on the test
+corpora.
 """
 
 from __future__ import annotations
@@ -75,7 +76,11 @@ _TOKEN = re.compile(
     rf"<(?:({_NAME})((?:{_ATTRIBUTE})*)\s*(/?)>"  # a start tag: name, attributes, self-closed
     rf"|/({_NAME})\s*>"  # an end tag
     r"|!--(?![->])(?:(?!--)[^\x00])*-->"  # a comment without `--` inside
-    r"|![dD][oO][cC][tT][yY][pP][eE][^<>\"']*>)"  # a doctype
+    r"|![dD][oO][cC][tT][yY][pP][eE][^<>\"']*>"  # a doctype
+    # Word's and Outlook's `<![if !supportLists]>` and `<![endif]>`, and `<?xml:namespace
+    # ...>`: read to their first `>` by every version of html.parser, and dropped.
+    r"|!\[(?i:if|else|endif)(?![-_.a-zA-Z0-9])[^<>\]]*\]>"
+    r"|\?[^<>]*>)"
 )
 # Elements whose content html.parser (3.11) reads up to their end tag without looking for tags
 # in it, and the title, which newer versions read so: taken only when that content has no `<`
