@@ -54,8 +54,12 @@ class _TextExtractor(HTMLParser):
 def html_to_text(markup: str) -> str:
     """The readable text of an HTML body: no tags, scripts, styles or entities."""
     text = _well_formed_text(markup)
-    if text is not None:
-        return text
+    return text if text is not None else _parsed_text(markup)
+
+
+def _parsed_text(markup: str) -> str:
+    """html.parser's text; where html.parser fails (an unknown `<![name`), the markup
+    without its tags."""
     parser = _TextExtractor()
     try:
         parser.feed(markup)
